@@ -1,0 +1,333 @@
+//! Turns a parsed command line into work and output. Returns everything to print; only
+//! `main.rs` and the live progress reporter write to the terminal.
+
+use crate::cli::{Cli, ColorChoice, Command, FailOn, LintArgs};
+use crate::context::{Needs, Settings};
+use crate::kinds::{find_kind, KINDS};
+use crate::model::{exit_code_for, ExitStatus, RunReport};
+use crate::pipeline::rules::{find_rule, RULES};
+use crate::report::{self, TableOptions};
+use crate::runner::{run_checks, Event, Janitor, RunOptions, StopReason};
+use crate::suite::{load_suite, select, CheckSpec, Selection, Suite, SuiteBase};
+use clap::CommandFactory;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// What to print and how to exit.
+#[derive(Debug, Default)]
+pub struct AppOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit: Option<ExitStatus>,
+}
+
+impl AppOutput {
+    fn usage(message: impl Into<String>) -> AppOutput {
+        AppOutput { stderr: format!("kfcheck: {}\n", message.into()), exit: Some(ExitStatus::Usage), ..Default::default() }
+    }
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u32(std::process::id());
+    format!("{:010x}", h.finish() & 0xff_ffff_ffff)
+}
+
+/// Entry point for every subcommand.
+pub fn run(cli: Cli) -> AppOutput {
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "kfcheck", &mut buf);
+            AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
+        }
+        Command::Man => {
+            let mut buf = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut buf) {
+                return AppOutput::usage(format!("failed to render the man page: {e}"));
+            }
+            AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
+        }
+        _ => with_suite(cli),
+    }
+}
+
+fn with_suite(cli: Cli) -> AppOutput {
+    let suite = match load_suite(&cli.global.suite) {
+        Ok(s) => s,
+        Err(errors) => {
+            let mut msg = format!("the check suite has {} error(s):\n", errors.len());
+            for e in errors {
+                msg.push_str(&format!("  {e}\n"));
+            }
+            return AppOutput { stderr: msg, exit: Some(ExitStatus::Usage), ..Default::default() };
+        }
+    };
+    match &cli.command {
+        Command::All => execute(&cli, &suite, Selection::All, Vec::new(), Vec::new()),
+        Command::Run { selection } => execute(&cli, &suite, Selection::Words(selection.clone()), Vec::new(), Vec::new()),
+        Command::List => list(&cli, &suite),
+        Command::Explain { name } => explain(&suite, name),
+        Command::Lint(args) => lint(&cli, args),
+        Command::Completions { .. } | Command::Man => unreachable!("handled before loading the suite"),
+    }
+}
+
+/// `kfcheck lint`: an ad-hoc `pipeline-lint` check over the given paths, through the same runner
+/// and reporters as every other check.
+fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
+    let mut rules = serde_json::Map::new();
+    for r in &args.rules {
+        let Some((id, level)) = r.split_once('=') else {
+            return AppOutput::usage(format!("--rule {r}: expected RULE=off|info|warning|error"));
+        };
+        rules.insert(id.to_string(), serde_json::Value::String(level.to_string()));
+    }
+    let mut params = serde_json::json!({
+        "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "rules": rules,
+    });
+    if let Some(o) = &args.owners {
+        if !o.is_file() {
+            return AppOutput::usage(format!("--owners {}: no such file", o.display()));
+        }
+        params["owners"] = serde_json::Value::String(o.display().to_string());
+    }
+    let Some(kind) = find_kind("pipeline-lint") else { return AppOutput::usage("pipeline-lint kind missing") };
+    let base = SuiteBase::Dir(PathBuf::new());
+    if let Err(e) = kind.validate(&params, &base) {
+        return AppOutput::usage(e);
+    }
+    let spec = CheckSpec {
+        id: "lint".into(),
+        kind,
+        title: "Compiled pipelines are schedulable and pinned".into(),
+        category: "pipelines".into(),
+        severity: crate::model::Severity::Error,
+        timeout: cli.global.timeout,
+        enabled: true,
+        description: None,
+        params,
+        base,
+        origin: "command line".into(),
+    };
+    // A path that does not exist is bad usage; the others are still inspected.
+    let missing: Vec<String> = args
+        .paths
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_err())
+        .map(|p| format!("kfcheck: {}: no such file or directory\n", p.display()))
+        .collect();
+    let suite = Suite { checks: vec![spec] };
+    execute(cli, &suite, Selection::All, missing, Vec::new())
+}
+
+fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<String>, _extra: Vec<String>) -> AppOutput {
+    let g = &cli.global;
+    let (picked, unmatched) = select(suite, &selection);
+    let mut out = AppOutput::default();
+    for w in &unmatched {
+        out.stderr.push_str(&format!("kfcheck: no check or category named '{w}' (see `kfcheck list`)\n"));
+    }
+    let checks: Vec<CheckSpec> = picked.into_iter().cloned().collect();
+    let settings = Settings {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        namespace: g.namespace.clone(),
+        docker_host: g.docker_host.clone(),
+    };
+    let run_id: Arc<str> = new_run_id().into();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started = Instant::now();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return AppOutput::usage(format!("failed to start the async runtime: {e}")),
+    };
+    let progress = crate::report::progress::Progress::new(!g.quiet && std::io::stderr().is_terminal());
+    let on_event: Arc<dyn Fn(&Event) + Send + Sync> = {
+        let p = progress.clone();
+        Arc::new(move |e: &Event| p.event(e))
+    };
+    let janitor = Janitor::default();
+    let (results, needs, stop) = rt.block_on(async {
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c.cancel();
+            }
+        });
+        let opts = RunOptions { concurrency: g.concurrency as usize, deadline: g.timeout };
+        run_checks(checks, Arc::new(Needs::new(settings)), janitor.clone(), opts, cancel, run_id.clone(), on_event).await
+    });
+    progress.finish();
+    let report = RunReport {
+        run_id: run_id.to_string(),
+        started_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        interrupted: stop == StopReason::Interrupted,
+        needs,
+        results,
+    };
+    let mut exit = exit_code_for(&report, g.fail_on == FailOn::Warning);
+    if (!unmatched.is_empty() || !usage_errors.is_empty()) && exit != ExitStatus::Interrupted {
+        exit = ExitStatus::Usage;
+    }
+    for e in usage_errors {
+        out.stderr.push_str(&e);
+    }
+    if stop == StopReason::Deadline {
+        out.stderr.push_str(&format!("kfcheck: run deadline of {} reached\n", humantime::format_duration(g.timeout)));
+    }
+    let table = TableOptions {
+        color: color_enabled(g.color),
+        by_owner: g.by_owner,
+        quiet: g.quiet,
+        verbose: g.verbose > 0,
+        width: std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()),
+    };
+    out.stdout = report::render(g.output, &report, exit, &table);
+    let plain = TableOptions { color: false, ..table.clone() };
+    for (format, path) in &g.report {
+        let text = report::render(*format, &report, exit, &plain);
+        if let Err(e) = write_atomically(path, &text) {
+            out.stderr.push_str(&format!("kfcheck: cannot write {} report to {}: {e}\n", format_name(*format), path.display()));
+            if exit == ExitStatus::Ready {
+                exit = ExitStatus::Usage;
+            }
+        }
+    }
+    out.exit = Some(exit);
+    out
+}
+
+fn format_name(f: report::Format) -> &'static str {
+    match f {
+        report::Format::Table => "table",
+        report::Format::Json => "json",
+        report::Format::Junit => "junit",
+    }
+}
+
+/// Writes through a temporary file in the same directory, so a reader never sees half a report.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".{}.kfcheck-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("report")));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn list(cli: &Cli, suite: &Suite) -> AppOutput {
+    let rows: Vec<serde_json::Value> = suite
+        .checks
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id, "category": c.category, "kind": c.kind.meta().name, "title": c.title,
+                "enabled": c.enabled, "needs": c.kind.meta().needs.iter().map(|n| n.name()).collect::<Vec<_>>(),
+                "origin": c.origin,
+            })
+        })
+        .collect();
+    let stdout = match cli.global.output {
+        report::Format::Json => serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n",
+        _ => {
+            let mut t = comfy_table::Table::new();
+            t.load_preset(comfy_table::presets::NOTHING);
+            t.set_header(vec!["ID", "CATEGORY", "KIND", "NEEDS", "ENABLED", "TITLE"]);
+            for c in &suite.checks {
+                let needs: Vec<&str> = c.kind.meta().needs.iter().map(|n| n.name()).collect();
+                t.add_row(vec![
+                    c.id.clone(),
+                    c.category.clone(),
+                    c.kind.meta().name.to_string(),
+                    if needs.is_empty() { "-".into() } else { needs.join(",") },
+                    if c.enabled { "yes".into() } else { "no".into() },
+                    c.title.clone(),
+                ]);
+            }
+            t.to_string() + "\n"
+        }
+    };
+    AppOutput { stdout, exit: Some(if suite.checks.is_empty() { ExitStatus::NothingSelected } else { ExitStatus::Ready }), ..Default::default() }
+}
+
+fn explain_kind(out: &mut String, kind: crate::kinds::KindRef) {
+    let m = kind.meta();
+    out.push_str(&format!("Kind {}\n\nWhat it checks: {}\nWhy it matters: {}\nHow to fix: {}\n", m.name, m.what, m.why, m.fix));
+    let needs: Vec<&str> = m.needs.iter().map(|n| n.name()).collect();
+    out.push_str(&format!(
+        "Needs: {}\nEffect: {}\nDefault timeout: {}\n",
+        if needs.is_empty() { "nothing".into() } else { needs.join(", ") },
+        match m.effect {
+            crate::kinds::Effect::ReadOnly => "read-only",
+            crate::kinds::Effect::CreatesResources => "creates resources (labelled, removed after the check)",
+        },
+        humantime::format_duration(m.default_timeout)
+    ));
+    if !m.params.is_empty() {
+        out.push_str("\nParameters:\n");
+        for (p, d) in m.params {
+            out.push_str(&format!("  {p}: {d}\n"));
+        }
+    }
+    if m.name == "pipeline-lint" {
+        out.push_str("\nRules (default severity):\n");
+        for r in RULES {
+            out.push_str(&format!("  {} ({}): {}\n", r.id, r.default_severity, r.summary));
+        }
+    }
+}
+
+fn explain(suite: &Suite, name: &str) -> AppOutput {
+    let mut out = String::new();
+    if let Some(c) = suite.get(name) {
+        out.push_str(&format!(
+            "Check {}: {}\nCategory: {}\nDefined at: {}\nEnabled: {}\nTimeout: {}\n",
+            c.id,
+            c.title,
+            c.category,
+            c.origin,
+            if c.enabled { "yes" } else { "no" },
+            humantime::format_duration(c.timeout)
+        ));
+        if let Some(d) = &c.description {
+            out.push_str(&format!("\n{}\n", d.trim()));
+        }
+        out.push_str(&format!("Parameters: {}\n\n", serde_json::to_string(&c.params).unwrap_or_default()));
+        explain_kind(&mut out, c.kind);
+    } else if let Some(k) = find_kind(name) {
+        explain_kind(&mut out, k);
+    } else if let Some(r) = find_rule(name) {
+        out.push_str(&format!(
+            "Pipeline lint rule {} (default severity {})\n\nWhat it checks: {}\nWhy it matters: {}\nHow to fix: {}\n",
+            r.id, r.default_severity, r.summary, r.why, r.fix
+        ));
+    } else {
+        let kinds: Vec<&str> = KINDS.iter().map(|k| k.meta().name).collect();
+        return AppOutput::usage(format!(
+            "no check, kind or rule named '{name}' (checks: `kfcheck list`; kinds: {})",
+            kinds.join(", ")
+        ));
+    }
+    AppOutput { stdout: out, exit: Some(ExitStatus::Ready), ..Default::default() }
+}

@@ -1,0 +1,136 @@
+//! Command-line definition (clap). Flags and subcommands only; behaviour lives in `app`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// kfcheck: is this Kubeflow cluster really ready for data scientists?
+///
+/// Runs a suite of checks (cluster, pipelines through every door, GPUs, secrets, storage) and
+/// reports a verdict with exit codes a CI gate can trust. With no cluster at hand, `kfcheck all`
+/// still inspects the bundled sample pipelines and says which checks were skipped and why.
+#[derive(Debug, Parser)]
+#[command(name = "kfcheck", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 ready, 1 a check failed, 2 usage/config/suite error, \
+3 nothing failed but something errored or timed out (could not decide), 4 nothing selected, \
+130 interrupted.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Profile namespace to check (default: every profile found).
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Docker engine endpoint (default: $DOCKER_HOST, then unix:///var/run/docker.sock).
+    #[arg(long, global = true, value_name = "URL")]
+    pub docker_host: Option<String>,
+    /// Extra check suite directory: adds checks and overrides default ones by id (repeatable).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub suite: Vec<PathBuf>,
+    /// Deadline for the whole run (e.g. 90s, 15m); checks still running are reported timed out.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How many checks run at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Lowest status that makes the exit code 1.
+    #[arg(long, global = true, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Format printed on stdout.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = crate::report::Format::Table)]
+    pub output: crate::report::Format,
+    /// Also write a report to a file, as FORMAT=PATH, e.g. json=kfcheck.json (repeatable).
+    #[arg(long, global = true, value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub report: Vec<(crate::report::Format, PathBuf)>,
+    /// Group pipeline findings per owner (CODEOWNERS, else last git author).
+    #[arg(long, global = true)]
+    pub by_owner: bool,
+    /// When to colour output (NO_COLOR is honoured in auto mode).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only findings, what could not be decided, and the verdict.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print notes and info-level findings.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every enabled check of the suite.
+    All,
+    /// Run the checks with these ids or categories.
+    Run {
+        #[arg(required = true, value_name = "ID|CATEGORY")]
+        selection: Vec<String>,
+    },
+    /// List the checks in the suite.
+    List,
+    /// Explain a check, a check kind or a pipeline lint rule.
+    Explain {
+        #[arg(value_name = "ID|KIND|RULE")]
+        name: String,
+    },
+    /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
+    Lint(LintArgs),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Pipeline files or directories (searched for .yaml, .yml and .json).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// CODEOWNERS file naming each pipeline's owners (default: discovered per repository).
+    #[arg(long, value_name = "FILE")]
+    pub owners: Option<PathBuf>,
+    /// Override a rule's severity: RULE=off|info|warning|error (repeatable).
+    #[arg(long = "rule", value_name = "RULE=LEVEL")]
+    pub rules: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(e) => Err(format!("{e} (e.g. 90s, 15m)")),
+    }
+}
+
+fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
+    let (f, p) = s.split_once('=').ok_or("expected FORMAT=PATH, e.g. json=report.json")?;
+    if p.is_empty() {
+        return Err("empty PATH in FORMAT=PATH".into());
+    }
+    Ok((f.parse()?, PathBuf::from(p)))
+}

@@ -1,0 +1,117 @@
+//! Check kinds: Rust code that gathers facts and evaluates them. A check in `checks/*.yaml` is an
+//! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
+
+mod pipeline_lint;
+
+use crate::context::{Need, Needs};
+use crate::model::{Finding, Problem};
+use crate::runner::JanitorHandle;
+use crate::suite::{CheckSpec, SuiteBase};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Whether running the kind changes anything anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    ReadOnly,
+    /// Creates objects (always labelled with the run id and removed by the janitor).
+    CreatesResources,
+}
+
+/// Static description of a kind: shown by `kfcheck explain`, checked by registry tests.
+pub struct KindMeta {
+    pub name: &'static str,
+    pub needs: &'static [Need],
+    pub effect: Effect,
+    pub default_timeout: Duration,
+    /// What it checks.
+    pub what: &'static str,
+    /// Why it matters.
+    pub why: &'static str,
+    /// How to fix what it finds.
+    pub fix: &'static str,
+    /// Parameters, one `name: meaning` line each.
+    pub params: &'static [(&'static str, &'static str)],
+}
+
+/// What a check decided: findings (not ready), problems (could not decide), neutral notes.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub problems: Vec<Problem>,
+    pub notes: Vec<String>,
+}
+
+/// A check could not run to a decision at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{0}")]
+    Undecided(String),
+    /// A 403 or RBAC denial: reads as "kfcheck lacks permission ...", never as "not ready".
+    #[error("kfcheck lacks permission to {0}")]
+    Forbidden(String),
+}
+
+/// Everything a running check may use. Clients come from `needs` only.
+pub struct CheckContext {
+    pub spec: Arc<CheckSpec>,
+    pub needs: Arc<Needs>,
+    pub janitor: JanitorHandle,
+    pub cancel: CancellationToken,
+    pub run_id: Arc<str>,
+}
+
+pub trait Kind: Send + Sync + 'static {
+    fn meta(&self) -> &'static KindMeta;
+    /// Validates a check's parameters strictly (unknown fields are errors).
+    fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String>;
+    /// Gathers and evaluates. Must not print; must register cleanup before creating anything.
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>>;
+}
+
+pub type KindRef = &'static dyn Kind;
+
+/// Every kind kfcheck knows. Adding a kind = one file + one line here.
+pub static KINDS: &[KindRef] = &[&pipeline_lint::PipelineLint];
+
+pub fn find_kind(name: &str) -> Option<KindRef> {
+    KINDS.iter().copied().find(|k| k.meta().name == name)
+}
+
+/// Deserializes typed parameters, rejecting unknown fields, with a readable message.
+pub(crate) fn typed_params<T: serde::de::DeserializeOwned>(params: &serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(params.clone()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_invariants() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.meta().name).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "kind names must be unique");
+        for k in KINDS {
+            let m = k.meta();
+            assert!(!m.what.is_empty() && !m.why.is_empty() && m.fix.ends_with('.'), "{} docs", m.name);
+            assert!(!m.default_timeout.is_zero());
+        }
+    }
+
+    #[test]
+    fn every_kind_is_used_by_the_default_suite() {
+        let suite = crate::suite::load_suite(&[]).unwrap();
+        for k in KINDS {
+            assert!(
+                suite.checks.iter().any(|c| c.kind.meta().name == k.meta().name),
+                "kind {} has no check in checks/",
+                k.meta().name
+            );
+        }
+    }
+}

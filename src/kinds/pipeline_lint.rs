@@ -1,0 +1,185 @@
+//! `pipeline-lint`: inspects compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton) for resource,
+//! accelerator, scheduling and image problems, addressed to each pipeline's owner.
+
+use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::model::Severity;
+use crate::pipeline::lint::{expand_paths, lint_sources, FileReport, LintOptions, Source};
+use crate::pipeline::rules::{find_rule, LintConfig};
+use crate::suite::{embedded, SuiteBase, EMBEDDED};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct PipelineLint;
+
+static META: KindMeta = KindMeta {
+    name: "pipeline-lint",
+    needs: &[],
+    effect: Effect::ReadOnly,
+    default_timeout: Duration::from_secs(120),
+    what: "Compiled pipelines request valid CPU, memory and GPU resources, reach GPU nodes with matching selectors and tolerations, and pin their images.",
+    why: "These mistakes pass compilation and upload, then fail or hang only when a run reaches the step, often hours into a pipeline.",
+    fix: "Fix the pipeline source as each finding's remediation says and recompile; kfcheck never edits the YAML.",
+    params: &[
+        ("paths", "files or directories of compiled pipelines, relative to the suite directory (embedded suite: checks/pipelines/)"),
+        ("rules", "map of rule id to off, info, warning or error, overriding the rule's default severity"),
+        ("require_requests", "resources every task must request or limit (default: [cpu, memory])"),
+        ("owners", "CODEOWNERS file to use instead of discovering one per repository"),
+    ],
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    paths: Vec<String>,
+    #[serde(default)]
+    rules: BTreeMap<String, String>,
+    #[serde(default)]
+    require_requests: Option<Vec<String>>,
+    #[serde(default)]
+    owners: Option<String>,
+}
+
+/// Parses `off|info|warning|error` per rule id; errors name the rule.
+pub(crate) fn severity_overrides(rules: &BTreeMap<String, String>) -> Result<BTreeMap<String, Option<Severity>>, String> {
+    rules
+        .iter()
+        .map(|(id, level)| {
+            if find_rule(id).is_none() {
+                return Err(format!("unknown rule '{id}' (see `kfcheck explain pipeline-lint`)"));
+            }
+            let sev = if level == "off" { None } else { Some(level.parse::<Severity>().map_err(|e| format!("rule '{id}': {e}"))?) };
+            Ok((id.clone(), sev))
+        })
+        .collect()
+}
+
+fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
+    Ok(LintOptions {
+        config: LintConfig { require_requests: p.require_requests.clone().unwrap_or_else(|| LintConfig::default().require_requests) },
+        severities: severity_overrides(&p.rules)?,
+        owners_file: p.owners.as_ref().map(|o| resolve(base, o)),
+    })
+}
+
+fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
+    match base {
+        SuiteBase::Dir(d) => d.join(p),
+        SuiteBase::Embedded => PathBuf::from(p),
+    }
+}
+
+/// Embedded paths resolve to files compiled into the binary (a directory prefix selects all below).
+fn embedded_sources(path: &str) -> Vec<Source> {
+    let prefix = path.trim_start_matches("./");
+    let full = if prefix.starts_with("checks/") { prefix.to_string() } else { format!("checks/{prefix}") };
+    if let Some(text) = embedded(&full) {
+        return vec![Source::Embedded { name: full, text }];
+    }
+    let dir = format!("{}/", full.trim_end_matches('/'));
+    EMBEDDED
+        .iter()
+        .filter(|(p, _)| p.starts_with(&dir))
+        .map(|(p, t)| Source::Embedded { name: p.to_string(), text: t })
+        .collect()
+}
+
+/// Turns per-file reports into one check outcome.
+pub(crate) fn outcome(reports: Vec<FileReport>, extra_problems: Vec<crate::model::Problem>) -> Outcome {
+    let mut out = Outcome { problems: extra_problems, ..Outcome::default() };
+    let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut tasks = 0;
+    for r in &reports {
+        if let Some(f) = r.format {
+            *by_format.entry(f.as_str()).or_default() += 1;
+            tasks += r.tasks;
+        }
+    }
+    let formats: Vec<String> = by_format.iter().map(|(f, n)| format!("{n} {f}")).collect();
+    out.notes.push(format!(
+        "inspected {} pipeline file(s) ({}), {tasks} task(s)",
+        by_format.values().sum::<usize>(),
+        if formats.is_empty() { "none parsed".into() } else { formats.join(", ") }
+    ));
+    for r in reports {
+        if let Some(p) = r.problem() {
+            out.problems.push(p);
+        }
+        out.findings.extend(r.findings);
+    }
+    out
+}
+
+impl Kind for PipelineLint {
+    fn meta(&self) -> &'static KindMeta {
+        &META
+    }
+
+    fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
+        let p: Params = typed_params(params)?;
+        if p.paths.is_empty() {
+            return Err("`paths` must name at least one file or directory".into());
+        }
+        if *base == SuiteBase::Embedded {
+            for path in &p.paths {
+                if embedded_sources(path).is_empty() {
+                    return Err(format!("no embedded pipeline at '{path}'"));
+                }
+            }
+        }
+        options(&p, base).map(|_| ())
+    }
+
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+        Box::pin(async move {
+            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let opts = options(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+            let base = cx.spec.base.clone();
+            // Parsing is CPU work: keep it off the async workers.
+            tokio::task::spawn_blocking(move || {
+                let (sources, problems) = match &base {
+                    SuiteBase::Embedded => (p.paths.iter().flat_map(|x| embedded_sources(x)).collect::<Vec<_>>(), Vec::new()),
+                    SuiteBase::Dir(_) => {
+                        let paths: Vec<PathBuf> = p.paths.iter().map(|x| resolve(&base, x)).collect();
+                        let (files, missing) = expand_paths(&paths);
+                        (files.into_iter().map(Source::Path).collect(), missing)
+                    }
+                };
+                Ok(outcome(lint_sources(&sources, &opts), problems))
+            })
+            .await
+            .map_err(|e| CheckError::Undecided(format!("lint worker failed: {e}")))?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn params_are_validated() {
+        let k = PipelineLint;
+        assert!(k.validate(&json!({"paths": ["pipelines/"]}), &SuiteBase::Embedded).is_ok());
+        assert!(k.validate(&json!({"paths": ["nope/"]}), &SuiteBase::Embedded).is_err());
+        assert!(k.validate(&json!({"paths": []}), &SuiteBase::Embedded).is_err());
+        assert!(k.validate(&json!({"paths": ["x"], "extra": 1}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown field"));
+        assert!(k.validate(&json!({"paths": ["x"], "rules": {"no-such": "error"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown rule"));
+        assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "loud"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown severity"));
+        assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "off"}}), &SuiteBase::Dir("d".into())).is_ok());
+    }
+
+    #[test]
+    fn bundled_samples_are_clean() {
+        let sources = embedded_sources("pipelines/");
+        assert!(sources.len() >= 2, "bundled samples missing");
+        for r in lint_sources(&sources, &LintOptions::default()) {
+            assert!(r.error.is_none(), "{}: {:?}", r.display, r.error);
+            let bad: Vec<_> = r.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+            assert!(bad.is_empty(), "{}: {bad:#?}", r.display);
+        }
+    }
+}

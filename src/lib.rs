@@ -1,0 +1,16 @@
+//! kfcheck: tells a platform team whether a Kubeflow cluster is really ready for data scientists.
+//!
+//! Layers (dependencies flow one way): `model` ← `kinds` ← `runner`; `report` sees only `model`
+//! and run events; `app` wires the command line to them.
+
+pub mod app;
+pub mod cli;
+pub mod context;
+pub mod kinds;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod runner;
+pub mod suite;
+
+pub use app::{run, AppOutput};

@@ -1,0 +1,10 @@
+//! Pure data shared by every layer: statuses, severities, findings, check results and the run
+//! report. Nothing here does I/O; reporters and kinds both depend on these types.
+
+mod exit;
+mod finding;
+mod result;
+
+pub use exit::{exit_code_for, ExitStatus};
+pub use finding::{Evidence, Finding, Problem, Severity, Subject};
+pub use result::{CheckResult, NeedState, RunReport, Status, Summary};

@@ -1,0 +1,112 @@
+//! Check results and the run report that reporters render.
+
+use super::finding::{Finding, Problem, Severity};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Warned,
+    Failed,
+    Skipped,
+    Errored,
+    TimedOut,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Warned => "warned",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Errored => "errored",
+            Status::TimedOut => "timed_out",
+        }
+    }
+
+    /// Status implied by a check's findings and undecided items: any error-severity finding fails,
+    /// otherwise anything undecided errors, otherwise warnings warn.
+    pub fn from_outcome(findings: &[Finding], problems: &[Problem]) -> Status {
+        let worst = findings.iter().map(|f| f.severity).max();
+        match worst {
+            Some(Severity::Error) => Status::Failed,
+            _ if !problems.is_empty() => Status::Errored,
+            Some(Severity::Warning) => Status::Warned,
+            _ => Status::Passed,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub kind: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    /// Why the check was skipped, errored or timed out.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub findings: Vec<Finding>,
+    pub problems: Vec<Problem>,
+    /// Neutral facts worth showing (files inspected, versions seen).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeedState {
+    pub name: String,
+    pub available: bool,
+    /// How it was resolved, or why it is missing.
+    pub detail: String,
+    /// Ids of the selected checks that depend on it.
+    pub checks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub passed: usize,
+    pub warned: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub errored: usize,
+    pub timed_out: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CheckResult]) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            match r.status {
+                Status::Passed => s.passed += 1,
+                Status::Warned => s.warned += 1,
+                Status::Failed => s.failed += 1,
+                Status::Skipped => s.skipped += 1,
+                Status::Errored => s.errored += 1,
+                Status::TimedOut => s.timed_out += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Everything one run produced, in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub run_id: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub interrupted: bool,
+    pub needs: Vec<NeedState>,
+    pub results: Vec<CheckResult>,
+}

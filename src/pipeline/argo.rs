@@ -1,0 +1,160 @@
+//! KFP v1 compiled Argo Workflows (and WorkflowTemplate / CronWorkflow): one task per template
+//! with a container or script. Node selectors and tolerations sit on the template, not in the
+//! container; workflow-level ones apply to every pod.
+
+use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
+use super::parse::{line_of, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Template {
+    pub name: Option<String>,
+    pub container: Option<Container>,
+    pub script: Option<Container>,
+    pub node_selector: Option<BTreeMap<String, Scalar>>,
+    pub tolerations: Option<Vec<K8sToleration>>,
+    pub affinity: Option<Affinity>,
+    pub pod_spec_patch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Container {
+    pub image: Option<String>,
+    pub resources: Option<K8sResources>,
+}
+
+pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError> {
+    let spec = doc.spec.as_ref().ok_or_else(|| ParseError::new("Argo Workflow without spec"))?;
+    // CronWorkflow nests the workflow spec.
+    let spec: &KubeSpec = spec.workflow_spec.as_deref().unwrap_or(spec);
+    let templates_offset = offset_of(text, "templates:").unwrap_or(0);
+    let mut tasks = Vec::new();
+    for t in spec.templates.iter().flatten() {
+        let Some(c) = t.container.as_ref().or(t.script.as_ref()) else { continue };
+        let name = t.name.clone().unwrap_or_else(|| "<unnamed template>".into());
+        let mut task = Task {
+            line: line_of(text, &format!("- name: {name}"), templates_offset)
+                .or_else(|| line_of(text, &format!("name: {name}"), templates_offset)),
+            executor: Some(name.clone()),
+            name,
+            image: c.image.clone(),
+            resources: c.resources.as_ref().map(k8s_resources).unwrap_or_default(),
+            ..Task::default()
+        };
+        for sel in [&spec.node_selector, &t.node_selector].into_iter().flatten() {
+            for (k, v) in sel {
+                task.node_selector.retain(|(ek, _)| ek != k);
+                task.node_selector.push((k.clone(), v.0.clone()));
+            }
+        }
+        for tol in spec.tolerations.iter().chain(t.tolerations.iter()).flatten() {
+            task.tolerations.push(toleration(tol));
+        }
+        for aff in [&spec.affinity, &t.affinity].into_iter().flatten() {
+            task.affinity.extend(aff.required_keys());
+        }
+        if let Some(patch) = &t.pod_spec_patch {
+            if patch.contains("nodeSelector") || patch.contains("tolerations") || patch.contains("affinity") {
+                task.dynamic_placement = true;
+            }
+        }
+        tasks.push(task);
+    }
+    let meta = doc.metadata.as_ref();
+    let name = meta
+        .and_then(|m| m.name.clone().or_else(|| m.generate_name.clone().map(|g| g.trim_end_matches('-').to_string())));
+    let sdk_version = meta
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get("pipelines.kubeflow.org/kfp_sdk_version"))
+        .map(|v| format!("kfp-{}", v.0));
+    Ok(Pipeline { format: Format::Argo, name, sdk_version, tasks, orphan_platform_executors: Vec::new() })
+}
+
+/// Converts Kubernetes `limits`/`requests` maps into the task model (shared with Tekton).
+pub(crate) fn k8s_resources(r: &K8sResources) -> Resources {
+    let mut out = Resources::default();
+    let mut extended: BTreeMap<String, Extended> = BTreeMap::new();
+    for (map, is_limit) in [(&r.requests, false), (&r.limits, true)] {
+        let side = if is_limit { "limits" } else { "requests" };
+        for (name, v) in map.iter().flatten() {
+            let q = Qty::new(v.0.clone(), format!("{side}.{name}"));
+            match (name.as_str(), is_limit) {
+                ("cpu", false) => out.cpu_request = Some(q),
+                ("cpu", true) => out.cpu_limit = Some(q),
+                ("memory", false) => out.memory_request = Some(q),
+                ("memory", true) => out.memory_limit = Some(q),
+                ("ephemeral-storage", _) => {}
+                (n, _) if n.starts_with("hugepages-") => {}
+                (n, _) => {
+                    let e = extended
+                        .entry(n.to_string())
+                        .or_insert_with(|| Extended { name: n.to_string(), request: None, limit: None });
+                    if is_limit {
+                        e.limit = Some(q);
+                    } else {
+                        e.request = Some(q);
+                    }
+                }
+            }
+        }
+    }
+    out.extended = extended.into_values().collect();
+    out
+}
+
+pub(crate) fn toleration(t: &K8sToleration) -> Toleration {
+    Toleration {
+        key: t.key.clone().filter(|k| !k.is_empty()),
+        operator: t.operator.clone().filter(|o| !o.is_empty()),
+        value: t.value.as_ref().map(|v| v.0.clone()).filter(|v| !v.is_empty()),
+        effect: t.effect.clone().filter(|e| !e.is_empty()),
+        dynamic: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_pipeline;
+    use super::*;
+
+    const V1: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: kfcheck-gpu-
+  annotations:
+    pipelines.kubeflow.org/kfp_sdk_version: 1.8.22
+spec:
+  entrypoint: kfcheck-gpu
+  nodeSelector: {pool: default}
+  templates:
+  - name: probe
+    container:
+      image: nvidia/cuda:12.4.1-base-ubuntu22.04
+      resources:
+        limits: {nvidia.com/gpu: "1", cpu: "1", memory: 1Gi}
+        requests: {nvidia.com/gpu: 1}
+    nodeSelector: {cloud.google.com/gke-accelerator: nvidia-tesla-t4}
+    tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+  - name: kfcheck-gpu
+    dag:
+      tasks: [{name: probe, template: probe}]
+"#;
+
+    #[test]
+    fn v1_workflow_template_level_placement() {
+        let p = parse_pipeline(V1).unwrap();
+        assert_eq!(p.format, Format::Argo);
+        assert_eq!(p.name.as_deref(), Some("kfcheck-gpu"));
+        assert_eq!(p.sdk_version.as_deref(), Some("kfp-1.8.22"));
+        assert_eq!(p.tasks.len(), 1);
+        let t = &p.tasks[0];
+        assert_eq!(t.line, Some(12));
+        assert_eq!(t.node_selector.len(), 2);
+        assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
+        assert_eq!(t.resources.extended[0].request.as_ref().unwrap().raw, "1");
+        assert_eq!(t.resources.memory_limit.as_ref().unwrap().raw, "1Gi");
+        assert_eq!(t.tolerations[0].operator.as_deref(), Some("Exists"));
+    }
+}

@@ -1,0 +1,293 @@
+//! Runs the rules over files: reads each input safely (size, type and encoding checked first),
+//! parses it, evaluates every enabled rule and attaches severities and owners. Files are
+//! processed in parallel and independently: one bad file never stops the others, and memory
+//! stays bounded by the largest single file.
+
+use super::model::Format;
+use super::owners::OwnerResolver;
+use super::parse::{parse_pipeline, ParseError};
+use super::rules::{LintConfig, RULES};
+use crate::model::{Finding, Problem, Severity, Subject};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The KFP API refuses pipeline files larger than this (`MaxFileLength`), so neither do we read them.
+pub const MAX_FILE_BYTES: u64 = 32 << 20;
+const MAX_WALK_DEPTH: usize = 32;
+
+/// One input: a file on disk, or a pipeline embedded in the kfcheck binary.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Path(PathBuf),
+    Embedded { name: String, text: &'static str },
+}
+
+impl Source {
+    pub fn display(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Embedded { name, .. } => name.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LintOptions {
+    pub config: LintConfig,
+    /// Per-rule severity overrides; `None` turns the rule off.
+    pub severities: BTreeMap<String, Option<Severity>>,
+    /// Explicit CODEOWNERS file (`--owners`); otherwise discovered per repository.
+    pub owners_file: Option<PathBuf>,
+}
+
+/// The outcome for one file.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub display: String,
+    pub format: Option<Format>,
+    pub pipeline: Option<String>,
+    pub tasks: usize,
+    pub findings: Vec<Finding>,
+    pub error: Option<ParseError>,
+}
+
+impl FileReport {
+    pub fn problem(&self) -> Option<Problem> {
+        self.error.as_ref().map(|e| Problem {
+            subject: Subject::new("file", self.display.clone()).in_file(self.display.clone(), e.line),
+            message: e.message.clone(),
+        })
+    }
+}
+
+/// Expands directories into the pipeline files below them (`.yaml`, `.yml`, `.json`, sorted,
+/// hidden directories skipped). Returns the files and one problem per path that does not exist.
+pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => walk(p, 0, &mut files, &mut missing),
+            Ok(_) => files.push(p.clone()),
+            Err(e) => missing.push(Problem {
+                subject: Subject::new("file", p.display().to_string()).in_file(p.display().to_string(), None),
+                message: format!("cannot read path: {}", io_reason(&e)),
+            }),
+        }
+    }
+    (files, missing)
+}
+
+fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    if depth > MAX_WALK_DEPTH {
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem {
+                subject: Subject::new("file", dir.display().to_string()).in_file(dir.display().to_string(), None),
+                message: format!("cannot list directory: {}", io_reason(&e)),
+            });
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    for child in children {
+        let name = child.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
+            continue;
+        }
+        // symlink_metadata: never follow directory links (no loops); file links are read.
+        let Ok(meta) = std::fs::symlink_metadata(&child) else { continue };
+        if meta.is_dir() {
+            walk(&child, depth + 1, files, problems);
+        } else if [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext)) {
+            files.push(child);
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads a file with every guard first: regular file, not empty, at most [`MAX_FILE_BYTES`],
+/// UTF-8 text without NUL bytes.
+pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
+    let meta = std::fs::metadata(path).map_err(|e| ParseError::new(format!("cannot read file: {}", io_reason(&e))))?;
+    if !meta.is_file() {
+        return Err(ParseError::new("not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(ParseError::new("empty file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ParseError::new(format!(
+            "file is {:.1} MB, over the 32 MiB limit of the KFP API; not inspected",
+            meta.len() as f64 / 1e6
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ParseError::new(format!("cannot read file: {}", io_reason(&e))))?;
+    if bytes.contains(&0) {
+        return Err(ParseError::new("binary file (contains NUL bytes), not YAML"));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ParseError::new(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
+}
+
+/// Lints one text; `display` names it in findings.
+pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
+    let mut report = FileReport { display: display.to_string(), format: None, pipeline: None, tasks: 0, findings: Vec::new(), error: None };
+    if text.trim().is_empty() {
+        report.error = Some(ParseError::new("empty file"));
+        return report;
+    }
+    let pipeline = match parse_pipeline(text) {
+        Ok(p) => p,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    report.format = Some(pipeline.format);
+    report.pipeline = pipeline.name.clone();
+    report.tasks = pipeline.tasks.len();
+    for rule in RULES {
+        let severity = match opts.severities.get(rule.id) {
+            Some(None) => continue,
+            Some(Some(s)) => *s,
+            None => rule.default_severity,
+        };
+        for hit in (rule.evaluate)(&pipeline, &opts.config) {
+            report.findings.push(Finding {
+                rule: rule.id.to_string(),
+                severity,
+                message: hit.message,
+                subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),
+                evidence: hit.evidence,
+                remediation: hit.remediation,
+                owner: None,
+            });
+        }
+    }
+    report.findings.sort_by(|a, b| {
+        (a.subject.line, &a.subject.name, &a.rule).cmp(&(b.subject.line, &b.subject.name, &b.rule))
+    });
+    report
+}
+
+fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
+    match source {
+        Source::Embedded { name, text } => lint_text(name, text, opts),
+        Source::Path(p) => match read_pipeline_file(p) {
+            Ok(text) => lint_text(&p.display().to_string(), &text, opts),
+            Err(e) => FileReport {
+                display: p.display().to_string(),
+                format: None,
+                pipeline: None,
+                tasks: 0,
+                findings: Vec::new(),
+                error: Some(e),
+            },
+        },
+    }
+}
+
+/// Lints every source in parallel, then attaches owners to files with findings. Output order is
+/// the input order.
+pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
+    let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
+    let needing: Vec<&Path> = sources
+        .iter()
+        .zip(&reports)
+        .filter(|(_, r)| !r.findings.is_empty())
+        .filter_map(|(s, _)| match s {
+            Source::Path(p) => Some(p.as_path()),
+            Source::Embedded { .. } => None,
+        })
+        .collect();
+    let owners = OwnerResolver::new(opts.owners_file.clone()).resolve(&needing);
+    for (source, report) in sources.iter().zip(reports.iter_mut()) {
+        if report.findings.is_empty() {
+            continue;
+        }
+        let owner = match source {
+            Source::Embedded { .. } => "kfcheck (bundled sample)".to_string(),
+            Source::Path(p) => owners.get(p.as_path()).cloned().unwrap_or_else(|| "unknown".to_string()),
+        };
+        for f in &mut report.findings {
+            f.owner = Some(owner.clone());
+        }
+    }
+    reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn bad_files_get_one_clear_error_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.yaml");
+        std::fs::write(&empty, "").unwrap();
+        let binary = dir.path().join("bin.yaml");
+        std::fs::write(&binary, [0u8, 159, 146, 150]).unwrap();
+        let latin = dir.path().join("latin.yaml");
+        std::fs::write(&latin, [b'a', b':', b' ', 0xE9, b'\n']).unwrap();
+        let big = dir.path().join("big.yaml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let fifo_like = dir.path().join("sub");
+        std::fs::create_dir(&fifo_like).unwrap();
+        let cases = [
+            (empty, "empty file"),
+            (binary, "binary file"),
+            (latin, "not UTF-8"),
+            (big, "over the 32 MiB limit"),
+            (fifo_like, "not a regular file"),
+            (dir.path().join("missing.yaml"), "no such file"),
+        ];
+        for (path, want) in cases {
+            let err = read_pipeline_file(&path).unwrap_err();
+            assert!(err.message.contains(want), "{}: {}", path.display(), err.message);
+        }
+    }
+
+    #[test]
+    fn walk_finds_yaml_and_skips_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/.git")).unwrap();
+        for f in ["a/p.yaml", "a/q.yml", "a/r.json", "a/notes.txt", "a/.git/x.yaml"] {
+            let mut h = std::fs::File::create(dir.path().join(f)).unwrap();
+            writeln!(h, "x: 1").unwrap();
+        }
+        let (files, missing) = expand_paths(&[dir.path().to_path_buf(), dir.path().join("nope")]);
+        let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+        assert_eq!(names, vec!["p.yaml", "q.yml", "r.json"]);
+        assert_eq!(missing.len(), 1);
+    }
+
+    #[test]
+    fn severity_override_and_off() {
+        let text = "deploymentSpec:\n  executors:\n    exec-a:\n      container: {image: python}\nroot:\n  executorLabel: exec-a\n";
+        let mut opts = LintOptions::default();
+        let r = lint_text("p.yaml", text, &opts);
+        assert!(r.findings.iter().any(|f| f.rule == "image-unpinned" && f.severity == Severity::Warning));
+        opts.severities.insert("image-unpinned".into(), Some(Severity::Error));
+        let r = lint_text("p.yaml", text, &opts);
+        assert!(r.findings.iter().any(|f| f.rule == "image-unpinned" && f.severity == Severity::Error));
+        opts.severities.insert("image-unpinned".into(), None);
+        let r = lint_text("p.yaml", text, &opts);
+        assert!(!r.findings.iter().any(|f| f.rule == "image-unpinned"));
+    }
+}

@@ -1,0 +1,15 @@
+//! Compiled pipelines: parse KFP v2 IR, KFP v1 Argo and Tekton into one task model, lint it, and
+//! find who owns each file. Never writes to the files it reads.
+
+pub mod argo;
+pub mod lint;
+pub mod model;
+pub mod owners;
+pub mod parse;
+pub mod quantity;
+pub mod rules;
+pub mod tekton;
+pub mod v2;
+
+pub use lint::{lint_sources, FileReport, LintOptions, Source};
+pub use parse::{parse_pipeline, ParseError};

@@ -1,0 +1,330 @@
+//! Reads compiled pipeline text (YAML or JSON, one or more documents) into the task model.
+//! Detects the format from the content, never from the file name.
+
+use super::model::Pipeline;
+use super::{argo, tekton, v2};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Why a file could not be inspected. `line` is 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub message: String,
+    pub line: Option<u64>,
+}
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ParseError { message: message.into(), line: None }
+    }
+}
+
+/// A scalar that may be written as a string, number or boolean; kept as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(format_float(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn format_float(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Kubernetes-style `{limits: {...}, requests: {...}}` (Argo and Tekton containers).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct K8sResources {
+    #[serde(default)]
+    pub limits: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    pub requests: Option<BTreeMap<String, Scalar>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct K8sToleration {
+    pub key: Option<String>,
+    pub operator: Option<String>,
+    pub value: Option<Scalar>,
+    pub effect: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Affinity {
+    pub node_affinity: Option<NodeAffinity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeAffinity {
+    pub required_during_scheduling_ignored_during_execution: Option<NodeSelectorBlock>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeSelectorBlock {
+    #[serde(default)]
+    pub node_selector_terms: Vec<NodeSelectorTerm>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeSelectorTerm {
+    #[serde(default)]
+    pub match_expressions: Vec<MatchExpression>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MatchExpression {
+    pub key: Option<String>,
+    #[serde(default)]
+    pub values: Option<Vec<Scalar>>,
+}
+
+impl Affinity {
+    pub fn required_keys(&self) -> Vec<(String, Vec<String>)> {
+        let Some(req) = self
+            .node_affinity
+            .as_ref()
+            .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+        else {
+            return Vec::new();
+        };
+        req.node_selector_terms
+            .iter()
+            .flat_map(|t| t.match_expressions.iter())
+            .filter_map(|e| {
+                let key = e.key.clone()?;
+                let values = e.values.iter().flatten().map(|v| v.0.clone()).collect();
+                Some((key, values))
+            })
+            .collect()
+    }
+}
+
+/// Every top-level key any supported format uses; one pass over the text fills what exists.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Doc {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    // KFP v2 IR
+    pub pipeline_info: Option<v2::PipelineInfo>,
+    pub root: Option<v2::ComponentSpec>,
+    pub components: Option<BTreeMap<String, v2::ComponentSpec>>,
+    pub deployment_spec: Option<v2::DeploymentSpec>,
+    pub sdk_version: Option<String>,
+    pub platforms: Option<v2::Platforms>,
+    /// `{"pipeline_spec": {...}, "platform_spec": {...}}` as the KFP API stores it, or a Vertex
+    /// PipelineJob `{"pipelineSpec": ...}`.
+    #[serde(alias = "pipeline_spec")]
+    pub pipeline_spec: Option<Box<Doc>>,
+    #[serde(alias = "platform_spec")]
+    pub platform_spec: Option<Box<Doc>>,
+    // Argo and Tekton
+    pub metadata: Option<Metadata>,
+    pub spec: Option<KubeSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Metadata {
+    pub name: Option<String>,
+    pub generate_name: Option<String>,
+    pub annotations: Option<BTreeMap<String, Scalar>>,
+}
+
+/// Union of the `spec` fields of Argo Workflows and Tekton objects that the task model needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KubeSpec {
+    // Argo
+    pub templates: Option<Vec<argo::Template>>,
+    pub node_selector: Option<BTreeMap<String, Scalar>>,
+    pub tolerations: Option<Vec<K8sToleration>>,
+    pub affinity: Option<Affinity>,
+    pub workflow_spec: Option<Box<KubeSpec>>,
+    // Tekton
+    pub pipeline_spec: Option<tekton::PipelineSpec>,
+    pub task_run_specs: Option<Vec<tekton::TaskRunSpec>>,
+    pub task_run_template: Option<tekton::TaskRunTemplate>,
+    pub pod_template: Option<tekton::PodTemplate>,
+    pub tasks: Option<Vec<tekton::PipelineTask>>,
+    #[serde(rename = "finally")]
+    pub finally_tasks: Option<Vec<tekton::PipelineTask>>,
+    pub steps: Option<Vec<tekton::Step>>,
+    pub step_template: Option<tekton::Step>,
+}
+
+/// Parses the text of one file. `text` must already be valid UTF-8.
+pub fn parse_pipeline(text: &str) -> Result<Pipeline, ParseError> {
+    let mut docs = Vec::new();
+    for de in serde_yaml_ng::Deserializer::from_str(text) {
+        match Option::<Doc>::deserialize(de) {
+            Ok(Some(doc)) => docs.push(doc),
+            Ok(None) => {}
+            Err(e) => return Err(yaml_error(e)),
+        }
+    }
+    if docs.is_empty() {
+        return Err(ParseError::new("no YAML document in file"));
+    }
+    let is_argo = |d: &Doc| {
+        d.api_version.as_deref().is_some_and(|v| v.starts_with("argoproj.io/"))
+            && matches!(
+                d.kind.as_deref(),
+                Some("Workflow" | "WorkflowTemplate" | "ClusterWorkflowTemplate" | "CronWorkflow")
+            )
+    };
+    let is_tekton = |d: &Doc| d.api_version.as_deref().is_some_and(|v| v.starts_with("tekton.dev/"));
+    if let Some(doc) = docs.iter().find(|d| is_argo(d)) {
+        return argo::to_pipeline(doc, text);
+    }
+    if docs.iter().any(is_tekton) {
+        let tekton_docs: Vec<&Doc> = docs.iter().filter(|d| is_tekton(d)).collect();
+        return tekton::to_pipeline(&tekton_docs, text);
+    }
+    // Unwrap API-style wrappers into plain IR + platform documents.
+    let mut flat: Vec<&Doc> = Vec::new();
+    for d in &docs {
+        if let Some(inner) = &d.pipeline_spec {
+            flat.push(inner);
+            if let Some(p) = &d.platform_spec {
+                flat.push(p);
+            }
+        } else {
+            flat.push(d);
+        }
+    }
+    let ir = flat.iter().find(|d| d.deployment_spec.is_some() || d.root.is_some());
+    match ir {
+        Some(ir) => {
+            let platform = flat.iter().find_map(|d| {
+                d.platforms.as_ref().or_else(|| d.platform_spec.as_ref().and_then(|p| p.platforms.as_ref()))
+            });
+            v2::to_pipeline(ir, platform, text)
+        }
+        None => Err(not_a_pipeline(&docs)),
+    }
+}
+
+fn not_a_pipeline(docs: &[Doc]) -> ParseError {
+    let what = match (docs[0].api_version.as_deref(), docs[0].kind.as_deref()) {
+        (Some(a), Some(k)) => format!(" (found {a} {k})"),
+        (_, Some(k)) => format!(" (found kind {k})"),
+        _ if docs[0].platforms.is_some() => " (found only a platform spec)".to_string(),
+        _ => String::new(),
+    };
+    ParseError::new(format!(
+        "not a compiled pipeline{what}: expected KFP v2 IR (deploymentSpec/root), an Argo Workflow or a Tekton PipelineRun"
+    ))
+}
+
+fn yaml_error(e: serde_yaml_ng::Error) -> ParseError {
+    let line = e.location().map(|l| l.line() as u64);
+    let mut message = e.to_string();
+    // serde_yaml_ng appends " at line X column Y"; the line is reported separately.
+    if let Some(idx) = message.find(" at line ") {
+        message.truncate(idx);
+    }
+    ParseError { message: format!("malformed YAML: {message}"), line }
+}
+
+/// 1-based line of the first line that, trimmed, starts with `needle`, searching after byte `from`.
+pub(crate) fn line_of(text: &str, needle: &str, from: usize) -> Option<u64> {
+    let from = from.min(text.len());
+    let mut offset = from;
+    for l in text[from..].split_inclusive('\n') {
+        if l.trim_start().starts_with(needle) {
+            return Some(text[..offset].bytes().filter(|&b| b == b'\n').count() as u64 + 1);
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// Byte offset of the first line that, trimmed, starts with `needle`.
+pub(crate) fn offset_of(text: &str, needle: &str) -> Option<usize> {
+    let mut offset = 0;
+    for l in text.split_inclusive('\n') {
+        if l.trim_start().starts_with(needle) {
+            return Some(offset);
+        }
+        offset += l.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_yaml_reports_line() {
+        let err = parse_pipeline("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(err.message.starts_with("malformed YAML"), "{err:?}");
+        assert!(err.line.is_some());
+    }
+
+    #[test]
+    fn non_pipeline_yaml_is_named() {
+        let err = parse_pipeline("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap_err();
+        assert!(err.message.contains("not a compiled pipeline (found v1 ConfigMap)"), "{err:?}");
+    }
+
+    #[test]
+    fn scalar_list_is_not_a_pipeline() {
+        assert!(parse_pipeline("- 1\n- 2\n").is_err());
+        assert!(parse_pipeline("just text\n").is_err());
+        assert!(parse_pipeline("").is_err());
+        assert!(parse_pipeline("---\n---\n").is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("root: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let err = parse_pipeline(&deep).unwrap_err();
+        assert!(err.message.contains("malformed YAML"), "{err:?}");
+    }
+
+    #[test]
+    fn line_of_finds_first_match_after_offset() {
+        let t = "a:\n  b: 1\n  c: 2\nd:\n  c: 3\n";
+        assert_eq!(line_of(t, "c:", 0), Some(3));
+        assert_eq!(line_of(t, "c:", offset_of(t, "d:").unwrap()), Some(5));
+        assert_eq!(line_of(t, "zz:", 0), None);
+    }
+}

@@ -1,0 +1,262 @@
+//! KFP-Tekton PipelineRuns (v1 and v1beta1 field names) and the older separate Pipeline + Task
+//! documents. One task per step container; placement from `taskRunSpecs[].podTemplate`
+//! (`taskPodTemplate` in v1beta1) over the run-wide pod template.
+
+use super::argo::{k8s_resources, toleration};
+use super::model::{Format, Pipeline, Task};
+use super::parse::{line_of, offset_of, Affinity, Doc, K8sResources, K8sToleration, ParseError, Scalar};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PipelineSpec {
+    pub tasks: Option<Vec<PipelineTask>>,
+    #[serde(rename = "finally")]
+    pub finally_tasks: Option<Vec<PipelineTask>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PipelineTask {
+    pub name: Option<String>,
+    pub task_spec: Option<TaskSpec>,
+    pub task_ref: Option<TaskRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TaskRef {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskSpec {
+    pub steps: Option<Vec<Step>>,
+    pub step_template: Option<Step>,
+    /// Custom tasks (kfp-tekton PipelineLoop) embed a whole pipeline spec.
+    pub spec: Option<Box<CustomTaskSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomTaskSpec {
+    pub pipeline_spec: Option<PipelineSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Step {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub resources: Option<K8sResources>,
+    pub compute_resources: Option<K8sResources>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskRunSpec {
+    pub pipeline_task_name: Option<String>,
+    pub pod_template: Option<PodTemplate>,
+    pub task_pod_template: Option<PodTemplate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskRunTemplate {
+    pub pod_template: Option<PodTemplate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PodTemplate {
+    pub node_selector: Option<BTreeMap<String, Scalar>>,
+    pub tolerations: Option<Vec<K8sToleration>>,
+    pub affinity: Option<Affinity>,
+}
+
+const MAX_LOOP_DEPTH: usize = 32;
+
+pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseError> {
+    // Separate `kind: Task` documents that pipeline tasks may reference by name.
+    let named_tasks: BTreeMap<&str, &Doc> = docs
+        .iter()
+        .filter(|d| d.kind.as_deref() == Some("Task"))
+        .filter_map(|d| Some((d.metadata.as_ref()?.name.as_deref()?, *d)))
+        .collect();
+    let run = docs.iter().find(|d| d.kind.as_deref() == Some("PipelineRun"));
+    let pipeline_doc = docs.iter().find(|d| d.kind.as_deref() == Some("Pipeline"));
+    let main = run.or(pipeline_doc).or(docs.first()).copied();
+    let Some(main) = main else { return Err(ParseError::new("no Tekton document")) };
+    let spec = main.spec.as_ref().ok_or_else(|| ParseError::new("Tekton object without spec"))?;
+
+    let run_wide = spec
+        .task_run_template
+        .as_ref()
+        .and_then(|t| t.pod_template.as_ref())
+        .or(spec.pod_template.as_ref());
+    let per_task: BTreeMap<&str, &PodTemplate> = spec
+        .task_run_specs
+        .iter()
+        .flatten()
+        .filter_map(|s| Some((s.pipeline_task_name.as_deref()?, s.pod_template.as_ref().or(s.task_pod_template.as_ref())?)))
+        .collect();
+
+    let mut walk = Walk { text, named_tasks, tasks: Vec::new(), offset: offset_of(text, "tasks:").unwrap_or(0) };
+    // PipelineRun with inline pipelineSpec, a Pipeline document (spec.tasks), or a bare Task.
+    let (tasks, finally) = match (&spec.pipeline_spec, &spec.tasks) {
+        (Some(ps), _) => (ps.tasks.as_deref(), ps.finally_tasks.as_deref()),
+        (None, Some(t)) => (Some(t.as_slice()), spec.finally_tasks.as_deref()),
+        (None, None) => (None, None),
+    };
+    if tasks.is_none() {
+        if let Some(steps) = &spec.steps {
+            let name = main.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_else(|| "task".into());
+            walk.steps(&name, steps, spec.step_template.as_ref(), &[run_wide]);
+        }
+    }
+    for t in tasks.into_iter().flatten().chain(finally.into_iter().flatten()) {
+        let pod = t.name.as_deref().and_then(|n| per_task.get(n).copied());
+        walk.task(t, "", &[run_wide, pod], 0)?;
+    }
+    let meta = main.metadata.as_ref();
+    let sdk_version = meta
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get("pipelines.kubeflow.org/kfp_sdk_version"))
+        .map(|v| format!("kfp-{}", v.0));
+    Ok(Pipeline {
+        format: Format::Tekton,
+        name: meta.and_then(|m| m.name.clone().or_else(|| m.generate_name.clone())),
+        sdk_version,
+        tasks: walk.tasks,
+        orphan_platform_executors: Vec::new(),
+    })
+}
+
+struct Walk<'a> {
+    text: &'a str,
+    named_tasks: BTreeMap<&'a str, &'a Doc>,
+    tasks: Vec<Task>,
+    offset: usize,
+}
+
+impl Walk<'_> {
+    fn task(
+        &mut self,
+        t: &PipelineTask,
+        prefix: &str,
+        pods: &[Option<&PodTemplate>],
+        depth: usize,
+    ) -> Result<(), ParseError> {
+        if depth > MAX_LOOP_DEPTH {
+            return Err(ParseError::new("Tekton pipeline loops nested too deeply"));
+        }
+        let name = t.name.clone().unwrap_or_else(|| "<unnamed task>".into());
+        let full = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        if let Some(ts) = &t.task_spec {
+            if let Some(steps) = &ts.steps {
+                self.steps(&full, steps, ts.step_template.as_ref(), pods);
+            }
+            if let Some(inner) = ts.spec.as_ref().and_then(|s| s.pipeline_spec.as_ref()) {
+                for it in inner.tasks.iter().flatten().chain(inner.finally_tasks.iter().flatten()) {
+                    self.task(it, &full, pods, depth + 1)?;
+                }
+            }
+        } else if let Some(doc) = t.task_ref.as_ref().and_then(|r| r.name.as_deref()).and_then(|n| self.named_tasks.get(n)) {
+            if let Some(spec) = &doc.spec {
+                if let Some(steps) = &spec.steps {
+                    self.steps(&full, steps, spec.step_template.as_ref(), pods);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn steps(&mut self, task_name: &str, steps: &[Step], template: Option<&Step>, pods: &[Option<&PodTemplate>]) {
+        let single = steps.len() == 1;
+        for s in steps {
+            let step_name = s.name.clone().unwrap_or_else(|| "step".into());
+            let name = if single { task_name.to_string() } else { format!("{task_name}/{step_name}") };
+            let res = s
+                .compute_resources
+                .as_ref()
+                .or(s.resources.as_ref())
+                .or(template.and_then(|t| t.compute_resources.as_ref().or(t.resources.as_ref())));
+            let leaf = task_name.rsplit('/').next().unwrap_or(task_name);
+            let mut task = Task {
+                name,
+                executor: Some(task_name.to_string()),
+                image: s.image.clone().or_else(|| template.and_then(|t| t.image.clone())),
+                resources: res.map(k8s_resources).unwrap_or_default(),
+                line: line_of(self.text, &format!("- name: {leaf}"), self.offset),
+                ..Task::default()
+            };
+            for pod in pods.iter().flatten() {
+                for (k, v) in pod.node_selector.iter().flatten() {
+                    task.node_selector.retain(|(ek, _)| ek != k);
+                    task.node_selector.push((k.clone(), v.0.clone()));
+                }
+                task.tolerations.extend(pod.tolerations.iter().flatten().map(toleration));
+                if let Some(a) = &pod.affinity {
+                    task.affinity.extend(a.required_keys());
+                }
+            }
+            self.tasks.push(task);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_pipeline;
+    use super::*;
+
+    #[test]
+    fn pipelinerun_v1_with_task_run_specs() {
+        let text = r#"apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: kfcheck-gpu}
+spec:
+  pipelineSpec:
+    tasks:
+    - name: probe
+      taskSpec:
+        steps:
+        - name: main
+          image: nvidia/cuda:12.4.1-base-ubuntu22.04
+          computeResources: {limits: {nvidia.com/gpu: "1"}}
+    - name: loop
+      taskSpec:
+        apiVersion: custom.tekton.dev/v1alpha1
+        kind: PipelineLoop
+        spec:
+          pipelineSpec:
+            tasks:
+            - name: inner
+              taskSpec:
+                steps: [{name: main, image: python:3.11}]
+  taskRunSpecs:
+  - pipelineTaskName: probe
+    podTemplate:
+      nodeSelector: {nvidia.com/gpu.product: NVIDIA-L4}
+      tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+"#;
+        let p = parse_pipeline(text).unwrap();
+        assert_eq!(p.format, Format::Tekton);
+        assert_eq!(p.tasks.len(), 2);
+        assert_eq!(p.tasks[0].name, "probe");
+        assert_eq!(p.tasks[0].node_selector[0].0, "nvidia.com/gpu.product");
+        assert_eq!(p.tasks[0].resources.extended[0].name, "nvidia.com/gpu");
+        assert_eq!(p.tasks[1].name, "loop/inner");
+        assert!(p.tasks[1].node_selector.is_empty());
+    }
+
+    #[test]
+    fn separate_task_and_pipeline_documents() {
+        let text = "apiVersion: tekton.dev/v1beta1\nkind: Task\nmetadata: {name: t1}\nspec:\n  steps:\n  - {name: main, image: 'busybox:1.36', resources: {limits: {cpu: '1'}}}\n---\napiVersion: tekton.dev/v1beta1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  tasks:\n  - name: a\n    taskRef: {name: t1}\n";
+        let p = parse_pipeline(text).unwrap();
+        assert_eq!(p.tasks.len(), 1);
+        assert_eq!(p.tasks[0].name, "a");
+        assert_eq!(p.tasks[0].resources.cpu_limit.as_ref().unwrap().raw, "1");
+    }
+}

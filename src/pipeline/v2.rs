@@ -1,0 +1,406 @@
+//! KFP v2 IR (PipelineSpec) plus the kfp-kubernetes platform spec, old and new field names.
+//! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
+
+use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
+use super::parse::{line_of, offset_of, MatchExpression, ParseError, Scalar};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PipelineInfo {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ComponentSpec {
+    pub executor_label: Option<String>,
+    pub dag: Option<Dag>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Dag {
+    pub tasks: Option<BTreeMap<String, DagTask>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DagTask {
+    pub component_ref: Option<NameRef>,
+    pub task_info: Option<NameRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NameRef {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DeploymentSpec {
+    pub executors: Option<BTreeMap<String, Executor>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Executor {
+    pub container: Option<Container>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Container {
+    pub image: Option<String>,
+    pub resources: Option<V2Resources>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct V2Resources {
+    pub cpu_limit: Option<Scalar>,
+    pub cpu_request: Option<Scalar>,
+    pub memory_limit: Option<Scalar>,
+    pub memory_request: Option<Scalar>,
+    pub resource_cpu_limit: Option<Scalar>,
+    pub resource_cpu_request: Option<Scalar>,
+    pub resource_memory_limit: Option<Scalar>,
+    pub resource_memory_request: Option<Scalar>,
+    pub accelerator: Option<Accelerator>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Accelerator {
+    #[serde(rename = "type")]
+    pub type_: Option<Scalar>,
+    pub count: Option<Scalar>,
+    pub resource_type: Option<Scalar>,
+    pub resource_count: Option<Scalar>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Platforms {
+    pub kubernetes: Option<KubernetesPlatform>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct KubernetesPlatform {
+    pub deployment_spec: Option<PlatformDeployment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PlatformDeployment {
+    pub executors: Option<BTreeMap<String, ExecutorConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExecutorConfig {
+    pub node_selector: Option<PlatformNodeSelector>,
+    pub tolerations: Option<Vec<PlatformToleration>>,
+    pub node_affinity: Option<Vec<PlatformNodeAffinity>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlatformNodeSelector {
+    pub labels: Option<BTreeMap<String, Scalar>>,
+    pub node_selector_json: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlatformToleration {
+    pub key: Option<String>,
+    pub operator: Option<String>,
+    pub value: Option<Scalar>,
+    pub effect: Option<String>,
+    pub toleration_json: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PlatformNodeAffinity {
+    pub match_expressions: Option<Vec<MatchExpression>>,
+    pub node_affinity_json: Option<IgnoredAny>,
+    pub weight: Option<IgnoredAny>,
+}
+
+const MAX_DAG_DEPTH: usize = 64;
+
+pub(crate) fn to_pipeline(
+    ir: &super::parse::Doc,
+    platform: Option<&Platforms>,
+    text: &str,
+) -> Result<Pipeline, ParseError> {
+    let empty = BTreeMap::new();
+    let executors = ir
+        .deployment_spec
+        .as_ref()
+        .and_then(|d| d.executors.as_ref())
+        .unwrap_or(&empty);
+    let components = ir.components.as_ref();
+    let platform_execs = platform
+        .and_then(|p| p.kubernetes.as_ref())
+        .and_then(|k| k.deployment_spec.as_ref())
+        .and_then(|d| d.executors.as_ref());
+    let deploy_offset = offset_of(text, "deploymentSpec:").or_else(|| offset_of(text, "\"deploymentSpec\""));
+    let platform_offset = offset_of(text, "platforms:").or_else(|| offset_of(text, "\"platforms\""));
+
+    let mut ctx = Walk { executors, components, platform_execs, text, deploy_offset, tasks: Vec::new() };
+    if let Some(root) = &ir.root {
+        ctx.component(root, "", 0)?;
+    }
+    let orphan_platform_executors = platform_execs
+        .map(|p| {
+            p.keys()
+                .filter(|label| !executors.contains_key(*label))
+                .map(|label| (label.clone(), find_key_line(text, label, platform_offset)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Pipeline {
+        format: Format::KfpV2,
+        name: ir.pipeline_info.as_ref().and_then(|i| i.name.clone()),
+        sdk_version: ir.sdk_version.clone(),
+        tasks: ctx.tasks,
+        orphan_platform_executors,
+    })
+}
+
+fn find_key_line(text: &str, key: &str, from: Option<usize>) -> Option<u64> {
+    let from = from?;
+    line_of(text, &format!("{key}:"), from).or_else(|| line_of(text, &format!("\"{key}\""), from))
+}
+
+struct Walk<'a> {
+    executors: &'a BTreeMap<String, Executor>,
+    components: Option<&'a BTreeMap<String, ComponentSpec>>,
+    platform_execs: Option<&'a BTreeMap<String, ExecutorConfig>>,
+    text: &'a str,
+    deploy_offset: Option<usize>,
+    tasks: Vec<Task>,
+}
+
+impl Walk<'_> {
+    fn component(&mut self, comp: &ComponentSpec, path: &str, depth: usize) -> Result<(), ParseError> {
+        if depth > MAX_DAG_DEPTH {
+            return Err(ParseError::new(format!(
+                "pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels (a component that includes itself?)"
+            )));
+        }
+        if let Some(dag) = &comp.dag {
+            for (key, task) in dag.tasks.iter().flatten() {
+                let name = task.task_info.as_ref().and_then(|t| t.name.clone()).unwrap_or_else(|| key.clone());
+                let full = if path.is_empty() { name } else { format!("{path}/{name}") };
+                let Some(comp_name) = task.component_ref.as_ref().and_then(|c| c.name.as_deref()) else {
+                    continue;
+                };
+                if let Some(child) = self.components.and_then(|c| c.get(comp_name)) {
+                    self.component(child, &full, depth + 1)?;
+                }
+            }
+        } else if let Some(label) = &comp.executor_label {
+            let name = if path.is_empty() { label.trim_start_matches("exec-").to_string() } else { path.to_string() };
+            self.executor_task(name, label);
+        }
+        Ok(())
+    }
+
+    fn executor_task(&mut self, name: String, label: &str) {
+        let Some(container) = self.executors.get(label).and_then(|e| e.container.as_ref()) else {
+            return; // importer / resolver: nothing runs as a user container
+        };
+        // kfp-kubernetes CreatePVC/DeletePVC executors are stubs the KFP backend handles itself.
+        if container.image.as_deref().is_some_and(|i| i.starts_with("argostub/")) {
+            return;
+        }
+        let mut task = Task {
+            name,
+            executor: Some(label.to_string()),
+            image: container.image.clone(),
+            line: find_key_line(self.text, label, self.deploy_offset),
+            ..Task::default()
+        };
+        if let Some(r) = &container.resources {
+            task.resources = resources(r);
+        }
+        if let Some(cfg) = self.platform_execs.and_then(|p| p.get(label)) {
+            apply_platform(&mut task, cfg);
+        }
+        self.tasks.push(task);
+    }
+}
+
+fn pick(new: &Option<Scalar>, new_field: &str, old: &Option<Scalar>, old_field: &str, old_scale: f64) -> Option<Qty> {
+    // Like the KFP driver: the string field wins, the deprecated number is the fallback.
+    if let Some(v) = new {
+        return Some(Qty::new(v.0.clone(), new_field));
+    }
+    old.as_ref().map(|v| Qty { raw: v.0.clone(), field: old_field.to_string(), scale: old_scale })
+}
+
+fn resources(r: &V2Resources) -> Resources {
+    let mut out = Resources {
+        cpu_limit: pick(&r.resource_cpu_limit, "resourceCpuLimit", &r.cpu_limit, "cpuLimit", 1.0),
+        cpu_request: pick(&r.resource_cpu_request, "resourceCpuRequest", &r.cpu_request, "cpuRequest", 1.0),
+        memory_limit: pick(&r.resource_memory_limit, "resourceMemoryLimit", &r.memory_limit, "memoryLimit", 1e9),
+        memory_request: pick(
+            &r.resource_memory_request,
+            "resourceMemoryRequest",
+            &r.memory_request,
+            "memoryRequest",
+            1e9,
+        ),
+        extended: Vec::new(),
+    };
+    if let Some(acc) = &r.accelerator {
+        let (ty, ty_field) = match (&acc.resource_type, &acc.type_) {
+            (Some(t), _) => (Some(t.0.clone()), "resourceCount"),
+            (None, Some(t)) => (Some(t.0.clone()), "count"),
+            _ => (None, ""),
+        };
+        if let Some(ty) = ty.filter(|t| !t.is_empty()) {
+            let count = match (&acc.resource_count, &acc.count) {
+                (Some(c), _) => Qty::new(c.0.clone(), "accelerator.resourceCount"),
+                (None, Some(c)) => Qty::new(c.0.clone(), "accelerator.count"),
+                // The SDK defaults the count to 1 when only a type is set.
+                _ => Qty::new("1", format!("accelerator.{ty_field} (default)")),
+            };
+            out.extended.push(Extended { name: ty, request: None, limit: Some(count) });
+        }
+    }
+    out
+}
+
+fn apply_platform(task: &mut Task, cfg: &ExecutorConfig) {
+    if let Some(sel) = &cfg.node_selector {
+        for (k, v) in sel.labels.iter().flatten() {
+            task.node_selector.push((k.clone(), v.0.clone()));
+        }
+        if sel.node_selector_json.is_some() {
+            task.dynamic_placement = true;
+        }
+    }
+    for t in cfg.tolerations.iter().flatten() {
+        task.tolerations.push(Toleration {
+            key: t.key.clone().filter(|k| !k.is_empty()),
+            operator: t.operator.clone().filter(|o| !o.is_empty()),
+            value: t.value.as_ref().map(|v| v.0.clone()).filter(|v| !v.is_empty()),
+            effect: t.effect.clone().filter(|e| !e.is_empty()),
+            dynamic: t.toleration_json.is_some(),
+        });
+        if t.toleration_json.is_some() {
+            task.dynamic_placement = true;
+        }
+    }
+    for a in cfg.node_affinity.iter().flatten() {
+        if a.node_affinity_json.is_some() {
+            task.dynamic_placement = true;
+        }
+        if a.weight.is_some() {
+            continue; // preferred, not required
+        }
+        for e in a.match_expressions.iter().flatten() {
+            if let Some(k) = &e.key {
+                task.affinity.push((k.clone(), e.values.iter().flatten().map(|v| v.0.clone()).collect()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse_pipeline;
+    use super::*;
+
+    const TWO_DOC: &str = r#"# PIPELINE DEFINITION
+components:
+  comp-probe:
+    executorLabel: exec-probe
+  comp-inner:
+    dag:
+      tasks:
+        probe:
+          componentRef: {name: comp-probe}
+          taskInfo: {name: probe}
+deploymentSpec:
+  executors:
+    exec-probe:
+      container:
+        image: nvidia/cuda:12.4.1-base-ubuntu22.04
+        resources:
+          resourceCpuLimit: '1'
+          resourceMemoryLimit: 1Gi
+          cpuLimit: 1.0
+          memoryLimit: 1.073741824
+          accelerator: {resourceType: nvidia.com/gpu, resourceCount: '1', type: nvidia.com/gpu, count: '1'}
+pipelineInfo:
+  name: kfcheck-gpu
+root:
+  dag:
+    tasks:
+      outer:
+        componentRef: {name: comp-inner}
+        taskInfo: {name: outer}
+schemaVersion: 2.1.0
+sdkVersion: kfp-2.15.2
+---
+platforms:
+  kubernetes:
+    deploymentSpec:
+      executors:
+        exec-probe:
+          nodeSelector:
+            labels: {cloud.google.com/gke-accelerator: nvidia-l4}
+          tolerations:
+          - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}
+        exec-gone:
+          nodeSelector:
+            labels: {a: b}
+"#;
+
+    #[test]
+    fn two_document_form_with_nested_dag() {
+        let p = parse_pipeline(TWO_DOC).unwrap();
+        assert_eq!(p.format, Format::KfpV2);
+        assert_eq!(p.name.as_deref(), Some("kfcheck-gpu"));
+        assert_eq!(p.tasks.len(), 1);
+        let t = &p.tasks[0];
+        assert_eq!(t.name, "outer/probe");
+        assert_eq!(t.line, Some(13));
+        assert_eq!(t.resources.memory_limit.as_ref().unwrap().field, "resourceMemoryLimit");
+        assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
+        assert_eq!(t.node_selector, vec![("cloud.google.com/gke-accelerator".into(), "nvidia-l4".into())]);
+        assert_eq!(t.tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
+        assert_eq!(p.orphan_platform_executors.len(), 1);
+        assert_eq!(p.orphan_platform_executors[0].0, "exec-gone");
+    }
+
+    #[test]
+    fn deprecated_fields_only() {
+        let text = "deploymentSpec:\n  executors:\n    exec-a:\n      container:\n        image: x:1\n        resources:\n          memoryLimit: 0.268435456\n          cpuLimit: 2\n          accelerator: {type: NVIDIA_TESLA_T4, count: 1}\nroot:\n  executorLabel: exec-a\n";
+        let p = parse_pipeline(text).unwrap();
+        let r = &p.tasks[0].resources;
+        assert_eq!(r.memory_limit.as_ref().unwrap().value(), Some(268435456.0));
+        assert_eq!(r.cpu_limit.as_ref().unwrap().value(), Some(2.0));
+        assert_eq!(r.extended[0].name, "NVIDIA_TESLA_T4");
+        assert_eq!(p.tasks[0].name, "a");
+    }
+
+    #[test]
+    fn api_wrapper_form() {
+        let json = r#"{"pipeline_spec": {"deploymentSpec": {"executors": {"exec-a": {"container": {"image": "x:1"}}}},
+            "root": {"dag": {"tasks": {"a": {"componentRef": {"name": "comp-a"}}}}},
+            "components": {"comp-a": {"executorLabel": "exec-a"}}},
+           "platform_spec": {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {"exec-a": {"nodeSelector": {"labels": {"k": "v"}}}}}}}}}"#;
+        let p = parse_pipeline(json).unwrap();
+        assert_eq!(p.tasks[0].name, "a");
+        assert_eq!(p.tasks[0].node_selector, vec![("k".into(), "v".into())]);
+    }
+
+    #[test]
+    fn self_including_component_is_an_error() {
+        let text = "components:\n  comp-a:\n    dag:\n      tasks:\n        a: {componentRef: {name: comp-a}}\nroot:\n  dag:\n    tasks:\n      a: {componentRef: {name: comp-a}}\ndeploymentSpec: {executors: {}}\n";
+        assert!(parse_pipeline(text).unwrap_err().message.contains("nested deeper"));
+    }
+}

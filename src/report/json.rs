@@ -1,0 +1,139 @@
+//! The versioned JSON report. Its types are separate from internal ones so the document only
+//! changes on purpose; `schema/report.schema.json` describes it and a test validates real output.
+
+use crate::model::{CheckResult, ExitStatus, RunReport, Summary};
+use serde::Serialize;
+
+/// Bump on any incompatible change to the document; additions keep the version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    schema_version: u32,
+    tool: Tool,
+    run_id: &'a str,
+    started_at: &'a str,
+    duration_ms: u64,
+    exit_code: u8,
+    verdict: &'static str,
+    summary: Summary,
+    needs: Vec<Need<'a>>,
+    checks: Vec<Check<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Need<'a> {
+    name: &'a str,
+    available: bool,
+    detail: &'a str,
+    checks: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Check<'a> {
+    id: &'a str,
+    title: &'a str,
+    category: &'a str,
+    kind: &'a str,
+    status: &'static str,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    findings: Vec<Finding<'a>>,
+    problems: Vec<Problem<'a>>,
+    notes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Subject<'a> {
+    kind: &'a str,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Evidence<'a> {
+    key: &'a str,
+    observed: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Finding<'a> {
+    rule: &'a str,
+    severity: &'static str,
+    message: &'a str,
+    subject: Subject<'a>,
+    evidence: Vec<Evidence<'a>>,
+    remediation: &'a str,
+    owner: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    subject: Subject<'a>,
+    message: &'a str,
+}
+
+fn subject(s: &crate::model::Subject) -> Subject<'_> {
+    Subject { kind: &s.kind, name: &s.name, file: s.file.as_deref(), line: s.line }
+}
+
+fn check(c: &CheckResult) -> Check<'_> {
+    Check {
+        id: &c.id,
+        title: &c.title,
+        category: &c.category,
+        kind: &c.kind,
+        status: c.status.as_str(),
+        duration_ms: c.duration_ms,
+        reason: c.reason.as_deref(),
+        findings: c
+            .findings
+            .iter()
+            .map(|f| Finding {
+                rule: &f.rule,
+                severity: f.severity.as_str(),
+                message: &f.message,
+                subject: subject(&f.subject),
+                evidence: f.evidence.iter().map(|e| Evidence { key: &e.key, observed: &e.observed, expected: e.expected.as_deref() }).collect(),
+                remediation: &f.remediation,
+                owner: f.owner.as_deref(),
+            })
+            .collect(),
+        problems: c.problems.iter().map(|p| Problem { subject: subject(&p.subject), message: &p.message }).collect(),
+        notes: &c.notes,
+    }
+}
+
+pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
+    let doc = Doc {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool { name: "kfcheck", version: env!("CARGO_PKG_VERSION") },
+        run_id: &report.run_id,
+        started_at: &report.started_at,
+        duration_ms: report.duration_ms,
+        exit_code: exit.code(),
+        verdict: exit.verdict(),
+        summary: Summary::of(&report.results),
+        needs: report
+            .needs
+            .iter()
+            .map(|n| Need { name: &n.name, available: n.available, detail: &n.detail, checks: &n.checks })
+            .collect(),
+        checks: report.results.iter().map(check).collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}

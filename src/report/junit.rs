@@ -1,0 +1,68 @@
+//! JUnit XML for CI systems: one test suite per category, one test case per check.
+
+use crate::model::{CheckResult, RunReport, Status};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn describe(c: &CheckResult) -> String {
+    let mut lines = Vec::new();
+    for f in &c.findings {
+        let mut l = format!("[{}] {} {}: {}", f.severity, f.subject.display(), f.rule, f.message);
+        for e in &f.evidence {
+            l.push_str(&format!("\n    {}: {}", e.key, e.observed));
+            if let Some(x) = &e.expected {
+                l.push_str(&format!(" (expected {x})"));
+            }
+        }
+        l.push_str(&format!("\n    fix: {}", f.remediation));
+        if let Some(o) = &f.owner {
+            l.push_str(&format!("\n    owner: {o}"));
+        }
+        lines.push(l);
+    }
+    for p in &c.problems {
+        lines.push(format!("[could not decide] {}: {}", p.subject.display(), p.message));
+    }
+    lines.join("\n")
+}
+
+pub fn render_junit(report: &RunReport) -> String {
+    let mut junit = Report::new("kfcheck");
+    let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    for c in &report.results {
+        let status = match c.status {
+            Status::Passed | Status::Warned => TestCaseStatus::success(),
+            Status::Skipped => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(c.reason.clone().unwrap_or_default());
+                s
+            }
+            Status::Failed => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let n = c.findings.iter().filter(|f| f.severity == crate::model::Severity::Error).count();
+                s.set_message(format!("{n} finding(s) failed the check"));
+                s.set_type("failed");
+                s.set_description(describe(c));
+                s
+            }
+            Status::Errored | Status::TimedOut => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(c.reason.clone().unwrap_or_else(|| c.status.as_str().to_string()));
+                s.set_type(c.status.as_str());
+                s.set_description(describe(c));
+                s
+            }
+        };
+        let mut case = TestCase::new(c.id.clone(), status);
+        case.set_classname(format!("kfcheck.{}", c.category));
+        case.set_time(Duration::from_millis(c.duration_ms));
+        if c.status == Status::Warned {
+            case.set_system_out(describe(c));
+        }
+        suites.entry(&c.category).or_insert_with(|| TestSuite::new(c.category.clone())).add_test_case(case);
+    }
+    junit.add_test_suites(suites.into_values());
+    junit.set_time(Duration::from_millis(report.duration_ms));
+    junit.to_string().unwrap_or_else(|e| format!("<!-- failed to render JUnit XML: {e} -->\n"))
+}

@@ -1,0 +1,201 @@
+//! The human report: a check table, findings (optionally grouped per owner), what could not be
+//! decided, needs, and a one-line verdict. Statuses are words; colour is only an extra.
+
+use crate::model::{CheckResult, ExitStatus, Finding, RunReport, Severity, Status, Summary};
+use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct TableOptions {
+    pub color: bool,
+    /// Group findings per owner (`--by-owner`).
+    pub by_owner: bool,
+    /// -q: only findings, problems and the verdict.
+    pub quiet: bool,
+    /// -v: also notes and evidence of passed checks.
+    pub verbose: bool,
+    /// Terminal width, if known.
+    pub width: Option<u16>,
+}
+
+fn status_color(s: Status) -> Color {
+    match s {
+        Status::Passed => Color::Green,
+        Status::Warned => Color::Yellow,
+        Status::Failed => Color::Red,
+        Status::Skipped => Color::DarkGrey,
+        Status::Errored | Status::TimedOut => Color::Magenta,
+    }
+}
+
+fn new_table(o: &TableOptions) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    if let Some(w) = o.width {
+        t.set_content_arrangement(ContentArrangement::Dynamic);
+        t.set_width(w);
+    }
+    if o.color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t
+}
+
+fn colored(text: &str, color: Color, o: &TableOptions) -> Cell {
+    let c = Cell::new(text);
+    if o.color {
+        c.fg(color)
+    } else {
+        c
+    }
+}
+
+fn header(cells: &[&str], o: &TableOptions) -> Vec<Cell> {
+    cells
+        .iter()
+        .map(|h| if o.color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) })
+        .collect()
+}
+
+fn detail(c: &CheckResult) -> String {
+    if let Some(r) = &c.reason {
+        return r.clone();
+    }
+    let errors = c.findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = c.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    let mut parts = Vec::new();
+    if errors + warnings > 0 {
+        parts.push(format!("{errors} error(s), {warnings} warning(s)"));
+    }
+    parts.extend(c.notes.first().cloned());
+    parts.join("; ")
+}
+
+/// Findings as an indented list: long paths and remediation sentences never wrap mid-word.
+fn findings_list(findings: &[&Finding], o: &TableOptions, show_owner: bool) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let sev = format!("{:<7}", f.severity.as_str());
+        let sev = if o.color { paint(&sev, severity_ansi(f.severity)) } else { sev };
+        out.push_str(&format!("  {sev} {}  [{}]\n", f.subject.display(), f.rule));
+        out.push_str(&format!("          {}\n", f.message));
+        for e in &f.evidence {
+            match &e.expected {
+                Some(x) => out.push_str(&format!("          {}: {} (expected {x})\n", e.key, e.observed)),
+                None => out.push_str(&format!("          {}: {}\n", e.key, e.observed)),
+            }
+        }
+        out.push_str(&format!("          fix: {}\n", f.remediation));
+        if show_owner {
+            out.push_str(&format!("          owner: {}\n", f.owner.as_deref().unwrap_or("unknown")));
+        }
+    }
+    out
+}
+
+fn severity_ansi(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "31",
+        Severity::Warning => "33",
+        Severity::Info => "34",
+    }
+}
+
+fn paint(text: &str, code: &str) -> String {
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
+    let mut out = String::new();
+    if !o.quiet {
+        let mut t = new_table(o);
+        t.set_header(header(&["STATUS", "CHECK", "CATEGORY", "DETAIL"], o));
+        for c in &report.results {
+            t.add_row(vec![
+                colored(c.status.as_str(), status_color(c.status), o),
+                Cell::new(&c.id),
+                Cell::new(&c.category),
+                Cell::new(detail(c)),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+        if o.verbose {
+            for c in report.results.iter().filter(|c| c.notes.len() > 1) {
+                out.push_str(&format!("\n{}:\n", c.id));
+                for n in &c.notes {
+                    out.push_str(&format!("  {n}\n"));
+                }
+            }
+        }
+    }
+
+    let shown: Vec<&Finding> = report
+        .results
+        .iter()
+        .flat_map(|c| c.findings.iter())
+        .filter(|f| o.verbose || f.severity > Severity::Info)
+        .collect();
+    if !shown.is_empty() {
+        if o.by_owner {
+            let mut groups: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+            for f in &shown {
+                groups.entry(f.owner.as_deref().unwrap_or("unknown")).or_default().push(f);
+            }
+            for (owner, list) in groups {
+                out.push_str(&format!("\nFindings for {owner} ({})\n", list.len()));
+                out.push_str(&findings_list(&list, o, false));
+            }
+        } else {
+            out.push_str(&format!("\nFindings ({})\n", shown.len()));
+            out.push_str(&findings_list(&shown, o, true));
+        }
+    }
+    let hidden = report.results.iter().flat_map(|c| c.findings.iter()).filter(|f| f.severity == Severity::Info).count();
+    if hidden > 0 && !o.verbose && !o.quiet {
+        out.push_str(&format!("\n{hidden} info finding(s) hidden; -v shows them.\n"));
+    }
+
+    let problems: Vec<_> = report.results.iter().flat_map(|c| c.problems.iter().map(move |p| (c, p))).collect();
+    if !problems.is_empty() {
+        out.push_str(&format!("\nCould not decide ({})\n", problems.len()));
+        for (c, p) in problems {
+            let at = match (&p.subject.file, p.subject.line) {
+                (Some(f), Some(l)) => format!("{f}:{l}"),
+                (Some(f), None) => f.clone(),
+                _ => format!("{} {}", p.subject.kind, p.subject.name),
+            };
+            out.push_str(&format!("  {at}: {} [{}]\n", p.message, c.id));
+        }
+    }
+
+    if !o.quiet && !report.needs.is_empty() {
+        out.push_str("\nNeeds\n");
+        let mut t = new_table(o);
+        for n in &report.needs {
+            let state = if n.available { "available" } else { "missing" };
+            let color = if n.available { Color::Green } else { Color::DarkGrey };
+            let effect = if n.available { String::new() } else { format!(" ({} check(s) skipped)", n.checks.len()) };
+            t.add_row(vec![Cell::new(&n.name), colored(state, color, o), Cell::new(format!("{}{effect}", n.detail))]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+
+    let s = Summary::of(&report.results);
+    let verdict = format!(
+        "\nVerdict: {} ({} passed, {} warned, {} failed, {} skipped, {} errored, {} timed out; exit {})\n",
+        exit.verdict(),
+        s.passed,
+        s.warned,
+        s.failed,
+        s.skipped,
+        s.errored,
+        s.timed_out,
+        exit.code()
+    );
+    out.push_str(&verdict);
+    out
+}

@@ -1,0 +1,295 @@
+//! Loading and strict validation of check files. Every error names the file and, where the YAML
+//! tells, the line: unknown fields, duplicate ids, unknown kinds and bad parameters.
+
+use crate::kinds::{find_kind, KindRef};
+use crate::model::Severity;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a check came from; relative paths in its parameters resolve against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuiteBase {
+    /// The default suite compiled into the binary (paths resolve to embedded files).
+    Embedded,
+    /// A `--suite` directory.
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    id: String,
+    kind: String,
+    title: String,
+    category: String,
+    #[serde(default)]
+    severity: Option<Severity>,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    params: Option<serde_yaml_ng::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A validated check instance.
+#[derive(Clone)]
+pub struct CheckSpec {
+    pub id: String,
+    pub kind: KindRef,
+    pub title: String,
+    pub category: String,
+    pub severity: Severity,
+    pub timeout: Duration,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub params: serde_json::Value,
+    pub base: SuiteBase,
+    /// `file:line` where it was defined.
+    pub origin: String,
+}
+
+impl std::fmt::Debug for CheckSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckSpec").field("id", &self.id).field("kind", &self.kind.meta().name).finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct SuiteError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+/// The checks in force: the embedded default suite, overridden and extended by `--suite` dirs.
+#[derive(Debug, Clone, Default)]
+pub struct Suite {
+    pub checks: Vec<CheckSpec>,
+}
+
+impl Suite {
+    pub fn get(&self, id: &str) -> Option<&CheckSpec> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
+/// Loads the embedded suite, then each `--suite` directory in order. A later layer replaces a
+/// check with the same id; the same id twice within one layer is an error. All errors are
+/// collected so a user fixes them in one pass.
+pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
+    let mut errors = Vec::new();
+    let mut by_id: BTreeMap<String, CheckSpec> = BTreeMap::new();
+    let embedded: Vec<(String, String)> = super::EMBEDDED
+        .iter()
+        .filter(|(p, _)| p.matches('/').count() == 1)
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect();
+    let mut layers = vec![(SuiteBase::Embedded, embedded)];
+    for dir in dirs {
+        match read_dir_files(dir) {
+            Ok(files) => layers.push((SuiteBase::Dir(dir.clone()), files)),
+            Err(e) => errors.push(e),
+        }
+    }
+    for (base, files) in layers {
+        let mut layer: BTreeMap<String, CheckSpec> = BTreeMap::new();
+        for (file, text) in files {
+            for spec in parse_file(&file, &text, &base, &mut errors) {
+                if let Some(prev) = layer.get(&spec.id) {
+                    errors.push(SuiteError {
+                        file: spec.origin.split(':').next().unwrap_or(&file).to_string(),
+                        line: spec.origin.rsplit(':').next().and_then(|l| l.parse().ok()),
+                        message: format!("duplicate check id '{}' (first defined at {})", spec.id, prev.origin),
+                    });
+                    continue;
+                }
+                layer.insert(spec.id.clone(), spec);
+            }
+        }
+        by_id.extend(layer);
+    }
+    if errors.is_empty() {
+        Ok(Suite { checks: by_id.into_values().collect() })
+    } else {
+        Err(errors)
+    }
+}
+
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
+    let err = |m: String| SuiteError { file: dir.display().to_string(), line: None, message: m };
+    let entries = std::fs::read_dir(dir).map_err(|e| err(format!("cannot read suite directory: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|e| SuiteError {
+                file: p.display().to_string(),
+                line: None,
+                message: format!("cannot read check file: {e}"),
+            })?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect()
+}
+
+/// Start line (1-based) of each YAML document in `text`.
+fn document_starts(text: &str) -> Vec<u64> {
+    let mut starts = vec![1];
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("---") && i > 0 {
+            starts.push(i as u64 + 2);
+        } else if line.starts_with("---") && i == 0 {
+            starts[0] = 2;
+        }
+    }
+    starts
+}
+
+/// Line of `key:` at the top level of the document starting at `start`.
+fn key_line(text: &str, start: u64, key: &str) -> Option<u64> {
+    text.lines()
+        .enumerate()
+        .skip(start as usize - 1)
+        .take_while(|(i, l)| *i as u64 + 1 == start || !l.starts_with("---"))
+        .find(|(_, l)| l.starts_with(&format!("{key}:")))
+        .map(|(i, _)| i as u64 + 1)
+}
+
+fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
+    let starts = document_starts(text);
+    let mut out = Vec::new();
+    let mut doc_index = 0;
+    for de in serde_yaml_ng::Deserializer::from_str(text) {
+        let start = starts.get(doc_index).copied().unwrap_or(1);
+        doc_index += 1;
+        let raw = match Option::<RawCheck>::deserialize(de) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => continue,
+            Err(e) => {
+                let line = e.location().map(|l| l.line() as u64);
+                let mut message = e.to_string();
+                if let Some(i) = message.find(" at line ") {
+                    message.truncate(i);
+                }
+                errors.push(SuiteError { file: file.into(), line, message });
+                continue;
+            }
+        };
+        let err = |key: &str, message: String| SuiteError {
+            file: file.into(),
+            line: key_line(text, start, key).or(Some(start)),
+            message,
+        };
+        if raw.id.is_empty() || !raw.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+            errors.push(err("id", format!("check id '{}' must be lowercase letters, digits, '-' or '.'", raw.id)));
+            continue;
+        }
+        let Some(kind) = find_kind(&raw.kind) else {
+            let known: Vec<&str> = crate::kinds::KINDS.iter().map(|k| k.meta().name).collect();
+            errors.push(err("kind", format!("check '{}': unknown kind '{}' (known kinds: {})", raw.id, raw.kind, known.join(", "))));
+            continue;
+        };
+        let timeout = match &raw.timeout {
+            None => kind.meta().default_timeout,
+            Some(t) => match humantime::parse_duration(t) {
+                Ok(d) if !d.is_zero() => d,
+                _ => {
+                    errors.push(err("timeout", format!("check '{}': bad timeout '{t}' (e.g. 30s, 5m)", raw.id)));
+                    continue;
+                }
+            },
+        };
+        let params = match raw.params.map(serde_json::to_value).transpose() {
+            Ok(p) => p.unwrap_or(serde_json::Value::Object(Default::default())),
+            Err(e) => {
+                errors.push(err("params", format!("check '{}': parameters are not plain data: {e}", raw.id)));
+                continue;
+            }
+        };
+        if let Err(message) = kind.validate(&params, base) {
+            errors.push(err("params", format!("check '{}': bad parameters for kind {}: {message}", raw.id, raw.kind)));
+            continue;
+        }
+        out.push(CheckSpec {
+            origin: format!("{file}:{}", key_line(text, start, "id").unwrap_or(start)),
+            id: raw.id,
+            kind,
+            title: raw.title,
+            category: raw.category,
+            severity: raw.severity.unwrap_or(Severity::Error),
+            timeout,
+            enabled: raw.enabled,
+            description: raw.description,
+            params,
+            base: base.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn embedded_suite_loads() {
+        let suite = load_suite(&[]).unwrap();
+        assert!(!suite.checks.is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "a.yaml", "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nbogus: 1\n");
+        write(d.path(), "b.yaml", "id: y\nkind: no-such-kind\ntitle: t\ncategory: c\n");
+        write(d.path(), "c.yaml", "id: z\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams:\n  paths: [p]\n  nope: 1\n");
+        write(d.path(), "d.yaml", "id: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n---\nid: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n");
+        write(d.path(), "e.yaml", "id: v\nkind: pipeline-lint\ntitle: t\ncategory: c\ntimeout: soon\nparams: {paths: [p]}\n");
+        let errs = load_suite(&[d.path().to_path_buf()]).unwrap_err();
+        let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let find = |needle: &str| text.iter().find(|t| t.contains(needle)).cloned().unwrap_or_else(|| panic!("{needle} not in {text:#?}"));
+        assert!(find("unknown field `bogus`").contains("a.yaml:5"));
+        assert!(find("unknown kind 'no-such-kind'").contains("b.yaml:2"));
+        assert!(find("unknown field `nope`").contains("c.yaml:5"));
+        assert!(find("duplicate check id 'w'").contains("d.yaml:7"));
+        assert!(find("bad timeout 'soon'").contains("e.yaml:5"));
+    }
+
+    #[test]
+    fn suite_dir_overrides_embedded_by_id() {
+        let d = tempfile::tempdir().unwrap();
+        let id = &load_suite(&[]).unwrap().checks[0].id.clone();
+        write(d.path(), "o.yaml", &format!("id: {id}\nkind: pipeline-lint\ntitle: overridden\ncategory: c\nenabled: false\nparams: {{paths: [p]}}\n"));
+        let suite = load_suite(&[d.path().to_path_buf()]).unwrap();
+        let c = suite.get(id).unwrap();
+        assert_eq!(c.title, "overridden");
+        assert!(!c.enabled);
+        assert_eq!(c.base, SuiteBase::Dir(d.path().to_path_buf()));
+    }
+
+    #[test]
+    fn document_starts_and_key_lines() {
+        let t = "id: a\nkind: k\n---\nid: b\nkind: k\n";
+        assert_eq!(document_starts(t), vec![1, 4]);
+        assert_eq!(key_line(t, 4, "kind"), Some(5));
+        assert_eq!(key_line(t, 1, "kind"), Some(2));
+    }
+}
