@@ -81,8 +81,8 @@ fn with_suite(cli: Cli) -> AppOutput {
         }
     };
     match &cli.command {
-        Command::All => execute(&cli, &suite, Selection::All, Vec::new(), Vec::new()),
-        Command::Run { selection } => execute(&cli, &suite, Selection::Words(selection.clone()), Vec::new(), Vec::new()),
+        Command::All => execute(&cli, &suite, Selection::All, Vec::new()),
+        Command::Run { selection } => execute(&cli, &suite, Selection::Words(selection.clone()), Vec::new()),
         Command::List => list(&cli, &suite),
         Command::Explain { name } => explain(&suite, name),
         Command::Lint(args) => lint(&cli, args),
@@ -100,8 +100,14 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         };
         rules.insert(id.to_string(), serde_json::Value::String(level.to_string()));
     }
+    // A path that does not exist is bad usage (exit 2); the others are still inspected.
+    let (present, absent): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| std::fs::symlink_metadata(p).is_ok());
+    let missing: Vec<String> = absent.iter().map(|p| format!("kfcheck: {}: no such file or directory\n", p.display())).collect();
+    if present.is_empty() {
+        return AppOutput { stderr: missing.concat(), exit: Some(ExitStatus::Usage), ..Default::default() };
+    }
     let mut params = serde_json::json!({
-        "paths": args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "paths": present.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rules": rules,
     });
     if let Some(o) = &args.owners {
@@ -128,18 +134,11 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         base,
         origin: "command line".into(),
     };
-    // A path that does not exist is bad usage; the others are still inspected.
-    let missing: Vec<String> = args
-        .paths
-        .iter()
-        .filter(|p| std::fs::symlink_metadata(p).is_err())
-        .map(|p| format!("kfcheck: {}: no such file or directory\n", p.display()))
-        .collect();
     let suite = Suite { checks: vec![spec] };
-    execute(cli, &suite, Selection::All, missing, Vec::new())
+    execute(cli, &suite, Selection::All, missing)
 }
 
-fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<String>, _extra: Vec<String>) -> AppOutput {
+fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<String>) -> AppOutput {
     let g = &cli.global;
     let (picked, unmatched) = select(suite, &selection);
     let mut out = AppOutput::default();
@@ -187,7 +186,12 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
         results,
     };
     let mut exit = exit_code_for(&report, g.fail_on == FailOn::Warning);
-    if (!unmatched.is_empty() || !usage_errors.is_empty()) && exit != ExitStatus::Interrupted {
+    // A selection word that matched nothing is a typo a CI gate must not swallow; when nothing at
+    // all was selected the run says so with its own code.
+    if exit != ExitStatus::Interrupted && exit != ExitStatus::NothingSelected && (!unmatched.is_empty() || !usage_errors.is_empty()) {
+        exit = ExitStatus::Usage;
+    }
+    if exit == ExitStatus::NothingSelected && !usage_errors.is_empty() {
         exit = ExitStatus::Usage;
     }
     for e in usage_errors {

@@ -150,7 +150,7 @@ spec:
         assert_eq!(p.sdk_version.as_deref(), Some("kfp-1.8.22"));
         assert_eq!(p.tasks.len(), 1);
         let t = &p.tasks[0];
-        assert_eq!(t.line, Some(12));
+        assert_eq!(t.line, Some(11));
         assert_eq!(t.node_selector.len(), 2);
         assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
         assert_eq!(t.resources.extended[0].request.as_ref().unwrap().raw, "1");

@@ -61,7 +61,10 @@ fn header(cells: &[&str], o: &TableOptions) -> Vec<Cell> {
 
 fn detail(c: &CheckResult) -> String {
     if let Some(r) = &c.reason {
-        return r.clone();
+        return match c.notes.first() {
+            Some(n) if c.status == Status::Errored && !c.problems.is_empty() => format!("{r}; {n}"),
+            _ => r.clone(),
+        };
     }
     let errors = c.findings.iter().filter(|f| f.severity == Severity::Error).count();
     let warnings = c.findings.iter().filter(|f| f.severity == Severity::Warning).count();
@@ -123,7 +126,7 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         out.push_str(&t.to_string());
         out.push('\n');
         if o.verbose {
-            for c in report.results.iter().filter(|c| c.notes.len() > 1) {
+            for c in report.results.iter().filter(|c| !c.notes.is_empty()) {
                 out.push_str(&format!("\n{}:\n", c.id));
                 for n in &c.notes {
                     out.push_str(&format!("  {n}\n"));

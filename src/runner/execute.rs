@@ -242,3 +242,194 @@ async fn one_check(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::Settings;
+    use crate::kinds::{CheckError, Effect, Kind, KindMeta, Outcome};
+    use crate::model::{Evidence, Finding, Severity};
+    use crate::suite::SuiteBase;
+    use futures::future::BoxFuture;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Test kinds: each behaviour the runner must survive.
+    struct Behave;
+    static CLEANUPS: AtomicUsize = AtomicUsize::new(0);
+
+    static META: KindMeta = KindMeta {
+        name: "behave",
+        needs: &[],
+        effect: Effect::CreatesResources,
+        default_timeout: Duration::from_secs(5),
+        what: "test",
+        why: "test",
+        fix: "test.",
+        params: &[],
+    };
+    static NEEDS_KUBE: KindMeta = KindMeta { name: "needs-kube", needs: &[Need::Kube], ..META };
+
+    struct NeedsKube;
+    impl Kind for NeedsKube {
+        fn meta(&self) -> &'static KindMeta {
+            &NEEDS_KUBE
+        }
+        fn validate(&self, _: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&'static self, _: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+            Box::pin(async { panic!("must not run without its need") })
+        }
+    }
+
+    impl Kind for Behave {
+        fn meta(&self) -> &'static KindMeta {
+            &META
+        }
+        fn validate(&self, _: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+            Box::pin(async move {
+                cx.janitor.register("count cleanup", || {
+                    Box::pin(async {
+                        CLEANUPS.fetch_add(1, Ordering::SeqCst);
+                        Ok("counted".to_string())
+                    })
+                });
+                match cx.spec.params["do"].as_str().unwrap_or("") {
+                    "panic" => panic!("boom"),
+                    "sleep" => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        Ok(Outcome::default())
+                    }
+                    "error" => Err(CheckError::Forbidden("list pods in namespace team-a".into())),
+                    "fail" => Ok(Outcome {
+                        findings: vec![Finding {
+                            rule: "r".into(),
+                            severity: Severity::Error,
+                            message: "m".into(),
+                            subject: crate::model::Subject::new("x", "y"),
+                            evidence: vec![Evidence::new("k", "v")],
+                            remediation: "Fix it.".into(),
+                            owner: None,
+                        }],
+                        ..Outcome::default()
+                    }),
+                    _ => Ok(Outcome::default()),
+                }
+            })
+        }
+    }
+
+    fn spec(id: &str, what: &str, timeout: Duration) -> CheckSpec {
+        CheckSpec {
+            id: id.into(),
+            kind: &Behave,
+            title: id.into(),
+            category: "test".into(),
+            severity: Severity::Error,
+            timeout,
+            enabled: true,
+            description: None,
+            params: serde_json::json!({ "do": what }),
+            base: SuiteBase::Embedded,
+            origin: "test".into(),
+        }
+    }
+
+    async fn run(checks: Vec<CheckSpec>, deadline: Duration, cancel: CancellationToken) -> (Vec<CheckResult>, Vec<NeedState>, StopReason, Janitor) {
+        let janitor = Janitor::default();
+        let needs = Arc::new(Needs::new(Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() }));
+        let (r, n, s) = run_checks(
+            checks,
+            needs,
+            janitor.clone(),
+            RunOptions { concurrency: 2, deadline },
+            cancel,
+            "test-run".into(),
+            Arc::new(|_: &Event| {}),
+        )
+        .await;
+        (r, n, s, janitor)
+    }
+
+    #[tokio::test]
+    async fn every_ending_is_reported_and_cleaned_up() {
+        let before = CLEANUPS.load(Ordering::SeqCst);
+        let checks = vec![
+            spec("e-sleep", "sleep", Duration::from_millis(200)),
+            spec("a-pass", "pass", Duration::from_secs(5)),
+            spec("d-panic", "panic", Duration::from_secs(5)),
+            spec("c-error", "error", Duration::from_secs(5)),
+            spec("b-fail", "fail", Duration::from_secs(5)),
+        ];
+        let (results, _, stop, janitor) = run(checks, Duration::from_secs(30), CancellationToken::new()).await;
+        assert_eq!(stop, StopReason::Completed);
+        let got: Vec<(&str, Status)> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a-pass", Status::Passed),
+                ("b-fail", Status::Failed),
+                ("c-error", Status::Errored),
+                ("d-panic", Status::Errored),
+                ("e-sleep", Status::TimedOut),
+            ]
+        );
+        assert!(results[2].reason.as_deref().unwrap().starts_with("kfcheck lacks permission to list pods"));
+        assert!(results[3].reason.as_deref().unwrap().contains("kfcheck bug: the check panicked: boom"));
+        assert!(results[4].reason.as_deref().unwrap().contains("timed out after 200ms"));
+        // Cleanup ran once per check, whatever happened, and nothing is left pending.
+        assert!(CLEANUPS.load(Ordering::SeqCst) - before >= 5);
+        assert!(results.iter().all(|r| r.notes.iter().any(|n| n == "cleanup: counted")));
+        assert!(janitor.pending_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn global_deadline_times_out_running_checks() {
+        let checks = vec![spec("slow", "sleep", Duration::from_secs(60)), spec("quick", "pass", Duration::from_secs(60))];
+        let (results, _, stop, janitor) = run(checks, Duration::from_millis(300), CancellationToken::new()).await;
+        assert_eq!(stop, StopReason::Deadline);
+        let slow = results.iter().find(|r| r.id == "slow").unwrap();
+        assert_eq!(slow.status, Status::TimedOut);
+        assert!(slow.reason.as_deref().unwrap().contains("run deadline"));
+        assert!(slow.notes.iter().any(|n| n == "cleanup: counted"));
+        assert!(janitor.pending_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn cancellation_interrupts_and_still_cleans_up() {
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.cancel();
+        });
+        let checks = vec![spec("a", "sleep", Duration::from_secs(60)), spec("b", "sleep", Duration::from_secs(60)), spec("c", "sleep", Duration::from_secs(60))];
+        let (results, _, stop, janitor) = run(checks, Duration::from_secs(60), cancel).await;
+        assert_eq!(stop, StopReason::Interrupted);
+        assert_eq!(results.len(), 3);
+        // Two were running (concurrency 2) and cleaned up; the third never started.
+        assert_eq!(results.iter().filter(|r| r.notes.iter().any(|n| n == "cleanup: counted")).count(), 2);
+        assert_eq!(results.iter().filter(|r| r.status == Status::Skipped).count(), 1);
+        assert!(janitor.pending_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_need_is_resolved_once_and_skips_its_checks() {
+        let mut a = spec("k1", "pass", Duration::from_secs(5));
+        a.kind = &NeedsKube;
+        let mut b = a.clone();
+        b.id = "k2".into();
+        let (results, needs, _, _) = run(vec![a, b, spec("other", "pass", Duration::from_secs(5))], Duration::from_secs(30), CancellationToken::new()).await;
+        assert_eq!(needs.len(), 1);
+        assert!(!needs[0].available);
+        assert_eq!(needs[0].checks, vec!["k1", "k2"]);
+        for r in results.iter().filter(|r| r.id.starts_with('k')) {
+            assert_eq!(r.status, Status::Skipped);
+            assert!(r.reason.as_deref().unwrap().contains("needs kube: kubeconfig /nonexistent/kubeconfig does not exist"));
+        }
+        assert_eq!(results.iter().find(|r| r.id == "other").unwrap().status, Status::Passed);
+    }
+}

@@ -186,7 +186,8 @@ fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteEr
                     message.truncate(i);
                 }
                 errors.push(SuiteError { file: file.into(), line, message });
-                continue;
+                // The document stream cannot resume after a YAML error (it would repeat it).
+                break;
             }
         };
         let err = |key: &str, message: String| SuiteError {
@@ -263,6 +264,7 @@ mod tests {
         write(d.path(), "c.yaml", "id: z\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams:\n  paths: [p]\n  nope: 1\n");
         write(d.path(), "d.yaml", "id: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n---\nid: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n");
         write(d.path(), "e.yaml", "id: v\nkind: pipeline-lint\ntitle: t\ncategory: c\ntimeout: soon\nparams: {paths: [p]}\n");
+        write(d.path(), "f.yaml", "id: u\nparams: [\n");
         let errs = load_suite(&[d.path().to_path_buf()]).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         let find = |needle: &str| text.iter().find(|t| t.contains(needle)).cloned().unwrap_or_else(|| panic!("{needle} not in {text:#?}"));
@@ -271,6 +273,7 @@ mod tests {
         assert!(find("unknown field `nope`").contains("c.yaml:5"));
         assert!(find("duplicate check id 'w'").contains("d.yaml:7"));
         assert!(find("bad timeout 'soon'").contains("e.yaml:5"));
+        assert!(find("f.yaml").contains("f.yaml:"), "a syntax error is reported once, not looped on");
     }
 
     #[test]

@@ -1,0 +1,261 @@
+//! The command line as a user meets it: every exit code, every output format, bad input,
+//! Ctrl-C. Runs the real binary.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+const FAIL: &str = "fixtures/pipelines/v2/fail/limit-below-request.yaml";
+const WARN_ONLY: &str = "fixtures/pipelines/v2/fail/image-unpinned.yaml";
+const PASS_DIR: &str = "fixtures/pipelines/v2/pass";
+
+fn exec_check(dir: &std::path::Path, id: &str, timeout: &str, command: &str, cleanup: Option<&str>) {
+    let cleanup = cleanup.map(|c| format!("\n  cleanup: [sh, -c, {c:?}]")).unwrap_or_default();
+    write(
+        dir,
+        &format!("{id}.yaml"),
+        &format!("id: {id}\nkind: exec\ntitle: {id}\ncategory: test\ntimeout: {timeout}\nparams:\n  command: [sh, -c, {command:?}]{cleanup}\n"),
+    );
+}
+
+#[test]
+fn exit_0_all_without_a_cluster_inspects_the_samples() {
+    let o = kfcheck(&["all"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("passed  lint-sample-pipelines"), "{out}");
+    assert!(out.contains("Verdict: ready"), "{out}");
+}
+
+#[test]
+fn exit_1_when_a_check_fails_and_fail_on_warning() {
+    let o = kfcheck(&["lint", FAIL]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(stdout(&o).contains("[limit-below-request]"));
+    let o = kfcheck(&["lint", WARN_ONLY]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let o = kfcheck(&["lint", "--fail-on", "warning", WARN_ONLY]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+}
+
+#[test]
+fn exit_2_for_bad_usage_and_bad_suites() {
+    assert_eq!(code(&kfcheck(&["--no-such-flag", "all"])), 2);
+    assert_eq!(code(&kfcheck(&["--timeout", "soon", "all"])), 2);
+    assert_eq!(code(&kfcheck(&["--report", "xml=out.xml", "all"])), 2);
+    let o = kfcheck(&["lint", "no/such/file.yaml", PASS_DIR]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no/such/file.yaml: no such file or directory"));
+    assert!(stdout(&o).contains("inspected 13 pipeline file(s)"), "other paths still inspected: {}", stdout(&o));
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "bad.yaml", "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p], colour: red}\n");
+    let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "all"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("bad.yaml:5: check 'x': bad parameters for kind pipeline-lint: unknown field `colour`"), "{}", stderr(&o));
+    let o = kfcheck(&["explain", "no-such-thing"]);
+    assert_eq!(code(&o), 2);
+    let o = kfcheck(&["run", "lint-sample-pipelines", "typo-check"]);
+    assert_eq!(code(&o), 2, "a typo in a CI gate must not pass: {}", stderr(&o));
+}
+
+#[test]
+fn exit_3_when_something_could_not_be_decided() {
+    let files = tempfile::tempdir().unwrap();
+    let bad = write(files.path(), "broken.yaml", "deploymentSpec:\n  executors: [\n");
+    let o = kfcheck(&["lint", bad.to_str().unwrap()]);
+    let d = tempfile::tempdir().unwrap();
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stdout(&o).contains("broken.yaml:"), "{}", stdout(&o));
+    exec_check(d.path(), "slow", "1s", "sleep 30", None);
+    exec_check(d.path(), "crash", "30s", "echo oops >&2; exit 7", None);
+    let started = Instant::now();
+    let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "run", "test", "-o", "json"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "timed-out plug-in was not killed");
+    assert_eq!(code(&o), 3);
+    let doc = json(&o);
+    let status = |id: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert_eq!(status("slow"), "timed_out");
+    assert_eq!(status("crash"), "errored");
+}
+
+#[test]
+fn exit_3_when_the_run_deadline_passes() {
+    let d = tempfile::tempdir().unwrap();
+    exec_check(d.path(), "slow", "60s", "sleep 30", None);
+    let started = Instant::now();
+    let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "--timeout", "1s", "run", "slow"]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("run deadline of 1s reached"));
+}
+
+#[test]
+fn exit_4_when_nothing_is_selected() {
+    let o = kfcheck(&["run", "no-such-category"]);
+    assert_eq!(code(&o), 4, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no check or category named 'no-such-category'"));
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "off.yaml", "id: lint-sample-pipelines\nkind: pipeline-lint\ntitle: t\ncategory: pipelines\nenabled: false\nparams: {paths: [x]}\n");
+    assert_eq!(code(&kfcheck(&["--suite", d.path().to_str().unwrap(), "all"])), 4);
+}
+
+#[test]
+fn exit_130_on_ctrl_c_and_cleanup_still_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let marker = d.path().join("cleaned");
+    exec_check(d.path(), "slow", "60s", "sleep 30", Some(&format!("touch {}", marker.display())));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck"))
+        .args(["--suite", d.path().to_str().unwrap(), "run", "slow"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let ok = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok);
+    let started = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
+    assert!(marker.exists(), "cleanup did not run after Ctrl-C");
+    assert!(stdout(&o).contains("Verdict: interrupted"));
+}
+
+#[test]
+fn several_reports_from_one_run() {
+    let d = tempfile::tempdir().unwrap();
+    let j = d.path().join("r.json");
+    let x = d.path().join("r.xml");
+    let o = kfcheck(&["lint", FAIL, "-o", "table", "--report", &format!("json={}", j.display()), "--report", &format!("junit={}", x.display())]);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("Verdict: not-ready"));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["checks"][0]["findings"][0]["rule"], "limit-below-request");
+    let xml = std::fs::read_to_string(&x).unwrap();
+    assert!(xml.contains("<testcase name=\"lint\"") && xml.contains("<failure"), "{xml}");
+    // An unwritable report path is an error, not a silent loss.
+    let o = kfcheck(&["lint", PASS_DIR, "--report", "json=/nonexistent-dir/r.json"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("cannot write json report to /nonexistent-dir/r.json"));
+}
+
+#[test]
+fn json_output_validates_against_the_committed_schema() {
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schema/report.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let files = tempfile::tempdir().unwrap();
+    let broken = write(files.path(), "broken.yaml", "a: [\n");
+    let d = tempfile::tempdir().unwrap();
+    exec_check(d.path(), "slow", "1s", "sleep 10", None);
+    let runs = [
+        kfcheck(&["all", "-o", "json"]),
+        kfcheck(&["lint", "fixtures/pipelines", broken.to_str().unwrap(), "-o", "json"]),
+        kfcheck(&["--suite", d.path().to_str().unwrap(), "all", "-o", "json"]),
+        kfcheck(&["--kubeconfig", "/nonexistent", "run", "nothing", "-o", "json"]),
+    ];
+    for o in runs {
+        let doc = json(&o);
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(doc["exit_code"].as_i64().unwrap(), code(&o) as i64);
+    }
+}
+
+#[test]
+fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    std::fs::copy(repo().join(FAIL), p.join("good-but-failing.yaml")).unwrap();
+    write(p, "empty.yaml", "");
+    std::fs::write(p.join("binary.yaml"), [0u8, 1, 2, 0xff, 0xfe]).unwrap();
+    write(p, "malformed.yaml", "root:\n  dag: {tasks: [\n");
+    write(p, "deep.yaml", &format!("root: {}1{}\n", "[".repeat(3000), "]".repeat(3000)));
+    write(p, "not-a-pipeline.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n");
+    let big = std::fs::File::create(p.join("huge.yaml")).unwrap();
+    big.set_len(50_000_000).unwrap();
+    std::os::unix::fs::symlink(p.join("gone.yaml"), p.join("dangling.yaml")).unwrap();
+    let o = kfcheck(&["lint", p.to_str().unwrap(), "-o", "json"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "a failing finding outranks undecided files");
+    let problems = doc["checks"][0]["problems"].as_array().unwrap();
+    let msg = |f: &str| -> String {
+        problems
+            .iter()
+            .find(|x| x["subject"]["file"].as_str().unwrap().ends_with(f))
+            .unwrap_or_else(|| panic!("no problem for {f}: {problems:#?}"))["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(msg("empty.yaml"), "empty file");
+    assert!(msg("binary.yaml").contains("binary file"));
+    assert!(msg("malformed.yaml").starts_with("malformed YAML"));
+    assert!(msg("deep.yaml").starts_with("malformed YAML"));
+    assert!(msg("not-a-pipeline.yaml").contains("not a compiled pipeline (found apps/v1 Deployment)"));
+    assert!(msg("huge.yaml").contains("50.0 MB, over the 32 MiB limit"));
+    assert!(msg("dangling.yaml").contains("no such file"));
+    assert_eq!(problems.len(), 7);
+    for pr in problems {
+        assert!(!pr["message"].as_str().unwrap().contains('\n'), "one line each: {pr}");
+    }
+    assert!(doc["checks"][0]["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "limit-below-request"));
+    // Without the failing file the verdict is "could not decide".
+    std::fs::remove_file(p.join("good-but-failing.yaml")).unwrap();
+    assert_eq!(code(&kfcheck(&["lint", p.to_str().unwrap()])), 3);
+}
+
+#[test]
+fn a_directory_with_thousands_of_files() {
+    let d = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(repo().join("checks/pipelines/kfcheck-cpu-sample.yaml")).unwrap();
+    for i in 0..3000 {
+        std::fs::write(d.path().join(format!("p{i:04}.yaml")), &sample).unwrap();
+    }
+    let o = kfcheck(&["lint", d.path().to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("inspected 3000 pipeline file(s)"), "{}", stdout(&o));
+}
+
+#[test]
+fn findings_go_to_owners() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::create_dir_all(root.join("team-a")).unwrap();
+    std::fs::create_dir_all(root.join("team-b")).unwrap();
+    std::fs::copy(repo().join(FAIL), root.join("team-a/p.yaml")).unwrap();
+    std::fs::copy(repo().join(WARN_ONLY), root.join("team-b/q.yaml")).unwrap();
+    let owners = write(root, "CODEOWNERS", "/team-a/ @alice\n");
+    let o = kfcheck(&["lint", "--owners", owners.to_str().unwrap(), root.to_str().unwrap(), "--by-owner"]);
+    let out = stdout(&o);
+    assert!(out.contains("Findings for @alice (1)"), "{out}");
+    assert!(out.contains("Findings for unknown (1)"), "{out}");
+    // The YAML is never edited.
+    assert_eq!(std::fs::read(root.join("team-a/p.yaml")).unwrap(), std::fs::read(repo().join(FAIL)).unwrap());
+}
+
+#[test]
+fn list_explain_completions_and_man() {
+    let o = kfcheck(&["list"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("lint-sample-pipelines"));
+    let o = kfcheck(&["explain", "pipeline-lint"]);
+    assert!(stdout(&o).contains("gpu-without-placement (warning)"));
+    let o = kfcheck(&["explain", "accelerator-type-invalid"]);
+    assert!(stdout(&o).contains("Why it matters"));
+    let o = kfcheck(&["explain", "lint-sample-pipelines"]);
+    assert!(stdout(&o).contains("Defined at: checks/lint-sample-pipelines.yaml:1"), "{}", stdout(&o));
+    let o = kfcheck(&["completions", "bash"]);
+    assert!(stdout(&o).contains("_kfcheck()"));
+    let o = kfcheck(&["man"]);
+    assert!(stdout(&o).contains(".TH kfcheck"));
+}
+
+#[test]
+fn colour_is_only_an_extra() {
+    let o = kfcheck(&["lint", FAIL, "--color", "always"]);
+    assert!(stdout(&o).contains("\u{1b}["));
+    assert!(stdout(&o).contains("failed"), "status stays a word");
+    let o = kfcheck(&["lint", FAIL]);
+    assert!(!stdout(&o).contains("\u{1b}["), "NO_COLOR and pipes get plain text");
+}
