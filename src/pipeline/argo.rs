@@ -56,9 +56,7 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
             task.affinity.extend(aff.required_keys());
         }
         if let Some(patch) = &t.pod_spec_patch {
-            if patch.contains("nodeSelector") || patch.contains("tolerations") || patch.contains("affinity") {
-                task.dynamic_placement = true;
-            }
+            apply_pod_spec_patch(&mut task, patch);
         }
         tasks.push(task);
     }
@@ -70,6 +68,68 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         .and_then(|a| a.get("pipelines.kubeflow.org/kfp_sdk_version"))
         .map(|v| format!("kfp-{}", v.0));
     Ok(Pipeline { format: Format::Argo, name, sdk_version, tasks, orphan_platform_executors: Vec::new() })
+}
+
+/// The part of an Argo `podSpecPatch` (a JSON string; kfp 1.8 puts parameterised resources and
+/// node selectors there) that the task model needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodSpecPatch {
+    #[serde(default)]
+    containers: Vec<PatchContainer>,
+    node_selector: Option<BTreeMap<String, Scalar>>,
+    tolerations: Option<Vec<K8sToleration>>,
+    affinity: Option<Affinity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PatchContainer {
+    name: Option<String>,
+    resources: Option<K8sResources>,
+}
+
+fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
+    let Ok(p) = serde_yaml_ng::from_str::<PodSpecPatch>(patch) else {
+        // Unreadable until Argo substitutes parameters: placement and resources are unknown.
+        task.dynamic_placement = true;
+        return;
+    };
+    if let Some(r) = p.containers.iter().find(|c| c.name.as_deref().is_none_or(|n| n == "main")).and_then(|c| c.resources.as_ref()) {
+        let patched = k8s_resources(r);
+        let res = &mut task.resources;
+        for (slot, new) in [
+            (&mut res.cpu_request, patched.cpu_request),
+            (&mut res.cpu_limit, patched.cpu_limit),
+            (&mut res.memory_request, patched.memory_request),
+            (&mut res.memory_limit, patched.memory_limit),
+        ] {
+            if let Some(mut q) = new {
+                q.field = format!("podSpecPatch.{}", q.field);
+                *slot = Some(q);
+            }
+        }
+        for mut e in patched.extended {
+            for q in e.request.iter_mut().chain(e.limit.iter_mut()) {
+                q.field = format!("podSpecPatch.{}", q.field);
+            }
+            res.extended.retain(|x| x.name != e.name);
+            res.extended.push(e);
+        }
+    }
+    for (k, v) in p.node_selector.iter().flatten() {
+        task.node_selector.retain(|(ek, _)| ek != k);
+        task.node_selector.push((k.clone(), v.0.clone()));
+    }
+    task.tolerations.extend(p.tolerations.iter().flatten().map(toleration));
+    if let Some(a) = &p.affinity {
+        task.affinity.extend(a.required_keys());
+    }
+    let placeholders = |s: &str| super::quantity::is_placeholder(s);
+    if task.node_selector.iter().any(|(k, v)| placeholders(k) || placeholders(v))
+        || task.tolerations.iter().any(|t| t.key.as_deref().is_some_and(placeholders) || t.value.as_deref().is_some_and(placeholders))
+    {
+        task.dynamic_placement = true;
+    }
 }
 
 /// Converts Kubernetes `limits`/`requests` maps into the task model (shared with Tekton).

@@ -157,6 +157,10 @@ pub(crate) struct Doc {
     // Argo and Tekton
     pub metadata: Option<Metadata>,
     pub spec: Option<KubeSpec>,
+    // Tekton `pipelineSpec` (the same key holds KFP IR in a PipelineVersion, hence one struct)
+    pub tasks: Option<Vec<tekton::PipelineTask>>,
+    #[serde(rename = "finally")]
+    pub finally_tasks: Option<Vec<tekton::PipelineTask>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,8 +181,10 @@ pub(crate) struct KubeSpec {
     pub tolerations: Option<Vec<K8sToleration>>,
     pub affinity: Option<Affinity>,
     pub workflow_spec: Option<Box<KubeSpec>>,
-    // Tekton
-    pub pipeline_spec: Option<tekton::PipelineSpec>,
+    // Tekton PipelineRun (tasks) or KFP PipelineVersion (IR), see `Doc`
+    pub pipeline_spec: Option<Box<Doc>>,
+    /// KFP PipelineVersion (Kubernetes-native pipeline store)
+    pub platform_spec: Option<Box<Doc>>,
     pub task_run_specs: Option<Vec<tekton::TaskRunSpec>>,
     pub task_run_template: Option<tekton::TaskRunTemplate>,
     pub pod_template: Option<tekton::PodTemplate>,
@@ -210,6 +216,17 @@ pub fn parse_pipeline(text: &str) -> Result<Pipeline, ParseError> {
             )
     };
     let is_tekton = |d: &Doc| d.api_version.as_deref().is_some_and(|v| v.starts_with("tekton.dev/"));
+    // Kubernetes-native pipeline store: a PipelineVersion object holds the IR and platform spec.
+    if let Some(pv) = docs.iter().find(|d| {
+        d.api_version.as_deref().is_some_and(|v| v.starts_with("pipelines.kubeflow.org/")) && d.kind.as_deref() == Some("PipelineVersion")
+    }) {
+        let spec = pv.spec.as_ref();
+        let Some(ir) = spec.and_then(|s| s.pipeline_spec.as_deref()) else {
+            return Err(ParseError::new("PipelineVersion without spec.pipelineSpec"));
+        };
+        let platform = spec.and_then(|s| s.platform_spec.as_deref()).and_then(|p| p.platforms.as_ref());
+        return v2::to_pipeline(ir, platform, text);
+    }
     if let Some(doc) = docs.iter().find(|d| is_argo(d)) {
         return argo::to_pipeline(doc, text);
     }

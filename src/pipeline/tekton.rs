@@ -77,6 +77,9 @@ pub(crate) struct PodTemplate {
 
 const MAX_LOOP_DEPTH: usize = 32;
 
+/// Steps the kfp-tekton compiler adds to every task.
+const KFP_TEKTON_HELPER_STEPS: &[&str] = &["output-taskrun-name", "copy-results-artifacts", "move-all-results-to-tekton-home", "copy-artifacts"];
+
 pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseError> {
     // Separate `kind: Task` documents that pipeline tasks may reference by name.
     let named_tasks: BTreeMap<&str, &Doc> = docs
@@ -173,6 +176,9 @@ impl Walk<'_> {
     }
 
     fn steps(&mut self, task_name: &str, steps: &[Step], template: Option<&Step>, pods: &[Option<&PodTemplate>]) {
+        // kfp-tekton injects helper steps (on its own images) that pipeline authors cannot change;
+        // only the component's own steps are the author's to fix.
+        let steps: Vec<&Step> = steps.iter().filter(|s| !s.name.as_deref().is_some_and(|n| KFP_TEKTON_HELPER_STEPS.contains(&n))).collect();
         let single = steps.len() == 1;
         for s in steps {
             let step_name = s.name.clone().unwrap_or_else(|| "step".into());

@@ -1,0 +1,105 @@
+//! Every compiled fixture against the rules: a `fail/<rule>[--variant].yaml` triggers exactly
+//! its rule, a `pass/` file has nothing of warning or worse, and the SDK's own test pipelines
+//! (compiled by `scripts/sdk-corpus`) all parse.
+
+mod common;
+use common::*;
+use kfcheck::model::Severity;
+use kfcheck::pipeline::lint::{expand_paths, lint_sources, LintOptions, Source};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn files(dir: &str) -> Vec<PathBuf> {
+    let (files, missing) = expand_paths(&[repo().join(dir)]);
+    assert!(missing.is_empty(), "{missing:?}");
+    files
+}
+
+/// Under CI or KFCHECK_E2E=1 a missing prerequisite fails the test instead of skipping it.
+fn strict() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some()
+}
+
+#[test]
+fn fail_fixtures_trigger_exactly_their_rule() {
+    let mut checked = 0;
+    for format in ["v2", "v1", "tekton"] {
+        let fail = files(&format!("fixtures/pipelines/{format}/fail"));
+        assert!(fail.len() >= 5, "{format}: too few fail fixtures");
+        let sources: Vec<Source> = fail.iter().cloned().map(Source::Path).collect();
+        for (path, report) in fail.iter().zip(lint_sources(&sources, &LintOptions::default())) {
+            let stem = path.file_stem().unwrap().to_string_lossy();
+            let rule = stem.split("--").next().unwrap();
+            assert!(kfcheck::pipeline::rules::find_rule(rule).is_some(), "{}: no rule named {rule}", path.display());
+            assert!(report.error.is_none(), "{}: {:?}", path.display(), report.error);
+            let got: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+            assert_eq!(got, BTreeSet::from([rule]), "{}", path.display());
+            for f in &report.findings {
+                assert!(f.subject.line.is_some(), "{}: finding without a line: {f:?}", path.display());
+                assert!(f.remediation.ends_with('.') || f.remediation.ends_with(".`") , "{}", f.remediation);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50);
+}
+
+#[test]
+fn every_rule_has_a_fail_fixture() {
+    let mut covered = BTreeSet::new();
+    for format in ["v2", "v1", "tekton"] {
+        for f in files(&format!("fixtures/pipelines/{format}/fail")) {
+            covered.insert(f.file_stem().unwrap().to_string_lossy().split("--").next().unwrap().to_string());
+        }
+    }
+    for r in kfcheck::pipeline::rules::RULES {
+        assert!(covered.contains(r.id), "rule {} has no fixture under fixtures/pipelines/*/fail", r.id);
+    }
+}
+
+#[test]
+fn pass_fixtures_and_samples_are_clean() {
+    for dir in ["fixtures/pipelines/v2/pass", "fixtures/pipelines/v1/pass", "fixtures/pipelines/tekton/pass", "checks/pipelines"] {
+        let sources: Vec<Source> = files(dir).into_iter().map(Source::Path).collect();
+        assert!(!sources.is_empty(), "{dir} is empty");
+        for r in lint_sources(&sources, &LintOptions::default()) {
+            assert!(r.error.is_none(), "{}: {:?}", r.display, r.error);
+            assert!(r.tasks > 0, "{}: no tasks found", r.display);
+            let bad: Vec<_> = r.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+            assert!(bad.is_empty(), "{}: {bad:#?}", r.display);
+        }
+    }
+}
+
+#[test]
+fn the_sdk_test_pipelines_all_parse() {
+    let corpus = repo().join("target/sdk-corpus/compiled");
+    if !corpus.is_dir() {
+        assert!(!strict(), "target/sdk-corpus is missing: scripts/test runs scripts/sdk-corpus first");
+        eprintln!("skipped: run scripts/sdk-corpus to compile the kfp SDK's own test pipelines");
+        return;
+    }
+    let (files, _) = expand_paths(&[corpus]);
+    assert!(files.len() >= 100, "only {} corpus files", files.len());
+    let sources: Vec<Source> = files.into_iter().map(Source::Path).collect();
+    let reports = lint_sources(&sources, &LintOptions::default());
+    let errors: Vec<String> = reports.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display))).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn committed_yaml_is_fresh() {
+    let venv = repo().join(".venv/bin/python");
+    if !venv.exists() {
+        assert!(!strict(), ".venv is missing: scripts/test runs scripts/python-env first");
+        eprintln!("skipped: run scripts/python-env to check the compiled pipelines are fresh");
+        return;
+    }
+    let out = std::process::Command::new(repo().join("scripts/compile-pipelines")).arg("--check").current_dir(repo()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "compiled pipelines are stale; run scripts/compile-pipelines:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
