@@ -2,6 +2,8 @@
 //! its rule, a `pass/` file has nothing of warning or worse, and the SDK's own test pipelines
 //! (compiled by `scripts/sdk-corpus`) all parse.
 
+#![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
+
 mod common;
 use common::*;
 use kfcheck::model::Severity;

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Action = Box<dyn FnOnce() -> BoxFuture<'static, Result<String, String>> + Send>;
+/// Pending actions per check id: (description, action).
+type Pending = BTreeMap<String, Vec<(String, Action)>>;
 
 /// Shared store of pending cleanup actions, keyed by check id.
 #[derive(Default, Clone)]
 pub struct Janitor {
-    pending: Arc<Mutex<BTreeMap<String, Vec<(String, Action)>>>>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 /// What a check gets: registers actions under its own id.

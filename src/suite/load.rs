@@ -172,10 +172,8 @@ fn key_line(text: &str, start: u64, key: &str) -> Option<u64> {
 fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
     let starts = document_starts(text);
     let mut out = Vec::new();
-    let mut doc_index = 0;
-    for de in serde_yaml_ng::Deserializer::from_str(text) {
+    for (doc_index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let start = starts.get(doc_index).copied().unwrap_or(1);
-        doc_index += 1;
         let raw = match Option::<RawCheck>::deserialize(de) {
             Ok(Some(raw)) => raw,
             Ok(None) => continue,

@@ -1,0 +1,98 @@
+"""Standard consumers read kfcheck's reports: the JSON through the `jsonschema` package against
+schema/report.schema.json, the JUnit XML through `junitparser` (what CI plugins use). Runs real
+kfcheck commands; exits non-zero on the first mismatch and prints `N passed, N failed`."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import jsonschema
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KFCHECK = os.path.join(ROOT, "target", "debug", "kfcheck")
+SCHEMA = json.load(open(os.path.join(ROOT, "schema", "report.schema.json")))
+
+passed = failed = 0
+
+
+def case(name, fn):
+    global passed, failed
+    try:
+        fn()
+        passed += 1
+        print(f"ok   {name}")
+    except Exception as e:  # noqa: BLE001 - report every failure the same way
+        failed += 1
+        print(f"FAIL {name}: {e!r}")
+
+
+def run(*args, env_extra=None):
+    env = dict(os.environ, NO_COLOR="1", HOME="/nonexistent-home")
+    env.pop("KUBECONFIG", None)
+    env.update(env_extra or {})
+    return subprocess.run([KFCHECK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def reports(*args):
+    d = tempfile.mkdtemp()
+    j, x = os.path.join(d, "r.json"), os.path.join(d, "r.xml")
+    p = run(*args, "--report", f"json={j}", "--report", f"junit={x}")
+    return p, json.load(open(j)), JUnitXml.fromfile(x)
+
+
+def failing_lint():
+    p, doc, xml = reports("lint", "fixtures/pipelines/v2/fail")
+    assert p.returncode == 1, p.returncode
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["summary"]["failed"] == 1
+    cases = [c for suite in xml for c in suite]
+    assert len(cases) == 1 and cases[0].name == "lint"
+    assert any(isinstance(r, Failure) for r in cases[0].result)
+    assert "limit-below-request" in cases[0].result[0].text
+
+
+def mixed_suite():
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "slow.yaml"), "w") as f:
+        f.write("id: slow\nkind: exec\ntitle: slow\ncategory: site\ntimeout: 1s\nparams:\n  command: [sleep, '20']\n")
+    p, doc, xml = reports("--suite", d, "all")
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    jsonschema.validate(doc, SCHEMA)
+    by_name = {c.name: c for suite in xml for c in suite}
+    assert set(by_name) == {"lint-sample-pipelines", "slow"}, by_name
+    assert by_name["lint-sample-pipelines"].is_passed
+    assert any(isinstance(r, Error) for r in by_name["slow"].result)
+
+
+def disabled_check_named_explicitly_runs():
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "plug.yaml"), "w") as f:
+        f.write("id: plug\nkind: exec\ntitle: t\ncategory: c\nenabled: false\nparams: {command: [sh, -c, \"echo '{}'\"]}\n")
+    p, doc, xml = reports("--suite", d, "run", "plug", "lint-sample-pipelines")
+    assert p.returncode == 0, p.stdout + p.stderr
+    jsonschema.validate(doc, SCHEMA)
+    assert [c["id"] for c in doc["checks"]] == ["lint-sample-pipelines", "plug"]
+    assert all(c.is_passed for suite in xml for c in suite)
+
+
+def all_without_cluster():
+    p, doc, xml = reports("all")
+    assert p.returncode == 0, p.stdout + p.stderr
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["verdict"] == "ready"
+    assert sum(1 for suite in xml for _ in suite) == len(doc["checks"])
+
+
+for name, fn in [
+    ("failing lint: JSON valid, JUnit failure", failing_lint),
+    ("timed-out plug-in: JUnit error", mixed_suite),
+    ("a disabled check named explicitly runs", disabled_check_named_explicitly_runs),
+    ("kfcheck all without a cluster", all_without_cluster),
+]:
+    case(name, fn)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
