@@ -151,6 +151,8 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
         context: g.context.clone(),
         namespace: g.namespace.clone(),
         docker_host: g.docker_host.clone(),
+        required: g.require.clone(),
+        env: crate::context::Env::capture(),
     };
     let run_id: Arc<str> = new_run_id().into();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();

@@ -34,6 +34,10 @@ pub struct Global {
     /// Docker engine endpoint (default: $DOCKER_HOST, then unix:///var/run/docker.sock).
     #[arg(long, global = true, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// Treat a missing need as an error instead of skipping its checks (repeatable), e.g. in a
+    /// CI gate that must reach the cluster: --require kube.
+    #[arg(long, global = true, value_enum, value_name = "NEED")]
+    pub require: Vec<crate::context::Need>,
     /// Extra check suite directory: adds checks and overrides default ones by id (repeatable).
     #[arg(long, global = true, value_name = "DIR")]
     pub suite: Vec<PathBuf>,

@@ -23,8 +23,13 @@ fn exit_0_all_without_a_cluster_inspects_the_samples() {
     let o = kfcheck(&["all"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("passed  lint-sample-pipelines"), "{out}");
     assert!(out.contains("Verdict: ready"), "{out}");
+    let doc = json(&kfcheck(&["all", "-o", "json"]));
+    let status = |id: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert_eq!(status("lint-sample-pipelines"), "passed");
+    assert_eq!(status("kube-api-reachable"), "skipped");
+    // Every skipped check says why, in the table too.
+    assert!(out.contains("needs kube: no kubeconfig found"), "{out}");
 }
 
 #[test]
@@ -96,7 +101,12 @@ fn exit_4_when_nothing_is_selected() {
     assert!(stderr(&o).contains("no check or category named 'no-such-category'"));
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "off.yaml", "id: lint-sample-pipelines\nkind: pipeline-lint\ntitle: t\ncategory: pipelines\nenabled: false\nparams: {paths: [x]}\n");
+    write(d.path(), "off2.yaml", "id: kube-api-reachable\nkind: kube-api\ntitle: t\ncategory: cluster\nenabled: false\n");
+    write(d.path(), "off3.yaml", "id: docker-engine\nkind: docker-engine\ntitle: t\ncategory: docker\nenabled: false\n");
     assert_eq!(code(&kfcheck(&["--suite", d.path().to_str().unwrap(), "all"])), 4);
+    // Selected but all skipped proves nothing: could not decide, never ready.
+    let o = kfcheck(&["run", "cluster"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
 }
 
 #[test]
@@ -258,4 +268,36 @@ fn colour_is_only_an_extra() {
     assert!(stdout(&o).contains("failed"), "status stays a word");
     let o = kfcheck(&["lint", FAIL]);
     assert!(!stdout(&o).contains("\u{1b}["), "NO_COLOR and pipes get plain text");
+}
+
+#[test]
+fn needs_missing_skip_but_broken_or_required_cannot_decide() {
+    let o = kfcheck(&["all", "-o", "json"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0);
+    let needs = doc["needs"].as_array().unwrap();
+    let kube = needs.iter().find(|n| n["name"] == "kube").unwrap();
+    assert_eq!(kube["state"], "missing");
+    assert!(kube["detail"].as_str().unwrap().starts_with("no kubeconfig found"));
+    // An explicitly named kubeconfig that is wrong is an error, not a skip.
+    let d = tempfile::tempdir().unwrap();
+    let bad = write(d.path(), "kubeconfig", "apiVersion: v1\nclusters: [\n");
+    let o = kfcheck(&["--kubeconfig", bad.to_str().unwrap(), "run", "cluster"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(stdout(&o).contains("cannot read kubeconfig"), "{}", stdout(&o));
+    // A CI gate can insist on the cluster.
+    let o = kfcheck(&["--require", "kube", "run", "cluster"]);
+    assert_eq!(code(&o), 3);
+    assert!(stdout(&o).contains("required by --require kube"), "{}", stdout(&o));
+    // A server that does not answer: one clear reason, no credential in it.
+    let cfg = write(
+        d.path(),
+        "unreachable",
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: x, user: u}\nusers:\n- name: u\n  user: {token: secret-token-value}\n",
+    );
+    let o = kfcheck(&["--kubeconfig", cfg.to_str().unwrap(), "run", "cluster", "-o", "json"]);
+    assert_eq!(code(&o), 3);
+    let text = stdout(&o);
+    assert!(text.contains("cannot reach the Kubernetes API at https://127.0.0.1:1/"), "{text}");
+    assert!(!text.contains("secret-token-value"));
 }

@@ -51,6 +51,7 @@ fn fixed_report() -> RunReport {
         needs: vec![NeedState {
             name: "kube".into(),
             available: false,
+            state: "missing".into(),
             detail: "no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into(),
             checks: vec!["kube-api".into()],
         }],

@@ -1,14 +1,17 @@
-//! The needs: the outside things checks depend on (a Kubernetes API, a Docker engine, ...),
-//! built once, lazily, only when a selected check needs them. A missing need is reported once
-//! and every check that depends on it is skipped with that reason.
+//! The needs: the outside things checks depend on (a Kubernetes API, a Docker engine), built once,
+//! lazily, only when a selected check needs them. A need that is simply not configured is
+//! *missing* (its checks are skipped with the reason); one that is configured but broken
+//! (unreadable kubeconfig, unreachable API server, explicit Docker host that does not answer) is
+//! *broken* (its checks error: could not decide).
 
-use std::collections::BTreeMap;
+mod docker;
+pub(crate) mod kube_client;
+
 use std::path::PathBuf;
-use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 /// Something outside kfcheck that a kind depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Need {
     /// A Kubernetes API server reachable with the resolved kubeconfig.
     Kube,
@@ -25,6 +28,23 @@ impl Need {
     }
 }
 
+/// Why a need is not available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NeedError {
+    /// Not configured at all: checks that need it are skipped.
+    Missing(String),
+    /// Configured but not working: checks that need it could not decide.
+    Broken(String),
+}
+
+impl NeedError {
+    pub fn reason(&self) -> &str {
+        match self {
+            NeedError::Missing(r) | NeedError::Broken(r) => r,
+        }
+    }
+}
+
 /// Connection settings from global flags and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -32,103 +52,75 @@ pub struct Settings {
     pub context: Option<String>,
     pub namespace: Option<String>,
     pub docker_host: Option<String>,
+    /// Needs the user requires (`--require`): missing ones count as broken.
+    pub required: Vec<Need>,
+    /// The environment, captured once at start-up (tests pass their own).
+    pub env: Env,
+}
+
+/// The environment variables and files that decide where clients connect.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub kubeconfig: Option<std::ffi::OsString>,
+    pub home: Option<PathBuf>,
+    pub docker_host: Option<String>,
+    /// KUBERNETES_SERVICE_HOST is set and a service-account token is mounted.
+    pub in_cluster: bool,
+}
+
+impl Env {
+    pub fn capture() -> Env {
+        Env {
+            kubeconfig: std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
+            in_cluster: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+                && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file(),
+        }
+    }
 }
 
 /// Resolved needs, shared by all checks of a run.
 pub struct Needs {
     pub settings: Settings,
-    resolved: Mutex<BTreeMap<Need, Result<String, String>>>,
+    kube: OnceCell<Result<(kube::Client, String), NeedError>>,
+    docker: OnceCell<Result<(bollard::Docker, String), NeedError>>,
 }
 
 impl Needs {
     pub fn new(settings: Settings) -> Self {
-        Needs { settings, resolved: Mutex::new(BTreeMap::new()) }
+        Needs { settings, kube: OnceCell::new(), docker: OnceCell::new() }
     }
 
-    /// `Ok(how it was found)` or `Err(why it is missing)`, computed once per need.
-    pub async fn resolve(&self, need: Need) -> Result<String, String> {
-        let mut map = self.resolved.lock().await;
-        if let Some(r) = map.get(&need) {
-            return r.clone();
-        }
+    /// `Ok(how it was found)` or why it is not available, computed once per need.
+    pub async fn resolve(&self, need: Need) -> Result<String, NeedError> {
         let r = match need {
-            Need::Kube => kubeconfig_source(&self.settings),
-            Need::Docker => docker_endpoint(&self.settings).await,
+            Need::Kube => self.kube_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
+            Need::Docker => self.docker_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
         };
-        map.insert(need, r.clone());
-        r
-    }
-}
-
-/// Where the Kubernetes client configuration comes from, without reading any secret in it.
-pub fn kubeconfig_source(s: &Settings) -> Result<String, String> {
-    if let Some(p) = &s.kubeconfig {
-        return if p.is_file() {
-            Ok(format!("kubeconfig {}", p.display()))
-        } else {
-            Err(format!("kubeconfig {} does not exist (from --kubeconfig)", p.display()))
-        };
-    }
-    if let Some(v) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
-        let paths: Vec<PathBuf> = std::env::split_paths(&v).collect();
-        return match paths.iter().find(|p| p.is_file()) {
-            Some(p) => Ok(format!("kubeconfig {} (from KUBECONFIG)", p.display())),
-            None => Err(format!("no file named in KUBECONFIG exists ({})", v.to_string_lossy())),
-        };
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        let p = PathBuf::from(home).join(".kube/config");
-        if p.is_file() {
-            return Ok(format!("kubeconfig {}", p.display()));
+        match r {
+            Err(NeedError::Missing(m)) if self.settings.required.contains(&need) => {
+                Err(NeedError::Broken(format!("{m} (required by --require {})", need.name())))
+            }
+            other => other,
         }
     }
-    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-        && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
-    {
-        return Ok("in-cluster service account".into());
-    }
-    Err("no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into())
-}
 
-/// The Docker endpoint, checked by connecting to it.
-async fn docker_endpoint(s: &Settings) -> Result<String, String> {
-    let host = s
-        .docker_host
-        .clone()
-        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
-    let connect = async {
-        if let Some(path) = host.strip_prefix("unix://") {
-            tokio::net::UnixStream::connect(path).await.map(|_| ())
-        } else if let Some(addr) = host.strip_prefix("tcp://") {
-            tokio::net::TcpStream::connect(addr).await.map(|_| ())
-        } else {
-            Err(std::io::Error::other("unsupported scheme (use unix:// or tcp://)"))
-        }
-    };
-    match tokio::time::timeout(Duration::from_secs(5), connect).await {
-        Ok(Ok(())) => Ok(format!("Docker engine at {host}")),
-        Ok(Err(e)) => Err(format!("no Docker engine at {host}: {e}")),
-        Err(_) => Err(format!("no Docker engine at {host}: connection timed out")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn explicit_missing_kubeconfig_is_named() {
-        let s = Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() };
-        let e = kubeconfig_source(&s).unwrap_err();
-        assert!(e.contains("/nonexistent/kubeconfig does not exist"), "{e}");
+    async fn kube_entry(&self) -> &Result<(kube::Client, String), NeedError> {
+        self.kube.get_or_init(|| kube_client::connect(&self.settings)).await
     }
 
-    #[tokio::test]
-    async fn missing_docker_socket_is_reported_once() {
-        let needs = Needs::new(Settings { docker_host: Some("unix:///nonexistent/docker.sock".into()), ..Settings::default() });
-        let e = needs.resolve(Need::Docker).await.unwrap_err();
-        assert!(e.contains("no Docker engine at unix:///nonexistent/docker.sock"), "{e}");
-        assert_eq!(needs.resolve(Need::Docker).await.unwrap_err(), e);
+    async fn docker_entry(&self) -> &Result<(bollard::Docker, String), NeedError> {
+        self.docker.get_or_init(|| docker::connect(&self.settings)).await
+    }
+
+    /// The Kubernetes client. Kinds call this only when they declared the need.
+    pub async fn kube(&self) -> Result<kube::Client, String> {
+        self.kube_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
+    }
+
+    /// The Docker client. Kinds call this only when they declared the need.
+    pub async fn docker(&self) -> Result<bollard::Docker, String> {
+        self.docker_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
     }
 }

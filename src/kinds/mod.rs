@@ -1,7 +1,9 @@
 //! Check kinds: Rust code that gathers facts and evaluates them. A check in `checks/*.yaml` is an
 //! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
 
+mod docker_engine;
 mod exec;
+mod kube_api;
 mod pipeline_lint;
 
 use crate::context::{Need, Needs};
@@ -75,10 +77,21 @@ pub trait Kind: Send + Sync + 'static {
 pub type KindRef = &'static dyn Kind;
 
 /// Every kind kfcheck knows. Adding a kind = one file + one line here.
-pub static KINDS: &[KindRef] = &[&exec::Exec, &pipeline_lint::PipelineLint];
+pub static KINDS: &[KindRef] = &[&docker_engine::DockerEngine, &exec::Exec, &kube_api::KubeApi, &pipeline_lint::PipelineLint];
 
 pub fn find_kind(name: &str) -> Option<KindRef> {
     KINDS.iter().copied().find(|k| k.meta().name == name)
+}
+
+/// Maps a Kubernetes API error to "could not decide"; a 403 reads as a missing permission.
+pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => CheckError::Forbidden(what.to_string()),
+        kube::Error::Api(s) if s.code == 401 => {
+            CheckError::Undecided(format!("the API server rejected kfcheck's credentials (401) when trying to {what}"))
+        }
+        other => CheckError::Undecided(format!("failed to {what}: {}", crate::context::kube_client::describe(other))),
+    }
 }
 
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.

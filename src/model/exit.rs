@@ -11,7 +11,8 @@ pub enum ExitStatus {
     Failed = 1,
     /// 2: bad usage, configuration or suite.
     Usage = 2,
-    /// 3: nothing failed, but something errored or timed out: could not decide.
+    /// 3: nothing failed, but something errored or timed out, or every selected check was
+    /// skipped: could not decide.
     Undecided = 3,
     /// 4: the selection matched no check.
     NothingSelected = 4,
@@ -45,9 +46,11 @@ pub fn exit_code_for(report: &RunReport, fail_on_warning: bool) -> ExitStatus {
         return ExitStatus::NothingSelected;
     }
     let has = |s: Status| report.results.iter().any(|r| r.status == s);
+    let all_skipped = report.results.iter().all(|r| r.status == Status::Skipped);
     if has(Status::Failed) || (fail_on_warning && has(Status::Warned)) {
         ExitStatus::Failed
-    } else if has(Status::Errored) || has(Status::TimedOut) {
+    } else if has(Status::Errored) || has(Status::TimedOut) || all_skipped {
+        // Every selected check skipped proves nothing: never "ready".
         ExitStatus::Undecided
     } else {
         ExitStatus::Ready

@@ -67,6 +67,8 @@ pub struct CheckResult {
 pub struct NeedState {
     pub name: String,
     pub available: bool,
+    /// `available`, `missing` (not configured: checks skipped) or `broken` (checks errored).
+    pub state: String,
     /// How it was resolved, or why it is missing.
     pub detail: String,
     /// Ids of the selected checks that depend on it.

@@ -31,6 +31,7 @@ struct Tool {
 struct Need<'a> {
     name: &'a str,
     available: bool,
+    state: &'a str,
     detail: &'a str,
     checks: &'a [String],
 }
@@ -129,7 +130,7 @@ pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
         needs: report
             .needs
             .iter()
-            .map(|n| Need { name: &n.name, available: n.available, detail: &n.detail, checks: &n.checks })
+            .map(|n| Need { name: &n.name, available: n.available, state: &n.state, detail: &n.detail, checks: &n.checks })
             .collect(),
         checks: report.results.iter().map(check).collect(),
     };

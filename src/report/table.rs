@@ -178,10 +178,12 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         out.push_str("\nNeeds\n");
         let mut t = new_table(o);
         for n in &report.needs {
-            let state = if n.available { "available" } else { "missing" };
-            let color = if n.available { Color::Green } else { Color::DarkGrey };
-            let effect = if n.available { String::new() } else { format!(" ({} check(s) skipped)", n.checks.len()) };
-            t.add_row(vec![Cell::new(&n.name), colored(state, color, o), Cell::new(format!("{}{effect}", n.detail))]);
+            let (color, effect) = match n.state.as_str() {
+                "available" => (Color::Green, String::new()),
+                "broken" => (Color::Magenta, format!(" ({} check(s) could not run)", n.checks.len())),
+                _ => (Color::DarkGrey, format!(" ({} check(s) skipped)", n.checks.len())),
+            };
+            t.add_row(vec![Cell::new(&n.name), colored(&n.state, color, o), Cell::new(format!("{}{effect}", n.detail))]);
         }
         out.push_str(&t.to_string());
         out.push('\n');

@@ -1,7 +1,7 @@
 //! The run loop (JoinSet + semaphore + cancellation token, in the style of nextest).
 
 use super::janitor::Janitor;
-use crate::context::{Need, Needs};
+use crate::context::{Need, NeedError, Needs};
 use crate::kinds::{CheckContext, CheckError, Outcome};
 use crate::model::{CheckResult, NeedState, Problem, Status, Subject};
 use crate::suite::CheckSpec;
@@ -88,7 +88,7 @@ pub async fn run_checks(
             wanted.entry(*n).or_default().push(c.id.clone());
         }
     }
-    let resolved: HashMap<Need, Result<String, String>> = futures::future::join_all(
+    let resolved: HashMap<Need, Result<String, NeedError>> = futures::future::join_all(
         wanted.keys().map(|n| {
             let needs = needs.clone();
             async move { (*n, needs.resolve(*n).await) }
@@ -104,7 +104,16 @@ pub async fn run_checks(
             NeedState {
                 name: n.name().to_string(),
                 available: r.is_ok(),
-                detail: r.clone().unwrap_or_else(|e| e),
+                state: match r {
+                    Ok(_) => "available",
+                    Err(NeedError::Missing(_)) => "missing",
+                    Err(NeedError::Broken(_)) => "broken",
+                }
+                .to_string(),
+                detail: match r {
+                    Ok(d) => d.clone(),
+                    Err(e) => e.reason().to_string(),
+                },
                 checks: ids.clone(),
             }
         })
@@ -115,15 +124,19 @@ pub async fn run_checks(
     let mut set = JoinSet::new();
     let mut task_ids: HashMap<tokio::task::Id, Arc<CheckSpec>> = HashMap::new();
     for spec in checks {
-        let missing: Vec<String> = spec
+        let unavailable: Vec<(&NeedError, String)> = spec
             .kind
             .meta()
             .needs
             .iter()
-            .filter_map(|n| resolved[n].as_ref().err().map(|e| format!("needs {}: {e}", n.name())))
+            .filter_map(|n| resolved[n].as_ref().err().map(|e| (e, format!("needs {}: {}", n.name(), e.reason()))))
             .collect();
-        if !missing.is_empty() {
-            let r = result(&spec, Status::Skipped, Some(missing.join("; ")), Duration::ZERO);
+        if !unavailable.is_empty() {
+            // Broken (configured but not working) cannot decide; missing (not configured) skips.
+            let broken = unavailable.iter().any(|(e, _)| matches!(e, NeedError::Broken(_)));
+            let status = if broken { Status::Errored } else { Status::Skipped };
+            let why: Vec<String> = unavailable.into_iter().map(|(_, w)| w).collect();
+            let r = result(&spec, status, Some(why.join("; ")), Duration::ZERO);
             on_event(&Event::Finished { result: r.clone() });
             results.push(r);
             continue;
@@ -340,7 +353,7 @@ mod tests {
 
     async fn run(checks: Vec<CheckSpec>, deadline: Duration, cancel: CancellationToken) -> (Vec<CheckResult>, Vec<NeedState>, StopReason, Janitor) {
         let janitor = Janitor::default();
-        let needs = Arc::new(Needs::new(Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() }));
+        let needs = Arc::new(Needs::new(Settings::default()));
         let (r, n, s) = run_checks(
             checks,
             needs,
@@ -417,6 +430,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn broken_need_errors_its_checks() {
+        let mut a = spec("k1", "pass", Duration::from_secs(5));
+        a.kind = &NeedsKube;
+        let needs = Arc::new(Needs::new(Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() }));
+        let (results, states, _) = run_checks(vec![a], needs, Janitor::default(), RunOptions { concurrency: 1, deadline: Duration::from_secs(10) }, CancellationToken::new(), "t".into(), Arc::new(|_: &Event| {})).await;
+        assert_eq!(results[0].status, Status::Errored);
+        assert_eq!(states[0].state, "broken");
+        assert!(results[0].reason.as_deref().unwrap().contains("kubeconfig /nonexistent/kubeconfig does not exist"));
+    }
+
+    #[tokio::test]
     async fn missing_need_is_resolved_once_and_skips_its_checks() {
         let mut a = spec("k1", "pass", Duration::from_secs(5));
         a.kind = &NeedsKube;
@@ -428,7 +452,7 @@ mod tests {
         assert_eq!(needs[0].checks, vec!["k1", "k2"]);
         for r in results.iter().filter(|r| r.id.starts_with('k')) {
             assert_eq!(r.status, Status::Skipped);
-            assert!(r.reason.as_deref().unwrap().contains("needs kube: kubeconfig /nonexistent/kubeconfig does not exist"));
+            assert!(r.reason.as_deref().unwrap().starts_with("needs kube: no kubeconfig found"), "{:?}", r.reason);
         }
         assert_eq!(results.iter().find(|r| r.id == "other").unwrap().status, Status::Passed);
     }

@@ -1,0 +1,141 @@
+//! Building the Kubernetes client from the kubeconfig the user meant, without printing any
+//! credential in it, and checking once that the API server answers.
+
+use super::{NeedError, Settings};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the client configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A kubeconfig file; `explicit` when named by --kubeconfig or KUBECONFIG.
+    File { path: PathBuf, explicit: bool },
+    InCluster,
+}
+
+pub(crate) fn find_source(s: &Settings) -> Result<Source, NeedError> {
+    if let Some(p) = &s.kubeconfig {
+        return if p.is_file() {
+            Ok(Source::File { path: p.clone(), explicit: true })
+        } else {
+            Err(NeedError::Broken(format!("kubeconfig {} does not exist (from --kubeconfig)", p.display())))
+        };
+    }
+    if let Some(v) = &s.env.kubeconfig {
+        let paths: Vec<PathBuf> = std::env::split_paths(v).collect();
+        return match paths.iter().find(|p| p.is_file()) {
+            Some(p) => Ok(Source::File { path: p.clone(), explicit: true }),
+            None => Err(NeedError::Broken(format!("no file named in KUBECONFIG exists ({})", v.to_string_lossy()))),
+        };
+    }
+    if let Some(home) = &s.env.home {
+        let p = home.join(".kube/config");
+        if p.is_file() {
+            return Ok(Source::File { path: p, explicit: false });
+        }
+    }
+    if s.env.in_cluster {
+        return Ok(Source::InCluster);
+    }
+    Err(NeedError::Missing("no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into()))
+}
+
+pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), NeedError> {
+    let source = find_source(s)?;
+    let (config, what) = match &source {
+        Source::File { path, .. } => {
+            let kc = Kubeconfig::read_from(path)
+                .map_err(|e| NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+            let opts = KubeConfigOptions { context: s.context.clone(), ..KubeConfigOptions::default() };
+            let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .map_err(|e| NeedError::Broken(format!("kubeconfig {}: {e}", path.display())))?;
+            (config, format!("kubeconfig {}", path.display()))
+        }
+        Source::InCluster => {
+            let config = kube::Config::incluster().map_err(|e| NeedError::Broken(format!("in-cluster configuration: {e}")))?;
+            (config, "in-cluster service account".to_string())
+        }
+    };
+    let mut config = config;
+    if let Some(ns) = &s.namespace {
+        config.default_namespace = ns.clone();
+    }
+    let url = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| NeedError::Broken(format!("cannot build a client for {url}: {e}")))?;
+    match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(v)) => Ok((client, format!("Kubernetes {} at {url} ({what})", v.git_version))),
+        Ok(Err(e)) => Err(NeedError::Broken(format!("cannot reach the Kubernetes API at {url}: {}", describe(&e)))),
+        Err(_) => Err(NeedError::Broken(format!("cannot reach the Kubernetes API at {url}: no answer within {}s", REACH_TIMEOUT.as_secs()))),
+    }
+}
+
+/// A kube error as a short sentence: status code and reason for API errors, the innermost cause
+/// for transport errors. Never includes request headers (credentials).
+pub fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} {} ({})", s.code, s.reason, s.message),
+        other => {
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = s.to_string();
+                src = s.source();
+            }
+            msg
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_configuration_at_all_is_missing() {
+        let s = Settings::default();
+        assert!(matches!(find_source(&s), Err(NeedError::Missing(m)) if m.starts_with("no kubeconfig found")));
+        let s = Settings { env: super::super::Env { kubeconfig: Some("/nope/a:/nope/b".into()), ..Default::default() }, ..Settings::default() };
+        assert!(matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("no file named in KUBECONFIG exists")));
+    }
+
+    #[test]
+    fn explicit_missing_kubeconfig_is_broken_not_missing() {
+        let s = Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() };
+        assert_eq!(
+            find_source(&s),
+            Err(NeedError::Broken("kubeconfig /nonexistent/kubeconfig does not exist (from --kubeconfig)".into()))
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_kubeconfig_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(&p, "apiVersion: v1\nclusters: [\n").unwrap();
+        let s = Settings { kubeconfig: Some(p.clone()), ..Settings::default() };
+        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        assert!(m.starts_with(&format!("cannot read kubeconfig {}", p.display())), "{m}");
+    }
+
+    #[tokio::test]
+    async fn unknown_context_and_unreachable_server_are_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(
+            &p,
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: x, user: u}\nusers:\n- name: u\n  user: {token: not-a-real-token}\n",
+        )
+        .unwrap();
+        let s = Settings { kubeconfig: Some(p.clone()), context: Some("nope".into()), ..Settings::default() };
+        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        assert!(m.contains("nope"), "{m}");
+        let s = Settings { kubeconfig: Some(p), ..Settings::default() };
+        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        assert!(m.starts_with("cannot reach the Kubernetes API at https://127.0.0.1:1/"), "{m}");
+        assert!(!m.contains("not-a-real-token"), "credentials must not leak: {m}");
+    }
+}

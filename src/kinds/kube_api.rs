@@ -1,0 +1,148 @@
+//! `kube-api`: the Kubernetes API answers, reports ready, and runs a version Kubeflow supports.
+
+use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::context::kube_client::describe;
+use crate::context::Need;
+use crate::model::{Evidence, Finding, Severity, Subject};
+use crate::suite::SuiteBase;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub struct KubeApi;
+
+static META: KindMeta = KindMeta {
+    name: "kube-api",
+    needs: &[Need::Kube],
+    effect: Effect::ReadOnly,
+    default_timeout: Duration::from_secs(30),
+    what: "The Kubernetes API server answers with kfcheck's credentials, its /readyz reports ready, and its version is at least the minimum the Kubeflow release supports.",
+    why: "Every other cluster check, and every pipeline run, goes through this API; an old server lacks APIs Kubeflow's manifests use.",
+    fix: "Upgrade the control plane to a supported Kubernetes version, or fix what /readyz reports as failing.",
+    params: &[("min_version", "lowest supported Kubernetes minor version, e.g. \"1.29\" (default)")],
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_min")]
+    min_version: String,
+}
+
+fn default_min() -> String {
+    "1.29".into()
+}
+
+fn parse_minor(v: &str) -> Option<(u32, u32)> {
+    let v = v.trim_start_matches('v');
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor: String = parts.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((major, minor.parse().ok()?))
+}
+
+/// Facts gathered from the server.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    pub git_version: String,
+    pub major: String,
+    pub minor: String,
+    /// Body of /readyz?verbose, or why it could not be read.
+    pub readyz: Result<String, String>,
+}
+
+/// Pure: decides from the facts.
+pub(crate) fn evaluate(f: &Facts, min_version: &str, severity: Severity) -> Result<Outcome, CheckError> {
+    let mut out = Outcome::default();
+    out.notes.push(format!("Kubernetes {}", f.git_version));
+    let subject = Subject::new("endpoint", "kubernetes-api");
+    let min = parse_minor(min_version).ok_or_else(|| CheckError::Undecided(format!("bad min_version '{min_version}'")))?;
+    // Managed clusters report minors like "29+"; git_version is the reliable fallback.
+    let have = parse_minor(&format!("{}.{}", f.major, f.minor)).or_else(|| parse_minor(&f.git_version));
+    match have {
+        None => out.problems.push(crate::model::Problem {
+            subject: subject.clone(),
+            message: format!("cannot read the server version from '{}'", f.git_version),
+        }),
+        Some(v) if v < min => out.findings.push(Finding {
+            rule: "version-unsupported".into(),
+            severity,
+            message: "kubernetes version below the supported minimum".into(),
+            subject: subject.clone(),
+            evidence: vec![Evidence::new("server version", f.git_version.clone()).expected(format!(">= {}.{}", min.0, min.1))],
+            remediation: format!("Upgrade the control plane to Kubernetes {}.{} or newer.", min.0, min.1),
+            owner: None,
+        }),
+        Some(_) => {}
+    }
+    match &f.readyz {
+        Ok(body) => {
+            let failing: Vec<&str> = body.lines().filter(|l| l.contains("failed")).map(str::trim).collect();
+            if !failing.is_empty() {
+                out.findings.push(Finding {
+                    rule: "api-not-ready".into(),
+                    severity,
+                    message: "api server readyz reports failing checks".into(),
+                    subject,
+                    evidence: failing.iter().map(|l| Evidence::new("readyz", *l).expected("ok")).collect(),
+                    remediation: "Fix the failing API server components listed by /readyz?verbose.".into(),
+                    owner: None,
+                });
+            }
+        }
+        Err(e) => out.notes.push(format!("readyz not checked: {e}")),
+    }
+    Ok(out)
+}
+
+impl Kind for KubeApi {
+    fn meta(&self) -> &'static KindMeta {
+        &META
+    }
+
+    fn validate(&self, params: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+        let p: Params = typed_params(params)?;
+        parse_minor(&p.min_version).map(|_| ()).ok_or_else(|| format!("min_version '{}' is not like \"1.29\"", p.min_version))
+    }
+
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+        Box::pin(async move {
+            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let info = client.apiserver_version().await.map_err(|e| crate::kinds::kube_error(&e, "read the API server version (GET /version)"))?;
+            let req = http::Request::get("/readyz?verbose").body(Vec::new()).map_err(|e| CheckError::Undecided(e.to_string()))?;
+            let readyz = client.request_text(req).await.map_err(|e| describe(&e));
+            let facts = Facts { git_version: info.git_version, major: info.major, minor: info.minor, readyz };
+            evaluate(&facts, &p.min_version, cx.spec.severity)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(git: &str, major: &str, minor: &str, readyz: Result<&str, &str>) -> Facts {
+        Facts { git_version: git.into(), major: major.into(), minor: minor.into(), readyz: readyz.map(String::from).map_err(String::from) }
+    }
+
+    #[test]
+    fn supported_and_ready_passes() {
+        let o = evaluate(&facts("v1.33.2", "1", "33", Ok("[+]ping ok\nreadyz check passed")), "1.29", Severity::Error).unwrap();
+        assert!(o.findings.is_empty() && o.problems.is_empty());
+    }
+
+    #[test]
+    fn old_version_and_failing_readyz_fail() {
+        let o = evaluate(&facts("v1.27.4-gke.100", "1", "27+", Ok("[+]ping ok\n[-]etcd failed: reason withheld")), "1.29", Severity::Error).unwrap();
+        let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, vec!["version-unsupported", "api-not-ready"]);
+    }
+
+    #[test]
+    fn unreadable_version_cannot_decide() {
+        let o = evaluate(&facts("weird", "", "", Err("403")), "1.29", Severity::Error).unwrap();
+        assert_eq!(o.problems.len(), 1);
+        assert!(evaluate(&facts("v1.30.0", "1", "30", Ok("")), "x", Severity::Error).is_err());
+    }
+}
