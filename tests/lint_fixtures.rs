@@ -105,3 +105,60 @@ fn committed_yaml_is_fresh() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The fast reader must give exactly the task model the full YAML parser gives, and must be the
+/// path real compiler output takes (otherwise it is not the accelerator it claims to be).
+#[test]
+fn fast_reader_agrees_with_the_full_parser() {
+    use kfcheck::pipeline::parse::{parse_pipeline_fast, parse_pipeline_full};
+    let mut dirs = vec![repo().join("checks/pipelines"), repo().join("fixtures/pipelines")];
+    let corpus = repo().join("target/sdk-corpus/compiled");
+    if corpus.is_dir() {
+        dirs.push(corpus);
+    }
+    let (files, _) = expand_paths(&dirs);
+    let (mut fast, mut total) = (0, 0);
+    let mut slow = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let Ok(full) = parse_pipeline_full(&text) else { continue };
+        total += 1;
+        match parse_pipeline_fast(&text) {
+            Some(p) => {
+                assert_eq!(p, full, "{}: fast and full parsers disagree", f.display());
+                fast += 1;
+            }
+            None => slow.push(f.display().to_string()),
+        }
+    }
+    assert!(total >= 81, "{total}");
+    // Hand-edited fixtures may use YAML the fast reader leaves to the full parser; SDK output not.
+    assert!(fast * 100 >= total * 95, "only {fast}/{total} took the fast path; slow: {slow:#?}");
+}
+
+/// Truncated files (a cut upload, a disk full): whatever the full YAML parser says about a
+/// truncated pipeline, kfcheck's fast path must say the same: the same error, or the same model.
+#[test]
+fn truncated_pipelines_read_the_same_on_both_paths() {
+    use kfcheck::pipeline::parse::{parse_pipeline, parse_pipeline_full};
+    let mut cuts = 0;
+    for f in ["checks/pipelines/kfcheck-gpu-sample.yaml", "fixtures/pipelines/v2/pass/nested-sub-pipeline.yaml", "fixtures/pipelines/v1/pass/cpu-basic.yaml", "fixtures/pipelines/tekton/pass/parallel-for.yaml"] {
+        let text = std::fs::read_to_string(repo().join(f)).unwrap();
+        let step = (text.len() / 97).max(1);
+        for at in (1..text.len()).step_by(step) {
+            if !text.is_char_boundary(at) {
+                continue;
+            }
+            let cut = &text[..at];
+            let full = parse_pipeline_full(cut);
+            let ours = parse_pipeline(cut);
+            match (&ours, &full) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{f} cut at {at}"),
+                (Err(a), Err(b)) => assert_eq!(a, b, "{f} cut at {at}"),
+                _ => panic!("{f} cut at {at}: fast path {:?} vs full parser {:?}", ours.is_ok(), full.is_ok()),
+            }
+            cuts += 1;
+        }
+    }
+    assert!(cuts > 300);
+}

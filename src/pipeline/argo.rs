@@ -65,7 +65,7 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         .and_then(|m| m.name.clone().or_else(|| m.generate_name.clone().map(|g| g.trim_end_matches('-').to_string())));
     let sdk_version = meta
         .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get("pipelines.kubeflow.org/kfp_sdk_version"))
+        .and_then(|a| a.kfp_sdk_version.as_ref())
         .map(|v| format!("kfp-{}", v.0));
     Ok(Pipeline { format: Format::Argo, name, sdk_version, tasks, orphan_platform_executors: Vec::new() })
 }

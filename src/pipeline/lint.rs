@@ -93,18 +93,18 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<P
             return;
         }
     };
-    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    children.sort();
-    for child in children {
-        let name = child.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') {
-            continue;
-        }
-        // symlink_metadata: never follow directory links (no loops); file links are read.
-        let Ok(meta) = std::fs::symlink_metadata(&child) else { continue };
-        if meta.is_dir() {
+    // The entry's own type (no extra syscall on Linux): directory links are never followed (no
+    // loops); file links are read.
+    let mut children: Vec<(PathBuf, bool)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| (e.path(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
+        .collect();
+    children.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+    for (child, is_dir) in children {
+        if is_dir {
             walk(&child, depth + 1, files, problems);
-        } else if [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext)) {
+        } else if child.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
             files.push(child);
         }
     }
@@ -121,8 +121,11 @@ fn io_reason(e: &std::io::Error) -> String {
 /// Reads a file with every guard first: regular file, not empty, at most [`MAX_FILE_BYTES`],
 /// UTF-8 text without NUL bytes.
 pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
-    let meta = std::fs::metadata(path).map_err(|e| ParseError::new(format!("cannot read file: {}", io_reason(&e))))?;
+    use std::io::Read;
+    let reason = |e: std::io::Error| ParseError::new(format!("cannot read file: {}", io_reason(&e)));
+    let meta = std::fs::metadata(path).map_err(reason)?;
     if !meta.is_file() {
+        // Checked before opening: opening a FIFO would block.
         return Err(ParseError::new("not a regular file"));
     }
     if meta.len() == 0 {
@@ -134,8 +137,13 @@ pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
             meta.len() as f64 / 1e6
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| ParseError::new(format!("cannot read file: {}", io_reason(&e))))?;
-    if bytes.contains(&0) {
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    // `take` keeps a file that grows while being read within the limit.
+    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(reason)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::new("file grew over the 32 MiB limit while being read; not inspected"));
+    }
+    if memchr::memchr(0, &bytes).is_some() {
         return Err(ParseError::new("binary file (contains NUL bytes), not YAML"));
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -201,20 +209,20 @@ fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
     }
 }
 
-/// Lints every source in parallel, then attaches owners to files with findings. Output order is
-/// the input order.
+/// Lints every source in parallel and attaches owners to findings. Output order is the input
+/// order.
 pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
-    let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
-    let needing: Vec<&Path> = sources
+    let paths: Vec<&Path> = sources
         .iter()
-        .zip(&reports)
-        .filter(|(_, r)| !r.findings.is_empty())
-        .filter_map(|(s, _)| match s {
+        .filter_map(|s| match s {
             Source::Path(p) => Some(p.as_path()),
             Source::Embedded { .. } => None,
         })
         .collect();
-    let owners = OwnerResolver::new(opts.owners_file.clone()).resolve(&needing);
+    // Owner lookups (git history) run while the files are linted.
+    let pending = OwnerResolver::new(opts.owners_file.clone()).start(&paths);
+    let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
+    let owners = pending.finish();
     for (source, report) in sources.iter().zip(reports.iter_mut()) {
         if report.findings.is_empty() {
             continue;

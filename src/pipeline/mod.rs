@@ -8,6 +8,7 @@ pub mod owners;
 pub mod parse;
 pub mod quantity;
 pub mod rules;
+pub mod skim;
 pub mod tekton;
 pub mod v2;
 

@@ -56,9 +56,8 @@ impl CodeOwners {
         CodeOwners { root: root.to_path_buf(), rules }
     }
 
-    /// Owners of `path` (absolute or relative to the current directory), if any rule names some.
-    pub fn owners_of(&self, path: &Path) -> Option<String> {
-        let abs = absolute(path);
+    /// Owners of `abs` (an absolute, canonical path), if any rule names some.
+    pub fn owners_of(&self, abs: &Path) -> Option<String> {
         let rel = abs.strip_prefix(&self.root).ok()?;
         let rule = self.rules.iter().rev().find(|r| r.matchers.iter().any(|m| m.is_match(rel)))?;
         (!rule.owners.is_empty()).then(|| rule.owners.join(" "))
@@ -91,12 +90,18 @@ impl OwnerResolver {
         OwnerResolver { explicit }
     }
 
-    /// Resolves owners for many files at once: one CODEOWNERS parse per repository and one
-    /// `git log` per repository for the files CODEOWNERS does not cover.
+    /// Resolves owners for many files at once (CODEOWNERS now, git in the background).
     pub fn resolve(&self, files: &[&Path]) -> HashMap<PathBuf, String> {
-        let mut out = HashMap::new();
+        self.start(files).finish()
+    }
+
+    /// Matches CODEOWNERS right away (one parse per repository) and starts one `git log` per
+    /// repository, in the background, for the files CODEOWNERS does not cover, so that it runs
+    /// while the files are being linted.
+    pub fn start(&self, files: &[&Path]) -> PendingOwners {
+        let mut pending = PendingOwners { known: HashMap::new(), git: Vec::new() };
         if files.is_empty() {
-            return out;
+            return pending;
         }
         let explicit = self.explicit.as_ref().and_then(|f| {
             let text = std::fs::read_to_string(f).ok()?;
@@ -110,11 +115,21 @@ impl OwnerResolver {
             });
             Some(CodeOwners::parse(&root, &text))
         });
-        let mut by_repo: HashMap<Option<PathBuf>, Vec<PathBuf>> = HashMap::new();
+        // Canonicalise each directory once, not each file.
+        let mut by_repo: HashMap<Option<PathBuf>, Vec<(PathBuf, PathBuf)>> = HashMap::new();
+        let mut dirs: HashMap<PathBuf, (PathBuf, Option<PathBuf>)> = HashMap::new();
         for f in files {
-            let abs = absolute(f);
-            let root = abs.parent().and_then(git_root);
-            by_repo.entry(root).or_default().push(f.to_path_buf());
+            let parent = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let (abs_dir, root) = dirs
+                .entry(parent.to_path_buf())
+                .or_insert_with_key(|d| {
+                    let abs = absolute(d);
+                    let root = git_root(&abs);
+                    (abs, root)
+                })
+                .clone();
+            let abs = f.file_name().map(|n| abs_dir.join(n)).unwrap_or(abs_dir);
+            by_repo.entry(root).or_default().push((f.to_path_buf(), abs));
         }
         for (root, repo_files) in by_repo {
             let discovered = if explicit.is_none() {
@@ -127,18 +142,36 @@ impl OwnerResolver {
             };
             let table = explicit.as_ref().or(discovered.as_ref());
             let mut unowned = Vec::new();
-            for f in repo_files {
-                match table.and_then(|t| t.owners_of(&f)) {
+            for (f, abs) in repo_files {
+                match table.and_then(|t| t.owners_of(&abs)) {
                     Some(o) => {
-                        out.insert(f, o);
+                        pending.known.insert(f, o);
                     }
-                    None => unowned.push(f),
+                    None => unowned.push((f, abs)),
                 }
             }
-            if let Some(root) = root {
-                for (f, author) in last_authors(&root, &unowned) {
-                    out.insert(f, author);
-                }
+            if let (Some(root), false) = (root, unowned.is_empty()) {
+                pending.git.push(std::thread::spawn(move || last_authors(&root, &unowned)));
+            }
+        }
+        pending
+    }
+}
+
+/// Owners known so far, plus git lookups still running.
+pub struct PendingOwners {
+    known: HashMap<PathBuf, String>,
+    git: Vec<std::thread::JoinHandle<Vec<(PathBuf, String)>>>,
+}
+
+impl PendingOwners {
+    /// Waits for the git lookups and returns every owner found.
+    pub fn finish(self) -> HashMap<PathBuf, String> {
+        let mut out = self.known;
+        for handle in self.git {
+            // A failed lookup only means "no git author": the owner stays unknown.
+            for (f, author) in handle.join().unwrap_or_default() {
+                out.insert(f, author);
             }
         }
         out
@@ -146,20 +179,25 @@ impl OwnerResolver {
 }
 
 /// Last commit author (`Name <email>`) of each file, from one `git log` run.
-fn last_authors(root: &Path, files: &[PathBuf]) -> Vec<(PathBuf, String)> {
+fn last_authors(root: &Path, files: &[(PathBuf, PathBuf)]) -> Vec<(PathBuf, String)> {
     if files.is_empty() {
         return Vec::new();
     }
     let rel: Vec<(PathBuf, PathBuf)> = files
         .iter()
-        .filter_map(|f| Some((f.clone(), absolute(f).strip_prefix(root).ok()?.to_path_buf())))
+        .filter_map(|(f, abs)| Some((f.clone(), abs.strip_prefix(root).ok()?.to_path_buf())))
         .collect();
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["log", "--no-merges", "--format=%x1e%an <%ae>", "--name-only", "--"])
-        .args(rel.iter().map(|(_, r)| r))
-        .output();
+    // Pathspecs are the files' directories (few, and never an over-long command line); names
+    // from other files in them are simply not looked up.
+    let mut dirs: Vec<PathBuf> = rel.iter().map(|(_, r)| r.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(root).args(["-c", "core.quotePath=false", "log", "--no-merges", "--format=%x1e%an <%ae>", "--name-only"]);
+    if dirs.len() <= 500 && !dirs.iter().any(|d| d.as_os_str().is_empty()) {
+        cmd.arg("--").args(&dirs);
+    }
+    let output = cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::null()).output();
     let Ok(output) = output else { return Vec::new() };
     if !output.status.success() {
         return Vec::new();

@@ -168,7 +168,14 @@ pub(crate) struct Doc {
 pub(crate) struct Metadata {
     pub name: Option<String>,
     pub generate_name: Option<String>,
-    pub annotations: Option<BTreeMap<String, Scalar>>,
+    pub annotations: Option<Annotations>,
+}
+
+/// The annotations kfcheck reads (others, often long JSON strings, are skipped).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Annotations {
+    #[serde(rename = "pipelines.kubeflow.org/kfp_sdk_version")]
+    pub kfp_sdk_version: Option<Scalar>,
 }
 
 /// Union of the `spec` fields of Argo Workflows and Tekton objects that the task model needs.
@@ -196,7 +203,55 @@ pub(crate) struct KubeSpec {
 }
 
 /// Parses the text of one file. `text` must already be valid UTF-8.
+///
+/// JSON goes straight to serde_json and block YAML through the fast reader in `skim`; whenever
+/// either cannot produce a pipeline, the full YAML parser decides (and words every error).
 pub fn parse_pipeline(text: &str) -> Result<Pipeline, ParseError> {
+    if let Some(docs) = fast_documents(text) {
+        if let Ok(p) = build(docs, text) {
+            return Ok(p);
+        }
+    }
+    build(full_documents(text)?, text)
+}
+
+/// Only the fast paths (JSON, `skim`): `None` where the full parser would be needed. For tests
+/// and benchmarks that compare the two.
+pub fn parse_pipeline_fast(text: &str) -> Option<Pipeline> {
+    build(fast_documents(text)?, text).ok()
+}
+
+/// Only the full YAML parser. For tests and benchmarks that compare the two.
+pub fn parse_pipeline_full(text: &str) -> Result<Pipeline, ParseError> {
+    build(full_documents(text)?, text)
+}
+
+/// The documents of `text` through the fast paths, or `None` to use the full parser.
+fn fast_documents(text: &str) -> Option<Vec<Doc>> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str::<Doc>(text).ok().map(|d| vec![d]);
+    }
+    ARENA.with(|arena| {
+        let mut arena = arena.borrow_mut();
+        // One arena per worker thread, emptied per file: the tree costs no allocation per node.
+        arena.reset();
+        let nodes = super::skim::parse_documents(text, &arena).ok()?;
+        let mut docs = Vec::with_capacity(nodes.len());
+        for n in &nodes {
+            if let Some(d) = Option::<Doc>::deserialize(n).ok()? {
+                docs.push(d);
+            }
+        }
+        Some(docs)
+    })
+}
+
+thread_local! {
+    static ARENA: std::cell::RefCell<bumpalo::Bump> = std::cell::RefCell::new(bumpalo::Bump::new());
+}
+
+/// The documents of `text` through `serde_yaml_ng`: authoritative, and the source of errors.
+pub(crate) fn full_documents(text: &str) -> Result<Vec<Doc>, ParseError> {
     let mut docs = Vec::new();
     for de in serde_yaml_ng::Deserializer::from_str(text) {
         match Option::<Doc>::deserialize(de) {
@@ -205,6 +260,10 @@ pub fn parse_pipeline(text: &str) -> Result<Pipeline, ParseError> {
             Err(e) => return Err(yaml_error(e)),
         }
     }
+    Ok(docs)
+}
+
+fn build(docs: Vec<Doc>, text: &str) -> Result<Pipeline, ParseError> {
     if docs.is_empty() {
         return Err(ParseError::new("no YAML document in file"));
     }
@@ -280,29 +339,35 @@ fn yaml_error(e: serde_yaml_ng::Error) -> ParseError {
     ParseError { message: format!("malformed YAML: {message}"), line }
 }
 
-/// 1-based line of the first line that, trimmed, starts with `needle`, searching after byte `from`.
-pub(crate) fn line_of(text: &str, needle: &str, from: usize) -> Option<u64> {
-    let from = from.min(text.len());
-    let mut offset = from;
-    for l in text[from..].split_inclusive('\n') {
-        if l.trim_start().starts_with(needle) {
-            return Some(text[..offset].bytes().filter(|&b| b == b'\n').count() as u64 + 1);
+/// Byte offset of the first line at or after byte `from` whose content (after indentation and
+/// an optional `- ` item marker) starts with `needle`.
+fn find_line_start(text: &str, needle: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut pos = from.min(text.len());
+    while let Some(i) = memchr::memmem::find(&bytes[pos..], needle.as_bytes()) {
+        let at = pos + i;
+        let line_start = memchr::memrchr(b'\n', &bytes[..at]).map(|n| n + 1).unwrap_or(0);
+        let prefix = &bytes[line_start..at];
+        let prefix = prefix.strip_suffix(b"- ").unwrap_or(prefix);
+        if prefix.iter().all(|&b| b == b' ') {
+            return Some(at);
         }
-        offset += l.len();
+        pos = at + 1;
     }
     None
 }
 
-/// Byte offset of the first line that, trimmed, starts with `needle`.
+/// 1-based line of the first line, at or after byte `from`, whose trimmed content starts with
+/// `needle`.
+pub(crate) fn line_of(text: &str, needle: &str, from: usize) -> Option<u64> {
+    let at = find_line_start(text, needle, from)?;
+    Some(memchr::memchr_iter(b'\n', &text.as_bytes()[..at]).count() as u64 + 1)
+}
+
+/// Byte offset of the first line whose trimmed content starts with `needle`.
 pub(crate) fn offset_of(text: &str, needle: &str) -> Option<usize> {
-    let mut offset = 0;
-    for l in text.split_inclusive('\n') {
-        if l.trim_start().starts_with(needle) {
-            return Some(offset);
-        }
-        offset += l.len();
-    }
-    None
+    let at = find_line_start(text, needle, 0)?;
+    Some(memchr::memrchr(b'\n', &text.as_bytes()[..at]).map(|n| n + 1).unwrap_or(0))
 }
 
 #[cfg(test)]

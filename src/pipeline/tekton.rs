@@ -125,7 +125,7 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
     let meta = main.metadata.as_ref();
     let sdk_version = meta
         .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get("pipelines.kubeflow.org/kfp_sdk_version"))
+        .and_then(|a| a.kfp_sdk_version.as_ref())
         .map(|v| format!("kfp-{}", v.0));
     Ok(Pipeline {
         format: Format::Tekton,
