@@ -121,6 +121,13 @@ fn io_reason(e: &std::io::Error) -> String {
 /// Reads a file with every guard first: regular file, not empty, at most [`MAX_FILE_BYTES`],
 /// UTF-8 text without NUL bytes.
 pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
+    let mut buf = Vec::new();
+    read_checked(path, &mut buf)?;
+    Ok(String::from_utf8(buf).unwrap_or_default())
+}
+
+/// [`read_pipeline_file`] into a reusable buffer; returns the text borrowed from it.
+fn read_checked<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, ParseError> {
     use std::io::Read;
     let reason = |e: std::io::Error| ParseError::new(format!("cannot read file: {}", io_reason(&e)));
     let meta = std::fs::metadata(path).map_err(reason)?;
@@ -137,18 +144,23 @@ pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
             meta.len() as f64 / 1e6
         )));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    buf.clear();
+    buf.reserve(meta.len() as usize + 1);
     // `take` keeps a file that grows while being read within the limit.
-    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(reason)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(buf)).map_err(reason)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
         return Err(ParseError::new("file grew over the 32 MiB limit while being read; not inspected"));
     }
-    if memchr::memchr(0, &bytes).is_some() {
+    if memchr::memchr(0, buf).is_some() {
         return Err(ParseError::new("binary file (contains NUL bytes), not YAML"));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        ParseError::new(format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-    })
+    std::str::from_utf8(buf)
+        .map_err(|e| ParseError::new(format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to())))
+}
+
+thread_local! {
+    /// One read buffer per worker thread, reused for every file it lints.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Lints one text; `display` names it in findings.
@@ -195,8 +207,11 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
 fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
     match source {
         Source::Embedded { name, text } => lint_text(name, text, opts),
-        Source::Path(p) => match read_pipeline_file(p) {
-            Ok(text) => lint_text(&p.display().to_string(), &text, opts),
+        Source::Path(p) => match READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            read_checked(p, &mut buf).map(|text| lint_text(&p.display().to_string(), text, opts))
+        }) {
+            Ok(report) => report,
             Err(e) => FileReport {
                 display: p.display().to_string(),
                 format: None,
