@@ -3,7 +3,7 @@
 //! container; workflow-level ones apply to every pod.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{line_of, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
+use super::parse::{line_of, misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -20,9 +20,14 @@ pub(crate) struct Template {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Container {
     pub image: Option<String>,
     pub resources: Option<K8sResources>,
+    // Placement keys here are ignored by the platform (rule placement-ignored).
+    pub node_selector: Option<serde::de::IgnoredAny>,
+    pub tolerations: Option<serde::de::IgnoredAny>,
+    pub affinity: Option<serde::de::IgnoredAny>,
 }
 
 pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError> {
@@ -41,6 +46,7 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
             name,
             image: c.image.clone(),
             resources: c.resources.as_ref().map(k8s_resources).unwrap_or_default(),
+            ignored_placement: misplaced(if t.container.is_some() { "container" } else { "script" }, [c.node_selector.is_some(), c.tolerations.is_some(), c.affinity.is_some()]),
             ..Task::default()
         };
         for sel in [&spec.node_selector, &t.node_selector].into_iter().flatten() {

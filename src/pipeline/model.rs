@@ -127,6 +127,8 @@ pub struct Task {
     pub tolerations: Vec<Toleration>,
     /// Node selector, affinity or tolerations come from parameters or a pod-spec patch.
     pub dynamic_placement: bool,
+    /// Placement written where the platform ignores it (e.g. `container.nodeSelector`).
+    pub ignored_placement: Vec<String>,
     /// 1-based line where the task's container is defined, when known.
     pub line: Option<u64>,
 }

@@ -81,6 +81,17 @@ pub(crate) struct K8sToleration {
     pub effect: Option<String>,
 }
 
+/// `place.nodeSelector`-style names of the placement keys present (`[nodeSelector, tolerations,
+/// affinity]`) inside a container or step, where Kubernetes, Argo and Tekton ignore them.
+pub(crate) fn misplaced(place: &str, present: [bool; 3]) -> Vec<String> {
+    ["nodeSelector", "tolerations", "affinity"]
+        .into_iter()
+        .zip(present)
+        .filter(|(_, p)| *p)
+        .map(|(k, _)| format!("{place}.{k}"))
+        .collect()
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Affinity {

@@ -4,7 +4,7 @@
 
 use super::argo::{k8s_resources, toleration};
 use super::model::{Format, Pipeline, Task};
-use super::parse::{line_of, offset_of, Affinity, Doc, K8sResources, K8sToleration, ParseError, Scalar};
+use super::parse::{line_of, misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, ParseError, Scalar};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -51,6 +51,10 @@ pub(crate) struct Step {
     pub image: Option<String>,
     pub resources: Option<K8sResources>,
     pub compute_resources: Option<K8sResources>,
+    // Placement keys here are ignored by the platform (rule placement-ignored).
+    pub node_selector: Option<serde::de::IgnoredAny>,
+    pub tolerations: Option<serde::de::IgnoredAny>,
+    pub affinity: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +199,7 @@ impl Walk<'_> {
                 image: s.image.clone().or_else(|| template.and_then(|t| t.image.clone())),
                 resources: res.map(k8s_resources).unwrap_or_default(),
                 line: line_of(self.text, &format!("- name: {leaf}"), self.offset),
+                ignored_placement: misplaced("step", [s.node_selector.is_some(), s.tolerations.is_some(), s.affinity.is_some()]),
                 ..Task::default()
             };
             for pod in pods.iter().flatten() {

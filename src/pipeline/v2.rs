@@ -2,7 +2,7 @@
 //! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{line_of, offset_of, MatchExpression, ParseError, Scalar};
+use super::parse::{line_of, misplaced, offset_of, MatchExpression, ParseError, Scalar};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,9 +47,14 @@ pub(crate) struct Executor {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Container {
     pub image: Option<String>,
     pub resources: Option<V2Resources>,
+    // Placement keys here are ignored by the platform (rule placement-ignored).
+    pub node_selector: Option<serde::de::IgnoredAny>,
+    pub tolerations: Option<serde::de::IgnoredAny>,
+    pub affinity: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +224,7 @@ impl Walk<'_> {
             executor: Some(label.to_string()),
             image: container.image.clone(),
             line: find_key_line(self.text, label, self.deploy_offset),
+            ignored_placement: misplaced("container", [container.node_selector.is_some(), container.tolerations.is_some(), container.affinity.is_some()]),
             ..Task::default()
         };
         if let Some(r) = &container.resources {

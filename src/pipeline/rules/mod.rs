@@ -11,6 +11,7 @@ mod gpu_without_placement;
 mod image_unpinned;
 mod limit_below_request;
 mod memory_without_unit;
+mod placement_ignored;
 mod platform_executor_unknown;
 mod quantity_unparseable;
 mod requests_missing;
@@ -79,6 +80,7 @@ pub const RULES: &[&Rule] = &[
     &image_unpinned::RULE,
     &limit_below_request::RULE,
     &memory_without_unit::RULE,
+    &placement_ignored::RULE,
     &platform_executor_unknown::RULE,
     &quantity_unparseable::RULE,
     &requests_missing::RULE,
