@@ -26,7 +26,7 @@ fn check<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
 #[test]
 fn kube_api_check_passes_against_a_real_api_server() {
     let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-    let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "cluster", "-o", "json"]);
+    let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "kube-api-reachable", "-o", "json"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let doc = json(&o);
     let c = check(&doc, "kube-api-reachable");
@@ -64,11 +64,144 @@ fn an_unknown_context_cannot_decide() {
 }
 
 #[test]
-fn kfcheck_all_against_the_sandbox() {
+fn kfcheck_all_against_a_bare_control_plane_says_kubeflow_is_missing() {
     let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
     let o = kfcheck(&["--kubeconfig", &kubeconfig, "all", "-o", "json"]);
     let doc = json(&o);
     assert_eq!(check(&doc, "kube-api-reachable")["status"], "passed");
     assert_eq!(check(&doc, "lint-sample-pipelines")["status"], "passed");
-    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    // The sandbox has no Kubeflow: every expected Deployment is reported missing, by name.
+    let deploy = check(&doc, "kfp-deployments");
+    assert_eq!(deploy["status"], "failed");
+    assert!(deploy["findings"].as_array().unwrap().iter().any(|f| f["subject"]["name"] == "kubeflow/ml-pipeline"));
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+}
+
+mod live {
+    //! Objects created in the sandbox through the Kubernetes API (kube-rs), labelled and removed.
+
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+    use std::time::{Duration, Instant};
+
+    async fn client(kubeconfig: &str) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    }
+
+    fn shared_crds() -> Vec<CustomResourceDefinition> {
+        let dir = repo().join("../shared/kubeflow/crds");
+        let mut out = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+                if v["kind"] == "CustomResourceDefinition" {
+                    out.push(serde_json::from_value(v).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs kfcheck until `done` accepts its JSON report or the time is up; returns the last one.
+    fn until(args: &[&str], done: impl Fn(&serde_json::Value) -> bool) -> (i32, serde_json::Value) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let o = kfcheck(args);
+            let doc = json(&o);
+            if done(&doc) || Instant::now() > deadline {
+                return (code(&o), doc);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn kubeflow_crds_pass_when_applied_and_a_missing_one_fails() {
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let api: Api<CustomResourceDefinition> = Api::all(client(&kubeconfig).await);
+        let crds = shared_crds();
+        assert!(crds.len() >= 8);
+        for crd in &crds {
+            let name = crd.metadata.name.clone().unwrap();
+            api.patch(&name, &PatchParams::apply("kfcheck-tests").force(), &Patch::Apply(crd)).await.unwrap();
+        }
+        let k = kubeconfig.clone();
+        let (code_ok, doc) = tokio::task::spawn_blocking(move || {
+            until(&["--kubeconfig", &k, "run", "kubeflow-crds", "-o", "json"], |d| check(d, "kubeflow-crds")["status"] == "passed")
+        })
+        .await
+        .unwrap();
+        assert_eq!(code_ok, 0, "{doc}");
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "crds.yaml",
+            "id: kubeflow-crds\nkind: crds-present\ntitle: t\ncategory: cluster\nparams:\n  crds:\n  - {name: workflows.argoproj.io, versions: [v1alpha1, v9]}\n  - {name: trainjobs.trainer.kubeflow.org}\n",
+        );
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "kubeflow-crds", "-o", "json"]);
+        assert_eq!(code(&o), 1);
+        let doc = json(&o);
+        let rules: Vec<&str> = check(&doc, "kubeflow-crds")["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+        assert_eq!(rules, vec!["crd-version-not-served", "crd-missing"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn deployments_available_sees_ready_stuck_and_missing_deployments() {
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let c = client(&kubeconfig).await;
+        let ns_name = format!("kfcheck-test-{}", std::process::id());
+        let namespaces: Api<Namespace> = Api::all(c.clone());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": ns_name, "labels": {"app.kubernetes.io/managed-by": "kfcheck-tests"}}
+        }))
+        .unwrap();
+        namespaces.create(&PostParams::default(), &ns).await.unwrap();
+        let deployments: Api<Deployment> = Api::namespaced(c.clone(), &ns_name);
+        let deployment = |name: &str, selector: serde_json::Value| -> Deployment {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {"nodeSelector": selector, "containers": [{"name": "main", "image": "registry.invalid/kfp-api:2.17.0"}]}
+                    }
+                }
+            }))
+            .unwrap()
+        };
+        deployments.create(&PostParams::default(), &deployment("ml-pipeline", serde_json::json!({}))).await.unwrap();
+        // No node carries this label: the pod stays Pending and the Deployment unavailable.
+        deployments.create(&PostParams::default(), &deployment("ml-pipeline-ui", serde_json::json!({"pool": "nowhere"}))).await.unwrap();
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "deploy.yaml",
+            &format!("id: kfp-deployments\nkind: deployments-available\ntitle: t\ncategory: cluster\nparams:\n  namespace: {ns_name}\n  deployments: [ml-pipeline, ml-pipeline-ui, cache-server]\n"),
+        );
+        let suite = d.path().to_str().unwrap().to_string();
+        let k = kubeconfig.clone();
+        let (code_run, doc) = tokio::task::spawn_blocking(move || {
+            until(&["--kubeconfig", &k, "--suite", &suite, "run", "kfp-deployments", "-o", "json"], |d| {
+                check(d, "kfp-deployments")["notes"][0].as_str().is_some_and(|n| n.starts_with("1 of 3"))
+            })
+        })
+        .await
+        .unwrap();
+        let _ = namespaces.delete(&ns_name, &DeleteParams::default()).await;
+        assert_eq!(code_run, 1, "{doc}");
+        let c = check(&doc, "kfp-deployments");
+        let got: Vec<(&str, &str)> = c["findings"].as_array().unwrap().iter().map(|f| (f["rule"].as_str().unwrap(), f["subject"]["name"].as_str().unwrap())).collect();
+        assert_eq!(got, vec![("deployment-unavailable", format!("{ns_name}/ml-pipeline-ui").as_str()), ("deployment-missing", format!("{ns_name}/cache-server").as_str())]);
+        assert_eq!(c["notes"][0], "1 of 3 deployments available in ".to_string() + &ns_name);
+    }
 }

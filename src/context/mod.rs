@@ -5,6 +5,7 @@
 //! *broken* (its checks error: could not decide).
 
 mod docker;
+pub(crate) mod kube_cache;
 pub(crate) mod kube_client;
 
 use std::path::PathBuf;
@@ -83,13 +84,15 @@ impl Env {
 /// Resolved needs, shared by all checks of a run.
 pub struct Needs {
     pub settings: Settings,
+    /// Cluster objects listed once per type and shared by all checks.
+    pub kube_cache: kube_cache::KubeCache,
     kube: OnceCell<Result<(kube::Client, String), NeedError>>,
     docker: OnceCell<Result<(bollard::Docker, String), NeedError>>,
 }
 
 impl Needs {
     pub fn new(settings: Settings) -> Self {
-        Needs { settings, kube: OnceCell::new(), docker: OnceCell::new() }
+        Needs { settings, kube_cache: kube_cache::KubeCache::default(), kube: OnceCell::new(), docker: OnceCell::new() }
     }
 
     /// `Ok(how it was found)` or why it is not available, computed once per need.

@@ -1,6 +1,8 @@
 //! Check kinds: Rust code that gathers facts and evaluates them. A check in `checks/*.yaml` is an
 //! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
 
+mod crds_present;
+mod deployments_available;
 mod docker_engine;
 mod exec;
 mod kube_api;
@@ -77,7 +79,10 @@ pub trait Kind: Send + Sync + 'static {
 pub type KindRef = &'static dyn Kind;
 
 /// Every kind kfcheck knows. Adding a kind = one file + one line here.
-pub static KINDS: &[KindRef] = &[&docker_engine::DockerEngine, &exec::Exec, &kube_api::KubeApi, &pipeline_lint::PipelineLint];
+pub static KINDS: &[KindRef] = &[
+    &crds_present::CrdsPresent,
+    &deployments_available::DeploymentsAvailable,
+    &docker_engine::DockerEngine, &exec::Exec, &kube_api::KubeApi, &pipeline_lint::PipelineLint];
 
 pub fn find_kind(name: &str) -> Option<KindRef> {
     KINDS.iter().copied().find(|k| k.meta().name == name)
@@ -92,6 +97,11 @@ pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
         }
         other => CheckError::Undecided(format!("failed to {what}: {}", crate::context::kube_client::describe(other))),
     }
+}
+
+/// [`kube_error`] for errors shared through the list cache.
+pub(crate) fn kube_error_arc(e: &std::sync::Arc<kube::Error>, what: &str) -> CheckError {
+    kube_error(e, what)
 }
 
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.

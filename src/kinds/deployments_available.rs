@@ -1,0 +1,154 @@
+//! `deployments-available`: the Deployments of a Kubeflow install exist and are Available.
+
+use super::{kube_error_arc, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::context::Need;
+use crate::model::{Evidence, Finding, Severity, Subject};
+use crate::suite::SuiteBase;
+use futures::future::BoxFuture;
+use k8s_openapi::api::apps::v1::Deployment;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub struct DeploymentsAvailable;
+
+static META: KindMeta = KindMeta {
+    name: "deployments-available",
+    needs: &[Need::Kube],
+    effect: Effect::ReadOnly,
+    default_timeout: Duration::from_secs(60),
+    what: "Each expected Deployment exists in the namespace and its Available condition is True.",
+    why: "An unavailable KFP API server, UI, persistence agent or metadata writer breaks pipeline runs for every user, even while most pods look green.",
+    fix: "Inspect the Deployment's pods (`kubectl -n <ns> describe deploy <name>`, then the pod events and logs) and fix what keeps them from becoming ready.",
+    params: &[
+        ("namespace", "namespace of the Deployments (default kubeflow)"),
+        ("deployments", "names that must be Available; `a|b` accepts either (e.g. seaweedfs|minio)"),
+    ],
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_ns")]
+    namespace: String,
+    deployments: Vec<String>,
+}
+
+fn default_ns() -> String {
+    "kubeflow".into()
+}
+
+/// What kfcheck saw of one Deployment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Seen {
+    pub name: String,
+    pub available: Option<(String, String, String)>,
+    pub ready: i32,
+    pub wanted: i32,
+}
+
+pub(crate) fn observe(d: &Deployment) -> Option<Seen> {
+    let name = d.metadata.name.clone()?;
+    let status = d.status.as_ref();
+    let available = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"))
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()));
+    Some(Seen {
+        name,
+        available,
+        ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        wanted: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+    })
+}
+
+pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], severity: Severity) -> Outcome {
+    let mut out = Outcome::default();
+    let mut ok = 0;
+    for want in expected {
+        let alternatives: Vec<&str> = want.split('|').map(str::trim).collect();
+        let Some(d) = seen.iter().find(|s| alternatives.contains(&s.name.as_str())) else {
+            out.findings.push(Finding {
+                rule: "deployment-missing".into(),
+                severity,
+                message: "deployment missing".into(),
+                subject: Subject::new("deployment", format!("{namespace}/{}", alternatives.join("|"))),
+                evidence: vec![Evidence::new("deployment", "not found").expected(want.clone())],
+                remediation: format!("Install {} in namespace {namespace} (Kubeflow manifests), or remove it from this check's list if this install does not use it.", alternatives.join(" or ")),
+                owner: None,
+            });
+            continue;
+        };
+        match &d.available {
+            Some((status, _, _)) if status == "True" => ok += 1,
+            other => {
+                let (status, reason, message) = other.clone().unwrap_or_else(|| ("Unknown".into(), "no Available condition yet".into(), String::new()));
+                let mut evidence = vec![
+                    Evidence::new("Available", format!("{status} ({reason})")).expected("True"),
+                    Evidence::new("ready replicas", format!("{}/{}", d.ready, d.wanted)).expected(format!("{}/{}", d.wanted, d.wanted)),
+                ];
+                if !message.is_empty() {
+                    evidence.push(Evidence::new("message", message));
+                }
+                out.findings.push(Finding {
+                    rule: "deployment-unavailable".into(),
+                    severity,
+                    message: "deployment not available".into(),
+                    subject: Subject::new("deployment", format!("{namespace}/{}", d.name)),
+                    evidence,
+                    remediation: META.fix.into(),
+                    owner: None,
+                });
+            }
+        }
+    }
+    out.notes.push(format!("{ok} of {} deployments available in {namespace}", expected.len()));
+    out
+}
+
+impl Kind for DeploymentsAvailable {
+    fn meta(&self) -> &'static KindMeta {
+        &META
+    }
+
+    fn validate(&self, params: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+        let p: Params = typed_params(params)?;
+        if p.deployments.is_empty() {
+            return Err("`deployments` must name at least one Deployment".into());
+        }
+        Ok(())
+    }
+
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+        Box::pin(async move {
+            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let list = cx
+                .needs
+                .kube_cache
+                .namespaced::<Deployment>(&client, &p.namespace)
+                .await
+                .map_err(|e| kube_error_arc(&e, &format!("list deployments in namespace {}", p.namespace)))?;
+            let seen: Vec<Seen> = list.iter().filter_map(observe).collect();
+            Ok(evaluate(&p.namespace, &p.deployments, &seen, cx.spec.severity))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(name: &str, status: &str) -> Seen {
+        Seen { name: name.into(), available: Some((status.into(), "MinimumReplicasUnavailable".into(), "waiting".into())), ready: 0, wanted: 1 }
+    }
+
+    #[test]
+    fn available_missing_and_unavailable() {
+        let s = vec![seen("ml-pipeline", "True"), seen("ml-pipeline-ui", "False"), seen("minio", "True")];
+        let want = vec!["ml-pipeline".to_string(), "ml-pipeline-ui".into(), "cache-server".into(), "seaweedfs|minio".into()];
+        let o = evaluate("kubeflow", &want, &s, Severity::Error);
+        let rules: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
+        assert_eq!(rules, vec![("deployment-unavailable", "kubeflow/ml-pipeline-ui"), ("deployment-missing", "kubeflow/cache-server")]);
+        assert_eq!(o.notes[0], "2 of 4 deployments available in kubeflow");
+    }
+}
