@@ -93,8 +93,11 @@ mod live {
         kube::Client::try_from(cfg).unwrap()
     }
 
+    /// The Kubeflow CRDs from `shared/` (beside the repository, as CI lays it out, or where
+    /// KFCHECK_SHARED_DIR points).
     fn shared_crds() -> Vec<CustomResourceDefinition> {
-        let dir = repo().join("../shared/kubeflow/crds");
+        let shared = std::env::var_os("KFCHECK_SHARED_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join("../shared"));
+        let dir = shared.join("kubeflow/crds");
         let mut out = Vec::new();
         let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
         files.sort();
