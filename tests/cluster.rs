@@ -208,3 +208,33 @@ mod live {
         assert_eq!(c["notes"][0], "1 of 3 deployments available in ".to_string() + &ns_name);
     }
 }
+
+mod live_cluster_state {
+    //! Cluster-scoped state the sandbox starts with: a tainted, labelled GPU node; no StorageClass.
+
+    use super::*;
+
+    #[test]
+    fn gpu_inventory_sees_the_sandbox_gpu_pool() {
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "gpu-inventory", "-o", "json"]);
+        assert_eq!(code(&o), 0, "{}", stdout(&o));
+        let doc = json(&o);
+        let notes = check(&doc, "gpu-inventory")["notes"].clone();
+        assert_eq!(notes[0], "cloud.google.com/gke-accelerator=nvidia-l4: 1 node(s), 8 nvidia.com/gpu allocatable, taints nvidia.com/gpu=present:NoSchedule", "{doc}");
+        // The same cluster has no AMD GPUs: that is a finding, not a pass.
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "amd.yaml", "id: gpu-inventory\nkind: gpu-inventory\ntitle: t\ncategory: gpu\nparams: {resource: amd.com/gpu}\n");
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "gpu-inventory", "-o", "json"]);
+        assert_eq!(code(&o), 1);
+        assert_eq!(check(&json(&o), "gpu-inventory")["findings"][0]["rule"], "no-gpu-nodes");
+    }
+
+    #[test]
+    fn storage_class_default_fails_on_the_bare_sandbox() {
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "storage-class-default", "-o", "json"]);
+        assert_eq!(code(&o), 1, "{}", stdout(&o));
+        assert_eq!(check(&json(&o), "storage-class-default")["findings"][0]["rule"], "no-default-storageclass");
+    }
+}

@@ -5,8 +5,10 @@ mod crds_present;
 mod deployments_available;
 mod docker_engine;
 mod exec;
+mod gpu_inventory;
 mod kube_api;
 mod pipeline_lint;
+mod storage_class_default;
 
 use crate::context::{Need, Needs};
 use crate::model::{Finding, Problem};
@@ -82,7 +84,13 @@ pub type KindRef = &'static dyn Kind;
 pub static KINDS: &[KindRef] = &[
     &crds_present::CrdsPresent,
     &deployments_available::DeploymentsAvailable,
-    &docker_engine::DockerEngine, &exec::Exec, &kube_api::KubeApi, &pipeline_lint::PipelineLint];
+    &docker_engine::DockerEngine,
+    &exec::Exec,
+    &gpu_inventory::GpuInventory,
+    &kube_api::KubeApi,
+    &pipeline_lint::PipelineLint,
+    &storage_class_default::StorageClassDefault,
+];
 
 pub fn find_kind(name: &str) -> Option<KindRef> {
     KINDS.iter().copied().find(|k| k.meta().name == name)
