@@ -1,7 +1,7 @@
 //! `crds-present`: the CustomResourceDefinitions Kubeflow needs exist, are established, and
 //! serve the versions its controllers and SDKs use.
 
-use super::{kube_error_arc, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
@@ -58,39 +58,38 @@ pub(crate) fn observe(crds: &[CustomResourceDefinition]) -> Observed {
 
 pub(crate) fn evaluate(expected: &[Expected], observed: &Observed, severity: Severity) -> Outcome {
     let mut out = Outcome::default();
-    let finding = |name: &str, message: String, evidence: Vec<Evidence>, remediation: String| Finding {
-        rule: String::new(),
-        severity,
-        message,
-        subject: Subject::new("customresourcedefinition", name),
-        evidence,
-        remediation,
-        owner: None,
-    };
+    let subject = |name: &str| Subject::new("customresourcedefinition", name);
     for e in expected {
         match observed.get(&e.name) {
-            None => out.findings.push(Finding {
-                rule: "crd-missing".into(),
-                ..finding(&e.name, "crd missing".into(), vec![Evidence::new("crd", "not found").expected(e.name.clone())], format!("Apply the {} CRD from the Kubeflow manifests.", e.name))
-            }),
+            None => out.findings.push(Finding::new(
+                "crd-missing",
+                severity,
+                subject(&e.name),
+                "crd missing",
+                vec![Evidence::new("crd", "not found").expected(e.name.clone())],
+                format!("Apply the {} CRD from the Kubeflow manifests.", e.name),
+            )),
             Some((served, established)) => {
-                let missing: Vec<&String> = e.versions.iter().filter(|v| !served.contains(v)).collect();
+                let missing: Vec<&str> = e.versions.iter().filter(|v| !served.contains(v)).map(String::as_str).collect();
                 if !missing.is_empty() {
-                    out.findings.push(Finding {
-                        rule: "crd-version-not-served".into(),
-                        ..finding(
-                            &e.name,
-                            "crd does not serve an expected version".into(),
-                            vec![Evidence::new("served versions", served.join(", ")).expected(e.versions.join(", "))],
-                            format!("Upgrade the {} CRD to a release that serves {}.", e.name, missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
-                        )
-                    });
+                    out.findings.push(Finding::new(
+                        "crd-version-not-served",
+                        severity,
+                        subject(&e.name),
+                        "crd does not serve an expected version",
+                        vec![Evidence::new("served versions", served.join(", ")).expected(e.versions.join(", "))],
+                        format!("Upgrade the {} CRD to a release that serves {}.", e.name, missing.join(", ")),
+                    ));
                 }
                 if !established {
-                    out.findings.push(Finding {
-                        rule: "crd-not-established".into(),
-                        ..finding(&e.name, "crd not established".into(), vec![Evidence::new("Established", "not True").expected("True")], "Check the CRD's conditions (`kubectl describe crd`) for naming conflicts or schema errors.".into())
-                    });
+                    out.findings.push(Finding::new(
+                        "crd-not-established",
+                        severity,
+                        subject(&e.name),
+                        "crd not established",
+                        vec![Evidence::new("Established", "not True").expected("True")],
+                        "Check the CRD's conditions (`kubectl describe crd`) for naming conflicts or schema errors.",
+                    ));
                 }
             }
         }
@@ -121,7 +120,7 @@ impl Kind for CrdsPresent {
                 .kube_cache
                 .cluster::<CustomResourceDefinition>(&client)
                 .await
-                .map_err(|e| kube_error_arc(&e, "list customresourcedefinitions"))?;
+                .map_err(|e| kube_error(&e, "list customresourcedefinitions"))?;
             Ok(evaluate(&p.crds, &observe(&crds), cx.spec.severity))
         })
     }

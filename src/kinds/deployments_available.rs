@@ -1,6 +1,6 @@
 //! `deployments-available`: the Deployments of a Kubeflow install exist and are Available.
 
-use super::{kube_error_arc, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
@@ -127,7 +127,7 @@ impl Kind for DeploymentsAvailable {
                 .kube_cache
                 .namespaced::<Deployment>(&client, &p.namespace)
                 .await
-                .map_err(|e| kube_error_arc(&e, &format!("list deployments in namespace {}", p.namespace)))?;
+                .map_err(|e| kube_error(&e, &format!("list deployments in namespace {}", p.namespace)))?;
             let seen: Vec<Seen> = list.iter().filter_map(observe).collect();
             Ok(evaluate(&p.namespace, &p.deployments, &seen, cx.spec.severity))
         })

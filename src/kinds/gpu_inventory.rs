@@ -1,7 +1,7 @@
 //! `gpu-inventory`: the cluster has schedulable GPUs, per pool, on Ready nodes that selectors can
 //! target, with the taints pipelines must tolerate.
 
-use super::{kube_error_arc, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
@@ -92,15 +92,6 @@ pub(crate) fn observe(nodes: &[Node], resource: &str) -> Vec<NodeFacts> {
 
 pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_labels: &[String], severity: Severity) -> Outcome {
     let mut out = Outcome::default();
-    let finding = |rule: &str, sev: Severity, subject: Subject, message: &str, evidence: Vec<Evidence>, fix: &str| Finding {
-        rule: rule.into(),
-        severity: sev,
-        message: message.into(),
-        subject,
-        evidence,
-        remediation: fix.into(),
-        owner: None,
-    };
     let gpu_nodes: Vec<&NodeFacts> = nodes.iter().filter(|n| n.capacity > 0.0 || n.allocatable > 0.0).collect();
     let mut pools: BTreeMap<String, (usize, f64, Vec<String>)> = BTreeMap::new();
     let mut usable = 0.0;
@@ -108,7 +99,7 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
         let subject = Subject::new("node", n.name.clone());
         let pool = pool_labels.iter().find_map(|l| n.labels.get(l).map(|v| format!("{l}={v}")));
         if n.allocatable == 0.0 {
-            out.findings.push(finding(
+            out.findings.push(Finding::new(
                 "gpu-not-allocatable",
                 severity,
                 subject.clone(),
@@ -118,12 +109,12 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
             ));
         }
         if !n.ready {
-            out.findings.push(finding("gpu-node-not-ready", severity, subject.clone(), "gpu node not ready", vec![Evidence::new("Ready", "not True").expected("True")], "Find out why the node is NotReady (`kubectl describe node`)."));
+            out.findings.push(Finding::new("gpu-node-not-ready", severity, subject.clone(), "gpu node not ready", vec![Evidence::new("Ready", "not True").expected("True")], "Find out why the node is NotReady (`kubectl describe node`)."));
         } else {
             usable += n.allocatable;
         }
         if pool.is_none() {
-            out.findings.push(finding(
+            out.findings.push(Finding::new(
                 "gpu-node-unlabelled",
                 Severity::Warning,
                 subject.clone(),
@@ -142,7 +133,7 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
         }
     }
     if gpu_nodes.is_empty() {
-        out.findings.push(finding(
+        out.findings.push(Finding::new(
             "no-gpu-nodes",
             severity,
             Subject::new("cluster", resource),
@@ -151,7 +142,7 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
             "Add a GPU node pool with the device plugin, or disable the GPU checks for a CPU-only cluster.",
         ));
     } else if usable < f64::from(min_gpus) {
-        out.findings.push(finding(
+        out.findings.push(Finding::new(
             "too-few-gpus",
             severity,
             Subject::new("cluster", resource),
@@ -180,7 +171,7 @@ impl Kind for GpuInventory {
         Box::pin(async move {
             let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
             let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
-            let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error_arc(&e, "list nodes"))?;
+            let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
             Ok(evaluate(&observe(&nodes, &p.resource), &p.resource, p.min_gpus, &p.pool_labels, cx.spec.severity))
         })
     }

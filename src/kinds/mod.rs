@@ -107,11 +107,6 @@ pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
     }
 }
 
-/// [`kube_error`] for errors shared through the list cache.
-pub(crate) fn kube_error_arc(e: &std::sync::Arc<kube::Error>, what: &str) -> CheckError {
-    kube_error(e, what)
-}
-
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.
 pub(crate) fn typed_params<T: serde::de::DeserializeOwned>(params: &serde_json::Value) -> Result<T, String> {
     serde_json::from_value(params.clone()).map_err(|e| e.to_string())

@@ -1,6 +1,6 @@
 //! `storage-class-default`: exactly one default StorageClass, so PVCs without a class bind.
 
-use super::{kube_error_arc, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
@@ -84,7 +84,7 @@ impl Kind for StorageClassDefault {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
-            let classes = cx.needs.kube_cache.cluster::<StorageClass>(&client).await.map_err(|e| kube_error_arc(&e, "list storageclasses"))?;
+            let classes = cx.needs.kube_cache.cluster::<StorageClass>(&client).await.map_err(|e| kube_error(&e, "list storageclasses"))?;
             Ok(evaluate(&observe(&classes), cx.spec.severity))
         })
     }

@@ -110,6 +110,20 @@ pub struct Finding {
     pub owner: Option<String>,
 }
 
+impl Finding {
+    /// A finding with no owner (cluster findings; pipeline findings get theirs from `lint`).
+    pub fn new(
+        rule: impl Into<String>,
+        severity: Severity,
+        subject: Subject,
+        message: impl Into<String>,
+        evidence: Vec<Evidence>,
+        remediation: impl Into<String>,
+    ) -> Finding {
+        Finding { rule: rule.into(), severity, message: message.into(), subject, evidence, remediation: remediation.into(), owner: None }
+    }
+}
+
 /// Something a check could not decide about (unparseable file, API error): never a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
