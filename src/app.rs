@@ -86,6 +86,7 @@ fn with_suite(cli: Cli) -> AppOutput {
         Command::List => list(&cli, &suite),
         Command::Explain { name } => explain(&suite, name),
         Command::Lint(args) => lint(&cli, args),
+        Command::Cleanup { dry_run, run_id } => cleanup(&cli, *dry_run, run_id.as_deref()),
         Command::Completions { .. } | Command::Man => unreachable!("handled before loading the suite"),
     }
 }
@@ -134,8 +135,71 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         base,
         origin: "command line".into(),
     };
-    let suite = Suite { checks: vec![spec] };
+    let mut checks = vec![spec];
+    if args.cluster {
+        let Some(fit) = find_kind("pipeline-fit") else { return AppOutput::usage("pipeline-fit kind missing") };
+        let mut params = serde_json::json!({ "paths": checks[0].params["paths"].clone() });
+        if let Some(o) = checks[0].params.get("owners") {
+            params["owners"] = o.clone();
+        }
+        checks.push(CheckSpec {
+            id: "lint-cluster-fit".into(),
+            kind: fit,
+            title: "Every task fits a node of the live cluster".into(),
+            params,
+            ..checks[0].clone()
+        });
+    }
+    let suite = Suite { checks };
     execute(cli, &suite, Selection::All, missing)
+}
+
+/// `kfcheck cleanup`: sweeps objects labelled as kfcheck's. Exit 0 when everything found was
+/// deleted (or nothing was found), 3 when something could not be listed or deleted.
+fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
+    let settings = settings(cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return AppOutput::usage(format!("failed to start the async runtime: {e}")),
+    };
+    let result = rt.block_on(async {
+        let (client, desc) = crate::context::kube_client::connect(&settings).await?;
+        Ok::<_, crate::context::NeedError>((desc, crate::cleanup::sweep(&client, run_id, dry_run).await))
+    });
+    let (desc, report) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            return AppOutput { stderr: format!("kfcheck: cleanup: {}\n", e.reason()), exit: Some(ExitStatus::Undecided), ..Default::default() }
+        }
+    };
+    let mut out = AppOutput::default();
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    out.stdout.push_str(&format!("cleanup against {desc}\n"));
+    for f in &report.found {
+        out.stdout.push_str(&format!("{verb} {f}\n"));
+    }
+    for f in &report.failed {
+        out.stderr.push_str(&format!("kfcheck: cleanup: {f}\n"));
+    }
+    out.stdout.push_str(&format!(
+        "{} object(s) {verb}{}\n",
+        report.found.len(),
+        if report.failed.is_empty() { String::new() } else { format!(", {} failure(s)", report.failed.len()) }
+    ));
+    out.exit = Some(if report.failed.is_empty() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out
+}
+
+fn settings(cli: &Cli) -> Settings {
+    let g = &cli.global;
+    Settings {
+        kubeconfig: g.kubeconfig.clone(),
+        context: g.context.clone(),
+        namespace: g.namespace.clone(),
+        docker_host: g.docker_host.clone(),
+        required: g.require.clone(),
+        env: crate::context::Env::capture(),
+    }
 }
 
 fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<String>) -> AppOutput {
@@ -146,14 +210,11 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
         out.stderr.push_str(&format!("kfcheck: no check or category named '{w}' (see `kfcheck list`)\n"));
     }
     let checks: Vec<CheckSpec> = picked.into_iter().cloned().collect();
-    let settings = Settings {
-        kubeconfig: g.kubeconfig.clone(),
-        context: g.context.clone(),
-        namespace: g.namespace.clone(),
-        docker_host: g.docker_host.clone(),
-        required: g.require.clone(),
-        env: crate::context::Env::capture(),
-    };
+    let mut settings = settings(cli);
+    // `lint --cluster` asked for the cluster: not finding one is an error, not a skip.
+    if matches!(&cli.command, Command::Lint(a) if a.cluster) && !settings.required.contains(&crate::context::Need::Kube) {
+        settings.required.push(crate::context::Need::Kube);
+    }
     let run_id: Arc<str> = new_run_id().into();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();

@@ -101,6 +101,16 @@ pub enum Command {
     },
     /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
     Lint(LintArgs),
+    /// Delete what earlier runs left behind: only objects labelled
+    /// app.kubernetes.io/managed-by=kfcheck, in every namespace.
+    Cleanup {
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only objects of this run (its id is in every report).
+        #[arg(long, value_name = "ID")]
+        run_id: Option<String>,
+    },
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -121,6 +131,10 @@ pub struct LintArgs {
     /// Override a rule's severity: RULE=off|info|warning|error (repeatable).
     #[arg(long = "rule", value_name = "RULE=LEVEL")]
     pub rules: Vec<String>,
+    /// Also check every task against the live cluster's nodes: can any node satisfy its
+    /// resources, selectors and tolerations? Needs a cluster (--kubeconfig).
+    #[arg(long)]
+    pub cluster: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

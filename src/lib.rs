@@ -4,6 +4,7 @@
 //! and run events; `app` wires the command line to them.
 
 pub mod app;
+pub mod cleanup;
 pub mod cli;
 pub mod context;
 pub mod kinds;

@@ -7,6 +7,7 @@
 mod docker;
 pub(crate) mod kube_cache;
 pub(crate) mod kube_client;
+pub mod owned;
 
 use std::path::PathBuf;
 use tokio::sync::OnceCell;

@@ -7,7 +7,8 @@ use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Node;
+use crate::context::kube_cache::Selectors;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,13 +20,14 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     default_timeout: Duration::from_secs(30),
-    what: "Nodes advertise allocatable GPUs (the device plugin works), are Ready, and carry a label that pipeline node selectors can target; the inventory per pool and the taints to tolerate are reported.",
+    what: "Nodes advertise allocatable GPUs, are Ready, run a Ready GPU device-plugin pod, and carry a label that pipeline node selectors can target; the inventory per pool and the taints to tolerate are reported.",
     why: "GPU pipeline steps need a node that both advertises the resource and matches their selector; a GPU node whose device plugin is down advertises 0 and every GPU step waits forever.",
     fix: "Check the GPU device plugin DaemonSet on the GPU nodes, the node pool's labels, and that GPU nodes are Ready.",
     params: &[
         ("resource", "extended resource name (default nvidia.com/gpu)"),
         ("min_gpus", "fewest allocatable GPUs across the cluster that count as ready (default 1)"),
         ("pool_labels", "node labels that name a GPU pool, first found wins (default GKE accelerator, GFD product)"),
+        ("device_plugin_selectors", "label selectors of device-plugin pods in any namespace (default: NVIDIA static, GPU Operator, GKE); [] skips the device-plugin check"),
     ],
 };
 
@@ -38,6 +40,47 @@ struct Params {
     min_gpus: u32,
     #[serde(default = "default_pool_labels")]
     pool_labels: Vec<String>,
+    #[serde(default = "default_plugin_selectors")]
+    device_plugin_selectors: Vec<String>,
+}
+
+fn default_plugin_selectors() -> Vec<String> {
+    vec!["name=nvidia-device-plugin-ds".into(), "app=nvidia-device-plugin-daemonset".into(), "k8s-app=nvidia-gpu-device-plugin".into()]
+}
+
+/// A device-plugin pod as seen: where it runs and whether it is Ready (and if not, why).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PluginPod {
+    pub namespace: String,
+    pub name: String,
+    pub node: Option<String>,
+    pub ready: bool,
+    /// The first container's waiting reason and restart count, or the pod phase.
+    pub state: String,
+}
+
+pub(crate) fn observe_plugins(pods: &[Pod]) -> Vec<PluginPod> {
+    pods.iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| {
+            let status = p.status.as_ref();
+            let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let waiting = status.and_then(|s| s.container_statuses.as_ref()).and_then(|cs| {
+                cs.iter().find(|c| !c.ready).map(|c| {
+                    let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "not ready".into());
+                    format!("{reason} (restarts {})", c.restart_count)
+                })
+            });
+            let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
+            Some(PluginPod {
+                namespace: p.metadata.namespace.clone().unwrap_or_default(),
+                name: p.metadata.name.clone()?,
+                node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
+                ready,
+                state: if ready { "Ready".into() } else { waiting.unwrap_or(phase) },
+            })
+        })
+        .collect()
 }
 
 fn default_resource() -> String {
@@ -90,9 +133,13 @@ pub(crate) fn observe(nodes: &[Node], resource: &str) -> Vec<NodeFacts> {
         .collect()
 }
 
-pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_labels: &[String], severity: Severity) -> Outcome {
+/// `plugins`: the device-plugin pods found, or `None` when that part is switched off.
+pub(crate) fn evaluate(nodes: &[NodeFacts], plugins: Option<&[PluginPod]>, resource: &str, min_gpus: u32, pool_labels: &[String], severity: Severity) -> Outcome {
     let mut out = Outcome::default();
-    let gpu_nodes: Vec<&NodeFacts> = nodes.iter().filter(|n| n.capacity > 0.0 || n.allocatable > 0.0).collect();
+    // A node is a GPU node when it advertises the resource or carries a GPU pool label (a node
+    // whose device plugin never started advertises nothing, but its pool label still says GPU).
+    let gpu_nodes: Vec<&NodeFacts> =
+        nodes.iter().filter(|n| n.capacity > 0.0 || n.allocatable > 0.0 || pool_labels.iter().any(|l| n.labels.contains_key(l))).collect();
     let mut pools: BTreeMap<String, (usize, f64, Vec<String>)> = BTreeMap::new();
     let mut usable = 0.0;
     for n in &gpu_nodes {
@@ -122,6 +169,9 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
                 vec![Evidence::new("labels", "none of the pool labels").expected(pool_labels.join(" or "))],
                 "Label GPU nodes with their accelerator (GKE sets cloud.google.com/gke-accelerator; GPU Feature Discovery sets nvidia.com/gpu.product).",
             ));
+        }
+        if let Some(plugins) = plugins {
+            device_plugin_on(n, plugins, severity, &mut out);
         }
         let entry = pools.entry(pool.unwrap_or_else(|| "unlabelled".into())).or_default();
         entry.0 += 1;
@@ -158,6 +208,33 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], resource: &str, min_gpus: u32, pool_
     out
 }
 
+/// The device plugin must run, Ready, on every GPU node.
+fn device_plugin_on(n: &NodeFacts, plugins: &[PluginPod], severity: Severity, out: &mut Outcome) {
+    let here: Vec<&PluginPod> = plugins.iter().filter(|p| p.node.as_deref() == Some(n.name.as_str())).collect();
+    let subject = Subject::new("node", n.name.clone());
+    if here.is_empty() {
+        let seen = if plugins.is_empty() { "none in the cluster".to_string() } else { format!("{} on other nodes", plugins.len()) };
+        out.findings.push(Finding::new(
+            "device-plugin-missing",
+            severity,
+            subject,
+            "no gpu device-plugin pod on this gpu node",
+            vec![Evidence::new("device-plugin pods", seen).expected("one Ready pod on this node")],
+            "Check the device-plugin DaemonSet's node selector and tolerations against this node's labels and taints (NVIDIA: nvidia-device-plugin-daemonset; GKE: nvidia-gpu-device-plugin).",
+        ));
+    } else if !here.iter().any(|p| p.ready) {
+        let states: Vec<String> = here.iter().map(|p| format!("{}/{}: {}", p.namespace, p.name, p.state)).collect();
+        out.findings.push(Finding::new(
+            "device-plugin-not-ready",
+            severity,
+            subject,
+            "gpu device-plugin pod on this node is not ready",
+            vec![Evidence::new("device-plugin pod", states.join(", ")).expected("Ready")],
+            "Read the device-plugin pod's logs on this node (driver not installed or mismatched is the usual cause); until it is Ready, new GPU pods there cannot start.",
+        ));
+    }
+}
+
 impl Kind for GpuInventory {
     fn meta(&self) -> &'static KindMeta {
         &META
@@ -172,7 +249,22 @@ impl Kind for GpuInventory {
             let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
             let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
             let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
-            Ok(evaluate(&observe(&nodes, &p.resource), &p.resource, p.min_gpus, &p.pool_labels, cx.spec.severity))
+            let plugins = if p.device_plugin_selectors.is_empty() {
+                None
+            } else {
+                let mut all = Vec::new();
+                for sel in &p.device_plugin_selectors {
+                    let pods = cx
+                        .needs
+                        .kube_cache
+                        .all_namespaces::<Pod>(&client, Selectors::labels(sel))
+                        .await
+                        .map_err(|e| kube_error(&e, &format!("list pods ({sel}) in all namespaces")))?;
+                    all.extend(observe_plugins(&pods));
+                }
+                Some(all)
+            };
+            Ok(evaluate(&observe(&nodes, &p.resource), plugins.as_deref(), &p.resource, p.min_gpus, &p.pool_labels, cx.spec.severity))
         })
     }
 }
@@ -194,17 +286,30 @@ mod tests {
 
     #[test]
     fn healthy_pool_passes_with_inventory_notes() {
-        let o = evaluate(&[node("g1", 8.0, 8.0, true, Some("nvidia-l4")), node("c1", 0.0, 0.0, true, None)], "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let o = evaluate(&[node("g1", 8.0, 8.0, true, Some("nvidia-l4")), node("c1", 0.0, 0.0, true, None)], Some(&[plugin("g1", true)]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert_eq!(o.notes, vec!["cloud.google.com/gke-accelerator=nvidia-l4: 1 node(s), 8 nvidia.com/gpu allocatable, taints nvidia.com/gpu=present:NoSchedule"]);
     }
 
     #[test]
     fn each_fault_is_named() {
-        let none = evaluate(&[node("c1", 0.0, 0.0, true, None)], "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let none = evaluate(&[node("c1", 0.0, 0.0, true, None)], Some(&[]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
         assert_eq!(none.findings[0].rule, "no-gpu-nodes");
-        let broken = evaluate(&[node("g1", 8.0, 0.0, true, None), node("g2", 8.0, 8.0, false, Some("nvidia-l4"))], "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let broken = evaluate(&[node("g1", 8.0, 0.0, true, None), node("g2", 8.0, 8.0, false, Some("nvidia-l4"))], None, "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
         let rules: Vec<&str> = broken.findings.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, vec!["gpu-not-allocatable", "gpu-node-unlabelled", "gpu-node-not-ready", "too-few-gpus"]);
+    }
+
+    fn plugin(node: &str, ready: bool) -> PluginPod {
+        PluginPod { namespace: "kube-system".into(), name: format!("nvidia-device-plugin-{node}"), node: Some(node.into()), ready, state: if ready { "Ready".into() } else { "CrashLoopBackOff (restarts 4)".into() } }
+    }
+
+    #[test]
+    fn device_plugin_must_be_ready_on_every_gpu_node() {
+        let nodes = [node("g1", 8.0, 8.0, true, Some("nvidia-l4")), node("g2", 0.0, 0.0, true, Some("nvidia-l4"))];
+        let o = evaluate(&nodes, Some(&[plugin("g1", false)]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
+        assert_eq!(got, vec![("device-plugin-not-ready", "g1"), ("gpu-not-allocatable", "g2"), ("device-plugin-missing", "g2")]);
+        assert_eq!(o.findings[0].evidence[0].observed, "kube-system/nvidia-device-plugin-g1: CrashLoopBackOff (restarts 4)");
     }
 }

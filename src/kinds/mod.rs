@@ -5,10 +5,15 @@ mod crds_present;
 mod deployments_available;
 mod docker_engine;
 mod exec;
+mod gcp_credentials;
 mod gpu_inventory;
+mod gpu_schedulable;
 mod kube_api;
+mod pipeline_fit;
 mod pipeline_lint;
+mod profile_matrix;
 mod storage_class_default;
+mod webhooks_ready;
 
 use crate::context::{Need, Needs};
 use crate::model::{Finding, Problem};
@@ -86,10 +91,15 @@ pub static KINDS: &[KindRef] = &[
     &deployments_available::DeploymentsAvailable,
     &docker_engine::DockerEngine,
     &exec::Exec,
+    &gcp_credentials::GcpCredentials,
     &gpu_inventory::GpuInventory,
+    &gpu_schedulable::GpuSchedulable,
     &kube_api::KubeApi,
+    &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
+    &profile_matrix::ProfileMatrix,
     &storage_class_default::StorageClassDefault,
+    &webhooks_ready::WebhooksReady,
 ];
 
 pub fn find_kind(name: &str) -> Option<KindRef> {

@@ -61,10 +61,11 @@ fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
         config: LintConfig { require_requests: p.require_requests.clone().unwrap_or_else(|| LintConfig::default().require_requests) },
         severities: severity_overrides(&p.rules)?,
         owners_file: p.owners.as_ref().map(|o| resolve(base, o)),
+        ..LintOptions::default()
     })
 }
 
-fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
+pub(crate) fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
     match base {
         SuiteBase::Dir(d) => d.join(p),
         SuiteBase::Embedded => PathBuf::from(p),
@@ -72,7 +73,7 @@ fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
 }
 
 /// Embedded paths resolve to files compiled into the binary (a directory prefix selects all below).
-fn embedded_sources(path: &str) -> Vec<Source> {
+pub(crate) fn embedded_sources(path: &str) -> Vec<Source> {
     let prefix = path.trim_start_matches("./");
     let full = if prefix.starts_with("checks/") { prefix.to_string() } else { format!("checks/{prefix}") };
     if let Some(text) = embedded(&full) {
@@ -84,6 +85,19 @@ fn embedded_sources(path: &str) -> Vec<Source> {
         .filter(|(p, _)| p.starts_with(&dir))
         .map(|(p, t)| Source::Embedded { name: p.to_string(), text: t })
         .collect()
+}
+
+/// The inputs named by `paths`: embedded files, or files below the suite directory; plus one
+/// problem per path that does not exist.
+pub(crate) fn sources(paths: &[String], base: &SuiteBase) -> (Vec<Source>, Vec<crate::model::Problem>) {
+    match base {
+        SuiteBase::Embedded => (paths.iter().flat_map(|x| embedded_sources(x)).collect(), Vec::new()),
+        SuiteBase::Dir(_) => {
+            let paths: Vec<PathBuf> = paths.iter().map(|x| resolve(base, x)).collect();
+            let (files, missing) = expand_paths(&paths);
+            (files.into_iter().map(Source::Path).collect(), missing)
+        }
+    }
 }
 
 /// Turns per-file reports into one check outcome.
@@ -139,14 +153,7 @@ impl Kind for PipelineLint {
             let base = cx.spec.base.clone();
             // Parsing is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                let (sources, problems) = match &base {
-                    SuiteBase::Embedded => (p.paths.iter().flat_map(|x| embedded_sources(x)).collect::<Vec<_>>(), Vec::new()),
-                    SuiteBase::Dir(_) => {
-                        let paths: Vec<PathBuf> = p.paths.iter().map(|x| resolve(&base, x)).collect();
-                        let (files, missing) = expand_paths(&paths);
-                        (files.into_iter().map(Source::Path).collect(), missing)
-                    }
-                };
+                let (sources, problems) = sources(&p.paths, &base);
                 Ok(outcome(lint_sources(&sources, &opts), problems))
             })
             .await

@@ -39,7 +39,15 @@ pub struct LintOptions {
     pub severities: BTreeMap<String, Option<Severity>>,
     /// Explicit CODEOWNERS file (`--owners`); otherwise discovered per repository.
     pub owners_file: Option<PathBuf>,
+    /// Nodes of a live cluster: when set, every task is also checked for a node that fits it.
+    pub fit: Option<std::sync::Arc<Vec<super::fit::FitNode>>>,
+    /// Only the cluster fit (the static rules run in their own check).
+    pub skip_static_rules: bool,
 }
+
+/// Rule ids of the cluster fit (not in [`RULES`]: they need a live cluster).
+pub const FIT_RULE: &str = "task-unschedulable";
+pub const FIT_UNDECIDED_RULE: &str = "task-fit-undecided";
 
 /// The outcome for one file.
 #[derive(Debug, Clone)]
@@ -180,7 +188,7 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
     report.format = Some(pipeline.format);
     report.pipeline = pipeline.name.clone();
     report.tasks = pipeline.tasks.len();
-    for rule in RULES {
+    for rule in RULES.iter().filter(|_| !opts.skip_static_rules) {
         let severity = match opts.severities.get(rule.id) {
             Some(None) => continue,
             Some(Some(s)) => *s,
@@ -189,6 +197,34 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
         for hit in (rule.evaluate)(&pipeline, &opts.config) {
             report.findings.push(Finding {
                 rule: rule.id.to_string(),
+                severity,
+                message: hit.message,
+                subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),
+                evidence: hit.evidence,
+                remediation: hit.remediation,
+                owner: None,
+            });
+        }
+    }
+    if let Some(nodes) = &opts.fit {
+        for task in &pipeline.tasks {
+            let (rule, default, hit) = match super::fit::fit(task, nodes) {
+                Ok(None) => continue,
+                Ok(Some(hit)) => (FIT_RULE, Severity::Error, hit),
+                Err(why) => (
+                    FIT_UNDECIDED_RULE,
+                    Severity::Info,
+                    super::rules::Hit::on(task, "fit against the cluster cannot be decided before run time", "Nothing to do unless the parameter's value is known; kfcheck checks literal values only.")
+                        .with(crate::model::Evidence::new("why", why)),
+                ),
+            };
+            let severity = match opts.severities.get(rule) {
+                Some(None) => continue,
+                Some(Some(s)) => *s,
+                None => default,
+            };
+            report.findings.push(Finding {
+                rule: rule.to_string(),
                 severity,
                 message: hit.message,
                 subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),

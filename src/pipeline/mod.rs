@@ -2,6 +2,7 @@
 //! find who owns each file. Never writes to the files it reads.
 
 pub mod argo;
+pub mod fit;
 pub mod lint;
 pub mod model;
 pub mod owners;

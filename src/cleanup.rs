@@ -1,0 +1,112 @@
+//! `kfcheck cleanup`: finds what kfcheck created and a run failed to remove (the janitor could
+//! not reach the API server, the process was killed) by its label, and deletes it. Objects
+//! without kfcheck's label are never touched.
+
+use crate::context::kube_cache::not_served;
+use crate::context::kube_client::describe;
+use crate::context::owned;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
+use kube::core::PartialObjectMeta;
+
+/// What one sweep did.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// `kind namespace/name`, deleted (or, on a dry run, found).
+    pub found: Vec<String>,
+    /// What could not be listed or deleted, and why.
+    pub failed: Vec<String>,
+}
+
+/// One type kfcheck may create.
+struct Target {
+    kind: &'static str,
+    ar: ApiResource,
+    namespaced: bool,
+    /// A custom resource: absent APIs are normal, not failures.
+    optional: bool,
+}
+
+fn builtin<K: kube::Resource<DynamicType = ()>>(namespaced: bool) -> Target {
+    Target { kind: leak(K::kind(&()).to_string()), ar: ApiResource::erase::<K>(&()), namespaced, optional: false }
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn custom(group: &str, version: &str, kind: &'static str, plural: &str) -> Target {
+    Target {
+        kind,
+        ar: ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: format!("{group}/{version}"),
+            kind: kind.into(),
+            plural: plural.into(),
+        },
+        namespaced: true,
+        optional: true,
+    }
+}
+
+fn targets() -> Vec<Target> {
+    vec![
+        builtin::<Pod>(true),
+        builtin::<Job>(true),
+        builtin::<ConfigMap>(true),
+        builtin::<Secret>(true),
+        builtin::<Service>(true),
+        builtin::<PersistentVolumeClaim>(true),
+        custom("argoproj.io", "v1alpha1", "Workflow", "workflows"),
+        custom("kubeflow.org", "v1", "Notebook", "notebooks"),
+        // Namespaces last: deleting one removes what is inside it.
+        builtin::<Namespace>(false),
+    ]
+}
+
+/// Lists (metadata only) and, unless `dry_run`, deletes every object labelled as kfcheck's
+/// (only those of run `run_id` when given).
+pub async fn sweep(client: &kube::Client, run_id: Option<&str>, dry_run: bool) -> SweepReport {
+    let mut report = SweepReport::default();
+    let selector = owned::selector(run_id);
+    for t in targets() {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &t.ar);
+        let found: Vec<PartialObjectMeta<DynamicObject>> = match api.list_metadata(&ListParams::default().labels(&selector)).await {
+            Ok(l) => l.items,
+            Err(e) if t.optional && not_served(&e) => continue,
+            Err(e) => {
+                report.failed.push(format!("cannot list {} labelled {selector}: {}", t.ar.plural, describe(&e)));
+                continue;
+            }
+        };
+        for obj in found {
+            let (Some(name), ns) = (obj.metadata.name.clone(), obj.metadata.namespace.clone()) else { continue };
+            // The API filtered by label already; checking again costs nothing and guards the
+            // promise never to delete what kfcheck did not create.
+            if obj.metadata.labels.as_ref().and_then(|l| l.get(owned::MANAGED_BY_KEY)).map(String::as_str) != Some(owned::MANAGED_BY) {
+                continue;
+            }
+            let shown = match &ns {
+                Some(ns) => format!("{} {ns}/{name}", t.kind),
+                None => format!("{} {name}", t.kind),
+            };
+            if dry_run {
+                report.found.push(shown);
+                continue;
+            }
+            let api: Api<DynamicObject> = match (&ns, t.namespaced) {
+                (Some(ns), true) => Api::namespaced_with(client.clone(), ns, &t.ar),
+                _ => Api::all_with(client.clone(), &t.ar),
+            };
+            match api.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => report.found.push(shown),
+                Err(kube::Error::Api(s)) if s.code == 404 => report.found.push(format!("{shown} (already gone)")),
+                Err(kube::Error::Api(s)) if s.code == 403 => report.failed.push(format!("kfcheck lacks permission to delete {shown}")),
+                Err(e) => report.failed.push(format!("cannot delete {shown}: {}", describe(&e))),
+            }
+        }
+    }
+    report
+}
