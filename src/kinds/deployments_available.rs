@@ -6,6 +6,7 @@ use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub(crate) struct Seen {
     pub available: Option<(String, String, String)>,
     pub ready: i32,
     pub wanted: i32,
+    /// `pod: state` of its unready pods (filled only for unavailable Deployments).
+    pub pods: Vec<String>,
 }
 
 pub(crate) fn observe(d: &Deployment) -> Option<Seen> {
@@ -58,7 +61,20 @@ pub(crate) fn observe(d: &Deployment) -> Option<Seen> {
         available,
         ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
         wanted: d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+        pods: Vec::new(),
     })
+}
+
+/// The unready pods a Deployment selects (by its matchLabels), as `name: state`.
+fn unready_pods(d: &Deployment, pods: &[Pod]) -> Vec<String> {
+    let Some(sel) = d.spec.as_ref().and_then(|s| s.selector.match_labels.as_ref()).filter(|m| !m.is_empty()) else { return Vec::new() };
+    pods.iter()
+        .filter(|p| p.metadata.labels.as_ref().is_some_and(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v))))
+        .filter_map(|p| {
+            let (ready, state) = super::pod_state(p);
+            (!ready).then(|| format!("{}: {state}", p.metadata.name.clone().unwrap_or_default()))
+        })
+        .collect()
 }
 
 pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], severity: Severity) -> Outcome {
@@ -79,6 +95,16 @@ pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], seve
             continue;
         };
         match &d.available {
+            // Zero replicas are "Available" to Kubernetes, and serve nothing.
+            _ if d.wanted == 0 => out.findings.push(Finding {
+                rule: "deployment-scaled-to-zero".into(),
+                severity,
+                message: "deployment scaled to zero".into(),
+                subject: Subject::new("deployment", format!("{namespace}/{}", d.name)),
+                evidence: vec![Evidence::new("replicas", "0").expected(">= 1")],
+                remediation: format!("Scale it back up (`kubectl -n {namespace} scale deploy {} --replicas 1`) and find out what scaled it down (an autoscaler, a maintenance script, GitOps drift).", d.name),
+                owner: None,
+            }),
             Some((status, _, _)) if status == "True" => ok += 1,
             other => {
                 let (status, reason, message) = other.clone().unwrap_or_else(|| ("Unknown".into(), "no Available condition yet".into(), String::new()));
@@ -88,6 +114,9 @@ pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], seve
                 ];
                 if !message.is_empty() {
                     evidence.push(Evidence::new("message", message));
+                }
+                for p in &d.pods {
+                    evidence.push(Evidence::new("pod", p.clone()));
                 }
                 out.findings.push(Finding {
                     rule: "deployment-unavailable".into(),
@@ -128,7 +157,17 @@ impl Kind for DeploymentsAvailable {
                 .namespaced::<Deployment>(&client, &p.namespace)
                 .await
                 .map_err(|e| kube_error(&e, &format!("list deployments in namespace {}", p.namespace)))?;
-            let seen: Vec<Seen> = list.iter().filter_map(observe).collect();
+            let mut seen: Vec<Seen> = list.iter().filter_map(observe).collect();
+            // Why an unavailable Deployment is down (CrashLoopBackOff, Pending...): one list of
+            // the namespace's pods, only when something is down.
+            if seen.iter().any(|s| s.available.as_ref().is_none_or(|a| a.0 != "True")) {
+                let pods = cx.needs.kube_cache.namespaced::<Pod>(&client, &p.namespace).await.map_err(|e| kube_error(&e, &format!("list pods in namespace {}", p.namespace)))?;
+                for (s, d) in seen.iter_mut().zip(list.iter().filter(|d| d.metadata.name.is_some())) {
+                    if s.available.as_ref().is_none_or(|a| a.0 != "True") {
+                        s.pods = unready_pods(d, &pods);
+                    }
+                }
+            }
             Ok(evaluate(&p.namespace, &p.deployments, &seen, cx.spec.severity))
         })
     }
@@ -139,16 +178,25 @@ mod tests {
     use super::*;
 
     fn seen(name: &str, status: &str) -> Seen {
-        Seen { name: name.into(), available: Some((status.into(), "MinimumReplicasUnavailable".into(), "waiting".into())), ready: 0, wanted: 1 }
+        Seen { name: name.into(), available: Some((status.into(), "MinimumReplicasUnavailable".into(), "waiting".into())), ready: 0, wanted: 1, pods: Vec::new() }
     }
 
     #[test]
     fn available_missing_and_unavailable() {
-        let s = vec![seen("ml-pipeline", "True"), seen("ml-pipeline-ui", "False"), seen("minio", "True")];
-        let want = vec!["ml-pipeline".to_string(), "ml-pipeline-ui".into(), "cache-server".into(), "seaweedfs|minio".into()];
+        let mut zero = seen("admission-webhook-deployment", "True");
+        zero.wanted = 0;
+        let s = vec![seen("ml-pipeline", "True"), seen("ml-pipeline-ui", "False"), seen("minio", "True"), zero];
+        let want = vec!["ml-pipeline".to_string(), "ml-pipeline-ui".into(), "cache-server".into(), "seaweedfs|minio".into(), "admission-webhook-deployment".into()];
         let o = evaluate("kubeflow", &want, &s, Severity::Error);
         let rules: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
-        assert_eq!(rules, vec![("deployment-unavailable", "kubeflow/ml-pipeline-ui"), ("deployment-missing", "kubeflow/cache-server")]);
-        assert_eq!(o.notes[0], "2 of 4 deployments available in kubeflow");
+        assert_eq!(
+            rules,
+            vec![
+                ("deployment-unavailable", "kubeflow/ml-pipeline-ui"),
+                ("deployment-missing", "kubeflow/cache-server"),
+                ("deployment-scaled-to-zero", "kubeflow/admission-webhook-deployment")
+            ]
+        );
+        assert_eq!(o.notes[0], "2 of 5 deployments available in kubeflow");
     }
 }

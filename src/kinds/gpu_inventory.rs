@@ -63,21 +63,13 @@ pub(crate) fn observe_plugins(pods: &[Pod]) -> Vec<PluginPod> {
     pods.iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter_map(|p| {
-            let status = p.status.as_ref();
-            let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let waiting = status.and_then(|s| s.container_statuses.as_ref()).and_then(|cs| {
-                cs.iter().find(|c| !c.ready).map(|c| {
-                    let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "not ready".into());
-                    format!("{reason} (restarts {})", c.restart_count)
-                })
-            });
-            let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into());
+            let (ready, state) = super::pod_state(p);
             Some(PluginPod {
                 namespace: p.metadata.namespace.clone().unwrap_or_default(),
                 name: p.metadata.name.clone()?,
                 node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
                 ready,
-                state: if ready { "Ready".into() } else { waiting.unwrap_or(phase) },
+                state,
             })
         })
         .collect()

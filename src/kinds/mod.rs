@@ -117,6 +117,23 @@ pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
     }
 }
 
+/// Whether a pod is Ready and, if not, why in a few words: the first unready container's waiting
+/// reason and restart count (`CrashLoopBackOff (restarts 4)`), else the pod phase.
+pub(crate) fn pod_state(p: &k8s_openapi::api::core::v1::Pod) -> (bool, String) {
+    let status = p.status.as_ref();
+    let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if ready {
+        return (true, "Ready".into());
+    }
+    let waiting = status.and_then(|s| s.container_statuses.as_ref()).and_then(|cs| {
+        cs.iter().find(|c| !c.ready).map(|c| {
+            let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "not ready".into());
+            format!("{reason} (restarts {})", c.restart_count)
+        })
+    });
+    (false, waiting.unwrap_or_else(|| status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into())))
+}
+
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.
 pub(crate) fn typed_params<T: serde::de::DeserializeOwned>(params: &serde_json::Value) -> Result<T, String> {
     serde_json::from_value(params.clone()).map_err(|e| e.to_string())
