@@ -218,13 +218,19 @@ mod live_cluster_state {
     fn gpu_inventory_sees_the_sandbox_gpu_pool() {
         let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
         let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "gpu-inventory", "-o", "json"]);
-        assert_eq!(code(&o), 0, "{}", stdout(&o));
+        // The bare sandbox runs no device plugin (the `healthy` scenario adds one): the GPU node
+        // is reported for exactly that, and the inventory is still noted.
+        assert_eq!(code(&o), 1, "{}", stdout(&o));
         let doc = json(&o);
+        let findings = check(&doc, "gpu-inventory")["findings"].clone();
+        assert_eq!(findings.as_array().unwrap().len(), 1, "{findings}");
+        assert_eq!(findings[0]["rule"], "device-plugin-missing");
+        assert_eq!(findings[0]["subject"]["name"], "kwok-gpu-0");
         let notes = check(&doc, "gpu-inventory")["notes"].clone();
         assert_eq!(notes[0], "cloud.google.com/gke-accelerator=nvidia-l4: 1 node(s), 8 nvidia.com/gpu allocatable, taints nvidia.com/gpu=present:NoSchedule", "{doc}");
         // The same cluster has no AMD GPUs: that is a finding, not a pass.
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "amd.yaml", "id: gpu-inventory\nkind: gpu-inventory\ntitle: t\ncategory: gpu\nparams: {resource: amd.com/gpu}\n");
+        write(d.path(), "amd.yaml", "id: gpu-inventory\nkind: gpu-inventory\ntitle: t\ncategory: gpu\nparams: {resource: amd.com/gpu, pool_labels: [amd.com/gpu.product], device_plugin_selectors: []}\n");
         let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "gpu-inventory", "-o", "json"]);
         assert_eq!(code(&o), 1);
         assert_eq!(check(&json(&o), "gpu-inventory")["findings"][0]["rule"], "no-gpu-nodes");
@@ -236,5 +242,56 @@ mod live_cluster_state {
         let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "storage-class-default", "-o", "json"]);
         assert_eq!(code(&o), 1, "{}", stdout(&o));
         assert_eq!(check(&json(&o), "storage-class-default")["findings"][0]["rule"], "no-default-storageclass");
+    }
+}
+
+mod lint_against_the_cluster {
+    //! `kfcheck lint --cluster`: the bundled samples fit the sandbox's nodes; a task asking for
+    //! more GPUs than any node has does not, and the evidence says why per node.
+
+    use super::*;
+
+    #[test]
+    fn samples_fit_and_an_oversized_task_does_not() {
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let samples = repo().join("checks/pipelines");
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(code(&o), 0, "{}", stdout(&o));
+        let doc = json(&o);
+        assert_eq!(check(&doc, "lint-cluster-fit")["status"], "passed", "{doc}");
+        assert_eq!(check(&doc, "lint-cluster-fit")["notes"][1], "checked against 2 node(s)");
+
+        let d = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(samples.join("kfcheck-gpu-sample.yaml")).unwrap();
+        let big = text.replace("ount: '1'", "ount: '16'");
+        assert_ne!(big, text);
+        let f = write(d.path(), "sixteen-gpus.yaml", &big);
+        let o = kfcheck(&["--kubeconfig", &kubeconfig, "lint", "--cluster", f.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(code(&o), 1, "{}", stdout(&o));
+        let doc = json(&o);
+        let fit = check(&doc, "lint-cluster-fit");
+        let finding = &fit["findings"][0];
+        assert_eq!(finding["rule"], "task-unschedulable", "{fit}");
+        assert_eq!(finding["subject"]["name"], "gpu-probe");
+        let evidence: Vec<String> = finding["evidence"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["key"].as_str().unwrap(), e["observed"].as_str().unwrap())).collect();
+        assert_eq!(
+            evidence,
+            vec![
+                "nodes that fit: 0 of 2",
+                "1 node(s): do not match node selector cloud.google.com/gke-accelerator=nvidia-l4",
+                "1 node(s): have too little nvidia.com/gpu (need 16, node has 8)"
+            ]
+        );
+        // The static lint has its own check and did not complain about the count.
+        assert_eq!(check(&doc, "lint")["status"], "passed", "{doc}");
+    }
+
+    #[test]
+    fn lint_cluster_without_a_cluster_cannot_decide() {
+        let samples = repo().join("checks/pipelines");
+        let o = kfcheck(&["--kubeconfig", "/nonexistent/kubeconfig", "lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(code(&o), 3, "{}", stdout(&o));
+        let o = kfcheck(&["lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
+        assert_eq!(code(&o), 3, "no kubeconfig at all is an error when --cluster asks for one: {}", stdout(&o));
     }
 }

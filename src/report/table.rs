@@ -91,8 +91,9 @@ fn findings_list(findings: &[&Finding], o: &TableOptions, show_owner: bool) -> S
             }
         }
         out.push_str(&format!("          fix: {}\n", f.remediation));
-        if show_owner {
-            out.push_str(&format!("          owner: {}\n", f.owner.as_deref().unwrap_or("unknown")));
+        // Only pipeline findings have owners; cluster findings are the platform team's.
+        if let (true, Some(owner)) = (show_owner, &f.owner) {
+            out.push_str(&format!("          owner: {owner}\n"));
         }
     }
     out
@@ -145,7 +146,7 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         if o.by_owner {
             let mut groups: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
             for f in &shown {
-                groups.entry(f.owner.as_deref().unwrap_or("unknown")).or_default().push(f);
+                groups.entry(f.owner.as_deref().unwrap_or("the platform team (cluster findings)")).or_default().push(f);
             }
             for (owner, list) in groups {
                 out.push_str(&format!("\nFindings for {owner} ({})\n", list.len()));

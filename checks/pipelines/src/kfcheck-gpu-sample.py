@@ -17,9 +17,10 @@ from kfp.dsl import OutputPath
 
 IMAGE = 'nvidia/cuda:12.4.1-base-ubuntu22.04'
 
-# GKE accelerator label value of the default sample; a suite for another GPU type uses
+# GKE accelerator label value of the default sample (L4, GKE's current general-purpose GPU and
+# the sandbox's GPU pool); a suite for another GPU type uses
 # its own compiled pipeline.
-GKE_ACCELERATOR = 'nvidia-tesla-t4'
+GKE_ACCELERATOR = 'nvidia-l4'
 
 _PROBE = '''set -eu
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader
