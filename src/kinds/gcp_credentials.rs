@@ -242,7 +242,7 @@ impl Kind for GcpCredentials {
             let objs = match cache.dynamic(&client, &super::profile_matrix::profile_resource(), Selectors::default()).await {
                 Ok(o) => o,
                 Err(e) if not_served(&e) => {
-                    return Err(CheckError::Undecided("the Profile API (profiles.kubeflow.org) is not served, so there are no profiles to check".into()))
+                    return Err(CheckError::NotApplicable("the Profile API (profiles.kubeflow.org) is not served, so there are no profiles to check".into()))
                 }
                 Err(e) => return Err(kube_error(&e, "list profiles.kubeflow.org")),
             };
@@ -273,6 +273,9 @@ impl Kind for GcpCredentials {
                 })
                 .collect();
             facts.sort_by(|a, b| a.profile.cmp(&b.profile));
+            if facts.is_empty() {
+                return Err(CheckError::NotApplicable("no Kubeflow profiles, so no credentials to check".into()));
+            }
             Ok(evaluate(&facts, (&p.key_secret.name, &p.key_secret.key), &p.service_account, p.require, cx.spec.severity))
         })
     }

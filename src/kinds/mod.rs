@@ -64,6 +64,10 @@ pub enum CheckError {
     /// A 403 or RBAC denial: reads as "kfcheck lacks permission ...", never as "not ready".
     #[error("kfcheck lacks permission to {0}")]
     Forbidden(String),
+    /// There is nothing for this check to look at (no profiles at all, say): skipped, with the
+    /// reason; never passed.
+    #[error("{0}")]
+    NotApplicable(String),
 }
 
 /// Everything a running check may use. Clients come from `needs` only.

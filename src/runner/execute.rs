@@ -240,6 +240,7 @@ async fn one_check(
             }
             r
         }
+        Ok(Err(crate::kinds::CheckError::NotApplicable(why))) => result(&spec, Status::Skipped, Some(why), started.elapsed()),
         Ok(Err(e)) => result(&spec, Status::Errored, Some(e.to_string()), started.elapsed()),
         Err((status, why)) => result(&spec, status, Some(why), started.elapsed()),
     };
