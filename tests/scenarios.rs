@@ -32,12 +32,12 @@ const FAULTS: &[(&str, &[(&str, &str, &str)])] = &[
         &[
             ("gpu-inventory", "no-gpu-nodes", "nvidia.com/gpu"),
             ("gpu-schedulable", "gpu-probe-unschedulable", "kubeflow/kfcheck-gpu-probe-"),
-            ("samples-fit-cluster", "task-unschedulable", "train"),
+            ("samples-fit-cluster", "task-unschedulable", "gpu-probe"),
         ],
     ),
     (
         "gpu-taint-untolerated",
-        &[("gpu-schedulable", "gpu-probe-unschedulable", "kubeflow/kfcheck-gpu-probe-"), ("samples-fit-cluster", "task-unschedulable", "train")],
+        &[("gpu-schedulable", "gpu-probe-unschedulable", "kubeflow/kfcheck-gpu-probe-"), ("samples-fit-cluster", "task-unschedulable", "gpu-probe")],
     ),
     ("device-plugin-not-ready", &[("gpu-inventory", "device-plugin-not-ready", "kwok-gpu-0")]),
     ("kfp-deployment-crashloop", &[("kfp-deployments", "deployment-unavailable", "kubeflow/ml-pipeline")]),
@@ -198,6 +198,9 @@ async fn every_check_against_every_scenario() {
     let suite = fast_suite();
     let mut problems: Vec<String> = Vec::new();
 
+    // An earlier test run that died half-way may have left a probe pod behind.
+    let o = kfcheck(&["--kubeconfig", kubeconfig.to_str().unwrap(), "cleanup"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
     sandbox(&dir, &["scenario", "healthy"]);
     let (code_ok, doc, err) = run_suite(&kubeconfig, suite.path());
     let bad = mismatches(&doc, &[]);
@@ -337,7 +340,7 @@ async fn ctrl_c_mid_run(dir: &Path, c: &kube::Client, kubeconfig: &Path) {
 /// ends well within its deadline with exit 3; once the API server is back, `kfcheck cleanup`
 /// removes the probe pod the janitor could not.
 async fn api_server_killed_mid_run(dir: &Path, c: &kube::Client, kubeconfig: &Path) {
-    let child = start_with_probe(c, &["--kubeconfig", kubeconfig.to_str().unwrap(), "--timeout", "90s", "run", "gpu", "-o", "json"]).await;
+    let child = start_with_probe(c, &["--kubeconfig", kubeconfig.to_str().unwrap(), "--timeout", "90s", "run", "gpu-schedulable", "cluster", "-o", "json"]).await;
     let t = Instant::now();
     sandbox(dir, &["kill", "kube-apiserver"]);
     let o = child.wait_with_output().unwrap();
