@@ -318,6 +318,7 @@ mod tests {
                         Ok(Outcome::default())
                     }
                     "error" => Err(CheckError::Forbidden("list pods in namespace team-a".into())),
+                    "nothing" => Err(CheckError::NotApplicable("no profiles to check".into())),
                     "fail" => Ok(Outcome {
                         findings: vec![Finding {
                             rule: "r".into(),
@@ -376,6 +377,7 @@ mod tests {
             spec("a-pass", "pass", Duration::from_secs(5)),
             spec("d-panic", "panic", Duration::from_secs(5)),
             spec("c-error", "error", Duration::from_secs(5)),
+            spec("f-nothing", "nothing", Duration::from_secs(5)),
             spec("b-fail", "fail", Duration::from_secs(5)),
         ];
         let (results, _, stop, janitor) = run(checks, Duration::from_secs(30), CancellationToken::new()).await;
@@ -389,13 +391,15 @@ mod tests {
                 ("c-error", Status::Errored),
                 ("d-panic", Status::Errored),
                 ("e-sleep", Status::TimedOut),
+                ("f-nothing", Status::Skipped),
             ]
         );
+        assert_eq!(results[5].reason.as_deref(), Some("no profiles to check"));
         assert!(results[2].reason.as_deref().unwrap().starts_with("kfcheck lacks permission to list pods"));
         assert!(results[3].reason.as_deref().unwrap().contains("kfcheck bug: the check panicked: boom"));
         assert!(results[4].reason.as_deref().unwrap().contains("timed out after 200ms"));
         // Cleanup ran once per check, whatever happened, and nothing is left pending.
-        assert!(CLEANUPS.load(Ordering::SeqCst) - before >= 5);
+        assert!(CLEANUPS.load(Ordering::SeqCst) - before >= 6);
         assert!(results.iter().all(|r| r.notes.iter().any(|n| n == "cleanup: counted")));
         assert!(janitor.pending_ids().is_empty());
     }
