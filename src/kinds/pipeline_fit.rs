@@ -2,7 +2,7 @@
 //! node satisfy its resources, node selector, required affinity and tolerations?
 //! (`kfcheck lint --cluster` adds this check to the static lint.)
 
-use super::pipeline_lint::{embedded_sources, outcome, resolve, sources};
+use super::pipeline_lint::{outcome, resolve, sources, validate_paths};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::pipeline::fit::FitNode;
@@ -45,15 +45,7 @@ impl Kind for PipelineFit {
 
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
-        if p.paths.is_empty() {
-            return Err("`paths` must name at least one file or directory".into());
-        }
-        if *base == SuiteBase::Embedded {
-            if let Some(path) = p.paths.iter().find(|x| embedded_sources(x).is_empty()) {
-                return Err(format!("no embedded pipeline at '{path}'"));
-            }
-        }
-        Ok(())
+        validate_paths(&p.paths, base)
     }
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {

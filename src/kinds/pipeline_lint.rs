@@ -87,6 +87,19 @@ pub(crate) fn embedded_sources(path: &str) -> Vec<Source> {
         .collect()
 }
 
+/// `paths` names something, and in the embedded suite only pipelines compiled into the binary.
+pub(crate) fn validate_paths(paths: &[String], base: &SuiteBase) -> Result<(), String> {
+    if paths.is_empty() {
+        return Err("`paths` must name at least one file or directory".into());
+    }
+    if *base == SuiteBase::Embedded {
+        if let Some(path) = paths.iter().find(|x| embedded_sources(x).is_empty()) {
+            return Err(format!("no embedded pipeline at '{path}'"));
+        }
+    }
+    Ok(())
+}
+
 /// The inputs named by `paths`: embedded files, or files below the suite directory; plus one
 /// problem per path that does not exist.
 pub(crate) fn sources(paths: &[String], base: &SuiteBase) -> (Vec<Source>, Vec<crate::model::Problem>) {
@@ -133,16 +146,7 @@ impl Kind for PipelineLint {
 
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
-        if p.paths.is_empty() {
-            return Err("`paths` must name at least one file or directory".into());
-        }
-        if *base == SuiteBase::Embedded {
-            for path in &p.paths {
-                if embedded_sources(path).is_empty() {
-                    return Err(format!("no embedded pipeline at '{path}'"));
-                }
-            }
-        }
+        validate_paths(&p.paths, base)?;
         options(&p, base).map(|_| ())
     }
 
