@@ -197,8 +197,26 @@ fn settings(cli: &Cli) -> Settings {
         context: g.context.clone(),
         namespace: g.namespace.clone(),
         docker_host: g.docker_host.clone(),
+        kfp: kfp_settings(&g.kfp),
         required: g.require.clone(),
         env: crate::context::Env::capture(),
+    }
+}
+
+fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
+    use crate::clients::kfp::Secret;
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    crate::context::kfp::KfpSettings {
+        endpoint: nonempty(&k.kfp_endpoint),
+        token: nonempty(&k.kfp_token).map(Secret::new),
+        token_file: k.kfp_token_file.clone(),
+        cookie: nonempty(&k.kfp_cookie).map(Secret::new),
+        user_id: nonempty(&k.kfp_user_id),
+        service_account: nonempty(&k.kfp_service_account),
+        namespace: nonempty(&k.kfp_namespace),
+        isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),
+        insecure_skip_tls_verify: k.insecure_skip_tls_verify,
+        request_timeout: None,
     }
 }
 
