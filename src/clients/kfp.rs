@@ -177,6 +177,7 @@ pub struct TaskDetail {
     pub state: Option<String>,
     pub error: Option<Value>,
     pub pod_name: String,
+    pub child_tasks: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -14,6 +14,23 @@ pub const KFP_AUDIENCE: &str = "pipelines.kubeflow.org";
 const POD_TOKEN_PATH: &str = "/var/run/secrets/kubeflow/pipelines/token";
 const IN_CLUSTER_ENDPOINT: &str = "http://ml-pipeline.kubeflow.svc.cluster.local:8888";
 
+/// Every KFP object kfcheck creates is named `kfcheck-<run id>-…`: that is how the janitor and
+/// `kfcheck cleanup` find it (KFP objects carry no labels).
+pub fn kfp_name(run_id: &str, what: &str) -> String {
+    format!("kfcheck-{run_id}-{what}")
+}
+
+/// Whether `name` is one of kfcheck's (of run `run_id` when given): `kfcheck-` and a run id of
+/// ten hex digits, then `-`. A user's `kfcheck-demo` pipeline does not match.
+pub fn is_kfcheck_name(name: &str, run_id: Option<&str>) -> bool {
+    let Some(rest) = name.strip_prefix("kfcheck-") else { return false };
+    let Some((id, _)) = rest.split_once('-') else { return false };
+    match run_id {
+        Some(r) => id == r,
+        None => id.len() == 10 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+    }
+}
+
 /// KFP settings from the global flags.
 #[derive(Debug, Clone, Default)]
 pub struct KfpSettings {
@@ -177,6 +194,16 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_kfcheck_names_match() {
+        let n = kfp_name("0123456789", "kfp-cpu-sample");
+        assert!(is_kfcheck_name(&n, None) && is_kfcheck_name(&n, Some("0123456789")));
+        assert!(!is_kfcheck_name(&n, Some("abcdefabcd")));
+        for other in ["kfcheck-demo", "kfcheck-demo-pipeline", "my-kfcheck-0123456789-x", "kfcheck-0123456789", "kfcheck-ABCDEF0123-x"] {
+            assert!(!is_kfcheck_name(other, None), "{other}");
+        }
+    }
 
     #[test]
     fn a_service_account_token_names_its_namespace() {
