@@ -4,8 +4,8 @@
 //! experiment carry the run id in their names and are removed afterwards; a run still going at
 //! the deadline is terminated and deleted.
 
-use super::kfp_support::{create_experiment, evaluate_run, load_pipeline, run_deadline, submit_run, wait_for_run, GpuParams};
-use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::kfp_support::{create_experiment, upload_pipeline, evaluate_run, load_pipeline, run_deadline, submit_run, wait_for_run, GpuParams};
+use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::clients::kfp::RunSource;
 use crate::clients::kfp_spec::CompiledSpec;
 use crate::context::kfp::kfp_name;
@@ -30,6 +30,7 @@ static META: KindMeta = KindMeta {
         ("pipeline", "compiled pipeline YAML, relative to the suite (embedded: pipelines/kfcheck-cpu-sample.yaml)"),
         ("parameters", "map of run parameters (default none)"),
         ("gpu", "optional GPU mode for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}"),
+        ("submit", "inline (the spec inside the run, default) or upload (multipart upload as a pipeline, a second version, and a run of that version: the dashboard's upload path)"),
         ("run_timeout", "how long the run may take, e.g. 8m (default: the check's timeout less a margin)"),
     ],
 };
@@ -42,8 +43,18 @@ struct Params {
     parameters: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     gpu: Option<GpuParams>,
+    #[serde(default)]
+    submit: Submit,
     #[serde(default, with = "super::kfp_support::duration")]
     run_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Submit {
+    #[default]
+    Inline,
+    Upload,
 }
 
 fn spec_of(p: &Params, base: &SuiteBase) -> Result<(String, CompiledSpec), String> {
@@ -75,7 +86,22 @@ impl Kind for KfpSampleRun {
             }
             let name = kfp_name(&cx.run_id, &cx.spec.id);
             let experiment = create_experiment(&cx, &kfp, &name).await?;
-            let run = submit_run(&cx, &kfp, &name, &experiment.experiment_id, &RunSource::Spec(spec.for_run()), &p.parameters).await?;
+            let source = match p.submit {
+                Submit::Inline => RunSource::Spec(spec.for_run()),
+                Submit::Upload => {
+                    let yaml = spec.to_yaml().map_err(CheckError::Undecided)?;
+                    let pipeline = upload_pipeline(&cx, &kfp, &name, &yaml).await?;
+                    // A second version through `upload_version` (query key `pipelineid`): the run
+                    // uses it, so both upload paths are proven.
+                    let version = kfp
+                        .client
+                        .upload_version(&pipeline.pipeline_id, &format!("{name}-v2"), &yaml)
+                        .await
+                        .map_err(|e| kfp_error(&e, "upload pipeline versions"))?;
+                    RunSource::Version { pipeline_id: pipeline.pipeline_id, version_id: Some(version.pipeline_version_id) }
+                }
+            };
+            let run = submit_run(&cx, &kfp, &name, &experiment.experiment_id, &source, &p.parameters).await?;
             let watched = wait_for_run(&cx, &kfp.client, &run.run_id, run_deadline(&cx, p.run_timeout)).await?;
             let what = spec.name().unwrap_or("pipeline").to_string();
             let subject = Subject::new("kfp-run", format!("{what} ({shown})"));

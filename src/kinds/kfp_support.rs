@@ -125,6 +125,33 @@ pub(crate) async fn create_experiment(cx: &CheckContext, kfp: &Kfp, name: &str) 
     Ok(e)
 }
 
+/// Uploads a pipeline (multipart, its first version) in the write namespace, after registering
+/// its deletion with all its versions.
+pub(crate) async fn upload_pipeline(cx: &CheckContext, kfp: &Kfp, name: &str, yaml: &str) -> Result<crate::clients::kfp::Pipeline, CheckError> {
+    let ns = kfp.namespace_for_writes().map_err(CheckError::Undecided)?.map(String::from);
+    let slot: Slot = Arc::default();
+    let (client, n, s, sl) = (kfp.client.clone(), name.to_string(), ns.clone(), slot.clone());
+    cx.janitor.register(format!("delete KFP pipeline {name}"), move || {
+        Box::pin(async move {
+            let ids = match take(&sl) {
+                Some(id) => vec![id],
+                None => client.list_pipelines(s.as_deref(), &n).await.map_err(|e| e.to_string())?.into_iter().filter(|p| p.shown_name() == n).map(|p| p.pipeline_id).collect(),
+            };
+            for id in &ids {
+                match client.delete_pipeline(id).await {
+                    Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
+                    Err(e) => return Err(format!("{e} (run `kfcheck cleanup`)")),
+                }
+            }
+            Ok(if ids.is_empty() { format!("KFP pipeline {n} was never created") } else { format!("deleted KFP pipeline {n} and its versions") })
+        })
+    });
+    let what = format!("upload pipelines{}", ns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default());
+    let p = kfp.client.upload_pipeline(name, ns.as_deref(), yaml).await.map_err(|e| kfp_error(&e, &what))?;
+    put(&slot, &p.pipeline_id);
+    Ok(p)
+}
+
 /// Submits a run, after registering its termination and deletion.
 pub(crate) async fn submit_run(cx: &CheckContext, kfp: &Kfp, name: &str, experiment_id: &str, source: &RunSource, parameters: &serde_json::Map<String, Value>) -> Result<Run, CheckError> {
     let slot: Slot = Arc::default();
