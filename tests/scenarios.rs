@@ -23,7 +23,9 @@ const SELECTION: &[&str] = &["cluster", "profiles", "secrets", "gpu", "pipelines
 
 /// Scenario → (check id, finding rule, text in the finding's subject) it must produce. Every
 /// other selected check must pass.
-const FAULTS: &[(&str, &[(&str, &str, &str)])] = &[
+/// (check id, finding rule, text in the finding's subject).
+type Expected = (&'static str, &'static str, &'static str);
+const FAULTS: &[(&str, &[Expected])] = &[
     ("missing-artifact-secret", &[("profile-matrix", "artifact-secret-missing", "kubeflow-user-example-com")]),
     ("malformed-gcp-key", &[("gcp-credentials", "gcp-key-malformed", "kubeflow-user-example-com")]),
     ("missing-poddefault", &[("profile-matrix", "poddefault-missing", "team-gpu")]),

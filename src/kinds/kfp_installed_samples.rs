@@ -156,7 +156,7 @@ impl Kind for KfpInstalledSamples {
                 let what = format!("{pipeline} ({mode} mode)");
                 match evaluate_run(&w, Subject::new("kfp-pipeline", what.clone()), cx.spec.severity, &what) {
                     Ok(note) => out.notes.push(note),
-                    Err(f) => out.findings.push(f),
+                    Err(f) => out.findings.push(*f),
                 }
             }
             Ok(out)

@@ -108,7 +108,7 @@ impl Kind for KfpSampleRun {
             let mut out = Outcome::default();
             match evaluate_run(&watched, subject, cx.spec.severity, &what) {
                 Ok(note) => out.notes.push(format!("{note}, {} status poll(s)", watched.polls)),
-                Err(f) => out.findings.push(f),
+                Err(f) => out.findings.push(*f),
             }
             Ok(out)
         })

@@ -216,7 +216,7 @@ fn is_leaf(t: &TaskDetail) -> bool {
 }
 
 /// How a watched run ended, as a finding (not ready) or a note (it worked). Pure.
-pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, what: &str) -> Result<String, Finding> {
+pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, what: &str) -> Result<String, Box<Finding>> {
     let state = RunState::parse(w.run.state.as_deref());
     let tasks = w.run.run_details.as_ref().map(|d| d.task_details.as_slice()).unwrap_or_default();
     let run_ev = Evidence::new("run", format!("{} ({})", w.run.display_name, w.run.run_id));
@@ -227,7 +227,7 @@ pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, wh
             .filter(|t| is_leaf(t) && !RunState::parse(t.state.as_deref()).is_terminal())
             .map(|t| format!("{} {}", t.display_name, RunState::parse(t.state.as_deref()).as_str()))
             .collect();
-        return Err(Finding::new(
+        return Err(Box::new(Finding::new(
             "run-not-finished",
             severity,
             subject,
@@ -239,7 +239,7 @@ pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, wh
                 run_ev,
             ],
             format!("Look at the run's pods (label pipeline/runid={}): a Pending pod usually means no node fits its resources, selector or tolerations; the run was terminated and deleted.", w.run.run_id),
-        ));
+        )));
     }
     match state {
         RunState::Succeeded => Ok(format!("{what}: run {} succeeded in {secs} ({} task(s))", w.run.run_id, tasks.iter().filter(|t| is_leaf(t)).count())),
@@ -270,14 +270,14 @@ pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, wh
                 ev.push(Evidence::new("run message", m));
             }
             ev.push(run_ev);
-            Err(Finding::new(
+            Err(Box::new(Finding::new(
                 "run-failed",
                 severity,
                 subject,
                 message,
                 ev,
                 format!("Read the failed step's logs (pod above, or the run's pods labelled pipeline/runid={}) and fix what it reports; resubmit with `kfcheck run` to confirm.", w.run.run_id),
-            ))
+            )))
         }
     }
 }
