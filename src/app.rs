@@ -243,6 +243,8 @@ fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
         token_file: k.kfp_token_file.clone(),
         cookie: nonempty(&k.kfp_cookie).map(Secret::new),
         user_id: nonempty(&k.kfp_user_id),
+        dex_user: nonempty(&k.kfp_dex_user),
+        dex_password: nonempty(&k.kfp_dex_password).map(Secret::new),
         service_account: nonempty(&k.kfp_service_account),
         namespace: nonempty(&k.kfp_namespace),
         isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),

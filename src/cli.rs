@@ -96,6 +96,13 @@ pub struct KfpArgs {
     /// cookies, joined with "; "), `authservice_session=…`, or a bare oauth2-proxy value.
     #[arg(long, global = true, value_name = "COOKIE", env = "KFP_COOKIE", hide_env_values = true)]
     pub kfp_cookie: Option<String>,
+    /// Log in through the dashboard's Dex as this static user (password from KFP_DEX_PASSWORD)
+    /// and use the session cookie it sets.
+    #[arg(long, global = true, value_name = "USER")]
+    pub kfp_dex_user: Option<String>,
+    /// Password for --kfp-dex-user.
+    #[arg(long, global = true, value_name = "PASSWORD", env = "KFP_DEX_PASSWORD", hide_env_values = true)]
+    pub kfp_dex_password: Option<String>,
     /// Send this identity in the kubeflow-userid header (direct access to ml-pipeline only).
     #[arg(long, global = true, value_name = "USER")]
     pub kfp_user_id: Option<String>,

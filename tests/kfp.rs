@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 const TOKEN_A: &str = "tok-a-4d1f-secret";
 const TOKEN_B: &str = "tok-b-77aa-secret";
+const DEX_PASSWORD: &str = "pw-12341234-secret";
+const DEX_SESSION: &str = "dex-session-0123456789-secret";
 const SA_A: &str = "system:serviceaccount:team-a:default-editor";
 
 fn python() -> Option<PathBuf> {
@@ -45,12 +47,19 @@ impl Drop for Emulator {
 
 impl Emulator {
     fn start(args: &[&str]) -> Option<Emulator> {
+        let mut all = vec!["--port", "0", "--pending-ms", "50", "--task-ms", "100", "--cancel-ms", "100"];
+        all.extend_from_slice(args);
+        Self::script_server("tools/kfp-emulator/kfp_emulator.py", &all)
+    }
+
+    /// A Python server that writes its URL to `--ready-file` once serving.
+    fn script_server(script: &str, args: &[&str]) -> Option<Emulator> {
         let py = python()?;
         let dir = tempfile::tempdir().unwrap();
         let ready = dir.path().join("url");
         let child = Command::new(py)
-            .arg(repo().join("tools/kfp-emulator/kfp_emulator.py"))
-            .args(["--port", "0", "--ready-file", ready.to_str().unwrap(), "--pending-ms", "50", "--task-ms", "100", "--cancel-ms", "100"])
+            .arg(repo().join(script))
+            .args(["--ready-file", ready.to_str().unwrap()])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -58,7 +67,7 @@ impl Emulator {
             .expect("start the KFP emulator");
         let started = Instant::now();
         while !ready.is_file() {
-            assert!(started.elapsed() < Duration::from_secs(30), "the KFP emulator did not start");
+            assert!(started.elapsed() < Duration::from_secs(30), "{script} did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         let url = std::fs::read_to_string(&ready).unwrap().trim().to_string();
@@ -143,7 +152,7 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
         .env("HOME", dir.join("no-such-home"))
         .env_remove("DOCKER_HOST")
         .env("NO_COLOR", "1");
-    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN"] {
+    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN", "KFP_DEX_PASSWORD"] {
         c.env_remove(v);
     }
     for (k, v) in env {
@@ -154,7 +163,7 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let o = command(args, env).output().expect("run kfcheck");
-    for secret in [TOKEN_A, TOKEN_B, "session-a-secret"] {
+    for secret in [TOKEN_A, TOKEN_B, "session-a-secret", DEX_PASSWORD, DEX_SESSION] {
         assert!(!stdout(&o).contains(secret) && !stderr(&o).contains(secret), "a credential was printed:\n{}{}", stdout(&o), stderr(&o));
     }
     o
@@ -417,5 +426,29 @@ fn cleanup_sweeps_kfchecks_leftovers_by_name_only() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("deleted KFP run kfcheck-") && stdout(&o).contains("3 object(s) deleted"), "{}", stdout(&o));
     assert_eq!(emu.leftovers(None, &[]), vec!["pipelines: kfcheck-demo".to_string()], "only the user's own pipeline may remain");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_dex_login_through_the_gateway_gives_a_session() {
+    let cookie = format!("{DEX_SESSION}=user@example.com");
+    let Some(emu) = Emulator::start(&["--multi-user", "--gateway-auth", "--cookie", &cookie, "--grant", "user@example.com=team-a"]) else { return };
+    let upstream = emu.url.clone();
+    let Some(gw) = Emulator::script_server(
+        "tests/support/dex_gateway.py",
+        &["--upstream", &upstream, "--user", "user@example.com", "--password", DEX_PASSWORD, "--session", DEX_SESSION],
+    ) else {
+        return;
+    };
+    let args = ["--kfp-endpoint", gw.url.as_str(), "--kfp-dex-user", "user@example.com", "-n", "team-a", "run", "kfp-api-healthy", "kfp-gpu-sample", "-o", "json"];
+    let o = run(&args, &[("KFP_DEX_PASSWORD", DEX_PASSWORD)]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    assert!(doc["needs"][0]["detail"].as_str().unwrap().contains("through the UI proxy, multi-user, a session cookie, namespace team-a"), "{doc:#}");
+    let o = run(&args, &[("KFP_DEX_PASSWORD", "wrong-password")]);
+    assert_eq!(code(&o), 3);
+    let r = check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(r.contains("Dex login as user@example.com failed") && r.contains("refused"), "{r}");
+    assert!(!stdout(&o).contains("wrong-password"));
     emu.assert_no_violations();
 }

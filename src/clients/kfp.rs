@@ -662,6 +662,100 @@ impl KfpClient {
     }
 }
 
+/// A Dex username/password login through the dashboard's gateway, as a browser does it:
+/// follow redirects to Dex (via oauth2-proxy's `/oauth2/start` when an API route answers 401),
+/// choose the `local` connector, post the login form, approve if asked, and keep the cookies set
+/// on the way. Returns the session cookies (`oauth2_proxy_kubeflow[_N]` or
+/// `authservice_session`) as a `Cookie` header value. The password is only ever sent in the form.
+pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> Result<Secret, KfpError> {
+    let http = KfpClient::http_client(opts)?;
+    let start = reqwest::Url::parse(opts.endpoint.trim_end_matches('/')).map_err(|e| KfpError::Connect { url: opts.endpoint.clone(), detail: e.to_string() })?;
+    let mut login = Login { http, jar: Vec::new(), timeout: opts.request_timeout };
+    let home = start.join("/").unwrap_or_else(|_| start.clone());
+    let (mut url, mut status) = login.follow(reqwest::Method::GET, home.clone(), None).await?;
+    if status == 401 || status == 403 {
+        // oauth2-proxy answers API-style routes with 401 instead of redirecting: start the flow.
+        let begin = home.join("/oauth2/start?rd=%2F").unwrap_or_else(|_| home.clone());
+        (url, status) = login.follow(reqwest::Method::GET, begin, None).await?;
+    }
+    if url.path().trim_end_matches('/').ends_with("/auth") {
+        // Dex's connector chooser: take the static-password ("local") connector.
+        let mut local = url.clone();
+        local.set_path(&format!("{}/local", url.path().trim_end_matches('/')));
+        (url, status) = login.follow(reqwest::Method::GET, local, None).await?;
+    }
+    if !url.path().contains("/auth/") && !url.path().contains("login") {
+        return Err(KfpError::Decode { path: url.path().to_string(), detail: format!("the login flow ended at {} (HTTP {status}), not at a Dex login form", url.path()) });
+    }
+    let form = [("login", user.to_string()), ("password", password.expose().to_string())];
+    let (after, _) = login.follow(reqwest::Method::POST, url.clone(), Some(&form)).await?;
+    let after = if after.path().contains("/approval") {
+        login.follow(reqwest::Method::POST, after, Some(&[("approval", "approve".to_string())])).await?.0
+    } else {
+        after
+    };
+    if after.path() == url.path() {
+        return Err(KfpError::Status { status: 401, message: format!("Dex refused the login of {user} (wrong username or password?)"), method: "POST".into(), path: url.path().to_string() });
+    }
+    let session: Vec<String> = login
+        .jar
+        .iter()
+        .filter(|(n, _)| n.starts_with("oauth2_proxy_kubeflow") || n == "authservice_session")
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if session.is_empty() {
+        return Err(KfpError::Decode { path: after.path().to_string(), detail: "the Dex login set no session cookie (oauth2_proxy_kubeflow or authservice_session)".into() });
+    }
+    Ok(Secret::new(session.join("; ")))
+}
+
+/// A browser's worth of state for the login flow: cookies by name (one origin).
+struct Login {
+    http: reqwest::Client,
+    jar: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Login {
+    /// Sends, then follows redirects (a 302/303 after a POST becomes a GET); returns the last URL
+    /// and its status.
+    async fn follow(&mut self, method: reqwest::Method, url: reqwest::Url, form: Option<&[(&str, String)]>) -> Result<(reqwest::Url, u16), KfpError> {
+        let (mut method, mut url, mut form) = (method, url, form);
+        for _ in 0..20 {
+            let mut rb = self.http.request(method.clone(), url.clone());
+            if !self.jar.is_empty() {
+                let cookies: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                rb = rb.header(reqwest::header::COOKIE, cookies.join("; "));
+            }
+            if let Some(f) = form {
+                rb = rb.form(f);
+            }
+            let shown = format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path());
+            let resp = rb.send().await.map_err(|e| transport_error(&e, &shown, self.timeout))?;
+            for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                let Some((name, value)) = c.to_str().ok().and_then(|c| c.split(';').next()).and_then(|kv| kv.split_once('=')) else { continue };
+                self.jar.retain(|(n, _)| n != name.trim());
+                if !value.is_empty() {
+                    self.jar.push((name.trim().to_string(), value.to_string()));
+                }
+            }
+            let status = resp.status();
+            if !status.is_redirection() {
+                return Ok((url, status.as_u16()));
+            }
+            let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) else {
+                return Ok((url, status.as_u16()));
+            };
+            if status != reqwest::StatusCode::TEMPORARY_REDIRECT && status != reqwest::StatusCode::PERMANENT_REDIRECT {
+                method = reqwest::Method::GET;
+                form = None;
+            }
+            url = next;
+        }
+        Err(KfpError::Decode { path: url.path().to_string(), detail: "too many redirects in the login flow".into() })
+    }
+}
+
 /// A list filter matching `key` containing `needle`.
 fn substring_filter(key: &str, needle: &str) -> String {
     json!({ "predicates": [{ "key": key, "operation": "IS_SUBSTRING", "string_value": needle }] }).to_string()

@@ -3,7 +3,7 @@
 //! credentials refused with 401/403 is *broken*. Credentials are never part of a message.
 
 use super::{NeedError, Settings};
-use crate::clients::kfp::{Auth, ConnectOptions, KfpClient, KfpError, Secret};
+use crate::clients::kfp::{dex_login, Auth, ConnectOptions, KfpClient, KfpError, Secret};
 use base64::Engine as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +39,9 @@ pub struct KfpSettings {
     pub token_file: Option<PathBuf>,
     pub cookie: Option<Secret>,
     pub user_id: Option<String>,
+    /// A Dex static user and password, logged in through the gateway.
+    pub dex_user: Option<String>,
+    pub dex_password: Option<Secret>,
     /// `NAMESPACE/NAME` of a ServiceAccount to mint a token for (TokenRequest API).
     pub service_account: Option<String>,
     pub namespace: Option<String>,
@@ -144,6 +147,19 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
         Auth::Bearer(mint_token(kube, sa).await?)
     } else if let Some(c) = &k.cookie {
         Auth::Cookie(c.clone())
+    } else if let Some(user) = &k.dex_user {
+        let Some(password) = &k.dex_password else {
+            return Err(NeedError::Broken("--kfp-dex-user needs a password (KFP_DEX_PASSWORD)".into()));
+        };
+        let opts = ConnectOptions {
+            endpoint: endpoint.clone(),
+            auth: Auth::None,
+            insecure_skip_tls_verify: k.insecure_skip_tls_verify,
+            request_timeout: k.request_timeout.unwrap_or(Duration::from_secs(30)),
+            retries: 0,
+        };
+        let cookie = dex_login(&opts, user, password).await.map_err(|e| NeedError::Broken(format!("Dex login as {user} failed: {e}")))?;
+        Auth::Cookie(cookie)
     } else if in_cluster && std::path::Path::new(POD_TOKEN_PATH).is_file() {
         Auth::Bearer(read_token(&PathBuf::from(POD_TOKEN_PATH))?)
     } else {
