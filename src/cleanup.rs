@@ -133,7 +133,7 @@ pub async fn sweep_kfp(client: &crate::clients::KfpClient, namespace: Option<&st
         Ok(runs) => {
             for r in runs.into_iter().filter(|r| is_kfcheck_name(&r.display_name, run_id)) {
                 let shown = format!("KFP run {where_}{} ({})", r.display_name, r.run_id);
-                let result = if dry_run { None } else { Some(client.terminate_and_delete_run(&r.run_id).await) };
+                let result = if dry_run { None } else { Some(client.terminate_and_delete_run(&r.run_id, false).await) };
                 act(&mut report, shown, result);
             }
         }

@@ -640,13 +640,15 @@ impl KfpClient {
         self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/runs/{id}"), &[], None, Retry::Safe).await.map(|_| ())
     }
 
-    /// Stops a run if it is still going, then deletes it. A run that is already gone is fine.
-    pub async fn terminate_and_delete_run(&self, id: &str) -> Result<String, KfpError> {
-        let finished = match self.get_run(id).await {
-            Ok(r) => super::kfp_spec::RunState::parse(r.state.as_deref()).is_terminal(),
-            Err(KfpError::Status { status: 404, .. }) => return Ok(format!("KFP run {id} was already gone")),
-            Err(_) => false,
-        };
+    /// Stops a run if it is still going (unless `known_finished`, it asks first), then deletes it.
+    /// A run that is already gone is fine.
+    pub async fn terminate_and_delete_run(&self, id: &str, known_finished: bool) -> Result<String, KfpError> {
+        let finished = known_finished
+            || match self.get_run(id).await {
+                Ok(r) => super::kfp_spec::RunState::parse(r.state.as_deref()).is_terminal(),
+                Err(KfpError::Status { status: 404, .. }) => return Ok(format!("KFP run {id} was already gone")),
+                Err(_) => false,
+            };
         let mut what = "deleted";
         if !finished {
             // Best effort: the delete below is what must succeed.

@@ -91,6 +91,18 @@ pub(crate) fn load_pipeline(base: &SuiteBase, path: &str) -> Result<(String, Str
 /// it, and falls back to finding the object by its unique name when the create's answer was lost.
 type Slot = Arc<Mutex<Option<String>>>;
 
+/// Runs seen in a terminal state: their cleanup deletes them without asking again.
+static FINISHED: Mutex<std::collections::BTreeSet<String>> = Mutex::new(std::collections::BTreeSet::new());
+
+fn finished(run_id: &str, mark: bool) -> bool {
+    let mut set = FINISHED.lock().unwrap_or_else(|p| p.into_inner());
+    if mark {
+        set.insert(run_id.to_string())
+    } else {
+        set.remove(run_id)
+    }
+}
+
 fn take(slot: &Slot) -> Option<String> {
     slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
@@ -164,7 +176,7 @@ pub(crate) async fn submit_run(cx: &CheckContext, kfp: &Kfp, name: &str, experim
             };
             let mut notes = Vec::new();
             for id in &ids {
-                notes.push(client.terminate_and_delete_run(id).await.map_err(|e| format!("{e} (run `kfcheck cleanup`)"))?);
+                notes.push(client.terminate_and_delete_run(id, finished(id, false)).await.map_err(|e| format!("{e} (run `kfcheck cleanup`)"))?);
             }
             Ok(if notes.is_empty() { format!("KFP run {n} was never created") } else { format!("{} ({n})", notes.join(", ")) })
         })
@@ -193,6 +205,7 @@ pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: 
         polls += 1;
         let waited = started.elapsed();
         if RunState::parse(run.state.as_deref()).is_terminal() {
+            finished(run_id, true);
             return Ok(Watched { run, finished: true, waited, polls });
         }
         if waited >= limit {
