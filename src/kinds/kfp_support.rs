@@ -195,10 +195,16 @@ pub(crate) struct Watched {
     pub polls: u32,
 }
 
-/// Polls a run to a terminal state with backoff (0.25s growing to 5s), inside `limit`.
+/// Polls a run to a terminal state inside `limit`. The pause is a quarter of the time waited so
+/// far (at least 0.25s, at most 5s): a finished run is noticed within a quarter of its own
+/// duration, and a long run costs one request per 5s.
+pub(crate) fn poll_pause(waited: Duration) -> Duration {
+    (waited / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
+}
+
+/// Polls a run to a terminal state with [`poll_pause`] between looks, inside `limit`.
 pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: &str, limit: Duration) -> Result<Watched, CheckError> {
     let started = Instant::now();
-    let mut pause = Duration::from_millis(250);
     let mut polls = 0;
     loop {
         let run = client.get_run(run_id).await.map_err(|e| kfp_error(&e, &format!("get run {run_id}")))?;
@@ -211,12 +217,11 @@ pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: 
         if waited >= limit {
             return Ok(Watched { run, finished: false, waited, polls });
         }
-        let sleep = pause.min(limit - waited);
+        let sleep = poll_pause(waited).min(limit - waited);
         tokio::select! {
             _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while waiting for KFP run {run_id}"))),
             _ = tokio::time::sleep(sleep) => {}
         }
-        pause = (pause * 3 / 2).min(Duration::from_secs(5));
     }
 }
 
@@ -332,6 +337,13 @@ mod tests {
         // `{}` and a run without details are normal, not errors.
         let bare = watched(serde_json::json!({}), true);
         assert!(evaluate_run(&bare, Subject::new("k", "n"), Severity::Error, "s").is_err());
+    }
+
+    #[test]
+    fn polling_backs_off_with_the_time_waited() {
+        assert_eq!(poll_pause(Duration::ZERO), Duration::from_millis(250));
+        assert_eq!(poll_pause(Duration::from_secs(4)), Duration::from_secs(1));
+        assert_eq!(poll_pause(Duration::from_secs(600)), Duration::from_secs(5));
     }
 
     #[test]
