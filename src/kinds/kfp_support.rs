@@ -238,7 +238,7 @@ pub(crate) fn evaluate_run(w: &Watched, subject: Subject, severity: Severity, wh
     let state = RunState::parse(w.run.state.as_deref());
     let tasks = w.run.run_details.as_ref().map(|d| d.task_details.as_slice()).unwrap_or_default();
     let run_ev = Evidence::new("run", format!("{} ({})", w.run.display_name, w.run.run_id));
-    let secs = format!("{:.1}s", w.waited.as_secs_f64());
+    let secs = format!("{:.2}s", w.waited.as_secs_f64());
     if !w.finished {
         let going: Vec<String> = tasks
             .iter()
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn success_cancel_and_unfinished_runs() {
         let ok = watched(serde_json::json!({"run_id": "r", "state": "SUCCEEDED", "run_details": {"task_details": [{"display_name": "a", "state": "SUCCEEDED"}]}}), true);
-        assert!(evaluate_run(&ok, Subject::new("k", "n"), Severity::Error, "s").unwrap().contains("succeeded in 1.5s (1 task(s))"));
+        assert!(evaluate_run(&ok, Subject::new("k", "n"), Severity::Error, "s").unwrap().contains("succeeded in 1.50s (1 task(s))"));
         let canceled = watched(serde_json::json!({"run_id": "r", "state": "CANCELED"}), true);
         assert_eq!(evaluate_run(&canceled, Subject::new("k", "n"), Severity::Error, "s").unwrap_err().message, "s was canceled by someone else");
         let hung = watched(serde_json::json!({"run_id": "r", "state": "RUNNING", "run_details": {"task_details": [{"display_name": "probe", "state": "RUNNING"}]}}), false);
