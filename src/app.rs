@@ -249,7 +249,7 @@ fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
         namespace: nonempty(&k.kfp_namespace),
         isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),
         insecure_skip_tls_verify: k.insecure_skip_tls_verify,
-        request_timeout: None,
+        request_timeout: Some(k.kfp_request_timeout),
     }
 }
 

@@ -113,6 +113,9 @@ pub struct KfpArgs {
     /// check's probe.
     #[arg(long, global = true, value_name = "TOKEN", env = "KFP_ISOLATION_TOKEN", hide_env_values = true)]
     pub kfp_isolation_token: Option<String>,
+    /// How long one KFP request may take before it is retried (safe calls) or reported.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub kfp_request_timeout: std::time::Duration,
     /// Do not verify the KFP endpoint's TLS certificate (test clusters only).
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,

@@ -452,3 +452,35 @@ fn a_dex_login_through_the_gateway_gives_a_session() {
     assert!(!stdout(&o).contains("wrong-password"));
     emu.assert_no_violations();
 }
+
+#[test]
+fn a_server_too_slow_to_answer_is_retried_then_reported_and_the_run_still_removed() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"delays": [{"method": "GET", "path": "/apis/v2beta1/runs/{run_id}", "delay_ms": 1500}]}));
+    let started = Instant::now();
+    let o = run(&["--kfp-endpoint", &emu.url, "--kfp-request-timeout", "500ms", "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let c = check(&doc, "kfp-gpu-sample");
+    assert!(c["reason"].as_str().unwrap().contains(&format!("no answer from {}/apis/v2beta1/runs/", emu.url)), "{c:#}");
+    // One try and three retries of the status read in the check, the same in the janitor's look
+    // before it terminates (it cannot tell either), then terminate and delete.
+    assert_eq!(emu.count("GET /apis/v2beta1/runs/{run_id}"), 8, "{}", emu.get("/_emulator/requests"));
+    assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
+    assert!(c["notes"].to_string().contains("terminated and deleted KFP run"), "{c:#}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_kfp_1_server_is_named_as_such() {
+    let Some(emu) = Emulator::start(&["--version", "1.8.22"]) else { return };
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert_eq!(check(&doc, "kfp-api-healthy")["findings"][0]["rule"], "v2-api-missing", "{doc:#}");
+    assert!(check(&doc, "kfp-cpu-sample")["reason"].as_str().unwrap().contains("(KFP 1.x) and cannot run v2 pipelines"), "{doc:#}");
+    assert_eq!(emu.count("POST /apis/v2beta1/runs"), 0);
+}

@@ -63,6 +63,20 @@ pub struct Kfp {
 }
 
 impl Kfp {
+    /// Why v2 pipelines cannot run here, if they cannot: only v1beta1 answers, or the server
+    /// says it is KFP 1.x (through the UI proxy a 1.x server still answers the v2beta1 healthz).
+    pub fn v2_unavailable(&self) -> Option<String> {
+        let tag = self.client.health.tag_name.as_deref();
+        let major = tag.and_then(crate::clients::kfp_spec::Version::parse).map(|v| v.0);
+        if self.client.v1_only {
+            Some("the KFP server serves only the v1beta1 API (KFP 1.x) and cannot run v2 pipelines".into())
+        } else if major.is_some_and(|m| m < 2) {
+            Some(format!("the KFP server is {} (KFP 1.x) and cannot run v2 pipelines", tag.unwrap_or("?")))
+        } else {
+            None
+        }
+    }
+
     /// The namespace to create in: required in multi-user mode.
     pub fn namespace_for_writes(&self) -> Result<Option<&str>, String> {
         match (&self.namespace, self.multi_user) {

@@ -78,18 +78,22 @@ fn evaluate(f: &Facts, severity: Severity) -> Outcome {
         ));
         return out;
     }
-    if f.v1_only {
+    let server = f.health.tag_name.as_deref().and_then(Version::parse);
+    if f.v1_only || server.is_some_and(|v| v.0 < 2) {
         out.findings.push(Finding::new(
             "v2-api-missing",
             severity,
             subject(),
-            "the server serves only the v1beta1 api",
-            vec![Evidence::new("api", "/apis/v1beta1 only").expected("/apis/v2beta1")],
+            "the server is kfp 1.x and cannot run v2 pipelines",
+            vec![if f.v1_only {
+                Evidence::new("api", "/apis/v1beta1 only").expected("/apis/v2beta1")
+            } else {
+                Evidence::new("server", f.health.tag_name.clone().unwrap_or_default()).expected(">= 2.0.0")
+            }],
             "Upgrade Kubeflow Pipelines to 2.x: KFP v2 pipelines cannot run on a 1.x server.",
         ));
         return out;
     }
-    let server = f.health.tag_name.as_deref().and_then(Version::parse);
     let mode = if f.health.multi_user == Some(true) { "multi-user" } else { "single-user" };
     out.notes.push(format!(
         "KFP {} ({mode}, {})",
@@ -197,5 +201,7 @@ mod tests {
         let mut v1 = facts("1.8.22", true, vec![]);
         v1.v1_only = true;
         assert_eq!(evaluate(&v1, Severity::Error).findings[0].rule, "v2-api-missing");
+        // Through the UI a 1.x server still answers the v2beta1 healthz: its version tells.
+        assert_eq!(evaluate(&facts("1.8.22", true, vec![]), Severity::Error).findings[0].rule, "v2-api-missing");
     }
 }

@@ -104,6 +104,9 @@ impl Kind for KfpInstalledSamples {
             let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
             let set = matcher(&p.patterns).map_err(CheckError::Undecided)?;
             let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            if let Some(why) = kfp.v2_unavailable() {
+                return Err(CheckError::Undecided(why));
+            }
             // Installed samples are shared pipelines (no namespace).
             let found = kfp.client.list_pipelines(None, "").await.map_err(|e| kfp_error(&e, "list shared pipelines"))?;
             let picked = pick(found, &set, p.max_pipelines);

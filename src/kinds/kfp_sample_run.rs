@@ -81,8 +81,8 @@ impl Kind for KfpSampleRun {
             let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
             let (shown, spec) = spec_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
             let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
-            if kfp.client.v1_only {
-                return Err(CheckError::Undecided("the KFP server serves only the v1beta1 API (KFP 1.x) and cannot run v2 pipelines".into()));
+            if let Some(why) = kfp.v2_unavailable() {
+                return Err(CheckError::Undecided(why));
             }
             let name = kfp_name(&cx.run_id, &cx.spec.id);
             let experiment = create_experiment(&cx, &kfp, &name).await?;
