@@ -12,6 +12,7 @@ use std::time::Duration;
 pub const KFP_AUDIENCE: &str = "pipelines.kubeflow.org";
 /// Where `kfp.Client()` finds its token in a pod (the PodDefault `access-ml-pipeline`).
 const POD_TOKEN_PATH: &str = "/var/run/secrets/kubeflow/pipelines/token";
+const POD_NAMESPACE_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 const IN_CLUSTER_ENDPOINT: &str = "http://ml-pipeline.kubeflow.svc.cluster.local:8888";
 
 /// Every KFP object kfcheck creates is named `kfcheck-<run id>-…`: that is how the janitor and
@@ -187,6 +188,10 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
         .or_else(|| match &auth {
             Auth::Bearer(t) => token_namespace(t.expose()),
             _ => None,
+        })
+        // In a pod, like kfp.Client(): the pod's own namespace (a profile namespace for notebooks).
+        .or_else(|| {
+            in_cluster.then(|| std::fs::read_to_string(POD_NAMESPACE_PATH).ok()).flatten().map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
         });
     let opts = ConnectOptions {
         endpoint: endpoint.clone(),
