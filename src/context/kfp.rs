@@ -250,6 +250,53 @@ mod tests {
         assert_eq!(token_namespace("opaque-token"), None);
     }
 
+    /// One canned answer from a stand-in API server; returns what was asked.
+    async fn answer_once(status: &'static str, body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = sock.read(&mut buf).await.unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+                    if body.len() >= len || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let resp = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            sock.write_all(resp.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&req).to_string()
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_token_is_minted_for_the_service_account_with_the_kfp_audience() {
+        let (url, seen) = answer_once(
+            "201 Created",
+            r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"audiences":["pipelines.kubeflow.org"]},"status":{"token":"minted-token","expirationTimestamp":"2030-01-01T00:00:00Z"}}"#,
+        )
+        .await;
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let t = mint_token(client, "team-a/default-editor").await.unwrap();
+        assert_eq!(t.expose(), "minted-token");
+        let req = seen.await.unwrap();
+        assert!(req.starts_with("POST /api/v1/namespaces/team-a/serviceaccounts/default-editor/token"), "{req}");
+        assert!(req.contains(r#""audiences":["pipelines.kubeflow.org"]"#), "{req}");
+        let (url, _) = answer_once("403 Forbidden", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden","reason":"Forbidden","code":403}"#).await;
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let Err(NeedError::Broken(m)) = mint_token(client, "team-a/default-editor").await else { panic!("expected broken") };
+        assert_eq!(m, "kfcheck lacks permission to create tokens for serviceaccount team-a/default-editor");
+        assert!(matches!(mint_token(kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap(), "no-slash").await, Err(NeedError::Broken(m)) if m.contains("expected NAMESPACE/NAME")));
+    }
+
     #[tokio::test]
     async fn not_configured_is_missing_and_a_bad_url_is_broken() {
         let s = Settings::default();
