@@ -162,16 +162,47 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         Ok(rt) => rt,
         Err(e) => return AppOutput::usage(format!("failed to start the async runtime: {e}")),
     };
-    let result = rt.block_on(async {
-        let (client, desc) = crate::context::kube_client::connect(&settings).await?;
-        Ok::<_, crate::context::NeedError>((desc, crate::cleanup::sweep(&client, run_id, dry_run).await))
+    // Kubernetes objects by label, KFP objects by name; each swept when it is configured.
+    let (kube, kfp) = rt.block_on(async {
+        let kube = match crate::context::kube_client::connect(&settings).await {
+            Ok((client, desc)) => Ok((desc, crate::cleanup::sweep(&client, run_id, dry_run).await, Some(client))),
+            Err(e) => Err(e),
+        };
+        let kube_client = kube.as_ref().ok().and_then(|(_, _, c)| c.clone());
+        let kfp = match crate::context::kfp::connect(&settings, kube_client).await {
+            Ok((k, desc)) => Ok((desc, crate::cleanup::sweep_kfp(&k.client, k.namespace.as_deref(), run_id, dry_run).await)),
+            Err(e) => Err(e),
+        };
+        (kube.map(|(d, r, _)| (d, r)), kfp)
     });
-    let (desc, report) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            return AppOutput { stderr: format!("kfcheck: cleanup: {}\n", e.reason()), exit: Some(ExitStatus::Undecided), ..Default::default() }
+    use crate::context::NeedError;
+    let mut swept = Vec::new();
+    let mut errors = Vec::new();
+    match (kube, kfp) {
+        (Err(NeedError::Missing(k)), Err(NeedError::Missing(_))) => errors.push(k),
+        (kube, kfp) => {
+            for r in [kube, kfp] {
+                match r {
+                    Ok(x) => swept.push(x),
+                    Err(NeedError::Missing(_)) => {}
+                    Err(e) => errors.push(e.reason().to_string()),
+                }
+            }
         }
-    };
+    }
+    if swept.is_empty() {
+        let stderr = errors.iter().map(|e| format!("kfcheck: cleanup: {e}\n")).collect();
+        return AppOutput { stderr, exit: Some(ExitStatus::Undecided), ..Default::default() };
+    }
+    let mut report = crate::cleanup::SweepReport::default();
+    let mut descs = Vec::new();
+    for (d, r) in swept {
+        descs.push(d);
+        report.found.extend(r.found);
+        report.failed.extend(r.failed);
+    }
+    report.failed.extend(errors);
+    let desc = descs.join(" and ");
     let mut out = AppOutput::default();
     let verb = if dry_run { "would delete" } else { "deleted" };
     out.stdout.push_str(&format!("cleanup against {desc}\n"));
@@ -197,8 +228,28 @@ fn settings(cli: &Cli) -> Settings {
         context: g.context.clone(),
         namespace: g.namespace.clone(),
         docker_host: g.docker_host.clone(),
+        kfp: kfp_settings(&g.kfp),
         required: g.require.clone(),
         env: crate::context::Env::capture(),
+    }
+}
+
+fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
+    use crate::clients::kfp::Secret;
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    crate::context::kfp::KfpSettings {
+        endpoint: nonempty(&k.kfp_endpoint),
+        token: nonempty(&k.kfp_token).map(Secret::new),
+        token_file: k.kfp_token_file.clone(),
+        cookie: nonempty(&k.kfp_cookie).map(Secret::new),
+        user_id: nonempty(&k.kfp_user_id),
+        dex_user: nonempty(&k.kfp_dex_user),
+        dex_password: nonempty(&k.kfp_dex_password).map(Secret::new),
+        service_account: nonempty(&k.kfp_service_account),
+        namespace: nonempty(&k.kfp_namespace),
+        isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),
+        insecure_skip_tls_verify: k.insecure_skip_tls_verify,
+        request_timeout: Some(k.kfp_request_timeout),
     }
 }
 

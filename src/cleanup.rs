@@ -110,3 +110,60 @@ pub async fn sweep(client: &kube::Client, run_id: Option<&str>, dry_run: bool) -
     }
     report
 }
+
+/// KFP objects carry no labels: kfcheck's are found by name (`kfcheck-<run id>-…`, see
+/// [`crate::context::kfp::is_kfcheck_name`]): runs (terminated, then deleted), experiments, and
+/// pipelines with their versions, shared and in `namespace`. Nothing else is touched.
+pub async fn sweep_kfp(client: &crate::clients::KfpClient, namespace: Option<&str>, run_id: Option<&str>, dry_run: bool) -> SweepReport {
+    use crate::context::kfp::is_kfcheck_name;
+    let mut report = SweepReport::default();
+    let needle = match run_id {
+        Some(r) => format!("kfcheck-{r}-"),
+        None => "kfcheck-".to_string(),
+    };
+    let act = |report: &mut SweepReport, shown: String, result: Option<Result<String, crate::clients::KfpError>>| match result {
+        None => report.found.push(shown),
+        Some(Ok(_)) => report.found.push(shown),
+        Some(Err(e)) if e.status() == Some(404) => report.found.push(format!("{shown} (already gone)")),
+        Some(Err(e)) if e.status() == Some(403) => report.failed.push(format!("kfcheck lacks permission to delete {shown}")),
+        Some(Err(e)) => report.failed.push(format!("cannot delete {shown}: {e}")),
+    };
+    let where_ = namespace.map(|n| format!("{n}/")).unwrap_or_default();
+    match client.list_runs(namespace, None, &needle).await {
+        Ok(runs) => {
+            for r in runs.into_iter().filter(|r| is_kfcheck_name(&r.display_name, run_id)) {
+                let shown = format!("KFP run {where_}{} ({})", r.display_name, r.run_id);
+                let result = if dry_run { None } else { Some(client.terminate_and_delete_run(&r.run_id, false).await) };
+                act(&mut report, shown, result);
+            }
+        }
+        Err(e) => report.failed.push(format!("cannot list KFP runs: {e}")),
+    }
+    match client.list_experiments(namespace, &needle).await {
+        Ok(exps) => {
+            for x in exps.into_iter().filter(|x| is_kfcheck_name(&x.display_name, run_id)) {
+                let shown = format!("KFP experiment {where_}{}", x.display_name);
+                let result = if dry_run { None } else { Some(client.delete_experiment(&x.experiment_id).await.map(|_| String::new())) };
+                act(&mut report, shown, result);
+            }
+        }
+        Err(e) => report.failed.push(format!("cannot list KFP experiments: {e}")),
+    }
+    let mut scopes = vec![None];
+    if namespace.is_some() {
+        scopes.push(namespace);
+    }
+    for scope in scopes {
+        match client.list_pipelines(scope, &needle).await {
+            Ok(pipelines) => {
+                for p in pipelines.into_iter().filter(|p| is_kfcheck_name(p.shown_name(), run_id)) {
+                    let shown = format!("KFP pipeline {}{}", scope.map(|n| format!("{n}/")).unwrap_or_default(), p.shown_name());
+                    let result = if dry_run { None } else { Some(client.delete_pipeline(&p.pipeline_id).await.map(|_| String::new())) };
+                    act(&mut report, shown, result);
+                }
+            }
+            Err(e) => report.failed.push(format!("cannot list KFP pipelines{}: {e}", scope.map(|n| format!(" in {n}")).unwrap_or_default())),
+        }
+    }
+    report
+}

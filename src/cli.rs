@@ -68,6 +68,57 @@ pub struct Global {
     /// Also print notes and info-level findings.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub kfp: KfpArgs,
+}
+
+/// Where the Kubeflow Pipelines API is and who kfcheck is there. Secrets are never printed.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "KFP API")]
+pub struct KfpArgs {
+    /// KFP endpoint: the dashboard URL (the API is found under /pipeline) or ml-pipeline
+    /// directly (http://localhost:8888 after `kubectl -n kubeflow port-forward svc/ml-pipeline
+    /// 8888:8888`). Default in a pod: http://ml-pipeline.kubeflow.svc.cluster.local:8888.
+    #[arg(long, global = true, value_name = "URL", env = "KF_PIPELINES_ENDPOINT")]
+    pub kfp_endpoint: Option<String>,
+    /// Bearer token (a ServiceAccount token with audience pipelines.kubeflow.org for direct
+    /// access, or a token the gateway accepts).
+    #[arg(long, global = true, value_name = "TOKEN", env = "KFP_TOKEN", hide_env_values = true)]
+    pub kfp_token: Option<String>,
+    /// File holding the bearer token (re-read on every kfcheck run).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kfp_token_file: Option<std::path::PathBuf>,
+    /// Mint a token for this ServiceAccount (NAMESPACE/NAME) with the TokenRequest API,
+    /// audience pipelines.kubeflow.org; needs the Kubernetes API.
+    #[arg(long, global = true, value_name = "NS/NAME")]
+    pub kfp_service_account: Option<String>,
+    /// Session cookie from a browser login: `oauth2_proxy_kubeflow=…` (also split `_0`/`_1`
+    /// cookies, joined with "; "), `authservice_session=…`, or a bare oauth2-proxy value.
+    #[arg(long, global = true, value_name = "COOKIE", env = "KFP_COOKIE", hide_env_values = true)]
+    pub kfp_cookie: Option<String>,
+    /// Log in through the dashboard's Dex as this static user (password from KFP_DEX_PASSWORD)
+    /// and use the session cookie it sets.
+    #[arg(long, global = true, value_name = "USER")]
+    pub kfp_dex_user: Option<String>,
+    /// Password for --kfp-dex-user.
+    #[arg(long, global = true, value_name = "PASSWORD", env = "KFP_DEX_PASSWORD", hide_env_values = true)]
+    pub kfp_dex_password: Option<String>,
+    /// Send this identity in the kubeflow-userid header (direct access to ml-pipeline only).
+    #[arg(long, global = true, value_name = "USER")]
+    pub kfp_user_id: Option<String>,
+    /// Profile namespace for kfcheck's experiments and runs (default: -n, else the token's).
+    #[arg(long, global = true, value_name = "NS")]
+    pub kfp_namespace: Option<String>,
+    /// A token of another identity that must be refused (403) in the namespace: the isolation
+    /// check's probe.
+    #[arg(long, global = true, value_name = "TOKEN", env = "KFP_ISOLATION_TOKEN", hide_env_values = true)]
+    pub kfp_isolation_token: Option<String>,
+    /// How long one KFP request may take before it is retried (safe calls) or reported.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub kfp_request_timeout: std::time::Duration,
+    /// Do not verify the KFP endpoint's TLS certificate (test clusters only).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,7 +153,8 @@ pub enum Command {
     /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
     Lint(LintArgs),
     /// Delete what earlier runs left behind: only objects labelled
-    /// app.kubernetes.io/managed-by=kfcheck, in every namespace.
+    /// app.kubernetes.io/managed-by=kfcheck, in every namespace, and (with a KFP endpoint) KFP
+    /// runs, experiments and pipelines named kfcheck-<run id>-….
     Cleanup {
         /// Only list what would be deleted.
         #[arg(long)]

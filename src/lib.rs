@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cleanup;
 pub mod cli;
+pub mod clients;
 pub mod context;
 pub mod kinds;
 pub mod model;

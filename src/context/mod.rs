@@ -5,6 +5,7 @@
 //! *broken* (its checks error: could not decide).
 
 mod docker;
+pub mod kfp;
 pub(crate) mod kube_cache;
 pub(crate) mod kube_client;
 pub mod owned;
@@ -19,6 +20,8 @@ pub enum Need {
     Kube,
     /// A Docker engine.
     Docker,
+    /// A Kubeflow Pipelines API endpoint (--kfp-endpoint, or in-cluster).
+    Kfp,
 }
 
 impl Need {
@@ -26,6 +29,7 @@ impl Need {
         match self {
             Need::Kube => "kube",
             Need::Docker => "docker",
+            Need::Kfp => "kfp",
         }
     }
 }
@@ -54,6 +58,7 @@ pub struct Settings {
     pub context: Option<String>,
     pub namespace: Option<String>,
     pub docker_host: Option<String>,
+    pub kfp: kfp::KfpSettings,
     /// Needs the user requires (`--require`): missing ones count as broken.
     pub required: Vec<Need>,
     /// The environment, captured once at start-up (tests pass their own).
@@ -89,11 +94,12 @@ pub struct Needs {
     pub kube_cache: kube_cache::KubeCache,
     kube: OnceCell<Result<(kube::Client, String), NeedError>>,
     docker: OnceCell<Result<(bollard::Docker, String), NeedError>>,
+    kfp: OnceCell<Result<(kfp::Kfp, String), NeedError>>,
 }
 
 impl Needs {
     pub fn new(settings: Settings) -> Self {
-        Needs { settings, kube_cache: kube_cache::KubeCache::default(), kube: OnceCell::new(), docker: OnceCell::new() }
+        Needs { settings, kube_cache: kube_cache::KubeCache::default(), kube: OnceCell::new(), docker: OnceCell::new(), kfp: OnceCell::new() }
     }
 
     /// `Ok(how it was found)` or why it is not available, computed once per need.
@@ -101,6 +107,7 @@ impl Needs {
         let r = match need {
             Need::Kube => self.kube_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
             Need::Docker => self.docker_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
+            Need::Kfp => self.kfp_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
         };
         match r {
             Err(NeedError::Missing(m)) if self.settings.required.contains(&need) => {
@@ -116,6 +123,24 @@ impl Needs {
 
     async fn docker_entry(&self) -> &Result<(bollard::Docker, String), NeedError> {
         self.docker.get_or_init(|| docker::connect(&self.settings)).await
+    }
+
+    async fn kfp_entry(&self) -> &Result<(kfp::Kfp, String), NeedError> {
+        self.kfp
+            .get_or_init(|| async {
+                // Only minting a ServiceAccount token needs the Kubernetes API.
+                let kube = match &self.settings.kfp.service_account {
+                    Some(_) => self.kube().await.ok(),
+                    None => None,
+                };
+                kfp::connect(&self.settings, kube).await
+            })
+            .await
+    }
+
+    /// The KFP API. Kinds call this only when they declared the need.
+    pub async fn kfp(&self) -> Result<kfp::Kfp, String> {
+        self.kfp_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
     }
 
     /// The Kubernetes client. Kinds call this only when they declared the need.

@@ -8,6 +8,11 @@ mod exec;
 mod gcp_credentials;
 mod gpu_inventory;
 mod gpu_schedulable;
+mod kfp_api_healthy;
+mod kfp_installed_samples;
+mod kfp_isolation;
+mod kfp_sample_run;
+mod kfp_support;
 mod kube_api;
 mod pipeline_fit;
 mod pipeline_lint;
@@ -98,6 +103,10 @@ pub static KINDS: &[KindRef] = &[
     &gcp_credentials::GcpCredentials,
     &gpu_inventory::GpuInventory,
     &gpu_schedulable::GpuSchedulable,
+    &kfp_api_healthy::KfpApiHealthy,
+    &kfp_installed_samples::KfpInstalledSamples,
+    &kfp_isolation::KfpIsolation,
+    &kfp_sample_run::KfpSampleRun,
     &kube_api::KubeApi,
     &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
@@ -118,6 +127,17 @@ pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
             CheckError::Undecided(format!("the API server rejected kfcheck's credentials (401) when trying to {what}"))
         }
         other => CheckError::Undecided(format!("failed to {what}: {}", crate::context::kube_client::describe(other))),
+    }
+}
+
+/// Maps a KFP API error to "could not decide": 403 reads as a missing permission, 401 as
+/// refused credentials, 404 as not found.
+pub(crate) fn kfp_error(e: &crate::clients::KfpError, what: &str) -> CheckError {
+    match e.status() {
+        Some(403) => CheckError::Forbidden(format!("{what} in KFP ({})", e.message())),
+        Some(401) => CheckError::Undecided(format!("KFP rejected kfcheck's credentials (401) when trying to {what}: {}; the token or cookie may have expired", e.message())),
+        Some(404) => CheckError::Undecided(format!("failed to {what}: not found ({})", e.message())),
+        _ => CheckError::Undecided(format!("failed to {what}: {e}")),
     }
 }
 

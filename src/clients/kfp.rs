@@ -1,0 +1,818 @@
+//! The Kubeflow Pipelines REST client (v2beta1, with the v1beta1 healthz for older servers):
+//! endpoint detection (direct `ml-pipeline:8888` or the UI proxy under `/pipeline`), the auth
+//! modes (bearer token, session cookie, `kubeflow-userid` header), bounded retries of transient
+//! failures, and the calls kfcheck makes. Tokens and cookies never appear in errors or `Debug`.
+
+use super::kfp_spec::error_message;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A credential: shown as `<redacted>` everywhere.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How kfcheck proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// `Authorization: Bearer`: a ServiceAccount token (audience `pipelines.kubeflow.org` when
+    /// talking to `ml-pipeline` directly) or a Dex id token through the gateway.
+    Bearer(Secret),
+    /// A `Cookie` header: `oauth2_proxy_kubeflow[_N]=…` or `authservice_session=…`.
+    Cookie(Secret),
+    /// The `kubeflow-userid` header, for direct access to `ml-pipeline` (port-forward).
+    UserId(String),
+}
+
+impl Auth {
+    pub fn describe(&self) -> String {
+        match self {
+            Auth::None => "no credentials".into(),
+            Auth::Bearer(_) => "a bearer token".into(),
+            Auth::Cookie(_) => "a session cookie".into(),
+            Auth::UserId(u) => format!("kubeflow-userid {u}"),
+        }
+    }
+}
+
+/// Why a call failed. Messages name the URL path, never a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KfpError {
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("TLS with {url} failed: {detail}")]
+    Tls { url: String, detail: String },
+    #[error("no answer from {url} within {secs}s")]
+    Timeout { url: String, secs: u64 },
+    #[error("{method} {path}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status { status: u16, message: String, method: String, path: String },
+    #[error("{path} redirected to {location}: the request was sent to a login page, so the token or cookie was not accepted")]
+    Redirect { path: String, location: String },
+    #[error("unexpected answer from {path}: {detail}")]
+    Decode { path: String, detail: String },
+}
+
+impl KfpError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            KfpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's message for HTTP errors, else the whole description.
+    pub fn message(&self) -> String {
+        match self {
+            KfpError::Status { message, status, .. } if !message.is_empty() => format!("{status}: {message}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Worth another try: the gateway or server was briefly unavailable.
+    fn transient(&self, may_have_happened: bool) -> bool {
+        match self {
+            KfpError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504) || (*status == 500 && !may_have_happened),
+            KfpError::Connect { .. } => true,
+            KfpError::Timeout { .. } => !may_have_happened,
+            _ => false,
+        }
+    }
+}
+
+/// What healthz said.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub tag_name: Option<String>,
+    pub multi_user: Option<bool>,
+    /// Through the UI proxy the answer is always 200: this says whether the API server behind it
+    /// answered. Direct answers are from the API server itself, so true.
+    pub api_server_ready: bool,
+    pub pipeline_store: Option<String>,
+    pub via_ui: bool,
+}
+
+impl Health {
+    pub fn from_json(v: &Value) -> Option<Health> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+        if v.get("apiServerReady").is_some() {
+            return Some(Health {
+                tag_name: s("apiServerTagName"),
+                multi_user: v.get("multi_user").or_else(|| v.get("apiServerMultiUser")).and_then(Value::as_bool),
+                api_server_ready: v["apiServerReady"].as_bool().unwrap_or(false),
+                pipeline_store: s("pipelineStore"),
+                via_ui: true,
+            });
+        }
+        if v.get("tag_name").is_some() || v.get("commit_sha").is_some() || v.get("multi_user").is_some() {
+            return Some(Health {
+                tag_name: s("tag_name"),
+                multi_user: Some(v.get("multi_user").and_then(Value::as_bool).unwrap_or(false)),
+                api_server_ready: true,
+                pipeline_store: s("pipeline_store"),
+                via_ui: false,
+            });
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub display_name: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Pipeline {
+    pub pipeline_id: String,
+    pub display_name: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Pipeline {
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() {
+            &self.name
+        } else {
+            &self.display_name
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PipelineVersion {
+    pub pipeline_id: String,
+    pub pipeline_version_id: String,
+    pub display_name: String,
+    pub pipeline_spec: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TaskDetail {
+    pub task_id: String,
+    pub display_name: String,
+    pub state: Option<String>,
+    pub error: Option<Value>,
+    pub pod_name: String,
+    pub child_tasks: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RunDetails {
+    pub task_details: Vec<TaskDetail>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Run {
+    pub run_id: String,
+    pub display_name: String,
+    pub experiment_id: String,
+    pub state: Option<String>,
+    pub error: Option<Value>,
+    pub run_details: Option<RunDetails>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum RunSource {
+    /// `Run.pipeline_spec`: the bare spec or the two-document wrapper.
+    Spec(Value),
+    /// `Run.pipeline_version_reference`: an uploaded pipeline's version (latest when `None`).
+    Version { pipeline_id: String, version_id: Option<String> },
+}
+
+/// Settings for [`KfpClient::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub endpoint: String,
+    pub auth: Auth,
+    pub insecure_skip_tls_verify: bool,
+    pub request_timeout: Duration,
+    /// Extra tries after a transient failure (5xx from a gateway, connection refused).
+    pub retries: u32,
+}
+
+/// A connected client: `base` is where `/apis/...` lives (with `/pipeline` behind the UI).
+#[derive(Clone)]
+pub struct KfpClient {
+    http: reqwest::Client,
+    base: Arc<str>,
+    auth: Auth,
+    retries: u32,
+    timeout: Duration,
+    /// healthz as seen when connecting.
+    pub health: Health,
+    /// Only `/apis/v1beta1` answered: a KFP 1.x server.
+    pub v1_only: bool,
+}
+
+impl std::fmt::Debug for KfpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KfpClient").field("base", &self.base).field("auth", &self.auth).finish()
+    }
+}
+
+/// `Content-Type`-independent JSON body of a success; empty bodies are `{}`.
+fn parse_json(path: &str, text: &str) -> Result<Value, KfpError> {
+    if text.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(text).map_err(|_| KfpError::Decode { path: path.into(), detail: format!("not JSON: {}", error_message(text)) })
+}
+
+fn tls_config(insecure: bool) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    if insecure {
+        return Ok(builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider))).with_no_client_auth());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    // The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured); unreadable entries are
+    // skipped, and a server signed by none of them fails the handshake with a clear message.
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// `--insecure-skip-tls-verify`: accepts any certificate (signatures are still checked).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The innermost cause of a transport error, without the URL's query or any header.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+fn transport_error(e: &reqwest::Error, url: &str, timeout: Duration) -> KfpError {
+    let detail = innermost(e);
+    let url = url.split('?').next().unwrap_or(url).to_string();
+    if e.is_timeout() {
+        return KfpError::Timeout { url, secs: timeout.as_secs().max(1) };
+    }
+    let lower = detail.to_ascii_lowercase();
+    if ["certificate", "tls", "handshake", "invalidcontenttype", "corrupt message", "peer misbehaved", "unknownissuer"].iter().any(|w| lower.contains(w)) {
+        return KfpError::Tls { url, detail };
+    }
+    KfpError::Connect { url, detail }
+}
+
+/// Whether a call may have taken effect when its answer was lost (then it is not retried on
+/// errors that do not prove otherwise).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Safe,
+    Create,
+}
+
+impl KfpClient {
+    fn http_client(opts: &ConnectOptions) -> Result<reqwest::Client, KfpError> {
+        let tls = tls_config(opts.insecure_skip_tls_verify).map_err(|d| KfpError::Tls { url: opts.endpoint.clone(), detail: d })?;
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(opts.request_timeout)
+            .user_agent(concat!("kfcheck/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| KfpError::Connect { url: opts.endpoint.clone(), detail: innermost(&e) })
+    }
+
+    /// Connects and finds where the API lives: `endpoint` itself (direct to `ml-pipeline`, or a
+    /// URL that already ends in `/pipeline`), else `endpoint/pipeline` (the dashboard's gateway).
+    /// Auth errors, TLS errors and timeouts are reported as they are, never masked by the
+    /// fallback.
+    pub async fn connect(opts: ConnectOptions) -> Result<KfpClient, KfpError> {
+        let http = Self::http_client(&opts)?;
+        let endpoint = opts.endpoint.trim_end_matches('/').to_string();
+        let mut candidates = vec![endpoint.clone()];
+        if !endpoint.ends_with("/pipeline") {
+            candidates.push(format!("{endpoint}/pipeline"));
+        }
+        let mut client = KfpClient {
+            http,
+            base: Arc::from(endpoint.as_str()),
+            auth: opts.auth.clone(),
+            retries: opts.retries,
+            timeout: opts.request_timeout,
+            health: Health::default(),
+            v1_only: false,
+        };
+        let mut last = None;
+        for c in &candidates {
+            client.base = Arc::from(c.as_str());
+            match client.healthz_at("v2beta1").await {
+                Ok(h) => {
+                    client.health = h;
+                    return Ok(client);
+                }
+                Err(e @ (KfpError::Status { status: 404, .. } | KfpError::Decode { .. })) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        // A KFP 1.x server has only v1beta1.
+        client.base = Arc::from(endpoint.as_str());
+        if let Ok(h) = client.healthz_at("v1beta1").await {
+            client.health = h;
+            client.v1_only = true;
+            return Ok(client);
+        }
+        Err(match last {
+            Some(KfpError::Status { message, .. }) => KfpError::Status {
+                status: 404,
+                message: format!("no KFP API at {endpoint} (tried /apis/v2beta1/healthz and /pipeline/apis/v2beta1/healthz){}", if message.is_empty() { String::new() } else { format!("; last answer: {message}") }),
+                method: "GET".into(),
+                path: "/apis/v2beta1/healthz".into(),
+            },
+            Some(other) => other,
+            None => KfpError::Decode { path: endpoint, detail: "no answer".into() },
+        })
+    }
+
+    /// Where the API lives (for messages; it holds no credential).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// The same endpoint with other credentials (the isolation check's second identity).
+    pub fn with_auth(&self, auth: Auth) -> KfpClient {
+        KfpClient { auth, ..self.clone() }
+    }
+
+    async fn healthz_at(&self, api: &str) -> Result<Health, KfpError> {
+        let path = format!("/apis/{api}/healthz");
+        let v = self.call(reqwest::Method::GET, &path, &[], None, Retry::Safe).await?;
+        Health::from_json(&v).ok_or_else(|| KfpError::Decode { path, detail: "not a KFP healthz answer".into() })
+    }
+
+    pub async fn healthz(&self) -> Result<Health, KfpError> {
+        self.healthz_at(if self.v1_only { "v1beta1" } else { "v2beta1" }).await
+    }
+
+    fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::None => rb,
+            Auth::Bearer(t) => rb.bearer_auth(t.expose()),
+            Auth::Cookie(c) => rb.header(reqwest::header::COOKIE, cookie_header(c.expose())),
+            Auth::UserId(u) => rb.header("kubeflow-userid", u.as_str()),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, query: &[(&str, String)], body: Option<&Value>, retry: Retry) -> Result<Value, KfpError> {
+        let url = format!("{}{path}", self.base);
+        self.send(&method, path, retry, || {
+            let mut rb = self.http.request(method.clone(), &url).query(query);
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            rb
+        })
+        .await
+    }
+
+    /// Sends with bounded retries of transient failures (backoff 0.25s, 0.5s, 1s…).
+    async fn send(&self, method: &reqwest::Method, path: &str, retry: Retry, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Value, KfpError> {
+        let mut attempt = 0;
+        loop {
+            let result = self.send_once(method, path, make()).await;
+            match result {
+                Err(e) if attempt < self.retries && e.transient(retry == Retry::Create) => {
+                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(&self, method: &reqwest::Method, path: &str, rb: reqwest::RequestBuilder) -> Result<Value, KfpError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.authorize(rb).send().await.map_err(|e| transport_error(&e, &url, self.timeout))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("?");
+            return Err(KfpError::Redirect { path: path.into(), location: location.split('?').next().unwrap_or(location).to_string() });
+        }
+        let text = resp.text().await.map_err(|e| transport_error(&e, &url, self.timeout))?;
+        if !status.is_success() {
+            return Err(KfpError::Status { status: status.as_u16(), message: error_message(&text), method: method.to_string(), path: path.into() });
+        }
+        parse_json(path, &text)
+    }
+
+    /// Every page of a list (`{}` is an empty list; no `next_page_token` is the last page).
+    async fn list_all(&self, path: &str, query: &[(&str, String)], key: &str) -> Result<Vec<Value>, KfpError> {
+        let mut out = Vec::new();
+        let mut token = String::new();
+        for _ in 0..1000 {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            q.push(("page_size", "100".into()));
+            if !token.is_empty() {
+                q.push(("page_token", token.clone()));
+            }
+            let v = self.call(reqwest::Method::GET, path, &q, None, Retry::Safe).await?;
+            if let Some(items) = v.get(key).and_then(Value::as_array) {
+                out.extend(items.iter().cloned());
+            }
+            match v.get("next_page_token").and_then(Value::as_str) {
+                Some(t) if !t.is_empty() => token = t.to_string(),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Result<T, KfpError> {
+        serde_json::from_value(v).map_err(|e| KfpError::Decode { path: path.into(), detail: e.to_string() })
+    }
+
+    fn decode_all<T: serde::de::DeserializeOwned>(path: &str, vs: Vec<Value>) -> Result<Vec<T>, KfpError> {
+        vs.into_iter().map(|v| Self::decode(path, v)).collect()
+    }
+
+    pub async fn create_experiment(&self, name: &str, namespace: Option<&str>, description: &str) -> Result<Experiment, KfpError> {
+        let mut body = json!({ "display_name": name, "description": description });
+        if let Some(ns) = namespace {
+            body["namespace"] = json!(ns);
+        }
+        let v = self.call(reqwest::Method::POST, "/apis/v2beta1/experiments", &[], Some(&body), Retry::Create).await?;
+        Self::decode("/apis/v2beta1/experiments", v)
+    }
+
+    /// Experiments whose display name contains `needle` (in `namespace` when given).
+    pub async fn list_experiments(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Experiment>, KfpError> {
+        let mut q = vec![("filter", substring_filter("display_name", needle))];
+        if let Some(ns) = namespace {
+            q.push(("namespace", ns.to_string()));
+        }
+        let path = "/apis/v2beta1/experiments";
+        Self::decode_all(path, self.list_all(path, &q, "experiments").await?)
+    }
+
+    pub async fn delete_experiment(&self, id: &str) -> Result<(), KfpError> {
+        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/experiments/{id}"), &[], None, Retry::Safe).await.map(|_| ())
+    }
+
+    /// Multipart upload (part `uploadfile`, a `.yaml` filename): a pipeline and its first version.
+    pub async fn upload_pipeline(&self, name: &str, namespace: Option<&str>, yaml: &str) -> Result<Pipeline, KfpError> {
+        let path = "/apis/v2beta1/pipelines/upload";
+        let url = format!("{}{path}", self.base);
+        let mut q = vec![("name", name.to_string()), ("display_name", name.to_string())];
+        if let Some(ns) = namespace {
+            q.push(("namespace", ns.to_string()));
+        }
+        let file = format!("{name}.yaml");
+        let v = self
+            .send(&reqwest::Method::POST, path, Retry::Create, || {
+                let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
+                let part = part.mime_str("application/x-yaml").unwrap_or_else(|_| reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone()));
+                self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+            })
+            .await?;
+        Self::decode(path, v)
+    }
+
+    /// A new version of an uploaded pipeline (query key `pipelineid`, no underscore).
+    pub async fn upload_version(&self, pipeline_id: &str, name: &str, yaml: &str) -> Result<PipelineVersion, KfpError> {
+        let path = "/apis/v2beta1/pipelines/upload_version";
+        let url = format!("{}{path}", self.base);
+        let q = [("pipelineid", pipeline_id.to_string()), ("name", name.to_string()), ("display_name", name.to_string())];
+        let file = format!("{name}.yaml");
+        let v = self
+            .send(&reqwest::Method::POST, path, Retry::Create, || {
+                let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
+                self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+            })
+            .await?;
+        Self::decode(path, v)
+    }
+
+    /// Pipelines visible in `namespace` (shared ones when `None`) whose name contains `needle`
+    /// (all when empty).
+    pub async fn list_pipelines(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Pipeline>, KfpError> {
+        let mut q = Vec::new();
+        if !needle.is_empty() {
+            q.push(("filter", substring_filter("display_name", needle)));
+        }
+        if let Some(ns) = namespace {
+            q.push(("namespace", ns.to_string()));
+        }
+        let path = "/apis/v2beta1/pipelines";
+        Self::decode_all(path, self.list_all(path, &q, "pipelines").await?)
+    }
+
+    /// The newest version of a pipeline, with its spec.
+    pub async fn latest_version(&self, pipeline_id: &str) -> Result<Option<PipelineVersion>, KfpError> {
+        let path = format!("/apis/v2beta1/pipelines/{pipeline_id}/versions");
+        let q = [("page_size", "1".to_string()), ("sort_by", "created_at desc".to_string())];
+        let v = self.call(reqwest::Method::GET, &path, &q, None, Retry::Safe).await?;
+        let Some(first) = v.get("pipeline_versions").and_then(Value::as_array).and_then(|a| a.first()).cloned() else { return Ok(None) };
+        let mut version: PipelineVersion = Self::decode(&path, first)?;
+        if version.pipeline_spec.is_none() {
+            let one = self.call(reqwest::Method::GET, &format!("{path}/{}", version.pipeline_version_id), &[], None, Retry::Safe).await?;
+            version = Self::decode(&path, one)?;
+        }
+        Ok(Some(version))
+    }
+
+    /// Deletes a pipeline with its versions.
+    pub async fn delete_pipeline(&self, id: &str) -> Result<(), KfpError> {
+        let q = [("cascade", "true".to_string())];
+        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/pipelines/{id}"), &q, None, Retry::Safe).await.map(|_| ())
+    }
+
+    pub async fn create_run(&self, name: &str, experiment_id: Option<&str>, source: &RunSource, parameters: &serde_json::Map<String, Value>) -> Result<Run, KfpError> {
+        let mut body = json!({ "display_name": name });
+        if let Some(e) = experiment_id {
+            body["experiment_id"] = json!(e);
+        }
+        match source {
+            RunSource::Spec(s) => body["pipeline_spec"] = s.clone(),
+            RunSource::Version { pipeline_id, version_id } => {
+                let mut r = json!({ "pipeline_id": pipeline_id });
+                if let Some(v) = version_id {
+                    r["pipeline_version_id"] = json!(v);
+                }
+                body["pipeline_version_reference"] = r;
+            }
+        }
+        if !parameters.is_empty() {
+            body["runtime_config"] = json!({ "parameters": parameters });
+        }
+        let v = self.call(reqwest::Method::POST, "/apis/v2beta1/runs", &[], Some(&body), Retry::Create).await?;
+        Self::decode("/apis/v2beta1/runs", v)
+    }
+
+    pub async fn get_run(&self, id: &str) -> Result<Run, KfpError> {
+        let path = format!("/apis/v2beta1/runs/{id}");
+        let v = self.call(reqwest::Method::GET, &path, &[], None, Retry::Safe).await?;
+        Self::decode(&path, v)
+    }
+
+    /// Runs whose name contains `needle`, in `namespace` or `experiment_id` (multi-user servers
+    /// need one of them).
+    pub async fn list_runs(&self, namespace: Option<&str>, experiment_id: Option<&str>, needle: &str) -> Result<Vec<Run>, KfpError> {
+        let mut q = vec![("filter", substring_filter("display_name", needle))];
+        if let Some(ns) = namespace {
+            q.push(("namespace", ns.to_string()));
+        }
+        if let Some(e) = experiment_id {
+            q.push(("experiment_id", e.to_string()));
+        }
+        let path = "/apis/v2beta1/runs";
+        Self::decode_all(path, self.list_all(path, &q, "runs").await?)
+    }
+
+    pub async fn terminate_run(&self, id: &str) -> Result<(), KfpError> {
+        self.call(reqwest::Method::POST, &format!("/apis/v2beta1/runs/{id}:terminate"), &[], None, Retry::Safe).await.map(|_| ())
+    }
+
+    pub async fn delete_run(&self, id: &str) -> Result<(), KfpError> {
+        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/runs/{id}"), &[], None, Retry::Safe).await.map(|_| ())
+    }
+
+    /// Stops a run if it is still going (unless `known_finished`, it asks first), then deletes it.
+    /// A run that is already gone is fine.
+    pub async fn terminate_and_delete_run(&self, id: &str, known_finished: bool) -> Result<String, KfpError> {
+        let finished = known_finished
+            || match self.get_run(id).await {
+                Ok(r) => super::kfp_spec::RunState::parse(r.state.as_deref()).is_terminal(),
+                Err(KfpError::Status { status: 404, .. }) => return Ok(format!("KFP run {id} was already gone")),
+                Err(_) => false,
+            };
+        let mut what = "deleted";
+        if !finished {
+            // Best effort: the delete below is what must succeed.
+            if self.terminate_run(id).await.is_ok() {
+                what = "terminated and deleted";
+            }
+        }
+        match self.delete_run(id).await {
+            Ok(()) => Ok(format!("{what} KFP run {id}")),
+            Err(KfpError::Status { status: 404, .. }) => Ok(format!("KFP run {id} was already gone")),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A Dex username/password login through the dashboard's gateway, as a browser does it:
+/// follow redirects to Dex (via oauth2-proxy's `/oauth2/start` when an API route answers 401),
+/// choose the `local` connector, post the login form, approve if asked, and keep the cookies set
+/// on the way. Returns the session cookies (`oauth2_proxy_kubeflow[_N]` or
+/// `authservice_session`) as a `Cookie` header value. The password is only ever sent in the form.
+pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> Result<Secret, KfpError> {
+    let http = KfpClient::http_client(opts)?;
+    let start = reqwest::Url::parse(opts.endpoint.trim_end_matches('/')).map_err(|e| KfpError::Connect { url: opts.endpoint.clone(), detail: e.to_string() })?;
+    let mut login = Login { http, jar: Vec::new(), timeout: opts.request_timeout };
+    let home = start.join("/").unwrap_or_else(|_| start.clone());
+    let (mut url, mut status) = login.follow(reqwest::Method::GET, home.clone(), None).await?;
+    if status == 401 || status == 403 {
+        // oauth2-proxy answers API-style routes with 401 instead of redirecting: start the flow.
+        let begin = home.join("/oauth2/start?rd=%2F").unwrap_or_else(|_| home.clone());
+        (url, status) = login.follow(reqwest::Method::GET, begin, None).await?;
+    }
+    if url.path().trim_end_matches('/').ends_with("/auth") {
+        // Dex's connector chooser: take the static-password ("local") connector.
+        let mut local = url.clone();
+        local.set_path(&format!("{}/local", url.path().trim_end_matches('/')));
+        (url, status) = login.follow(reqwest::Method::GET, local, None).await?;
+    }
+    if !url.path().contains("/auth/") && !url.path().contains("login") {
+        return Err(KfpError::Decode { path: url.path().to_string(), detail: format!("the login flow ended at {} (HTTP {status}), not at a Dex login form", url.path()) });
+    }
+    let form = [("login", user.to_string()), ("password", password.expose().to_string())];
+    let (after, _) = login.follow(reqwest::Method::POST, url.clone(), Some(&form)).await?;
+    let after = if after.path().contains("/approval") {
+        login.follow(reqwest::Method::POST, after, Some(&[("approval", "approve".to_string())])).await?.0
+    } else {
+        after
+    };
+    if after.path() == url.path() {
+        return Err(KfpError::Status { status: 401, message: format!("Dex refused the login of {user} (wrong username or password?)"), method: "POST".into(), path: url.path().to_string() });
+    }
+    let session: Vec<String> = login
+        .jar
+        .iter()
+        .filter(|(n, _)| n.starts_with("oauth2_proxy_kubeflow") || n == "authservice_session")
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    if session.is_empty() {
+        return Err(KfpError::Decode { path: after.path().to_string(), detail: "the Dex login set no session cookie (oauth2_proxy_kubeflow or authservice_session)".into() });
+    }
+    Ok(Secret::new(session.join("; ")))
+}
+
+/// A browser's worth of state for the login flow: cookies by name (one origin).
+struct Login {
+    http: reqwest::Client,
+    jar: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Login {
+    /// Sends, then follows redirects (a 302/303 after a POST becomes a GET); returns the last URL
+    /// and its status.
+    async fn follow(&mut self, method: reqwest::Method, url: reqwest::Url, form: Option<&[(&str, String)]>) -> Result<(reqwest::Url, u16), KfpError> {
+        let (mut method, mut url, mut form) = (method, url, form);
+        for _ in 0..20 {
+            let mut rb = self.http.request(method.clone(), url.clone());
+            if !self.jar.is_empty() {
+                let cookies: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                rb = rb.header(reqwest::header::COOKIE, cookies.join("; "));
+            }
+            if let Some(f) = form {
+                rb = rb.form(f);
+            }
+            let shown = format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path());
+            let resp = rb.send().await.map_err(|e| transport_error(&e, &shown, self.timeout))?;
+            for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                let Some((name, value)) = c.to_str().ok().and_then(|c| c.split(';').next()).and_then(|kv| kv.split_once('=')) else { continue };
+                self.jar.retain(|(n, _)| n != name.trim());
+                if !value.is_empty() {
+                    self.jar.push((name.trim().to_string(), value.to_string()));
+                }
+            }
+            let status = resp.status();
+            if !status.is_redirection() {
+                return Ok((url, status.as_u16()));
+            }
+            let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) else {
+                return Ok((url, status.as_u16()));
+            };
+            if status != reqwest::StatusCode::TEMPORARY_REDIRECT && status != reqwest::StatusCode::PERMANENT_REDIRECT {
+                method = reqwest::Method::GET;
+                form = None;
+            }
+            url = next;
+        }
+        Err(KfpError::Decode { path: url.path().to_string(), detail: "too many redirects in the login flow".into() })
+    }
+}
+
+/// A list filter matching `key` containing `needle`.
+fn substring_filter(key: &str, needle: &str) -> String {
+    json!({ "predicates": [{ "key": key, "operation": "IS_SUBSTRING", "string_value": needle }] }).to_string()
+}
+
+/// A `--kfp-cookie` value as a `Cookie` header: `name=value[; name2=value2]` as given, a bare
+/// value as oauth2-proxy's `oauth2_proxy_kubeflow`.
+pub(crate) fn cookie_header(given: &str) -> String {
+    let given = given.trim();
+    if given.contains('=') {
+        given.to_string()
+    } else {
+        format!("oauth2_proxy_kubeflow={given}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_healthz_shapes_are_read() {
+        let direct = Health::from_json(&json!({"commit_sha": "abc", "tag_name": "2.17.0", "multi_user": true, "pipeline_store": "database"})).unwrap();
+        assert_eq!(direct, Health { tag_name: Some("2.17.0".into()), multi_user: Some(true), api_server_ready: true, pipeline_store: Some("database".into()), via_ui: false });
+        let ui = Health::from_json(&json!({"apiServerReady": false, "apiServerTagName": "", "multi_user": false, "apiServerMultiUser": false})).unwrap();
+        assert!(ui.via_ui && !ui.api_server_ready && ui.tag_name.is_none());
+        // An old server: no pipeline_store, multi_user absent means single-user.
+        assert_eq!(Health::from_json(&json!({"commit_sha": "x", "tag_name": "2.0.5"})).unwrap().multi_user, Some(false));
+        assert!(Health::from_json(&json!({"hello": 1})).is_none());
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        let a = Auth::Bearer(Secret::new("tok-very-secret"));
+        assert!(!format!("{a:?}").contains("very-secret"));
+        assert_eq!(a.describe(), "a bearer token");
+        assert_eq!(cookie_header("abc"), "oauth2_proxy_kubeflow=abc");
+        assert_eq!(cookie_header("oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b"), "oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b");
+        assert_eq!(cookie_header("authservice_session=s"), "authservice_session=s");
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let st = |s: u16| KfpError::Status { status: s, message: String::new(), method: "GET".into(), path: "/".into() };
+        assert!(st(503).transient(true) && st(502).transient(true) && st(429).transient(false));
+        assert!(st(500).transient(false) && !st(500).transient(true), "a create that may have happened is not repeated");
+        assert!(!st(401).transient(false) && !st(403).transient(false) && !st(404).transient(false));
+        assert!(!KfpError::Timeout { url: "u".into(), secs: 1 }.transient(true));
+        assert_eq!(st(404).to_string(), "GET /: HTTP 404");
+    }
+
+    #[test]
+    fn an_empty_list_is_an_empty_object() {
+        assert_eq!(parse_json("/x", "").unwrap(), json!({}));
+        assert_eq!(parse_json("/x", "{}").unwrap(), json!({}));
+        assert!(matches!(parse_json("/x", "<html>login</html>"), Err(KfpError::Decode { .. })));
+    }
+}

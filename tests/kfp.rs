@@ -1,0 +1,486 @@
+//! The REST door end to end: the real kfcheck binary against the KFP API emulator
+//! (tools/kfp-emulator, written from the official swagger and validated by the real kfp SDK),
+//! started as a subprocess per test. Needs the project's Python venv (KFCHECK_VENV_PYTHON, else
+//! <repo>/.venv/bin/python); without it the tests skip and say so, except under CI or
+//! KFCHECK_E2E=1, where that is a failure.
+
+#![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN_A: &str = "tok-a-4d1f-secret";
+const TOKEN_B: &str = "tok-b-77aa-secret";
+const DEX_PASSWORD: &str = "pw-12341234-secret";
+const DEX_SESSION: &str = "dex-session-0123456789-secret";
+const SA_A: &str = "system:serviceaccount:team-a:default-editor";
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("KFCHECK_VENV_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin/python"));
+    if p.is_file() {
+        return Some(p);
+    }
+    let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
+    assert!(!strict, "no Python venv at {} (scripts/python-env builds it; or set KFCHECK_VENV_PYTHON)", p.display());
+    eprintln!("skipped: no Python venv at {} for the KFP emulator (set KFCHECK_VENV_PYTHON)", p.display());
+    None
+}
+
+/// A running emulator, stopped when dropped.
+struct Emulator {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    fn start(args: &[&str]) -> Option<Emulator> {
+        let mut all = vec!["--port", "0", "--pending-ms", "50", "--task-ms", "100", "--cancel-ms", "100"];
+        all.extend_from_slice(args);
+        Self::script_server("tools/kfp-emulator/kfp_emulator.py", &all)
+    }
+
+    /// A Python server that writes its URL to `--ready-file` once serving.
+    fn script_server(script: &str, args: &[&str]) -> Option<Emulator> {
+        let py = python()?;
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("url");
+        let child = Command::new(py)
+            .arg(repo().join(script))
+            .args(["--ready-file", ready.to_str().unwrap()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the KFP emulator");
+        let started = Instant::now();
+        while !ready.is_file() {
+            assert!(started.elapsed() < Duration::from_secs(30), "{script} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+        Some(Emulator { child, url, _dir: dir })
+    }
+
+    /// A plain HTTP/1.1 request (admin endpoints, or setting up the server as a user would).
+    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let text = String::from_utf8_lossy(&resp).to_string();
+        let status: u16 = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.http("GET", path, &[], b"").1
+    }
+
+    fn script(&self, v: Value) {
+        let (code, body) = self.http("POST", "/_emulator/script", &[("Content-Type", "application/json")], v.to_string().as_bytes());
+        assert_eq!(code, 200, "{body}");
+    }
+
+    fn count(&self, route: &str) -> u64 {
+        self.get("/_emulator/requests")["counts"][route].as_u64().unwrap_or(0)
+    }
+
+    fn assert_no_violations(&self) {
+        let v = self.get("/_emulator/violations");
+        assert_eq!(v["count"], 0, "the emulator recorded schema violations: {v}");
+    }
+
+    /// Uploads a pipeline as an installer would (shared, no namespace).
+    fn preload(&self, name: &str, yaml: &str, headers: &[(&str, &str)]) -> Value {
+        let boundary = "kfcheck-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"uploadfile\"; filename=\"p.yaml\"\r\nContent-Type: application/x-yaml\r\n\r\n{yaml}\r\n--{boundary}--\r\n"
+        );
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        let mut h = vec![("Content-Type", ct.as_str())];
+        h.extend_from_slice(headers);
+        let enc: String = name.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let (code, v) = self.http("POST", &format!("/apis/v2beta1/pipelines/upload?name={enc}"), &h, body.as_bytes());
+        assert_eq!(code, 200, "{v}");
+        v
+    }
+
+    /// Names of kfcheck's objects still on the server (as an admin identity would list them).
+    fn leftovers(&self, ns: Option<&str>, headers: &[(&str, &str)]) -> Vec<String> {
+        let q = ns.map(|n| format!("?namespace={n}")).unwrap_or_default();
+        let mut names = Vec::new();
+        for (path, key) in [("runs", "runs"), ("experiments", "experiments"), ("pipelines", "pipelines")] {
+            let (_, v) = self.http("GET", &format!("/apis/v2beta1/{path}{q}"), headers, b"");
+            for item in v[key].as_array().cloned().unwrap_or_default() {
+                let n = item["display_name"].as_str().unwrap_or("").to_string();
+                if n.starts_with("kfcheck-") {
+                    names.push(format!("{path}: {n}"));
+                }
+            }
+        }
+        names
+    }
+}
+
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let dir = repo();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kfcheck"));
+    c.args(args)
+        .current_dir(&dir)
+        .env_remove("KUBECONFIG")
+        .env("HOME", dir.join("no-such-home"))
+        .env_remove("DOCKER_HOST")
+        .env("NO_COLOR", "1");
+    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN", "KFP_DEX_PASSWORD"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let o = command(args, env).output().expect("run kfcheck");
+    for secret in [TOKEN_A, TOKEN_B, "session-a-secret", DEX_PASSWORD, DEX_SESSION] {
+        assert!(!stdout(&o).contains(secret) && !stderr(&o).contains(secret), "a credential was printed:\n{}{}", stdout(&o), stderr(&o));
+    }
+    o
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
+}
+
+fn suite(dir: &Path, file: &str, text: &str) -> String {
+    write(dir, file, text);
+    dir.to_str().unwrap().to_string()
+}
+
+fn cpu_sample() -> String {
+    std::fs::read_to_string(repo().join("checks/pipelines/kfcheck-cpu-sample.yaml")).unwrap()
+}
+
+#[test]
+fn single_user_samples_pass_and_leave_nothing_behind() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.preload("[Tutorial] Data passing", &cpu_sample(), &[]);
+    emu.preload("team pipeline", &cpu_sample(), &[]);
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    for id in ["kfp-api-healthy", "kfp-cpu-sample", "kfp-gpu-sample", "kfp-installed-samples"] {
+        assert_eq!(check(&doc, id)["status"], "passed", "{id}: {doc:#}");
+    }
+    assert_eq!(check(&doc, "kfp-isolation")["status"], "skipped");
+    // The installed sample ran twice (as installed, and a GPU copy); the other pipeline did not run.
+    let installed = check(&doc, "kfp-installed-samples");
+    let notes: Vec<&str> = installed["notes"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|n| n.contains("succeeded")).collect();
+    assert_eq!(notes.len(), 2, "{installed:#}");
+    assert!(notes.iter().any(|n| n.starts_with("[Tutorial] Data passing (cpu mode)")) && notes.iter().any(|n| n.starts_with("[Tutorial] Data passing (gpu mode)")));
+    // What went over the wire: the CPU sample was uploaded with a second version; the GPU copy
+    // carries an accelerator, a node selector and a toleration inside the spec wrapper.
+    assert_eq!(emu.count("POST /apis/v2beta1/pipelines/upload_version"), 1);
+    let log = emu.get("/_emulator/requests?log=1&limit=500");
+    let runs: Vec<&Value> = log["log"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").map(|r| &r["body"]).collect();
+    assert_eq!(runs.len(), 4, "{runs:#?}");
+    let gpu_copy = runs.iter().find(|b| b["display_name"].as_str().unwrap().contains("gpu [Tutorial]")).unwrap();
+    assert_eq!(gpu_copy["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"]["exec-sum-numbers"]["container"]["resources"]["accelerator"]["resourceType"], "nvidia.com/gpu");
+    assert_eq!(gpu_copy["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-sum-numbers"]["nodeSelector"]["labels"]["cloud.google.com/gke-accelerator"], "nvidia-l4");
+    let cpu_mode = runs.iter().find(|b| b["display_name"].as_str().unwrap().contains("cpu [Tutorial]")).unwrap();
+    assert!(cpu_mode["pipeline_version_reference"]["pipeline_id"].is_string() && cpu_mode.get("pipeline_spec").is_none());
+    // The installed pipeline itself is untouched.
+    let pipelines = emu.get("/apis/v2beta1/pipelines");
+    let tutorial = pipelines["pipelines"].as_array().unwrap().iter().find(|p| p["display_name"] == "[Tutorial] Data passing").unwrap();
+    let versions = emu.get(&format!("/apis/v2beta1/pipelines/{}/versions", tutorial["pipeline_id"].as_str().unwrap()));
+    assert_eq!(versions["pipeline_versions"].as_array().unwrap().len(), 1);
+    assert!(!versions.to_string().contains("accelerator"));
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn multi_user_runs_in_the_profile_namespace_and_isolation_holds() {
+    let grant_a = format!("{SA_A}=team-a");
+    let tok_a = format!("{TOKEN_A}={SA_A}");
+    let tok_b = format!("{TOKEN_B}=system:serviceaccount:team-b:default-editor");
+    let Some(emu) = Emulator::start(&["--multi-user", "--token", &tok_a, "--token", &tok_b, "--grant", &grant_a, "--grant", "system:serviceaccount:team-b:default-editor=team-b"]) else { return };
+    let env = [("KFP_TOKEN", TOKEN_A), ("KFP_ISOLATION_TOKEN", TOKEN_B)];
+    let o = run(&["--kfp-endpoint", &emu.url, "-n", "team-a", "run", "kfp-api-healthy", "kfp-cpu-sample", "kfp-gpu-sample", "kfp-isolation", "-o", "json"], &env);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    assert!(doc["needs"][0]["detail"].as_str().unwrap().contains("multi-user, a bearer token, namespace team-a"), "{doc:#}");
+    assert!(check(&doc, "kfp-isolation")["notes"].to_string().contains("another identity was refused"));
+    let log = emu.get("/_emulator/requests?log=1&limit=500");
+    let exps: Vec<&Value> = log["log"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/experiments").collect();
+    assert!(!exps.is_empty() && exps.iter().all(|r| r["body"]["namespace"] == "team-a" && r["identity"] == SA_A), "{exps:#?}");
+    let auth = [("Authorization", &*format!("Bearer {TOKEN_A}"))].map(|(k, v)| (k, v.to_string()));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(emu.leftovers(Some("team-a"), &headers), Vec::<String>::new());
+    emu.assert_no_violations();
+
+    // Give team-b's identity access to team-a: the isolation check must now fail.
+    emu.script(json!({"grants": {"system:serviceaccount:team-b:default-editor": ["team-a", "team-b"]}}));
+    let o = run(&["--kfp-endpoint", &emu.url, "-n", "team-a", "run", "kfp-isolation", "-o", "json"], &env);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert_eq!(check(&doc, "kfp-isolation")["findings"][0]["rule"], "cross-namespace-access");
+}
+
+#[test]
+fn a_failing_step_is_named_in_the_finding() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"runs": [{"match": "kfcheck-*-kfp-cpu-sample", "outcome": "fail", "task": "sum-numbers", "message": "OOMKilled: memory limit 256Mi"}]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-cpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    let f = &check(&doc, "kfp-cpu-sample")["findings"][0];
+    assert_eq!(f["message"], "kfcheck-cpu-sample failed at task sum-numbers", "{f:#}");
+    assert!(f["evidence"].to_string().contains("OOMKilled: memory limit 256Mi"), "{f:#}");
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_run_that_never_finishes_is_terminated_and_deleted_at_its_deadline() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"runs": [{"match": "kfcheck-*-kfp-gpu-sample", "outcome": "hang"}]}));
+    let d = tempfile::tempdir().unwrap();
+    let s = suite(d.path(), "gpu.yaml", "id: kfp-gpu-sample\nkind: kfp-sample-run\ntitle: t\ncategory: kfp\ntimeout: 30s\nparams:\n  pipeline: pipelines/kfcheck-gpu-sample.yaml\n  run_timeout: 2s\n");
+    let started = Instant::now();
+    let o = run(&["--kfp-endpoint", &emu.url, "--suite", &s, "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let c = check(&doc, "kfp-gpu-sample");
+    assert_eq!(c["findings"][0]["rule"], "run-not-finished", "{c:#}");
+    assert!(c["findings"][0]["evidence"].to_string().contains("gpu-probe RUNNING"), "{c:#}");
+    assert!(c["notes"].to_string().contains("terminated and deleted KFP run"), "{c:#}");
+    assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
+    assert_eq!(emu.count("DELETE /apis/v2beta1/runs/{run_id}"), 1);
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn transient_server_errors_are_retried_and_persistent_ones_reported() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"faults": [{"method": "GET", "path": "/apis/v2beta1/runs/{run_id}", "status": 503, "times": 2, "message": "upstream unavailable"}]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    // A run that cannot be created (500 every time) errors with the server's message; nothing is
+    // retried blindly since the create may have happened.
+    emu.script(json!({"faults": [{"method": "POST", "path": "/apis/v2beta1/runs", "status": 500, "message": "database is locked"}]}));
+    emu.http("DELETE", "/_emulator/requests", &[], b"");
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let c = check(&doc, "kfp-gpu-sample");
+    assert_eq!(c["status"], "errored");
+    assert!(c["reason"].as_str().unwrap().contains("HTTP 500: database is locked"), "{c:#}");
+    assert_eq!(emu.count("POST /apis/v2beta1/runs"), 1);
+    emu.assert_no_violations();
+}
+
+#[test]
+fn unauthenticated_forbidden_and_not_found_read_differently() {
+    let tok_a = format!("{TOKEN_A}={SA_A}");
+    // An old server (grpc-gateway v1 error body) to read both error shapes across these tests.
+    let Some(emu) = Emulator::start(&["--multi-user", "--version", "2.5.0", "--token", &tok_a, "--grant", &format!("{SA_A}=team-a")]) else { return };
+    let reason = |o: &Output, id: &str| check(&json(o), id)["reason"].as_str().unwrap_or("").to_string();
+    // 401: a token the server does not know (expired, say).
+    let o = run(&["--kfp-endpoint", &emu.url, "-n", "team-a", "run", "kfp-cpu-sample", "-o", "json"], &[("KFP_TOKEN", "expired-token")]);
+    assert_eq!(code(&o), 3);
+    let r = reason(&o, "kfp-cpu-sample");
+    assert!(r.contains("rejected kfcheck's credentials (a bearer token) with 401"), "{r}");
+    // 403: a valid identity without access to the namespace.
+    let o = run(&["--kfp-endpoint", &emu.url, "-n", "team-b", "run", "kfp-cpu-sample", "-o", "json"], &[("KFP_TOKEN", TOKEN_A)]);
+    assert_eq!(code(&o), 3);
+    let r = reason(&o, "kfp-cpu-sample");
+    assert!(r.contains("lacks permission to list experiments in namespace team-b") && r.contains("is not authorized"), "{r}");
+    // 404: no KFP API at that path.
+    let o = run(&["--kfp-endpoint", &format!("{}/not-kfp", emu.url), "run", "kfp-api-healthy", "-o", "json"], &[("KFP_TOKEN", TOKEN_A)]);
+    assert_eq!(code(&o), 3);
+    assert!(reason(&o, "kfp-api-healthy").contains("no KFP API at"), "{}", reason(&o, "kfp-api-healthy"));
+    // And with the right token: SDK skew against this old server is a warning, not a pass.
+    let o = run(&["--kfp-endpoint", &emu.url, "-n", "team-a", "run", "kfp-api-healthy", "-o", "json"], &[("KFP_TOKEN", TOKEN_A)]);
+    let doc = json(&o);
+    assert_eq!(check(&doc, "kfp-api-healthy")["status"], "warned", "{doc:#}");
+    assert_eq!(check(&doc, "kfp-api-healthy")["findings"][0]["rule"], "sdk-newer-than-server");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn unreachable_tls_and_unconfigured_endpoints_are_clear() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    // Nothing configured: skipped with the reason, never passed.
+    let o = run(&["run", "kfp-api-healthy", "-o", "json"], &[]);
+    assert_eq!(code(&o), 3);
+    let doc = json(&o);
+    assert_eq!(check(&doc, "kfp-api-healthy")["status"], "skipped");
+    assert!(check(&doc, "kfp-api-healthy")["reason"].as_str().unwrap().starts_with("needs kfp: no KFP endpoint configured"));
+    // --require kfp makes it an error.
+    let o = run(&["--require", "kfp", "run", "kfp-api-healthy"], &[]);
+    assert_eq!(code(&o), 3);
+    // A port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let o = run(&["--kfp-endpoint", &dead, "run", "kfp-api-healthy", "-o", "json"], &[("KFP_TOKEN", TOKEN_A)]);
+    assert_eq!(code(&o), 3);
+    assert!(check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().contains(&format!("cannot connect to {dead}")));
+    // TLS to a server that speaks plain HTTP.
+    let tls = emu.url.replacen("http://", "https://", 1);
+    let o = run(&["--kfp-endpoint", &tls, "run", "kfp-api-healthy", "-o", "json"], &[]);
+    assert_eq!(code(&o), 3);
+    let r = check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(r.contains(&format!("TLS with {tls}")) && r.contains("--insecure-skip-tls-verify"), "{r}");
+}
+
+#[test]
+fn through_the_ui_proxy_with_a_session_cookie() {
+    let Some(emu) = Emulator::start(&["--multi-user", "--gateway-auth", "--cookie", "session-a-secret=alice@example.com", "--grant", "alice@example.com=team-a"]) else { return };
+    let ui = format!("{}/pipeline", emu.url);
+    let env = [("KFP_COOKIE", "oauth2_proxy_kubeflow=session-a-secret")];
+    let o = run(&["--kfp-endpoint", &ui, "-n", "team-a", "run", "kfp-api-healthy", "kfp-gpu-sample", "kfp-isolation", "-o", "json"], &env);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    assert!(doc["needs"][0]["detail"].as_str().unwrap().contains("through the UI proxy, multi-user, a session cookie"), "{doc:#}");
+    // The UI answers 200 even when the API server behind it is down: that is a failure.
+    emu.script(json!({"api_server_down": true}));
+    let o = run(&["--kfp-endpoint", &ui, "-n", "team-a", "run", "kfp-api-healthy", "-o", "json"], &env);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert_eq!(check(&doc, "kfp-api-healthy")["findings"][0]["rule"], "api-server-not-ready");
+    // An expired session: the gateway's 401, reported as such.
+    emu.script(json!({"api_server_down": false}));
+    let o = run(&["--kfp-endpoint", &ui, "-n", "team-a", "run", "kfp-api-healthy", "-o", "json"], &[("KFP_COOKIE", "oauth2_proxy_kubeflow=stale")]);
+    assert_eq!(code(&o), 3);
+    assert!(check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().contains("with 401"));
+    emu.assert_no_violations();
+}
+
+fn wait_for(emu: &Emulator, route: &str) {
+    let started = Instant::now();
+    while emu.count(route) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "kfcheck never sent {route}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_terminates_and_deletes_the_run_and_exits_130() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"runs": [{"match": "kfcheck-*", "outcome": "hang"}]}));
+    let child = command(&["--kfp-endpoint", &emu.url, "run", "kfp-gpu-sample", "-o", "json"], &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&emu, "POST /apis/v2beta1/runs");
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("terminated and deleted KFP run"), "{}", stdout(&o));
+    assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn cleanup_sweeps_kfchecks_leftovers_by_name_only() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.preload("kfcheck-demo", &cpu_sample(), &[]);
+    emu.script(json!({"runs": [{"match": "kfcheck-*", "outcome": "hang"}]}));
+    // A kfcheck killed outright leaves its pipeline, experiment and run behind.
+    let mut child = command(&["--kfp-endpoint", &emu.url, "run", "kfp-cpu-sample"], &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(&emu, "POST /apis/v2beta1/runs");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = emu.leftovers(None, &[]);
+    assert_eq!(left.len(), 4, "kfcheck's pipeline, experiment and run, and the user's kfcheck-demo: {left:?}");
+    let o = run(&["--kfp-endpoint", &emu.url, "cleanup", "--dry-run"], &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("3 object(s) would delete"), "{}", stdout(&o));
+    assert_eq!(emu.leftovers(None, &[]).len(), 4, "a dry run deletes nothing");
+    let o = run(&["--kfp-endpoint", &emu.url, "cleanup"], &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("deleted KFP run kfcheck-") && stdout(&o).contains("3 object(s) deleted"), "{}", stdout(&o));
+    assert_eq!(emu.leftovers(None, &[]), vec!["pipelines: kfcheck-demo".to_string()], "only the user's own pipeline may remain");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_dex_login_through_the_gateway_gives_a_session() {
+    let cookie = format!("{DEX_SESSION}=user@example.com");
+    let Some(emu) = Emulator::start(&["--multi-user", "--gateway-auth", "--cookie", &cookie, "--grant", "user@example.com=team-a"]) else { return };
+    let upstream = emu.url.clone();
+    let Some(gw) = Emulator::script_server(
+        "tests/support/dex_gateway.py",
+        &["--upstream", &upstream, "--user", "user@example.com", "--password", DEX_PASSWORD, "--session", DEX_SESSION],
+    ) else {
+        return;
+    };
+    let args = ["--kfp-endpoint", gw.url.as_str(), "--kfp-dex-user", "user@example.com", "-n", "team-a", "run", "kfp-api-healthy", "kfp-gpu-sample", "-o", "json"];
+    let o = run(&args, &[("KFP_DEX_PASSWORD", DEX_PASSWORD)]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    assert!(doc["needs"][0]["detail"].as_str().unwrap().contains("through the UI proxy, multi-user, a session cookie, namespace team-a"), "{doc:#}");
+    let o = run(&args, &[("KFP_DEX_PASSWORD", "wrong-password")]);
+    assert_eq!(code(&o), 3);
+    let r = check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(r.contains("Dex login as user@example.com failed") && r.contains("refused"), "{r}");
+    assert!(!stdout(&o).contains("wrong-password"));
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_server_too_slow_to_answer_is_retried_then_reported_and_the_run_still_removed() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"delays": [{"method": "GET", "path": "/apis/v2beta1/runs/{run_id}", "delay_ms": 1500}]}));
+    let started = Instant::now();
+    let o = run(&["--kfp-endpoint", &emu.url, "--kfp-request-timeout", "500ms", "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let c = check(&doc, "kfp-gpu-sample");
+    assert!(c["reason"].as_str().unwrap().contains(&format!("no answer from {}/apis/v2beta1/runs/", emu.url)), "{c:#}");
+    // One try and three retries of the status read in the check, the same in the janitor's look
+    // before it terminates (it cannot tell either), then terminate and delete.
+    assert_eq!(emu.count("GET /apis/v2beta1/runs/{run_id}"), 8, "{}", emu.get("/_emulator/requests"));
+    assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
+    assert!(c["notes"].to_string().contains("terminated and deleted KFP run"), "{c:#}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_kfp_1_server_is_named_as_such() {
+    let Some(emu) = Emulator::start(&["--version", "1.8.22"]) else { return };
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert_eq!(check(&doc, "kfp-api-healthy")["findings"][0]["rule"], "v2-api-missing", "{doc:#}");
+    assert!(check(&doc, "kfp-cpu-sample")["reason"].as_str().unwrap().contains("(KFP 1.x) and cannot run v2 pipelines"), "{doc:#}");
+    assert_eq!(emu.count("POST /apis/v2beta1/runs"), 0);
+}
