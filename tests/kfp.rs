@@ -484,3 +484,42 @@ fn a_kfp_1_server_is_named_as_such() {
     assert!(check(&doc, "kfp-cpu-sample")["reason"].as_str().unwrap().contains("(KFP 1.x) and cannot run v2 pipelines"), "{doc:#}");
     assert_eq!(emu.count("POST /apis/v2beta1/runs"), 0);
 }
+
+/// The token path end to end with real parts: kfcheck mints a ServiceAccount token with the
+/// TokenRequest API of the local control plane (audience pipelines.kubeflow.org), and the
+/// emulator authenticates it with a TokenReview against the same API server, as KFP does.
+#[test]
+fn a_service_account_token_from_token_request_passes_a_real_token_review() {
+    let kubeconfig = match std::env::var("KFCHECK_TEST_KUBECONFIG") {
+        Ok(k) if Path::new(&k).is_file() => k,
+        _ => {
+            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
+            assert!(!strict, "KFCHECK_TEST_KUBECONFIG is not set: scripts/test starts the sandbox");
+            eprintln!("skipped: KFCHECK_TEST_KUBECONFIG not set (scripts/sandbox up)");
+            return;
+        }
+    };
+    let sa = "system:serviceaccount:default:default";
+    let grant = format!("{sa}=default");
+    let Some(emu) = Emulator::start(&["--multi-user", "--token-review", &kubeconfig, "--grant", &grant]) else { return };
+    let args = ["--kubeconfig", &kubeconfig, "--kfp-endpoint", &emu.url, "--kfp-service-account", "default/default", "-n", "default"];
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let o = run(&all, &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    let log = emu.get("/_emulator/requests?log=1&limit=500");
+    let runs: Vec<&Value> = log["log"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").collect();
+    assert!(!runs.is_empty() && runs.iter().all(|r| r["identity"] == sa), "{runs:#?}");
+    emu.assert_no_violations();
+
+    // The same minted token is refused by a server expecting another audience: errored, 401.
+    let Some(other) = Emulator::start(&["--multi-user", "--token-review", &kubeconfig, "--grant", &grant, "--audience", "other.example.com"]) else { return };
+    let mut all = args.to_vec();
+    all[3] = &other.url;
+    all.extend_from_slice(&["run", "kfp-api-healthy", "-o", "json"]);
+    let o = run(&all, &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    assert!(doc["needs"].to_string().contains("401"), "{doc:#}");
+}

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audience", default="pipelines.kubeflow.org",
                    help="TOKEN_REVIEW_AUDIENCE the server requires")
     p.add_argument("--shared-read", action="store_true", help="MULTIUSER_SHARED_READ=true")
+    p.add_argument("--token-review", metavar="KUBECONFIG",
+                   help="authenticate unknown bearer tokens with a TokenReview against this "
+                        "Kubernetes API server (audience --audience), as KFP does")
     p.add_argument("--require-namespace-for-pipelines", action="store_true")
     p.add_argument("--no-epoch-finished-at", action="store_true",
                    help="omit finished_at of unfinished runs instead of 1970-01-01T00:00:00Z")
@@ -88,6 +91,9 @@ def make_emulator(args: argparse.Namespace) -> Emulator:
     for t in args.token:
         tok, user, auds = parse_token(t)
         cfg.tokens[tok] = (user, auds)
+    if args.token_review:
+        from .tokenreview import TokenReviewer
+        cfg.token_reviewer = TokenReviewer(args.token_review)
     for c in args.cookie:
         if "=" not in c:
             raise ValueError(f"cookie '{c}': expected VALUE=USER")

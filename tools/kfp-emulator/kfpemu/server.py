@@ -99,6 +99,8 @@ class Config:
     allow_http_package_url: bool = False
     verbose: bool = False
     validate_responses: bool = True
+    # --token-review: unknown bearer tokens go to a real API server's TokenReview.
+    token_reviewer: Optional[object] = None
 
     def copy(self) -> "Config":
         c = Config(**self.__dict__)
@@ -351,6 +353,12 @@ class Emulator:
                 reasons.append("Authorization header is not a Bearer token")
             else:
                 entry = cfg.tokens.get(m.group(1).strip())
+                if entry is None and cfg.token_reviewer is not None:
+                    # What KFP's API server does: TokenReview with the KFP audience.
+                    user, auds, err = cfg.token_reviewer.review(m.group(1).strip(), cfg.audience)
+                    entry = (user, auds) if user else None
+                    if err:
+                        reasons.append(f"TokenReview: {err}")
                 if entry is None:
                     reasons.append("TokenReview: token is not authenticated")
                 else:
