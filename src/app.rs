@@ -65,6 +65,9 @@ pub fn run(cli: Cli) -> AppOutput {
             }
             AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
         }
+        Command::Probe(args) => crate::probe::run(args),
+        Command::LocalRun(args) => crate::local::run(&settings(&cli), args),
+        Command::Parity { expected, actual } => crate::local::parity(expected, actual),
         _ => with_suite(cli),
     }
 }
@@ -87,7 +90,9 @@ fn with_suite(cli: Cli) -> AppOutput {
         Command::Explain { name } => explain(&suite, name),
         Command::Lint(args) => lint(&cli, args),
         Command::Cleanup { dry_run, run_id } => cleanup(&cli, *dry_run, run_id.as_deref()),
-        Command::Completions { .. } | Command::Man => unreachable!("handled before loading the suite"),
+        Command::Completions { .. } | Command::Man | Command::Probe(_) | Command::LocalRun(_) | Command::Parity { .. } => {
+            unreachable!("handled before loading the suite")
+        }
     }
 }
 

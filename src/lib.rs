@@ -6,10 +6,13 @@
 pub mod app;
 pub mod cleanup;
 pub mod cli;
+pub mod clients;
 pub mod context;
 pub mod kinds;
+pub mod local;
 pub mod model;
 pub mod pipeline;
+pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod suite;

@@ -15,6 +15,8 @@ mod profile_matrix;
 mod storage_class_default;
 mod webhooks_ready;
 
+pub(crate) use gcp_credentials::load_private_key;
+
 use crate::context::{Need, Needs};
 use crate::model::{Finding, Problem};
 use crate::runner::JanitorHandle;
