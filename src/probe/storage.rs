@@ -46,10 +46,14 @@ pub(crate) fn options(a: &StorageProbeArgs) -> Options {
 
 pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
     let started = Instant::now();
-    let run_id = a.run_id.clone().unwrap_or_else(|| format!("probe-{}", std::process::id()));
+    // Unique per invocation: pid 1 in every container would collide.
+    let run_id = a.run_id.clone().unwrap_or_else(|| {
+        let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        format!("probe-{:x}", us & 0xff_ffff_ffff)
+    });
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
     let prefix = format!("{}/{run_id}/", a.prefix.trim_end_matches('/'));
-    let object = format!("{prefix}roundtrip-{host}-{}.bin", std::process::id());
+    let object = format!("{prefix}roundtrip-{host}.bin");
     let mut out = json!({"probe": "storage", "run_id": run_id, "bucket": a.bucket, "object": object, "steps": []});
     let size = match parse_size(&a.size) {
         Ok(s) => s as usize,
