@@ -23,6 +23,7 @@ const SELECTION: &[&str] = &["cluster", "profiles", "secrets", "gpu", "pipelines
 
 /// Scenario → (check id, finding rule, text in the finding's subject) it must produce. Every
 /// other selected check must pass.
+#[expect(clippy::type_complexity, reason = "a literal table reads best inline")]
 const FAULTS: &[(&str, &[(&str, &str, &str)])] = &[
     ("missing-artifact-secret", &[("profile-matrix", "artifact-secret-missing", "kubeflow-user-example-com")]),
     ("malformed-gcp-key", &[("gcp-credentials", "gcp-key-malformed", "kubeflow-user-example-com")]),

@@ -619,6 +619,28 @@ mod tests {
         assert_eq!(c.refusal(500, b"oops", "list", "b", None).class(), "http-status");
     }
 
+    /// A server that answers 503, then 429, then a list page: the client retries through both.
+    #[tokio::test]
+    async fn transient_errors_are_retried_until_the_answer_comes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let answers = ["503 Service Unavailable", "429 Too Many Requests", "200 OK"];
+            for status in answers {
+                let Ok((mut s, _)) = listener.accept().await else { return };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = if status.starts_with("200") { r#"{"items":[{"name":"a","size":"3"}]}"# } else { "" };
+                let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
+            }
+        });
+        let opts = Options { emulator_host: Some(addr), retry: Retry { attempts: 4, first_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(20) }, ..Options::default() };
+        let c = GcsClient::connect(&opts).await.unwrap();
+        let items = c.list("b", "", 10).await.unwrap();
+        assert_eq!(items, vec![ObjectInfo { name: "a".into(), size: 3 }]);
+    }
+
     #[tokio::test]
     async fn bad_key_files_are_clear_errors_without_contents() {
         let d = tempfile::tempdir().unwrap();

@@ -11,8 +11,8 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_pem = false;
     for line in text.split_inclusive('\n') {
-        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
-            in_pem = !line.contains("-----END");
+        if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") && !line.contains("-----END") {
+            in_pem = true;
             out.push_str(MASK);
             if line.ends_with('\n') {
                 out.push('\n');
@@ -25,9 +25,19 @@ pub fn redact(text: &str) -> String {
             }
             continue;
         }
-        out.push_str(&redact_line(line));
+        out.push_str(&redact_pem_span(&redact_line(line)));
     }
     out
+}
+
+/// A whole key on one line (JSON-escaped newlines) outside a field the pair rules caught.
+fn redact_pem_span(line: &str) -> String {
+    let (Some(start), Some(end_marker)) = (line.find("-----BEGIN"), line.rfind("PRIVATE KEY-----")) else { return line.to_string() };
+    let end = end_marker + "PRIVATE KEY-----".len();
+    if end <= start {
+        return line.to_string();
+    }
+    format!("{}{MASK}{}", &line[..start], &line[end..])
 }
 
 const SECRET_NAMES: &[&str] = &["private_key", "access_token", "refresh_token", "id_token", "client_secret", "password", "secret", "token", "assertion", "apikey", "api_key"];
@@ -138,6 +148,7 @@ mod tests {
         let r = redact(r#"{"private_key_id": "k1", "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"}"#);
         assert!(r.contains(r#""private_key_id": "k1""#) && !r.contains("MII"), "{r}");
         assert_eq!(redact("grant_type=jwt&assertion=eyJhbGc.x.y"), "grant_type=jwt&assertion=[redacted]");
+        assert_eq!(redact("key: -----BEGIN PRIVATE KEY-----\\nMII\\n-----END PRIVATE KEY-----\\n done"), "key: [redacted]\\n done");
     }
 
     #[test]

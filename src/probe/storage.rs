@@ -11,7 +11,7 @@ use std::time::Instant;
 
 /// Bytes that differ per position, so a truncated or shifted read cannot compare equal.
 pub(crate) fn payload(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut v = Vec::with_capacity(len);
     while v.len() < len {
         // xorshift64: cheap, deterministic, not all one byte.
@@ -94,14 +94,19 @@ pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
         let name = format!("{prefix}result-{host}.json");
         let t = Instant::now();
         let mut copy = out.clone();
+        let push = |out: &mut Value, step: Value| {
+            if let Some(s) = out["steps"].as_array_mut() {
+                s.push(step);
+            }
+        };
         copy["result_object"] = json!(name);
         match client.upload(&a.bucket, &name, "application/json", Bytes::from(copy.to_string())).await {
             Ok(()) => {
                 out["result_object"] = json!(name);
-                out["steps"].as_array_mut().map(|s| s.push(json!({"op": "upload-result", "ok": true, "ms": ms(t.elapsed())})));
+                push(&mut out, json!({"op": "upload-result", "ok": true, "ms": ms(t.elapsed())}));
             }
             Err(e) => {
-                out["steps"].as_array_mut().map(|s| s.push(json!({"op": "upload-result", "ok": false, "ms": ms(t.elapsed()), "error": error_json(&e)})));
+                push(&mut out, json!({"op": "upload-result", "ok": false, "ms": ms(t.elapsed()), "error": error_json(&e)}));
                 if status == ProbeStatus::Passed {
                     out["status"] = json!(status_for(&e));
                     out["error"] = error_json(&e);
