@@ -358,7 +358,9 @@ fn storage_from_a_container_with_mounted_credentials() {
     suite(d.path(), "t-adc", "container-storage", &format!("{endpoint}  adc_dir: {}\n  size: 100KB\n", gcloud.display()));
     suite(d.path(), "t-denied", "container-storage", &format!("{endpoint}  key_file: {}\n", denied.display()));
     suite(d.path(), "t-nobucket", "container-storage", &format!("  endpoint: http://{gcs}\n  bucket: no-such-bucket\n  key_file: {}\n", key.display()));
-    let (o, doc) = run_checks(d.path(), &host, &["t-key", "t-adc", "t-denied", "t-nobucket"]);
+    let badkey = write(d.path(), "bad-key.json", "{\"type\": \"service_account\", \"private_key\": trunc");
+    suite(d.path(), "t-badkey", "container-storage", &format!("{endpoint}  key_file: {}\n", badkey.display()));
+    let (o, doc) = run_checks(d.path(), &host, &["t-key", "t-adc", "t-denied", "t-nobucket", "t-badkey"]);
     assert_eq!(code(&o), 1, "{doc}");
     for id in ["t-key", "t-adc"] {
         let c = check(&doc, id);
@@ -369,6 +371,12 @@ fn storage_from_a_container_with_mounted_credentials() {
     }
     assert_eq!(check(&doc, "t-denied")["findings"][0]["rule"], "token-refused-in-container", "{doc}");
     assert_eq!(check(&doc, "t-nobucket")["findings"][0]["rule"], "bucket-missing", "{doc}");
+    let bad = check(&doc, "t-badkey");
+    assert_eq!(bad["findings"][0]["rule"], "credentials-unusable-in-container", "{bad}");
+    assert!(bad["findings"][0].to_string().contains("is not JSON"), "{bad}");
+    for id in ["t-key", "t-adc", "t-denied", "t-nobucket", "t-badkey"] {
+        assert_eq!(check(&doc, id)["problems"], serde_json::json!([]), "{id}: {doc}");
+    }
     let run_id = doc["run_id"].as_str().unwrap();
     assert!(objects(&gcs, &format!("kfcheck/{run_id}/")).is_empty(), "objects left under the run's prefix");
     assert_eq!(leftovers(&host, run_id), "");

@@ -199,10 +199,16 @@ impl Kind for ContainerStorage {
                 let (needs, choice, bucket, prefix) = (cx.needs.clone(), choice.clone(), bucket.clone(), prefix.clone());
                 cx.janitor.register(format!("delete gs://{bucket}/{prefix}*"), move || {
                     Box::pin(async move {
-                        let c = needs.gcs(&choice).await.map_err(|e| e.to_string())?;
+                        // Credentials that cannot get a token cannot have written anything either.
+                        let c = match needs.gcs(&choice).await {
+                            Ok(c) => c,
+                            Err(e @ (GcsError::BadCredentials { .. } | GcsError::NoCredentials(_))) => return Ok(format!("nothing to delete under gs://{bucket}/{prefix} ({})", e.class())),
+                            Err(e) => return Err(e.to_string()),
+                        };
                         let objs = match c.list(&bucket, &prefix, 1000).await {
                             Ok(o) => o,
                             Err(GcsError::BucketMissing { .. }) => return Ok(format!("bucket {bucket} does not exist: nothing to delete")),
+                            Err(e @ GcsError::Token { .. }) => return Ok(format!("nothing to delete under gs://{bucket}/{prefix} ({})", e.class())),
                             Err(e) => return Err(e.to_string()),
                         };
                         for o in &objs {
