@@ -34,7 +34,9 @@ impl ProbeStatus {
 
 /// Runs a probe and renders its line.
 pub fn run(args: &ProbeArgs) -> AppOutput {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread: the probe does one thing at a time, and hyper's connection task then hands body
+    // chunks over without waking another thread (measured by scripts/bench-docker).
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return AppOutput { stderr: format!("kfcheck: failed to start the async runtime: {e}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
     };
