@@ -190,12 +190,15 @@ pub struct StorageProbeArgs {
     /// Bucket to use.
     #[arg(long, env = "KFCHECK_BUCKET")]
     pub bucket: String,
-    /// Object prefix; objects go under PREFIX/RUN-ID/.
+    /// Object prefix; objects go under PREFIX/RUN-ID/ (and SCOPE/ when given).
     #[arg(long, default_value = "kfcheck")]
     pub prefix: String,
     /// Run id for object names (default: one made up by the probe).
     #[arg(long, env = "KFCHECK_RUN_ID")]
     pub run_id: Option<String>,
+    /// Sub-folder under PREFIX/RUN-ID/ (e.g. the check id), so probes of one run never collide.
+    #[arg(long, value_name = "NAME")]
+    pub scope: Option<String>,
     /// Size of the object written and read back (e.g. 1KB, 1MB, 100MB).
     #[arg(long, default_value = "64KiB")]
     pub size: String,

@@ -24,7 +24,7 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Docker],
     effect: Effect::CreatesResources,
     default_timeout: Duration::from_secs(300),
-    what: "The kfcheck probe, in a local container with the credentials mounted as a data scientist would (a service-account key file with GOOGLE_APPLICATION_CREDENTIALS, or the gcloud ADC folder), lists the bucket, writes an object under kfcheck/<run-id>/, reads it back and compares, deletes it, and uploads a result object that kfcheck then finds from the host. Objects and the container are removed afterwards.",
+    what: "The kfcheck probe, in a local container with the credentials mounted as a data scientist would (a service-account key file with GOOGLE_APPLICATION_CREDENTIALS, or the gcloud ADC folder), lists the bucket, writes an object under kfcheck/<run-id>/<check-id>/, reads it back and compares, deletes it, and uploads a result object that kfcheck then finds from the host. Objects and the container are removed afterwards.",
     why: "Credentials that work on the host often fail in a container: a key file not mounted, the variable pointing at the host path, ADC living in the home directory. A component that cannot reach the bucket locally will not in Kubeflow either.",
     fix: "Mount the key read-only and point GOOGLE_APPLICATION_CREDENTIALS at the path inside the container; grant the service account roles/storage.objectAdmin on the bucket; check the bucket name.",
     params: &[
@@ -193,7 +193,8 @@ impl Kind for ContainerStorage {
             };
             // The host-side client: same credentials, for verifying and cleaning up.
             let choice = GcsChoice { key_file: p.key_file.clone(), adc_dir: p.adc_dir.clone(), endpoint: p.endpoint.clone(), no_metadata: p.key_file.is_some() || p.adc_dir.is_some() };
-            let prefix = format!("kfcheck/{}/", cx.run_id);
+            // Per check: checks of one run share the run id and, with host networking, the hostname.
+            let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
             // Registered before anything is written: the janitor deletes the run's prefix.
             {
                 let (needs, choice, bucket, prefix) = (cx.needs.clone(), choice.clone(), bucket.clone(), prefix.clone());
@@ -218,7 +219,7 @@ impl Kind for ContainerStorage {
                     })
                 });
             }
-            let mut args = vec!["probe".to_string(), "storage".into(), "--bucket".into(), bucket.clone(), "--run-id".into(), cx.run_id.to_string(), "--size".into(), p.size.clone(), "--upload-result".into()];
+            let mut args = vec!["probe".to_string(), "storage".into(), "--bucket".into(), bucket.clone(), "--run-id".into(), cx.run_id.to_string(), "--scope".into(), cx.spec.id.clone(), "--size".into(), p.size.clone(), "--upload-result".into()];
             if let Some(e) = &p.endpoint {
                 args.extend(["--endpoint".to_string(), e.clone()]);
             }

@@ -52,7 +52,11 @@ pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
         format!("probe-{:x}", us & 0xff_ffff_ffff)
     });
     let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
-    let prefix = format!("{}/{run_id}/", a.prefix.trim_end_matches('/'));
+    let mut prefix = format!("{}/{run_id}/", a.prefix.trim_end_matches('/'));
+    if let Some(scope) = a.scope.as_deref().map(|s| s.trim_matches('/')).filter(|s| !s.is_empty()) {
+        prefix.push_str(scope);
+        prefix.push('/');
+    }
     let object = format!("{prefix}roundtrip-{host}.bin");
     let mut out = json!({"probe": "storage", "run_id": run_id, "bucket": a.bucket, "object": object, "steps": []});
     let size = match parse_size(&a.size) {
