@@ -382,6 +382,14 @@ fn storage_from_a_container_with_mounted_credentials() {
     assert_eq!(leftovers(&host, run_id), "");
     assert_no_secret(&stdout(&o), &key);
     assert!(tokens.issued.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+
+    // No credentials mounted: STORAGE_EMULATOR_HOST is passed through to the container.
+    suite(d.path(), "t-emulator", "container-storage", &format!("  bucket: {BUCKET}\n"));
+    let o = run(d.path(), &["--suite", "suite", "--docker-host", &host, "-o", "json", "run", "t-emulator"], &[("STORAGE_EMULATOR_HOST", &gcs)]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}{}", stdout(&o), stderr(&o)));
+    let c = check(&doc, "t-emulator");
+    assert_eq!(c["status"], "passed", "{c}");
+    assert!(c["notes"].to_string().contains("no identity (storage emulator)"), "{c}");
 }
 
 // ---------------------------------------------------------------------------------------------

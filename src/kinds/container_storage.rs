@@ -125,6 +125,7 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
             let (rule, msg, fix) = match class.as_str() {
                 "bucket-missing" => ("bucket-missing", "bucket does not exist", "Create the bucket, or fix the bucket name the components use."),
                 "denied" | "unauthenticated" => ("storage-denied-in-container", "storage refuses the container's identity", "Grant the service account roles/storage.objectAdmin on the bucket (or a custom role with list, create, get and delete)."),
+                "no-credentials" => ("no-credentials-in-container", "container finds no google credentials", "Mount a key file (key_file) or the gcloud ADC folder (adc_dir), or run where the metadata server answers."),
                 "bad-credentials" => ("credentials-unusable-in-container", "credentials file in the container is unusable", "Mount the JSON key file Google issued, unmodified, and point GOOGLE_APPLICATION_CREDENTIALS at it."),
                 "token-refused" => ("token-refused-in-container", "token endpoint refuses the container's key", "Create a new key for the service account (the key may be deleted, disabled or expired) and mount it."),
                 _ => ("storage-roundtrip-failed-in-container", "bucket round trip from the container failed", META.fix),
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn refusals_are_findings_and_errors_are_undecided() {
-        for (class, rule) in [("bucket-missing", "bucket-missing"), ("denied", "storage-denied-in-container"), ("token-refused", "token-refused-in-container"), ("bad-credentials", "credentials-unusable-in-container")] {
+        for (class, rule) in [("no-credentials", "no-credentials-in-container"), ("bucket-missing", "bucket-missing"), ("denied", "storage-denied-in-container"), ("token-refused", "token-refused-in-container"), ("bad-credentials", "credentials-unusable-in-container")] {
             let p = serde_json::json!({"probe": "storage", "status": "failed", "error": {"class": class, "message": "m"}});
             assert_eq!(evaluate(&facts(p), Severity::Error).unwrap().findings[0].rule, rule);
         }

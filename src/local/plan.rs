@@ -240,6 +240,13 @@ mod tests {
     }
 
     #[test]
+    fn the_gpu_sample_marks_its_gpu_step() {
+        // The platform spec follows as a second YAML document; only the first is read.
+        let p = parse(include_str!("../../checks/pipelines/kfcheck-gpu-sample.yaml")).unwrap();
+        assert!(p.steps.iter().any(|s| s.gpu && s.image.starts_with("nvidia/cuda")), "{:?}", p.steps);
+    }
+
+    #[test]
     fn placeholders_are_substituted_or_refused() {
         let mut b = Bindings::default();
         b.params.insert("count".into(), "10".into());

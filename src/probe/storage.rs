@@ -27,11 +27,12 @@ fn error_json(e: &GcsError) -> Value {
     json!({"class": e.class(), "message": e.to_string()})
 }
 
-/// Refusals and unusable credentials are decisions (failed); anything that kept the probe from
-/// asking at all is errored.
+/// Refusals and missing or unusable credentials are decisions (failed): this environment cannot
+/// reach the bucket. Anything that kept the probe from asking at all (storage unreachable, an
+/// unexpected answer) is errored.
 fn status_for(e: &GcsError) -> ProbeStatus {
     match e {
-        GcsError::BadCredentials { .. } | GcsError::Token { .. } | GcsError::Unauthenticated { .. } | GcsError::Denied { .. } | GcsError::BucketMissing { .. } => ProbeStatus::Failed,
+        GcsError::NoCredentials(_) | GcsError::BadCredentials { .. } | GcsError::Token { .. } | GcsError::Unauthenticated { .. } | GcsError::Denied { .. } | GcsError::BucketMissing { .. } => ProbeStatus::Failed,
         _ => ProbeStatus::Errored,
     }
 }
