@@ -3,7 +3,7 @@
 # Runs as a non-root user; NVML is loaded at run time from the driver that the NVIDIA runtime
 # mounts, so the same image serves CPU and GPU steps. For a local image without any registry
 # (these development machines cannot pull), use scripts/probe-image instead.
-FROM rust:1.85-bookworm AS build
+FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked && strip target/release/kfcheck
