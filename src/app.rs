@@ -171,13 +171,16 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         let (client, desc) = crate::context::kube_client::connect(&settings).await?;
         Ok::<_, crate::context::NeedError>((desc, crate::cleanup::sweep(&client, run_id, dry_run).await))
     });
+    // Containers too, when a Docker engine is configured or at the default socket.
+    let mut out = rt.block_on(sweep_docker(&settings, run_id, dry_run));
     let (desc, report) = match result {
         Ok(r) => r,
         Err(e) => {
-            return AppOutput { stderr: format!("kfcheck: cleanup: {}\n", e.reason()), exit: Some(ExitStatus::Undecided), ..Default::default() }
+            out.stderr.push_str(&format!("kfcheck: cleanup: {}\n", e.reason()));
+            out.exit = Some(ExitStatus::Undecided);
+            return out;
         }
     };
-    let mut out = AppOutput::default();
     let verb = if dry_run { "would delete" } else { "deleted" };
     out.stdout.push_str(&format!("cleanup against {desc}\n"));
     for f in &report.found {
@@ -191,7 +194,43 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         report.found.len(),
         if report.failed.is_empty() { String::new() } else { format!(", {} failure(s)", report.failed.len()) }
     ));
-    out.exit = Some(if report.failed.is_empty() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out.exit = Some(if report.failed.is_empty() && out.exit.is_none() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out
+}
+
+/// The Docker part of `kfcheck cleanup`; `exit` is set (undecided) only when something failed.
+async fn sweep_docker(settings: &Settings, run_id: Option<&str>, dry_run: bool) -> AppOutput {
+    let mut out = AppOutput::default();
+    let needs = Needs::new(settings.clone());
+    let docker = match needs.resolve(crate::context::Need::Docker).await {
+        Err(crate::context::NeedError::Missing(_)) => return out,
+        Err(crate::context::NeedError::Broken(m)) => {
+            out.stderr.push_str(&format!("kfcheck: cleanup: {m}\n"));
+            out.exit = Some(ExitStatus::Undecided);
+            return out;
+        }
+        Ok(desc) => match needs.docker().await {
+            Ok(d) => (d, desc),
+            Err(m) => {
+                out.stderr.push_str(&format!("kfcheck: cleanup: {m}\n"));
+                out.exit = Some(ExitStatus::Undecided);
+                return out;
+            }
+        },
+    };
+    let report = crate::clients::container::sweep(&docker.0, run_id, dry_run).await;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    out.stdout.push_str(&format!("cleanup against {}\n", docker.1));
+    for f in &report.found {
+        out.stdout.push_str(&format!("{verb} {f}\n"));
+    }
+    for f in &report.failed {
+        out.stderr.push_str(&format!("kfcheck: cleanup: {f}\n"));
+    }
+    out.stdout.push_str(&format!("{} container(s) {verb}\n", report.found.len()));
+    if !report.failed.is_empty() {
+        out.exit = Some(ExitStatus::Undecided);
+    }
     out
 }
 

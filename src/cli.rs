@@ -102,7 +102,8 @@ pub enum Command {
     /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
     Lint(LintArgs),
     /// Delete what earlier runs left behind: only objects labelled
-    /// app.kubernetes.io/managed-by=kfcheck, in every namespace.
+    /// app.kubernetes.io/managed-by=kfcheck, in every namespace, and Docker containers with
+    /// that label when a Docker engine is configured.
     Cleanup {
         /// Only list what would be deleted.
         #[arg(long)]

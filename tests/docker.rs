@@ -335,12 +335,11 @@ fn a_daemon_that_goes_away_mid_run_is_an_error() {
     assert_eq!(c["status"], "errored", "{c}");
     // The janitor could not reach the engine either, and says so.
     assert!(c.to_string().contains("cleanup failed") || c.to_string().contains("run `kfcheck cleanup`"), "{c}");
-    // What the engine still has is found by label (as `scripts/dockerd down` and a sweep do).
+    // What the engine still has is found by its label: `kfcheck cleanup` sweeps it.
     let run_id = doc["run_id"].as_str().unwrap();
-    let ids = leftovers(&host, run_id);
-    if !ids.is_empty() {
-        Command::new("docker").args(["rm", "-f"]).args(ids.split_whitespace()).env("DOCKER_HOST", &host).output().unwrap();
-    }
+    let swept = run(d.path(), &["--docker-host", &host, "cleanup", "--run-id", run_id], &[]);
+    assert!(stdout(&swept).contains("container(s) deleted"), "{}{}", stdout(&swept), stderr(&swept));
+    assert_eq!(leftovers(&host, run_id), "", "kfcheck cleanup left the container");
 }
 
 #[test]
@@ -459,4 +458,35 @@ fn probe_gpu_reports_no_driver_cleanly_and_env_lists_secret_names_only() {
     assert_eq!(v["endpoints"][0]["reachable"], false);
     assert_eq!(code(&o), 1);
     assert!(!stdout(&o).contains("TOPSECRET"));
+}
+
+#[test]
+fn cleanup_sweeps_labelled_containers_and_nothing_else() {
+    let Some(host) = docker() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let run_id = format!("sweep{}", std::process::id());
+    let create = |name: &str, labels: &[String]| {
+        let mut c = Command::new("docker");
+        c.args(["create", "--name", name, "--network", "none"]).env("DOCKER_HOST", &host);
+        for l in labels {
+            c.args(["--label", l]);
+        }
+        let o = c.args(["kfcheck-probe:dev", "probe", "env"]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let ours = format!("kfcheck-left-{run_id}");
+    let theirs = format!("not-kfchecks-{run_id}");
+    create(&ours, &["app.kubernetes.io/managed-by=kfcheck".into(), format!("kfcheck.io/run-id={run_id}")]);
+    create(&theirs, &[format!("kfcheck.io/run-id={run_id}")]);
+    let exists = |name: &str| Command::new("docker").args(["inspect", name]).env("DOCKER_HOST", &host).output().unwrap().status.success();
+    let o = run(d.path(), &["--docker-host", &host, "cleanup", "--run-id", &run_id, "--dry-run"], &[]);
+    assert!(stdout(&o).contains(&format!("would delete container {ours}")), "{}{}", stdout(&o), stderr(&o));
+    assert!(exists(&ours));
+    let o = run(d.path(), &["--docker-host", &host, "cleanup", "--run-id", &run_id], &[]);
+    assert!(stdout(&o).contains(&format!("deleted container {ours}")) && stdout(&o).contains("1 container(s) deleted"), "{}{}", stdout(&o), stderr(&o));
+    // No cluster here: the Kubernetes half could not be swept, so the run could not decide.
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(!exists(&ours), "the labelled container is still there");
+    assert!(exists(&theirs), "a container without kfcheck's managed-by label was removed");
+    Command::new("docker").args(["rm", "-f", &theirs]).env("DOCKER_HOST", &host).output().unwrap();
 }

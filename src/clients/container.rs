@@ -187,6 +187,37 @@ pub async fn remove(docker: &bollard::Docker, name: &str) -> Result<String, Stri
     }
 }
 
+/// `kfcheck cleanup` for Docker: removes containers labelled as kfcheck's (of one run, or of
+/// any), which a run could not remove (the engine went away, the process was killed). Containers
+/// without the label are never touched.
+pub async fn sweep(docker: &bollard::Docker, run_id: Option<&str>, dry_run: bool) -> crate::cleanup::SweepReport {
+    let mut report = crate::cleanup::SweepReport::default();
+    let mut labels = vec![format!("{}={}", crate::context::owned::MANAGED_BY_KEY, crate::context::owned::MANAGED_BY)];
+    if let Some(r) = run_id {
+        labels.push(format!("{}={r}", crate::context::owned::RUN_ID_KEY));
+    }
+    let opts = bollard::query_parameters::ListContainersOptions { all: true, filters: Some(HashMap::from([("label".to_string(), labels)])), ..Default::default() };
+    let found = match docker.list_containers(Some(opts)).await {
+        Ok(f) => f,
+        Err(e) => {
+            report.failed.push(format!("failed to list containers: {}", describe(&e)));
+            return report;
+        }
+    };
+    for c in found {
+        let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).or(c.id.clone()).unwrap_or_default();
+        if dry_run {
+            report.found.push(format!("container {name}"));
+            continue;
+        }
+        match remove(docker, &name).await {
+            Ok(_) => report.found.push(format!("container {name}")),
+            Err(e) => report.failed.push(e),
+        }
+    }
+    report
+}
+
 /// The last JSON object line a probe printed, if any.
 pub fn probe_line(logs: &str) -> Option<serde_json::Value> {
     logs.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok().filter(|v| v.get("probe").is_some()))
