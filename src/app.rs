@@ -65,6 +65,9 @@ pub fn run(cli: Cli) -> AppOutput {
             }
             AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
         }
+        Command::Probe(args) => crate::probe::run(args),
+        Command::LocalRun(args) => crate::local::run(&settings(&cli), args),
+        Command::Parity { expected, actual } => crate::local::parity(expected, actual),
         _ => with_suite(cli),
     }
 }
@@ -87,7 +90,9 @@ fn with_suite(cli: Cli) -> AppOutput {
         Command::Explain { name } => explain(&suite, name),
         Command::Lint(args) => lint(&cli, args),
         Command::Cleanup { dry_run, run_id } => cleanup(&cli, *dry_run, run_id.as_deref()),
-        Command::Completions { .. } | Command::Man => unreachable!("handled before loading the suite"),
+        Command::Completions { .. } | Command::Man | Command::Probe(_) | Command::LocalRun(_) | Command::Parity { .. } => {
+            unreachable!("handled before loading the suite")
+        }
     }
 }
 
@@ -176,10 +181,17 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         (kube.map(|(d, r, _)| (d, r)), kfp)
     });
     use crate::context::NeedError;
+    // Containers too, when a Docker engine is configured or at the default socket.
+    let mut out = rt.block_on(sweep_docker(&settings, run_id, dry_run));
+    let docker_swept = !out.stdout.is_empty();
     let mut swept = Vec::new();
     let mut errors = Vec::new();
     match (kube, kfp) {
-        (Err(NeedError::Missing(k)), Err(NeedError::Missing(_))) => errors.push(k),
+        (Err(NeedError::Missing(k)), Err(NeedError::Missing(_))) => {
+            if !docker_swept {
+                errors.push(k);
+            }
+        }
         (kube, kfp) => {
             for r in [kube, kfp] {
                 match r {
@@ -191,8 +203,11 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         }
     }
     if swept.is_empty() {
-        let stderr = errors.iter().map(|e| format!("kfcheck: cleanup: {e}\n")).collect();
-        return AppOutput { stderr, exit: Some(ExitStatus::Undecided), ..Default::default() };
+        for e in &errors {
+            out.stderr.push_str(&format!("kfcheck: cleanup: {e}\n"));
+        }
+        out.exit = Some(if errors.is_empty() && out.exit.is_none() { ExitStatus::Ready } else { ExitStatus::Undecided });
+        return out;
     }
     let mut report = crate::cleanup::SweepReport::default();
     let mut descs = Vec::new();
@@ -203,7 +218,6 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
     }
     report.failed.extend(errors);
     let desc = descs.join(" and ");
-    let mut out = AppOutput::default();
     let verb = if dry_run { "would delete" } else { "deleted" };
     out.stdout.push_str(&format!("cleanup against {desc}\n"));
     for f in &report.found {
@@ -217,7 +231,43 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         report.found.len(),
         if report.failed.is_empty() { String::new() } else { format!(", {} failure(s)", report.failed.len()) }
     ));
-    out.exit = Some(if report.failed.is_empty() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out.exit = Some(if report.failed.is_empty() && out.exit.is_none() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out
+}
+
+/// The Docker part of `kfcheck cleanup`; `exit` is set (undecided) only when something failed.
+async fn sweep_docker(settings: &Settings, run_id: Option<&str>, dry_run: bool) -> AppOutput {
+    let mut out = AppOutput::default();
+    let needs = Needs::new(settings.clone());
+    let docker = match needs.resolve(crate::context::Need::Docker).await {
+        Err(crate::context::NeedError::Missing(_)) => return out,
+        Err(crate::context::NeedError::Broken(m)) => {
+            out.stderr.push_str(&format!("kfcheck: cleanup: {m}\n"));
+            out.exit = Some(ExitStatus::Undecided);
+            return out;
+        }
+        Ok(desc) => match needs.docker().await {
+            Ok(d) => (d, desc),
+            Err(m) => {
+                out.stderr.push_str(&format!("kfcheck: cleanup: {m}\n"));
+                out.exit = Some(ExitStatus::Undecided);
+                return out;
+            }
+        },
+    };
+    let report = crate::clients::container::sweep(&docker.0, run_id, dry_run).await;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    out.stdout.push_str(&format!("cleanup against {}\n", docker.1));
+    for f in &report.found {
+        out.stdout.push_str(&format!("{verb} {f}\n"));
+    }
+    for f in &report.failed {
+        out.stderr.push_str(&format!("kfcheck: cleanup: {f}\n"));
+    }
+    out.stdout.push_str(&format!("{} container(s) {verb}\n", report.found.len()));
+    if !report.failed.is_empty() {
+        out.exit = Some(ExitStatus::Undecided);
+    }
     out
 }
 

@@ -153,8 +153,9 @@ pub enum Command {
     /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
     Lint(LintArgs),
     /// Delete what earlier runs left behind: only objects labelled
-    /// app.kubernetes.io/managed-by=kfcheck, in every namespace, and (with a KFP endpoint) KFP
-    /// runs, experiments and pipelines named kfcheck-<run id>-….
+    /// app.kubernetes.io/managed-by=kfcheck, in every namespace, Docker containers with that
+    /// label when a Docker engine is configured, and (with a KFP endpoint) KFP runs, experiments
+    /// and pipelines named kfcheck-<run id>-….
     Cleanup {
         /// Only list what would be deleted.
         #[arg(long)]
@@ -170,6 +171,19 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+    /// Run inside a container or pod: print one JSON result line (storage, gpu, env).
+    Probe(ProbeArgs),
+    /// Run a compiled pipeline's container steps in order with Docker, and write a manifest.
+    LocalRun(LocalRunArgs),
+    /// Compare two local-run manifests: same steps, same exit codes, same output digests.
+    Parity {
+        /// The reference manifest (e.g. the local run).
+        #[arg(value_name = "MANIFEST")]
+        expected: PathBuf,
+        /// The manifest to compare with it.
+        #[arg(value_name = "MANIFEST")]
+        actual: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -203,4 +217,103 @@ fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
         return Err("empty PATH in FORMAT=PATH".into());
     }
     Ok((f.parse()?, PathBuf::from(p)))
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(subcommand)]
+    pub what: ProbeWhat,
+    /// Also write the JSON result line to this file (a pipeline step's output).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeWhat {
+    /// A GCS round trip: list, write, read back and compare, delete (timed).
+    Storage(StorageProbeArgs),
+    /// Which NVIDIA GPUs are visible (NVML).
+    Gpu(GpuProbeArgs),
+    /// Identity, mounted secrets (names only), credentials source, endpoint reachability.
+    Env(EnvProbeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StorageProbeArgs {
+    /// Bucket to use.
+    #[arg(long, env = "KFCHECK_BUCKET")]
+    pub bucket: String,
+    /// Object prefix; objects go under PREFIX/RUN-ID/ (and SCOPE/ when given).
+    #[arg(long, default_value = "kfcheck")]
+    pub prefix: String,
+    /// Run id for object names (default: one made up by the probe).
+    #[arg(long, env = "KFCHECK_RUN_ID")]
+    pub run_id: Option<String>,
+    /// Sub-folder under PREFIX/RUN-ID/ (e.g. the check id), so probes of one run never collide.
+    #[arg(long, value_name = "NAME")]
+    pub scope: Option<String>,
+    /// Size of the object written and read back (e.g. 1KB, 1MB, 100MB).
+    #[arg(long, default_value = "64KiB")]
+    pub size: String,
+    /// Service-account key file (default: Application Default Credentials, then the metadata server).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Storage endpoint, keeping authentication (STORAGE_EMULATOR_HOST instead disables it).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Do not ask the GCE/GKE metadata server for credentials.
+    #[arg(long)]
+    pub no_metadata: bool,
+    /// Also upload the result line as PREFIX/RUN-ID/result-HOSTNAME.json (left for the caller).
+    #[arg(long)]
+    pub upload_result: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GpuProbeArgs {
+    /// Fail when fewer GPUs than this are visible.
+    #[arg(long, default_value_t = 1)]
+    pub expect: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EnvProbeArgs {
+    /// Endpoint to test for reachability, URL or HOST:PORT (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Vec<String>,
+    /// Directory whose file names to list as mounted secrets (repeatable; default /var/secrets,
+    /// /secret, /etc/secrets, /var/run/secrets).
+    #[arg(long, value_name = "DIR")]
+    pub secrets_dir: Vec<PathBuf>,
+    /// Do not ask the GCE/GKE metadata server for credentials.
+    #[arg(long)]
+    pub no_metadata: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalRunArgs {
+    /// Compiled pipeline (KFP v2 IR YAML).
+    #[arg(value_name = "PIPELINE.yaml")]
+    pub pipeline: PathBuf,
+    /// Folder for step inputs, outputs, logs and manifest.json (default: a new folder under target/).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Pipeline parameter, NAME=VALUE (repeatable; defaults come from the pipeline).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Use a local image instead of the one the pipeline names, FROM=TO (repeatable).
+    #[arg(long = "image", value_name = "FROM=TO")]
+    pub images: Vec<String>,
+    /// Pull images that are not present (default: use only local images).
+    #[arg(long)]
+    pub pull: bool,
+    /// Time limit for each step.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub step_timeout: std::time::Duration,
+    /// Network for the containers (host or none; engines without a bridge need one of them).
+    #[arg(long, default_value = "none")]
+    pub network: String,
+    /// Run GPU steps with all GPUs (`--gpus all`); without it GPU requests are ignored.
+    #[arg(long)]
+    pub gpus: bool,
 }

@@ -1,7 +1,11 @@
-//! Protocol clients that kinds share. Kinds get them from the context (`Needs`), never build
-//! their own.
+//! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API, Google Cloud
+//! Storage, running one labelled container to completion, and redaction of what containers
+//! print. Kinds get them from the context (`Needs`), never build their own.
 
+pub mod container;
+pub mod gcs;
 pub mod kfp;
 pub mod kfp_spec;
+pub mod redact;
 
 pub use kfp::{KfpClient, KfpError};

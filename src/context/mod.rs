@@ -5,6 +5,7 @@
 //! *broken* (its checks error: could not decide).
 
 mod docker;
+pub mod gcs;
 pub mod kfp;
 pub(crate) mod kube_cache;
 pub(crate) mod kube_client;

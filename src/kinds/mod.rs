@@ -1,6 +1,8 @@
 //! Check kinds: Rust code that gathers facts and evaluates them. A check in `checks/*.yaml` is an
 //! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
 
+mod container_run;
+mod container_storage;
 mod crds_present;
 mod deployments_available;
 mod docker_engine;
@@ -19,6 +21,8 @@ mod pipeline_lint;
 mod profile_matrix;
 mod storage_class_default;
 mod webhooks_ready;
+
+pub(crate) use gcp_credentials::load_private_key;
 
 use crate::context::{Need, Needs};
 use crate::model::{Finding, Problem};
@@ -96,6 +100,8 @@ pub type KindRef = &'static dyn Kind;
 
 /// Every kind kfcheck knows. Adding a kind = one file + one line here.
 pub static KINDS: &[KindRef] = &[
+    &container_run::ContainerRun,
+    &container_storage::ContainerStorage,
     &crds_present::CrdsPresent,
     &deployments_available::DeploymentsAvailable,
     &docker_engine::DockerEngine,

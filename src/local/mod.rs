@@ -1,0 +1,488 @@
+//! `kfcheck local-run` and `kfcheck parity`: run a compiled pipeline's container steps in
+//! dependency order with Docker, the way a data scientist's shell script would before migrating
+//! (inputs and outputs through a mounted folder, parameters substituted), and record each step's
+//! exit code, logs and output digests in `manifest.json`; then compare two such manifests.
+
+pub mod plan;
+
+use crate::app::AppOutput;
+use crate::cli::LocalRunArgs;
+use crate::clients::container::{self, Spec};
+use crate::clients::redact;
+use crate::context::{owned, Needs, Settings};
+use crate::model::ExitStatus;
+use plan::{Bindings, ParamSource, Plan};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tokio_util::sync::CancellationToken;
+
+/// Where the run folder is mounted in every step's container.
+const MOUNT: &str = "/kfcheck/data";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// Relative to the manifest's folder.
+    pub path: String,
+    pub sha256: Option<String>,
+    pub bytes: u64,
+    /// For parameters: the value as written (short ones only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub task: String,
+    pub image: String,
+    /// succeeded, failed, timed-out, errored, not-run
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub gpu_requested: bool,
+    #[serde(default)]
+    pub gpu_given: bool,
+    pub log: Option<String>,
+    pub log_tail: Option<String>,
+    pub error: Option<String>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, Output>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub pipeline: String,
+    pub file: String,
+    pub run_id: String,
+    pub started_at: String,
+    /// succeeded or failed
+    pub status: String,
+    pub parameters: BTreeMap<String, String>,
+    pub steps: Vec<StepRecord>,
+}
+
+fn sha256_file(p: &Path) -> std::io::Result<(String, u64)> {
+    let bytes = std::fs::read(p)?;
+    Ok((hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()), bytes.len() as u64))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A digest of a file, or of a folder as its sorted (relative path, file digest) pairs.
+pub fn digest(p: &Path) -> std::io::Result<(String, u64)> {
+    if p.is_file() {
+        return sha256_file(p);
+    }
+    let mut entries = Vec::new();
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)?.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let (h, n) = sha256_file(&path)?;
+                entries.push((path.strip_prefix(p).map(|r| r.display().to_string()).unwrap_or_default(), h, n));
+            }
+        }
+    }
+    entries.sort();
+    let text: String = entries.iter().map(|(r, h, _)| format!("{r}\t{h}\n")).collect();
+    Ok((hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()), entries.iter().map(|e| e.2).sum()))
+}
+
+fn run_id() -> String {
+    let n = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:010x}", (n as u64 ^ (u64::from(std::process::id()) << 20)) & 0xff_ffff_ffff)
+}
+
+fn usage(m: impl Into<String>) -> AppOutput {
+    AppOutput { stderr: format!("kfcheck: local-run: {}\n", m.into()), exit: Some(ExitStatus::Usage), ..Default::default() }
+}
+
+/// Container names allow `[a-zA-Z0-9_.-]`.
+fn safe(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect()
+}
+
+pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
+    let text = match std::fs::read_to_string(&a.pipeline) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("{}: {e}", a.pipeline.display())),
+    };
+    let plan = match plan::parse(&text) {
+        Ok(p) => p,
+        Err(e) => return usage(format!("{}: {e}", a.pipeline.display())),
+    };
+    let mut params: BTreeMap<String, String> = plan.defaults.iter().map(|(k, v)| (k.clone(), plan::render_value(v))).collect();
+    for p in &a.params {
+        let Some((k, v)) = p.split_once('=') else { return usage(format!("--param {p}: expected NAME=VALUE")) };
+        params.insert(k.to_string(), v.to_string());
+    }
+    let mut images = BTreeMap::new();
+    for m in &a.images {
+        let Some((f, t)) = m.split_once('=') else { return usage(format!("--image {m}: expected FROM=TO")) };
+        images.insert(f.to_string(), t.to_string());
+    }
+    if !matches!(a.network.as_str(), "host" | "none" | "bridge") {
+        return usage(format!("--network {}: use host, none or bridge", a.network));
+    }
+    let id = run_id();
+    let workdir = a.workdir.clone().unwrap_or_else(|| PathBuf::from("target/kfcheck-local-run").join(&id));
+    let workdir = match std::fs::create_dir_all(workdir.join("logs")).and_then(|_| std::fs::canonicalize(&workdir)) {
+        Ok(w) => w,
+        Err(e) => return usage(format!("cannot create {}: {e}", workdir.display())),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return usage(format!("failed to start the async runtime: {e}")),
+    };
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let result = rt.block_on(async {
+        let needs = Needs::new(settings.clone());
+        let docker = needs.docker().await?;
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c.cancel();
+            }
+        });
+        Ok::<_, String>(execute(&docker, &plan, &params, &images, a, &workdir, &id, &cancel).await)
+    });
+    let steps = match result {
+        Ok(s) => s,
+        Err(e) => return AppOutput { stderr: format!("kfcheck: local-run: {e}\n"), exit: Some(ExitStatus::Undecided), ..Default::default() },
+    };
+    let ok = steps.iter().all(|s| s.status == "succeeded");
+    let errored = steps.iter().any(|s| s.status == "errored");
+    let manifest = Manifest {
+        schema_version: 1,
+        pipeline: plan.name.clone(),
+        file: a.pipeline.display().to_string(),
+        run_id: id,
+        started_at,
+        status: if ok { "succeeded".into() } else { "failed".into() },
+        parameters: params,
+        steps,
+    };
+    let path = workdir.join("manifest.json");
+    let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    if let Err(e) = std::fs::write(&path, format!("{json}\n")) {
+        return usage(format!("cannot write {}: {e}", path.display()));
+    }
+    let mut out = String::new();
+    for s in &manifest.steps {
+        out.push_str(&format!(
+            "{:<10} {:<24} exit {:<4} {:>7.1}s{}\n",
+            s.status,
+            s.task,
+            s.exit_code.map_or("-".to_string(), |c| c.to_string()),
+            s.duration_ms as f64 / 1000.0,
+            s.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("{}: {} (manifest {})\n", manifest.pipeline, manifest.status, path.display()));
+    let exit = if ok {
+        ExitStatus::Ready
+    } else if errored {
+        ExitStatus::Undecided
+    } else {
+        ExitStatus::Failed
+    };
+    AppOutput { stdout: out, exit: Some(exit), ..Default::default() }
+}
+
+fn not_run(step: &plan::Step, why: &str) -> StepRecord {
+    StepRecord {
+        task: step.task.clone(),
+        image: step.image.clone(),
+        status: "not-run".into(),
+        exit_code: None,
+        duration_ms: 0,
+        gpu_requested: step.gpu,
+        gpu_given: false,
+        log: None,
+        log_tail: None,
+        error: Some(why.into()),
+        outputs: BTreeMap::new(),
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; the values are the run's context")]
+async fn execute(
+    docker: &bollard::Docker,
+    plan: &Plan,
+    params: &BTreeMap<String, String>,
+    images: &BTreeMap<String, String>,
+    a: &LocalRunArgs,
+    workdir: &Path,
+    id: &str,
+    cancel: &CancellationToken,
+) -> Vec<StepRecord> {
+    let mut records: Vec<StepRecord> = Vec::new();
+    let mut out_params: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut stop: Option<String> = None;
+    for step in &plan.steps {
+        if let Some(why) = &stop {
+            records.push(not_run(step, why));
+            continue;
+        }
+        let rec = run_step(docker, step, params, &out_params, images, a, workdir, id, cancel).await;
+        for (k, o) in &rec.outputs {
+            if let (Some(key), Some(v)) = (k.strip_prefix("parameters/"), &o.value) {
+                out_params.insert((step.task.clone(), key.to_string()), v.clone());
+            }
+        }
+        if rec.status != "succeeded" {
+            stop = Some(format!("not run: {} {}", step.task, rec.status));
+        }
+        records.push(rec);
+    }
+    records
+}
+
+#[expect(clippy::too_many_arguments, reason = "one call site; the values are the run's context")]
+async fn run_step(
+    docker: &bollard::Docker,
+    step: &plan::Step,
+    params: &BTreeMap<String, String>,
+    out_params: &BTreeMap<(String, String), String>,
+    images: &BTreeMap<String, String>,
+    a: &LocalRunArgs,
+    workdir: &Path,
+    id: &str,
+    cancel: &CancellationToken,
+) -> StepRecord {
+    let image = images.get(&step.image).cloned().unwrap_or_else(|| step.image.clone());
+    let mut rec = not_run(step, "");
+    rec.image = image.clone();
+    rec.error = None;
+    let dir = |kind: &str, name: &str| format!("{}/{kind}/{name}", safe(&step.task));
+    let mut b = Bindings::default();
+    for (name, src) in &step.params {
+        let v = match src {
+            ParamSource::Pipeline(p) => params.get(p).cloned(),
+            ParamSource::Constant(c) => Some(c.clone()),
+            ParamSource::TaskOutput { task, key } => out_params.get(&(task.clone(), key.clone())).cloned(),
+        };
+        match v {
+            Some(v) => {
+                b.params.insert(name.clone(), v);
+            }
+            None => {
+                rec.status = "errored".into();
+                rec.error = Some(format!("no value for input parameter {name} (give it with --param {name}=VALUE)"));
+                return rec;
+            }
+        }
+    }
+    for (name, (producer, key)) in &step.artifacts {
+        b.input_artifacts.insert(name.clone(), format!("{MOUNT}/{}/artifacts/{key}", safe(producer)));
+    }
+    for name in &step.output_artifacts {
+        b.output_artifacts.insert(name.clone(), format!("{MOUNT}/{}", dir("artifacts", name)));
+    }
+    for name in &step.output_params {
+        b.output_params.insert(name.clone(), format!("{MOUNT}/{}", dir("parameters", name)));
+    }
+    // Parent folders exist before the step runs, as the KFP launcher makes them.
+    for kind in ["artifacts", "parameters"] {
+        if let Err(e) = std::fs::create_dir_all(workdir.join(safe(&step.task)).join(kind)) {
+            rec.status = "errored".into();
+            rec.error = Some(format!("cannot create the step's folders: {e}"));
+            return rec;
+        }
+    }
+    let subst = |words: &[String]| words.iter().map(|w| plan::substitute(w, &b)).collect::<Result<Vec<_>, _>>();
+    let (command, args) = match (subst(&step.command), subst(&step.args)) {
+        (Ok(c), Ok(a)) => (c, a),
+        (Err(e), _) | (_, Err(e)) => {
+            rec.status = "errored".into();
+            rec.error = Some(e);
+            return rec;
+        }
+    };
+    if let Err(e) = container::ensure_image(docker, &image, a.pull).await {
+        rec.status = "errored".into();
+        rec.error = Some(e.to_string());
+        return rec;
+    }
+    let name = format!("kfcheck-local-{id}-{}", safe(&step.task));
+    let spec = Spec {
+        name: name.clone(),
+        image,
+        entrypoint: (!command.is_empty()).then_some(command),
+        cmd: (!args.is_empty()).then_some(args),
+        binds: vec![format!("{}:{MOUNT}", workdir.display())],
+        network: Some(a.network.clone()),
+        gpus: step.gpu && a.gpus,
+        labels: owned::labels(id, "local-run"),
+        ..Spec::default()
+    };
+    rec.gpu_given = spec.gpus;
+    let ran = container::run_to_end(docker, &spec, a.step_timeout, cancel).await;
+    // Removed whatever happened: nothing of a local run stays behind.
+    let removed = container::remove(docker, &name).await;
+    match ran {
+        Ok(r) => {
+            let log_rel = format!("logs/{}.log", safe(&step.task));
+            let redacted = redact::redact(&r.logs);
+            let _ = std::fs::write(workdir.join(&log_rel), &redacted);
+            rec.log = Some(log_rel);
+            rec.log_tail = Some(redact::tail(&r.logs, 20, 4000));
+            rec.exit_code = r.exit_code;
+            rec.duration_ms = r.duration.as_millis() as u64;
+            rec.status = if r.timed_out {
+                rec.error = Some(format!("killed after {}", humantime::format_duration(a.step_timeout)));
+                "timed-out".into()
+            } else if r.exit_code == Some(0) {
+                "succeeded".into()
+            } else {
+                "failed".into()
+            };
+        }
+        Err(e) => {
+            rec.status = "errored".into();
+            rec.error = Some(e.to_string());
+        }
+    }
+    if let Err(e) = removed {
+        rec.error = Some(rec.error.map_or(e.clone(), |x| format!("{x}; {e}")));
+    }
+    for (kind, names) in [("artifacts", &step.output_artifacts), ("parameters", &step.output_params)] {
+        for n in names {
+            let rel = dir(kind, n);
+            let p = workdir.join(&rel);
+            let (sha256, bytes) = digest(&p).map(|(h, n)| (Some(h), n)).unwrap_or((None, 0));
+            let value = (kind == "parameters").then(|| std::fs::read_to_string(&p).ok()).flatten().filter(|v| v.len() <= 4096);
+            if rec.status == "succeeded" && sha256.is_none() {
+                rec.status = "failed".into();
+                rec.error = Some(format!("output {kind}/{n} was not written"));
+            }
+            rec.outputs.insert(format!("{kind}/{n}"), Output { path: rel, sha256, bytes, value });
+        }
+    }
+    rec
+}
+
+/// One difference between two manifests.
+pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let by = |m: &Manifest| m.steps.iter().map(|s| (s.task.clone(), s.clone())).collect::<BTreeMap<_, _>>();
+    let (e, a) = (by(expected), by(actual));
+    for (task, es) in &e {
+        let Some(as_) = a.get(task) else {
+            diffs.push(format!("{task}: missing from the second manifest"));
+            continue;
+        };
+        if es.status != as_.status || es.exit_code != as_.exit_code {
+            diffs.push(format!(
+                "{task}: {} (exit {}) vs {} (exit {})",
+                es.status,
+                es.exit_code.map_or("-".into(), |c| c.to_string()),
+                as_.status,
+                as_.exit_code.map_or("-".into(), |c| c.to_string())
+            ));
+        }
+        for (k, eo) in &es.outputs {
+            match as_.outputs.get(k) {
+                None => diffs.push(format!("{task}: output {k} missing from the second manifest")),
+                Some(ao) if ao.sha256 != eo.sha256 => diffs.push(format!(
+                    "{task}: output {k} differs (sha256 {} vs {}, {} vs {} bytes)",
+                    short(&eo.sha256),
+                    short(&ao.sha256),
+                    eo.bytes,
+                    ao.bytes
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for task in a.keys().filter(|t| !e.contains_key(*t)) {
+        diffs.push(format!("{task}: only in the second manifest"));
+    }
+    diffs
+}
+
+fn short(h: &Option<String>) -> String {
+    h.as_deref().map_or("none".into(), |h| h.chars().take(12).collect())
+}
+
+pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
+    let load = |p: &Path| -> Result<Manifest, String> {
+        let t = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        serde_json::from_str(&t).map_err(|e| format!("{}: not a local-run manifest: {e}", p.display()))
+    };
+    let (e, a) = match (load(expected), load(actual)) {
+        (Ok(e), Ok(a)) => (e, a),
+        (Err(m), _) | (_, Err(m)) => return AppOutput { stderr: format!("kfcheck: parity: {m}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
+    };
+    let diffs = compare(&e, &a);
+    let mut out = String::new();
+    for d in &diffs {
+        out.push_str(&format!("differs: {d}\n"));
+    }
+    let outputs: usize = e.steps.iter().map(|s| s.outputs.len()).sum();
+    if diffs.is_empty() {
+        out.push_str(&format!("parity: {} step(s) and {outputs} output(s) match\n", e.steps.len()));
+    } else {
+        out.push_str(&format!("parity: {} difference(s)\n", diffs.len()));
+    }
+    AppOutput { stdout: out, exit: Some(if diffs.is_empty() { ExitStatus::Ready } else { ExitStatus::Failed }), ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(outputs: &[(&str, &str)], exit: i64) -> Manifest {
+        Manifest {
+            schema_version: 1,
+            pipeline: "p".into(),
+            file: "f".into(),
+            run_id: "r".into(),
+            started_at: "t".into(),
+            status: "succeeded".into(),
+            parameters: BTreeMap::new(),
+            steps: vec![StepRecord {
+                task: "a".into(),
+                image: "i".into(),
+                status: if exit == 0 { "succeeded".into() } else { "failed".into() },
+                exit_code: Some(exit),
+                duration_ms: 1,
+                gpu_requested: false,
+                gpu_given: false,
+                log: None,
+                log_tail: None,
+                error: None,
+                outputs: outputs.iter().map(|(k, h)| (k.to_string(), Output { path: k.to_string(), sha256: Some(h.to_string()), bytes: 1, value: None })).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn parity_compares_exit_codes_and_digests() {
+        assert!(compare(&m(&[("artifacts/x", "aa")], 0), &m(&[("artifacts/x", "aa")], 0)).is_empty());
+        let d = compare(&m(&[("artifacts/x", "aa")], 0), &m(&[("artifacts/x", "bb")], 1));
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[1].contains("output artifacts/x differs"));
+    }
+
+    #[test]
+    fn folder_digests_are_stable() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("x/y")).unwrap();
+        std::fs::write(d.path().join("x/y/a"), "1").unwrap();
+        std::fs::write(d.path().join("x/b"), "2").unwrap();
+        let (h1, n) = digest(&d.path().join("x")).unwrap();
+        assert_eq!(n, 2);
+        std::fs::write(d.path().join("x/b"), "3").unwrap();
+        assert_ne!(digest(&d.path().join("x")).unwrap().0, h1);
+    }
+}

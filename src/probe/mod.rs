@@ -1,0 +1,96 @@
+//! `kfcheck probe storage|gpu|env`: the in-container side of the Docker and cluster checks. Each
+//! probe prints exactly one JSON line (`{"probe": ..., "status": ...}`) on stdout, optionally
+//! writes the same line to a file (a pipeline output), and exits 0 passed, 1 failed, 3 errored.
+//! The same binary runs under Docker locally and in pods, so this logic is tested once.
+
+mod env;
+mod gpu;
+mod storage;
+
+pub use gpu::gpu_report;
+
+use crate::app::AppOutput;
+use crate::cli::{ProbeArgs, ProbeWhat};
+use crate::model::ExitStatus;
+
+/// The verdict every probe line carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeStatus {
+    Passed,
+    Failed,
+    Errored,
+}
+
+impl ProbeStatus {
+    fn exit(self) -> ExitStatus {
+        match self {
+            ProbeStatus::Passed => ExitStatus::Ready,
+            ProbeStatus::Failed => ExitStatus::Failed,
+            ProbeStatus::Errored => ExitStatus::Undecided,
+        }
+    }
+}
+
+/// Runs a probe and renders its line.
+pub fn run(args: &ProbeArgs) -> AppOutput {
+    // One thread: the probe does one thing at a time, and hyper's connection task then hands body
+    // chunks over without waking another thread (measured by scripts/bench-docker).
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return AppOutput { stderr: format!("kfcheck: failed to start the async runtime: {e}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
+    };
+    let (status, value) = match &args.what {
+        ProbeWhat::Storage(a) => rt.block_on(storage::run(a)),
+        ProbeWhat::Gpu(a) => gpu::run(a),
+        ProbeWhat::Env(a) => rt.block_on(env::run(a)),
+    };
+    let line = value.to_string();
+    let mut out = AppOutput { stdout: format!("{line}\n"), exit: Some(status.exit()), ..Default::default() };
+    if let Some(path) = &args.output_file {
+        let written = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or(Ok(()), std::fs::create_dir_all).and_then(|_| std::fs::write(path, format!("{line}\n")));
+        if let Err(e) = written {
+            out.stderr = format!("kfcheck: probe: cannot write {}: {e}\n", path.display());
+            out.exit = Some(ExitStatus::Usage);
+        }
+    }
+    out
+}
+
+/// A size like `64KiB`, `1MB`, `100MB`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s}: expected a size like 1MB or 64KiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1_000_000,
+        "mib" => 1 << 20,
+        "gb" | "g" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => return Err(format!("{s}: unknown unit {other:?} (B, KB, KiB, MB, MiB, GB, GiB)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
+}
+
+/// Milliseconds with one decimal, for JSON.
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("100MB"), Ok(100_000_000));
+        assert_eq!(parse_size("7"), Ok(7));
+        assert!(parse_size("1XB").is_err() && parse_size("MB").is_err());
+    }
+}
