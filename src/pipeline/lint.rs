@@ -188,22 +188,25 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
     report.format = Some(pipeline.format);
     report.pipeline = pipeline.name.clone();
     report.tasks = pipeline.tasks.len();
+    // A hit becomes a finding at the rule's severity, unless the suite turned the rule off.
+    let severity = |rule: &str, default: Severity| match opts.severities.get(rule) {
+        Some(None) => None,
+        Some(Some(s)) => Some(*s),
+        None => Some(default),
+    };
+    let finding = |rule: &str, severity: Severity, hit: super::rules::Hit| Finding {
+        rule: rule.to_string(),
+        severity,
+        message: hit.message,
+        subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),
+        evidence: hit.evidence,
+        remediation: hit.remediation,
+        owner: None,
+    };
     for rule in RULES.iter().filter(|_| !opts.skip_static_rules) {
-        let severity = match opts.severities.get(rule.id) {
-            Some(None) => continue,
-            Some(Some(s)) => *s,
-            None => rule.default_severity,
-        };
+        let Some(sev) = severity(rule.id, rule.default_severity) else { continue };
         for hit in (rule.evaluate)(&pipeline, &opts.config) {
-            report.findings.push(Finding {
-                rule: rule.id.to_string(),
-                severity,
-                message: hit.message,
-                subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),
-                evidence: hit.evidence,
-                remediation: hit.remediation,
-                owner: None,
-            });
+            report.findings.push(finding(rule.id, sev, hit));
         }
     }
     if let Some(nodes) = &opts.fit {
@@ -218,20 +221,9 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
                         .with(crate::model::Evidence::new("why", why)),
                 ),
             };
-            let severity = match opts.severities.get(rule) {
-                Some(None) => continue,
-                Some(Some(s)) => *s,
-                None => default,
-            };
-            report.findings.push(Finding {
-                rule: rule.to_string(),
-                severity,
-                message: hit.message,
-                subject: Subject::new("pipeline-task", hit.task).in_file(display.to_string(), hit.line),
-                evidence: hit.evidence,
-                remediation: hit.remediation,
-                owner: None,
-            });
+            if let Some(sev) = severity(rule, default) {
+                report.findings.push(finding(rule, sev, hit));
+            }
         }
     }
     report.findings.sort_by(|a, b| {
