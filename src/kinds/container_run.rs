@@ -206,7 +206,7 @@ impl Kind for ContainerRun {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
             if p.mode == Mode::Gpu {
                 if let Err(why) = gpu_runtime(&docker).await? {

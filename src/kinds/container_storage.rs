@@ -170,7 +170,7 @@ impl Kind for ContainerStorage {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let mut p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let mut p: Params = cx.params()?;
             // Relative paths are relative to the suite folder that names them.
             p.key_file = p.key_file.map(|k| super::pipeline_lint::resolve(&cx.spec.base, &k.to_string_lossy()));
             p.adc_dir = p.adc_dir.map(|d| super::pipeline_lint::resolve(&cx.spec.base, &d.to_string_lossy()));

@@ -113,8 +113,8 @@ impl Kind for CrdsPresent {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let crds = cx
                 .needs
                 .kube_cache

@@ -88,7 +88,7 @@ impl Kind for DockerEngine {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
             let v = docker.version().await.map_err(|e| CheckError::Undecided(format!("failed to read the Docker version: {e}")))?;
             let info = docker.info().await.map_err(|e| CheckError::Undecided(format!("failed to read Docker info: {e}")))?;

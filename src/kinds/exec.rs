@@ -172,7 +172,7 @@ impl Kind for Exec {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let base = cx.spec.base.clone();
             let id = cx.spec.id.clone();
             if let Some(cleanup) = p.cleanup.clone() {

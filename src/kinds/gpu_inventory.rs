@@ -238,8 +238,8 @@ impl Kind for GpuInventory {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
             let plugins = if p.device_plugin_selectors.is_empty() {
                 None

@@ -137,8 +137,8 @@ impl Kind for GpuSchedulable {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let name = format!("kfcheck-gpu-probe-{}", cx.run_id);
             let pod = probe_pod(&name, &p, owned::labels(&cx.run_id, &cx.spec.id)).map_err(CheckError::Undecided)?;
             let pods: Api<Pod> = Api::namespaced(client, &p.namespace);

@@ -147,7 +147,7 @@ impl Kind for KfpApiHealthy {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let mut samples = Vec::new();
             for path in &p.pipelines {
                 let (shown, text) = load_pipeline(&cx.spec.base, path).map_err(CheckError::Undecided)?;

@@ -101,7 +101,7 @@ impl Kind for KfpInstalledSamples {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let set = matcher(&p.patterns).map_err(CheckError::Undecided)?;
             let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
             if let Some(why) = kfp.v2_unavailable() {

@@ -107,8 +107,8 @@ impl Kind for KubeApi {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let info = client.apiserver_version().await.map_err(|e| crate::kinds::kube_error(&e, "read the API server version (GET /version)"))?;
             let req = http::Request::get("/readyz?verbose").body(Vec::new()).map_err(|e| CheckError::Undecided(e.to_string()))?;
             let readyz = client.request_text(req).await.map_err(|e| describe(&e));

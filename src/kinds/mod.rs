@@ -88,6 +88,19 @@ pub struct CheckContext {
     pub run_id: Arc<str>,
 }
 
+impl CheckContext {
+    /// The check's typed parameters (validated at load time, so an error here is a kfcheck bug
+    /// or a suite changed underneath; either way the check cannot decide).
+    pub(crate) fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, CheckError> {
+        typed_params(&self.spec.params).map_err(CheckError::Undecided)
+    }
+
+    /// The Kubernetes client; only for kinds that declared the need.
+    pub(crate) async fn kube(&self) -> Result<kube::Client, CheckError> {
+        self.needs.kube().await.map_err(CheckError::Undecided)
+    }
+}
+
 pub trait Kind: Send + Sync + 'static {
     fn meta(&self) -> &'static KindMeta;
     /// Validates a check's parameters strictly (unknown fields are errors).

@@ -50,8 +50,8 @@ impl Kind for PipelineFit {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
             let fit: Vec<FitNode> = nodes.iter().filter_map(FitNode::from_node).collect();
             let node_count = fit.len();

@@ -152,7 +152,7 @@ impl Kind for PipelineLint {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
             let opts = options(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
             let base = cx.spec.base.clone();
             // Parsing is CPU work: keep it off the async workers.

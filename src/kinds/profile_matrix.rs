@@ -344,8 +344,8 @@ impl Kind for ProfileMatrix {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let cache = &cx.needs.kube_cache;
             let objs = match cache.dynamic(&client, &profile_resource(), Selectors::default()).await {
                 Ok(o) => o,

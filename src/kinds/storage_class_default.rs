@@ -83,7 +83,7 @@ impl Kind for StorageClassDefault {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let client = cx.kube().await?;
             let classes = cx.needs.kube_cache.cluster::<StorageClass>(&client).await.map_err(|e| kube_error(&e, "list storageclasses"))?;
             Ok(evaluate(&observe(&classes), cx.spec.severity))
         })

@@ -163,8 +163,8 @@ impl Kind for WebhooksReady {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let p: Params = typed_params(&cx.spec.params).map_err(CheckError::Undecided)?;
-            let client = cx.needs.kube().await.map_err(CheckError::Undecided)?;
+            let p: Params = cx.params()?;
+            let client = cx.kube().await?;
             let cache = &cx.needs.kube_cache;
             let (m, v) = tokio::try_join!(
                 async { cache.cluster::<MutatingWebhookConfiguration>(&client).await.map_err(|e| kube_error(&e, "list mutatingwebhookconfigurations")) },
