@@ -173,8 +173,13 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
             Ok((client, desc)) => Ok((desc, crate::cleanup::sweep(&client, run_id, dry_run).await, Some(client))),
             Err(e) => Err(e),
         };
-        let kube_client = kube.as_ref().ok().and_then(|(_, _, c)| c.clone());
-        let kfp = match crate::context::kfp::connect(&settings, kube_client).await {
+        // The KFP need port-forwards through the same API (when no endpoint is given).
+        let kube_client = match &kube {
+            Ok((_, _, Some(c))) => Ok(c.clone()),
+            Ok(_) => Err(crate::context::NeedError::Missing("no Kubernetes API".into())),
+            Err(e) => Err(e.clone()),
+        };
+        let kfp = match crate::context::kfp::connect(&settings, Some(kube_client)).await {
             Ok((k, desc)) => Ok((desc, crate::cleanup::sweep_kfp(&k.client, k.namespace.as_deref(), run_id, dry_run).await)),
             Err(e) => Err(e),
         };
@@ -303,6 +308,8 @@ fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
         isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),
         insecure_skip_tls_verify: k.insecure_skip_tls_verify,
         request_timeout: Some(k.kfp_request_timeout),
+        service: Some(k.kfp_service.clone()),
+        no_port_forward: k.no_kfp_port_forward,
     }
 }
 

@@ -77,10 +77,16 @@ pub struct Global {
 #[command(next_help_heading = "KFP API")]
 pub struct KfpArgs {
     /// KFP endpoint: the dashboard URL (the API is found under /pipeline) or ml-pipeline
-    /// directly (http://localhost:8888 after `kubectl -n kubeflow port-forward svc/ml-pipeline
-    /// 8888:8888`). Default in a pod: http://ml-pipeline.kubeflow.svc.cluster.local:8888.
+    /// directly. Default: a port-forward kfcheck opens to --kfp-service through the Kubernetes
+    /// API; in a pod, http://ml-pipeline.kubeflow.svc.cluster.local:8888.
     #[arg(long, global = true, value_name = "URL", env = "KF_PIPELINES_ENDPOINT")]
     pub kfp_endpoint: Option<String>,
+    /// The KFP API Service kfcheck port-forwards to when no --kfp-endpoint is given.
+    #[arg(long, global = true, value_name = "NS/NAME:PORT", default_value = "kubeflow/ml-pipeline:8888")]
+    pub kfp_service: crate::clients::portforward::ServiceRef,
+    /// Never port-forward to --kfp-service: without --kfp-endpoint the KFP checks are skipped.
+    #[arg(long, global = true)]
+    pub no_kfp_port_forward: bool,
     /// Bearer token (a ServiceAccount token with audience pipelines.kubeflow.org for direct
     /// access, or a token the gateway accepts).
     #[arg(long, global = true, value_name = "TOKEN", env = "KFP_TOKEN", hide_env_values = true)]

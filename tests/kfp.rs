@@ -523,3 +523,91 @@ fn a_service_account_token_from_token_request_passes_a_real_token_review() {
     assert_eq!(code(&o), 3, "{doc:#}");
     assert!(doc["needs"].to_string().contains("401"), "{doc:#}");
 }
+
+/// The scenario sandbox (a simulated Kubeflow install; see tests/scenarios.rs), or `None` with the
+/// reason when it is not running (a failure under CI or KFCHECK_E2E=1).
+fn scenario_sandbox() -> Option<PathBuf> {
+    match std::env::var("KFCHECK_TEST_SCENARIO_SANDBOX") {
+        Ok(d) if Path::new(&d).join("kubeconfig").is_file() => Some(PathBuf::from(d)),
+        _ => {
+            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
+            assert!(!strict, "KFCHECK_TEST_SCENARIO_SANDBOX is not set: scripts/test starts the scenario sandbox");
+            eprintln!("skipped: KFCHECK_TEST_SCENARIO_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-scenarios scripts/sandbox up)");
+            None
+        }
+    }
+}
+
+fn sandbox_cmd(dir: &Path, args: &[&str]) {
+    let o = Command::new(repo().join("scripts/sandbox")).args(args).env("KFCHECK_SANDBOX_DIR", dir).output().expect("run scripts/sandbox");
+    assert!(o.status.success(), "scripts/sandbox {args:?} failed:\n{}{}", stdout(&o), stderr(&o));
+}
+
+/// With no --kfp-endpoint, kfcheck finds Service kubeflow/ml-pipeline, picks its Ready pod and
+/// port-forwards through the API server (kwok forwards the pod's port to the emulator), and, as
+/// no credential was given, calls KFP as the profile's default-editor with a token it minted,
+/// which the emulator checks with a real TokenReview.
+#[test]
+fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
+    let Some(dir) = scenario_sandbox() else { return };
+    let kubeconfig = dir.join("kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+    let ns = "kubeflow-user-example-com";
+    let sa = format!("system:serviceaccount:{ns}:default-editor");
+    let grant = format!("{sa}={ns}");
+    let Some(emu) = Emulator::start(&["--multi-user", "--token-review", kubeconfig, "--grant", &grant]) else { return };
+    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    let target = emu.url.trim_start_matches("http://");
+    // Undo the forward rule whatever happens below.
+    struct Rule<'a>(&'a Path);
+    impl Drop for Rule<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(repo().join("scripts/sandbox")).args(["forward", "8888", "--delete"]).env("KFCHECK_SANDBOX_DIR", self.0).output();
+        }
+    }
+    sandbox_cmd(&dir, &["forward", "8888", target]);
+    let _rule = Rule(&dir);
+
+    let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "kfp-cpu-sample", "kfp-gpu-sample", "kfp-isolation", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    let need = doc["needs"].as_array().unwrap().iter().find(|n| n["name"] == "kfp").unwrap()["detail"].as_str().unwrap().to_string();
+    assert!(need.contains("kfcheck's port-forward to pod kubeflow/ml-pipeline-"), "{need}");
+    assert!(need.contains(&format!("a token minted for {ns}/default-editor")), "{need}");
+    let log = emu.get("/_emulator/requests?log=1&limit=500");
+    let runs: Vec<&Value> = log["log"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").collect();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["identity"] == sa.as_str()), "{runs:#?}");
+    emu.assert_no_violations();
+
+    // --no-kfp-port-forward: not configured, so skipped and said why.
+    let o = run(&["--kubeconfig", kubeconfig, "--no-kfp-port-forward", "run", "kfp-api-healthy", "-o", "json"], &[]);
+    let reason = check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("--no-kfp-port-forward is set"), "{reason}");
+    // A Service that does not exist reads as "not installed": skipped.
+    let o = run(&["--kubeconfig", kubeconfig, "--kfp-service", "kubeflow/no-such-api:8888", "run", "kfp-api-healthy", "-o", "json"], &[]);
+    let c = check(&json(&o), "kfp-api-healthy").clone();
+    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert!(c["reason"].as_str().unwrap().contains("service kubeflow/no-such-api not found"), "{c:#}");
+    // A port the Service does not have.
+    let o = run(&["--kubeconfig", kubeconfig, "--kfp-service", "kubeflow/ml-pipeline:9999", "run", "kfp-api-healthy", "-o", "json"], &[]);
+    let c = check(&json(&o), "kfp-api-healthy").clone();
+    assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
+    assert!(c["reason"].as_str().unwrap().contains("has no port 9999 (it has 8888, 8887)"), "{c:#}");
+
+    // The pod port forwards to nothing (kwok has no rule for it): errored, naming the pod.
+    sandbox_cmd(&dir, &["forward", "8888", "--delete"]);
+    let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "-o", "json"], &[]);
+    let c = check(&json(&o), "kfp-api-healthy").clone();
+    assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
+    assert!(c["reason"].as_str().unwrap().contains("port-forward to kubeflow/ml-pipeline-"), "{c:#}");
+
+    // ml-pipeline crash-loops: no Ready pod to forward to, and the reason lists the pods.
+    sandbox_cmd(&dir, &["forward", "8888", target]);
+    sandbox_cmd(&dir, &["scenario", "kfp-deployment-crashloop"]);
+    let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "-o", "json"], &[]);
+    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    let c = check(&json(&o), "kfp-api-healthy").clone();
+    assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
+    assert!(c["reason"].as_str().unwrap().contains("no Ready pod behind service kubeflow/ml-pipeline:8888 (ml-pipeline-"), "{c:#}");
+}

@@ -1,11 +1,12 @@
 //! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API, Google Cloud
-//! Storage, running one labelled container to completion, and redaction of what containers
-//! print. Kinds get them from the context (`Needs`), never build their own.
+//! Storage, running one labelled container to completion, a port-forward to a Service through
+//! the Kubernetes API, and redaction of what containers print. Kinds get them from the context (`Needs`), never build their own.
 
 pub mod container;
 pub mod gcs;
 pub mod kfp;
 pub mod kfp_spec;
+pub mod portforward;
 pub mod redact;
 
 pub use kfp::{KfpClient, KfpError};

@@ -4,6 +4,8 @@
 
 use super::{NeedError, Settings};
 use crate::clients::kfp::{dex_login, Auth, ConnectOptions, KfpClient, KfpError, Secret};
+use crate::clients::portforward::{ForwardError, PortForward, ServiceRef};
+use std::sync::Arc;
 use base64::Engine as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +52,22 @@ pub struct KfpSettings {
     pub isolation_token: Option<Secret>,
     pub insecure_skip_tls_verify: bool,
     pub request_timeout: Option<Duration>,
+    /// The Service to port-forward to when no endpoint is given (default kubeflow/ml-pipeline:8888).
+    pub service: Option<ServiceRef>,
+    pub no_port_forward: bool,
+}
+
+impl KfpSettings {
+    /// The Service kfcheck port-forwards to.
+    pub fn service(&self) -> ServiceRef {
+        self.service.clone().unwrap_or_else(|| ServiceRef { namespace: "kubeflow".into(), name: "ml-pipeline".into(), port: 8888 })
+    }
+
+    /// Whether the endpoint comes from a port-forward kfcheck opens (so the need needs the
+    /// Kubernetes API).
+    pub fn forwards(&self, in_cluster: bool) -> bool {
+        self.endpoint.is_none() && !in_cluster && !self.no_port_forward
+    }
 }
 
 /// A connected KFP API, as the checks see it.
@@ -61,6 +79,8 @@ pub struct Kfp {
     pub namespace: Option<String>,
     pub multi_user: bool,
     pub isolation_token: Option<Secret>,
+    /// The port-forward the endpoint goes through, held open as long as any clone of this.
+    pub forward: Option<Arc<PortForward>>,
 }
 
 impl Kfp {
@@ -119,8 +139,7 @@ async fn mint_token(kube: kube::Client, sa: &str) -> Result<Secret, NeedError> {
 }
 
 /// Why a need is broken, from a KFP error: 401 and 403 read differently.
-fn broken(e: &KfpError, auth: &Auth, ns: Option<&str>) -> NeedError {
-    let shown = auth.describe();
+fn broken(e: &KfpError, shown: &str, ns: Option<&str>) -> NeedError {
     NeedError::Broken(match e.status() {
         Some(401) => format!("KFP rejected kfcheck's credentials ({shown}) with 401: {}; the token or cookie may have expired", e.message()),
         Some(403) => format!("kfcheck ({shown}) lacks permission to list experiments in namespace {}: {}", ns.unwrap_or("?"), e.message()),
@@ -132,20 +151,54 @@ fn broken(e: &KfpError, auth: &Auth, ns: Option<&str>) -> NeedError {
     })
 }
 
-pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<(Kfp, String), NeedError> {
+/// The Kubernetes API as the KFP need got it: `None` when it did not need it.
+pub(crate) type KubeForKfp = Option<Result<kube::Client, NeedError>>;
+
+const NO_ENDPOINT: &str = "no KFP endpoint configured (set --kfp-endpoint or KF_PIPELINES_ENDPOINT, or give kfcheck a kubeconfig and it port-forwards to --kfp-service, kubeflow/ml-pipeline:8888)";
+
+/// The endpoint when none is given: a port-forward to the KFP Service through the Kubernetes API.
+async fn forward(k: &KfpSettings, kube: &KubeForKfp) -> Result<PortForward, NeedError> {
+    let svc = k.service();
+    let client = match kube {
+        Some(Ok(c)) => c.clone(),
+        Some(Err(NeedError::Broken(m))) => {
+            return Err(NeedError::Broken(format!("cannot port-forward to KFP's service {svc}: the Kubernetes API is not usable: {m}")))
+        }
+        _ => return Err(NeedError::Missing(NO_ENDPOINT.into())),
+    };
+    PortForward::start(client, svc.clone()).await.map_err(|e| match e {
+        ForwardError::NoService(m) => NeedError::Missing(format!(
+            "no KFP endpoint configured and {m} in the cluster (set --kfp-endpoint, or --kfp-service where KFP's API Service has another name)"
+        )),
+        ForwardError::Failed(m) => NeedError::Broken(format!("cannot port-forward to KFP's service {svc}: {m} (or set --kfp-endpoint)")),
+    })
+}
+
+/// The ServiceAccount whose token kfcheck uses through its own port-forward when no credential
+/// is given: the profile's `default-editor`, the identity its notebooks call KFP with.
+const PROFILE_EDITOR: &str = "default-editor";
+
+pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, String), NeedError> {
     let k = &s.kfp;
+    let mut forwarded = None;
     let (endpoint, in_cluster) = match (&k.endpoint, s.env.in_cluster) {
         (Some(e), _) => (e.clone(), false),
         (None, true) => (IN_CLUSTER_ENDPOINT.to_string(), true),
+        (None, false) if k.no_port_forward => return Err(NeedError::Missing(format!("{NO_ENDPOINT}; --no-kfp-port-forward is set"))),
         (None, false) => {
-            return Err(NeedError::Missing(
-                "no KFP endpoint configured (set --kfp-endpoint or KF_PIPELINES_ENDPOINT, e.g. http://localhost:8888 after `kubectl -n kubeflow port-forward svc/ml-pipeline 8888:8888`)".into(),
-            ))
+            let pf = forward(k, &kube).await?;
+            let url = format!("http://{}", pf.local);
+            forwarded = Some(Arc::new(pf));
+            (url, false)
         }
     };
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
         return Err(NeedError::Broken(format!("--kfp-endpoint {endpoint}: expected an http:// or https:// URL")));
     }
+    let kube_client = || match &kube {
+        Some(Ok(c)) => Some(c.clone()),
+        _ => None,
+    };
     let read_token = |p: &PathBuf| {
         std::fs::read_to_string(p).map(|t| Secret::new(t.trim())).map_err(|e| NeedError::Broken(format!("cannot read the KFP token file {}: {e}", p.display())))
     };
@@ -156,7 +209,7 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
     } else if let Some(p) = &k.token_file {
         Auth::Bearer(read_token(p)?)
     } else if let Some(sa) = &k.service_account {
-        let Some(kube) = kube else {
+        let Some(kube) = kube_client() else {
             return Err(NeedError::Broken(format!("--kfp-service-account {sa} needs a Kubernetes API to mint the token (see --kubeconfig)")));
         };
         Auth::Bearer(mint_token(kube, sa).await?)
@@ -200,15 +253,36 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
         request_timeout: k.request_timeout.unwrap_or(Duration::from_secs(30)),
         retries: 3,
     };
-    let client = KfpClient::connect(opts).await.map_err(|e| broken(&e, &auth, namespace.as_deref()))?;
+    let via = |e: NeedError| match (&forwarded, e) {
+        (Some(pf), NeedError::Broken(m)) => NeedError::Broken(match pf.last_error() {
+            Some(last) => format!("{m} (through kfcheck's port-forward to {}: {last})", pf.pod()),
+            None => format!("{m} (through kfcheck's port-forward to {})", pf.pod()),
+        }),
+        (_, e) => e,
+    };
+    let mut client = KfpClient::connect(opts).await.map_err(|e| via(broken(&e, &auth.describe(), namespace.as_deref())))?;
     let multi_user = client.health.multi_user.unwrap_or(false);
+    let mut auth_shown = auth.describe();
+    // Straight at ml-pipeline with no credential given, multi-user KFP answers nothing without
+    // an identity: use the profile's default-editor, as a notebook in that profile would.
+    if let (Some(_), Auth::None, true, Some(ns), Some(kube)) = (&forwarded, &auth, multi_user, &namespace, kube_client()) {
+        let sa = format!("{ns}/{PROFILE_EDITOR}");
+        let token = mint_token(kube, &sa).await.map_err(|e| {
+            NeedError::Broken(format!(
+                "KFP is multi-user and no credential was given, so kfcheck asked for a token of {sa} (what notebooks in the profile use): {}; give --kfp-service-account, --kfp-token or --kfp-user-id",
+                e.reason()
+            ))
+        })?;
+        client = client.with_auth(Auth::Bearer(token));
+        auth_shown = format!("a token minted for {sa}");
+    }
     // In multi-user mode, prove the identity once here, so that a bad token reads as one clear
     // broken need instead of the same 401 in every check.
     if multi_user && client.health.api_server_ready && !client.v1_only {
         if let Some(ns) = &namespace {
             match client.list_experiments(Some(ns), "kfcheck-identity-probe").await {
                 Ok(_) => {}
-                Err(e) if matches!(e.status(), Some(401 | 403)) || matches!(e, KfpError::Redirect { .. }) => return Err(broken(&e, &auth, Some(ns))),
+                Err(e) if matches!(e.status(), Some(401 | 403)) || matches!(e, KfpError::Redirect { .. }) => return Err(broken(&e, &auth_shown, Some(ns))),
                 // Anything else (5xx, a slow server) is for the checks to report.
                 Err(_) => {}
             }
@@ -216,14 +290,15 @@ pub(crate) async fn connect(s: &Settings, kube: Option<kube::Client>) -> Result<
     }
     let version = client.health.tag_name.clone().unwrap_or_else(|| "(version not reported)".into());
     let desc = format!(
-        "KFP {version} at {} ({}, {}, {}{})",
+        "KFP {version} at {}{} ({}, {}, {}{})",
         client.base(),
+        forwarded.as_ref().map(|pf| format!(" (kfcheck's port-forward to pod {} of service {})", pf.pod(), pf.service)).unwrap_or_default(),
         if client.health.via_ui { "through the UI proxy" } else { "direct API" },
         if multi_user { "multi-user" } else { "single-user" },
-        auth.describe(),
+        auth_shown,
         namespace.as_ref().map(|n| format!(", namespace {n}")).unwrap_or_default()
     );
-    Ok((Kfp { client, namespace, multi_user, isolation_token: k.isolation_token.clone() }, desc))
+    Ok((Kfp { client, namespace, multi_user, isolation_token: k.isolation_token.clone(), forward: forwarded }, desc))
 }
 
 #[cfg(test)]
@@ -310,5 +385,21 @@ mod tests {
         let Err(NeedError::Broken(m)) = connect(&s, None).await else { panic!("expected broken") };
         assert!(m.starts_with("cannot connect to http://127.0.0.1:1"), "{m}");
         assert!(!m.contains("secret-token-value"));
+    }
+
+    #[tokio::test]
+    async fn without_an_endpoint_the_port_forward_needs_a_usable_kubernetes_api() {
+        let s = Settings::default();
+        assert!(s.kfp.forwards(false) && !s.kfp.forwards(true));
+        let broken = Some(Err(NeedError::Broken("kubeconfig /x: no such file".into())));
+        let Err(NeedError::Broken(m)) = connect(&s, broken).await else { panic!("expected broken") };
+        assert_eq!(m, "cannot port-forward to KFP's service kubeflow/ml-pipeline:8888: the Kubernetes API is not usable: kubeconfig /x: no such file");
+        let missing = Some(Err(NeedError::Missing("no kubeconfig found".into())));
+        assert!(matches!(connect(&s, missing).await, Err(NeedError::Missing(m)) if m.starts_with("no KFP endpoint configured")));
+        let mut s = Settings::default();
+        s.kfp.no_port_forward = true;
+        assert!(!s.kfp.forwards(false));
+        let Err(NeedError::Missing(m)) = connect(&s, Some(Err(NeedError::Broken("x".into())))).await else { panic!("expected missing") };
+        assert!(m.ends_with("--no-kfp-port-forward is set"), "{m}");
     }
 }

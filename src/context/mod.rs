@@ -21,7 +21,8 @@ pub enum Need {
     Kube,
     /// A Docker engine.
     Docker,
-    /// A Kubeflow Pipelines API endpoint (--kfp-endpoint, or in-cluster).
+    /// A Kubeflow Pipelines API endpoint (--kfp-endpoint, a port-forward to --kfp-service, or
+    /// in-cluster).
     Kfp,
 }
 
@@ -129,10 +130,13 @@ impl Needs {
     async fn kfp_entry(&self) -> &Result<(kfp::Kfp, String), NeedError> {
         self.kfp
             .get_or_init(|| async {
-                // Only minting a ServiceAccount token needs the Kubernetes API.
-                let kube = match &self.settings.kfp.service_account {
-                    Some(_) => self.kube().await.ok(),
-                    None => None,
+                // Minting a ServiceAccount token and kfcheck's own port-forward need the
+                // Kubernetes API; nothing else does.
+                let k = &self.settings.kfp;
+                let kube = if k.service_account.is_some() || k.forwards(self.settings.env.in_cluster) {
+                    Some(self.kube_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(Clone::clone))
+                } else {
+                    None
                 };
                 kfp::connect(&self.settings, kube).await
             })
