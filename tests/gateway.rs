@@ -1,0 +1,326 @@
+//! kfcheck's Dex login (`--kfp-dex-user`, `KFP_DEX_PASSWORD`) through the real thing: Dex and
+//! oauth2-proxy built from Go modules (tools/gateway) and configured as Kubeflow's manifests do,
+//! started by scripts/gateway in front of the KFP API emulator (multi-user). Each test starts its
+//! own emulator and gateway and stops them.
+//!
+//! Needs the gateway binaries (KFCHECK_GATEWAY_BIN, which scripts/test exports, else the ones
+//! `scripts/gateway build` cached) and the project's Python venv for the emulator
+//! (KFCHECK_VENV_PYTHON, else <repo>/.venv/bin/python). Without them the tests skip and say so,
+//! except under CI or KFCHECK_E2E=1, where that is a failure.
+
+#![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const USER: &str = "user@example.com";
+const NAMESPACE: &str = "kubeflow-user-example-com";
+const WRONG_PASSWORD: &str = "wrong-pw-5e1f-secret";
+
+fn strict() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some()
+}
+
+/// A missing prerequisite: a failure under CI / KFCHECK_E2E=1, else a skip that says why.
+fn missing(what: String) -> Option<PathBuf> {
+    assert!(!strict(), "{what}");
+    eprintln!("skipped: {what}");
+    None
+}
+
+fn python() -> Option<PathBuf> {
+    let p = std::env::var_os("KFCHECK_VENV_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin/python"));
+    if p.is_file() {
+        return Some(p);
+    }
+    missing(format!("no Python venv at {} for the KFP emulator (scripts/python-env builds it; or set KFCHECK_VENV_PYTHON)", p.display()))
+}
+
+/// The directory holding `dex` and `oauth2-proxy`: KFCHECK_GATEWAY_BIN, else the build that
+/// `scripts/gateway build` cached (this test never builds: that takes minutes).
+fn gateway_bin() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("KFCHECK_GATEWAY_BIN").map(PathBuf::from) {
+        if d.join("dex").is_file() && d.join("oauth2-proxy").is_file() {
+            return Some(d);
+        }
+        return missing(format!("KFCHECK_GATEWAY_BIN={} holds no dex and oauth2-proxy (scripts/gateway build)", d.display()));
+    }
+    let o = Command::new(repo().join("scripts/gateway")).arg("bin").env_remove("KFCHECK_GATEWAY_DIR").output();
+    match o {
+        Ok(o) if o.status.success() => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
+        Ok(o) => missing(format!("no Dex/oauth2-proxy binaries: {} (scripts/gateway build, or set KFCHECK_GATEWAY_BIN)", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(e) => missing(format!("scripts/gateway bin: {e}")),
+    }
+}
+
+/// The KFP API emulator, multi-user, `user@example.com` granted its profile namespace; stopped
+/// when dropped.
+struct Emulator {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    fn start() -> Option<Emulator> {
+        let py = python()?;
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("url");
+        let grant = format!("{USER}={NAMESPACE}");
+        let child = Command::new(py)
+            .arg(repo().join("tools/kfp-emulator/kfp_emulator.py"))
+            .args(["--ready-file", ready.to_str().unwrap()])
+            .args(["--port", "0", "--pending-ms", "50", "--task-ms", "100", "--cancel-ms", "100", "--multi-user", "--grant", &grant])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the KFP emulator");
+        let started = Instant::now();
+        while !ready.is_file() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the KFP emulator did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let url = std::fs::read_to_string(&ready).unwrap().trim().to_string();
+        Some(Emulator { child, url, _dir: dir })
+    }
+
+    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Value {
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let text = String::from_utf8_lossy(&resp).to_string();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string()))
+    }
+
+    /// kfcheck's requests in the emulator's log (what reached the API through the gateway).
+    fn kfcheck_requests(&self) -> Vec<Value> {
+        let v = self.http("GET", "/_emulator/requests?log=1&limit=1000", &[]);
+        v["log"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["headers"]["user_agent"].as_str().is_some_and(|a| a.starts_with("kfcheck/"))).collect()
+    }
+
+    fn assert_no_violations(&self) {
+        let v = self.http("GET", "/_emulator/violations", &[]);
+        assert_eq!(v["count"], 0, "the emulator recorded schema violations: {v}");
+    }
+
+    /// kfcheck's objects still in the user's namespace.
+    fn leftovers(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for what in ["runs", "experiments", "pipelines"] {
+            let v = self.http("GET", &format!("/apis/v2beta1/{what}?namespace={NAMESPACE}"), &[("kubeflow-userid", USER)]);
+            for item in v[what].as_array().cloned().unwrap_or_default() {
+                let n = item["display_name"].as_str().unwrap_or("").to_string();
+                if n.starts_with("kfcheck-") {
+                    names.push(format!("{what}: {n}"));
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Dex and oauth2-proxy started by `scripts/gateway up` in a state dir of its own; stopped by
+/// `scripts/gateway down` when dropped.
+struct Gateway {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    endpoint: String,
+    password: String,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.script(&["down"]).output();
+    }
+}
+
+impl Gateway {
+    fn start(upstream: &str, options: &[&str]) -> Option<Gateway> {
+        let bin = gateway_bin()?;
+        let mut g = Gateway { dir: tempfile::tempdir().unwrap(), bin, endpoint: String::new(), password: String::new() };
+        let o = g.script(&["up", upstream]).args(options).output().expect("run scripts/gateway up");
+        assert!(o.status.success(), "scripts/gateway up failed:\n{}{}", stdout(&o), stderr(&o));
+        for line in stdout(&o).lines() {
+            match line.split_once('=') {
+                Some(("endpoint", v)) => g.endpoint = v.to_string(),
+                Some(("password", v)) => g.password = v.to_string(),
+                _ => {}
+            }
+        }
+        assert!(g.endpoint.starts_with("http://127.0.0.1:") && !g.password.is_empty(), "{}", stdout(&o));
+        Some(g)
+    }
+
+    fn script(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(repo().join("scripts/gateway"));
+        c.args(args).env("KFCHECK_GATEWAY_DIR", self.dir.path().join("state")).env("KFCHECK_GATEWAY_BIN", &self.bin);
+        c
+    }
+
+    /// oauth2-proxy's access log: every request of the flow, Dex's pages included (they pass
+    /// through it as through Kubeflow's ingress).
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("state/logs/oauth2-proxy.log")).unwrap_or_default()
+    }
+}
+
+/// Runs kfcheck as `user@example.com` through the gateway and checks that nothing secret was
+/// printed: not the password, not a session cookie (oauth2-proxy's cookie values are
+/// `payload|unix time|signature`), not the id token (a JWT, `eyJ…`).
+fn run(gw: &Gateway, password: &str, extra: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kfcheck"));
+    c.args(["--kfp-endpoint", &gw.endpoint, "--kfp-dex-user", USER, "-n", NAMESPACE])
+        .args(extra)
+        .current_dir(repo())
+        .env_remove("KUBECONFIG")
+        .env("HOME", repo().join("no-such-home"))
+        .env_remove("DOCKER_HOST")
+        .env("NO_COLOR", "1");
+    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN"] {
+        c.env_remove(v);
+    }
+    let o = c.env("KFP_DEX_PASSWORD", password).output().expect("run kfcheck");
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    for secret in [gw.password.as_str(), WRONG_PASSWORD, "oauth2_proxy_kubeflow=", "eyJ"] {
+        assert!(!all.contains(secret), "a credential ({secret}) was printed:\n{all}");
+    }
+    assert!(!looks_like_a_signed_cookie(&all), "a session cookie value was printed:\n{all}");
+    o
+}
+
+/// Whether `text` holds `|<10 digits>|`, the middle of an oauth2-proxy cookie value.
+fn looks_like_a_signed_cookie(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(12).any(|w| w[0] == b'|' && w[11] == b'|' && w[1..11].iter().all(u8::is_ascii_digit))
+}
+
+/// Whether oauth2-proxy's access log has kfcheck's request `step` (`METHOD UPSTREAM "PATH`)
+/// answered with `status`.
+fn seen(log: &str, step: &str, status: u16) -> bool {
+    log.lines().any(|l| l.contains(step) && l.contains("\"kfcheck/") && l.contains(&format!("\" {status} ")))
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
+}
+
+/// What reached the API: every kfcheck request carried the identity oauth2-proxy injected from
+/// Dex's id token and only the session cookie (the CSRF cookie was cleared at the callback), and
+/// the run was created as that user.
+fn assert_identity(emu: &Emulator) {
+    let reqs = emu.kfcheck_requests();
+    assert!(!reqs.is_empty(), "no kfcheck request reached the emulator");
+    for r in &reqs {
+        let h = &r["headers"];
+        assert_eq!(h["kubeflow-userid"], serde_json::json!([USER]), "{r:#}");
+        assert_eq!(h["cookie_names"], serde_json::json!(["oauth2_proxy_kubeflow"]), "{r:#}");
+        assert!(h["authorization"].as_str().is_some_and(|a| a.starts_with("Bearer eyJ")), "the id token as Authorization: {r:#}");
+        assert!(r["identity"].is_null() || r["identity"] == USER, "{r:#}");
+    }
+    let created = reqs.iter().find(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").unwrap_or_else(|| panic!("no run created: {reqs:#?}"));
+    assert_eq!(created["identity"], USER, "{created:#}");
+    assert_eq!(created["path"], "/pipeline/apis/v2beta1/runs", "through the UI proxy behind the gateway");
+}
+
+#[test]
+fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() {
+    let Some(emu) = Emulator::start() else { return };
+    // As the manifests configure them: oauth2-proxy's sign-in page (403) on `/`, no approval
+    // screen, the password connector alone.
+    let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
+    let o = run(&gw, &gw.password, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
+    let detail = doc["needs"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("{}/pipeline (through the UI proxy, multi-user, a session cookie, namespace {NAMESPACE})", gw.endpoint)), "{detail}");
+    assert_eq!(check(&doc, "kfp-cpu-sample")["status"], "passed", "{doc:#}");
+    assert_identity(&emu);
+    assert_eq!(emu.leftovers(), Vec::<String>::new());
+
+    // The flow went through oauth2-proxy's start (after the 403 sign-in page) and Dex's
+    // password form; the real Dex answers a wrong password with 401 and the form again.
+    let log = gw.access_log();
+    for (step, status) in [
+        ("GET - \"/\"", 403),
+        ("GET - \"/oauth2/start?rd=%2F\"", 302),
+        ("GET dex \"/dex/auth?", 302),
+        ("GET dex \"/dex/auth/local/login?", 200),
+        ("POST dex \"/dex/auth/local/login?", 303),
+        ("GET - \"/oauth2/callback?", 302),
+    ] {
+        assert!(seen(&log, step, status), "no {step} answered {status} in oauth2-proxy's log:\n{log}");
+    }
+    let before = emu.kfcheck_requests().len();
+    let o = run(&gw, WRONG_PASSWORD, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let r = check(&doc, "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(r.contains(&format!("Dex login as {USER} failed")) && r.contains(&format!("Dex refused the login of {USER}")), "{r}");
+    assert!(r.contains("HTTP 401"), "the real Dex answers a refused login with 401: {r}");
+    assert_eq!(emu.kfcheck_requests().len(), before, "nothing reaches the API without a session");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen() {
+    let Some(emu) = Emulator::start() else { return };
+    // oauth2-proxy redirects to Dex at once (Kubeflow 1.9.0's skip_provider_button), Dex has a
+    // second connector (so `/dex/auth` is its chooser) and asks for approval.
+    let Some(gw) = Gateway::start(&emu.url, &["--skip-provider-button", "--connector-chooser", "--approval-screen"]) else { return };
+    let o = run(&gw, &gw.password, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
+    assert_identity(&emu);
+    assert_eq!(emu.leftovers(), Vec::<String>::new());
+    let log = gw.access_log();
+    assert!(seen(&log, "GET - \"/\"", 302), "oauth2-proxy sent kfcheck to Dex from `/`:\n{log}");
+    assert!(seen(&log, "GET dex \"/dex/auth?", 200), "Dex's connector chooser:\n{log}");
+    assert!(seen(&log, "GET dex \"/dex/auth/local?", 302), "the password connector chosen:\n{log}");
+    assert!(seen(&log, "POST dex \"/dex/approval?", 303), "the approval posted:\n{log}");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn the_gateway_script_stops_what_it_started() {
+    let Some(emu) = Emulator::start() else { return };
+    let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
+    let pids: Vec<u32> = ["dex", "oauth2-proxy"]
+        .iter()
+        .map(|n| std::fs::read_to_string(gw.dir.path().join(format!("state/pids/{n}.pid"))).unwrap().trim().parse().unwrap())
+        .collect();
+    let o = gw.script(&["status"]).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = gw.script(&["down"]).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    for pid in pids {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z'), "pid {pid} still runs after down");
+    }
+    assert!(!gw.dir.path().join("state").exists());
+    let o = gw.script(&["status"]).output().unwrap();
+    assert!(!o.status.success());
+}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+}
