@@ -284,7 +284,7 @@ fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() 
 #[test]
 fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen() {
     let Some(emu) = Emulator::start() else { return };
-    // oauth2-proxy redirects to Dex at once (Kubeflow 1.9.0's skip_provider_button), Dex has a
+    // oauth2-proxy redirects to Dex at once (skip_provider_button = true), Dex has a
     // second connector (so `/dex/auth` is its chooser) and asks for approval.
     let Some(gw) = Gateway::start(&emu.url, &["--skip-provider-button", "--connector-chooser", "--approval-screen"]) else { return };
     let o = run(&gw, &gw.password, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);

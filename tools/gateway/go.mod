@@ -3,9 +3,11 @@
 // Go module proxy; see docs/kfp.md ("Dex login").
 //
 // Dex tags v2.x but its go.mod says github.com/dexidp/dex (no /v2), so its releases are only
-// reachable as pseudo-versions: v0.0.0-20240807174518-43956db7fd75 is the commit of Dex v2.41.1.
-// Its api/v2 module is replaced by ./api/v2 inside Dex; api/v2 v2.2.0 is the tag that carries
-// the same API (the connector CRUD calls v2.41 added).
+// reachable as pseudo-versions: v0.0.0-20240807174518-43956db7fd75 is the commit of Dex v2.41.1
+// (as another project's go.mod records it; the module proxy serves no newer one that we know of).
+// Dex's own go.mod replaces its api/v2 module with its ./api/v2 directory, which a consumer does
+// not get: api/v2 v2.2.0 is the first tag with the calls this commit uses (v2.1.0 lacks the
+// connector ones and does not compile with it).
 module kfcheck.invalid/tools/gateway
 
 go 1.26.0
