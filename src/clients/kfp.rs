@@ -664,6 +664,18 @@ impl KfpClient {
     }
 }
 
+/// A session cookie of the gateway: oauth2-proxy's `oauth2_proxy_kubeflow`, or its parts
+/// `oauth2_proxy_kubeflow_<N>` when a large session is split, or the older oidc-authservice's
+/// `authservice_session`. Not `oauth2_proxy_kubeflow_csrf`, which oauth2-proxy leaves behind
+/// with `cookie_csrf_per_request`.
+fn is_session_cookie(name: &str) -> bool {
+    match name.strip_prefix("oauth2_proxy_kubeflow") {
+        Some("") => true,
+        Some(rest) => rest.strip_prefix('_').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => name == "authservice_session",
+    }
+}
+
 /// A Dex username/password login through the dashboard's gateway, as a browser does it:
 /// follow redirects to Dex (via oauth2-proxy's `/oauth2/start` when an API route answers 401),
 /// choose the `local` connector, post the login form, approve if asked, and keep the cookies set
@@ -702,7 +714,7 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
     let session: Vec<String> = login
         .jar
         .iter()
-        .filter(|(n, _)| n.starts_with("oauth2_proxy_kubeflow") || n == "authservice_session")
+        .filter(|(n, _)| is_session_cookie(n))
         .map(|(n, v)| format!("{n}={v}"))
         .collect();
     if session.is_empty() {
@@ -795,6 +807,18 @@ mod tests {
         assert!(!format!("{a:?}").contains("very-secret"));
         assert_eq!(a.describe(), "a bearer token");
         assert_eq!(cookie_header("abc"), "oauth2_proxy_kubeflow=abc");
+        for (name, session) in [
+            ("oauth2_proxy_kubeflow", true),
+            ("oauth2_proxy_kubeflow_0", true),
+            ("oauth2_proxy_kubeflow_12", true),
+            ("authservice_session", true),
+            ("oauth2_proxy_kubeflow_csrf", false),
+            ("oauth2_proxy_kubeflow_", false),
+            ("oauth2_proxy_kubeflowx", false),
+            ("_oauth2_proxy", false),
+        ] {
+            assert_eq!(is_session_cookie(name), session, "{name}");
+        }
         assert_eq!(cookie_header("oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b"), "oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b");
         assert_eq!(cookie_header("authservice_session=s"), "authservice_session=s");
     }
