@@ -6,6 +6,7 @@ go 1.26.0
 
 tool (
 	go.etcd.io/etcd/server/v3
+	kfcheck.invalid/tools/k8s/egress-proxy
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
