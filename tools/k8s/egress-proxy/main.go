@@ -141,28 +141,34 @@ func serve(c *net.UnixConn, allowed map[string]bool) {
 		c.Close()
 		return
 	}
-	splice(c, br, up.(*net.TCPConn))
+	start := time.Now()
+	log.Printf("tunnel to %s opened", target)
+	sent, received := splice(c, br, up.(*net.TCPConn))
+	log.Printf("tunnel to %s closed after %.1fs (%d bytes sent, %d received)",
+		target, time.Since(start).Seconds(), sent, received)
 }
 
 // splice copies both ways until both directions have ended. An ended direction is passed on as a
 // half-close (CloseWrite), so each side sees the other's EOF and the connection ends normally.
-// br holds what the client may have sent right after the CONNECT request.
-func splice(c *net.UnixConn, br *bufio.Reader, up *net.TCPConn) {
+// br holds what the client may have sent right after the CONNECT request. Returns the bytes
+// sent to up and received from it.
+func splice(c *net.UnixConn, br *bufio.Reader, up *net.TCPConn) (sent, received int64) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(up, br)
+		sent, _ = io.Copy(up, br)
 		_ = up.CloseWrite()
 	}()
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(c, up)
+		received, _ = io.Copy(c, up)
 		_ = c.CloseWrite()
 	}()
 	wg.Wait()
 	up.Close()
 	c.Close()
+	return sent, received
 }
 
 func reply(c net.Conn, code int, body string) {
