@@ -6,11 +6,11 @@ go 1.26.0
 
 tool (
 	go.etcd.io/etcd/server/v3
-	kfcheck.invalid/tools/k8s/egress-proxy
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
+	kfcheck.invalid/tools/k8s/egress-proxy
 	sigs.k8s.io/kwok/cmd/kwok
 )
 
