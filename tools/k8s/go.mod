@@ -10,6 +10,7 @@ tool (
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
+	kfcheck.invalid/tools/k8s/egress-proxy
 	sigs.k8s.io/kwok/cmd/kwok
 )
 
