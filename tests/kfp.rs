@@ -572,7 +572,7 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     let doc = json(&o);
     assert_eq!(code(&o), 0, "{doc:#}");
     let need = doc["needs"].as_array().unwrap().iter().find(|n| n["name"] == "kfp").unwrap()["detail"].as_str().unwrap().to_string();
-    assert!(need.contains("kfcheck's port-forward to pod kubeflow/ml-pipeline-"), "{need}");
+    assert!(need.contains("through kfcheck's port-forward to pod kubeflow/ml-pipeline-"), "{need}");
     assert!(need.contains(&format!("a token minted for {ns}/default-editor")), "{need}");
     let log = emu.get("/_emulator/requests?log=1&limit=500");
     let runs: Vec<&Value> = log["log"].as_array().unwrap().iter().filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").collect();

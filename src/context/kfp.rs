@@ -292,7 +292,7 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
     let desc = format!(
         "KFP {version} at {}{} ({}, {}, {}{})",
         client.base(),
-        forwarded.as_ref().map(|pf| format!(" (kfcheck's port-forward to pod {} of service {})", pf.pod(), pf.service)).unwrap_or_default(),
+        forwarded.as_ref().map(|pf| format!(" through kfcheck's port-forward to pod {} of service {}", pf.pod(), pf.service)).unwrap_or_default(),
         if client.health.via_ui { "through the UI proxy" } else { "direct API" },
         if multi_user { "multi-user" } else { "single-user" },
         auth_shown,
