@@ -580,6 +580,20 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     assert!(runs.iter().all(|r| r["identity"] == sa.as_str()), "{runs:#?}");
     emu.assert_no_violations();
 
+    // Ctrl-C mid-run: the run is terminated and deleted through the same port-forward.
+    emu.http("DELETE", "/_emulator/requests", &[], b"");
+    emu.script(json!({"runs": [{"match": "kfcheck-*", "outcome": "hang"}]}));
+    let child = command(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-gpu-sample", "-o", "json"], &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(&emu, "POST /apis/v2beta1/runs");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
+    assert_eq!(emu.count("DELETE /apis/v2beta1/runs/{run_id}"), 1);
+    assert_eq!(emu.count("DELETE /apis/v2beta1/experiments/{experiment_id}"), 1);
+    emu.script(json!({"runs": []}));
+
     // --no-kfp-port-forward: not configured, so skipped and said why.
     let o = run(&["--kubeconfig", kubeconfig, "--no-kfp-port-forward", "run", "kfp-api-healthy", "-o", "json"], &[]);
     let reason = check(&json(&o), "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
