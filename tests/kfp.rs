@@ -592,7 +592,23 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     assert_eq!(emu.count("POST /apis/v2beta1/runs/{run_id}:terminate"), 1);
     assert_eq!(emu.count("DELETE /apis/v2beta1/runs/{run_id}"), 1);
     assert_eq!(emu.count("DELETE /apis/v2beta1/experiments/{experiment_id}"), 1);
-    emu.script(json!({"runs": []}));
+    emu.script(json!({"replace": true, "runs": []}));
+
+    // Multi-user and no namespace said: with two profiles kfcheck names them and creates
+    // nothing; with one (a fresh install's), it is the namespace.
+    let o = run(&["--kubeconfig", kubeconfig, "run", "kfp-cpu-sample", "-o", "json"], &[]);
+    let c = check(&json(&o), "kfp-cpu-sample").clone();
+    assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
+    assert!(c["reason"].as_str().unwrap().contains("the cluster's profiles: kubeflow-user-example-com, team-gpu"), "{c:#}");
+    let bin = Command::new(repo().join("scripts/sandbox")).arg("bin").env("KFCHECK_SANDBOX_DIR", &dir).output().unwrap();
+    let kubectl = PathBuf::from(stdout(&bin).trim()).join("kubectl");
+    let deleted = Command::new(&kubectl).args(["--kubeconfig", kubeconfig, "delete", "profiles.kubeflow.org", "team-gpu"]).output().unwrap();
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let o = run(&["--kubeconfig", kubeconfig, "run", "kfp-cpu-sample", "-o", "json"], &[]);
+    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    assert!(doc["needs"].to_string().contains(&format!("namespace {ns}, the only profile")), "{doc:#}");
 
     // --no-kfp-port-forward: not configured, so skipped and said why.
     let o = run(&["--kubeconfig", kubeconfig, "--no-kfp-port-forward", "run", "kfp-api-healthy", "-o", "json"], &[]);

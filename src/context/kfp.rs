@@ -81,6 +81,8 @@ pub struct Kfp {
     pub isolation_token: Option<Secret>,
     /// The port-forward the endpoint goes through, held open as long as any clone of this.
     pub forward: Option<Arc<PortForward>>,
+    /// The cluster's profiles, when multi-user KFP has no namespace and there are several.
+    pub profiles_hint: Option<String>,
 }
 
 impl Kfp {
@@ -102,7 +104,10 @@ impl Kfp {
     pub fn namespace_for_writes(&self) -> Result<Option<&str>, String> {
         match (&self.namespace, self.multi_user) {
             (Some(ns), true) => Ok(Some(ns)),
-            (None, true) => Err("KFP runs in multi-user mode and no profile namespace is set (use --kfp-namespace or -n)".into()),
+            (None, true) => Err(match &self.profiles_hint {
+                Some(p) => format!("KFP runs in multi-user mode and no profile namespace is set (use --kfp-namespace or -n; the cluster's profiles: {p})"),
+                None => "KFP runs in multi-user mode and no profile namespace is set (use --kfp-namespace or -n)".into(),
+            }),
             (_, false) => Ok(None),
         }
     }
@@ -174,6 +179,17 @@ async fn forward(k: &KfpSettings, kube: &KubeForKfp) -> Result<PortForward, Need
     })
 }
 
+/// The names of the cluster's Kubeflow profiles (each is its namespace), sorted; `None` when they
+/// cannot be listed (no CRD, no permission): then nothing is guessed.
+async fn profile_names(kube: kube::Client) -> Option<Vec<String>> {
+    let ar = crate::kinds::profile_resource();
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(kube, &ar);
+    let list = api.list_metadata(&kube::api::ListParams::default()).await.ok()?;
+    let mut names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
+    names.sort();
+    Some(names)
+}
+
 /// The ServiceAccount whose token kfcheck uses through its own port-forward when no credential
 /// is given: the profile's `default-editor`, the identity its notebooks call KFP with.
 const PROFILE_EDITOR: &str = "default-editor";
@@ -233,7 +249,7 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
     } else {
         Auth::None
     };
-    let namespace = k
+    let mut namespace = k
         .namespace
         .clone()
         .or_else(|| s.namespace.clone())
@@ -262,6 +278,20 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
     };
     let mut client = KfpClient::connect(opts).await.map_err(|e| via(broken(&e, &auth.describe(), namespace.as_deref())))?;
     let multi_user = client.health.multi_user.unwrap_or(false);
+    // Multi-user with no namespace said: a cluster with exactly one profile (a fresh install's
+    // kubeflow-user-example-com) has only one answer; with several, name them.
+    let mut namespace_note = "";
+    let mut profiles_hint = None;
+    if let (true, None, Some(kube)) = (multi_user, &namespace, kube_client()) {
+        match profile_names(kube).await {
+            Some(names) if names.len() == 1 => {
+                namespace = names.into_iter().next();
+                namespace_note = ", the only profile";
+            }
+            Some(names) if !names.is_empty() => profiles_hint = Some(names.join(", ")),
+            _ => {}
+        }
+    }
     let mut auth_shown = auth.describe();
     // Straight at ml-pipeline with no credential given, multi-user KFP answers nothing without
     // an identity: use the profile's default-editor, as a notebook in that profile would.
@@ -296,9 +326,9 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
         if client.health.via_ui { "through the UI proxy" } else { "direct API" },
         if multi_user { "multi-user" } else { "single-user" },
         auth_shown,
-        namespace.as_ref().map(|n| format!(", namespace {n}")).unwrap_or_default()
+        namespace.as_ref().map(|n| format!(", namespace {n}{namespace_note}")).unwrap_or_default()
     );
-    Ok((Kfp { client, namespace, multi_user, isolation_token: k.isolation_token.clone(), forward: forwarded }, desc))
+    Ok((Kfp { client, namespace, multi_user, isolation_token: k.isolation_token.clone(), forward: forwarded, profiles_hint }, desc))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ static META: KindMeta = KindMeta {
     fix: "Restart or repair the ml-pipeline Deployment if it is not ready; upgrade KFP, or compile pipelines with an SDK that matches the server.",
     params: &[
         ("pipelines", "compiled samples whose sdkVersion is compared with the server (default the two bundled samples)"),
-        ("resource_strings_since", "first server version assumed to read resourceCpuLimit-style string fields (default 2.14.0)"),
+        ("resource_strings_since", "first server version whose driver reads the resourceCpuLimit-style string fields (default 2.4.0: kubeflow/pipelines#11501)"),
     ],
 };
 
@@ -42,8 +42,13 @@ struct Params {
 fn default_pipelines() -> Vec<String> {
     vec!["pipelines/kfcheck-cpu-sample.yaml".into(), "pipelines/kfcheck-gpu-sample.yaml".into()]
 }
+/// KFP 2.4.0's driver is the first to read `resourceCpuLimit`, `resourceMemoryLimit` and
+/// `accelerator.resourceType`/`resourceCount` (kubeflow/pipelines#11501, "sdk/backend: Add
+/// support for placeholders in resource limits"); older drivers read only the numeric fields and
+/// silently apply nothing else (issues #11390, #11374). SDK 2.10 to 2.12 write only the strings,
+/// and no SDK writes a numeric twin for a parameter placeholder.
 fn default_since() -> String {
-    "2.14.0".into()
+    "2.4.0".into()
 }
 
 /// What a sample says about itself.
@@ -137,7 +142,7 @@ impl Kind for KfpApiHealthy {
 
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
-        Version::parse(&p.resource_strings_since).ok_or("`resource_strings_since` must be a version such as 2.14.0")?;
+        Version::parse(&p.resource_strings_since).ok_or("`resource_strings_since` must be a version such as 2.4.0")?;
         for path in &p.pipelines {
             let (shown, text) = load_pipeline(base, path)?;
             CompiledSpec::from_yaml(&text).map_err(|e| format!("{shown}: {e}"))?;
@@ -162,7 +167,7 @@ impl Kind for KfpApiHealthy {
                 health,
                 v1_only: kfp.client.v1_only,
                 samples,
-                since: Version::parse(&p.resource_strings_since).unwrap_or(Version(2, 14, 0)),
+                since: Version::parse(&p.resource_strings_since).unwrap_or(Version(2, 4, 0)),
             };
             Ok(evaluate(&facts, cx.spec.severity))
         })
@@ -179,7 +184,7 @@ mod tests {
             health: Health { tag_name: Some(tag.into()), multi_user: Some(true), api_server_ready: ready, pipeline_store: None, via_ui: true },
             v1_only: false,
             samples: vec![Sample { shown: "pipelines/x.yaml".into(), sdk: Version::parse("2.17.3"), string_only }],
-            since: Version(2, 14, 0),
+            since: Version(2, 4, 0),
         }
     }
 
@@ -194,9 +199,13 @@ mod tests {
         let o = evaluate(&facts("2.17.0", true, vec![]), Severity::Error);
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert!(o.notes[0].starts_with("KFP 2.17.0 (multi-user, through the UI proxy)"));
-        let o = evaluate(&facts("2.5.0", true, vec!["exec-a (resourceCpuLimit)".into()]), Severity::Error);
+        let o = evaluate(&facts("2.3.0", true, vec!["exec-a (resourceCpuLimit)".into()]), Severity::Error);
         let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, vec!["sdk-newer-than-server", "resource-requests-may-be-dropped"]);
+        // 2.5.0's driver reads the string fields: only the SDK skew is left.
+        let o = evaluate(&facts("2.5.0", true, vec!["exec-a (resourceCpuLimit)".into()]), Severity::Error);
+        let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, vec!["sdk-newer-than-server"]);
         assert!(o.findings.iter().all(|f| f.severity == Severity::Warning));
         let mut v1 = facts("1.8.22", true, vec![]);
         v1.v1_only = true;

@@ -19,6 +19,7 @@ mod kube_api;
 mod pipeline_fit;
 mod pipeline_lint;
 mod profile_matrix;
+pub(crate) use profile_matrix::profile_resource;
 mod storage_class_default;
 mod webhooks_ready;
 
