@@ -11,12 +11,11 @@
 #![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
 
 mod common;
+use common::emulator::*;
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 const USER: &str = "user@example.com";
 const NAMESPACE: &str = "kubeflow-user-example-com";
@@ -31,14 +30,6 @@ fn missing(what: String) -> Option<PathBuf> {
     assert!(!strict(), "{what}");
     eprintln!("skipped: {what}");
     None
-}
-
-fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("KFCHECK_VENV_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin/python"));
-    if p.is_file() {
-        return Some(p);
-    }
-    missing(format!("no Python venv at {} for the KFP emulator (scripts/python-env builds it; or set KFCHECK_VENV_PYTHON)", p.display()))
 }
 
 /// The directory holding `dex` and `oauth2-proxy`: KFCHECK_GATEWAY_BIN, else the build that
@@ -58,85 +49,14 @@ fn gateway_bin() -> Option<PathBuf> {
     }
 }
 
-/// The KFP API emulator, multi-user, `user@example.com` granted its profile namespace; stopped
-/// when dropped.
-struct Emulator {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
+/// The KFP API emulator, multi-user, `user@example.com` granted its profile namespace.
+fn emulator() -> Option<Emulator> {
+    Emulator::start(&["--multi-user", "--grant", &format!("{USER}={NAMESPACE}")])
 }
 
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Emulator {
-    fn start() -> Option<Emulator> {
-        let py = python()?;
-        let dir = tempfile::tempdir().unwrap();
-        let ready = dir.path().join("url");
-        let grant = format!("{USER}={NAMESPACE}");
-        let child = Command::new(py)
-            .arg(repo().join("tools/kfp-emulator/kfp_emulator.py"))
-            .args(["--ready-file", ready.to_str().unwrap()])
-            .args(["--port", "0", "--pending-ms", "50", "--task-ms", "100", "--cancel-ms", "100", "--multi-user", "--grant", &grant])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the KFP emulator");
-        let started = Instant::now();
-        while !ready.is_file() {
-            assert!(started.elapsed() < Duration::from_secs(30), "the KFP emulator did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let url = std::fs::read_to_string(&ready).unwrap().trim().to_string();
-        Some(Emulator { child, url, _dir: dir })
-    }
-
-    fn http(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Value {
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let text = String::from_utf8_lossy(&resp).to_string();
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        serde_json::from_str(body).unwrap_or(Value::String(body.to_string()))
-    }
-
-    /// kfcheck's requests in the emulator's log (what reached the API through the gateway).
-    fn kfcheck_requests(&self) -> Vec<Value> {
-        let v = self.http("GET", "/_emulator/requests?log=1&limit=1000", &[]);
-        v["log"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["headers"]["user_agent"].as_str().is_some_and(|a| a.starts_with("kfcheck/"))).collect()
-    }
-
-    fn assert_no_violations(&self) {
-        let v = self.http("GET", "/_emulator/violations", &[]);
-        assert_eq!(v["count"], 0, "the emulator recorded schema violations: {v}");
-    }
-
-    /// kfcheck's objects still in the user's namespace.
-    fn leftovers(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for what in ["runs", "experiments", "pipelines"] {
-            let v = self.http("GET", &format!("/apis/v2beta1/{what}?namespace={NAMESPACE}"), &[("kubeflow-userid", USER)]);
-            for item in v[what].as_array().cloned().unwrap_or_default() {
-                let n = item["display_name"].as_str().unwrap_or("").to_string();
-                if n.starts_with("kfcheck-") {
-                    names.push(format!("{what}: {n}"));
-                }
-            }
-        }
-        names
-    }
+/// kfcheck's objects still in the user's namespace.
+fn leftovers(emu: &Emulator) -> Vec<String> {
+    emu.leftovers(Some(NAMESPACE), &[("kubeflow-userid", USER)])
 }
 
 /// Dex and oauth2-proxy started by `scripts/gateway up` in a state dir of its own; stopped by
@@ -244,7 +164,7 @@ fn assert_identity(emu: &Emulator) {
 
 #[test]
 fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() {
-    let Some(emu) = Emulator::start() else { return };
+    let Some(emu) = emulator() else { return };
     // As the manifests configure them: oauth2-proxy's sign-in page (403) on `/`, no approval
     // screen, the password connector alone.
     let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
@@ -255,7 +175,7 @@ fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() 
     assert!(detail.contains(&format!("{}/pipeline (through the UI proxy, multi-user, a session cookie, namespace {NAMESPACE})", gw.endpoint)), "{detail}");
     assert_eq!(check(&doc, "kfp-cpu-sample")["status"], "passed", "{doc:#}");
     assert_identity(&emu);
-    assert_eq!(emu.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&emu), Vec::<String>::new());
 
     // The flow went through oauth2-proxy's start (after the 403 sign-in page) and Dex's
     // password form; the real Dex answers a wrong password with 401 and the form again.
@@ -283,7 +203,7 @@ fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() 
 
 #[test]
 fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen() {
-    let Some(emu) = Emulator::start() else { return };
+    let Some(emu) = emulator() else { return };
     // oauth2-proxy redirects to Dex at once (skip_provider_button = true), Dex has a
     // second connector (so `/dex/auth` is its chooser) and asks for approval.
     let Some(gw) = Gateway::start(&emu.url, &["--skip-provider-button", "--connector-chooser", "--approval-screen"]) else { return };
@@ -291,7 +211,7 @@ fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen()
     let doc = json(&o);
     assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
     assert_identity(&emu);
-    assert_eq!(emu.leftovers(), Vec::<String>::new());
+    assert_eq!(leftovers(&emu), Vec::<String>::new());
     let log = gw.access_log();
     assert!(seen(&log, "GET - \"/\"", 302), "oauth2-proxy sent kfcheck to Dex from `/`:\n{log}");
     assert!(seen(&log, "GET dex \"/dex/auth?", 200), "Dex's connector chooser:\n{log}");
@@ -302,7 +222,7 @@ fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen()
 
 #[test]
 fn the_gateway_script_stops_what_it_started() {
-    let Some(emu) = Emulator::start() else { return };
+    let Some(emu) = emulator() else { return };
     let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
     let pids: Vec<u32> = ["dex", "oauth2-proxy"]
         .iter()
