@@ -202,7 +202,15 @@ fn named_port(pod: &Pod, name: &str) -> Option<u16> {
 
 async fn accept_loop(listener: TcpListener, state: Arc<Shared>, service: ServiceRef, pod_port: u16) {
     loop {
-        let Ok((sock, _)) = listener.accept().await else { continue };
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            Err(e) => {
+                // Out of file descriptors, say: note it and do not spin.
+                *state.last_error.lock().unwrap() = Some(format!("accepting a local connection failed: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let state = Arc::clone(&state);
         let service = service.clone();
         tokio::spawn(async move {
