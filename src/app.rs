@@ -170,15 +170,11 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
     // Kubernetes objects by label, KFP objects by name; each swept when it is configured.
     let (kube, kfp) = rt.block_on(async {
         let kube = match crate::context::kube_client::connect(&settings).await {
-            Ok((client, desc)) => Ok((desc, crate::cleanup::sweep(&client, run_id, dry_run).await, Some(client))),
+            Ok((client, desc)) => Ok((desc, crate::cleanup::sweep(&client, run_id, dry_run).await, client)),
             Err(e) => Err(e),
         };
         // The KFP need port-forwards through the same API (when no endpoint is given).
-        let kube_client = match &kube {
-            Ok((_, _, Some(c))) => Ok(c.clone()),
-            Ok(_) => Err(crate::context::NeedError::Missing("no Kubernetes API".into())),
-            Err(e) => Err(e.clone()),
-        };
+        let kube_client = kube.as_ref().map(|(_, _, c)| c.clone()).map_err(Clone::clone);
         let kfp = match crate::context::kfp::connect(&settings, Some(kube_client)).await {
             Ok((k, desc)) => Ok((desc, crate::cleanup::sweep_kfp(&k.client, k.namespace.as_deref(), run_id, dry_run).await)),
             Err(e) => Err(e),

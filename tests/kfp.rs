@@ -10,7 +10,7 @@ mod common;
 use common::emulator::*;
 use common::*;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -401,25 +401,6 @@ fn a_service_account_token_from_token_request_passes_a_real_token_review() {
     assert!(doc["needs"].to_string().contains("401"), "{doc:#}");
 }
 
-/// The scenario sandbox (a simulated Kubeflow install; see tests/scenarios.rs), or `None` with the
-/// reason when it is not running (a failure under CI or KFCHECK_E2E=1).
-fn scenario_sandbox() -> Option<PathBuf> {
-    match std::env::var("KFCHECK_TEST_SCENARIO_SANDBOX") {
-        Ok(d) if Path::new(&d).join("kubeconfig").is_file() => Some(PathBuf::from(d)),
-        _ => {
-            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
-            assert!(!strict, "KFCHECK_TEST_SCENARIO_SANDBOX is not set: scripts/test starts the scenario sandbox");
-            eprintln!("skipped: KFCHECK_TEST_SCENARIO_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-scenarios scripts/sandbox up)");
-            None
-        }
-    }
-}
-
-fn sandbox_cmd(dir: &Path, args: &[&str]) {
-    let o = Command::new(repo().join("scripts/sandbox")).args(args).env("KFCHECK_SANDBOX_DIR", dir).output().expect("run scripts/sandbox");
-    assert!(o.status.success(), "scripts/sandbox {args:?} failed:\n{}{}", stdout(&o), stderr(&o));
-}
-
 /// With no --kfp-endpoint, kfcheck finds Service kubeflow/ml-pipeline, picks its Ready pod and
 /// port-forwards through the API server (kwok forwards the pod's port to the emulator), and, as
 /// no credential was given, calls KFP as the profile's default-editor with a token it minted,
@@ -433,7 +414,7 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     let sa = format!("system:serviceaccount:{ns}:default-editor");
     let grant = format!("{sa}={ns}");
     let Some(emu) = Emulator::start(&["--multi-user", "--token-review", kubeconfig, "--grant", &grant]) else { return };
-    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    sandbox(&dir, &["scenario", "healthy"]);
     let target = emu.url.trim_start_matches("http://");
     // Undo the forward rule whatever happens below.
     struct Rule<'a>(&'a Path);
@@ -442,7 +423,7 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
             let _ = Command::new(repo().join("scripts/sandbox")).args(["forward", "8888", "--delete"]).env("KFCHECK_SANDBOX_DIR", self.0).output();
         }
     }
-    sandbox_cmd(&dir, &["forward", "8888", target]);
+    sandbox(&dir, &["forward", "8888", target]);
     let _rule = Rule(&dir);
 
     let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "kfp-cpu-sample", "kfp-gpu-sample", "kfp-isolation", "-o", "json"], &[]);
@@ -477,12 +458,10 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     let c = check(&json(&o), "kfp-cpu-sample").clone();
     assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
     assert!(c["reason"].as_str().unwrap().contains("the cluster's profiles: kubeflow-user-example-com, team-gpu"), "{c:#}");
-    let bin = Command::new(repo().join("scripts/sandbox")).arg("bin").env("KFCHECK_SANDBOX_DIR", &dir).output().unwrap();
-    let kubectl = PathBuf::from(stdout(&bin).trim()).join("kubectl");
-    let deleted = Command::new(&kubectl).args(["--kubeconfig", kubeconfig, "delete", "profiles.kubeflow.org", "team-gpu"]).output().unwrap();
+    let deleted = Command::new(sandbox_kubectl(&dir)).args(["--kubeconfig", kubeconfig, "delete", "profiles.kubeflow.org", "team-gpu"]).output().unwrap();
     assert!(deleted.status.success(), "{}", stderr(&deleted));
     let o = run(&["--kubeconfig", kubeconfig, "run", "kfp-cpu-sample", "-o", "json"], &[]);
-    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    sandbox(&dir, &["scenario", "healthy"]);
     let doc = json(&o);
     assert_eq!(code(&o), 0, "{doc:#}");
     assert!(doc["needs"].to_string().contains(&format!("namespace {ns}, the only profile")), "{doc:#}");
@@ -503,17 +482,17 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     assert!(c["reason"].as_str().unwrap().contains("has no port 9999 (it has 8888, 8887)"), "{c:#}");
 
     // The pod port forwards to nothing (kwok has no rule for it): errored, naming the pod.
-    sandbox_cmd(&dir, &["forward", "8888", "--delete"]);
+    sandbox(&dir, &["forward", "8888", "--delete"]);
     let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "-o", "json"], &[]);
     let c = check(&json(&o), "kfp-api-healthy").clone();
     assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
     assert!(c["reason"].as_str().unwrap().contains("port-forward to kubeflow/ml-pipeline-"), "{c:#}");
 
     // ml-pipeline crash-loops: no Ready pod to forward to, and the reason lists the pods.
-    sandbox_cmd(&dir, &["forward", "8888", target]);
-    sandbox_cmd(&dir, &["scenario", "kfp-deployment-crashloop"]);
+    sandbox(&dir, &["forward", "8888", target]);
+    sandbox(&dir, &["scenario", "kfp-deployment-crashloop"]);
     let o = run(&["--kubeconfig", kubeconfig, "-n", ns, "run", "kfp-api-healthy", "-o", "json"], &[]);
-    sandbox_cmd(&dir, &["scenario", "healthy"]);
+    sandbox(&dir, &["scenario", "healthy"]);
     let c = check(&json(&o), "kfp-api-healthy").clone();
     assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
     assert!(c["reason"].as_str().unwrap().contains("no Ready pod behind service kubeflow/ml-pipeline:8888 (ml-pipeline-"), "{c:#}");

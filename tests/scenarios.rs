@@ -14,7 +14,7 @@ use common::*;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,31 +56,6 @@ const FAULTS: &[(&str, &[Expected])] = &[
     ("workload-identity-malformed", &[("gcp-credentials", "workload-identity-malformed", "team-gpu")]),
     ("namespace-label-missing", &[("profile-matrix", "namespace-label-missing", "kubeflow-user-example-com")]),
 ];
-
-fn sandbox_dir() -> Option<PathBuf> {
-    match std::env::var("KFCHECK_TEST_SCENARIO_SANDBOX") {
-        Ok(d) if Path::new(&d).join("kubeconfig").is_file() => Some(PathBuf::from(d)),
-        _ => {
-            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
-            assert!(!strict, "KFCHECK_TEST_SCENARIO_SANDBOX is not set: scripts/test starts the scenario sandbox");
-            eprintln!("skipped: KFCHECK_TEST_SCENARIO_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-scenarios scripts/sandbox up, then export it)");
-            None
-        }
-    }
-}
-
-fn sandbox(dir: &Path, args: &[&str]) {
-    let t = Instant::now();
-    let o = Command::new(repo().join("scripts/sandbox")).args(args).env("KFCHECK_SANDBOX_DIR", dir).output().expect("run scripts/sandbox");
-    assert!(o.status.success(), "scripts/sandbox {args:?} failed:\n{}{}", stdout(&o), stderr(&o));
-    eprintln!("scripts/sandbox {} ({:.1}s)", args.join(" "), t.elapsed().as_secs_f64());
-}
-
-fn kubectl(dir: &Path) -> PathBuf {
-    let o = Command::new(repo().join("scripts/sandbox")).arg("bin").env("KFCHECK_SANDBOX_DIR", dir).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    PathBuf::from(stdout(&o).trim()).join("kubectl")
-}
 
 /// A suite that keeps the default checks but gives the GPU probe less time (it waits the whole
 /// timeout only when it is going to fail).
@@ -194,7 +169,7 @@ async fn start_with_probe(c: &kube::Client, args: &[&str]) -> std::process::Chil
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_check_against_every_scenario() {
-    let Some(dir) = sandbox_dir() else { return };
+    let Some(dir) = scenario_sandbox() else { return };
     let kubeconfig = dir.join("kubeconfig");
     let c = client(&kubeconfig).await;
     let suite = fast_suite();
@@ -253,7 +228,7 @@ async fn every_check_against_every_scenario() {
 /// deploy/rbac.yaml is enough for the whole suite: as that service account every cluster check
 /// reaches the same verdict as with an admin credential.
 async fn least_privilege(dir: &Path, admin: &Path, suite: &Path, healthy: &[(String, String)]) {
-    let kubectl = kubectl(dir);
+    let kubectl = sandbox_kubectl(dir);
     let k = |args: &[&str]| {
         let o = Command::new(&kubectl).arg("--kubeconfig").arg(admin).args(args).output().unwrap();
         assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));

@@ -236,15 +236,13 @@ async fn pipe(mut sock: TcpStream, state: &Shared, service: &ServiceRef, pod_por
             pf
         }
     };
-    let mut upstream = pf.take_stream(pod_port).ok_or("the forward stream was already taken")?;
-    let errors = pf.take_error(pod_port);
-    let copy = tokio::io::copy_bidirectional(&mut sock, &mut upstream);
-    let result = match errors {
-        Some(errors) => tokio::select! {
-            r = copy => r.map(|_| ()).map_err(|e| format!("port-forward connection to {ns}/{pod}:{pod_port} broke: {e}")),
-            Some(msg) = errors => Err(format!("port-forward to {ns}/{pod}:{pod_port}: {msg}")),
-        },
-        None => copy.await.map(|_| ()).map_err(|e| e.to_string()),
+    // Both are there exactly once for the one port just opened.
+    let (Some(mut upstream), Some(errors)) = (pf.take_stream(pod_port), pf.take_error(pod_port)) else {
+        return Err("the forward stream was already taken".into());
+    };
+    let result = tokio::select! {
+        r = tokio::io::copy_bidirectional(&mut sock, &mut upstream) => r.map(|_| ()).map_err(|e| format!("port-forward connection to {ns}/{pod}:{pod_port} broke: {e}")),
+        Some(msg) = errors => Err(format!("port-forward to {ns}/{pod}:{pod_port}: {msg}")),
     };
     drop(upstream);
     pf.abort();
