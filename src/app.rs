@@ -50,8 +50,29 @@ fn new_run_id() -> String {
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
+/// The KFP identities given at once: more than one is a contradiction kfcheck will not settle
+/// by guessing which one wins.
+fn kfp_identity_conflict(k: &crate::cli::KfpArgs) -> Option<String> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let named: Vec<&str> = [
+        (given(&k.kfp_token), "--kfp-token (or KFP_TOKEN)"),
+        (k.kfp_token_file.is_some(), "--kfp-token-file"),
+        (given(&k.kfp_service_account), "--kfp-service-account"),
+        (given(&k.kfp_cookie), "--kfp-cookie (or KFP_COOKIE)"),
+        (given(&k.kfp_dex_user), "--kfp-dex-user"),
+        (given(&k.kfp_user_id), "--kfp-user-id"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    (named.len() > 1).then(|| format!("conflicting KFP credentials: {} (give one identity)", named.join(", ")))
+}
+
 /// Entry point for every subcommand.
 pub fn run(cli: Cli) -> AppOutput {
+    if let Some(conflict) = kfp_identity_conflict(&cli.global.kfp) {
+        return AppOutput::usage(conflict);
+    }
     match &cli.command {
         Command::Completions { shell } => {
             let mut buf = Vec::new();
@@ -106,9 +127,19 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         };
         rules.insert(id.to_string(), serde_json::Value::String(level.to_string()));
     }
-    // A path that does not exist is bad usage (exit 2); the others are still inspected.
-    let (present, absent): (Vec<&PathBuf>, Vec<&PathBuf>) = args.paths.iter().partition(|p| std::fs::symlink_metadata(p).is_ok());
-    let missing: Vec<String> = absent.iter().map(|p| format!("kfcheck: {}: no such file or directory\n", p.display())).collect();
+    // A path that does not exist (or cannot be looked at) is bad usage (exit 2), said truly; the
+    // others are still inspected.
+    let looked: Vec<(&PathBuf, std::io::Result<std::fs::Metadata>)> = args.paths.iter().map(|p| (p, std::fs::symlink_metadata(p))).collect();
+    let present: Vec<&PathBuf> = looked.iter().filter(|(_, m)| m.is_ok()).map(|(p, _)| *p).collect();
+    let missing: Vec<String> = looked
+        .iter()
+        .filter_map(|(p, m)| m.as_ref().err().map(|e| (p, e)))
+        .map(|(p, e)| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("kfcheck: {}: no such file or directory\n", p.display()),
+            std::io::ErrorKind::PermissionDenied => format!("kfcheck: {}: permission denied\n", p.display()),
+            _ => format!("kfcheck: {}: {e}\n", p.display()),
+        })
+        .collect();
     if present.is_empty() {
         return AppOutput { stderr: missing.concat(), exit: Some(ExitStatus::Usage), ..Default::default() };
     }
@@ -117,8 +148,8 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         "rules": rules,
     });
     if let Some(o) = &args.owners {
-        if !o.is_file() {
-            return AppOutput::usage(format!("--owners {}: no such file", o.display()));
+        if let Err(e) = crate::clients::files::check_regular(o) {
+            return AppOutput::usage(format!("--owners {}: {e}", o.display()));
         }
         params["owners"] = serde_json::Value::String(o.display().to_string());
     }
@@ -337,11 +368,17 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
     let janitor = Janitor::default();
     let (results, needs, stop) = rt.block_on(async {
         let cancel = CancellationToken::new();
-        let c = cancel.clone();
+        let (c, j) = (cancel.clone(), janitor.clone());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                c.cancel();
-            }
+            // The first SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cancelled CI job, `timeout`, a pod
+            // or Job being terminated) stops the checks and cleans up in a hurry; a second one
+            // abandons what cleanup is left (it is listed for `kfcheck cleanup --run-id`).
+            let Some(mut signals) = ShutdownSignals::new() else { return };
+            signals.next().await;
+            j.hurry();
+            c.cancel();
+            signals.next().await;
+            j.abandon();
         });
         let opts = RunOptions { concurrency: g.concurrency as usize, deadline: g.timeout };
         run_checks(checks, Arc::new(Needs::new(settings)), janitor.clone(), opts, cancel, run_id.clone(), on_event).await
@@ -358,10 +395,9 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
     let mut exit = exit_code_for(&report, g.fail_on == FailOn::Warning);
     // A selection word that matched nothing is a typo a CI gate must not swallow; when nothing at
     // all was selected the run says so with its own code.
-    if exit != ExitStatus::Interrupted && exit != ExitStatus::NothingSelected && (!unmatched.is_empty() || !usage_errors.is_empty()) {
-        exit = ExitStatus::Usage;
-    }
-    if exit == ExitStatus::NothingSelected && !usage_errors.is_empty() {
+    // (`run nosuch` is a typo too: 2, like the README says; 4 is for a selection of real names
+    // that are all disabled, or an empty suite.)
+    if exit != ExitStatus::Interrupted && (!unmatched.is_empty() || !usage_errors.is_empty()) {
         exit = ExitStatus::Usage;
     }
     for e in usage_errors {
@@ -381,7 +417,7 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
     let plain = TableOptions { color: false, ..table.clone() };
     for (format, path) in &g.report {
         let text = report::render(*format, &report, exit, &plain);
-        if let Err(e) = write_atomically(path, &text) {
+        if let Err(e) = report::write_report(path, &text) {
             out.stderr.push_str(&format!("kfcheck: cannot write {} report to {}: {e}\n", format_name(*format), path.display()));
             if exit == ExitStatus::Ready {
                 exit = ExitStatus::Usage;
@@ -392,22 +428,32 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
     out
 }
 
+/// SIGINT, SIGTERM and SIGHUP, listened to from start-up for the whole run.
+struct ShutdownSignals([tokio::signal::unix::Signal; 3]);
+
+impl ShutdownSignals {
+    fn new() -> Option<ShutdownSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(ShutdownSignals([signal(SignalKind::interrupt()).ok()?, signal(SignalKind::terminate()).ok()?, signal(SignalKind::hangup()).ok()?]))
+    }
+
+    /// The next of the three to arrive.
+    async fn next(&mut self) {
+        let [int, term, hup] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+    }
+}
+
 fn format_name(f: report::Format) -> &'static str {
     match f {
         report::Format::Table => "table",
         report::Format::Json => "json",
         report::Format::Junit => "junit",
     }
-}
-
-/// Writes through a temporary file in the same directory, so a reader never sees half a report.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.kfcheck-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("report")));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 fn list(cli: &Cli, suite: &Suite) -> AppOutput {

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 ///
 /// Runs a suite of checks (cluster, pipelines through every door, GPUs, secrets, storage) and
 /// reports a verdict with exit codes a CI gate can trust. With no cluster at hand, `kfcheck all`
-/// still inspects the bundled sample pipelines and says which checks were skipped and why.
+/// still inspects the bundled sample pipelines, says which checks did not run and why, and is
+/// undecided (exit 3): "ready" needs an examined cluster.
 #[derive(Debug, Parser)]
 #[command(name = "kfcheck", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "Exit codes: 0 ready, 1 a check failed, 2 usage/config/suite error, \
-3 nothing failed but something errored or timed out (could not decide), 4 nothing selected, \
+3 nothing failed but something errored or timed out, or the cluster was not examined (could not decide), 4 nothing selected, \
 130 interrupted.")]
 pub struct Cli {
     #[command(flatten)]

@@ -223,6 +223,48 @@ async fn every_check_against_every_scenario() {
     cleanup_sweeps_only_what_is_labelled(&c, &kubeconfig).await;
     ctrl_c_mid_run(&dir, &c, &kubeconfig).await;
     api_server_killed_mid_run(&dir, &c, &kubeconfig).await;
+    a_namespace_that_is_not_a_profile(&kubeconfig);
+    api_server_unready_with_etcd_down(&dir, &kubeconfig);
+}
+
+/// `-n team-typo`: not a profile. The per-profile checks end errored naming the profiles that
+/// exist; never "no profiles exist", never skipped, never ready.
+fn a_namespace_that_is_not_a_profile(kubeconfig: &Path) {
+    let o = kfcheck(&["--kubeconfig", kubeconfig.to_str().unwrap(), "-n", "team-typo", "run", "profiles", "secrets", "-o", "json"]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    let doc = json(&o);
+    for id in ["profile-matrix", "gcp-credentials"] {
+        let c = doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap();
+        assert_eq!(c["status"], "errored", "{c}");
+        let why = c["reason"].as_str().unwrap();
+        assert!(why.starts_with("'team-typo' is not a Kubeflow profile (profiles: ") && why.contains("kubeflow-user-example-com"), "{c}");
+    }
+    eprintln!("-n team-typo: errored, naming the profiles that exist");
+}
+
+/// etcd down: the API server still answers /version but /readyz says 500 with `[-]etcd failed`.
+/// kube-api-reachable must fail on that, not pass with a note.
+fn api_server_unready_with_etcd_down(dir: &Path, kubeconfig: &Path) {
+    sandbox(dir, &["kill", "etcd"]);
+    let o = kfcheck(&["--kubeconfig", kubeconfig.to_str().unwrap(), "--timeout", "60s", "run", "kube-api-reachable", "-o", "json"]);
+    sandbox(dir, &["revive"]);
+    let doc = json(&o);
+    let c = &doc["checks"][0];
+    assert_eq!(code(&o), 1, "{doc:#}");
+    assert_eq!(c["status"], "failed", "{c}");
+    assert_eq!(c["findings"][0]["rule"], "api-not-ready", "{c}");
+    assert!(c.to_string().contains("etcd"), "the failing readyz check is named: {c}");
+    // Once etcd is back the API server becomes ready again within seconds.
+    let back = Instant::now();
+    loop {
+        let o = kfcheck(&["--kubeconfig", kubeconfig.to_str().unwrap(), "--timeout", "60s", "run", "kube-api-reachable"]);
+        if code(&o) == 0 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(60), "not ready a minute after etcd came back: {}", stdout(&o));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("etcd down: kube-api-reachable failed with api-not-ready");
 }
 
 /// deploy/rbac.yaml is enough for the whole suite: as that service account every cluster check
@@ -247,6 +289,21 @@ async fn least_privilege(dir: &Path, admin: &Path, suite: &Path, healthy: &[(Str
     assert_eq!(statuses(&doc), healthy, "as the kfcheck service account (exit {code_sa}):\n{doc}\n{err}");
     assert_eq!(code_sa, 0);
     eprintln!("least privilege: {} checks, same verdicts as admin", healthy.len());
+    // `all` (the KFP checks too, through kfcheck's port-forward with a minted default-editor
+    // token) reaches the same statuses as admin, and nothing reads "lacks permission".
+    let all = |kubeconfig: &Path| {
+        let o = kfcheck(&["--kubeconfig", kubeconfig.to_str().unwrap(), "--suite", suite.to_str().unwrap(), "all", "-o", "json"]);
+        (code(&o), json(&o))
+    };
+    let ((code_admin, doc_admin), (code_all, doc_all)) = (all(admin), all(&path));
+    assert_eq!(statuses(&doc_all), statuses(&doc_admin), "`all` as the kfcheck service account:\n{doc_all}\nas admin:\n{doc_admin}");
+    assert_eq!(code_all, code_admin);
+    assert!(!doc_all.to_string().contains("lacks permission"), "{doc_all:#}");
+    // And `kfcheck cleanup` as that account sweeps every type kfcheck creates: it may list and
+    // delete each, so nothing is left undecided (exit 0).
+    let o = kfcheck(&["--kubeconfig", path.to_str().unwrap(), "--no-kfp-port-forward", "cleanup"]);
+    assert_eq!(code(&o), 0, "cleanup as the kfcheck service account:\n{}{}", stdout(&o), stderr(&o));
+    eprintln!("least privilege: `all` ({} checks) and `cleanup` as the service account, as admin", statuses(&doc_all).len());
     k(&["delete", "-f", repo().join("deploy/rbac.yaml").to_str().unwrap()]);
 }
 

@@ -442,7 +442,9 @@ impl GcsClient {
             return Err(refused(format!("{endpoint} answered {status}: {what}")));
         }
         let token = text(&v, "access_token").ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?.to_string();
-        let ttl = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600);
+        // A token server's word on expiry is capped at a day: a huge `expires_in` must neither
+        // overflow the clock nor keep a token past any real lifetime.
+        let ttl = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).min(86400);
         *slot = Some(Token { value: token.clone(), expires: Instant::now() + Duration::from_secs(ttl) });
         Ok(Some(token))
     }

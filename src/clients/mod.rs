@@ -1,8 +1,9 @@
 //! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API, Google Cloud
 //! Storage, running one labelled container to completion, a port-forward to a Service through
-//! the Kubernetes API, and redaction of what containers print. Kinds get them from the context (`Needs`), never build their own.
+//! the Kubernetes API, redaction of what containers print, and bounded, honest reads of files a user names. Kinds get them from the context (`Needs`), never build their own.
 
 pub mod container;
+pub mod files;
 pub mod gcs;
 pub mod kfp;
 pub mod kfp_spec;

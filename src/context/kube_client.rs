@@ -18,10 +18,9 @@ pub(crate) enum Source {
 
 pub(crate) fn find_source(s: &Settings) -> Result<Source, NeedError> {
     if let Some(p) = &s.kubeconfig {
-        return if p.is_file() {
-            Ok(Source::File { path: p.clone(), explicit: true })
-        } else {
-            Err(NeedError::Broken(format!("kubeconfig {} does not exist (from --kubeconfig)", p.display())))
+        return match crate::clients::files::check_regular(p) {
+            Ok(()) => Ok(Source::File { path: p.clone(), explicit: true }),
+            Err(e) => Err(NeedError::Broken(format!("kubeconfig {} {e} (from --kubeconfig)", p.display()))),
         };
     }
     if let Some(v) = &s.env.kubeconfig {
@@ -43,12 +42,38 @@ pub(crate) fn find_source(s: &Settings) -> Result<Source, NeedError> {
     Err(NeedError::Missing("no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into()))
 }
 
+/// A kubeconfig larger than this is not one (real ones are kilobytes, a few MiB with many
+/// embedded certificates).
+const KUBECONFIG_LIMIT: u64 = 16 << 20;
+
+/// Reads and parses a kubeconfig without ever quoting it: the YAML parser's message excerpts the
+/// offending line, which in a kubeconfig is often a token or a key, so only its position is kept.
+/// (kube's own reader is kept for what it does besides parsing: relative paths made absolute.)
+fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, String> {
+    use crate::clients::files;
+    files::check_regular(path).map_err(|e| e.to_string())?;
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) > KUBECONFIG_LIMIT {
+        return Err(files::FileError::TooBig(files::limit_text(KUBECONFIG_LIMIT)).to_string());
+    }
+    Kubeconfig::read_from(path).map_err(|e| match e {
+        kube::config::KubeconfigError::ReadConfig(io, _) => io.to_string(),
+        _ => {
+            let text = files::read_text_capped(path, KUBECONFIG_LIMIT).unwrap_or_default();
+            let at = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+                .err()
+                .and_then(|e| e.location())
+                .map(|l| format!(" (at line {}, column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            format!("not a valid kubeconfig{at}; its text is not shown, as it may hold credentials")
+        }
+    })
+}
+
 pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), NeedError> {
     let source = find_source(s)?;
     let (config, what) = match &source {
         Source::File { path, .. } => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|e| NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+            let kc = read_kubeconfig(path).map_err(|e| NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display())))?;
             let opts = KubeConfigOptions { context: s.context.clone(), ..KubeConfigOptions::default() };
             let config = kube::Config::from_custom_kubeconfig(kc, &opts)
                 .await
@@ -119,6 +144,32 @@ mod tests {
         let s = Settings { kubeconfig: Some(p.clone()), ..Settings::default() };
         let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
         assert!(m.starts_with(&format!("cannot read kubeconfig {}", p.display())), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_kubeconfig_that_fails_to_parse_is_never_quoted() {
+        // The YAML parser's excerpt of the offending line would carry the token.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("config");
+        std::fs::write(&p, "apiVersion: v1\nusers:\n- name: u\n  user: {token: CANARY-kubeconfig-token-5d1f\n").unwrap();
+        let s = Settings { kubeconfig: Some(p.clone()), ..Settings::default() };
+        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        assert!(!m.contains("CANARY"), "{m}");
+        assert!(m.contains("not a valid kubeconfig (at line"), "{m}");
+    }
+
+    #[test]
+    fn a_kubeconfig_that_is_not_a_regular_file_is_named_for_what_it_is() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let s = Settings { kubeconfig: Some(fifo.clone()), ..Settings::default() };
+        assert_eq!(
+            find_source(&s),
+            Err(NeedError::Broken(format!("kubeconfig {} is a FIFO, not a regular file; not read (from --kubeconfig)", fifo.display())))
+        );
+        let s = Settings { kubeconfig: Some(d.path().to_path_buf()), ..Settings::default() };
+        assert!(matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("is a directory")));
     }
 
     #[tokio::test]

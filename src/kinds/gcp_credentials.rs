@@ -250,7 +250,7 @@ impl Kind for GcpCredentials {
             let secret_field = format!("metadata.name={}", p.key_secret.name);
             let sas = cache.all_namespaces::<ServiceAccount>(&client, Selectors::name(&sa_field)).await.map_err(|e| kube_error(&e, "list serviceaccounts"))?;
             let secrets = cache.all_namespaces::<Secret>(&client, Selectors::name(&secret_field)).await.map_err(|e| kube_error(&e, "list secrets"))?;
-            let only = p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]));
+            let only = super::profile_matrix::named_profiles(&objs, p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n])).as_ref())?;
             let mut facts: Vec<CredFacts> = objs
                 .iter()
                 .filter_map(|o: &DynamicObject| o.metadata.name.clone().map(|n| (n, o)))

@@ -139,7 +139,7 @@ impl Kind for GpuSchedulable {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let name = format!("kfcheck-gpu-probe-{}", cx.run_id);
+            let name = crate::context::owned::object_name("gpu-probe", &cx.spec.id, &cx.run_id);
             let pod = probe_pod(&name, &p, owned::labels(&cx.run_id, &cx.spec.id)).map_err(CheckError::Undecided)?;
             let pods: Api<Pod> = Api::namespaced(client, &p.namespace);
             let shown = format!("{}/{name}", p.namespace);

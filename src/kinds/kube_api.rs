@@ -47,8 +47,8 @@ pub(crate) struct Facts {
     pub git_version: String,
     pub major: String,
     pub minor: String,
-    /// Body of /readyz?verbose, or why it could not be read.
-    pub readyz: Result<String, String>,
+    /// HTTP status and body of /readyz?verbose, or why no answer came.
+    pub readyz: Result<(u16, String), String>,
 }
 
 /// Pure: decides from the facts.
@@ -75,24 +75,46 @@ pub(crate) fn evaluate(f: &Facts, min_version: &str, severity: Severity) -> Resu
         }),
         Some(_) => {}
     }
+    // /readyz answers 200 when ready and 500 (with `[-]<check> failed` lines) when not; an
+    // unready server is a finding, and an answer kfcheck cannot read is undecided, never a pass.
     match &f.readyz {
-        Ok(body) => {
-            let failing: Vec<&str> = body.lines().filter(|l| l.contains("failed")).map(str::trim).collect();
-            if !failing.is_empty() {
+        Ok((code, _)) if *code == 401 || *code == 403 => out.problems.push(crate::model::Problem {
+            subject: subject.clone(),
+            message: format!("kfcheck lacks permission to get /readyz (HTTP {code}); grant the nonResourceURL /readyz"),
+        }),
+        Ok((code, body)) => {
+            let failing: Vec<&str> = body.lines().map(str::trim).filter(|l| l.starts_with("[-]") || l.contains(" failed")).collect();
+            if *code != 200 || !failing.is_empty() {
+                let mut evidence: Vec<Evidence> = failing.iter().take(20).map(|l| Evidence::new("readyz", *l).expected("ok")).collect();
+                evidence.insert(0, Evidence::new("GET /readyz?verbose", format!("HTTP {code}")).expected("HTTP 200"));
                 out.findings.push(Finding {
                     rule: "api-not-ready".into(),
                     severity,
-                    message: "api server readyz reports failing checks".into(),
+                    message: "api server readyz reports not ready".into(),
                     subject,
-                    evidence: failing.iter().map(|l| Evidence::new("readyz", *l).expected("ok")).collect(),
-                    remediation: "Fix the failing API server components listed by /readyz?verbose.".into(),
+                    evidence,
+                    remediation: "Fix the failing API server components listed by /readyz?verbose (etcd first: without it nothing works).".into(),
                     owner: None,
                 });
             }
         }
-        Err(e) => out.notes.push(format!("readyz not checked: {e}")),
+        Err(e) => out.problems.push(crate::model::Problem { subject, message: format!("cannot read /readyz: {e}") }),
     }
     Ok(out)
+}
+
+/// The largest /readyz body read (a real one is a few KiB).
+const READYZ_LIMIT: usize = 256 << 10;
+
+/// GET /readyz?verbose with its status, whatever the status (the client's text helpers turn a
+/// 500 into an error and lose the body that names what failed).
+async fn readyz(client: &kube::Client) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let req = http::Request::get("/readyz?verbose").body(kube::client::Body::empty()).map_err(|e| e.to_string())?;
+    let resp = client.send(req).await.map_err(|e| describe(&e))?;
+    let code = resp.status().as_u16();
+    let body = http_body_util::Limited::new(resp.into_body(), READYZ_LIMIT).collect().await.map_err(|e| format!("reading the answer: {e}"))?.to_bytes();
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
 
 impl Kind for KubeApi {
@@ -110,8 +132,7 @@ impl Kind for KubeApi {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let info = client.apiserver_version().await.map_err(|e| crate::kinds::kube_error(&e, "read the API server version (GET /version)"))?;
-            let req = http::Request::get("/readyz?verbose").body(Vec::new()).map_err(|e| CheckError::Undecided(e.to_string()))?;
-            let readyz = client.request_text(req).await.map_err(|e| describe(&e));
+            let readyz = readyz(&client).await;
             let facts = Facts { git_version: info.git_version, major: info.major, minor: info.minor, readyz };
             evaluate(&facts, &p.min_version, cx.spec.severity)
         })
@@ -123,7 +144,30 @@ mod tests {
     use super::*;
 
     fn facts(git: &str, major: &str, minor: &str, readyz: Result<&str, &str>) -> Facts {
-        Facts { git_version: git.into(), major: major.into(), minor: minor.into(), readyz: readyz.map(String::from).map_err(String::from) }
+        let code = |b: &str| if b.contains("[-]") { 500 } else { 200 };
+        Facts { git_version: git.into(), major: major.into(), minor: minor.into(), readyz: readyz.map(|b| (code(b), b.to_string())).map_err(String::from) }
+    }
+
+    /// What kube-apiserver 1.36 answers on /readyz?verbose with etcd stopped (HTTP 500).
+    const ETCD_DOWN: &str = "[+]ping ok\n[+]log ok\n[-]etcd failed: reason withheld\n[+]etcd-readiness ok\n[+]informer-sync ok\n[+]poststarthook/start-apiserver-admission-initializer ok\n[+]shutdown ok\nreadyz check failed\n";
+
+    #[test]
+    fn an_unready_server_fails_and_an_unreadable_answer_cannot_decide() {
+        let f = Facts { readyz: Ok((500, ETCD_DOWN.into())), ..facts("v1.36.5", "1", "36", Ok("")) };
+        let o = evaluate(&f, "1.29", Severity::Error).unwrap();
+        assert_eq!(o.findings.len(), 1);
+        assert_eq!(o.findings[0].rule, "api-not-ready");
+        let ev: Vec<&str> = o.findings[0].evidence.iter().map(|e| e.observed.as_str()).collect();
+        assert_eq!(ev, ["HTTP 500", "[-]etcd failed: reason withheld", "readyz check failed"]);
+        // A 500 with a body that names nothing still fails.
+        let f = Facts { readyz: Ok((500, "Internal Server Error".into())), ..facts("v1.36.5", "1", "36", Ok("")) };
+        assert_eq!(evaluate(&f, "1.29", Severity::Error).unwrap().findings[0].rule, "api-not-ready");
+        // No answer, or no permission: could not decide, never a pass.
+        let f = Facts { readyz: Err("connection reset".into()), ..facts("v1.36.5", "1", "36", Ok("")) };
+        let o = evaluate(&f, "1.29", Severity::Error).unwrap();
+        assert!(o.findings.is_empty() && o.problems.len() == 1, "{o:?}");
+        let f = Facts { readyz: Ok((403, "forbidden".into())), ..facts("v1.36.5", "1", "36", Ok("")) };
+        assert!(evaluate(&f, "1.29", Severity::Error).unwrap().problems[0].message.contains("lacks permission"));
     }
 
     #[test]
@@ -141,7 +185,7 @@ mod tests {
 
     #[test]
     fn unreadable_version_cannot_decide() {
-        let o = evaluate(&facts("weird", "", "", Err("403")), "1.29", Severity::Error).unwrap();
+        let o = evaluate(&facts("weird", "", "", Ok("[+]ping ok")), "1.29", Severity::Error).unwrap();
         assert_eq!(o.problems.len(), 1);
         assert!(evaluate(&facts("v1.30.0", "1", "30", Ok("")), "x", Severity::Error).is_err());
     }

@@ -160,6 +160,22 @@ pub(crate) struct ProfileFacts {
     pub asked: usize,
 }
 
+/// The profiles a check looks at: every one, or those named (by `profiles:` or `-n`). A name that
+/// is not a profile is an error naming the profiles that exist: `-n team-typo` must never read as
+/// "no profiles exist" or pass with nothing examined.
+pub(crate) fn named_profiles(objs: &[DynamicObject], only: Option<&Vec<String>>) -> Result<Option<Vec<String>>, CheckError> {
+    let Some(only) = only else { return Ok(None) };
+    let mut existing: Vec<&str> = objs.iter().filter_map(|o| o.metadata.name.as_deref()).collect();
+    existing.sort_unstable();
+    let unknown: Vec<&str> = only.iter().map(String::as_str).filter(|n| !existing.contains(n)).collect();
+    if unknown.is_empty() {
+        return Ok(Some(only.clone()));
+    }
+    let have = if existing.is_empty() { "the cluster has no profiles".to_string() } else { format!("profiles: {}", existing.join(", ")) };
+    let which = unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
+    Err(CheckError::Undecided(format!("{which} is not a Kubeflow profile ({have})")))
+}
+
 /// Profile name and owner (kind, name) from the Profile objects.
 fn profiles(objs: &[DynamicObject], only: Option<&Vec<String>>) -> Vec<(String, Option<(String, String)>)> {
     let mut out: Vec<_> = objs
@@ -364,7 +380,7 @@ impl Kind for ProfileMatrix {
                 Err(e) => return Err(kube_error(&e, "list profiles.kubeflow.org")),
             };
             // `-n NS` narrows every per-profile check to that profile.
-            let only = p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]));
+            let only = named_profiles(&objs, p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n])).as_ref())?;
             let list = profiles(&objs, only.as_ref());
             let sa_field = format!("metadata.name={}", p.service_account);
             let secret_field = p.artifact_secret.as_ref().map(|s| format!("metadata.name={}", s.name));
@@ -491,6 +507,23 @@ mod tests {
         );
         assert_eq!(o.findings[5].message, "rbac denies: service account may create pods");
         assert!(o.notes.iter().any(|n| n.starts_with("b ") && n.ends_with(" 6/7")), "{:?}", o.notes);
+    }
+
+    #[test]
+    fn a_name_that_is_not_a_profile_is_an_error_naming_those_that_exist() {
+        let obj = |n: &str| {
+            let mut o = DynamicObject::new(n, &profile_resource());
+            o.metadata.name = Some(n.into());
+            o
+        };
+        let objs = vec![obj("team-b"), obj("team-a")];
+        let only = vec!["team-a".to_string(), "team-typo".to_string()];
+        let Err(CheckError::Undecided(m)) = named_profiles(&objs, Some(&only)) else { panic!("expected an error") };
+        assert_eq!(m, "'team-typo' is not a Kubeflow profile (profiles: team-a, team-b)");
+        let Err(CheckError::Undecided(m)) = named_profiles(&[], Some(&only)) else { panic!("expected an error") };
+        assert!(m.ends_with("(the cluster has no profiles)"), "{m}");
+        assert_eq!(named_profiles(&objs, Some(&vec!["team-a".into()])).unwrap(), Some(vec!["team-a".to_string()]));
+        assert_eq!(named_profiles(&objs, None).unwrap(), None);
     }
 
     #[test]

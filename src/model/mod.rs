@@ -5,6 +5,6 @@ mod exit;
 mod finding;
 mod result;
 
-pub use exit::{exit_code_for, ExitStatus};
+pub use exit::{exit_code_for, not_run, verdict_reason, ExitStatus};
 pub use finding::{Evidence, Finding, Problem, Severity, Subject};
 pub use result::{CheckResult, NeedState, RunReport, Status, Summary};

@@ -16,6 +16,10 @@ struct Doc<'a> {
     duration_ms: u64,
     exit_code: u8,
     verdict: &'static str,
+    /// Why the verdict is what it is when that is not plain from the statuses: the cluster was
+    /// not examined, or how many selected checks did not run and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict_reason: Option<String>,
     summary: Summary,
     needs: Vec<Need<'a>>,
     checks: Vec<Check<'a>>,
@@ -126,6 +130,7 @@ pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
         duration_ms: report.duration_ms,
         exit_code: exit.code(),
         verdict: exit.verdict(),
+        verdict_reason: crate::model::verdict_reason(report, exit),
         summary: Summary::of(&report.results),
         needs: report
             .needs

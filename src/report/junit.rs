@@ -1,6 +1,6 @@
 //! JUnit XML for CI systems: one test suite per category, one test case per check.
 
-use crate::model::{CheckResult, RunReport, Status};
+use crate::model::{CheckResult, ExitStatus, RunReport, Status};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +27,10 @@ fn describe(c: &CheckResult) -> String {
     lines.join("\n")
 }
 
-pub fn render_junit(report: &RunReport) -> String {
+/// `exit` is the run's exit status: an undecided run adds one errored `verdict` case to a
+/// `kfcheck` suite, so a CI system that only counts failures and errors never reads a run that
+/// could not reach its cluster (its checks skipped) as green.
+pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
     let mut junit = Report::new("kfcheck");
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
     for c in &report.results {
@@ -63,6 +66,16 @@ pub fn render_junit(report: &RunReport) -> String {
         suites.entry(&c.category).or_insert_with(|| TestSuite::new(c.category.clone())).add_test_case(case);
     }
     junit.add_test_suites(suites.into_values());
+    if exit == ExitStatus::Undecided {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+        s.set_message(crate::model::verdict_reason(report, exit).unwrap_or_else(|| "nothing failed, but some checks could not decide".into()));
+        s.set_type("undecided");
+        let mut case = TestCase::new("verdict", s);
+        case.set_classname("kfcheck.verdict");
+        let mut suite = TestSuite::new("kfcheck");
+        suite.add_test_case(case);
+        junit.add_test_suite(suite);
+    }
     junit.set_time(Duration::from_millis(report.duration_ms));
     junit.to_string().unwrap_or_else(|e| format!("<!-- failed to render JUnit XML: {e} -->\n"))
 }

@@ -3,11 +3,13 @@
 
 mod json;
 mod junit;
+mod sink;
 mod table;
 pub mod progress;
 
 pub use json::{render_json, SCHEMA_VERSION};
 pub use junit::render_junit;
+pub use sink::write_report;
 pub use table::{render_table, TableOptions};
 
 use std::str::FromStr;
@@ -37,6 +39,6 @@ pub fn render(format: Format, report: &crate::model::RunReport, exit: crate::mod
     match format {
         Format::Table => render_table(report, exit, table),
         Format::Json => render_json(report, exit),
-        Format::Junit => render_junit(report),
+        Format::Junit => render_junit(report, exit),
     }
 }

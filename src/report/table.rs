@@ -111,7 +111,69 @@ fn paint(text: &str, code: &str) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
+/// Text that came from outside kfcheck (plug-ins, servers, pipeline files, suites) shown so that
+/// it cannot steer the terminal or forge a line: control characters (C0, DEL, C1) and the
+/// bidirectional overrides are written as `\u{..}` escapes, and a line break continues indented,
+/// so nothing foreign ever starts a line of its own (a forged `Verdict: ready`).
+pub(crate) fn escape_text(s: &str) -> String {
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}');
+    if !s.chars().any(|c| c.is_control() || bidi(c)) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\n      "),
+            '\t' => out.push(' '),
+            c if c.is_control() || bidi(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn escape_subject(s: &mut crate::model::Subject) {
+    s.kind = escape_text(&s.kind);
+    s.name = escape_text(&s.name);
+    s.file = s.file.as_deref().map(escape_text);
+}
+
+/// A copy of the report with every string escaped for the terminal (see `escape_text`).
+fn escaped(report: &RunReport) -> RunReport {
+    let mut r = report.clone();
+    for n in &mut r.needs {
+        n.detail = escape_text(&n.detail);
+    }
+    for c in &mut r.results {
+        c.id = escape_text(&c.id);
+        c.title = escape_text(&c.title);
+        c.category = escape_text(&c.category);
+        c.reason = c.reason.as_deref().map(escape_text);
+        for n in &mut c.notes {
+            *n = escape_text(n);
+        }
+        for p in &mut c.problems {
+            escape_subject(&mut p.subject);
+            p.message = escape_text(&p.message);
+        }
+        for f in &mut c.findings {
+            f.rule = escape_text(&f.rule);
+            f.message = escape_text(&f.message);
+            f.remediation = escape_text(&f.remediation);
+            f.owner = f.owner.as_deref().map(escape_text);
+            escape_subject(&mut f.subject);
+            for e in &mut f.evidence {
+                e.key = escape_text(&e.key);
+                e.observed = escape_text(&e.observed);
+                e.expected = e.expected.as_deref().map(escape_text);
+            }
+        }
+    }
+    r
+}
+
 pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
+    let report = &escaped(report);
     let mut out = String::new();
     if !o.quiet {
         let mut t = new_table(o);
@@ -203,5 +265,51 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         exit.code()
     );
     out.push_str(&verdict);
+    if let Some(why) = crate::model::verdict_reason(report, exit) {
+        out.push_str(&format!("  {why}\n"));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CheckResult, Evidence, Finding, Subject};
+
+    fn hostile_report() -> RunReport {
+        let forged = "ok\r\x1b[2K\nVerdict: ready (9 passed; exit 0)\n\x1b]0;title\x07\u{202e}evil";
+        let evidence = vec![Evidence { key: forged.into(), observed: forged.into(), expected: Some(forged.into()) }];
+        let f = Finding::new("plugin-rule", Severity::Error, Subject::new("endpoint", forged), forged, evidence, forged);
+        let c = CheckResult {
+            id: "plugin".into(),
+            title: forged.into(),
+            category: "test".into(),
+            kind: "exec".into(),
+            status: Status::Failed,
+            duration_ms: 1,
+            reason: Some(forged.into()),
+            findings: vec![f],
+            problems: vec![crate::model::Problem { subject: Subject::new("file", forged), message: forged.into() }],
+            notes: vec![forged.into()],
+        };
+        RunReport { run_id: "r".into(), started_at: "t".into(), duration_ms: 1, interrupted: false, needs: vec![], results: vec![c] }
+    }
+
+    #[test]
+    fn foreign_text_cannot_steer_the_terminal_or_forge_a_line() {
+        let r = hostile_report();
+        for o in [TableOptions::default(), TableOptions { verbose: true, ..Default::default() }, TableOptions { quiet: true, ..Default::default() }] {
+            let out = render_table(&r, ExitStatus::Failed, &o);
+            assert!(!out.contains('\x1b') && !out.contains('\r') && !out.contains('\x07') && !out.contains('\u{202e}'), "{out:?}");
+            let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("Verdict:")).collect();
+            assert_eq!(verdicts, ["Verdict: not-ready (0 passed, 0 warned, 1 failed, 0 skipped, 0 errored, 0 timed out; exit 1)"], "{out}");
+            assert!(out.contains("\\u{1b}[2K"), "escapes stay readable: {out}");
+        }
+    }
+
+    #[test]
+    fn plain_text_is_left_alone() {
+        assert_eq!(escape_text("gpu-probe: 2 × nvidia.com/gpu, ünïcode"), "gpu-probe: 2 × nvidia.com/gpu, ünïcode");
+        assert_eq!(escape_text("a\tb"), "a b");
+    }
 }

@@ -40,6 +40,11 @@ const RUNNING: u8 = 0;
 const DEADLINE: u8 = 1;
 const INTERRUPTED: u8 = 2;
 
+/// About thirty years from now: later than any run, early enough for every clock.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365 * 30)
+}
+
 fn panic_message(e: tokio::task::JoinError) -> String {
     match e.try_into_panic() {
         Ok(p) => p
@@ -79,7 +84,10 @@ pub async fn run_checks(
 ) -> (Vec<CheckResult>, Vec<NeedState>, StopReason) {
     on_event(&Event::Planned { total: checks.len() });
     let stop = Arc::new(AtomicU8::new(RUNNING));
-    let deadline = Instant::now() + opts.deadline;
+    // `--timeout` can be any duration a user types (18446744073709551615s): past what the clock
+    // can hold, there is no deadline to speak of.
+    let deadline = Instant::now().checked_add(opts.deadline).unwrap_or_else(far_future);
+    let limit = opts.deadline;
 
     // Needs: each distinct one resolved once, concurrently.
     let mut wanted: BTreeMap<Need, Vec<String>> = BTreeMap::new();
@@ -90,8 +98,19 @@ pub async fn run_checks(
     }
     let resolved: HashMap<Need, Result<String, NeedError>> = futures::future::join_all(
         wanted.keys().map(|n| {
-            let needs = needs.clone();
-            async move { (*n, needs.resolve(*n).await) }
+            let (needs, cancel) = (needs.clone(), cancel.clone());
+            // The deadline and Ctrl-C cover need resolution too: a KFP endpoint that accepts
+            // connections and never answers must not hold the run past `--timeout`.
+            async move {
+                let resolved = tokio::select! {
+                    r = needs.resolve(*n) => r,
+                    _ = tokio::time::sleep_until(deadline.into()) => Err(NeedError::Broken(format!(
+                        "not resolved before the run deadline of {}", humantime::format_duration(limit)
+                    ))),
+                    _ = cancel.cancelled() => Err(NeedError::Broken("interrupted while connecting".into())),
+                };
+                (*n, resolved)
+            }
         }),
     )
     .await
