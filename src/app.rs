@@ -54,11 +54,12 @@ fn new_run_id() -> String {
 /// by guessing which one wins.
 fn kfp_identity_conflict(k: &crate::cli::KfpArgs) -> Option<String> {
     let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let given_secret = |v: &Option<crate::cli::SecretArg>| v.as_ref().is_some_and(|s| !s.expose().trim().is_empty());
     let named: Vec<&str> = [
-        (given(&k.kfp_token), "--kfp-token (or KFP_TOKEN)"),
+        (given_secret(&k.kfp_token), "--kfp-token (or KFP_TOKEN)"),
         (k.kfp_token_file.is_some(), "--kfp-token-file"),
         (given(&k.kfp_service_account), "--kfp-service-account"),
-        (given(&k.kfp_cookie), "--kfp-cookie (or KFP_COOKIE)"),
+        (given_secret(&k.kfp_cookie), "--kfp-cookie (or KFP_COOKIE)"),
         (given(&k.kfp_dex_user), "--kfp-dex-user"),
         (given(&k.kfp_user_id), "--kfp-user-id"),
     ]
@@ -322,17 +323,18 @@ fn settings(cli: &Cli) -> Settings {
 fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
     use crate::clients::kfp::Secret;
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let secret = |v: &Option<crate::cli::SecretArg>| v.as_ref().map(|s| s.expose().to_string()).filter(|s| !s.trim().is_empty()).map(Secret::new);
     crate::context::kfp::KfpSettings {
         endpoint: nonempty(&k.kfp_endpoint),
-        token: nonempty(&k.kfp_token).map(Secret::new),
+        token: secret(&k.kfp_token),
         token_file: k.kfp_token_file.clone(),
-        cookie: nonempty(&k.kfp_cookie).map(Secret::new),
+        cookie: secret(&k.kfp_cookie),
         user_id: nonempty(&k.kfp_user_id),
         dex_user: nonempty(&k.kfp_dex_user),
-        dex_password: nonempty(&k.kfp_dex_password).map(Secret::new),
+        dex_password: secret(&k.kfp_dex_password),
         service_account: nonempty(&k.kfp_service_account),
         namespace: nonempty(&k.kfp_namespace),
-        isolation_token: nonempty(&k.kfp_isolation_token).map(Secret::new),
+        isolation_token: secret(&k.kfp_isolation_token),
         insecure_skip_tls_verify: k.insecure_skip_tls_verify,
         request_timeout: Some(k.kfp_request_timeout),
         service: Some(k.kfp_service.clone()),

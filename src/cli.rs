@@ -91,7 +91,7 @@ pub struct KfpArgs {
     /// Bearer token (a ServiceAccount token with audience pipelines.kubeflow.org for direct
     /// access, or a token the gateway accepts).
     #[arg(long, global = true, value_name = "TOKEN", env = "KFP_TOKEN", hide_env_values = true)]
-    pub kfp_token: Option<String>,
+    pub kfp_token: Option<SecretArg>,
     /// File holding the bearer token (re-read on every kfcheck run).
     #[arg(long, global = true, value_name = "PATH")]
     pub kfp_token_file: Option<std::path::PathBuf>,
@@ -102,14 +102,14 @@ pub struct KfpArgs {
     /// Session cookie from a browser login: `oauth2_proxy_kubeflow=…` (also split `_0`/`_1`
     /// cookies, joined with "; "), `authservice_session=…`, or a bare oauth2-proxy value.
     #[arg(long, global = true, value_name = "COOKIE", env = "KFP_COOKIE", hide_env_values = true)]
-    pub kfp_cookie: Option<String>,
+    pub kfp_cookie: Option<SecretArg>,
     /// Log in through the dashboard's Dex as this static user (password from KFP_DEX_PASSWORD)
     /// and use the session cookie it sets.
     #[arg(long, global = true, value_name = "USER")]
     pub kfp_dex_user: Option<String>,
     /// Password for --kfp-dex-user.
     #[arg(long, global = true, value_name = "PASSWORD", env = "KFP_DEX_PASSWORD", hide_env_values = true)]
-    pub kfp_dex_password: Option<String>,
+    pub kfp_dex_password: Option<SecretArg>,
     /// Send this identity in the kubeflow-userid header (direct access to ml-pipeline only).
     #[arg(long, global = true, value_name = "USER")]
     pub kfp_user_id: Option<String>,
@@ -119,13 +119,37 @@ pub struct KfpArgs {
     /// A token of another identity that must be refused (403) in the namespace: the isolation
     /// check's probe.
     #[arg(long, global = true, value_name = "TOKEN", env = "KFP_ISOLATION_TOKEN", hide_env_values = true)]
-    pub kfp_isolation_token: Option<String>,
+    pub kfp_isolation_token: Option<SecretArg>,
     /// How long one KFP request may take before it is retried (safe calls) or reported.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub kfp_request_timeout: std::time::Duration,
     /// Do not verify the KFP endpoint's TLS certificate (test clusters only).
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
+}
+
+/// A credential given on the command line or in the environment. Its `Debug` never shows the
+/// value, so no log, panic message or error built from the parsed arguments can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_string()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -323,4 +347,19 @@ pub struct LocalRunArgs {
     /// Run GPU steps with all GPUs (`--gpus all`); without it GPU requests are ignored.
     #[arg(long)]
     pub gpus: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show_in_the_parsed_arguments() {
+        let cli = Cli::try_parse_from(["kfcheck", "--kfp-token", "CANARY-tok", "--kfp-dex-password", "CANARY-pw", "--kfp-isolation-token", "CANARY-iso", "all"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("CANARY"), "{shown}");
+        assert_eq!(cli.global.kfp.kfp_token.as_ref().map(SecretArg::expose), Some("CANARY-tok"));
+        let cli = Cli::try_parse_from(["kfcheck", "--kfp-cookie", "oauth2_proxy_kubeflow=CANARY-cookie", "all"]).unwrap();
+        assert!(!format!("{cli:?}").contains("CANARY"));
+    }
 }

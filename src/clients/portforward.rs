@@ -97,8 +97,16 @@ impl PortForward {
     }
 
     /// Finds the Service, a Ready pod behind it and the pod port, proves that the API server
-    /// opens a forward stream to it, and starts listening on `127.0.0.1:<free port>`.
+    /// opens a forward stream to it, and starts listening on `127.0.0.1:<free port>`; within
+    /// `SETUP_TIMEOUT` (the shared client has no read timeout, for the sake of the streams).
     pub async fn start(client: kube::Client, service: ServiceRef) -> Result<PortForward, ForwardError> {
+        let shown = service.to_string();
+        tokio::time::timeout(SETUP_TIMEOUT, Self::start_unbounded(client, service)).await.unwrap_or_else(|_| {
+            Err(ForwardError::Failed(format!("no port-forward to service {shown} within {}s: the Kubernetes API did not answer", SETUP_TIMEOUT.as_secs())))
+        })
+    }
+
+    async fn start_unbounded(client: kube::Client, service: ServiceRef) -> Result<PortForward, ForwardError> {
         let ns = service.namespace.as_str();
         let svc = match Api::<Service>::namespaced(client.clone(), ns).get_opt(&service.name).await {
             Ok(Some(s)) => s,
@@ -221,21 +229,36 @@ async fn accept_loop(listener: TcpListener, state: Arc<Shared>, service: Service
     }
 }
 
-/// One local connection, spliced onto one forward stream.
-async fn pipe(mut sock: TcpStream, state: &Shared, service: &ServiceRef, pod_port: u16) -> Result<(), String> {
-    let ns = &service.namespace;
+/// How long setting up the forward, or opening one stream, may take.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One local connection, spliced onto one forward stream (opened within `SETUP_TIMEOUT`).
+async fn pipe(sock: TcpStream, state: &Shared, service: &ServiceRef, pod_port: u16) -> Result<(), String> {
     let pod = state.pod.lock().unwrap().clone();
-    let mut pf = match state.pods.portforward(&pod, &[pod_port]).await {
-        Ok(pf) => pf,
+    match tokio::time::timeout(SETUP_TIMEOUT, open_stream(state, service, pod_port, &pod)).await {
+        Ok(Ok((pf, pod))) => splice(sock, pf, service, pod_port, &pod).await,
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no forward stream to a pod of service {service} within {}s", SETUP_TIMEOUT.as_secs())),
+    }
+}
+
+async fn open_stream(state: &Shared, service: &ServiceRef, pod_port: u16, pod: &str) -> Result<(kube::api::Portforwarder, String), String> {
+    let ns = &service.namespace;
+    match state.pods.portforward(pod, &[pod_port]).await {
+        Ok(pf) => Ok((pf, pod.to_string())),
         Err(first) => {
             // The pod may have been replaced: pick again, once.
-            let again = ready_pod(&state.pods, &state.selector, service).await.map_err(|e| format!("{}; {e}", open_error(&first, ns, &pod)))?;
+            let again = ready_pod(&state.pods, &state.selector, service).await.map_err(|e| format!("{}; {e}", open_error(&first, ns, pod)))?;
             let name = again.metadata.name.unwrap_or_default();
             let pf = state.pods.portforward(&name, &[pod_port]).await.map_err(|e| open_error(&e, ns, &name))?;
-            *state.pod.lock().unwrap() = name;
-            pf
+            *state.pod.lock().unwrap() = name.clone();
+            Ok((pf, name))
         }
-    };
+    }
+}
+
+async fn splice(mut sock: TcpStream, mut pf: kube::api::Portforwarder, service: &ServiceRef, pod_port: u16, pod: &str) -> Result<(), String> {
+    let ns = &service.namespace;
     // Both are there exactly once for the one port just opened.
     let (Some(mut upstream), Some(errors)) = (pf.take_stream(pod_port), pf.take_error(pod_port)) else {
         return Err("the forward stream was already taken".into());

@@ -77,7 +77,7 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
             let opts = KubeConfigOptions { context: s.context.clone(), ..KubeConfigOptions::default() };
             let config = kube::Config::from_custom_kubeconfig(kc, &opts)
                 .await
-                .map_err(|e| NeedError::Broken(format!("kubeconfig {}: {e}", path.display())))?;
+                .map_err(|e| NeedError::Broken(format!("kubeconfig {}: {}", path.display(), crate::clients::redact::redact(&e.to_string()))))?;
             (config, format!("kubeconfig {}", path.display()))
         }
         Source::InCluster => {
@@ -89,7 +89,7 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
     if let Some(ns) = &s.namespace {
         config.default_namespace = ns.clone();
     }
-    let url = config.cluster_url.to_string();
+    let url = shown_url(&config.cluster_url);
     let client = kube::Client::try_from(config).map_err(|e| NeedError::Broken(format!("cannot build a client for {url}: {e}")))?;
     match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(v)) => Ok((client, format!("Kubernetes {} at {url} ({what})", v.git_version))),
@@ -98,9 +98,21 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
     }
 }
 
+/// A server URL as it may be shown: without user-info (`https://user:password@host`) or query.
+fn shown_url(u: &http::Uri) -> String {
+    let host = u.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default().to_string()).unwrap_or_default();
+    format!("{}://{host}{}", u.scheme_str().unwrap_or("https"), u.path())
+}
+
 /// A kube error as a short sentence: status code and reason for API errors, the innermost cause
-/// for transport errors. Never includes request headers (credentials).
+/// for transport errors. Never includes request headers (credentials), and what a server or an
+/// exec credential plug-in said is redacted (a 500 may echo the request; a failing plug-in may
+/// print the token it half-made).
 pub fn describe(e: &kube::Error) -> String {
+    crate::clients::redact::redact(&describe_raw(e))
+}
+
+fn describe_raw(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} {} ({})", s.code, s.reason, s.message),
         other => {
@@ -125,6 +137,13 @@ mod tests {
         assert!(matches!(find_source(&s), Err(NeedError::Missing(m)) if m.starts_with("no kubeconfig found")));
         let s = Settings { env: super::super::Env { kubeconfig: Some("/nope/a:/nope/b".into()), ..Default::default() }, ..Settings::default() };
         assert!(matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("no file named in KUBECONFIG exists")));
+    }
+
+    #[test]
+    fn server_urls_are_shown_without_user_info() {
+        let u: http::Uri = "https://admin:CANARY-pw@10.0.0.1:6443/".parse().unwrap();
+        assert_eq!(shown_url(&u), "https://10.0.0.1:6443/");
+        assert_eq!(shown_url(&"https://127.0.0.1:6443".parse().unwrap()), "https://127.0.0.1:6443/");
     }
 
     #[test]
