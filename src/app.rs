@@ -87,7 +87,7 @@ pub fn run(cli: Cli) -> AppOutput {
             }
             AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
         }
-        Command::Probe(args) => crate::probe::run(args),
+        Command::Probe(args) => crate::probe::run(args, cli.global.timeout),
         Command::LocalRun(args) => crate::local::run(&settings(&cli), args),
         Command::Parity { expected, actual } => crate::local::parity(expected, actual),
         _ => with_suite(cli),

@@ -403,3 +403,26 @@ fn needs_missing_skip_but_broken_or_required_cannot_decide() {
     assert!(text.contains("cannot reach the Kubernetes API at https://127.0.0.1:1/"), "{text}");
     assert!(!text.contains("secret-token-value"));
 }
+
+#[test]
+fn probe_storage_against_a_silent_endpoint_ends_within_its_timeout() {
+    // Accepts connections, never answers.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let held: Vec<_> = l.incoming().take(16).collect();
+        std::thread::sleep(Duration::from_secs(120));
+        drop(held);
+    });
+    let started = Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck"))
+        .args(["--timeout", "3s", "probe", "storage", "--bucket", "b", "--no-metadata"])
+        .env("STORAGE_EMULATOR_HOST", addr.to_string())
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
+    let line = json(&o);
+    assert_eq!(line["status"], "errored", "{line}");
+    assert_eq!(line["error"]["class"], "timeout", "{line}");
+}

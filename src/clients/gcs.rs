@@ -144,17 +144,28 @@ impl Options {
     }
 }
 
-/// Bounded retries with exponential backoff for 429, 5xx and transport errors.
+/// Bounded retries with exponential backoff for 429, 5xx and transport errors, and the time
+/// limits of one attempt.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     pub attempts: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long a request may wait for its status line.
+    pub answer_timeout: Duration,
+    /// How long a body may go without a byte (a trickling or stalled server).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 4, first_backoff: Duration::from_millis(200), max_backoff: Duration::from_secs(4) }
+        Retry {
+            attempts: 4,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(4),
+            answer_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -245,7 +256,8 @@ fn http_client() -> Result<Http, String> {
 
 fn read_json(path: &Path) -> Result<serde_json::Value, GcsError> {
     let bad = |reason: String| GcsError::BadCredentials { path: path.display().to_string(), reason };
-    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    // Never a FIFO (it would block the run) and never more than a key file can be.
+    let bytes = crate::clients::files::read_capped(path, KEY_FILE_LIMIT).map_err(|e| bad(e.to_string()))?;
     // serde_json's message could quote the file; say only where it broke.
     serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON (error at line {} column {})", e.line(), e.column())))
 }
@@ -289,13 +301,16 @@ fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
         Some("service_account") => key_auth(path, &v, via_adc),
         Some("authorized_user") => {
             let get = |k: &str| text(&v, k).map(str::to_string).ok_or_else(|| bad(format!("authorized_user file has no {k}")));
+            // The refresh token is a long-lived credential: never sent over plain http.
+            let token_uri = text(&v, "token_uri").unwrap_or(DEFAULT_TOKEN_URI).to_string();
+            check_token_uri(&token_uri).map_err(bad)?;
             Ok((
                 Source::AuthorizedUser { path: path.to_path_buf() },
                 Auth::User {
                     client_id: get("client_id")?,
                     client_secret: get("client_secret")?,
                     refresh_token: get("refresh_token")?,
-                    token_uri: text(&v, "token_uri").unwrap_or(DEFAULT_TOKEN_URI).to_string(),
+                    token_uri,
                 },
             ))
         }
@@ -433,7 +448,7 @@ impl GcsClient {
             .map_err(|_| refused(format!("{endpoint} did not answer within 30s")))?
             .map_err(|e| refused(format!("cannot reach {endpoint}: {}", chain(&e))))?;
         let status = resp.status().as_u16();
-        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = read_body(resp, TOKEN_ANSWER_LIMIT, self.retry.idle_timeout).await.map_err(|e| refused(format!("{endpoint}: {e}")))?;
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if status != 200 {
             // OAuth errors: {"error": "invalid_grant", "error_description": "..."}; no secrets there.
@@ -464,14 +479,24 @@ impl GcsClient {
                 b = b.header("Content-Type", ct);
             }
             let req = b.body(Full::new(body.clone())).map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: e.to_string() })?;
-            match self.http.request(req).await {
-                Ok(resp) if retryable(resp.status().as_u16()) && attempt < self.retry.attempts => {
+            // Bounded up to the status line: an endpoint that accepts and never answers is an
+            // error after ANSWER_TIMEOUT, not a hang.
+            let sent = tokio::time::timeout(self.retry.answer_timeout, self.http.request(req)).await;
+            match sent {
+                Ok(Ok(resp)) if retryable(resp.status().as_u16()) && attempt < self.retry.attempts => {
                     // Drained so the connection can be reused.
-                    let _ = read_body(resp).await;
+                    let _ = read_body(resp, ANSWER_LIMIT, self.retry.idle_timeout).await;
                 }
-                Ok(resp) => return Ok(resp),
-                Err(_) if attempt < self.retry.attempts => {}
-                Err(e) => return Err(GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: format!("{} (after {attempt} attempts)", chain(&e)) }),
+                Ok(Ok(resp)) => return Ok(resp),
+                Ok(Err(_)) | Err(_) if attempt < self.retry.attempts => {}
+                Ok(Err(e)) => return Err(GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: format!("{} (after {attempt} attempts)", chain(&e)) }),
+                Err(_) => {
+                    return Err(GcsError::Transport {
+                        endpoint: self.base.clone(),
+                        op: op.into(),
+                        reason: format!("no answer within {}s (after {attempt} attempts)", self.retry.answer_timeout.as_secs()),
+                    })
+                }
             }
             tokio::time::sleep(self.retry.backoff(attempt)).await;
         }
@@ -481,7 +506,8 @@ impl GcsClient {
     async fn send(&self, method: http::Method, url: &str, content_type: Option<&str>, body: Bytes, op: &str) -> Result<(u16, Bytes), GcsError> {
         let resp = self.send_raw(method, url, content_type, body, op).await?;
         let status = resp.status().as_u16();
-        let body = read_body(resp).await.map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: format!("connection broke while reading the answer: {e}") })?;
+        let limit = if op.starts_with("read gs://") { OBJECT_LIMIT } else { ANSWER_LIMIT };
+        let body = read_body(resp, limit, self.retry.idle_timeout).await.map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: e })?;
         Ok((status, body))
     }
 
@@ -556,12 +582,20 @@ impl GcsClient {
         let resp = self.send_raw(http::Method::GET, &url, None, Bytes::new(), &op).await?;
         let status = resp.status().as_u16();
         if status != 200 {
-            let body = read_body(resp).await.unwrap_or_default();
+            let body = read_body(resp, ANSWER_LIMIT, self.retry.idle_timeout).await.unwrap_or_default();
             return Err(self.refusal(status, &body, &op, bucket, Some(object)));
         }
         let mut body = resp.into_body();
         let mut n = 0u64;
-        while let Some(frame) = body.frame().await {
+        loop {
+            let frame = match tokio::time::timeout(self.retry.idle_timeout, body.frame()).await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    let reason = format!("no data for {}s while reading the object (after {n} bytes)", self.retry.idle_timeout.as_secs());
+                    return Err(GcsError::Transport { endpoint: self.base.clone(), op: op.clone(), reason });
+                }
+            };
             let frame = frame.map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.clone(), reason: format!("connection broke while reading the object: {e}") })?;
             if let Ok(data) = frame.into_data() {
                 n += data.len() as u64;
@@ -586,13 +620,35 @@ impl GcsClient {
     }
 }
 
-/// Reads a body into one buffer sized from Content-Length (one copy, no list of chunks).
-async fn read_body(resp: http::Response<hyper::body::Incoming>) -> Result<Bytes, hyper::Error> {
-    let len = resp.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    let mut buf = Vec::with_capacity(len.min(1 << 30));
+/// The largest JSON answer read (a list page of 1,000 objects is well under 1 MiB).
+const ANSWER_LIMIT: u64 = 16 << 20;
+/// The largest object `download` buffers (the round trip's objects are small; the IO sweep
+/// streams with `download_to`).
+const OBJECT_LIMIT: u64 = 1 << 30;
+/// The largest token-endpoint or metadata-server answer read.
+const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
+/// The largest key or ADC file read (real ones are a few KiB).
+const KEY_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a body of at most `limit` bytes into one buffer, sized from Content-Length only up to
+/// that limit (a forged length allocates nothing), each frame within `idle`.
+async fn read_body(resp: http::Response<hyper::body::Incoming>, limit: u64, idle: Duration) -> Result<Bytes, String> {
+    let len = resp.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    if len > limit {
+        return Err(format!("the answer is {len} bytes, over the {} limit", crate::clients::files::limit_text(limit)));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
     let mut body = resp.into_body();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(f)) => f.map_err(|e| format!("connection broke while reading the answer: {e}"))?,
+            Ok(None) => break,
+            Err(_) => return Err(format!("no data for {}s while reading the answer", idle.as_secs())),
+        };
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(format!("the answer is over the {} limit", crate::clients::files::limit_text(limit)));
+            }
             buf.extend_from_slice(&data);
         }
     }
@@ -680,10 +736,75 @@ mod tests {
                 let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
             }
         });
-        let opts = Options { emulator_host: Some(addr), retry: Retry { attempts: 4, first_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(20) }, ..Options::default() };
+        let opts = Options { emulator_host: Some(addr), retry: Retry { attempts: 4, first_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(20), ..Retry::default() }, ..Options::default() };
         let c = GcsClient::connect(&opts).await.unwrap();
         let items = c.list("b", "", 10).await.unwrap();
         assert_eq!(items, vec![ObjectInfo { name: "a".into(), size: 3 }]);
+    }
+
+    #[tokio::test]
+    async fn key_files_that_block_or_send_a_refresh_token_over_http_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("key.json");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let opts = Options { key_file: Some(fifo), no_metadata: true, ..Options::default() };
+        let e = tokio::time::timeout(Duration::from_secs(5), GcsClient::connect(&opts)).await.expect("a FIFO key file must not block").err().unwrap();
+        assert!(e.to_string().contains("is a FIFO, not a regular file"), "{e}");
+        let user = d.path().join("adc.json");
+        std::fs::write(&user, r#"{"type":"authorized_user","client_id":"i","client_secret":"s","refresh_token":"CANARY-refresh","token_uri":"http://oauth.example.com/token"}"#).unwrap();
+        let opts = Options { key_file: Some(user), no_metadata: true, ..Options::default() };
+        let e = GcsClient::connect(&opts).await.err().unwrap();
+        assert!(e.to_string().contains("token_uri is not https") && !e.to_string().contains("CANARY"), "{e}");
+    }
+
+    /// A server on 127.0.0.1 that accepts and then does `behaviour` with each connection.
+    fn server(behaviour: &'static str) -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for c in l.incoming().take(8) {
+                let Ok(mut c) = c else { continue };
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut buf = [0u8; 4096];
+                    let _ = c.read(&mut buf);
+                    match behaviour {
+                        "huge" => {
+                            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nContent-Type: application/json\r\n\r\n{");
+                        }
+                        "stall" => {
+                            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{");
+                        }
+                        _ => {}
+                    }
+                    std::thread::sleep(Duration::from_secs(300));
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn answers_are_bounded_in_size() {
+        // A forged Content-Length of 1 TiB: refused before a byte is buffered.
+        let c = GcsClient::connect(&Options { emulator_host: Some(server("huge")), ..Options::default() }).await.unwrap();
+        let e = c.download("b", "o").await.err().unwrap();
+        assert!(e.to_string().contains("over the 1024 MiB limit"), "{e}");
+        let e = c.list("b", "p", 10).await.err().unwrap();
+        assert!(e.to_string().contains("over the 16 MiB limit"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_never_answers_is_an_error_not_a_hang() {
+        let quick = Retry { attempts: 2, first_backoff: Duration::from_millis(10), answer_timeout: Duration::from_secs(1), idle_timeout: Duration::from_secs(1), ..Retry::default() };
+        let c = GcsClient::connect(&Options { emulator_host: Some(server("silent")), retry: quick, ..Options::default() }).await.unwrap();
+        let e = c.list("b", "p", 10).await.err().unwrap();
+        assert!(e.to_string().contains("no answer within 1s (after 2 attempts)"), "{e}");
+        let c = GcsClient::connect(&Options { emulator_host: Some(server("stall")), retry: quick, ..Options::default() }).await.unwrap();
+        let e = c.list("b", "p", 10).await.err().unwrap();
+        assert!(e.to_string().contains("no data for 1s"), "{e}");
+        let e = c.download_to("b", "o", |_| {}).await.err().unwrap();
+        assert!(e.to_string().contains("no data for 1s while reading the object"), "{e}");
     }
 
     #[tokio::test]

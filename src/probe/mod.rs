@@ -32,8 +32,8 @@ impl ProbeStatus {
     }
 }
 
-/// Runs a probe and renders its line.
-pub fn run(args: &ProbeArgs) -> AppOutput {
+/// Runs a probe within `deadline` (the global `--timeout`) and renders its line.
+pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
     // One thread: the probe does one thing at a time, and hyper's connection task then hands body
     // chunks over without waking another thread (measured by scripts/bench-docker).
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -41,9 +41,9 @@ pub fn run(args: &ProbeArgs) -> AppOutput {
         Err(e) => return AppOutput { stderr: format!("kfcheck: failed to start the async runtime: {e}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
     };
     let (status, value) = match &args.what {
-        ProbeWhat::Storage(a) => rt.block_on(storage::run(a)),
+        ProbeWhat::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
         ProbeWhat::Gpu(a) => gpu::run(a),
-        ProbeWhat::Env(a) => rt.block_on(env::run(a)),
+        ProbeWhat::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
     };
     let line = value.to_string();
     let mut out = AppOutput { stdout: format!("{line}\n"), exit: Some(status.exit()), ..Default::default() };
@@ -55,6 +55,18 @@ pub fn run(args: &ProbeArgs) -> AppOutput {
         }
     }
     out
+}
+
+/// `probe` within `deadline`: past it, an errored line that says so (a hanging storage endpoint
+/// must not hold a container or a pipeline step for ever).
+async fn within(deadline: std::time::Duration, what: &str, probe: impl std::future::Future<Output = (ProbeStatus, serde_json::Value)>) -> (ProbeStatus, serde_json::Value) {
+    match tokio::time::timeout(deadline, probe).await {
+        Ok(r) => r,
+        Err(_) => (
+            ProbeStatus::Errored,
+            serde_json::json!({"probe": what, "status": ProbeStatus::Errored, "error": {"class": "timeout", "message": format!("the probe did not finish within {}", humantime::format_duration(deadline))}}),
+        ),
+    }
 }
 
 /// A size like `64KiB`, `1MB`, `100MB`, `1048576`.
