@@ -67,13 +67,14 @@ const CLUSTER_NEEDS: &[&str] = &["kube"];
 /// Selected checks that did not run because a need was missing or broken: (need, state, how
 /// many, why), in need order. Checks skipped for a missing need are never proof of anything.
 pub fn not_run(report: &RunReport) -> Vec<(&str, &str, usize, &str)> {
+    let ran: std::collections::HashSet<&str> =
+        report.results.iter().filter(|r| r.status != Status::Skipped && r.status != Status::Errored).map(|r| r.id.as_str()).collect();
     report
         .needs
         .iter()
         .filter(|n| !n.available)
         .map(|n| {
-            let ran = |id: &String| report.results.iter().any(|r| &r.id == id && r.status != Status::Skipped && r.status != Status::Errored);
-            let count = n.checks.iter().filter(|id| !ran(id)).count();
+            let count = n.checks.iter().filter(|id| !ran.contains(id.as_str())).count();
             (n.name.as_str(), n.state.as_str(), count, n.detail.as_str())
         })
         .filter(|(_, _, count, _)| *count > 0)

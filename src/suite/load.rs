@@ -146,34 +146,38 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
         .collect()
 }
 
-/// Start line (1-based) of each YAML document in `text`.
-fn document_starts(text: &str) -> Vec<u64> {
-    let mut starts = vec![1];
+/// Per YAML document of `text`, in order: its start line (1-based) and the line of each
+/// top-level `key:` in it (the first one). One pass over the text, so a file of many documents
+/// loads in linear time.
+fn document_keys(text: &str) -> Vec<(u64, BTreeMap<String, u64>)> {
+    let mut docs: Vec<(u64, BTreeMap<String, u64>)> = vec![(1, BTreeMap::new())];
     for (i, line) in text.lines().enumerate() {
-        if line.starts_with("---") && i > 0 {
-            starts.push(i as u64 + 2);
-        } else if line.starts_with("---") && i == 0 {
-            starts[0] = 2;
+        let n = i as u64 + 1;
+        if line.starts_with("---") {
+            if i == 0 {
+                docs[0].0 = 2;
+            } else {
+                docs.push((n + 1, BTreeMap::new()));
+            }
+            continue;
+        }
+        if let Some((key, _)) = line.split_once(':') {
+            let top_level = !key.is_empty() && !key.starts_with([' ', '\t', '#', '-']);
+            if top_level {
+                docs.last_mut().map(|d| d.1.entry(key.to_string()).or_insert(n));
+            }
         }
     }
-    starts
-}
-
-/// Line of `key:` at the top level of the document starting at `start`.
-fn key_line(text: &str, start: u64, key: &str) -> Option<u64> {
-    text.lines()
-        .enumerate()
-        .skip(start as usize - 1)
-        .take_while(|(i, l)| *i as u64 + 1 == start || !l.starts_with("---"))
-        .find(|(_, l)| l.starts_with(&format!("{key}:")))
-        .map(|(i, _)| i as u64 + 1)
+    docs
 }
 
 fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
-    let starts = document_starts(text);
+    let docs = document_keys(text);
+    let no_keys = BTreeMap::new();
     let mut out = Vec::new();
     for (doc_index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let start = starts.get(doc_index).copied().unwrap_or(1);
+        let (start, keys) = docs.get(doc_index).map(|(s, k)| (*s, k)).unwrap_or((1, &no_keys));
+        let key_line = |key: &str| keys.get(key).copied();
         let raw = match Option::<RawCheck>::deserialize(de) {
             Ok(Some(raw)) => raw,
             Ok(None) => continue,
@@ -190,7 +194,7 @@ fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteEr
         };
         let err = |key: &str, message: String| SuiteError {
             file: file.into(),
-            line: key_line(text, start, key).or(Some(start)),
+            line: key_line(key).or(Some(start)),
             message,
         };
         if raw.id.is_empty() || !raw.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
@@ -224,7 +228,7 @@ fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteEr
             continue;
         }
         out.push(CheckSpec {
-            origin: format!("{file}:{}", key_line(text, start, "id").unwrap_or(start)),
+            origin: format!("{file}:{}", key_line("id").unwrap_or(start)),
             id: raw.id,
             kind,
             title: raw.title,
@@ -289,8 +293,13 @@ mod tests {
     #[test]
     fn document_starts_and_key_lines() {
         let t = "id: a\nkind: k\n---\nid: b\nkind: k\n";
-        assert_eq!(document_starts(t), vec![1, 4]);
-        assert_eq!(key_line(t, 4, "kind"), Some(5));
-        assert_eq!(key_line(t, 1, "kind"), Some(2));
+        let docs = document_keys(t);
+        assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(docs[1].1.get("kind"), Some(&5));
+        assert_eq!(docs[0].1.get("kind"), Some(&2));
+        // Nested and list keys are not top-level keys.
+        let docs = document_keys("---\nid: a\nparams:\n  kind: x\n- kind: y\nkind: k\n");
+        assert_eq!(docs[0].0, 2);
+        assert_eq!(docs[0].1.get("kind"), Some(&6));
     }
 }
