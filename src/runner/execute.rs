@@ -88,10 +88,18 @@ pub async fn run_checks(
             wanted.entry(*n).or_default().push(c.id.clone());
         }
     }
+    // Within the run deadline: an endpoint that accepts and never answers must not hold the run
+    // past --timeout.
+    let limit = opts.deadline;
     let resolved: HashMap<Need, Result<String, NeedError>> = futures::future::join_all(
         wanted.keys().map(|n| {
             let needs = needs.clone();
-            async move { (*n, needs.resolve(*n).await) }
+            async move {
+                match tokio::time::timeout_at(deadline.into(), needs.resolve(*n)).await {
+                    Ok(r) => (*n, r),
+                    Err(_) => (*n, Err(NeedError::Broken(format!("not ready before the run deadline of {}", humantime::format_duration(limit))))),
+                }
+            }
         }),
     )
     .await
