@@ -541,6 +541,69 @@ fn a_create_whose_answer_was_lost_is_found_by_name_never_made_twice() {
     emu.assert_no_violations();
 }
 
+/// Runs kfcheck as a child and gives up (killing it) after `limit`; returns its output and how
+/// long it ran.
+fn run_bounded(args: &[&str], limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = command(args, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("kfcheck {args:?} still ran after {limit:?}:\n{}{}", stdout(&o), stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// A KFP endpoint on 127.0.0.1 that misbehaves in `how` for every connection, in a thread.
+fn bad_server(how: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || how(conn));
+        }
+    });
+    addr.to_string()
+}
+
+/// Accepts, then neither reads nor answers (an HTTP request or a TLS ClientHello alike).
+fn silent(conn: std::net::TcpStream) {
+    std::thread::sleep(Duration::from_secs(600));
+    drop(conn);
+}
+
+/// Reads the request, then sends a 200 with a large body, one byte every 200 ms.
+fn trickle(mut conn: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4096];
+    let _ = conn.read(&mut buf);
+    if conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{").is_err() {
+        return;
+    }
+    while conn.write_all(b" ").is_ok() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_endpoint_that_never_answers_is_bounded_by_the_run_timeout() {
+    let silent = bad_server(silent);
+    let trickle = bad_server(trickle);
+    for endpoint in [format!("http://{silent}"), format!("https://{silent}"), format!("http://{trickle}")] {
+        let (o, took) = run_bounded(&["--kfp-endpoint", &endpoint, "--timeout", "5s", "run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"], Duration::from_secs(60));
+        let doc = json(&o);
+        assert_eq!(code(&o), 3, "{endpoint}: {doc:#}");
+        assert!(took < Duration::from_secs(15), "{endpoint}: took {took:?} with --timeout 5s");
+        for id in ["kfp-api-healthy", "kfp-cpu-sample"] {
+            let status = check(&doc, id)["status"].as_str().unwrap().to_string();
+            assert!(status == "errored" || status == "timed_out", "{endpoint} {id}: {doc:#}");
+        }
+    }
+}
+
 #[test]
 fn list_pages_are_capped_and_the_limit_reported() {
     let Some(emu) = Emulator::start(&[]) else { return };
