@@ -119,10 +119,7 @@ pub(crate) async fn create_experiment(cx: &CheckContext, kfp: &Kfp, name: &str) 
     let (client, n, s, seen) = (kfp.client.clone(), name.to_string(), ns.clone(), created.clone());
     cx.janitor.register(format!("delete KFP experiment {name}"), move || {
         Box::pin(async move {
-            let found = match seen.unsure() {
-                true => Some(client.list_experiments(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|e| e.display_name == n).map(|e| e.experiment_id).collect())),
-                false => None,
-            };
+            let found = if seen.unsure() { Some(client.list_experiments(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|e| e.display_name == n).map(|e| e.experiment_id).collect())) } else { None };
             let ids = ids_to_delete(&seen, found)?;
             for id in &ids {
                 match client.delete_experiment(id).await {
@@ -145,10 +142,7 @@ pub(crate) async fn upload_pipeline(cx: &CheckContext, kfp: &Kfp, name: &str, ya
     let (client, n, s, seen) = (kfp.client.clone(), name.to_string(), ns.clone(), created.clone());
     cx.janitor.register(format!("delete KFP pipeline {name}"), move || {
         Box::pin(async move {
-            let found = match seen.unsure() {
-                true => Some(client.list_pipelines(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|p| p.shown_name() == n).map(|p| p.pipeline_id).collect())),
-                false => None,
-            };
+            let found = if seen.unsure() { Some(client.list_pipelines(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|p| p.shown_name() == n).map(|p| p.pipeline_id).collect())) } else { None };
             let ids = ids_to_delete(&seen, found)?;
             for id in &ids {
                 match client.delete_pipeline(id).await {
@@ -169,10 +163,7 @@ pub(crate) async fn submit_run(cx: &CheckContext, kfp: &Kfp, name: &str, experim
     let (client, n, exp, ns, seen) = (kfp.client.clone(), name.to_string(), experiment_id.to_string(), kfp.namespace.clone(), created.clone());
     cx.janitor.register(format!("terminate and delete KFP run {name}"), move || {
         Box::pin(async move {
-            let found = match seen.unsure() {
-                true => Some(client.list_runs(ns.as_deref(), Some(&exp), &n).await.map(|l| l.into_iter().filter(|r| r.display_name == n).map(|r| r.run_id).collect())),
-                false => None,
-            };
+            let found = if seen.unsure() { Some(client.list_runs(ns.as_deref(), Some(&exp), &n).await.map(|l| l.into_iter().filter(|r| r.display_name == n).map(|r| r.run_id).collect())) } else { None };
             let ids = ids_to_delete(&seen, found)?;
             let mut notes = Vec::new();
             for id in &ids {
