@@ -125,7 +125,7 @@ impl KfpError {
             KfpError::Connect { .. } | KfpError::Timeout { sent: false, .. } | KfpError::Status { status: 429, .. } => Fate::NotMade,
             // A proxy that lost its upstream, a connection broken after sending, no answer in
             // time: the server may have made it.
-            KfpError::Lost { .. } | KfpError::Timeout { sent: true, .. } | KfpError::Status { status: 502 | 503 | 504, .. } => Fate::Unknown { retry: true },
+            KfpError::Lost { .. } | KfpError::Timeout { sent: true, .. } | KfpError::Status { status: 502..=504, .. } => Fate::Unknown { retry: true },
             // The server failed while handling it: maybe half done; not repeated.
             KfpError::Status { status: 500..=599, .. } => Fate::Unknown { retry: false },
             _ => Fate::Refused,
