@@ -497,3 +497,139 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
     assert_eq!((code(&o), c["status"].as_str().unwrap()), (3, "errored"), "{c:#}");
     assert!(c["reason"].as_str().unwrap().contains("no Ready pod behind service kubeflow/ml-pipeline:8888 (ml-pipeline-"), "{c:#}");
 }
+
+/// kfcheck's creates, one by one, each processed by the server and its answer then lost (the
+/// connection closes with no response): kfcheck finds each object by its unique name instead of
+/// creating it again, and its cleanup deletes every one.
+#[test]
+fn a_create_whose_answer_was_lost_is_found_by_name_never_made_twice() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    emu.script(json!({"faults": [{"method": "POST", "path": "/apis/v2beta1/runs", "drop": "after"}]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-gpu-sample", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    let runs = emu.created("runs");
+    let experiments = emu.created("experiments");
+    assert_eq!(runs.len(), 1, "exactly one run for kfcheck's experiment: {runs:#?}");
+    assert_eq!(experiments.len(), 1, "{experiments:#?}");
+    assert_eq!(runs[0]["experiment_id"], experiments[0]["id"]);
+    assert!(runs.iter().chain(&experiments).all(|e| e["deleted"] == true), "cleanup deleted everything kfcheck created: {runs:#?} {experiments:#?}");
+    assert_eq!(emu.count("POST /apis/v2beta1/runs"), 1, "the create was not repeated");
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+
+    // The same for the experiment, the upload and the second version of the CPU sample, and
+    // the 2nd run create of the installed samples (the 1st is answered).
+    emu.http("POST", "/_emulator/reset", &[], b"");
+    emu.preload("[Tutorial] Data passing", &cpu_sample(), &[]);
+    emu.script(json!({"faults": [
+        {"method": "POST", "path": "/apis/v2beta1/experiments", "drop": "after", "times": 2},
+        {"method": "POST", "path": "/apis/v2beta1/pipelines/upload", "drop": "after"},
+        {"method": "POST", "path": "/apis/v2beta1/pipelines/upload_version", "drop": "after"},
+        {"method": "POST", "path": "/apis/v2beta1/runs", "drop": "after", "skip": 1},
+    ]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "--concurrency", "1", "run", "kfp-cpu-sample", "kfp-installed-samples", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    // kfcheck's objects (by name), and the preloaded pipeline with its version (not kfcheck's).
+    for (kind, ours, preloaded) in [("experiments", 2, 0), ("pipelines", 1, 1), ("pipeline_versions", 2, 1), ("runs", 3, 0)] {
+        let made = emu.created(kind);
+        let (mine, theirs): (Vec<&Value>, Vec<&Value>) = made.iter().partition(|e| e["display_name"].as_str().unwrap_or("").starts_with("kfcheck-"));
+        assert_eq!((mine.len(), theirs.len()), (ours, preloaded), "{kind}: {made:#?}");
+        assert!(mine.iter().all(|e| e["deleted"] == true), "cleanup deleted every {kind} kfcheck created: {made:#?}");
+    }
+    assert_eq!(emu.leftovers(None, &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+}
+
+/// Runs kfcheck as a child and gives up (killing it) after `limit`; returns its output and how
+/// long it ran.
+fn run_bounded(args: &[&str], limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = command(args, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("kfcheck {args:?} still ran after {limit:?}:\n{}{}", stdout(&o), stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child.wait_with_output().unwrap(), started.elapsed())
+}
+
+/// A KFP endpoint on 127.0.0.1 that misbehaves in `how` for every connection, in a thread.
+fn bad_server(how: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || how(conn));
+        }
+    });
+    addr.to_string()
+}
+
+/// Accepts, then neither reads nor answers (an HTTP request or a TLS ClientHello alike).
+fn silent(conn: std::net::TcpStream) {
+    std::thread::sleep(Duration::from_secs(600));
+    drop(conn);
+}
+
+/// Reads the request, then sends a 200 with a large body, one byte every 200 ms.
+fn trickle(mut conn: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4096];
+    let _ = conn.read(&mut buf);
+    if conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{").is_err() {
+        return;
+    }
+    while conn.write_all(b" ").is_ok() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_endpoint_that_never_answers_is_bounded_by_the_run_timeout() {
+    let silent = bad_server(silent);
+    let trickle = bad_server(trickle);
+    for endpoint in [format!("http://{silent}"), format!("https://{silent}"), format!("http://{trickle}")] {
+        let (o, took) = run_bounded(&["--kfp-endpoint", &endpoint, "--timeout", "5s", "run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"], Duration::from_secs(60));
+        let doc = json(&o);
+        assert_eq!(code(&o), 3, "{endpoint}: {doc:#}");
+        assert!(took < Duration::from_secs(15), "{endpoint}: took {took:?} with --timeout 5s");
+        for id in ["kfp-api-healthy", "kfp-cpu-sample"] {
+            let status = check(&doc, id)["status"].as_str().unwrap().to_string();
+            assert!(status == "errored" || status == "timed_out", "{endpoint} {id}: {doc:#}");
+        }
+    }
+}
+
+#[test]
+fn list_pages_are_capped_and_the_limit_reported() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    // A server whose every page of pipelines says there is another (a new token each time).
+    emu.script(json!({"faults": [{"method": "GET", "path": "/apis/v2beta1/pipelines", "status": 200, "times": null,
+        "content_type": "application/json", "body": "{\"pipelines\":[],\"next_page_token\":\"page-{n}\"}"}]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-installed-samples", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let c = check(&doc, "kfp-installed-samples");
+    assert_eq!(c["status"], "errored", "{c:#}");
+    let reason = c["reason"].as_str().unwrap();
+    assert!(reason.contains("more than 100 pages"), "{reason}");
+    assert!(emu.count("GET /apis/v2beta1/pipelines") <= 100, "{}", emu.get("/_emulator/requests"));
+}
+
+#[test]
+fn a_huge_answer_is_refused_at_the_size_limit() {
+    let Some(emu) = Emulator::start(&[]) else { return };
+    // A healthz answer of 80 MiB (valid JSON, padded with spaces).
+    emu.script(json!({"faults": [{"method": "GET", "path": "/apis/v2beta1/healthz", "status": 200, "times": null, "pad_to": 80 << 20,
+        "content_type": "application/json", "body": "{\"commit_sha\":\"abc\",\"tag_name\":\"2.17.0\",\"multi_user\":false}"}]}));
+    let o = run(&["--kfp-endpoint", &emu.url, "run", "kfp-api-healthy", "-o", "json"], &[]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 3, "{doc:#}");
+    let reason = check(&doc, "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("larger than 64 MiB"), "{reason}");
+    assert!(!reason.contains("1.x"), "{reason}");
+}

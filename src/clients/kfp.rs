@@ -1,13 +1,25 @@
 //! The Kubeflow Pipelines REST client (v2beta1, with the v1beta1 healthz for older servers):
 //! endpoint detection (direct `ml-pipeline:8888` or the UI proxy under `/pipeline`), the auth
 //! modes (bearer token, session cookie, `kubeflow-userid` header), bounded retries of transient
-//! failures, and the calls kfcheck makes. Tokens and cookies never appear in errors or `Debug`.
+//! failures, and the calls kfcheck makes. Every request is bounded in time, every answer in size
+//! and every list in pages. A create is never repeated blindly: when its answer is lost, the
+//! object is looked up by its unique name first. Tokens and cookies never appear in errors or
+//! `Debug`.
 
 use super::kfp_spec::error_message;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The most one answer may hold. KFP's own limit on a pipeline package is 32 MiB, and a version
+/// with its spec is the largest answer kfcheck reads; anything far beyond is not KFP.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+/// Pages of a list kfcheck follows (100 items each) before it calls the server broken.
+pub const MAX_PAGES: usize = 100;
+const PAGE_SIZE: usize = 100;
+/// Connecting (TCP and TLS) never waits longer than this, whatever `--kfp-request-timeout` says.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A credential: shown as `<redacted>` everywhere.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,12 +67,21 @@ impl Auth {
 /// Why a call failed. Messages name the URL path, never a credential.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KfpError {
+    /// The connection could not be made, so the request was never sent.
     #[error("cannot connect to {url}: {detail}")]
     Connect { url: String, detail: String },
+    /// The request may have been sent (and processed) but the connection broke before an answer.
+    #[error("the connection to {url} broke before an answer: {detail}")]
+    Lost { url: String, detail: String },
     #[error("TLS with {url} failed: {detail}")]
     Tls { url: String, detail: String },
+    /// `sent`: the request went out (a create may have happened); else connecting timed out.
     #[error("no answer from {url} within {secs}s")]
-    Timeout { url: String, secs: u64 },
+    Timeout { url: String, secs: u64, sent: bool },
+    #[error("the answer from {path} is larger than {} MiB, the most kfcheck reads from KFP", limit >> 20)]
+    TooLarge { path: String, limit: usize },
+    #[error("{path} kept returning a next_page_token: {detail}; kfcheck stops listing there")]
+    TooManyPages { path: String, detail: String },
     #[error("{method} {path}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Status { status: u16, message: String, method: String, path: String },
     #[error("{path} redirected to {location}: the request was sent to a login page, so the token or cookie was not accepted")]
@@ -85,13 +106,29 @@ impl KfpError {
         }
     }
 
-    /// Worth another try: the gateway or server was briefly unavailable.
-    fn transient(&self, may_have_happened: bool) -> bool {
+    /// Worth another try of a call that is safe to repeat (a read, a delete, a terminate): the
+    /// gateway or server was briefly unavailable. Timeouts only when `timeouts` (a server that
+    /// did not answer the first probe in time is reported, not waited for again).
+    fn transient(&self, timeouts: bool) -> bool {
         match self {
-            KfpError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504) || (*status == 500 && !may_have_happened),
-            KfpError::Connect { .. } => true,
-            KfpError::Timeout { .. } => !may_have_happened,
+            KfpError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            KfpError::Connect { .. } | KfpError::Lost { .. } => true,
+            KfpError::Timeout { .. } => timeouts,
             _ => false,
+        }
+    }
+
+    /// What a failed create says about the object it was to make.
+    fn create_fate(&self) -> Fate {
+        match self {
+            // Refused before the request went out, or throttled: nothing happened.
+            KfpError::Connect { .. } | KfpError::Timeout { sent: false, .. } | KfpError::Status { status: 429, .. } => Fate::NotMade,
+            // A proxy that lost its upstream, a connection broken after sending, no answer in
+            // time: the server may have made it.
+            KfpError::Lost { .. } | KfpError::Timeout { sent: true, .. } | KfpError::Status { status: 502..=504, .. } => Fate::Unknown { retry: true },
+            // The server failed while handling it: maybe half done; not repeated.
+            KfpError::Status { status: 500..=599, .. } => Fate::Unknown { retry: false },
+            _ => Fate::Refused,
         }
     }
 }
@@ -197,6 +234,48 @@ pub struct Run {
     pub run_details: Option<RunDetails>,
 }
 
+/// What a failed create may have left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Certainly not made: safe to try again.
+    NotMade,
+    /// Perhaps made: look it up by name; try again (`retry`) only if it is not there.
+    Unknown { retry: bool },
+    /// The server answered and said no.
+    Refused,
+}
+
+/// The ids of the objects one create made, shared with the cleanup registered before it (which
+/// deletes every one), and whether an answer was lost on the way: then an object of that name
+/// may exist that kfcheck never saw (a slow server may store it after the lookup), and the
+/// cleanup looks for it by name as well.
+#[derive(Debug, Clone, Default)]
+pub struct Created(Arc<Mutex<(Vec<String>, bool)>>);
+
+impl Created {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<String>, bool)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn add(&self, id: &str) {
+        let mut g = self.lock();
+        if !id.is_empty() && !g.0.iter().any(|i| i == id) {
+            g.0.push(id.to_string());
+        }
+    }
+    fn lost_an_answer(&self) {
+        self.lock().1 = true;
+    }
+    /// Every id seen, oldest first.
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().0.clone()
+    }
+    /// Whether the cleanup must also look the object up by name.
+    pub fn unsure(&self) -> bool {
+        let g = self.lock();
+        g.1 || g.0.is_empty()
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub enum RunSource {
@@ -243,6 +322,28 @@ fn parse_json(path: &str, text: &str) -> Result<Value, KfpError> {
         return Ok(json!({}));
     }
     serde_json::from_str(text).map_err(|_| KfpError::Decode { path: path.into(), detail: format!("not JSON: {}", error_message(text)) })
+}
+
+/// The pause before another try: 0.25s, 0.5s, 1s, …
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 << attempt.min(4))
+}
+
+/// The body of an answer, at most [`MAX_BODY_BYTES`]: a larger one is refused before it is read
+/// (by its `Content-Length`) or as soon as it passes the limit.
+async fn read_capped(mut resp: reqwest::Response, path: &str, url: &str, timeout: Duration) -> Result<String, KfpError> {
+    let too_large = || KfpError::TooLarge { path: path.into(), limit: MAX_BODY_BYTES };
+    if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, url, timeout))? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn tls_config(insecure: bool) -> Result<rustls::ClientConfig, String> {
@@ -309,25 +410,34 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     msg
 }
 
+/// A transport failure, told apart by whether the request can have reached the server: a
+/// failure to connect (TCP or TLS) means it was never sent; anything later means it may have.
 fn transport_error(e: &reqwest::Error, url: &str, timeout: Duration) -> KfpError {
     let detail = innermost(e);
     let url = url.split('?').next().unwrap_or(url).to_string();
     if e.is_timeout() {
-        return KfpError::Timeout { url, secs: timeout.as_secs().max(1) };
+        let secs = if e.is_connect() { timeout.min(CONNECT_TIMEOUT) } else { timeout }.as_secs().max(1);
+        return KfpError::Timeout { url, secs, sent: !e.is_connect() };
     }
     let lower = detail.to_ascii_lowercase();
     if ["certificate", "tls", "handshake", "invalidcontenttype", "corrupt message", "peer misbehaved", "unknownissuer"].iter().any(|w| lower.contains(w)) {
         return KfpError::Tls { url, detail };
     }
-    KfpError::Connect { url, detail }
+    if e.is_connect() {
+        KfpError::Connect { url, detail }
+    } else {
+        KfpError::Lost { url, detail }
+    }
 }
 
-/// Whether a call may have taken effect when its answer was lost (then it is not retried on
-/// errors that do not prove otherwise).
+/// Which failures a call that is safe to repeat tries again.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Retry {
+    /// Reads, deletes, terminate: every transient failure, timeouts included.
     Safe,
-    Create,
+    /// The healthz probes while connecting: not timeouts (a server that did not answer in time is
+    /// reported as it is, so that finding the endpoint costs at most one request timeout).
+    Probe,
 }
 
 impl KfpClient {
@@ -336,7 +446,10 @@ impl KfpClient {
         reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
+            // Connecting includes the TLS handshake; the timeout covers the whole exchange, so a
+            // server that accepts and never answers, or trickles its answer, is cut off too.
+            .connect_timeout(opts.request_timeout.min(CONNECT_TIMEOUT))
+            .read_timeout(opts.request_timeout)
             .timeout(opts.request_timeout)
             .user_agent(concat!("kfcheck/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -366,7 +479,7 @@ impl KfpClient {
         let mut last = None;
         for c in &candidates {
             client.base = Arc::from(c.as_str());
-            match client.healthz_at("v2beta1").await {
+            match client.probe_healthz("v2beta1").await {
                 Ok(h) => {
                     client.health = h;
                     return Ok(client);
@@ -377,7 +490,7 @@ impl KfpClient {
         }
         // A KFP 1.x server has only v1beta1.
         client.base = Arc::from(endpoint.as_str());
-        if let Ok(h) = client.healthz_at("v1beta1").await {
+        if let Ok(h) = client.probe_healthz("v1beta1").await {
             client.health = h;
             client.v1_only = true;
             return Ok(client);
@@ -408,14 +521,18 @@ impl KfpClient {
         KfpClient { auth, ..self.clone() }
     }
 
-    async fn healthz_at(&self, api: &str) -> Result<Health, KfpError> {
+    async fn healthz_at(&self, api: &str, retry: Retry) -> Result<Health, KfpError> {
         let path = format!("/apis/{api}/healthz");
-        let v = self.call(reqwest::Method::GET, &path, &[], None, Retry::Safe).await?;
+        let v = self.call(reqwest::Method::GET, &path, &[], None, retry).await?;
         Health::from_json(&v).ok_or_else(|| KfpError::Decode { path, detail: "not a KFP healthz answer".into() })
     }
 
+    async fn probe_healthz(&self, api: &str) -> Result<Health, KfpError> {
+        self.healthz_at(api, Retry::Probe).await
+    }
+
     pub async fn healthz(&self) -> Result<Health, KfpError> {
-        self.healthz_at(if self.v1_only { "v1beta1" } else { "v2beta1" }).await
+        self.healthz_at(if self.v1_only { "v1beta1" } else { "v2beta1" }, Retry::Safe).await
     }
 
     fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -439,14 +556,15 @@ impl KfpClient {
         .await
     }
 
-    /// Sends with bounded retries of transient failures (backoff 0.25s, 0.5s, 1s…).
+    /// Sends a call that is safe to repeat, with bounded retries of transient failures (backoff
+    /// 0.25s, 0.5s, 1s…).
     async fn send(&self, method: &reqwest::Method, path: &str, retry: Retry, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Value, KfpError> {
         let mut attempt = 0;
         loop {
             let result = self.send_once(method, path, make()).await;
             match result {
-                Err(e) if attempt < self.retries && e.transient(retry == Retry::Create) => {
-                    tokio::time::sleep(Duration::from_millis(250 << attempt.min(4))).await;
+                Err(e) if attempt < self.retries && e.transient(retry == Retry::Safe) => {
+                    tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,
@@ -462,20 +580,74 @@ impl KfpClient {
             let location = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("?");
             return Err(KfpError::Redirect { path: path.into(), location: location.split('?').next().unwrap_or(location).to_string() });
         }
-        let text = resp.text().await.map_err(|e| transport_error(&e, &url, self.timeout))?;
+        let text = read_capped(resp, path, &url, self.timeout).await?;
         if !status.is_success() {
             return Err(KfpError::Status { status: status.as_u16(), message: error_message(&text), method: method.to_string(), path: path.into() });
         }
         parse_json(path, &text)
     }
 
-    /// Every page of a list (`{}` is an empty list; no `next_page_token` is the last page).
+    /// A create: sent once; when its fate is unknown (the answer was lost, a proxy gave up, no
+    /// answer in time) the object is looked up by its unique name (`find`) and used if there; it
+    /// is sent again only when it certainly was not made (never sent, or not found after a
+    /// transient failure). Every id seen goes into `created`.
+    async fn create<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        created: &Created,
+        id_of: fn(&T) -> String,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        find: &Lookup,
+    ) -> Result<T, KfpError> {
+        let mut attempt = 0;
+        loop {
+            let e = match self.send_once(&reqwest::Method::POST, path, make()).await {
+                Ok(v) => {
+                    let made: T = Self::decode(path, v)?;
+                    created.add(&id_of(&made));
+                    return Ok(made);
+                }
+                Err(e) => e,
+            };
+            let again = match e.create_fate() {
+                Fate::Refused => return Err(e),
+                Fate::NotMade => true,
+                Fate::Unknown { retry } => {
+                    created.lost_an_answer();
+                    // A lookup that fails leaves the question to the cleanup (it looks again).
+                    let Ok(found) = self.find(find).await else { return Err(e) };
+                    let found: Vec<T> = Self::decode_all(path, found)?;
+                    for f in &found {
+                        created.add(&id_of(f));
+                    }
+                    if let Some(first) = found.into_iter().next() {
+                        return Ok(first);
+                    }
+                    retry
+                }
+            };
+            if !again || attempt >= self.retries {
+                return Err(e);
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// The objects a [`Lookup`] names.
+    async fn find(&self, l: &Lookup) -> Result<Vec<Value>, KfpError> {
+        let all = self.list_all(&l.path, &l.query, l.key).await?;
+        Ok(all.into_iter().filter(|v| shown_name(v) == l.name).collect())
+    }
+
+    /// Every page of a list (`{}` is an empty list; no `next_page_token` is the last page), at
+    /// most [`MAX_PAGES`]: a server that never stops (or repeats a token) is reported.
     async fn list_all(&self, path: &str, query: &[(&str, String)], key: &str) -> Result<Vec<Value>, KfpError> {
         let mut out = Vec::new();
         let mut token = String::new();
-        for _ in 0..1000 {
+        for _ in 0..MAX_PAGES {
             let mut q: Vec<(&str, String)> = query.to_vec();
-            q.push(("page_size", "100".into()));
+            q.push(("page_size", PAGE_SIZE.to_string()));
             if !token.is_empty() {
                 q.push(("page_token", token.clone()));
             }
@@ -484,11 +656,12 @@ impl KfpClient {
                 out.extend(items.iter().cloned());
             }
             match v.get("next_page_token").and_then(Value::as_str) {
+                Some(t) if t == token => return Err(KfpError::TooManyPages { path: path.into(), detail: "the same token twice in a row".into() }),
                 Some(t) if !t.is_empty() => token = t.to_string(),
                 _ => return Ok(out),
             }
         }
-        Ok(out)
+        Err(KfpError::TooManyPages { path: path.into(), detail: format!("more than {MAX_PAGES} pages of {PAGE_SIZE}") })
     }
 
     fn decode<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Result<T, KfpError> {
@@ -499,23 +672,22 @@ impl KfpClient {
         vs.into_iter().map(|v| Self::decode(path, v)).collect()
     }
 
-    pub async fn create_experiment(&self, name: &str, namespace: Option<&str>, description: &str) -> Result<Experiment, KfpError> {
+    /// Creates an experiment named `name` (unique: kfcheck's names carry the run id).
+    pub async fn create_experiment(&self, name: &str, namespace: Option<&str>, description: &str, created: &Created) -> Result<Experiment, KfpError> {
         let mut body = json!({ "display_name": name, "description": description });
         if let Some(ns) = namespace {
             body["namespace"] = json!(ns);
         }
-        let v = self.call(reqwest::Method::POST, "/apis/v2beta1/experiments", &[], Some(&body), Retry::Create).await?;
-        Self::decode("/apis/v2beta1/experiments", v)
+        let path = "/apis/v2beta1/experiments";
+        let url = format!("{}{path}", self.base);
+        let find = Lookup { path: path.into(), query: experiments_query(namespace, name), key: "experiments", name: name.into() };
+        self.create(path, created, |e: &Experiment| e.experiment_id.clone(), || self.http.post(&url).json(&body), &find).await
     }
 
     /// Experiments whose display name contains `needle` (in `namespace` when given).
     pub async fn list_experiments(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Experiment>, KfpError> {
-        let mut q = vec![("filter", substring_filter("display_name", needle))];
-        if let Some(ns) = namespace {
-            q.push(("namespace", ns.to_string()));
-        }
         let path = "/apis/v2beta1/experiments";
-        Self::decode_all(path, self.list_all(path, &q, "experiments").await?)
+        Self::decode_all(path, self.list_all(path, &experiments_query(namespace, needle), "experiments").await?)
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<(), KfpError> {
@@ -523,7 +695,7 @@ impl KfpClient {
     }
 
     /// Multipart upload (part `uploadfile`, a `.yaml` filename): a pipeline and its first version.
-    pub async fn upload_pipeline(&self, name: &str, namespace: Option<&str>, yaml: &str) -> Result<Pipeline, KfpError> {
+    pub async fn upload_pipeline(&self, name: &str, namespace: Option<&str>, yaml: &str, created: &Created) -> Result<Pipeline, KfpError> {
         let path = "/apis/v2beta1/pipelines/upload";
         let url = format!("{}{path}", self.base);
         let mut q = vec![("name", name.to_string()), ("display_name", name.to_string())];
@@ -531,43 +703,39 @@ impl KfpClient {
             q.push(("namespace", ns.to_string()));
         }
         let file = format!("{name}.yaml");
-        let v = self
-            .send(&reqwest::Method::POST, path, Retry::Create, || {
-                let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
-                let part = part.mime_str("application/x-yaml").unwrap_or_else(|_| reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone()));
-                self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
-            })
-            .await?;
-        Self::decode(path, v)
+        let make = || {
+            let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
+            let part = part.mime_str("application/x-yaml").unwrap_or_else(|_| reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone()));
+            self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+        };
+        let find = Lookup { path: "/apis/v2beta1/pipelines".into(), query: pipelines_query(namespace, name), key: "pipelines", name: name.into() };
+        self.create(path, created, |p: &Pipeline| p.pipeline_id.clone(), make, &find).await
     }
 
     /// A new version of an uploaded pipeline (query key `pipelineid`, no underscore).
-    pub async fn upload_version(&self, pipeline_id: &str, name: &str, yaml: &str) -> Result<PipelineVersion, KfpError> {
+    pub async fn upload_version(&self, pipeline_id: &str, name: &str, yaml: &str, created: &Created) -> Result<PipelineVersion, KfpError> {
         let path = "/apis/v2beta1/pipelines/upload_version";
         let url = format!("{}{path}", self.base);
         let q = [("pipelineid", pipeline_id.to_string()), ("name", name.to_string()), ("display_name", name.to_string())];
         let file = format!("{name}.yaml");
-        let v = self
-            .send(&reqwest::Method::POST, path, Retry::Create, || {
-                let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
-                self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
-            })
-            .await?;
-        Self::decode(path, v)
+        let make = || {
+            let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
+            self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+        };
+        let find = Lookup {
+            path: format!("/apis/v2beta1/pipelines/{pipeline_id}/versions"),
+            query: vec![("filter", substring_filter("display_name", name))],
+            key: "pipeline_versions",
+            name: name.into(),
+        };
+        self.create(path, created, |v: &PipelineVersion| v.pipeline_version_id.clone(), make, &find).await
     }
 
     /// Pipelines visible in `namespace` (shared ones when `None`) whose name contains `needle`
     /// (all when empty).
     pub async fn list_pipelines(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Pipeline>, KfpError> {
-        let mut q = Vec::new();
-        if !needle.is_empty() {
-            q.push(("filter", substring_filter("display_name", needle)));
-        }
-        if let Some(ns) = namespace {
-            q.push(("namespace", ns.to_string()));
-        }
         let path = "/apis/v2beta1/pipelines";
-        Self::decode_all(path, self.list_all(path, &q, "pipelines").await?)
+        Self::decode_all(path, self.list_all(path, &pipelines_query(namespace, needle), "pipelines").await?)
     }
 
     /// The newest version of a pipeline, with its spec.
@@ -590,7 +758,8 @@ impl KfpClient {
         self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/pipelines/{id}"), &q, None, Retry::Safe).await.map(|_| ())
     }
 
-    pub async fn create_run(&self, name: &str, experiment_id: Option<&str>, source: &RunSource, parameters: &serde_json::Map<String, Value>) -> Result<Run, KfpError> {
+    /// Submits a run named `name` (unique), in `namespace` (for the lookup after a lost answer).
+    pub async fn create_run(&self, name: &str, namespace: Option<&str>, experiment_id: Option<&str>, source: &RunSource, parameters: &serde_json::Map<String, Value>, created: &Created) -> Result<Run, KfpError> {
         let mut body = json!({ "display_name": name });
         if let Some(e) = experiment_id {
             body["experiment_id"] = json!(e);
@@ -608,8 +777,10 @@ impl KfpClient {
         if !parameters.is_empty() {
             body["runtime_config"] = json!({ "parameters": parameters });
         }
-        let v = self.call(reqwest::Method::POST, "/apis/v2beta1/runs", &[], Some(&body), Retry::Create).await?;
-        Self::decode("/apis/v2beta1/runs", v)
+        let path = "/apis/v2beta1/runs";
+        let url = format!("{}{path}", self.base);
+        let find = Lookup { path: path.into(), query: runs_query(namespace, experiment_id, name), key: "runs", name: name.into() };
+        self.create(path, created, |r: &Run| r.run_id.clone(), || self.http.post(&url).json(&body), &find).await
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Run, KfpError> {
@@ -621,15 +792,8 @@ impl KfpClient {
     /// Runs whose name contains `needle`, in `namespace` or `experiment_id` (multi-user servers
     /// need one of them).
     pub async fn list_runs(&self, namespace: Option<&str>, experiment_id: Option<&str>, needle: &str) -> Result<Vec<Run>, KfpError> {
-        let mut q = vec![("filter", substring_filter("display_name", needle))];
-        if let Some(ns) = namespace {
-            q.push(("namespace", ns.to_string()));
-        }
-        if let Some(e) = experiment_id {
-            q.push(("experiment_id", e.to_string()));
-        }
         let path = "/apis/v2beta1/runs";
-        Self::decode_all(path, self.list_all(path, &q, "runs").await?)
+        Self::decode_all(path, self.list_all(path, &runs_query(namespace, experiment_id, needle), "runs").await?)
     }
 
     pub async fn terminate_run(&self, id: &str) -> Result<(), KfpError> {
@@ -775,6 +939,44 @@ fn substring_filter(key: &str, needle: &str) -> String {
     json!({ "predicates": [{ "key": key, "operation": "IS_SUBSTRING", "string_value": needle }] }).to_string()
 }
 
+type Query = Vec<(&'static str, String)>;
+
+fn experiments_query(namespace: Option<&str>, needle: &str) -> Query {
+    let mut q = vec![("filter", substring_filter("display_name", needle))];
+    q.extend(namespace.map(|ns| ("namespace", ns.to_string())));
+    q
+}
+
+fn pipelines_query(namespace: Option<&str>, needle: &str) -> Query {
+    let mut q = Vec::new();
+    if !needle.is_empty() {
+        q.push(("filter", substring_filter("display_name", needle)));
+    }
+    q.extend(namespace.map(|ns| ("namespace", ns.to_string())));
+    q
+}
+
+fn runs_query(namespace: Option<&str>, experiment_id: Option<&str>, needle: &str) -> Query {
+    let mut q = vec![("filter", substring_filter("display_name", needle))];
+    q.extend(namespace.map(|ns| ("namespace", ns.to_string())));
+    q.extend(experiment_id.map(|e| ("experiment_id", e.to_string())));
+    q
+}
+
+/// Where to look for an object by its unique name after its create's answer was lost.
+struct Lookup {
+    path: String,
+    query: Query,
+    key: &'static str,
+    name: String,
+}
+
+/// The name an object is shown by: `display_name`, else `name` (pipelines of older servers).
+fn shown_name(v: &Value) -> &str {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    s("display_name").or_else(|| s("name")).unwrap_or("")
+}
+
 /// A `--kfp-cookie` value as a `Cookie` header: `name=value[; name2=value2]` as given, a bare
 /// value as oauth2-proxy's `oauth2_proxy_kubeflow`.
 pub(crate) fn cookie_header(given: &str) -> String {
@@ -826,11 +1028,35 @@ mod tests {
     #[test]
     fn only_transient_failures_are_retried() {
         let st = |s: u16| KfpError::Status { status: s, message: String::new(), method: "GET".into(), path: "/".into() };
-        assert!(st(503).transient(true) && st(502).transient(true) && st(429).transient(false));
-        assert!(st(500).transient(false) && !st(500).transient(true), "a create that may have happened is not repeated");
-        assert!(!st(401).transient(false) && !st(403).transient(false) && !st(404).transient(false));
-        assert!(!KfpError::Timeout { url: "u".into(), secs: 1 }.transient(true));
+        assert!(st(503).transient(true) && st(502).transient(true) && st(429).transient(false) && st(500).transient(true));
+        assert!(!st(401).transient(true) && !st(403).transient(true) && !st(404).transient(true));
+        let timeout = KfpError::Timeout { url: "u".into(), secs: 1, sent: true };
+        assert!(timeout.transient(true) && !timeout.transient(false), "a probe that got no answer in time is not repeated");
         assert_eq!(st(404).to_string(), "GET /: HTTP 404");
+    }
+
+    #[test]
+    fn a_create_is_repeated_only_when_it_certainly_did_not_happen() {
+        let st = |s: u16| KfpError::Status { status: s, message: String::new(), method: "POST".into(), path: "/".into() };
+        let (url, detail) = (String::from("u"), String::from("d"));
+        assert_eq!(KfpError::Connect { url: url.clone(), detail: detail.clone() }.create_fate(), Fate::NotMade);
+        assert_eq!(KfpError::Timeout { url: url.clone(), secs: 1, sent: false }.create_fate(), Fate::NotMade);
+        assert_eq!(st(429).create_fate(), Fate::NotMade);
+        assert_eq!(KfpError::Lost { url: url.clone(), detail }.create_fate(), Fate::Unknown { retry: true });
+        assert_eq!(KfpError::Timeout { url, secs: 1, sent: true }.create_fate(), Fate::Unknown { retry: true });
+        assert_eq!(st(503).create_fate(), Fate::Unknown { retry: true });
+        assert_eq!(st(500).create_fate(), Fate::Unknown { retry: false });
+        assert_eq!(st(400).create_fate(), Fate::Refused);
+        assert_eq!(st(409).create_fate(), Fate::Refused);
+        let c = Created::default();
+        assert!(c.unsure(), "nothing seen yet: the cleanup looks by name");
+        c.add("a");
+        c.add("a");
+        c.add("b");
+        assert_eq!(c.ids(), ["a", "b"]);
+        assert!(!c.unsure());
+        c.lost_an_answer();
+        assert!(c.unsure());
     }
 
     #[test]

@@ -194,7 +194,30 @@ async fn profile_names(kube: kube::Client) -> Option<Vec<String>> {
 /// is given: the profile's `default-editor`, the identity its notebooks call KFP with.
 const PROFILE_EDITOR: &str = "default-editor";
 
+/// How long the whole need may take (port-forward, sign-in, healthz probes, identity probe):
+/// twice the request timeout and the connect timeout. Each request is bounded by itself; this
+/// bounds their sum, so a server that answers each request just in time cannot hold the run.
+fn need_budget(k: &KfpSettings) -> Duration {
+    2 * k.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT) + Duration::from_secs(10)
+}
+
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `kfp` need, within [`need_budget`] (the runner's deadline bounds it as well).
 pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, String), NeedError> {
+    let budget = need_budget(&s.kfp);
+    match tokio::time::timeout(budget, connect_unbounded(s, kube)).await {
+        Ok(r) => r,
+        Err(_) => Err(NeedError::Broken(format!(
+            "KFP at {} did not finish answering kfcheck's first requests within {}s (--kfp-request-timeout {}s each)",
+            s.kfp.endpoint.as_deref().unwrap_or("the port-forward"),
+            budget.as_secs(),
+            s.kfp.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT).as_secs()
+        ))),
+    }
+}
+
+async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, String), NeedError> {
     let k = &s.kfp;
     let mut forwarded = None;
     let (endpoint, in_cluster) = match (&k.endpoint, s.env.in_cluster) {
@@ -239,7 +262,7 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
             endpoint: endpoint.clone(),
             auth: Auth::None,
             insecure_skip_tls_verify: k.insecure_skip_tls_verify,
-            request_timeout: k.request_timeout.unwrap_or(Duration::from_secs(30)),
+            request_timeout: k.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             retries: 0,
         };
         let cookie = dex_login(&opts, user, password).await.map_err(|e| NeedError::Broken(format!("Dex login as {user} failed: {e}")))?;
@@ -266,7 +289,7 @@ pub(crate) async fn connect(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Stri
         endpoint: endpoint.clone(),
         auth: auth.clone(),
         insecure_skip_tls_verify: k.insecure_skip_tls_verify,
-        request_timeout: k.request_timeout.unwrap_or(Duration::from_secs(30)),
+        request_timeout: k.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
         retries: 3,
     };
     let via = |e: NeedError| match (&forwarded, e) {

@@ -95,7 +95,8 @@ impl Kind for KfpSampleRun {
                     // uses it, so both upload paths are proven.
                     let version = kfp
                         .client
-                        .upload_version(&pipeline.pipeline_id, &format!("{name}-v2"), &yaml)
+                        // Deleted with the pipeline (cascade), so its ids are not kept.
+                        .upload_version(&pipeline.pipeline_id, &format!("{name}-v2"), &yaml, &Default::default())
                         .await
                         .map_err(|e| kfp_error(&e, "upload pipeline versions"))?;
                     RunSource::Version { pipeline_id: pipeline.pipeline_id, version_id: Some(version.pipeline_version_id) }

@@ -105,7 +105,7 @@ pub async fn run_checks(
                 let resolved = tokio::select! {
                     r = needs.resolve(*n) => r,
                     _ = tokio::time::sleep_until(deadline.into()) => Err(NeedError::Broken(format!(
-                        "not resolved before the run deadline of {}", humantime::format_duration(limit)
+                        "not ready before the run deadline of {}", humantime::format_duration(limit)
                     ))),
                     _ = cancel.cancelled() => Err(NeedError::Broken("interrupted while connecting".into())),
                 };

@@ -133,6 +133,12 @@ impl Emulator {
         names
     }
 
+    /// Every object of `kind` (`runs`, `experiments`, `pipelines`, `pipeline_versions`) created
+    /// since the emulator started, oldest first, each with `deleted`.
+    pub fn created(&self, kind: &str) -> Vec<Value> {
+        self.get("/_emulator/created")["created"].as_array().cloned().unwrap_or_default().into_iter().filter(|e| e["kind"] == kind).collect()
+    }
+
     /// kfcheck's requests in the emulator's log (by user agent).
     pub fn kfcheck_requests(&self) -> Vec<Value> {
         let v = self.get("/_emulator/requests?log=1&limit=1000");

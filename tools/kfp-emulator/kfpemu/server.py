@@ -169,6 +169,8 @@ class Ctx:
     template: str = ""
     identity: Optional[str] = None
     injected_user: Optional[str] = None
+    # A fault with drop "after": the request is processed, then the connection closed unanswered.
+    drop_after: bool = False
 
     def q(self, name: str) -> str:
         v = self.query.get(name)
@@ -1184,11 +1186,13 @@ class Emulator:
             return 200, self.script_state()
         if p == "/_emulator/health":
             return 200, {"ok": True}
+        if p == "/_emulator/created" and ctx.method == "GET":
+            return 200, {"created": self.store.created()}
         return 404, {"error": f"unknown admin endpoint {ctx.method} {p}",
                      "endpoints": ["GET /_emulator/violations", "GET /_emulator/requests[?log=1]",
                                    "DELETE /_emulator/requests",
                                    "POST /_emulator/reset", "GET|POST /_emulator/script",
-                                   "GET /_emulator/health"]}
+                                   "GET /_emulator/created", "GET /_emulator/health"]}
 
     def reset(self) -> None:
         self.store.reset(Outcome(**self.base_timing.__dict__))
@@ -1251,12 +1255,16 @@ class Emulator:
                 if replace:
                     s.faults.clear()
                 for f in data["faults"]:
+                    if f.get("drop") not in (None, "before", "after"):
+                        raise ValueError(f"fault drop must be before or after, got {f['drop']!r}")
                     s.faults.append(Fault(
                         path=f["path"], method=f.get("method", "*").upper(),
                         status=int(f.get("status", 503)),
                         times=f.get("times", 1), message=f.get("message", ""),
                         body=f.get("body"),
-                        content_type=f.get("content_type", "text/plain; charset=utf-8")))
+                        content_type=f.get("content_type", "text/plain; charset=utf-8"),
+                        drop=f.get("drop"), skip=int(f.get("skip", 0)),
+                        pad_to=int(f.get("pad_to", 0))))
             if "delays" in data:
                 if replace:
                     s.delays.clear()
@@ -1356,9 +1364,16 @@ class Emulator:
             time.sleep(delay)
         try:
             fault = self.store.take_fault(ctx.method, ctx.path, ctx.template)
-            if fault is not None:
+            if fault is not None and fault.drop == "before":
+                raise DropConnection()
+            if fault is not None and fault.drop == "after":
+                # Processed below as usual; the answer is then lost (see Handler._dispatch).
+                ctx.drop_after = True
+            elif fault is not None:
                 if fault.body is not None:
-                    raise RawResponse(fault.status, fault.body.encode(), fault.content_type)
+                    data = fault.body.replace("{n}", str(fault.served)).encode()
+                    data += b" " * max(0, fault.pad_to - len(data))
+                    raise RawResponse(fault.status, data, fault.content_type)
                 code = HTTP_TO_GRPC.get(fault.status, 2)
                 raise ApiError(code, fault.message or f"emulator: injected HTTP {fault.status}")
             if ctx.via_ui:
@@ -1521,6 +1536,8 @@ class Handler(BaseHTTPRequestHandler):
                   headers=self.headers, body=body, via_ui=via_ui)
         try:
             status, data, ctype = emu.handle(ctx)
+            if ctx.drop_after:
+                raise DropConnection()
         except DropConnection:
             self.close_connection = True
             try:

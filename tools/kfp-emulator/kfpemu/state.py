@@ -427,6 +427,15 @@ class Fault:
     message: str = ""
     body: Optional[str] = None
     content_type: str = "text/plain; charset=utf-8"
+    # "before": close the connection without processing the request; "after": process it (the
+    # object is stored) and then close the connection without an answer (a lost response).
+    drop: Optional[str] = None
+    # Matching requests let through untouched before the fault applies (skip 1 = the 2nd).
+    skip: int = 0
+    # Pad `body` with trailing spaces to this many bytes (a huge answer; JSON stays valid).
+    pad_to: int = 0
+    # How many times the fault has served; `{n}` in `body` is replaced by it.
+    served: int = 0
 
 
 @dataclass
@@ -444,13 +453,34 @@ def path_matches(pattern: str, method_pattern: str, method: str, path: str, temp
             or fnmatch.fnmatchcase(template, pattern))
 
 
+class Recorded(dict):
+    """An object table that remembers every id ever stored in it (with its display name), so
+    tests can tell what was created even after it was deleted (`GET /_emulator/created`)."""
+
+    def __init__(self, kind: str, history: List[dict]) -> None:
+        super().__init__()
+        self.kind = kind
+        self.history = history
+
+    def __setitem__(self, key: str, value: object) -> None:
+        if key not in self:
+            entry = {"kind": self.kind, "id": key,
+                     "display_name": getattr(value, "display_name", "")}
+            for parent in ("experiment_id", "pipeline_id"):
+                if getattr(value, parent, None):
+                    entry[parent] = getattr(value, parent)
+            self.history.append(entry)
+        super().__setitem__(key, value)
+
+
 class Store:
     def __init__(self) -> None:
         self.lock = threading.RLock()
-        self.experiments: Dict[str, Experiment] = {}
-        self.pipelines: Dict[str, Pipeline] = {}
-        self.versions: Dict[str, PipelineVersion] = {}
-        self.runs: Dict[str, Run] = {}
+        self.history: List[dict] = []
+        self.experiments: Dict[str, Experiment] = Recorded("experiments", self.history)
+        self.pipelines: Dict[str, Pipeline] = Recorded("pipelines", self.history)
+        self.versions: Dict[str, PipelineVersion] = Recorded("pipeline_versions", self.history)
+        self.runs: Dict[str, Run] = Recorded("runs", self.history)
         self.rules: List[RunRule] = []
         self.faults: List[Fault] = []
         self.delays: List[Delay] = []
@@ -462,6 +492,7 @@ class Store:
             self.pipelines.clear()
             self.versions.clear()
             self.runs.clear()
+            self.history.clear()
             self.rules.clear()
             self.faults.clear()
             self.delays.clear()
@@ -482,10 +513,21 @@ class Store:
                     return o
             return Outcome(**self.default_outcome.__dict__)
 
+    def created(self) -> List[dict]:
+        """Every object ever created, oldest first, each with `deleted` (gone from its table)."""
+        tables = {"experiments": self.experiments, "pipelines": self.pipelines,
+                  "pipeline_versions": self.versions, "runs": self.runs}
+        with self.lock:
+            return [dict(e, deleted=e["id"] not in tables[e["kind"]]) for e in self.history]
+
     def take_fault(self, method: str, path: str, template: str) -> Optional[Fault]:
         with self.lock:
             for f in self.faults:
                 if path_matches(f.path, f.method, method, path, template):
+                    if f.skip > 0:
+                        f.skip -= 1
+                        return None
+                    f.served += 1
                     if f.times is not None:
                         f.times -= 1
                         if f.times <= 0:

@@ -248,3 +248,27 @@ def test_request_counts(emu):
     assert counts["POST /apis/v2beta1/runs"] == 1
     assert counts["GET /apis/v2beta1/runs/{run_id}"] >= 2
     assert counts["GET /apis/v2beta1/healthz"] == 1  # the client's constructor
+
+
+def test_a_create_processed_then_its_answer_lost(emu):
+    """drop "after": the run is stored, then the connection closes with no answer (what a client
+    sees when a proxy or the network loses the response of a create that happened)."""
+    c = client(emu)
+    exp = c.create_experiment("lost").experiment_id
+    emu.script(faults=[{"method": "POST", "path": "/apis/v2beta1/runs", "drop": "after",
+                        "skip": 1}])
+    first_run = c.run_pipeline(exp, "first", CPU_YAML)  # skipped: answered as usual
+    with pytest.raises(Exception) as ei:
+        c.run_pipeline(exp, "second", CPU_YAML)
+    assert "ApiException" not in type(ei.value).__name__, "no HTTP answer at all"
+    names = sorted(r.display_name for r in c.list_runs(experiment_id=exp).runs)
+    assert names == ["first", "second"], "the second create was processed"
+    c.delete_run(first_run.run_id)
+    created = emu.get("/_emulator/created").json()["created"]
+    runs = [(e["display_name"], e["deleted"]) for e in created if e["kind"] == "runs"]
+    assert runs == [("first", True), ("second", False)]
+    # drop "before": nothing is processed.
+    emu.script(faults=[{"method": "POST", "path": "/apis/v2beta1/experiments", "drop": "before"}])
+    with pytest.raises(Exception):
+        c.create_experiment("never")
+    assert [e.display_name for e in c.list_experiments().experiments] == ["lost"]

@@ -259,3 +259,15 @@ def test_violations_are_recorded_in_process():
                                                   "next_page_token": ""},
                                             "v2beta1ListRunsResponse"))
     assert data == b"{}"
+
+
+def test_fault_bodies_count_and_pad(emu):
+    emu.script(faults=[{"method": "GET", "path": V2 + "/experiments", "status": 200, "times": 2,
+                        "content_type": "application/json", "pad_to": 4096,
+                        "body": '{"experiments":[],"next_page_token":"page-{n}"}'}])
+    for n in (1, 2):
+        r = emu.get(V2 + "/experiments")
+        assert len(r.content) == 4096 and r.json()["next_page_token"] == f"page-{n}"
+    assert "next_page_token" not in emu.get(V2 + "/experiments").json()
+    r = emu.post("/_emulator/script", json={"faults": [{"path": "/x", "drop": "sideways"}]})
+    assert r.status_code == 400 and "drop must be before or after" in r.text
