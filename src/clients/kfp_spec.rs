@@ -246,7 +246,18 @@ impl std::fmt::Display for Version {
 /// The message of a KFP error body, whatever its shape: google.rpc.Status (`message`, KFP ≥
 /// 2.14), grpc-gateway v1 (`error` + `message`, KFP ≤ 2.5), upload errors (`error_message`), or
 /// plain text from a proxy. Empty bodies give "".
+/// Redacted: a server's error may echo the request, and with it a token or cookie.
 pub fn error_message(body: &str) -> String {
+    // Redacted whole, then cut: cutting first could leave half a token behind.
+    let r = crate::clients::redact::redact(&error_message_raw(body));
+    if r.chars().count() > 300 {
+        r.chars().take(300).chain("…".chars()).collect()
+    } else {
+        r
+    }
+}
+
+fn error_message_raw(body: &str) -> String {
     let trimmed = body.trim();
     if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
         for key in ["message", "error", "error_message"] {
@@ -259,8 +270,7 @@ pub fn error_message(body: &str) -> String {
         }
     }
     // A proxy's HTML or text: its first line, bounded.
-    let first = trimmed.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    first.chars().take(200).collect()
+    trimmed.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
 }
 
 #[cfg(test)]

@@ -239,7 +239,10 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
         _ => None,
     };
     let read_token = |p: &PathBuf| {
-        std::fs::read_to_string(p).map(|t| Secret::new(t.trim())).map_err(|e| NeedError::Broken(format!("cannot read the KFP token file {}: {e}", p.display())))
+        // A token is at most a few KiB (a projected ServiceAccount token ~1 KiB); a FIFO would block.
+        crate::clients::files::read_text_capped(p, 64 << 10)
+            .map(|t| Secret::new(t.trim()))
+            .map_err(|e| NeedError::Broken(format!("the KFP token file {} {e}", p.display())))
     };
     let auth = if let Some(u) = &k.user_id {
         Auth::UserId(u.clone())

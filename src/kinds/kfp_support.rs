@@ -214,8 +214,10 @@ pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: 
     }
 }
 
+/// A server's or task's message, redacted: a failed step's error often quotes its command line
+/// or environment, credentials included.
 fn status_message(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(String::from)
+    v.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(crate::clients::redact::redact)
 }
 
 fn is_leaf(t: &TaskDetail) -> bool {
