@@ -225,8 +225,10 @@ pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: 
     }
 }
 
+/// A run's or task's error message, redacted: KFP copies driver and launcher errors (connection
+/// strings, tokens) into it.
 fn status_message(v: &Option<Value>) -> Option<String> {
-    v.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(String::from)
+    v.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(crate::clients::redact::redact)
 }
 
 fn is_leaf(t: &TaskDetail) -> bool {
@@ -322,6 +324,18 @@ mod tests {
         assert_eq!(f.message, "cpu sample failed at task sum-numbers");
         let ev: Vec<(&str, &str)> = f.evidence.iter().map(|e| (e.key.as_str(), e.observed.as_str())).collect();
         assert!(ev.contains(&("task message", "OOMKilled")) && ev.contains(&("pod", "p-2")) && ev.contains(&("run message", "run failed")), "{ev:?}");
+    }
+
+    #[test]
+    fn server_and_task_messages_are_redacted() {
+        let w = watched(
+            serde_json::json!({"run_id": "r1", "display_name": "kfcheck-x", "state": "FAILED", "error": {"message": "auth failed for Bearer CANARY1"},
+                "run_details": {"task_details": [
+                    {"task_id": "t2", "display_name": "s", "state": "FAILED", "error": {"message": "connect postgres://kf:CANARY2@db/x failed"}}]}}),
+            true,
+        );
+        let f = evaluate_run(&w, Subject::new("kfp-run", "x"), Severity::Error, "cpu sample").unwrap_err();
+        assert!(f.evidence.iter().all(|e| !e.observed.contains("CANARY")), "{:?}", f.evidence);
     }
 
     #[test]
