@@ -95,6 +95,27 @@ fn a_timed_out_plug_in_takes_its_children_along_and_cleanup_still_runs() {
 }
 
 #[test]
+fn ctrl_c_takes_the_plug_in_s_children_along_and_cleanup_still_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let pidfile = d.path().join("child.pid");
+    let marker = d.path().join("cleaned");
+    let script = format!("sleep 300 >/dev/null 2>&1 &\necho $! > {}\nsleep 300\n", pidfile.display());
+    plugin(d.path(), "interrupted", "60s", &script, Some(&format!("touch {}", marker.display())));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck"))
+        .args(["--suite", d.path().to_str().unwrap(), "run", "interrupted"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&pidfile);
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
+    assert!(gone_soon(&pid), "the plug-in's child {pid} survived Ctrl-C");
+    assert!(marker.exists(), "the cleanup command did not run");
+}
+
+#[test]
 fn children_left_behind_by_a_finished_plug_in_are_stopped() {
     let d = tempfile::tempdir().unwrap();
     let pidfile = d.path().join("child.pid");

@@ -470,6 +470,14 @@ mod tests {
     }
 
     #[test]
+    fn too_much_stdout_is_reported_with_the_limit() {
+        let mut r = ran(Exit::Signal(9), b"yyyy", b"");
+        r.stdout_over = true;
+        let e = super::evaluate(&r, Severity::Error, "c").unwrap_err().to_string();
+        assert!(e.starts_with("plug-in wrote more than 1 MiB on stdout; limit is 1 MiB"), "{e}");
+    }
+
+    #[test]
     fn plug_in_text_is_redacted_and_cannot_forge_lines() {
         let forged = br#"{"findings": [{"rule": "r\u001b[0m", "message": "ok\r\u001b[2K\nVerdict: ready password=CANARY1", "subject": {"kind": "k\n", "name": "n\u001b]8;;x\u0007"}, "evidence": {"tok\nen": "Bearer CANARY2\u009b"}, "remediation": "Fix it.\nVerdict: ready"}], "notes": ["note\u001b[31m token: CANARY3"], "problems": ["p\nq"]}"#;
         let o = evaluate(true, Some(0), forged, b"", Severity::Error, "c").unwrap();
