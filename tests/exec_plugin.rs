@@ -157,12 +157,19 @@ fn endless_stdout_is_cut_at_the_limit_and_reported() {
 #[test]
 fn endless_stderr_keeps_only_a_tail() {
     let d = tempfile::tempdir().unwrap();
-    // 64 MiB of stderr, then a last line and a failure.
-    plugin(d.path(), "noisy", "30s", "head -c 67108864 /dev/zero | tr '\\0' x >&2\necho >&2\necho 'the last words' >&2\nexit 1\n", None);
+    // 256 MiB of stderr, then a last line; kfcheck's peak memory is read from the plug-in's side.
+    let hwm = d.path().join("hwm");
+    let script = format!(
+        "head -c 268435456 /dev/zero | tr '\\0' x >&2\necho >&2\necho 'the last words' >&2\ngrep VmHWM /proc/$PPID/status > {}\nexit 1\n",
+        hwm.display()
+    );
+    plugin(d.path(), "noisy", "60s", &script, None);
     let (_, check) = run_json(d.path(), "noisy");
     assert_eq!(check["status"], "errored", "{check}");
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("the last words") && reason.len() < 4096, "{}", &reason[..reason.len().min(300)]);
+    let kb: u64 = std::fs::read_to_string(&hwm).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(kb < 128 * 1024, "kfcheck's peak memory reached {kb} kB while the plug-in wrote 256 MiB on stderr");
 }
 
 const CANARY: &str = "CANARYs3cr3tXq9";
