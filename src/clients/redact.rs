@@ -279,8 +279,9 @@ fn pair_spans(b: &[u8], push: &mut impl FnMut(usize, usize)) {
             let at_key = key_start <= first_text || before.is_some_and(|k| matches!(b[k], b'{' | b',' | b'-' | b'['));
             if b[sep] == b':' && (at_key || header_name(&name.to_ascii_lowercase())) {
                 (v, b.len())
-            } else if v < masked_to {
-                // Inside the word value of an earlier pair: it ends where that one did.
+            } else if v < masked_to || b[v..].starts_with(MASK.as_bytes()) {
+                // Inside the word value of an earlier pair (it ends where that one did), or
+                // already redacted (redacting twice changes nothing).
                 continue;
             } else {
                 (v, (v..b.len()).find(|&k| b[k].is_ascii_whitespace() || matches!(b[k], b',' | b'&' | b';' | b'}' | b']' | b')' | b'"' | b'\'')).unwrap_or(b.len()))
@@ -370,6 +371,7 @@ mod tests {
             let r = redact(&text);
             assert!(!r.contains(CANARY), "canary survived in {template:?}: {r:?}");
             assert!(r.contains(MASK), "{template:?}: {r:?}");
+            assert_eq!(redact(&r), r, "redacting twice changed {template:?}");
         }
     }
 

@@ -301,7 +301,10 @@ async fn gather(mut cmd: Command, group: &ProcessGroup, what: &str) -> Result<Ra
 /// carriage returns, newlines that would start a forged line) and invisible reordering
 /// characters shown escaped (`\u{1b}`, `\n`) instead of acted on.
 fn clean(text: &str) -> String {
-    let redacted = redact::redact(text);
+    escape_controls(&redact::redact(text))
+}
+
+fn escape_controls(redacted: &str) -> String {
     let mut out = String::with_capacity(redacted.len());
     for c in redacted.chars() {
         match c {
@@ -324,7 +327,8 @@ fn stderr_part(stderr: &[u8]) -> String {
     if t.trim().is_empty() {
         String::new()
     } else {
-        format!("; stderr: {}", clean(t.trim()))
+        // `tail` redacted it already (the whole text, before cutting).
+        format!("; stderr: {}", escape_controls(t.trim()))
     }
 }
 
@@ -492,5 +496,7 @@ mod tests {
         assert!(!e.chars().any(|c| c.is_control()) && !e.contains("CANARY"), "{e:?}");
         let e = evaluate(false, Some(2), b"", b"\x1b[31mpassword: CANARY5\nVerdict: ready\n", Severity::Error, "c").unwrap_err().to_string();
         assert!(!e.chars().any(|c| c.is_control()) && !e.contains("CANARY"), "{e:?}");
+        let e = evaluate(false, Some(2), b"", b"connecting with password: hunter2\ngiving up\n", Severity::Error, "c").unwrap_err().to_string();
+        assert_eq!(e, "plug-in exited with exit status 2; stderr: connecting with password: [redacted]\\ngiving up");
     }
 }
