@@ -513,13 +513,7 @@ impl GcsClient {
 
     /// Maps a non-success answer to an error that names identity, operation and refusal.
     fn refusal(&self, status: u16, body: &[u8], op: &str, bucket: &str, object: Option<&str>) -> GcsError {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let message = v
-            .pointer("/error/message")
-            .and_then(|m| m.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_string());
-        let message = crate::clients::redact::redact(&message);
+        let message = refusal_message(body);
         let identity = self.identity();
         match status {
             401 => GcsError::Unauthenticated { identity, op: op.into(), message },
@@ -674,9 +668,29 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The server's message in a refusal: the JSON error's message, else the body's first 300
+/// characters, redacted before it is cut (a cut JWT or key would no longer look like one).
+fn refusal_message(body: &[u8]) -> String {
+    let redact = crate::clients::redact::redact;
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match v.pointer("/error/message").and_then(|m| m.as_str()) {
+        Some(m) => redact(m),
+        None => redact(String::from_utf8_lossy(body).trim()).chars().take(300).collect::<String>().trim().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_is_redacted_before_it_is_cut() {
+        let body = format!("{} eyJhbGciOiJIUzI1NiJ9.CANARYs3cr3tXq9CANARYs3cr3tXq9.c2ln", "x".repeat(270));
+        let m = refusal_message(body.as_bytes());
+        assert!(!m.contains("CANARY"), "{m}");
+        assert!(m.len() <= 303, "still bounded: {}", m.len());
+        assert_eq!(refusal_message(br#"{"error": {"message": "no access_token=abc here"}}"#), "no access_token=[redacted] here");
+    }
 
     #[test]
     fn object_names_are_escaped_including_slashes() {

@@ -2,6 +2,7 @@
 //! (one or two YAML documents) and how a run carries them, GPU mode injected into a copy of a
 //! spec, run states, version numbers and error bodies. No I/O here; all of it is unit-tested.
 
+use super::redact::redact;
 use serde_json::{json, Map, Value};
 
 /// A compiled KFP v2 pipeline: the PipelineSpec and, when the pipeline sets Kubernetes options,
@@ -245,32 +246,24 @@ impl std::fmt::Display for Version {
 
 /// The message of a KFP error body, whatever its shape: google.rpc.Status (`message`, KFP ≥
 /// 2.14), grpc-gateway v1 (`error` + `message`, KFP ≤ 2.5), upload errors (`error_message`), or
-/// plain text from a proxy. Empty bodies give "".
-/// Redacted: a server's error may echo the request, and with it a token or cookie.
+/// plain text from a proxy. Empty bodies give "". Redacted (a server may echo a token or a
+/// password back), and redacted before it is cut, so a cut cannot split a secret from its marker.
 pub fn error_message(body: &str) -> String {
-    // Redacted whole, then cut: cutting first could leave half a token behind.
-    let r = crate::clients::redact::redact(&error_message_raw(body));
-    if r.chars().count() > 300 {
-        r.chars().take(300).chain("…".chars()).collect()
-    } else {
-        r
-    }
-}
-
-fn error_message_raw(body: &str) -> String {
     let trimmed = body.trim();
     if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
         for key in ["message", "error", "error_message"] {
             if let Some(m) = v.get(key).and_then(Value::as_str).filter(|m| !m.is_empty()) {
-                return m.trim().to_string();
+                return redact(m.trim());
             }
         }
         if let Some(d) = v.get("error_details").and_then(Value::as_str) {
-            return d.trim().to_string();
+            return redact(d.trim());
         }
     }
     // A proxy's HTML or text: its first line, bounded.
-    trimmed.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    let redacted = redact(trimmed);
+    let first = redacted.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    first.chars().take(200).collect()
 }
 
 #[cfg(test)]
@@ -348,6 +341,21 @@ mod tests {
         assert_eq!(error_message(r#"{"error_message":"Namespace is required","error_details":"long"}"#), "Namespace is required");
         assert_eq!(error_message("upstream connect error or disconnect/reset before headers\nmore"), "upstream connect error or disconnect/reset before headers");
         assert_eq!(error_message(""), "");
+    }
+
+    #[test]
+    fn error_messages_are_redacted_before_they_are_cut() {
+        let canary = "CANARYs3cr3tXq9";
+        for body in [
+            format!(r#"{{"code":16,"message":"invalid token: Bearer {canary}"}}"#),
+            format!(r#"{{"error":"login failed","message":"password={canary} rejected"}}"#),
+            format!(r#"{{"error_details":"Set-Cookie: oauth2_proxy={canary}"}}"#),
+            format!("<html>{}Authorization: Bearer {canary}</html>", "x".repeat(180)),
+            format!("{}-----BEGIN PRIVATE KEY-----{canary}{canary}{canary}-----END PRIVATE KEY-----", "y".repeat(150)),
+        ] {
+            let m = error_message(&body);
+            assert!(!m.contains(canary) && !m.contains("CANARY"), "{body:?} gave {m:?}");
+        }
     }
 
     #[test]

@@ -152,12 +152,14 @@ pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
 
 /// Maps a KFP API error to "could not decide": 403 reads as a missing permission, 401 as
 /// refused credentials, 404 as not found.
+/// Server text is redacted here too: a transport error may name a URL with credentials in it.
 pub(crate) fn kfp_error(e: &crate::clients::KfpError, what: &str) -> CheckError {
+    let redact = crate::clients::redact::redact;
     match e.status() {
-        Some(403) => CheckError::Forbidden(format!("{what} in KFP ({})", e.message())),
-        Some(401) => CheckError::Undecided(format!("KFP rejected kfcheck's credentials (401) when trying to {what}: {}; the token or cookie may have expired", e.message())),
-        Some(404) => CheckError::Undecided(format!("failed to {what}: not found ({})", e.message())),
-        _ => CheckError::Undecided(format!("failed to {what}: {e}")),
+        Some(403) => CheckError::Forbidden(format!("{what} in KFP ({})", redact(&e.message()))),
+        Some(401) => CheckError::Undecided(format!("KFP rejected kfcheck's credentials (401) when trying to {what}: {}; the token or cookie may have expired", redact(&e.message()))),
+        Some(404) => CheckError::Undecided(format!("failed to {what}: not found ({})", redact(&e.message()))),
+        _ => CheckError::Undecided(format!("failed to {what}: {}", redact(&e.to_string()))),
     }
 }
 
