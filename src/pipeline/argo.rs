@@ -96,7 +96,8 @@ struct PatchContainer {
 }
 
 fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
-    let Ok(p) = serde_yaml_ng::from_str::<PodSpecPatch>(patch) else {
+    let parsed = super::parse::check_alias_budget(patch).ok().and_then(|()| serde_yaml_ng::from_str::<PodSpecPatch>(patch).ok());
+    let Some(p) = parsed else {
         // Unreadable until Argo substitutes parameters: placement and resources are unknown.
         task.dynamic_placement = true;
         return;

@@ -277,8 +277,117 @@ thread_local! {
     static ARENA: std::cell::RefCell<bumpalo::Bump> = std::cell::RefCell::new(bumpalo::Bump::new());
 }
 
+/// YAML nodes one text may expand to through aliases before it is refused: at least this many,
+/// more for large files (half a node per byte is more than an alias-free file can hold).
+pub const MIN_ALIAS_BUDGET: u64 = 1_000_000;
+
+/// The node budget for `text`, see [`MIN_ALIAS_BUDGET`].
+pub fn alias_budget(text: &str) -> u64 {
+    MIN_ALIAS_BUDGET.max(text.len() as u64 / 2)
+}
+
+/// `Err` when the YAML's aliases expand it past [`alias_budget`] nodes. serde_yaml_ng replays an
+/// anchor's events for every alias (its own limit counts jumps, not nodes), so 400 KB of aliases
+/// to a large anchor can make gigabytes of values; this walks every node once without keeping
+/// any, counting, and stops at the budget. Texts without both `&` and `*` have no aliases and
+/// are not walked. Other YAML errors are left to the real parse to report.
+pub fn check_alias_budget(text: &str) -> Result<(), ParseError> {
+    if memchr::memchr(b'*', text.as_bytes()).is_none() || memchr::memchr(b'&', text.as_bytes()).is_none() {
+        return Ok(());
+    }
+    let budget = alias_budget(text);
+    let left = std::cell::Cell::new(budget);
+    for de in serde_yaml_ng::Deserializer::from_str(text) {
+        if serde::de::DeserializeSeed::deserialize(NodeBudget(&left), de).is_err() {
+            if left.get() == 0 {
+                return Err(ParseError::new(format!(
+                    "YAML aliases expand the file to more than {budget} nodes (the limit for its size); not inspected"
+                )));
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Visits every node of a YAML value, aliases expanded, spending one unit of the budget each.
+#[derive(Clone, Copy)]
+struct NodeBudget<'b>(&'b std::cell::Cell<u64>);
+
+impl NodeBudget<'_> {
+    fn spend<E: serde::de::Error>(self) -> Result<(), E> {
+        match self.0.get().checked_sub(1) {
+            Some(n) if n > 0 => {
+                self.0.set(n);
+                Ok(())
+            }
+            _ => {
+                self.0.set(0);
+                Err(E::custom("alias budget exceeded"))
+            }
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for NodeBudget<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NodeBudget<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        self.spend()?;
+        let (_, variant) = data.variant_seed(std::marker::PhantomData::<serde::de::IgnoredAny>)?;
+        variant.newtype_variant_seed(self)
+    }
+}
+
 /// The documents of `text` through `serde_yaml_ng`: authoritative, and the source of errors.
 pub(crate) fn full_documents(text: &str) -> Result<Vec<Doc>, ParseError> {
+    check_alias_budget(text)?;
     let mut docs = Vec::new();
     for de in serde_yaml_ng::Deserializer::from_str(text) {
         match Option::<Doc>::deserialize(de) {
@@ -496,6 +605,30 @@ mod tests {
         let deep = format!("root: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
         let err = parse_pipeline(&deep).unwrap_err();
         assert!(err.message.contains("malformed YAML"), "{err:?}");
+    }
+
+    /// One anchored template with many tolerations, aliased many times: a few tens of KB that
+    /// the YAML library would expand into millions of stored tolerations.
+    fn alias_bomb(templates: usize, tolerations: usize) -> String {
+        let tols = vec!["{key: k, operator: Exists}"; tolerations].join(", ");
+        let mut t = format!("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  templates:\n  - &t {{name: a, container: {{image: 'x:1'}}, tolerations: [{tols}]}}\n");
+        t.push_str(&"  - *t\n".repeat(templates));
+        t
+    }
+
+    #[test]
+    fn yaml_aliases_past_the_budget_are_refused() {
+        let text = alias_bomb(1000, 1000);
+        assert!(text.len() < 40_000, "{}", text.len());
+        let err = match parse_pipeline(&text) {
+            Ok(p) => panic!("alias bomb parsed into {} tasks", p.tasks.len()),
+            Err(e) => e,
+        };
+        assert_eq!(err.message, format!("YAML aliases expand the file to more than {MIN_ALIAS_BUDGET} nodes (the limit for its size); not inspected"));
+        // Aliases within the budget are ordinary YAML.
+        let p = parse_pipeline(&alias_bomb(3, 2)).unwrap();
+        assert_eq!(p.tasks.len(), 4);
+        assert!(p.tasks.iter().all(|t| t.tolerations.len() == 2));
     }
 
     #[test]
