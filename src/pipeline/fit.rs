@@ -275,7 +275,8 @@ mod tests {
     #[test]
     fn each_operator_matches_like_the_scheduler() {
         let r = Requirement::new;
-        let table: &[(Requirement, &[(&str, &str)], bool)] = &[
+        type Row<'a> = (Requirement, &'a [(&'a str, &'a str)], bool);
+        let table: &[Row] = &[
             (r("pool", "In", &["gpu", "tpu"]), &[("pool", "gpu")], true),
             (r("pool", "In", &["gpu"]), &[("pool", "cpu")], false),
             (r("pool", "In", &["gpu"]), &[], false),

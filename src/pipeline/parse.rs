@@ -511,16 +511,15 @@ impl<'t> LineIndex<'t> {
     pub fn new(text: &'t str, from: usize) -> Self {
         let mut index = LineIndex { keys: HashMap::new(), quoted: HashMap::new(), names: HashMap::new(), item_names: HashMap::new() };
         let from = from.min(text.len());
-        let mut line_no = memchr::memchr_iter(b'\n', &text.as_bytes()[..from]).count() as u64 + 1;
+        let first = memchr::memchr_iter(b'\n', &text.as_bytes()[..from]).count() as u64 + 1;
         // `from` may sit inside a line; that line's start counts.
         let start = memchr::memrchr(b'\n', &text.as_bytes()[..from]).map(|n| n + 1).unwrap_or(0);
-        for line in text[start..].split('\n') {
+        for (line_no, line) in (first..).zip(text[start..].split('\n')) {
             let c0 = line.trim_start_matches(' ');
             let c1 = c0.strip_prefix("- ");
             for c in std::iter::once(c0).chain(c1) {
                 index.add(c, line_no);
             }
-            line_no += 1;
         }
         index
     }
