@@ -65,7 +65,7 @@ fn exit_2_for_bad_usage_and_bad_suites() {
     let o = kfcheck(&["lint", "no/such/file.yaml", PASS_DIR]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no/such/file.yaml: no such file or directory"));
-    assert!(stdout(&o).contains("inspected 13 pipeline file(s)"), "other paths still inspected: {}", stdout(&o));
+    assert!(stdout(&o).contains("inspected 14 pipeline file(s)"), "other paths still inspected: {}", stdout(&o));
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "bad.yaml", "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p], colour: red}\n");
     let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "all"]);

@@ -162,3 +162,106 @@ fn truncated_pipelines_read_the_same_on_both_paths() {
     }
     assert!(cuts > 300);
 }
+
+/// `lint --cluster` judges required node affinity as the kube-scheduler does: each operator
+/// with its own meaning, terms ORed, an empty term list matching no node.
+#[test]
+fn node_affinity_is_judged_like_the_scheduler() {
+    use kfcheck::pipeline::fit::{fit, FitNode};
+    let template = |name: &str, terms: &str| {
+        format!("  - name: {name}\n    container: {{image: 'python:3.11'}}\n    affinity:\n      nodeAffinity:\n        requiredDuringSchedulingIgnoredDuringExecution:\n          nodeSelectorTerms: {terms}\n")
+    };
+    let cases = [
+        ("not-in", "[{matchExpressions: [{key: pool, operator: NotIn, values: [gpu]}]}]", true),
+        ("not-in-every-pool", "[{matchExpressions: [{key: pool, operator: NotIn, values: [cpu, tpu]}]}]", false),
+        ("does-not-exist", "[{matchExpressions: [{key: spot, operator: DoesNotExist}]}]", true),
+        ("gt", "[{matchExpressions: [{key: gpus, operator: Gt, values: ['4']}]}]", true),
+        ("gt-too-many", "[{matchExpressions: [{key: gpus, operator: Gt, values: ['8']}]}]", false),
+        ("lt", "[{matchExpressions: [{key: gpus, operator: Lt, values: ['4']}]}]", true),
+        ("gt-not-integer", "[{matchExpressions: [{key: gpus, operator: Gt, values: [four]}]}]", false),
+        ("ored-terms", "[{matchExpressions: [{key: pool, operator: In, values: [gpu]}]}, {matchExpressions: [{key: pool, operator: In, values: [tpu]}]}]", true),
+        ("anded-in-term", "[{matchExpressions: [{key: pool, operator: In, values: [tpu]}, {key: gpus, operator: Lt, values: ['4']}]}]", false),
+        ("no-terms", "[]", false),
+        ("empty-term", "[{matchExpressions: []}]", false),
+    ];
+    let mut text = String::from("apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {name: affinity}\nspec:\n  templates:\n");
+    for (name, terms, _) in &cases {
+        text.push_str(&template(name, terms));
+    }
+    let p = kfcheck::pipeline::parse_pipeline(&text).unwrap();
+    let node = |name: &str, labels: &[(&str, &str)]| FitNode {
+        name: name.into(),
+        schedulable: true,
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..FitNode::default()
+    };
+    let nodes = [node("cpu-0", &[("pool", "cpu"), ("gpus", "2")]), node("tpu-0", &[("pool", "tpu"), ("gpus", "8")])];
+    assert_eq!(p.tasks.len(), cases.len());
+    for (task, (name, _, fits)) in p.tasks.iter().zip(cases) {
+        assert_eq!(task.name, name);
+        let got = fit(task, &nodes).unwrap();
+        assert_eq!(got.is_none(), fits, "{name}: {got:?}");
+    }
+}
+
+/// A CODEOWNERS file from the linted repository is not trusted whatever its size: over
+/// GitHub's 3 MB limit it is not used (GitHub would not use it either).
+#[test]
+fn an_oversized_codeowners_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    let mut text = String::new();
+    while text.len() < 4_300_000 {
+        text.push_str(&format!("/never/**/dir-{}/**/*.bin @nobody\n", text.len()));
+    }
+    text.push_str("*.yaml @attacker\n");
+    std::fs::write(root.join("CODEOWNERS"), text).unwrap();
+    let p = root.join("p.yaml");
+    std::fs::write(&p, "x").unwrap();
+    let owners = kfcheck::pipeline::owners::OwnerResolver::new(Some(root.join("CODEOWNERS"))).resolve(&[p.as_path()]);
+    assert_eq!(owners.get(&p), None);
+}
+
+/// KFP v2 IR of `levels` nested DAG components, each using the next one `fanout` times, over
+/// one executor: a few kilobytes that name `fanout^levels` task instances.
+fn reused_dag(levels: usize, fanout: usize) -> String {
+    let mut text = String::from("components:\n  comp-leaf:\n    executorLabel: exec-leaf\n");
+    for level in 0..levels {
+        let child = if level + 1 == levels { "comp-leaf".to_string() } else { format!("comp-level-{}", level + 1) };
+        text.push_str(&format!("  comp-level-{level}:\n    dag:\n      tasks:\n"));
+        for i in 0..fanout {
+            text.push_str(&format!("        t{i}:\n          componentRef: {{name: {child}}}\n          taskInfo: {{name: t{i}}}\n"));
+        }
+    }
+    text.push_str("deploymentSpec:\n  executors:\n    exec-leaf:\n      container: {image: 'python:3.11'}\n");
+    text.push_str("root:\n  dag:\n    tasks:\n      top:\n        componentRef: {name: comp-level-0}\n        taskInfo: {name: top}\n");
+    text
+}
+
+#[test]
+fn a_dag_that_reuses_components_at_every_level_is_refused_not_expanded() {
+    use kfcheck::pipeline::lint::lint_text;
+    let text = reused_dag(21, 2);
+    assert!(text.len() < 5000, "{}", text.len());
+    let started = std::time::Instant::now();
+    let report = lint_text("reused.yaml", &text, &LintOptions::default());
+    let err = report.error.expect("a pipeline of 2^21 task instances must not be inspected as ready");
+    // 2^21 containers below 2^21 - 2 DAG tasks that hold them, and `top`.
+    assert!(err.message.contains("expands to 4194303 task instances") && err.message.contains("over the limit of 100000"), "{}", err.message);
+    assert_eq!(report.tasks, 0);
+    // Counted by reference: a generous bound that only an expansion would break.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    // Wider reuse, nested deeper (the 4 GB case): refused the same way.
+    let err = lint_text("wide.yaml", &reused_dag(20, 3), &LintOptions::default()).error.unwrap();
+    assert!(err.message.contains("over the limit"), "{}", err.message);
+}
+
+#[test]
+fn a_component_reused_a_few_times_is_still_one_task_per_instance() {
+    let p = kfcheck::pipeline::parse_pipeline(&reused_dag(3, 2)).unwrap();
+    let names: Vec<&str> = p.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.len(), 8);
+    assert_eq!(names[0], "top/t0/t0/t0");
+    assert_eq!(names[7], "top/t1/t1/t1");
+    assert!(p.tasks.iter().all(|t| t.image.as_deref() == Some("python:3.11") && t.line == Some(p.tasks[0].line.unwrap())));
+}

@@ -2,11 +2,11 @@
 //! node satisfy its resources, node selector, required affinity and tolerations?
 //! (`kfcheck lint --cluster` adds this check to the static lint.)
 
-use super::pipeline_lint::{outcome, resolve, sources, validate_paths};
+use super::pipeline_lint::{resolve, run_outcome, sources, validate_paths};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::context::Need;
 use crate::pipeline::fit::FitNode;
-use crate::pipeline::lint::{lint_sources, LintOptions};
+use crate::pipeline::lint::{lint_run, LintOptions};
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Node;
@@ -64,7 +64,7 @@ impl Kind for PipelineFit {
             let base = cx.spec.base.clone();
             let mut out = tokio::task::spawn_blocking(move || {
                 let (srcs, problems) = sources(&p.paths, &base);
-                outcome(lint_sources(&srcs, &opts), problems)
+                run_outcome(lint_run(&srcs, &opts), problems)
             })
             .await
             .map_err(|e| CheckError::Undecided(format!("fit worker failed: {e}")))?;

@@ -3,7 +3,9 @@
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::model::Severity;
-use crate::pipeline::lint::{expand_paths, lint_sources, FileReport, LintOptions, Source};
+use crate::pipeline::lint::{expand_paths, lint_run, FileReport, LintOptions, LintRun, Source};
+#[cfg(test)]
+use crate::pipeline::lint::lint_sources;
 use crate::pipeline::rules::{find_rule, LintConfig};
 use crate::suite::{embedded, SuiteBase, EMBEDDED};
 use futures::future::BoxFuture;
@@ -113,6 +115,13 @@ pub(crate) fn sources(paths: &[String], base: &SuiteBase) -> (Vec<Source>, Vec<c
     }
 }
 
+/// Turns a lint run into one check outcome.
+pub(crate) fn run_outcome(run: LintRun, extra_problems: Vec<crate::model::Problem>) -> Outcome {
+    let mut out = outcome(run.reports, extra_problems);
+    out.notes.extend(run.notes);
+    out
+}
+
 /// Turns per-file reports into one check outcome.
 pub(crate) fn outcome(reports: Vec<FileReport>, extra_problems: Vec<crate::model::Problem>) -> Outcome {
     let mut out = Outcome { problems: extra_problems, ..Outcome::default() };
@@ -130,6 +139,13 @@ pub(crate) fn outcome(reports: Vec<FileReport>, extra_problems: Vec<crate::model
         by_format.values().sum::<usize>(),
         if formats.is_empty() { "none parsed".into() } else { formats.join(", ") }
     ));
+    // Nothing inspected proves nothing: never a pass.
+    if reports.is_empty() && out.problems.is_empty() {
+        out.problems.push(crate::model::Problem {
+            subject: crate::model::Subject::new("paths", "pipeline files"),
+            message: "no pipeline file to inspect".into(),
+        });
+    }
     for r in reports {
         if let Some(p) = r.problem() {
             out.problems.push(p);
@@ -158,7 +174,7 @@ impl Kind for PipelineLint {
             // Parsing is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
                 let (sources, problems) = sources(&p.paths, &base);
-                Ok(outcome(lint_sources(&sources, &opts), problems))
+                Ok(run_outcome(lint_run(&sources, &opts), problems))
             })
             .await
             .map_err(|e| CheckError::Undecided(format!("lint worker failed: {e}")))?
@@ -181,6 +197,19 @@ mod tests {
         assert!(k.validate(&json!({"paths": ["x"], "rules": {"no-such": "error"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown rule"));
         assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "loud"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown severity"));
         assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "off"}}), &SuiteBase::Dir("d".into())).is_ok());
+    }
+
+    #[test]
+    fn linting_no_pipeline_file_is_not_a_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let (srcs, problems) = sources(&[dir.path().display().to_string()], &SuiteBase::Dir(PathBuf::new()));
+        let out = outcome(lint_sources(&srcs, &LintOptions::default()), problems);
+        assert!(out.findings.is_empty());
+        assert_eq!(out.problems.len(), 1, "{:?}", out.problems);
+        assert!(out.problems[0].message.starts_with("no pipeline files"), "{}", out.problems[0].message);
+        let out = outcome(Vec::new(), Vec::new());
+        assert_eq!(out.problems[0].message, "no pipeline file to inspect");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! container; workflow-level ones apply to every pod.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{line_of, misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
+use super::parse::{misplaced, offset_of, Affinity, LineIndex, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -34,14 +34,13 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
     let spec = doc.spec.as_ref().ok_or_else(|| ParseError::new("Argo Workflow without spec"))?;
     // CronWorkflow nests the workflow spec.
     let spec: &KubeSpec = spec.workflow_spec.as_deref().unwrap_or(spec);
-    let templates_offset = offset_of(text, "templates:").unwrap_or(0);
+    let lines = LineIndex::new(text, offset_of(text, "templates:").unwrap_or(0));
     let mut tasks = Vec::new();
     for t in spec.templates.iter().flatten() {
         let Some(c) = t.container.as_ref().or(t.script.as_ref()) else { continue };
         let name = t.name.clone().unwrap_or_else(|| "<unnamed template>".into());
         let mut task = Task {
-            line: line_of(text, &format!("- name: {name}"), templates_offset)
-                .or_else(|| line_of(text, &format!("name: {name}"), templates_offset)),
+            line: lines.name(&name),
             executor: Some(name.clone()),
             name,
             image: c.image.clone(),
@@ -58,8 +57,10 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         for tol in spec.tolerations.iter().chain(t.tolerations.iter()).flatten() {
             task.tolerations.push(toleration(tol));
         }
-        for aff in [&spec.affinity, &t.affinity].into_iter().flatten() {
-            task.affinity.extend(aff.required_keys());
+        // Argo sets the template's affinity, else the workflow's: never both
+        // (`addSchedulingConstraints` in the workflow controller).
+        if let Some(aff) = t.affinity.as_ref().or(spec.affinity.as_ref()) {
+            task.affinity = aff.required_terms();
         }
         if let Some(patch) = &t.pod_spec_patch {
             apply_pod_spec_patch(&mut task, patch);
@@ -95,7 +96,8 @@ struct PatchContainer {
 }
 
 fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
-    let Ok(p) = serde_yaml_ng::from_str::<PodSpecPatch>(patch) else {
+    let parsed = super::parse::check_alias_budget(patch).ok().and_then(|()| serde_yaml_ng::from_str::<PodSpecPatch>(patch).ok());
+    let Some(p) = parsed else {
         // Unreadable until Argo substitutes parameters: placement and resources are unknown.
         task.dynamic_placement = true;
         return;
@@ -127,8 +129,9 @@ fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
         task.node_selector.push((k.clone(), v.0.clone()));
     }
     task.tolerations.extend(p.tolerations.iter().flatten().map(toleration));
-    if let Some(a) = &p.affinity {
-        task.affinity.extend(a.required_keys());
+    // A strategic merge patch replaces `nodeSelectorTerms` (the list has no merge key).
+    if let Some(terms) = p.affinity.as_ref().and_then(Affinity::required_terms) {
+        task.affinity = Some(terms);
     }
     let placeholders = |s: &str| super::quantity::is_placeholder(s);
     if task.node_selector.iter().any(|(k, v)| placeholders(k) || placeholders(v))

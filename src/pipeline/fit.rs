@@ -2,7 +2,7 @@
 //! resources, node selector, required node affinity and taints, judged the way the scheduler's
 //! filters judge them. Pure: nodes are observed elsewhere and passed in.
 
-use super::model::{Task, Toleration};
+use super::model::{AffinityTerm, Requirement, Task, Toleration};
 use super::rules::Hit;
 use crate::model::Evidence;
 use std::collections::BTreeMap;
@@ -50,13 +50,9 @@ fn misfit(task: &Task, need: &[(String, f64)], n: &FitNode) -> Option<String> {
             return Some(format!("do not match node selector {k}={v}"));
         }
     }
-    for (k, values) in &task.affinity {
-        let ok = match n.labels.get(k) {
-            Some(v) => values.is_empty() || values.contains(v),
-            None => false,
-        };
-        if !ok {
-            return Some(format!("do not match required node affinity {k} in [{}]", values.join(", ")));
+    if let Some(terms) = &task.affinity {
+        if !terms.iter().any(|t| term_matches(t, n)) {
+            return Some(affinity_reason(terms));
         }
     }
     for (key, value, effect) in &n.taints {
@@ -71,6 +67,66 @@ fn misfit(task: &Task, need: &[(String, f64)], n: &FitNode) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether a node satisfies one required node-affinity term, as the kube-scheduler decides it
+/// (`k8s.io/component-helpers/scheduling/corev1/nodeaffinity`): a null or empty term matches no
+/// node (API reference, NodeSelectorTerm: "A null or empty node selector term matches no
+/// objects"); otherwise every requirement must hold (ANDed). A term the scheduler cannot parse
+/// (an invalid key or value, an unknown operator, a wrong number of values, a `Gt`/`Lt` value
+/// that is not an integer)
+/// matches no node either: `LazyErrorNodeSelector.Match` skips it.
+pub fn term_matches(term: &AffinityTerm, n: &FitNode) -> bool {
+    if term.is_empty() {
+        return false;
+    }
+    term.match_expressions.iter().all(|r| requirement_valid(r) && requirement_matches(r, n.labels.get(&r.key).map(String::as_str)))
+        && term.match_fields.iter().all(|r| {
+            // Only `metadata.name` is a supported field, with In or NotIn and one value.
+            r.key == "metadata.name" && r.values.len() == 1 && matches!(r.operator.as_str(), "In" | "NotIn") && requirement_matches(r, Some(&n.name))
+        })
+}
+
+/// `labels.NewRequirement` refuses an invalid key or value, which fails the whole term.
+fn requirement_valid(r: &Requirement) -> bool {
+    super::labels::label_key_problem(&r.key).is_none() && r.values.iter().all(|v| super::labels::label_value_problem(v).is_none())
+}
+
+/// One requirement against the node's label value (`None`: the node lacks the label), with the
+/// semantics of `k8s.io/apimachinery/pkg/labels.Requirement.Matches`. `NotIn` and
+/// `DoesNotExist` match a node without the label; `Gt`/`Lt` compare integers (`strconv.ParseInt`
+/// base 10) and fail when either side is not one.
+pub fn requirement_matches(r: &Requirement, label: Option<&str>) -> bool {
+    match r.operator.as_str() {
+        "In" => !r.values.is_empty() && label.is_some_and(|v| r.values.iter().any(|x| x == v)),
+        "NotIn" => !r.values.is_empty() && label.is_none_or(|v| !r.values.iter().any(|x| x == v)),
+        "Exists" => r.values.is_empty() && label.is_some(),
+        "DoesNotExist" => r.values.is_empty() && label.is_none(),
+        "Gt" | "Lt" => {
+            let [bound] = r.values.as_slice() else { return false };
+            let (Ok(bound), Some(Ok(have))) = (bound.parse::<i64>(), label.map(str::parse::<i64>)) else { return false };
+            if r.operator == "Gt" {
+                have > bound
+            } else {
+                have < bound
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The reason a node fails the required node affinity; the same for every such node, so that
+/// nodes are counted per reason like the scheduler's message.
+fn affinity_reason(terms: &[AffinityTerm]) -> String {
+    match terms {
+        [] => "do not match required node affinity without node selector terms (it matches no node)".into(),
+        [one] => format!("do not match required node affinity {}", one.shown()),
+        many => format!(
+            "do not match any of the {} required node affinity terms: {}",
+            many.len(),
+            many.iter().map(|t| format!("({})", t.shown())).collect::<Vec<_>>().join(" or ")
+        ),
+    }
 }
 
 fn shown(res: &str, v: f64) -> String {
@@ -200,6 +256,104 @@ mod tests {
         let mut t = gpu_task("1");
         t.resources.extended[0].limit = Some(Qty::new("{{$.inputs.parameters['gpus']}}", "limits"));
         assert!(fit(&t, &[gpu_node("nvidia.com/gpu")]).is_err());
+    }
+
+    fn labelled(labels: &[(&str, &str)]) -> FitNode {
+        FitNode {
+            name: "node-a".into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..cpu_node()
+        }
+    }
+
+    fn term(reqs: &[Requirement]) -> AffinityTerm {
+        AffinityTerm { match_expressions: reqs.to_vec(), match_fields: vec![] }
+    }
+
+    /// One row per operator and edge case: (requirement, node labels, matches?), after
+    /// `labels.Requirement.Matches` and `NewRequirement`'s validation.
+    #[test]
+    fn each_operator_matches_like_the_scheduler() {
+        let r = Requirement::new;
+        type Row<'a> = (Requirement, &'a [(&'a str, &'a str)], bool);
+        let table: &[Row] = &[
+            (r("pool", "In", &["gpu", "tpu"]), &[("pool", "gpu")], true),
+            (r("pool", "In", &["gpu"]), &[("pool", "cpu")], false),
+            (r("pool", "In", &["gpu"]), &[], false),
+            (r("pool", "In", &[]), &[("pool", "gpu")], false),
+            (r("pool", "NotIn", &["gpu"]), &[("pool", "cpu")], true),
+            (r("pool", "NotIn", &["gpu"]), &[("pool", "gpu")], false),
+            (r("pool", "NotIn", &["gpu"]), &[], true),
+            (r("pool", "NotIn", &[]), &[], false),
+            (r("pool", "Exists", &[]), &[("pool", "")], true),
+            (r("pool", "Exists", &[]), &[], false),
+            (r("pool", "Exists", &["gpu"]), &[("pool", "gpu")], false),
+            (r("pool", "DoesNotExist", &[]), &[], true),
+            (r("pool", "DoesNotExist", &[]), &[("pool", "gpu")], false),
+            (r("pool", "DoesNotExist", &["x"]), &[], false),
+            (r("gpus", "Gt", &["4"]), &[("gpus", "8")], true),
+            (r("gpus", "Gt", &["8"]), &[("gpus", "8")], false),
+            (r("gpus", "Gt", &["4"]), &[("gpus", "eight")], false),
+            (r("gpus", "Gt", &["four"]), &[("gpus", "8")], false),
+            (r("gpus", "Gt", &["4"]), &[], false),
+            (r("gpus", "Gt", &["4", "5"]), &[("gpus", "8")], false),
+            (r("gpus", "Gt", &[]), &[("gpus", "8")], false),
+            (r("gpus", "Lt", &["4"]), &[("gpus", "2")], true),
+            (r("gpus", "Lt", &["4"]), &[("gpus", "4")], false),
+            (r("gpus", "Lt", &["10"]), &[("gpus", "9")], true),
+            (r("gpus", "Lt", &["4"]), &[("gpus", "x")], false),
+            (r("pool", "in", &["gpu"]), &[("pool", "gpu")], false),
+            (r("pool", "Equals", &["gpu"]), &[("pool", "gpu")], false),
+            (r("bad key!", "Exists", &[]), &[("bad key!", "x")], false),
+            (r("pool", "In", &["not/valid"]), &[("pool", "not/valid")], false),
+        ];
+        for (req, labels, want) in table {
+            let got = term_matches(&term(std::slice::from_ref(req)), &labelled(labels));
+            assert_eq!(got, *want, "{} on {labels:?}", req.shown());
+        }
+    }
+
+    #[test]
+    fn requirements_in_a_term_are_anded_and_terms_are_ored() {
+        let gpu = term(&[Requirement::new("pool", "In", &["gpu"]), Requirement::new("zone", "NotIn", &["b"])]);
+        assert!(term_matches(&gpu, &labelled(&[("pool", "gpu"), ("zone", "a")])));
+        assert!(!term_matches(&gpu, &labelled(&[("pool", "gpu"), ("zone", "b")])));
+        let tpu = term(&[Requirement::new("pool", "In", &["tpu"])]);
+        let mut t = Task { name: "t".into(), affinity: Some(vec![gpu.clone(), tpu]), ..Task::default() };
+        // Each node satisfies one term only: with ORed terms both fit.
+        for labels in [&[("pool", "gpu")][..], &[("pool", "tpu")][..]] {
+            assert_eq!(fit(&t, &[labelled(labels)]), Ok(None), "{labels:?}");
+        }
+        let hit = fit(&t, &[labelled(&[("pool", "cpu")])]).unwrap().unwrap();
+        assert_eq!(hit.evidence[1].observed, "do not match any of the 2 required node affinity terms: (pool In [gpu] and zone NotIn [b]) or (pool In [tpu])");
+        t.affinity = Some(vec![gpu]);
+        let hit = fit(&t, &[labelled(&[("pool", "gpu"), ("zone", "b")])]).unwrap().unwrap();
+        assert_eq!(hit.evidence[1].observed, "do not match required node affinity pool In [gpu] and zone NotIn [b]");
+    }
+
+    #[test]
+    fn empty_terms_match_no_node() {
+        let any = labelled(&[("pool", "gpu")]);
+        let mut t = Task { name: "t".into(), affinity: Some(vec![]), ..Task::default() };
+        assert!(fit(&t, std::slice::from_ref(&any)).unwrap().is_some(), "no terms");
+        t.affinity = Some(vec![AffinityTerm::default()]);
+        assert!(fit(&t, std::slice::from_ref(&any)).unwrap().is_some(), "one empty term");
+        // An empty term next to a real one: the real one still counts.
+        t.affinity = Some(vec![AffinityTerm::default(), term(&[Requirement::new("pool", "Exists", &[])])]);
+        assert_eq!(fit(&t, std::slice::from_ref(&any)), Ok(None));
+        t.affinity = None;
+        assert_eq!(fit(&t, &[any]), Ok(None), "no required affinity");
+    }
+
+    #[test]
+    fn match_fields_select_by_node_name() {
+        let field = |op: &str, v: &[&str]| AffinityTerm { match_expressions: vec![], match_fields: vec![Requirement::new("metadata.name", op, v)] };
+        let n = labelled(&[]);
+        assert!(term_matches(&field("In", &["node-a"]), &n));
+        assert!(!term_matches(&field("In", &["node-b"]), &n));
+        assert!(term_matches(&field("NotIn", &["node-b"]), &n));
+        assert!(!term_matches(&field("In", &["node-a", "node-b"]), &n), "exactly one value");
+        assert!(!term_matches(&AffinityTerm { match_expressions: vec![], match_fields: vec![Requirement::new("metadata.uid", "In", &["node-a"])] }, &n));
     }
 
     #[test]

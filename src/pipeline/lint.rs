@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 
 /// The KFP API refuses pipeline files larger than this (`MaxFileLength`), so neither do we read them.
 pub const MAX_FILE_BYTES: u64 = 32 << 20;
-const MAX_WALK_DEPTH: usize = 32;
+/// Directory levels walked below each path given. Directory links are never followed, so the
+/// walk cannot loop; the bound only keeps a hostile tree from costing unbounded time, and a
+/// directory below it is reported, never silently left out.
+pub const MAX_WALK_DEPTH: usize = 256;
 
 /// One input: a file on disk, or a pipeline embedded in the kfcheck binary.
 #[derive(Debug, Clone)]
@@ -70,27 +73,65 @@ impl FileReport {
 }
 
 /// Expands directories into the pipeline files below them (`.yaml`, `.yml`, `.json`, sorted,
-/// hidden directories skipped). Returns the files and one problem per path that does not exist.
+/// hidden directories skipped). Returns the files and one problem per path that does not exist,
+/// per directory that holds no pipeline file, and per directory left out below
+/// [`MAX_WALK_DEPTH`].
 pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
     let mut files = Vec::new();
-    let mut missing = Vec::new();
+    let mut problems = Vec::new();
     for p in paths {
         match std::fs::metadata(p) {
-            Ok(m) if m.is_dir() => walk(p, 0, &mut files, &mut missing),
+            Ok(m) if m.is_dir() => {
+                let before = files.len();
+                walk(p, &mut files, &mut problems);
+                if files.len() == before {
+                    problems.push(dir_problem(p, format!("no pipeline files (.yaml, .yml, .json) found under {}", p.display())));
+                }
+            }
             Ok(_) => files.push(p.clone()),
-            Err(e) => missing.push(Problem {
+            Err(e) => problems.push(Problem {
                 subject: Subject::new("file", p.display().to_string()).in_file(p.display().to_string(), None),
                 message: format!("cannot read path: {}", io_reason(&e)),
             }),
         }
     }
-    (files, missing)
+    (files, problems)
 }
 
-fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
-    if depth > MAX_WALK_DEPTH {
-        return;
+fn dir_problem(dir: &Path, message: String) -> Problem {
+    Problem { subject: Subject::new("directory", dir.display().to_string()).in_file(dir.display().to_string(), None), message }
+}
+
+/// Depth-first in sorted order (a directory's entries where it sorts among its siblings), with
+/// an explicit stack of directories being listed instead of recursion.
+fn walk(top: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let mut stack: Vec<std::vec::IntoIter<(PathBuf, bool)>> = Vec::new();
+    if let Some(children) = list_dir(top, problems) {
+        stack.push(children.into_iter());
     }
+    while let Some(level) = stack.last_mut() {
+        let Some((child, is_dir)) = level.next() else {
+            stack.pop();
+            continue;
+        };
+        if !is_dir {
+            if child.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
+                files.push(child);
+            }
+        } else if stack.len() > MAX_WALK_DEPTH {
+            problems.push(dir_problem(
+                &child,
+                format!("directory is nested more than {MAX_WALK_DEPTH} levels below {}; not inspected", top.display()),
+            ));
+        } else if let Some(children) = list_dir(&child, problems) {
+            stack.push(children.into_iter());
+        }
+    }
+}
+
+/// The visible entries of `dir`, sorted, each with whether it is a directory; `None` (and a
+/// problem) when it cannot be listed.
+fn list_dir(dir: &Path, problems: &mut Vec<Problem>) -> Option<Vec<(PathBuf, bool)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -98,7 +139,7 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<P
                 subject: Subject::new("file", dir.display().to_string()).in_file(dir.display().to_string(), None),
                 message: format!("cannot list directory: {}", io_reason(&e)),
             });
-            return;
+            return None;
         }
     };
     // The entry's own type (no extra syscall on Linux): directory links are never followed (no
@@ -109,13 +150,7 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<P
         .map(|e| (e.path(), e.file_type().map(|t| t.is_dir()).unwrap_or(false)))
         .collect();
     children.sort_unstable_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
-    for (child, is_dir) in children {
-        if is_dir {
-            walk(&child, depth + 1, files, problems);
-        } else if child.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
-            files.push(child);
-        }
-    }
+    Some(children)
 }
 
 fn io_reason(e: &std::io::Error) -> String {
@@ -252,9 +287,21 @@ fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
     }
 }
 
+/// The reports of a lint run, plus notes about it (a CODEOWNERS file that was not used).
+#[derive(Debug, Clone, Default)]
+pub struct LintRun {
+    pub reports: Vec<FileReport>,
+    pub notes: Vec<String>,
+}
+
 /// Lints every source in parallel and attaches owners to findings. Output order is the input
 /// order.
 pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
+    lint_run(sources, opts).reports
+}
+
+/// [`lint_sources`] with the run's notes.
+pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
     let paths: Vec<&Path> = sources
         .iter()
         .filter_map(|s| match s {
@@ -265,7 +312,7 @@ pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
     // Owner lookups (git history) run while the files are linted.
     let pending = OwnerResolver::new(opts.owners_file.clone()).start(&paths);
     let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
-    let owners = pending.finish();
+    let (owners, notes) = pending.finish_with_notes();
     for (source, report) in sources.iter().zip(reports.iter_mut()) {
         if report.findings.is_empty() {
             continue;
@@ -278,7 +325,7 @@ pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
             f.owner = Some(owner.clone());
         }
     }
-    reports
+    LintRun { reports, notes }
 }
 
 #[cfg(test)]
@@ -326,6 +373,51 @@ mod tests {
         let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
         assert_eq!(names, vec!["p.yaml", "q.yml", "r.json"]);
         assert_eq!(missing.len(), 1);
+    }
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    const UNPINNED: &str = "deploymentSpec:\n  executors:\n    exec-a:\n      container: {image: python}\nroot:\n  executorLabel: exec-a\n";
+
+    #[test]
+    fn deep_directories_are_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep: PathBuf = (0..41).fold(dir.path().to_path_buf(), |p, i| p.join(format!("d{i}")));
+        write(&deep.join("p.yaml"), UNPINNED);
+        write(&dir.path().join("z.yaml"), UNPINNED);
+        let (files, problems) = expand_paths(&[dir.path().to_path_buf()]);
+        assert_eq!(files, vec![deep.join("p.yaml"), dir.path().join("z.yaml")]);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn a_directory_past_the_walk_limit_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deep = dir.path().to_path_buf();
+        for _ in 0..MAX_WALK_DEPTH + 3 {
+            deep.push("d");
+        }
+        write(&deep.join("p.yaml"), UNPINNED);
+        write(&dir.path().join("top.yaml"), UNPINNED);
+        let (files, problems) = expand_paths(&[dir.path().to_path_buf()]);
+        assert_eq!(files, vec![dir.path().join("top.yaml")]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let skipped: PathBuf = (0..=MAX_WALK_DEPTH).fold(dir.path().to_path_buf(), |p, _| p.join("d"));
+        assert_eq!(problems[0].subject.name, skipped.display().to_string());
+        assert!(problems[0].message.contains(&format!("more than {MAX_WALK_DEPTH} levels")), "{}", problems[0].message);
+    }
+
+    #[test]
+    fn a_directory_without_pipelines_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("README.md"), "# nothing here\n");
+        let (files, problems) = expand_paths(&[dir.path().to_path_buf()]);
+        assert!(files.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].message, format!("no pipeline files (.yaml, .yml, .json) found under {}", dir.path().display()));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod argo;
 pub mod fit;
+pub mod labels;
 pub mod lint;
 pub mod model;
 pub mod owners;

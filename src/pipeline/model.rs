@@ -112,6 +112,58 @@ impl Toleration {
     }
 }
 
+/// One node selector requirement (`matchExpressions` or `matchFields` item) as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Requirement {
+    pub key: String,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`, `Gt`, `Lt` (anything else is invalid).
+    pub operator: String,
+    pub values: Vec<String>,
+}
+
+impl Requirement {
+    pub fn new(key: &str, operator: &str, values: &[&str]) -> Self {
+        Requirement { key: key.into(), operator: operator.into(), values: values.iter().map(|v| v.to_string()).collect() }
+    }
+
+    /// `key In [a, b]`, `key Exists`, `key Gt 4`, for evidence and reasons.
+    pub fn shown(&self) -> String {
+        match self.operator.as_str() {
+            "Exists" | "DoesNotExist" if self.values.is_empty() => format!("{} {}", self.key, self.operator),
+            "Gt" | "Lt" if self.values.len() == 1 => format!("{} {} {}", self.key, self.operator, self.values[0]),
+            _ => format!("{} {} [{}]", self.key, self.operator, self.values.join(", ")),
+        }
+    }
+
+    /// True for operators that only a node carrying the label can satisfy.
+    pub fn needs_label(&self) -> bool {
+        matches!(self.operator.as_str(), "In" | "Exists" | "Gt" | "Lt")
+    }
+}
+
+/// One node selector term: all its requirements must hold (they are ANDed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AffinityTerm {
+    /// Requirements on node labels.
+    pub match_expressions: Vec<Requirement>,
+    /// Requirements on node fields (Kubernetes supports only `metadata.name`).
+    pub match_fields: Vec<Requirement>,
+}
+
+impl AffinityTerm {
+    pub fn is_empty(&self) -> bool {
+        self.match_expressions.is_empty() && self.match_fields.is_empty()
+    }
+
+    pub fn shown(&self) -> String {
+        if self.is_empty() {
+            return "(empty term)".into();
+        }
+        let fields = self.match_fields.iter().map(|r| format!("field {}", r.shown()));
+        self.match_expressions.iter().map(Requirement::shown).chain(fields).collect::<Vec<_>>().join(" and ")
+    }
+}
+
 /// One container that runs as a pipeline step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Task {
@@ -122,8 +174,10 @@ pub struct Task {
     pub image: Option<String>,
     pub resources: Resources,
     pub node_selector: Vec<(String, String)>,
-    /// Required node-affinity match expressions: (key, values).
-    pub affinity: Vec<(String, Vec<String>)>,
+    /// Required node affinity (`requiredDuringSchedulingIgnoredDuringExecution`): its node
+    /// selector terms, which Kubernetes ORs. `None` when the task has no required node affinity;
+    /// `Some(vec![])` when it has one with no terms (which matches no node).
+    pub affinity: Option<Vec<AffinityTerm>>,
     pub tolerations: Vec<Toleration>,
     /// Node selector, affinity or tolerations come from parameters or a pod-spec patch.
     pub dynamic_placement: bool,
@@ -131,6 +185,13 @@ pub struct Task {
     pub ignored_placement: Vec<String>,
     /// 1-based line where the task's container is defined, when known.
     pub line: Option<u64>,
+}
+
+impl Task {
+    /// Every label requirement of every required node-affinity term.
+    pub fn affinity_requirements(&self) -> impl Iterator<Item = &Requirement> {
+        self.affinity.iter().flatten().flat_map(|t| t.match_expressions.iter())
+    }
 }
 
 /// A parsed compiled pipeline.

@@ -1,21 +1,31 @@
 //! Who should fix a pipeline file: the CODEOWNERS entry that matches it (last match wins, as on
 //! GitHub and GitLab), else the last git author of the file, else "unknown".
 
-use globset::{Glob, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One CODEOWNERS line compiled to matchers.
-struct OwnerRule {
-    matchers: Vec<GlobMatcher>,
-    owners: Vec<String>,
-}
+/// GitHub ignores a CODEOWNERS file of 3 MB or more ("CODEOWNERS files must be under 3 MB in
+/// size. A CODEOWNERS file over this limit will not be loaded", GitHub docs, About code
+/// owners); so does kfcheck, because the file comes from the repository being linted.
+pub const MAX_CODEOWNERS_BYTES: u64 = 3 << 20;
+/// Rules (pattern lines) kfcheck compiles from one CODEOWNERS file; far above any real file.
+pub const MAX_CODEOWNERS_RULES: usize = 10_000;
 
-/// A parsed CODEOWNERS file and the directory its patterns are relative to.
+/// Globs per compiled `GlobSet`: one set of every pattern can exceed the regex engine's size
+/// limit, one matcher per pattern costs a regex compile per line.
+const GLOBS_PER_SET: usize = 256;
+
+/// A parsed CODEOWNERS file and the directory its patterns are relative to. Patterns are
+/// compiled into a few `GlobSet`s (literal names, extensions and prefixes need no regex), and
+/// matching a path asks the sets from the last rule backwards.
 pub struct CodeOwners {
     root: PathBuf,
-    rules: Vec<OwnerRule>,
+    /// Sets in file order, each with the rule index of its globs.
+    sets: Vec<(GlobSet, Vec<usize>)>,
+    /// Owners of each rule, in file order (last match wins).
+    owners: Vec<Vec<String>>,
 }
 
 /// Glob patterns equivalent to one CODEOWNERS (gitignore-style) pattern.
@@ -35,32 +45,87 @@ fn globs_for(pattern: &str) -> Vec<String> {
     }
 }
 
-impl CodeOwners {
-    pub fn parse(root: &Path, text: &str) -> CodeOwners {
-        let mut rules = Vec::new();
-        for line in text.lines() {
-            let line = line.split(" #").next().unwrap_or("").trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.starts_with("^[") {
-                continue; // comments and GitLab section headers
-            }
-            let mut parts = line.split_whitespace();
-            let Some(pattern) = parts.next() else { continue };
-            let owners: Vec<String> = parts.map(str::to_string).collect();
-            let matchers = globs_for(pattern)
-                .iter()
-                .filter_map(|g| globset::GlobBuilder::new(g).literal_separator(true).build().ok())
-                .map(|g: Glob| g.compile_matcher())
-                .collect();
-            rules.push(OwnerRule { matchers, owners });
+/// The pattern lines of a CODEOWNERS text: (pattern, owners), comments and GitLab section
+/// headers left out.
+fn rule_lines(text: &str) -> impl Iterator<Item = (&str, Vec<String>)> {
+    text.lines().filter_map(|line| {
+        let line = line.split(" #").next().unwrap_or("").trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.starts_with("^[") {
+            return None;
         }
-        CodeOwners { root: root.to_path_buf(), rules }
+        let mut parts = line.split_whitespace();
+        let pattern = parts.next()?;
+        Some((pattern, parts.map(str::to_string).collect()))
+    })
+}
+
+impl CodeOwners {
+    /// Parses a CODEOWNERS text; invalid patterns match nothing. Over
+    /// [`MAX_CODEOWNERS_RULES`] rules, an error (the file is not used).
+    pub fn try_parse(root: &Path, text: &str) -> Result<CodeOwners, String> {
+        let rules = rule_lines(text).count();
+        if rules > MAX_CODEOWNERS_RULES {
+            return Err(format!("has {rules} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}"));
+        }
+        let mut globs = Vec::new();
+        let mut owners = Vec::with_capacity(rules);
+        for (i, (pattern, who)) in rule_lines(text).enumerate() {
+            for g in globs_for(pattern) {
+                if let Ok(glob) = GlobBuilder::new(&g).literal_separator(true).build() {
+                    globs.push((glob, i));
+                }
+            }
+            owners.push(who);
+        }
+        let mut sets = Vec::with_capacity(globs.len().div_ceil(GLOBS_PER_SET));
+        for chunk in globs.chunks(GLOBS_PER_SET) {
+            let mut builder = GlobSetBuilder::new();
+            for (glob, _) in chunk {
+                builder.add(glob.clone());
+            }
+            let set = builder.build().map_err(|e| format!("patterns cannot be compiled: {e}"))?;
+            sets.push((set, chunk.iter().map(|(_, i)| *i).collect()));
+        }
+        Ok(CodeOwners { root: root.to_path_buf(), sets, owners })
+    }
+
+    /// [`CodeOwners::try_parse`] for texts known to be small; an unusable text owns nothing.
+    pub fn parse(root: &Path, text: &str) -> CodeOwners {
+        Self::try_parse(root, text)
+            .unwrap_or_else(|_| CodeOwners { root: root.to_path_buf(), sets: Vec::new(), owners: Vec::new() })
+    }
+
+    /// Reads and parses the CODEOWNERS file at `path` with its size checked first; the error
+    /// says why it is not used.
+    pub fn load(root: &Path, path: &Path) -> Result<CodeOwners, String> {
+        use std::io::Read;
+        let shown = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| format!("CODEOWNERS {shown} cannot be read: {e}"))?;
+        if !meta.is_file() {
+            return Err(format!("CODEOWNERS {shown} is not a regular file; not used"));
+        }
+        let too_big = |n: u64| format!("CODEOWNERS {shown} is {:.1} MB, over GitHub's 3 MB limit; not used", n as f64 / 1e6);
+        if meta.len() > MAX_CODEOWNERS_BYTES {
+            return Err(too_big(meta.len()));
+        }
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CODEOWNERS_BYTES + 1).read_to_end(&mut buf))
+            .map_err(|e| format!("CODEOWNERS {shown} cannot be read: {e}"))?;
+        if buf.len() as u64 > MAX_CODEOWNERS_BYTES {
+            return Err(too_big(buf.len() as u64));
+        }
+        let text = String::from_utf8(buf).map_err(|_| format!("CODEOWNERS {shown} is not UTF-8 text; not used"))?;
+        Self::try_parse(root, &text).map_err(|why| format!("CODEOWNERS {shown} {why}; not used"))
     }
 
     /// Owners of `abs` (an absolute, canonical path), if any rule names some.
     pub fn owners_of(&self, abs: &Path) -> Option<String> {
         let rel = abs.strip_prefix(&self.root).ok()?;
-        let rule = self.rules.iter().rev().find(|r| r.matchers.iter().any(|m| m.is_match(rel)))?;
-        (!rule.owners.is_empty()).then(|| rule.owners.join(" "))
+        // Sets hold rules in file order: the last set with a match has the last matching rule.
+        let rule = self.sets.iter().rev().find_map(|(set, rules)| set.matches(rel).into_iter().map(|g| rules[g]).max())?;
+        let owners = &self.owners[rule];
+        (!owners.is_empty()).then(|| owners.join(" "))
     }
 }
 
@@ -99,12 +164,11 @@ impl OwnerResolver {
     /// repository, in the background, for the files CODEOWNERS does not cover, so that it runs
     /// while the files are being linted.
     pub fn start(&self, files: &[&Path]) -> PendingOwners {
-        let mut pending = PendingOwners { known: HashMap::new(), git: Vec::new() };
+        let mut pending = PendingOwners { known: HashMap::new(), git: Vec::new(), notes: Vec::new() };
         if files.is_empty() {
             return pending;
         }
         let explicit = self.explicit.as_ref().and_then(|f| {
-            let text = std::fs::read_to_string(f).ok()?;
             let abs = absolute(f);
             let dir = abs.parent()?.to_path_buf();
             // Patterns are relative to the repository root: the file's repo, or its folder
@@ -113,7 +177,7 @@ impl OwnerResolver {
                 Some(".github" | "docs" | ".gitlab") => dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()),
                 _ => dir.clone(),
             });
-            Some(CodeOwners::parse(&root, &text))
+            CodeOwners::load(&root, f).map_err(|why| pending.notes.push(why)).ok()
         });
         // Canonicalise each directory once, not each file.
         let mut by_repo: HashMap<Option<PathBuf>, Vec<(PathBuf, PathBuf)>> = HashMap::new();
@@ -135,7 +199,7 @@ impl OwnerResolver {
             let discovered = if explicit.is_none() {
                 root.as_deref().and_then(|r| {
                     let path = find_codeowners(r)?;
-                    Some(CodeOwners::parse(r, &std::fs::read_to_string(path).ok()?))
+                    CodeOwners::load(r, &path).map_err(|why| pending.notes.push(why)).ok()
                 })
             } else {
                 None
@@ -162,11 +226,18 @@ impl OwnerResolver {
 pub struct PendingOwners {
     known: HashMap<PathBuf, String>,
     git: Vec<std::thread::JoinHandle<Vec<(PathBuf, String)>>>,
+    /// Why a CODEOWNERS file found or given was not used.
+    notes: Vec<String>,
 }
 
 impl PendingOwners {
     /// Waits for the git lookups and returns every owner found.
     pub fn finish(self) -> HashMap<PathBuf, String> {
+        self.finish_with_notes().0
+    }
+
+    /// [`PendingOwners::finish`], plus why a CODEOWNERS file was not used.
+    pub fn finish_with_notes(self) -> (HashMap<PathBuf, String>, Vec<String>) {
         let mut out = self.known;
         for handle in self.git {
             // A failed lookup only means "no git author": the owner stays unknown.
@@ -174,7 +245,7 @@ impl PendingOwners {
                 out.insert(f, author);
             }
         }
-        out
+        (out, self.notes)
     }
 }
 
@@ -239,6 +310,52 @@ mod tests {
         assert_eq!(co.owners_of(&root.join("pipelines/a.yaml")).as_deref(), Some("@ml-team"));
         assert_eq!(co.owners_of(&root.join("pipelines/gpu/b.yaml")).as_deref(), Some("@gpu-team @alice"));
         assert_eq!(co.owners_of(&root.join("pipelines/c.json")).as_deref(), Some("@json-people"));
+    }
+
+    /// A CODEOWNERS of `lines` rules that match nothing, then one that owns every `.yaml`.
+    fn hostile_codeowners(lines: usize) -> String {
+        let mut text = String::with_capacity(lines * 40);
+        for i in 0..lines {
+            text.push_str(&format!("/deep/**/nothing-{i}/**/*.bin @team-{i}\n"));
+        }
+        text.push_str("*.yaml @last\n");
+        text
+    }
+
+    #[test]
+    fn codeowners_over_the_size_limit_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let text = hostile_codeowners(110_000);
+        assert!(text.len() as u64 > MAX_CODEOWNERS_BYTES);
+        std::fs::write(root.join("CODEOWNERS"), &text).unwrap();
+        let p = root.join("p.yaml");
+        std::fs::write(&p, "x").unwrap();
+        let pending = OwnerResolver::new(Some(root.join("CODEOWNERS"))).start(&[p.as_path()]);
+        let (owners, notes) = pending.finish_with_notes();
+        assert!(!owners.contains_key(&p), "{owners:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].contains("over GitHub's 3 MB limit; not used"), "{}", notes[0]);
+    }
+
+    #[test]
+    fn codeowners_over_the_rule_limit_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let text = hostile_codeowners(MAX_CODEOWNERS_RULES);
+        assert!((text.len() as u64) < MAX_CODEOWNERS_BYTES);
+        let err = CodeOwners::try_parse(&root, &text).err().unwrap();
+        assert_eq!(err, format!("has {} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}", MAX_CODEOWNERS_RULES + 1));
+    }
+
+    #[test]
+    fn a_large_codeowners_under_the_limits_still_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let co = CodeOwners::try_parse(&root, &hostile_codeowners(MAX_CODEOWNERS_RULES - 1)).unwrap();
+        assert_eq!(co.owners_of(&root.join("a/b/p.yaml")).as_deref(), Some("@last"));
+        assert_eq!(co.owners_of(&root.join("deep/x/nothing-7/y/z.bin")).as_deref(), Some("@team-7"));
+        assert_eq!(co.owners_of(&root.join("other.txt")), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::argo::{k8s_resources, toleration};
 use super::model::{Format, Pipeline, Task};
-use super::parse::{line_of, misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, ParseError, Scalar};
+use super::parse::{misplaced, offset_of, Affinity, LineIndex, Doc, K8sResources, K8sToleration, ParseError, Scalar};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -109,7 +109,7 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
         .filter_map(|s| Some((s.pipeline_task_name.as_deref()?, s.pod_template.as_ref().or(s.task_pod_template.as_ref())?)))
         .collect();
 
-    let mut walk = Walk { text, named_tasks, tasks: Vec::new(), offset: offset_of(text, "tasks:").unwrap_or(0) };
+    let mut walk = Walk { named_tasks, tasks: Vec::new(), lines: LineIndex::new(text, offset_of(text, "tasks:").unwrap_or(0)) };
     // PipelineRun with inline pipelineSpec, a Pipeline document (spec.tasks), or a bare Task.
     let (tasks, finally) = match (&spec.pipeline_spec, &spec.tasks) {
         (Some(ps), _) => (ps.tasks.as_deref(), ps.finally_tasks.as_deref()),
@@ -141,10 +141,10 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
 }
 
 struct Walk<'a> {
-    text: &'a str,
     named_tasks: BTreeMap<&'a str, &'a Doc>,
     tasks: Vec<Task>,
-    offset: usize,
+    /// Lines of the `- name:` entries from the first `tasks:` on.
+    lines: LineIndex<'a>,
 }
 
 impl Walk<'_> {
@@ -198,7 +198,7 @@ impl Walk<'_> {
                 executor: Some(task_name.to_string()),
                 image: s.image.clone().or_else(|| template.and_then(|t| t.image.clone())),
                 resources: res.map(k8s_resources).unwrap_or_default(),
-                line: line_of(self.text, &format!("- name: {leaf}"), self.offset),
+                line: self.lines.item_name(leaf),
                 ignored_placement: misplaced("step", [s.node_selector.is_some(), s.tolerations.is_some(), s.affinity.is_some()]),
                 ..Task::default()
             };
@@ -208,8 +208,10 @@ impl Walk<'_> {
                     task.node_selector.push((k.clone(), v.0.clone()));
                 }
                 task.tolerations.extend(pod.tolerations.iter().flatten().map(toleration));
+                // A task's pod template replaces the run-wide affinity (Tekton merges pod
+                // templates field by field).
                 if let Some(a) = &pod.affinity {
-                    task.affinity.extend(a.required_keys());
+                    task.affinity = a.required_terms();
                 }
             }
             self.tasks.push(task);

@@ -2,10 +2,10 @@
 //! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{line_of, misplaced, offset_of, MatchExpression, ParseError, Scalar};
+use super::parse::{affinity_term, misplaced, offset_of, LineIndex, MatchExpression, ParseError, Scalar};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PipelineInfo {
@@ -126,11 +126,18 @@ pub(crate) struct PlatformToleration {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PlatformNodeAffinity {
     pub match_expressions: Option<Vec<MatchExpression>>,
+    pub match_fields: Option<Vec<MatchExpression>>,
     pub node_affinity_json: Option<IgnoredAny>,
     pub weight: Option<IgnoredAny>,
 }
 
 const MAX_DAG_DEPTH: usize = 64;
+
+/// DAG task instances one pipeline may expand to. Components are reused by reference, so a few
+/// kilobytes of IR can name millions of instances (each component used twice at each of 21
+/// levels is 2^21); this is far above any pipeline KFP can run and keeps expansion linear in
+/// what is inspected.
+pub const MAX_TASK_INSTANCES: u64 = 100_000;
 
 pub(crate) fn to_pipeline(
     ir: &super::parse::Doc,
@@ -151,16 +158,24 @@ pub(crate) fn to_pipeline(
     let deploy_offset = offset_of(text, "deploymentSpec:").or_else(|| offset_of(text, "\"deploymentSpec\""));
     let platform_offset = offset_of(text, "platforms:").or_else(|| offset_of(text, "\"platforms\""));
 
-    let mut ctx = Walk { executors, components, platform_execs, text, deploy_offset, tasks: Vec::new() };
+    let executor_lines = deploy_offset.map(|o| LineIndex::new(text, o));
+    let mut ctx = Walk { executors, components, platform_execs, executor_lines, tasks: Vec::new(), built: HashMap::new() };
     if let Some(root) = &ir.root {
+        // Count first, by reference (each component once), so that nothing is expanded that
+        // would go over the limit.
+        let instances = ctx.instances(root, "root", 0, &mut HashMap::new())?;
+        if instances > MAX_TASK_INSTANCES {
+            return Err(ParseError::new(format!(
+                "pipeline DAG expands to {instances} task instances at all levels of nesting (components reused at many levels), over the limit of {MAX_TASK_INSTANCES}; not inspected"
+            )));
+        }
         ctx.component(root, "", 0)?;
     }
     let orphan_platform_executors = platform_execs
         .map(|p| {
-            p.keys()
-                .filter(|label| !executors.contains_key(*label))
-                .map(|label| (label.clone(), find_key_line(text, label, platform_offset)))
-                .collect()
+            let orphans: Vec<&String> = p.keys().filter(|label| !executors.contains_key(*label)).collect();
+            let lines = platform_offset.filter(|_| !orphans.is_empty()).map(|o| LineIndex::new(text, o));
+            orphans.into_iter().map(|label| (label.clone(), lines.as_ref().and_then(|l| l.key(label)))).collect()
         })
         .unwrap_or_default();
     Ok(Pipeline {
@@ -172,35 +187,67 @@ pub(crate) fn to_pipeline(
     })
 }
 
-fn find_key_line(text: &str, key: &str, from: Option<usize>) -> Option<u64> {
-    let from = from?;
-    line_of(text, &format!("{key}:"), from).or_else(|| line_of(text, &format!("\"{key}\""), from))
-}
-
 struct Walk<'a> {
     executors: &'a BTreeMap<String, Executor>,
     components: Option<&'a BTreeMap<String, ComponentSpec>>,
     platform_execs: Option<&'a BTreeMap<String, ExecutorConfig>>,
-    text: &'a str,
-    deploy_offset: Option<usize>,
+    /// Lines of the keys below `deploymentSpec:`.
+    executor_lines: Option<LineIndex<'a>>,
     tasks: Vec<Task>,
+    /// The task each executor label makes (`None`: no user container), built once per label and
+    /// copied per instance.
+    built: HashMap<&'a str, Option<Task>>,
 }
 
-impl Walk<'_> {
-    fn component(&mut self, comp: &ComponentSpec, path: &str, depth: usize) -> Result<(), ParseError> {
+/// Per component name: `None` while it is being counted (seeing it again is a cycle), then the
+/// number of DAG task instances below and including it.
+type Counts<'a> = HashMap<&'a str, Option<u64>>;
+
+impl<'a> Walk<'a> {
+    fn child(&self, task: &DagTask) -> Option<(&'a str, &'a ComponentSpec)> {
+        let name = task.component_ref.as_ref().and_then(|c| c.name.as_deref())?;
+        self.components.and_then(|c| c.get_key_value(name)).map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Task instances (DAG tasks at every level of nesting, as the expansion visits them) below `comp`,
+    /// each component counted once however often it is used. Errors on cycles and on nesting
+    /// deeper than [`MAX_DAG_DEPTH`].
+    fn instances(&self, comp: &'a ComponentSpec, name: &str, depth: usize, counts: &mut Counts<'a>) -> Result<u64, ParseError> {
         if depth > MAX_DAG_DEPTH {
-            return Err(ParseError::new(format!(
-                "pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels (a component that includes itself?)"
-            )));
+            return Err(ParseError::new(format!("pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels")));
+        }
+        let mut total: u64 = 0;
+        for task in comp.dag.iter().flat_map(|d| d.tasks.iter().flatten()).map(|(_, t)| t) {
+            total = total.saturating_add(1);
+            let Some((child_name, child)) = self.child(task) else { continue };
+            let n = match counts.get(child_name) {
+                Some(Some(n)) => *n,
+                Some(None) => {
+                    return Err(ParseError::new(format!(
+                        "pipeline DAG component {child_name} includes itself (directly or through {name}), so it never ends; not inspected"
+                    )))
+                }
+                None => {
+                    counts.insert(child_name, None);
+                    let n = self.instances(child, child_name, depth + 1, counts)?;
+                    counts.insert(child_name, Some(n));
+                    n
+                }
+            };
+            total = total.saturating_add(n);
+        }
+        Ok(total)
+    }
+
+    fn component(&mut self, comp: &'a ComponentSpec, path: &str, depth: usize) -> Result<(), ParseError> {
+        if depth > MAX_DAG_DEPTH {
+            return Err(ParseError::new(format!("pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels")));
         }
         if let Some(dag) = &comp.dag {
             for (key, task) in dag.tasks.iter().flatten() {
                 let name = task.task_info.as_ref().and_then(|t| t.name.clone()).unwrap_or_else(|| key.clone());
                 let full = if path.is_empty() { name } else { format!("{path}/{name}") };
-                let Some(comp_name) = task.component_ref.as_ref().and_then(|c| c.name.as_deref()) else {
-                    continue;
-                };
-                if let Some(child) = self.components.and_then(|c| c.get(comp_name)) {
+                if let Some((_, child)) = self.child(task) {
                     self.component(child, &full, depth + 1)?;
                 }
             }
@@ -211,19 +258,29 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn executor_task(&mut self, name: String, label: &str) {
+    fn executor_task(&mut self, name: String, label: &'a str) {
+        if !self.built.contains_key(label) {
+            let task = self.build_task(label);
+            self.built.insert(label, task);
+        }
+        if let Some(Some(task)) = self.built.get(label) {
+            self.tasks.push(Task { name, ..task.clone() });
+        }
+    }
+
+    /// The task an executor makes, without its name; `None` when nothing runs as a user container.
+    fn build_task(&self, label: &str) -> Option<Task> {
         let Some(container) = self.executors.get(label).and_then(|e| e.container.as_ref()) else {
-            return; // importer / resolver: nothing runs as a user container
+            return None; // importer / resolver: nothing runs as a user container
         };
         // kfp-kubernetes CreatePVC/DeletePVC executors are stubs the KFP backend handles itself.
         if container.image.as_deref().is_some_and(|i| i.starts_with("argostub/")) {
-            return;
+            return None;
         }
         let mut task = Task {
-            name,
             executor: Some(label.to_string()),
             image: container.image.clone(),
-            line: find_key_line(self.text, label, self.deploy_offset),
+            line: self.executor_lines.as_ref().and_then(|l| l.key(label)),
             ignored_placement: misplaced("container", [container.node_selector.is_some(), container.tolerations.is_some(), container.affinity.is_some()]),
             ..Task::default()
         };
@@ -233,7 +290,7 @@ impl Walk<'_> {
         if let Some(cfg) = self.platform_execs.and_then(|p| p.get(label)) {
             apply_platform(&mut task, cfg);
         }
-        self.tasks.push(task);
+        Some(task)
     }
 }
 
@@ -299,18 +356,17 @@ fn apply_platform(task: &mut Task, cfg: &ExecutorConfig) {
             task.dynamic_placement = true;
         }
     }
+    // The KFP driver turns each term without a weight into one required node selector term
+    // (ORed by the scheduler); terms with a weight are preferred, not required.
     for a in cfg.node_affinity.iter().flatten() {
         if a.node_affinity_json.is_some() {
             task.dynamic_placement = true;
+            continue;
         }
         if a.weight.is_some() {
-            continue; // preferred, not required
+            continue;
         }
-        for e in a.match_expressions.iter().flatten() {
-            if let Some(k) = &e.key {
-                task.affinity.push((k.clone(), e.values.iter().flatten().map(|v| v.0.clone()).collect()));
-            }
-        }
+        task.affinity.get_or_insert_with(Vec::new).push(affinity_term(a.match_expressions.as_deref(), a.match_fields.as_deref()));
     }
 }
 
@@ -407,6 +463,8 @@ platforms:
     #[test]
     fn self_including_component_is_an_error() {
         let text = "components:\n  comp-a:\n    dag:\n      tasks:\n        a: {componentRef: {name: comp-a}}\nroot:\n  dag:\n    tasks:\n      a: {componentRef: {name: comp-a}}\ndeploymentSpec: {executors: {}}\n";
-        assert!(parse_pipeline(text).unwrap_err().message.contains("nested deeper"));
+        assert!(parse_pipeline(text).unwrap_err().message.contains("comp-a includes itself"));
+        let text = "components:\n  comp-a:\n    dag:\n      tasks:\n        b: {componentRef: {name: comp-b}}\n  comp-b:\n    dag:\n      tasks:\n        a: {componentRef: {name: comp-a}}\nroot:\n  dag:\n    tasks:\n      a: {componentRef: {name: comp-a}}\ndeploymentSpec: {executors: {}}\n";
+        assert!(parse_pipeline(text).unwrap_err().message.contains("includes itself"));
     }
 }

@@ -22,7 +22,11 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
                 .node_selector
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str(), format!("{k}={v}")))
-                .chain(t.affinity.iter().flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str(), format!("{k} in {v}")))));
+                .chain(
+                    t.affinity_requirements()
+                        .filter(|r| r.operator == "In")
+                        .flat_map(|r| r.values.iter().map(move |v| (r.key.as_str(), v.as_str(), format!("{} in {v}", r.key)))),
+                );
             for (k, v, shown) in selectors {
                 if let Some(got) = label_vendor(k, v).filter(|g| *g != want) {
                     hits.push(

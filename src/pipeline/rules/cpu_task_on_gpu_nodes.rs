@@ -26,10 +26,9 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
             .filter(|(k, _)| is_accelerator_label(k))
             .map(|(k, v)| format!("{k}={v}"))
             .chain(
-                t.affinity
-                    .iter()
-                    .filter(|(k, _)| is_accelerator_label(k))
-                    .map(|(k, v)| format!("{k} in ({})", v.join(","))),
+                t.affinity_requirements()
+                    .filter(|r| r.needs_label() && is_accelerator_label(&r.key))
+                    .map(|r| r.shown()),
             )
             .collect();
         let tolerations: Vec<String> = t

@@ -16,6 +16,7 @@ mod platform_executor_unknown;
 mod quantity_unparseable;
 mod requests_missing;
 mod resources_from_parameters;
+mod selector_invalid;
 mod toleration_invalid;
 
 use super::model::{Format, Pipeline, Task, Toleration};
@@ -85,6 +86,7 @@ pub const RULES: &[&Rule] = &[
     &quantity_unparseable::RULE,
     &requests_missing::RULE,
     &resources_from_parameters::RULE,
+    &selector_invalid::RULE,
     &toleration_invalid::RULE,
 ];
 
@@ -189,7 +191,7 @@ pub(crate) fn gpu_resources(task: &Task) -> impl Iterator<Item = &super::model::
 
 pub(crate) fn has_accelerator_placement(task: &Task) -> bool {
     task.node_selector.iter().any(|(k, _)| is_accelerator_label(k))
-        || task.affinity.iter().any(|(k, _)| is_accelerator_label(k))
+        || task.affinity_requirements().any(|r| r.needs_label() && is_accelerator_label(&r.key))
 }
 
 /// Picks the remediation wording for the SDK that produced the pipeline.
