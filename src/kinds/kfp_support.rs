@@ -3,14 +3,14 @@
 //! of how a run ended (which task failed, with its state and message).
 
 use super::{kfp_error, CheckContext, CheckError};
-use crate::clients::kfp::{Experiment, KfpClient, KfpError, Run, RunSource, TaskDetail};
+use crate::clients::kfp::{Created, Experiment, KfpClient, KfpError, Run, RunSource, TaskDetail};
 use crate::clients::kfp_spec::{GpuMode, RunState};
 use crate::context::kfp::Kfp;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// GPU mode as a check writes it: `gpu: {type: nvidia-l4}`.
@@ -87,10 +87,6 @@ pub(crate) fn load_pipeline(base: &SuiteBase, path: &str) -> Result<(String, Str
     }
 }
 
-/// A slot for the id of something being created: the cleanup registered before the create reads
-/// it, and falls back to finding the object by its unique name when the create's answer was lost.
-type Slot = Arc<Mutex<Option<String>>>;
-
 /// Runs seen in a terminal state: their cleanup deletes them without asking again.
 static FINISHED: Mutex<std::collections::BTreeSet<String>> = Mutex::new(std::collections::BTreeSet::new());
 
@@ -103,25 +99,28 @@ fn finished(run_id: &str, mark: bool) -> bool {
     }
 }
 
-fn take(slot: &Slot) -> Option<String> {
-    slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
-fn put(slot: &Slot, id: &str) {
-    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+/// The ids a cleanup deletes: every one the create saw, and those found by the unique name
+/// (`found`, looked up only when the create is not sure it saw them all: an answer was lost, or
+/// the create never answered).
+fn ids_to_delete(created: &Created, found: Option<Result<Vec<String>, KfpError>>) -> Result<Vec<String>, String> {
+    let mut ids = created.ids();
+    for id in found.transpose().map_err(|e| e.to_string())?.unwrap_or_default() {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
 
 /// Creates kfcheck's experiment, after registering its deletion.
 pub(crate) async fn create_experiment(cx: &CheckContext, kfp: &Kfp, name: &str) -> Result<Experiment, CheckError> {
     let ns = kfp.namespace_for_writes().map_err(CheckError::Undecided)?.map(String::from);
-    let slot: Slot = Arc::default();
-    let (client, n, s, sl) = (kfp.client.clone(), name.to_string(), ns.clone(), slot.clone());
+    let created = Created::default();
+    let (client, n, s, seen) = (kfp.client.clone(), name.to_string(), ns.clone(), created.clone());
     cx.janitor.register(format!("delete KFP experiment {name}"), move || {
         Box::pin(async move {
-            let ids = match take(&sl) {
-                Some(id) => vec![id],
-                None => client.list_experiments(s.as_deref(), &n).await.map_err(|e| e.to_string())?.into_iter().filter(|e| e.display_name == n).map(|e| e.experiment_id).collect(),
-            };
+            let found = if seen.unsure() { Some(client.list_experiments(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|e| e.display_name == n).map(|e| e.experiment_id).collect())) } else { None };
+            let ids = ids_to_delete(&seen, found)?;
             for id in &ids {
                 match client.delete_experiment(id).await {
                     Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
@@ -132,23 +131,19 @@ pub(crate) async fn create_experiment(cx: &CheckContext, kfp: &Kfp, name: &str) 
         })
     });
     let what = format!("create experiments{}", ns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default());
-    let e = kfp.client.create_experiment(name, ns.as_deref(), "kfcheck readiness check; deleted when the check ends").await.map_err(|e| kfp_error(&e, &what))?;
-    put(&slot, &e.experiment_id);
-    Ok(e)
+    kfp.client.create_experiment(name, ns.as_deref(), "kfcheck readiness check; deleted when the check ends", &created).await.map_err(|e| kfp_error(&e, &what))
 }
 
 /// Uploads a pipeline (multipart, its first version) in the write namespace, after registering
 /// its deletion with all its versions.
 pub(crate) async fn upload_pipeline(cx: &CheckContext, kfp: &Kfp, name: &str, yaml: &str) -> Result<crate::clients::kfp::Pipeline, CheckError> {
     let ns = kfp.namespace_for_writes().map_err(CheckError::Undecided)?.map(String::from);
-    let slot: Slot = Arc::default();
-    let (client, n, s, sl) = (kfp.client.clone(), name.to_string(), ns.clone(), slot.clone());
+    let created = Created::default();
+    let (client, n, s, seen) = (kfp.client.clone(), name.to_string(), ns.clone(), created.clone());
     cx.janitor.register(format!("delete KFP pipeline {name}"), move || {
         Box::pin(async move {
-            let ids = match take(&sl) {
-                Some(id) => vec![id],
-                None => client.list_pipelines(s.as_deref(), &n).await.map_err(|e| e.to_string())?.into_iter().filter(|p| p.shown_name() == n).map(|p| p.pipeline_id).collect(),
-            };
+            let found = if seen.unsure() { Some(client.list_pipelines(s.as_deref(), &n).await.map(|l| l.into_iter().filter(|p| p.shown_name() == n).map(|p| p.pipeline_id).collect())) } else { None };
+            let ids = ids_to_delete(&seen, found)?;
             for id in &ids {
                 match client.delete_pipeline(id).await {
                     Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
@@ -159,21 +154,17 @@ pub(crate) async fn upload_pipeline(cx: &CheckContext, kfp: &Kfp, name: &str, ya
         })
     });
     let what = format!("upload pipelines{}", ns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default());
-    let p = kfp.client.upload_pipeline(name, ns.as_deref(), yaml).await.map_err(|e| kfp_error(&e, &what))?;
-    put(&slot, &p.pipeline_id);
-    Ok(p)
+    kfp.client.upload_pipeline(name, ns.as_deref(), yaml, &created).await.map_err(|e| kfp_error(&e, &what))
 }
 
 /// Submits a run, after registering its termination and deletion.
 pub(crate) async fn submit_run(cx: &CheckContext, kfp: &Kfp, name: &str, experiment_id: &str, source: &RunSource, parameters: &serde_json::Map<String, Value>) -> Result<Run, CheckError> {
-    let slot: Slot = Arc::default();
-    let (client, n, exp, ns, sl) = (kfp.client.clone(), name.to_string(), experiment_id.to_string(), kfp.namespace.clone(), slot.clone());
+    let created = Created::default();
+    let (client, n, exp, ns, seen) = (kfp.client.clone(), name.to_string(), experiment_id.to_string(), kfp.namespace.clone(), created.clone());
     cx.janitor.register(format!("terminate and delete KFP run {name}"), move || {
         Box::pin(async move {
-            let ids = match take(&sl) {
-                Some(id) => vec![id],
-                None => client.list_runs(ns.as_deref(), Some(&exp), &n).await.map_err(|e| e.to_string())?.into_iter().filter(|r| r.display_name == n).map(|r| r.run_id).collect(),
-            };
+            let found = if seen.unsure() { Some(client.list_runs(ns.as_deref(), Some(&exp), &n).await.map(|l| l.into_iter().filter(|r| r.display_name == n).map(|r| r.run_id).collect())) } else { None };
+            let ids = ids_to_delete(&seen, found)?;
             let mut notes = Vec::new();
             for id in &ids {
                 notes.push(client.terminate_and_delete_run(id, finished(id, false)).await.map_err(|e| format!("{e} (run `kfcheck cleanup`)"))?);
@@ -181,9 +172,7 @@ pub(crate) async fn submit_run(cx: &CheckContext, kfp: &Kfp, name: &str, experim
             Ok(if notes.is_empty() { format!("KFP run {n} was never created") } else { format!("{} ({n})", notes.join(", ")) })
         })
     });
-    let run = kfp.client.create_run(name, Some(experiment_id), source, parameters).await.map_err(|e| kfp_error(&e, "create runs"))?;
-    put(&slot, &run.run_id);
-    Ok(run)
+    kfp.client.create_run(name, kfp.namespace.as_deref(), Some(experiment_id), source, parameters, &created).await.map_err(|e| kfp_error(&e, "create runs"))
 }
 
 /// The last look at a run: finished, or still going when the deadline came.
@@ -225,8 +214,8 @@ pub(crate) async fn wait_for_run(cx: &CheckContext, client: &KfpClient, run_id: 
     }
 }
 
-/// A run's or task's error message, redacted: KFP copies driver and launcher errors (connection
-/// strings, tokens) into it.
+/// A server's or task's message, redacted: a failed step's error often quotes its command line
+/// or environment, credentials included.
 fn status_message(v: &Option<Value>) -> Option<String> {
     v.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str).filter(|m| !m.is_empty()).map(crate::clients::redact::redact)
 }
