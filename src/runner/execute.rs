@@ -199,6 +199,11 @@ pub async fn run_checks(
             }
         }
     }
+    // The checks may all have ended on the cancellation before the loop above took its branch:
+    // a cancelled run is interrupted whichever branch the select happened to pick.
+    if cancel.is_cancelled() {
+        let _ = stop.compare_exchange(RUNNING, INTERRUPTED, Ordering::SeqCst, Ordering::SeqCst);
+    }
     results.sort_by(|a, b| a.id.cmp(&b.id));
     let reason = match stop.load(Ordering::SeqCst) {
         DEADLINE => StopReason::Deadline,
