@@ -234,6 +234,7 @@ pub(crate) struct KubeSpec {
 /// JSON goes straight to serde_json and block YAML through the fast reader in `skim`; whenever
 /// either cannot produce a pipeline, the full YAML parser decides (and words every error).
 pub fn parse_pipeline(text: &str) -> Result<Pipeline, ParseError> {
+    check_document_count(text)?;
     if let Some(docs) = fast_documents(text) {
         if let Ok(p) = build(docs, text) {
             return Ok(p);
@@ -250,7 +251,27 @@ pub fn parse_pipeline_fast(text: &str) -> Option<Pipeline> {
 
 /// Only the full YAML parser. For tests and benchmarks that compare the two.
 pub fn parse_pipeline_full(text: &str) -> Result<Pipeline, ParseError> {
+    check_document_count(text)?;
     build(full_documents(text)?, text)
+}
+
+/// The most YAML documents one file may hold. A compiled pipeline is one to a few (IR and
+/// platform spec; a Tekton bundle a few dozen); a file of millions of tiny documents would cost
+/// gigabytes of parsed documents for nothing.
+pub const MAX_DOCUMENTS: usize = 1000;
+
+/// `Err` when `text` has more than [`MAX_DOCUMENTS`] document separators (`---` at the start of
+/// a line), counted in one pass before anything is parsed.
+fn check_document_count(text: &str) -> Result<(), ParseError> {
+    let b = text.as_bytes();
+    let at_line_start = |i: usize| i == 0 || b[i - 1] == b'\n';
+    let separators = memchr::memmem::find_iter(b, b"---").filter(|&i| at_line_start(i)).take(MAX_DOCUMENTS + 1).count();
+    if separators > MAX_DOCUMENTS {
+        return Err(ParseError::new(format!(
+            "more than {MAX_DOCUMENTS} YAML documents in one file; a compiled pipeline has a few; not inspected"
+        )));
+    }
+    Ok(())
 }
 
 /// The documents of `text` through the fast paths, or `None` to use the full parser.
@@ -572,6 +593,22 @@ fn plain_value(v: &str) -> &str {
 pub(crate) fn offset_of(text: &str, needle: &str) -> Option<usize> {
     let at = find_line_start(text, needle, 0)?;
     Some(memchr::memrchr(b'\n', &text.as_bytes()[..at]).map(|n| n + 1).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod document_count_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_very_many_documents_is_refused_before_it_is_parsed() {
+        let many = "---\na: 1\n".repeat(MAX_DOCUMENTS + 1);
+        let e = parse_pipeline(&many).unwrap_err();
+        assert!(e.to_string().contains("more than 1000 YAML documents"), "{e}");
+        assert!(parse_pipeline_full(&many).is_err());
+        // A separator inside a line is no separator.
+        assert!(check_document_count(&"a: x---y\n".repeat(5000)).is_ok());
+        assert!(check_document_count(&"---\na: 1\n".repeat(MAX_DOCUMENTS)).is_ok());
+    }
 }
 
 #[cfg(test)]
