@@ -125,6 +125,9 @@ pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
     }
 }
 
+/// The largest check file read (40,000 checks fit in a few MiB).
+const SUITE_FILE_LIMIT: u64 = 64 << 20;
+
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
     let err = |m: String| SuiteError { file: dir.display().to_string(), line: None, message: m };
     let entries = std::fs::read_dir(dir).map_err(|e| err(format!("cannot read suite directory: {e}")))?;
@@ -136,10 +139,10 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
     paths
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).map_err(|e| SuiteError {
+            let text = crate::clients::files::read_text_capped(&p, SUITE_FILE_LIMIT).map_err(|e| SuiteError {
                 file: p.display().to_string(),
                 line: None,
-                message: format!("cannot read check file: {e}"),
+                message: format!("check file {e}"),
             })?;
             Ok((p.display().to_string(), text))
         })
@@ -172,6 +175,11 @@ fn document_keys(text: &str) -> Vec<(u64, BTreeMap<String, u64>)> {
 }
 
 fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
+    // Aliases can expand a small file to gigabytes of values: refused before deserializing.
+    if let Err(e) = crate::pipeline::parse::check_alias_budget(text) {
+        errors.push(SuiteError { file: file.into(), line: e.line, message: e.message });
+        return Vec::new();
+    }
     let docs = document_keys(text);
     let no_keys = BTreeMap::new();
     let mut out = Vec::new();
@@ -288,6 +296,17 @@ mod tests {
         assert_eq!(c.title, "overridden");
         assert!(!c.enabled);
         assert_eq!(c.base, SuiteBase::Dir(d.path().to_path_buf()));
+    }
+
+    #[test]
+    fn an_alias_bomb_in_a_check_file_is_refused_before_it_expands() {
+        let d = tempfile::tempdir().unwrap();
+        let row = format!("[{}]", vec!["x"; 2000].join(", "));
+        let mut text = format!("a: &a {row}\n");
+        text.push_str(&(0..1000).map(|i| format!("b{i}: *a\n")).collect::<String>());
+        std::fs::write(d.path().join("bomb.yaml"), text).unwrap();
+        let errors = load_suite(&[d.path().to_path_buf()]).unwrap_err();
+        assert!(errors[0].message.contains("YAML aliases expand the file"), "{errors:?}");
     }
 
     #[test]
