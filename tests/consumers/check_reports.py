@@ -62,7 +62,9 @@ def mixed_suite():
     assert p.returncode == 3, (p.returncode, p.stderr)
     jsonschema.validate(doc, SCHEMA)
     by_name = {c.name: c for suite in xml for c in suite}
-    assert set(by_name) == {c["id"] for c in doc["checks"]}, by_name
+    # An undecided run adds one errored `verdict` case, so a consumer counting errors sees it.
+    assert set(by_name) == {c["id"] for c in doc["checks"]} | {"verdict"}, by_name
+    assert any(isinstance(r, Error) for r in by_name["verdict"].result)
     assert by_name["lint-sample-pipelines"].is_passed
     assert any(isinstance(r, Error) for r in by_name["slow"].result)
     # Checks skipped for a missing need read as skipped to a JUnit consumer, with the reason.
@@ -84,11 +86,16 @@ def disabled_check_named_explicitly_runs():
 
 
 def all_without_cluster():
+    # No cluster examined: never "ready", in JSON and in JUnit alike.
     p, doc, xml = reports("all")
-    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.returncode == 3, p.stdout + p.stderr
     jsonschema.validate(doc, SCHEMA)
-    assert doc["verdict"] == "ready"
-    assert sum(1 for suite in xml for _ in suite) == len(doc["checks"])
+    assert doc["verdict"] == "undecided"
+    assert doc["verdict_reason"].startswith("the cluster was not examined"), doc["verdict_reason"]
+    cases = {c.name: c for suite in xml for c in suite}
+    assert len(cases) == len(doc["checks"]) + 1
+    verdict = cases["verdict"].result
+    assert any(isinstance(r, Error) and "the cluster was not examined" in (r.message or "") for r in verdict), verdict
 
 
 for name, fn in [
