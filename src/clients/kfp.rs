@@ -80,7 +80,7 @@ pub enum KfpError {
     Timeout { url: String, secs: u64, sent: bool },
     #[error("the answer from {path} is larger than {} MiB, the most kfcheck reads from KFP", limit >> 20)]
     TooLarge { path: String, limit: usize },
-    #[error("{path} kept returning a next_page_token: {detail}; kfcheck stops listing there")]
+    #[error("{path} kept returning another next_page_token ({detail}); kfcheck stops listing there")]
     TooManyPages { path: String, detail: String },
     #[error("{method} {path}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
     Status { status: u16, message: String, method: String, path: String },
@@ -865,6 +865,8 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
     if !url.path().contains("/auth/") && !url.path().contains("login") {
         return Err(KfpError::Decode { path: url.path().to_string(), detail: format!("the login flow ended at {} (HTTP {status}), not at a Dex login form", url.path()) });
     }
+    // The password goes only where the flow was sent from the endpoint without a downgrade.
+    next_hop_allowed(&start, &url)?;
     let form = [("login", user.to_string()), ("password", password.expose().to_string())];
     let (after, _) = login.follow(reqwest::Method::POST, url.clone(), Some(&form)).await?;
     let after = if after.path().contains("/approval") {
@@ -875,11 +877,13 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
     if after.path() == url.path() {
         return Err(KfpError::Status { status: 401, message: format!("Dex refused the login of {user} (wrong username or password?)"), method: "POST".into(), path: url.path().to_string() });
     }
+    // The gateway's session: the cookies the endpoint's own host set.
+    let gateway = start.host_str().unwrap_or_default();
     let session: Vec<String> = login
         .jar
         .iter()
-        .filter(|(n, _)| is_session_cookie(n))
-        .map(|(n, v)| format!("{n}={v}"))
+        .filter(|c| c.host == gateway && is_session_cookie(&c.name))
+        .map(|c| format!("{}={}", c.name, c.value))
         .collect();
     if session.is_empty() {
         return Err(KfpError::Decode { path: after.path().to_string(), detail: "the Dex login set no session cookie (oauth2_proxy_kubeflow or authservice_session)".into() });
@@ -887,10 +891,40 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
     Ok(Secret::new(session.join("; ")))
 }
 
-/// A browser's worth of state for the login flow: cookies by name (one origin).
+/// A cookie the login flow was given: sent back only to the host that set it, and, when it was
+/// set over https, only over https (as a browser does for host-only, secure cookies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JarCookie {
+    host: String,
+    https_only: bool,
+    name: String,
+    value: String,
+}
+
+/// The `Cookie` header for a request to `url`: only the cookies its host set.
+fn cookies_for(jar: &[JarCookie], url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str().unwrap_or_default();
+    let https = url.scheme() == "https";
+    let sent: Vec<String> = jar.iter().filter(|c| c.host == host && (https || !c.https_only)).map(|c| format!("{}={}", c.name, c.value)).collect();
+    (!sent.is_empty()).then(|| sent.join("; "))
+}
+
+/// A redirect the login flow may follow: never from https down to plain http, where the
+/// password and session cookies would cross the network in clear.
+fn next_hop_allowed(from: &reqwest::Url, to: &reqwest::Url) -> Result<(), KfpError> {
+    if from.scheme() == "https" && to.scheme() != "https" {
+        return Err(KfpError::Decode {
+            path: from.path().to_string(),
+            detail: format!("the login flow redirected from https to {}://{}; kfcheck sends no password or cookie there", to.scheme(), to.host_str().unwrap_or("")),
+        });
+    }
+    Ok(())
+}
+
+/// A browser's worth of state for the login flow: cookies by host.
 struct Login {
     http: reqwest::Client,
-    jar: Vec<(String, String)>,
+    jar: Vec<JarCookie>,
     timeout: Duration,
 }
 
@@ -901,9 +935,8 @@ impl Login {
         let (mut method, mut url, mut form) = (method, url, form);
         for _ in 0..20 {
             let mut rb = self.http.request(method.clone(), url.clone());
-            if !self.jar.is_empty() {
-                let cookies: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={v}")).collect();
-                rb = rb.header(reqwest::header::COOKIE, cookies.join("; "));
+            if let Some(cookies) = cookies_for(&self.jar, &url) {
+                rb = rb.header(reqwest::header::COOKIE, cookies);
             }
             if let Some(f) = form {
                 rb = rb.form(f);
@@ -912,9 +945,11 @@ impl Login {
             let resp = rb.send().await.map_err(|e| transport_error(&e, &shown, self.timeout))?;
             for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
                 let Some((name, value)) = c.to_str().ok().and_then(|c| c.split(';').next()).and_then(|kv| kv.split_once('=')) else { continue };
-                self.jar.retain(|(n, _)| n != name.trim());
+                let host = url.host_str().unwrap_or_default().to_string();
+                let name = name.trim().to_string();
+                self.jar.retain(|k| !(k.name == name && k.host == host));
                 if !value.is_empty() {
-                    self.jar.push((name.trim().to_string(), value.to_string()));
+                    self.jar.push(JarCookie { host, https_only: url.scheme() == "https", name, value: value.to_string() });
                 }
             }
             let status = resp.status();
@@ -924,6 +959,7 @@ impl Login {
             let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) else {
                 return Ok((url, status.as_u16()));
             };
+            next_hop_allowed(&url, &next)?;
             if status != reqwest::StatusCode::TEMPORARY_REDIRECT && status != reqwest::StatusCode::PERMANENT_REDIRECT {
                 method = reqwest::Method::GET;
                 form = None;
@@ -1009,6 +1045,18 @@ mod tests {
         assert!(!format!("{a:?}").contains("very-secret"));
         assert_eq!(a.describe(), "a bearer token");
         assert_eq!(cookie_header("abc"), "oauth2_proxy_kubeflow=abc");
+        // The login jar: each cookie only to the host that set it, secure ones only over https,
+        // and never a step down from https to http.
+        let c = |host: &str, https_only: bool, name: &str| JarCookie { host: host.into(), https_only, name: name.into(), value: "v".into() };
+        let jar = vec![c("kubeflow.example.com", true, "oauth2_proxy_kubeflow"), c("dex.example.com", false, "dex_state")];
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        assert_eq!(cookies_for(&jar, &url("https://kubeflow.example.com/dex/auth")).as_deref(), Some("oauth2_proxy_kubeflow=v"));
+        assert_eq!(cookies_for(&jar, &url("http://kubeflow.example.com/")), None, "a cookie set over https is not sent over http");
+        assert_eq!(cookies_for(&jar, &url("https://evil.example.net/")), None, "another host gets no cookie");
+        assert_eq!(cookies_for(&jar, &url("http://dex.example.com/x")).as_deref(), Some("dex_state=v"));
+        assert!(next_hop_allowed(&url("https://a.example.com/"), &url("http://a.example.com/login")).is_err());
+        assert!(next_hop_allowed(&url("http://127.0.0.1:1/"), &url("http://127.0.0.1:2/")).is_ok());
+        assert!(next_hop_allowed(&url("http://a.example.com/"), &url("https://a.example.com/")).is_ok());
         for (name, session) in [
             ("oauth2_proxy_kubeflow", true),
             ("oauth2_proxy_kubeflow_0", true),
