@@ -119,7 +119,7 @@ fn tail(bytes: &[u8], max: usize) -> String {
 }
 
 /// Pure: turns a plug-in's exit status and output into an outcome.
-fn evaluate(success: bool, code: Option<i32>, stdout: &[u8], stderr: &[u8], default_severity: Severity, check_id: &str) -> Result<Outcome, CheckError> {
+pub(crate) fn evaluate(success: bool, code: Option<i32>, stdout: &[u8], stderr: &[u8], default_severity: Severity, check_id: &str) -> Result<Outcome, CheckError> {
     let text = String::from_utf8_lossy(stdout);
     let last_json = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
     let parsed = last_json.map(|l| serde_json::from_str::<PluginResult>(l.trim()));

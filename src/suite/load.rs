@@ -169,7 +169,7 @@ fn key_line(text: &str, start: u64, key: &str) -> Option<u64> {
         .map(|(i, _)| i as u64 + 1)
 }
 
-fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
+pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
     let starts = document_starts(text);
     let mut out = Vec::new();
     for (doc_index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
