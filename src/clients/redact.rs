@@ -59,6 +59,8 @@ fn redact_line(line: &str) -> String {
         while let Some(i) = s[from..].find(marker) {
             let start = from + i + if marker == "ya29." { 0 } else { marker.len() };
             let end = s[start..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',').map_or(s.len(), |e| start + e);
+            // A marker glued to the token ("abcBearer xyz") starts the next token, not this one's.
+            let end = s[start..end].find(marker.trim_end()).filter(|&m| m > 0).map_or(end, |m| start + m);
             if end > start {
                 s.replace_range(start..end, MASK);
             }
