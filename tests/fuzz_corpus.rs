@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -23,7 +25,10 @@ fn replay(target: &str, check: fn(&[u8])) {
     let seeds: Vec<&str> = list
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(target).filter(|rest| rest.is_empty() || rest.starts_with(' ')))
+        .find_map(|l| {
+            l.strip_prefix(target)
+                .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+        })
         .unwrap_or_else(|| panic!("{target} is not in fuzz/seeds"))
         .split_whitespace()
         .collect();
@@ -71,9 +76,24 @@ fn kfp_messages_corpus() {
 fn every_target_is_listed_once() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let list = std::fs::read_to_string(root.join("fuzz/seeds")).unwrap();
-    let mut names: Vec<&str> = list.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).filter_map(|l| l.split_whitespace().next()).collect();
-    let mut bins: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets")).unwrap().flatten().filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
+    let mut names: Vec<&str> = list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut bins: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .collect();
     names.sort();
     bins.sort();
-    assert_eq!(names, bins, "fuzz/seeds and fuzz/fuzz_targets/ name different targets");
+    assert_eq!(
+        names, bins,
+        "fuzz/seeds and fuzz/fuzz_targets/ name different targets"
+    );
 }

@@ -58,13 +58,19 @@ fn redact_line(line: &str) -> String {
         let mut from = 0;
         while let Some(i) = s[from..].find(marker) {
             let start = from + i + if marker == "ya29." { 0 } else { marker.len() };
+            // "Bearer Bearer xyz": the token is the word after the last marker.
+            if marker != "ya29." && s[start..].starts_with(marker) {
+                from = start;
+                continue;
+            }
             let end = s[start..].find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ',').map_or(s.len(), |e| start + e);
             // A marker glued to the token ("abcBearer xyz") starts the next token, not this one's.
             let end = s[start..end].find(marker.trim_end()).filter(|&m| m > 0).map_or(end, |m| start + m);
             if end > start {
                 s.replace_range(start..end, MASK);
             }
-            from = start + MASK.len();
+            // Nothing masked (`Bearer ,`): look again from here, not from inside a character.
+            from = if end > start { start + MASK.len() } else { start };
             if from >= s.len() {
                 break;
             }
@@ -145,6 +151,10 @@ mod tests {
         assert!(r.contains(r#""token_type": "Bearer""#), "{r}");
         let r = redact("Authorization: Bearer abc.def.ghi\n");
         assert_eq!(r, "Authorization: Bearer [redacted]\n");
+        // Found by the fuzzer: the first token swallowed the second marker.
+        assert_eq!(redact("Bearer abcBearer xyz\n"), "Bearer [redacted]Bearer [redacted]\n");
+        assert_eq!(redact("Bearer Bearer xyz\n"), "Bearer Bearer [redacted]\n");
+        assert_eq!(redact("Bearer ,ééééé Bearer x\n"), "Bearer ,ééééé Bearer [redacted]\n");
         let r = redact("env PASSWORD=hunter2 USER=alice\n");
         assert_eq!(r, "env PASSWORD=[redacted] USER=alice\n");
         let r = redact(r#"{"private_key_id": "k1", "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"}"#);

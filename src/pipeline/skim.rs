@@ -825,6 +825,15 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_and_other_line_breaks_go_to_the_full_parser() {
+        let bump = Bump::new();
+        for text in ["a: 1\u{7}\n", "a: 1\rb: 2\n", "a: 1\u{85}b: 2\n", "a: x\u{2028}y\n", "a: \u{ffff}\n"] {
+            assert!(parse_documents(text, &bump).is_err(), "{text:?}");
+        }
+        assert!(parse_documents("a: 1\r\nb: 2\r\n", &bump).is_ok());
+    }
+
+    #[test]
     fn block_mappings_sequences_and_skipped_scalars() {
         let text = "# PIPELINE DEFINITION\na:\n  b: 1\n  c: python:3.11 # comment\nlist:\n- x\n- k: v\n  k2: 'it''s'\n- - nested\nscript: |\n  echo hi\n\n  key: not a key\nquoted: \"multi\n  line\"\nplain: a long\n  wrapped value\nflow: {x: [1, 'two'], y: \"a\\tb\"}\nlast:\n";
         let bump = Bump::new();
