@@ -351,15 +351,6 @@ impl<'a> Reader<'a> {
                         // Multi-line quoted scalar: step over it, but make sure it really ends.
                         let last = self.skip_deeper(indent);
                         let closed = last.map(|l| self.content(l)).is_some_and(|c| ends_quoted(c, quote));
-                        // The scalar's real end (its first unescaped closing quote) must be the
-                        // end of the last line stepped over, or the lines were not all its own.
-                        let start = (v.as_ptr() as usize).checked_sub(self.text.as_ptr() as usize).filter(|&s| s < self.text.len());
-                        let real_end = start.and_then(|s| closing_quote(&self.text[s..], quote).map(|e| s + e + 1));
-                        let closed = closed
-                            && last.zip(real_end).is_some_and(|(l, e)| e <= l.end && {
-                                let after = self.text[e..l.end].trim_start();
-                                after.is_empty() || after.starts_with('#')
-                            });
                         if closed {
                             Ok(Node::Skipped)
                         } else {
