@@ -82,7 +82,7 @@ pub fn redaction(data: &[u8]) {
     };
     let text = String::from_utf8_lossy(rest);
     // A second pass must change nothing; the pair rules still break that behind a malformed
-    // pair (fixtures/fuzz/redaction-pairs/), so only text without `:` or `=` is held to it.
+    // pair (fixtures/fuzz/redaction-open/), so only text without `:` or `=` is held to it.
     let once = redact(&text);
     if !text.contains([':', '=']) {
         assert_eq!(redact(&once), once, "redaction is not idempotent");
@@ -105,7 +105,7 @@ pub fn redaction(data: &[u8]) {
     let (before, after) = text.split_at(cut);
     // The planted credential ends where a token ends: at a space, quote, comma or line end.
     // Only the marker shapes: the `"name": value` and `NAME=value` rules still leak a planted
-    // value behind a malformed earlier pair (inputs kept in fixtures/fuzz/redaction-pairs/);
+    // value behind a malformed earlier pair (inputs kept in fixtures/fuzz/redaction-open/);
     // add those shapes here once redaction reads pairs in one span pass.
     let shapes = [format!("Bearer {TOKEN}"), format!("ya29.{TOKEN}")];
     let planted = &shapes[usize::from(selector >> 7)];
