@@ -8,6 +8,8 @@ pub mod cleanup;
 pub mod cli;
 pub mod clients;
 pub mod context;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kinds;
 pub mod local;
 pub mod model;

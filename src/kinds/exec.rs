@@ -344,6 +344,13 @@ fn plugin_finding(f: PluginFinding, default_severity: Severity, check_id: &str) 
     }
 }
 
+/// [`evaluate`] from plain parts (the fuzz target's way in): `code` is the exit code, `None` for
+/// death by SIGKILL; `stdout_over` says the plug-in flooded stdout.
+pub(crate) fn evaluate_parts(code: Option<i32>, stdout: &[u8], stdout_over: bool, stderr: &[u8], default_severity: Severity, check_id: &str) -> Result<Outcome, CheckError> {
+    let exit = code.map_or(Exit::Signal(9), Exit::Code);
+    evaluate(&Ran { exit, stdout: stdout.to_vec(), stdout_over, stderr: stderr.to_vec() }, default_severity, check_id)
+}
+
 /// Pure: turns what a plug-in did into an outcome. A non-zero exit (or a signal) means the
 /// plug-in did not finish its work, so whatever it printed cannot pass the check: the check
 /// could not decide, unless the result it printed already fails it (an error-severity finding

@@ -6,7 +6,7 @@ mod container_storage;
 mod crds_present;
 mod deployments_available;
 mod docker_engine;
-mod exec;
+pub(crate) mod exec;
 mod gcp_credentials;
 mod gpu_inventory;
 mod gpu_schedulable;

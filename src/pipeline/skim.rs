@@ -109,6 +109,9 @@ pub fn parse_documents<'a>(text: &'a str, bump: &'a Bump) -> Result<Vec<Node<'a>
     if text.starts_with('\u{feff}') {
         return give_up("byte order mark");
     }
+    if unusual_characters(text) {
+        return give_up("a control character or a line break other than LF and CRLF");
+    }
     let mut docs = Vec::new();
     let mut current: BumpVec<'a, Line> = BumpVec::new_in(bump);
     let mut offset = 0;
@@ -156,6 +159,21 @@ pub fn parse_documents<'a>(text: &'a str, bump: &'a Bump) -> Result<Vec<Node<'a>
         out.push(node);
     }
     Ok(out)
+}
+
+/// What YAML forbids (control characters) or reads as a line break where this reader sees none
+/// (a lone CR, NEL, LS, PS). The full parser decides such files, and words the error.
+fn unusual_characters(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let unusual = |(i, &b): (usize, &u8)| match b {
+        b'\t' | b'\n' => false,
+        b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+        0..=0x1f | 0x7f => true,
+        _ => false,
+    };
+    bytes.iter().enumerate().any(unusual)
+        || (!text.is_ascii()
+            && text.chars().any(|c| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}')))
 }
 
 impl<'a> Reader<'a> {
@@ -804,6 +822,15 @@ mod tests {
 
     fn s(t: &str) -> Node<'_> {
         Node::Scalar { text: t, plain: true }
+    }
+
+    #[test]
+    fn control_characters_and_other_line_breaks_go_to_the_full_parser() {
+        let bump = Bump::new();
+        for text in ["a: 1\u{7}\n", "a: 1\rb: 2\n", "a: 1\u{85}b: 2\n", "a: x\u{2028}y\n", "a: \u{ffff}\n"] {
+            assert!(parse_documents(text, &bump).is_err(), "{text:?}");
+        }
+        assert!(parse_documents("a: 1\r\nb: 2\r\n", &bump).is_ok());
     }
 
     #[test]

@@ -174,7 +174,7 @@ fn document_keys(text: &str) -> Vec<(u64, BTreeMap<String, u64>)> {
     docs
 }
 
-fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
+pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
     // Aliases can expand a small file to gigabytes of values: refused before deserializing.
     if let Err(e) = crate::pipeline::parse::check_alias_budget(text) {
         errors.push(SuiteError { file: file.into(), line: e.line, message: e.message });

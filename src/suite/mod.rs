@@ -5,6 +5,7 @@ mod load;
 mod select;
 
 pub use load::{load_suite, CheckSpec, Suite, SuiteBase, SuiteError};
+pub(crate) use load::parse_file;
 pub use select::{select, Selection};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
