@@ -81,8 +81,8 @@ pub fn redaction(data: &[u8]) {
         None => (0, data),
     };
     let text = String::from_utf8_lossy(rest);
-    // A second pass must change nothing; the pair rules still break that behind a malformed
-    // pair (fixtures/fuzz/redaction-open/), so only text without `:` or `=` is held to it.
+    // A second pass must change nothing; behind a malformed pair (an unterminated quote running
+    // into the next pair) it still may, so only text without `:` or `=` is held to it.
     let once = redact(&text);
     if !text.contains([':', '=']) {
         assert_eq!(redact(&once), once, "redaction is not idempotent");
@@ -104,9 +104,9 @@ pub fn redaction(data: &[u8]) {
         .unwrap_or(0);
     let (before, after) = text.split_at(cut);
     // The planted credential ends where a token ends: at a space, quote, comma or line end.
-    // Only the marker shapes: the `"name": value` and `NAME=value` rules still leak a planted
-    // value behind a malformed earlier pair (inputs kept in fixtures/fuzz/redaction-open/);
-    // add those shapes here once redaction reads pairs in one span pass.
+    // Only the marker shapes so far: the `"name": value` and `NAME=value` shapes leaked behind a
+    // malformed earlier pair in the old redaction (those inputs are now in
+    // fixtures/fuzz/redaction/ and pass); planting those shapes here is the next step.
     let shapes = [format!("Bearer {TOKEN}"), format!("ya29.{TOKEN}")];
     let planted = &shapes[usize::from(selector >> 7)];
     let input = format!("{before}{planted}\n{after}");

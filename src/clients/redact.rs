@@ -97,6 +97,14 @@ fn pem_spans(text: &str) -> Vec<Span> {
                 i = end;
                 continue;
             }
+            // A garbled or overlong marker line that still names a private key: the key body
+            // follows all the same, so the block opens here.
+            let line_end = memchr::memchr(b'\n', &b[after..]).map_or(b.len(), |n| after + n);
+            if find_ci(&b[after + 6..line_end.max(after + 6)], b"PRIVATE KEY", 0).is_some() {
+                open.get_or_insert(at);
+                i = line_end;
+                continue;
+            }
         } else if b[after..].starts_with(b"END ") {
             if let Some(end) = private_label_end(b, after + 4) {
                 spans.push((open.take().unwrap_or(safe), end));
@@ -373,6 +381,15 @@ mod tests {
             assert!(r.contains(MASK), "{template:?}: {r:?}");
             assert_eq!(redact(&r), r, "redacting twice changed {template:?}");
         }
+    }
+
+    #[test]
+    fn a_garbled_private_key_marker_still_hides_the_key() {
+        // A garbled BEGIN line (found by the fuzzer: invalid UTF-8 made the label too long to
+        // close) still opens the block, so the body never survives.
+        let garbled = "{\"type\": \"serv\"start\n-----BEGIN PRIVATE KEY-N`P\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}then\": \"athassertionorizatiin:\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}RIVATE KEY-----\nMIIEvQIBANBCANARY\ng\na\n";
+        let r = redact(garbled);
+        assert!(!r.contains("MIIEvQIBANBCANARY"), "{r}");
     }
 
     #[test]
