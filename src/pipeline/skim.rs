@@ -48,6 +48,44 @@ pub enum Node<'a> {
     Skipped,
 }
 
+/// The quote (`"` or `'`) still open after a stepped-over line whose content is `c`, given
+/// the one open before it. A quoted value starts after `- ` markers or after `key: `; inside a
+/// double-quoted scalar `\"` does not close it, inside a single-quoted one `''` does not.
+fn open_quote_after(c: &str, open: Option<u8>) -> Option<u8> {
+    let b = c.as_bytes();
+    let (mut q, mut i) = match open {
+        Some(q) => (q, 0),
+        None => {
+            let mut v = c;
+            while let Some(r) = v.strip_prefix("- ").or_else(|| (v == "-").then_some("")) {
+                v = r.trim_start_matches(' ');
+            }
+            if !v.starts_with(['"', '\'']) {
+                // `key: "value` (a key without quotes of its own)
+                match v.find(": ") {
+                    Some(k) if !v[..k].contains(['"', '\'']) => v = v[k + 2..].trim_start_matches(' '),
+                    _ => return None,
+                }
+            }
+            let &q = v.as_bytes().first().filter(|&&q| q == b'"' || q == b'\'')?;
+            (q, c.len() - v.len() + 1)
+        }
+    };
+    while i < b.len() {
+        match (q, b[i]) {
+            (b'"', b'\\') => i += 2,
+            (b'\'', b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
+            (_, x) if x == q => {
+                // Closed; a second quoted value on the same line (a flow list) is left alone.
+                q = 0;
+                break;
+            }
+            _ => i += 1,
+        }
+    }
+    (q != 0).then_some(q)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Line {
     indent: usize,
@@ -257,7 +295,7 @@ impl<'a> Reader<'a> {
             }
             let Some((key, rest)) = split_key(c, self.bump)? else { return give_up("mapping line without a key") };
             self.pos += 1;
-            let value = if (rest.is_empty() || rest.starts_with('#')) && NEVER_READ.contains(&key) && self.skip_value(indent) {
+            let value = if (rest.is_empty() || rest.starts_with('#')) && NEVER_READ.contains(&key) && self.skip_value(indent)? {
                 Node::Skipped
             } else if rest.is_empty() || rest.starts_with('#') {
                 // Value on the following lines: deeper block, or an indentless sequence.
@@ -279,17 +317,25 @@ impl<'a> Reader<'a> {
     /// Steps over a block value (deeper lines, or an indentless sequence at `indent`) without
     /// building it, and says whether it did. A value that runs to the end of the document may be
     /// a truncated file, so it is not skipped but read (and checked) like any other.
-    fn skip_value(&mut self, indent: usize) -> bool {
+    /// A quoted scalar still open where the skip would stop means the block does not end there
+    /// (libyaml reads a quoted scalar's continuation lines at any indentation): give up, so the
+    /// full parser decides.
+    fn skip_value(&mut self, indent: usize) -> Result<bool, Unsupported> {
         let start = self.pos;
+        let mut quote = None;
         while let Some(&l) = self.lines.get(self.pos) {
             let c = self.content(l);
             if !(c.is_empty() || l.indent > indent || (l.indent == indent && is_seq_item(c))) {
-                return true;
+                if quote.is_some() {
+                    return give_up("a quoted scalar runs past the block it was skipped with");
+                }
+                return Ok(true);
             }
+            quote = open_quote_after(c, quote);
             self.pos += 1;
         }
         self.pos = start;
-        false
+        Ok(false)
     }
 
     fn seq(&mut self, indent: usize) -> Result<Node<'a>, Unsupported> {
@@ -807,6 +853,24 @@ impl<'n, 'de> SeqAccess<'de> for Items<'n, 'de> {
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Unsupported> {
         self.it.next().map(|n| seed.deserialize(n)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod quote_tests {
+    use super::open_quote_after;
+
+    #[test]
+    fn quotes_left_open_by_a_line_are_seen() {
+        assert_eq!(open_quote_after("- \"python3 -m", None), Some(b'"'));
+        assert_eq!(open_quote_after("- \"done\"", None), None);
+        assert_eq!(open_quote_after("- \"esc \\\" still open", None), Some(b'"'));
+        assert_eq!(open_quote_after("args: 'it''s open", None), Some(b'\''));
+        assert_eq!(open_quote_after("args: 'it''s closed'", None), None);
+        assert_eq!(open_quote_after("- key: \"a", None), Some(b'"'));
+        assert_eq!(open_quote_after("don't: mind", None), None, "a plain scalar's apostrophe opens nothing");
+        assert_eq!(open_quote_after("continued and closed\" ", Some(b'"')), None);
+        assert_eq!(open_quote_after("still going", Some(b'"')), Some(b'"'));
     }
 }
 
