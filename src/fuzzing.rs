@@ -73,8 +73,9 @@ pub fn suite_file(data: &[u8]) {
     }
 }
 
-/// Redaction: never panics, a second pass changes nothing (for now: text without pairs), and a token planted where a
-/// credential goes (after `Bearer `, as `ya29.`) never survives, whatever surrounds it.
+/// Redaction: never panics, a second pass changes nothing (for text without pairs), and a token
+/// planted where a credential goes (after `Bearer `, as `ya29.`, as a secret-named pair's value)
+/// never survives, whatever surrounds it.
 pub fn redaction(data: &[u8]) {
     let (selector, rest) = match data.split_first() {
         Some((s, r)) => (*s, r),
@@ -104,11 +105,17 @@ pub fn redaction(data: &[u8]) {
         .unwrap_or(0);
     let (before, after) = text.split_at(cut);
     // The planted credential ends where a token ends: at a space, quote, comma or line end.
-    // Only the marker shapes so far: the `"name": value` and `NAME=value` shapes leaked behind a
-    // malformed earlier pair in the old redaction (those inputs are now in
-    // fixtures/fuzz/redaction/ and pass); planting those shapes here is the next step.
-    let shapes = [format!("Bearer {TOKEN}"), format!("ya29.{TOKEN}")];
-    let planted = &shapes[usize::from(selector >> 7)];
+    // Markers (`Bearer `, `ya29.`) are planted inside whatever line the cut falls in; pairs
+    // (`"name": value`, `NAME=value`, `name: value`) start a line of their own, since a malformed
+    // pair earlier on the same line (an unterminated quote) may rightly swallow what follows.
+    let shapes = [
+        format!("Bearer {TOKEN}"),
+        format!("ya29.{TOKEN}"),
+        format!("\n{{\"password\": \"{TOKEN}\"}}"),
+        format!("\nAPI_KEY={TOKEN}"),
+        format!("\n  client_secret: {TOKEN}"),
+    ];
+    let planted = &shapes[usize::from(selector >> 5) % shapes.len()];
     let input = format!("{before}{planted}\n{after}");
     let out = redact(&input);
     assert!(

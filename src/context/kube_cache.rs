@@ -21,6 +21,10 @@ pub struct KubeCache {
 
 const PAGE: u32 = 500;
 
+/// Pages one list may take (200,000 objects at [`PAGE`] each): a server that hands out
+/// continue tokens without end ends the list with an error, not a loop.
+const MAX_PAGES: usize = 400;
+
 /// What a listed type must be.
 pub trait Listable: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static {}
 impl<T: DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static> Listable for T {}
@@ -119,11 +123,18 @@ impl KubeCache {
             .get_or_init(|| async {
                 let mut items: Vec<K> = Vec::new();
                 let mut params = sel.params();
+                let mut pages = 0;
                 loop {
+                    if pages == MAX_PAGES {
+                        return Err(Arc::new(too_many_pages()));
+                    }
+                    pages += 1;
                     self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let page = api.list(&params).await.map_err(Arc::new)?;
                     items.extend(page.items);
                     match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                        // The same token again would repeat the same page for ever.
+                        Some(token) if params.continue_token.as_deref() == Some(token.as_str()) => return Err(Arc::new(too_many_pages())),
                         Some(token) => params = params.continue_token(&token),
                         None => break,
                     }
@@ -137,7 +148,72 @@ impl KubeCache {
     }
 }
 
+fn too_many_pages() -> kube::Error {
+    kube::Error::Service(format!("the API server kept paginating past {MAX_PAGES} pages of {PAGE} objects (or repeated a continue token); the list was abandoned").into())
+}
+
 /// Whether an API error says the resource type is not served at all (CRD not installed).
 pub fn not_served(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Namespace;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An API server on loopback that answers every list with one more page and a continue
+    /// token: `fresh` tokens (a new one each time) or the same token again.
+    async fn endless(fresh: bool) -> (kube::Client, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    loop {
+                        let mut got = 0;
+                        while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                            match s.read(&mut buf[got..]).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got += n,
+                            }
+                        }
+                        let n = count.fetch_add(1, Ordering::SeqCst);
+                        let token = if fresh { format!("t{n}") } else { "same".into() };
+                        let body = format!(r#"{{"kind":"NamespaceList","apiVersion":"v1","metadata":{{"continue":"{token}"}},"items":[{{"metadata":{{"name":"ns{n}"}}}}]}}"#);
+                        let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+                        if s.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        (kube::Client::try_from(config).unwrap(), served)
+    }
+
+    #[tokio::test]
+    async fn a_server_that_paginates_without_end_ends_the_list_with_an_error() {
+        let (client, served) = endless(true).await;
+        let cache = KubeCache::default();
+        let e = cache.cluster::<Namespace>(&client).await.expect_err("an endless list must fail");
+        assert!(e.to_string().contains("kept paginating past 400 pages"), "{e}");
+        assert_eq!(served.load(Ordering::SeqCst), MAX_PAGES);
+        assert_eq!(cache.requests(), MAX_PAGES);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_continue_token_ends_the_list_at_once() {
+        let (client, served) = endless(false).await;
+        let e = KubeCache::default().cluster::<Namespace>(&client).await.expect_err("a repeated token must fail");
+        assert!(e.to_string().contains("repeated a continue token"), "{e}");
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+    }
 }

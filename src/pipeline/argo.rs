@@ -48,17 +48,15 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
             ignored_placement: misplaced(if t.container.is_some() { "container" } else { "script" }, [c.node_selector.is_some(), c.tolerations.is_some(), c.affinity.is_some()]),
             ..Task::default()
         };
-        for sel in [&spec.node_selector, &t.node_selector].into_iter().flatten() {
-            for (k, v) in sel {
-                task.node_selector.retain(|(ek, _)| ek != k);
-                task.node_selector.push((k.clone(), v.0.clone()));
-            }
+        // The workflow controller (`addSchedulingConstraints`) gives the pod the template's node
+        // selector, tolerations and affinity, each one else the workflow's: never a merge.
+        let selector = t.node_selector.as_ref().filter(|s| !s.is_empty()).or(spec.node_selector.as_ref());
+        for (k, v) in selector.into_iter().flatten() {
+            task.node_selector.retain(|(ek, _)| ek != k);
+            task.node_selector.push((k.clone(), v.0.clone()));
         }
-        for tol in spec.tolerations.iter().chain(t.tolerations.iter()).flatten() {
-            task.tolerations.push(toleration(tol));
-        }
-        // Argo sets the template's affinity, else the workflow's: never both
-        // (`addSchedulingConstraints` in the workflow controller).
+        let tolerations = t.tolerations.as_ref().filter(|t| !t.is_empty()).or(spec.tolerations.as_ref());
+        task.tolerations.extend(tolerations.into_iter().flatten().map(toleration));
         if let Some(aff) = t.affinity.as_ref().or(spec.affinity.as_ref()) {
             task.affinity = aff.required_terms();
         }
@@ -220,10 +218,42 @@ spec:
         assert_eq!(p.tasks.len(), 1);
         let t = &p.tasks[0];
         assert_eq!(t.line, Some(11));
-        assert_eq!(t.node_selector.len(), 2);
+        // The template's selector replaces the workflow's (`pool: default` is not on the pod).
+        assert_eq!(t.node_selector, vec![("cloud.google.com/gke-accelerator".to_string(), "nvidia-tesla-t4".to_string())]);
         assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
         assert_eq!(t.resources.extended[0].request.as_ref().unwrap().raw, "1");
         assert_eq!(t.resources.memory_limit.as_ref().unwrap().raw, "1Gi");
         assert_eq!(t.tolerations[0].operator.as_deref(), Some("Exists"));
+    }
+
+    #[test]
+    fn a_template_without_placement_takes_the_workflows_and_never_a_merge() {
+        let text = r#"apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {name: w}
+spec:
+  entrypoint: main
+  nodeSelector: {pool: default}
+  tolerations: [{key: dedicated, operator: Equal, value: ml, effect: NoSchedule}]
+  templates:
+  - name: plain
+    container: {image: busybox}
+  - name: own
+    container: {image: busybox}
+    nodeSelector: {pool: gpu}
+    tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+  - name: main
+    dag:
+      tasks: [{name: a, template: plain}, {name: b, template: own}]
+"#;
+        let p = parse_pipeline(text).unwrap();
+        let plain = p.tasks.iter().find(|t| t.name == "plain").unwrap();
+        assert_eq!(plain.node_selector, vec![("pool".to_string(), "default".to_string())]);
+        assert_eq!(plain.tolerations.len(), 1);
+        assert_eq!(plain.tolerations[0].key.as_deref(), Some("dedicated"));
+        let own = p.tasks.iter().find(|t| t.name == "own").unwrap();
+        assert_eq!(own.node_selector, vec![("pool".to_string(), "gpu".to_string())]);
+        assert_eq!(own.tolerations.len(), 1);
+        assert_eq!(own.tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
     }
 }

@@ -192,6 +192,18 @@ impl Task {
     pub fn affinity_requirements(&self) -> impl Iterator<Item = &Requirement> {
         self.affinity.iter().flatten().flat_map(|t| t.match_expressions.iter())
     }
+
+    /// The requirements matching `pick` when every required node-affinity term has one, so the
+    /// pod can only land where one holds (terms are ORed: one term without such a requirement
+    /// lets it land anywhere that term allows); empty otherwise.
+    pub fn affinity_pins(&self, pick: impl Fn(&Requirement) -> bool) -> Vec<&Requirement> {
+        let Some(terms) = self.affinity.as_ref().filter(|t| !t.is_empty()) else { return Vec::new() };
+        let per_term: Vec<Vec<&Requirement>> = terms.iter().map(|t| t.match_expressions.iter().filter(|r| pick(r)).collect()).collect();
+        if per_term.iter().any(Vec::is_empty) {
+            return Vec::new();
+        }
+        per_term.into_iter().flatten().collect()
+    }
 }
 
 /// A parsed compiled pipeline.

@@ -191,7 +191,7 @@ pub(crate) fn gpu_resources(task: &Task) -> impl Iterator<Item = &super::model::
 
 pub(crate) fn has_accelerator_placement(task: &Task) -> bool {
     task.node_selector.iter().any(|(k, _)| is_accelerator_label(k))
-        || task.affinity_requirements().any(|r| r.needs_label() && is_accelerator_label(&r.key))
+        || !task.affinity_pins(|r| r.needs_label() && is_accelerator_label(&r.key)).is_empty()
 }
 
 /// Picks the remediation wording for the SDK that produced the pipeline.
