@@ -79,12 +79,6 @@ mod live {
     use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
     use std::time::{Duration, Instant};
 
-    async fn client(kubeconfig: &str) -> kube::Client {
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
-        kube::Client::try_from(cfg).unwrap()
-    }
-
     /// The Kubeflow CRDs from `shared/` (beside the repository, as CI lays it out, or where
     /// KFCHECK_SHARED_DIR points).
     fn shared_crds() -> Vec<CustomResourceDefinition> {
@@ -121,7 +115,7 @@ mod live {
     #[tokio::test(flavor = "multi_thread")]
     async fn kubeflow_crds_pass_when_applied_and_a_missing_one_fails() {
         let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let api: Api<CustomResourceDefinition> = Api::all(client(&kubeconfig).await);
+        let api: Api<CustomResourceDefinition> = Api::all(kube_client(&kubeconfig).await);
         let crds = shared_crds();
         assert!(crds.len() >= 8);
         for crd in &crds {
@@ -151,7 +145,7 @@ mod live {
     #[tokio::test(flavor = "multi_thread")]
     async fn deployments_available_sees_ready_stuck_and_missing_deployments() {
         let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let c = client(&kubeconfig).await;
+        let c = kube_client(&kubeconfig).await;
         let ns_name = format!("kfcheck-test-{}", std::process::id());
         let namespaces: Api<Namespace> = Api::all(c.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({

@@ -108,6 +108,13 @@ pub fn alive(pid: impl Display) -> bool {
     proc_state(pid).is_some_and(|s| s != 'Z')
 }
 
+/// A Kubernetes client for the cluster of `kubeconfig` (its current context).
+pub async fn kube_client(kubeconfig: impl AsRef<Path>) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
 /// The scenario sandbox (a simulated Kubeflow install that tests/scenarios.rs switches between
 /// scenarios), or `None` with the reason when it is not running (a failure under CI or
 /// KFCHECK_E2E=1).
