@@ -10,12 +10,7 @@ const WARN_ONLY: &str = "fixtures/pipelines/v2/fail/image-unpinned.yaml";
 const PASS_DIR: &str = "fixtures/pipelines/v2/pass";
 
 fn exec_check(dir: &std::path::Path, id: &str, timeout: &str, command: &str, cleanup: Option<&str>) {
-    let cleanup = cleanup.map(|c| format!("\n  cleanup: [sh, -c, {c:?}]")).unwrap_or_default();
-    write(
-        dir,
-        &format!("{id}.yaml"),
-        &format!("id: {id}\nkind: exec\ntitle: {id}\ncategory: test\ntimeout: {timeout}\nparams:\n  command: [sh, -c, {command:?}]{cleanup}\n"),
-    );
+    write_exec_check(dir, id, timeout, &format!("[sh, -c, {command:?}]"), cleanup);
 }
 
 #[test]

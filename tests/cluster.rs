@@ -2,25 +2,17 @@
 //! `scripts/sandbox up` starts (scripts/test exports its kubeconfigs). Without one these tests
 //! skip and say so, except under CI or KFCHECK_E2E=1, where a missing sandbox is a failure.
 
-#![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
-
 mod common;
 use common::*;
 
 fn sandbox(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if std::path::Path::new(&v).is_file() => Some(v),
-        _ => {
-            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
-            assert!(!strict, "{var} is not set: scripts/test starts the sandbox (scripts/sandbox up)");
-            eprintln!("skipped: {var} not set (run scripts/sandbox up and export it)");
-            None
-        }
+        _ => unavailable(
+            format!("{var} is not set: scripts/test starts the sandbox (scripts/sandbox up)"),
+            format!("{var} not set (run scripts/sandbox up and export it)"),
+        ),
     }
-}
-
-fn check<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
 }
 
 #[test]
@@ -87,12 +79,6 @@ mod live {
     use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
     use std::time::{Duration, Instant};
 
-    async fn client(kubeconfig: &str) -> kube::Client {
-        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
-        kube::Client::try_from(cfg).unwrap()
-    }
-
     /// The Kubeflow CRDs from `shared/` (beside the repository, as CI lays it out, or where
     /// KFCHECK_SHARED_DIR points).
     fn shared_crds() -> Vec<CustomResourceDefinition> {
@@ -129,7 +115,7 @@ mod live {
     #[tokio::test(flavor = "multi_thread")]
     async fn kubeflow_crds_pass_when_applied_and_a_missing_one_fails() {
         let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let api: Api<CustomResourceDefinition> = Api::all(client(&kubeconfig).await);
+        let api: Api<CustomResourceDefinition> = Api::all(kube_client(&kubeconfig).await);
         let crds = shared_crds();
         assert!(crds.len() >= 8);
         for crd in &crds {
@@ -159,7 +145,7 @@ mod live {
     #[tokio::test(flavor = "multi_thread")]
     async fn deployments_available_sees_ready_stuck_and_missing_deployments() {
         let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let c = client(&kubeconfig).await;
+        let c = kube_client(&kubeconfig).await;
         let ns_name = format!("kfcheck-test-{}", std::process::id());
         let namespaces: Api<Namespace> = Api::all(c.clone());
         let ns: Namespace = serde_json::from_value(serde_json::json!({

@@ -4,8 +4,6 @@
 //! (tests/common/token_server.rs). Without the services these tests skip and say so, except under
 //! CI or KFCHECK_E2E=1, where a missing service is a failure.
 
-#![expect(clippy::print_stderr, reason = "a test that skips says why on stderr")]
-
 mod common;
 #[path = "common/token_server.rs"]
 mod token_server;
@@ -17,18 +15,10 @@ use token_server::{KeyState, TokenServer};
 
 const BUCKET: &str = "kfcheck-test";
 
-fn strict() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some()
-}
-
 fn need(var: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            assert!(!strict(), "{var} is not set: scripts/test starts {what}");
-            eprintln!("skipped: {var} not set (start {what} and export it)");
-            None
-        }
+        _ => unavailable(format!("{var} is not set: scripts/test starts {what}"), format!("{var} not set (start {what} and export it)")),
     }
 }
 
@@ -37,9 +27,7 @@ fn docker() -> Option<String> {
     let host = need("KFCHECK_TEST_DOCKER_HOST", "a Docker engine (scripts/dockerd up)")?;
     let o = Command::new("docker").args(["image", "inspect", "kfcheck-probe:dev"]).env("DOCKER_HOST", &host).output().expect("docker CLI");
     if !o.status.success() {
-        assert!(!strict(), "kfcheck-probe:dev is missing: scripts/test builds it (scripts/probe-image all)");
-        eprintln!("skipped: kfcheck-probe:dev not built (scripts/probe-image all)");
-        return None;
+        return unavailable("kfcheck-probe:dev is missing: scripts/test builds it (scripts/probe-image all)", "kfcheck-probe:dev not built (scripts/probe-image all)");
     }
     Some(host)
 }
@@ -50,16 +38,8 @@ fn gcs() -> Option<String> {
 
 /// kfcheck with a clean environment plus `env`.
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kfcheck"));
-    c.args(args)
-        .current_dir(dir)
-        .env_remove("KUBECONFIG")
-        .env_remove("DOCKER_HOST")
-        .env_remove("STORAGE_EMULATOR_HOST")
-        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
-        .env_remove("CLOUDSDK_CONFIG")
-        .env("HOME", dir.join("no-such-home"))
-        .env("NO_COLOR", "1");
+    let mut c = kfcheck_command(dir);
+    c.args(args).env_remove("STORAGE_EMULATOR_HOST").env_remove("GOOGLE_APPLICATION_CREDENTIALS").env_remove("CLOUDSDK_CONFIG");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -70,10 +50,6 @@ fn probe_json(o: &Output) -> serde_json::Value {
     let out = stdout(o);
     assert_eq!(out.lines().count(), 1, "one line expected: {out}");
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
-
-fn check<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
 }
 
 /// Containers of a run still present on the engine (by label).

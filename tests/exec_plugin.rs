@@ -10,23 +10,14 @@ use std::time::{Duration, Instant};
 /// Writes `<id>.sh` (the plug-in) and `<id>.yaml` (its check) into the suite `dir`.
 fn plugin(dir: &Path, id: &str, timeout: &str, script: &str, cleanup: Option<&str>) {
     write(dir, &format!("{id}.sh"), script);
-    let cleanup = cleanup.map(|c| format!("\n  cleanup: [sh, -c, {c:?}]")).unwrap_or_default();
-    write(dir, &format!("{id}.yaml"), &format!("id: {id}\nkind: exec\ntitle: {id}\ncategory: test\ntimeout: {timeout}\nparams:\n  command: [sh, ./{id}.sh]{cleanup}\n"));
+    write_exec_check(dir, id, timeout, &format!("[sh, ./{id}.sh]"), cleanup);
 }
 
 fn run_json(dir: &Path, id: &str) -> (std::process::Output, serde_json::Value) {
     let o = kfcheck(&["--suite", dir.to_str().unwrap(), "run", id, "-o", "json"]);
     let doc = json(&o);
-    let check = doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    let check = check(&doc, id).clone();
     (o, check)
-}
-
-/// Whether `pid` still runs (a zombie waiting for a parent that never reaps is gone).
-fn alive(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()) != Some("Z"),
-        Err(_) => false,
-    }
 }
 
 fn read_pid(path: &Path) -> String {

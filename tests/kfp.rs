@@ -21,17 +21,8 @@ const DEX_SESSION: &str = "dex-session-0123456789-secret";
 const SA_A: &str = "system:serviceaccount:team-a:default-editor";
 
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let dir = repo();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kfcheck"));
-    c.args(args)
-        .current_dir(&dir)
-        .env_remove("KUBECONFIG")
-        .env("HOME", dir.join("no-such-home"))
-        .env_remove("DOCKER_HOST")
-        .env("NO_COLOR", "1");
-    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN", "KFP_DEX_PASSWORD"] {
-        c.env_remove(v);
-    }
+    let mut c = kfcheck_kfp_command(&repo());
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -44,10 +35,6 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         assert!(!stdout(&o).contains(secret) && !stderr(&o).contains(secret), "a credential was printed:\n{}{}", stdout(&o), stderr(&o));
     }
     o
-}
-
-fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
 }
 
 fn suite(dir: &Path, file: &str, text: &str) -> String {

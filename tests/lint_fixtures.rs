@@ -17,11 +17,6 @@ fn files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Under CI or KFCHECK_E2E=1 a missing prerequisite fails the test instead of skipping it.
-fn strict() -> bool {
-    std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some()
-}
-
 #[test]
 fn fail_fixtures_trigger_exactly_their_rule() {
     let mut checked = 0;

@@ -103,12 +103,6 @@ fn mismatches(doc: &serde_json::Value, expected: &[(&str, &str, &str)]) -> Vec<S
     bad
 }
 
-async fn client(kubeconfig: &Path) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
-    kube::Client::try_from(cfg).unwrap()
-}
-
 /// Objects labelled as kfcheck's that are not already on their way out.
 async fn leftovers(c: &kube::Client) -> Vec<String> {
     let pods: Api<Pod> = Api::all(c.clone());
@@ -171,7 +165,7 @@ async fn start_with_probe(c: &kube::Client, args: &[&str]) -> std::process::Chil
 async fn every_check_against_every_scenario() {
     let Some(dir) = scenario_sandbox() else { return };
     let kubeconfig = dir.join("kubeconfig");
-    let c = client(&kubeconfig).await;
+    let c = kube_client(&kubeconfig).await;
     let suite = fast_suite();
     let mut problems: Vec<String> = Vec::new();
 

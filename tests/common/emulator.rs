@@ -1,7 +1,7 @@
 //! The KFP API emulator (tools/kfp-emulator) as the integration tests run it: one subprocess
 //! per test on a free port, stopped when dropped, plus the admin calls tests make to it.
 
-use super::repo;
+use super::{repo, unavailable};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -10,16 +10,15 @@ use std::time::{Duration, Instant};
 
 /// The project's Python venv (KFCHECK_VENV_PYTHON, else <repo>/.venv/bin/python); without it a
 /// test skips and says so, except under CI or KFCHECK_E2E=1, where that is a failure.
-#[allow(clippy::print_stderr, reason = "a test that skips says why on stderr")]
 pub fn python() -> Option<PathBuf> {
     let p = std::env::var_os("KFCHECK_VENV_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo().join(".venv/bin/python"));
     if p.is_file() {
         return Some(p);
     }
-    let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
-    assert!(!strict, "no Python venv at {} (scripts/python-env builds it; or set KFCHECK_VENV_PYTHON)", p.display());
-    eprintln!("skipped: no Python venv at {} for the KFP emulator (set KFCHECK_VENV_PYTHON)", p.display());
-    None
+    unavailable(
+        format!("no Python venv at {} (scripts/python-env builds it; or set KFCHECK_VENV_PYTHON)", p.display()),
+        format!("no Python venv at {} for the KFP emulator (set KFCHECK_VENV_PYTHON)", p.display()),
+    )
 }
 
 /// A running emulator, stopped when dropped.

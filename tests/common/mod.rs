@@ -4,6 +4,7 @@
 
 pub mod emulator;
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,20 +12,47 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Under CI or KFCHECK_E2E=1 a missing prerequisite fails the test instead of skipping it.
+pub fn strict() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some()
+}
+
+/// A missing prerequisite: under [`strict`] the test fails with `failure`, else it is skipped
+/// and says `skipped: {skip}`.
+#[allow(clippy::print_stderr, reason = "a test that skips says why on stderr")]
+pub fn unavailable<T>(failure: impl Display, skip: impl Display) -> Option<T> {
+    assert!(!strict(), "{failure}");
+    eprintln!("skipped: {skip}");
+    None
+}
+
+/// The kfcheck binary run in `dir`, with none of the caller's kubeconfig, Docker host, home
+/// directory or colours.
+pub fn kfcheck_command(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kfcheck"));
+    c.current_dir(dir)
+        .env_remove("KUBECONFIG")
+        .env("HOME", dir.join("no-such-home"))
+        .env_remove("DOCKER_HOST")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// [`kfcheck_command`] without the caller's KFP endpoint and credentials either.
+pub fn kfcheck_kfp_command(dir: &Path) -> Command {
+    let mut c = kfcheck_command(dir);
+    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN", "KFP_DEX_PASSWORD"] {
+        c.env_remove(v);
+    }
+    c
+}
+
 pub fn kfcheck(args: &[&str]) -> Output {
     kfcheck_in(&repo(), args)
 }
 
 pub fn kfcheck_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kfcheck"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KUBECONFIG")
-        .env("HOME", dir.join("no-such-home"))
-        .env_remove("DOCKER_HOST")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run kfcheck")
+    kfcheck_command(dir).args(args).output().expect("run kfcheck")
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -43,6 +71,11 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
+/// The check `id` in a JSON report.
+pub fn check<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
+}
+
 /// Writes a suite file into `dir`.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -53,19 +86,45 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Writes `<id>.yaml` into the suite `dir`: an `exec` check running `command` (a YAML flow
+/// sequence such as `[sh, ./x.sh]`) with `timeout`, and `cleanup` run by `sh -c` when given.
+pub fn write_exec_check(dir: &Path, id: &str, timeout: &str, command: &str, cleanup: Option<&str>) {
+    let cleanup = cleanup.map(|c| format!("\n  cleanup: [sh, -c, {c:?}]")).unwrap_or_default();
+    write(
+        dir,
+        &format!("{id}.yaml"),
+        &format!("id: {id}\nkind: exec\ntitle: {id}\ncategory: test\ntimeout: {timeout}\nparams:\n  command: {command}{cleanup}\n"),
+    );
+}
+
+/// The state letter of process `pid` in /proc (`R`, `S`, `Z`, ...); `None` when there is none.
+pub fn proc_state(pid: impl Display) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+}
+
+/// Whether `pid` still runs (a zombie waiting for a parent that never reaps is gone).
+pub fn alive(pid: impl Display) -> bool {
+    proc_state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// A Kubernetes client for the cluster of `kubeconfig` (its current context).
+pub async fn kube_client(kubeconfig: impl AsRef<Path>) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
 /// The scenario sandbox (a simulated Kubeflow install that tests/scenarios.rs switches between
 /// scenarios), or `None` with the reason when it is not running (a failure under CI or
 /// KFCHECK_E2E=1).
-#[allow(clippy::print_stderr, reason = "a test that skips says why on stderr")]
 pub fn scenario_sandbox() -> Option<PathBuf> {
     match std::env::var("KFCHECK_TEST_SCENARIO_SANDBOX") {
         Ok(d) if Path::new(&d).join("kubeconfig").is_file() => Some(PathBuf::from(d)),
-        _ => {
-            let strict = std::env::var_os("CI").is_some() || std::env::var_os("KFCHECK_E2E").is_some();
-            assert!(!strict, "KFCHECK_TEST_SCENARIO_SANDBOX is not set: scripts/test starts the scenario sandbox");
-            eprintln!("skipped: KFCHECK_TEST_SCENARIO_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-scenarios scripts/sandbox up, then export it)");
-            None
-        }
+        _ => unavailable(
+            "KFCHECK_TEST_SCENARIO_SANDBOX is not set: scripts/test starts the scenario sandbox",
+            "KFCHECK_TEST_SCENARIO_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-scenarios scripts/sandbox up, then export it)",
+        ),
     }
 }
 
