@@ -235,7 +235,7 @@ pub struct LintArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match humantime::parse_duration(s) {
+    match crate::units::parse_duration(s) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("must be more than zero".into()),
         Err(e) => Err(format!("{e} (e.g. 90s, 15m)")),

@@ -18,5 +18,6 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod suite;
+pub mod units;
 
 pub use app::{run, AppOutput};

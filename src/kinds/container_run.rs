@@ -85,10 +85,9 @@ fn default_timeout() -> Duration {
     Duration::from_secs(120)
 }
 
-/// `timeout: 60s` through humantime.
+/// `timeout: 60s`.
 pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s}: {e} (e.g. 60s)")))
+    crate::units::deserialize_duration(d, |s, e| format!("{s}: {e} (e.g. 60s)"))
 }
 
 pub(crate) fn check_network(n: &str) -> Result<(), String> {

@@ -161,7 +161,7 @@ impl Kind for ContainerStorage {
     fn validate(&self, params: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
         check_network(&p.network)?;
-        crate::probe::parse_size(&p.size)?;
+        crate::units::parse_size(&p.size)?;
         if p.key_file.is_some() && p.adc_dir.is_some() {
             return Err("give key_file or adc_dir, not both".into());
         }

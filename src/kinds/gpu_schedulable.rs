@@ -50,7 +50,7 @@ struct Params {
     tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
     #[serde(default = "default_image")]
     image: String,
-    #[serde(default = "default_bind_timeout", with = "humantime_serde_compat")]
+    #[serde(default = "default_bind_timeout", deserialize_with = "bind_timeout")]
     bind_timeout: Duration,
 }
 
@@ -78,14 +78,9 @@ fn default_bind_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
-/// `bind_timeout: 60s` through humantime.
-mod humantime_serde_compat {
-    use serde::Deserialize;
-    use std::time::Duration;
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("bind_timeout: {e} (e.g. 60s)")))
-    }
+/// `bind_timeout: 60s`.
+fn bind_timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    crate::units::deserialize_duration(d, |_, e| format!("bind_timeout: {e} (e.g. 60s)"))
 }
 
 fn probe_pod(name: &str, p: &Params, labels: BTreeMap<String, String>) -> Result<Pod, String> {

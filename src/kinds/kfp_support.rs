@@ -51,13 +51,11 @@ impl GpuParams {
     }
 }
 
-/// `run_timeout: 5m` through humantime.
+/// `run_timeout: 5m`.
 pub(crate) mod duration {
-    use serde::Deserialize;
     use std::time::Duration;
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let s = Option::<String>::deserialize(d)?;
-        s.map(|s| humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{e} (e.g. 5m)")))).transpose()
+        crate::units::deserialize_optional_duration(d, |_, e| format!("{e} (e.g. 5m)"))
     }
 }
 

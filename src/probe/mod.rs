@@ -7,6 +7,7 @@ mod env;
 mod gpu;
 mod storage;
 
+pub use crate::units::parse_size;
 pub use gpu::gpu_report;
 
 use crate::app::AppOutput;
@@ -69,40 +70,7 @@ async fn within(deadline: std::time::Duration, what: &str, probe: impl std::futu
     }
 }
 
-/// A size like `64KiB`, `1MB`, `100MB`, `1048576`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s}: expected a size like 1MB or 64KiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" | "k" => 1_000,
-        "kib" => 1 << 10,
-        "mb" | "m" => 1_000_000,
-        "mib" => 1 << 20,
-        "gb" | "g" => 1_000_000_000,
-        "gib" => 1 << 30,
-        other => return Err(format!("{s}: unknown unit {other:?} (B, KB, KiB, MB, MiB, GB, GiB)")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
-}
-
 /// Milliseconds with one decimal, for JSON.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1MB"), Ok(1_000_000));
-        assert_eq!(parse_size("64KiB"), Ok(65536));
-        assert_eq!(parse_size("100MB"), Ok(100_000_000));
-        assert_eq!(parse_size("7"), Ok(7));
-        assert!(parse_size("1XB").is_err() && parse_size("MB").is_err());
-    }
 }

@@ -2,7 +2,8 @@
 //! write a small object under `kfcheck/<run-id>/`, read it back and compare, delete), timed per
 //! step; optionally leaves a result object behind for the caller to verify and remove.
 
-use super::{ms, parse_size, ProbeStatus};
+use super::{ms, ProbeStatus};
+use crate::units::parse_size;
 use crate::cli::StorageProbeArgs;
 use crate::clients::gcs::{GcsClient, GcsError, Options};
 use bytes::Bytes;

@@ -216,7 +216,7 @@ pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut 
         };
         let timeout = match &raw.timeout {
             None => kind.meta().default_timeout,
-            Some(t) => match humantime::parse_duration(t) {
+            Some(t) => match crate::units::parse_duration(t) {
                 Ok(d) if !d.is_zero() => d,
                 _ => {
                     errors.push(err("timeout", format!("check '{}': bad timeout '{t}' (e.g. 30s, 5m)", raw.id)));
