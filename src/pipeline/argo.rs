@@ -51,10 +51,7 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         // The workflow controller (`addSchedulingConstraints`) gives the pod the template's node
         // selector, tolerations and affinity, each one else the workflow's: never a merge.
         let selector = t.node_selector.as_ref().filter(|s| !s.is_empty()).or(spec.node_selector.as_ref());
-        for (k, v) in selector.into_iter().flatten() {
-            task.node_selector.retain(|(ek, _)| ek != k);
-            task.node_selector.push((k.clone(), v.0.clone()));
-        }
+        task.node_selector.extend(selector.into_iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())));
         let tolerations = t.tolerations.as_ref().filter(|t| !t.is_empty()).or(spec.tolerations.as_ref());
         task.tolerations.extend(tolerations.into_iter().flatten().map(toleration));
         if let Some(aff) = t.affinity.as_ref().or(spec.affinity.as_ref()) {

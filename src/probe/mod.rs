@@ -7,7 +7,6 @@ mod env;
 mod gpu;
 mod storage;
 
-pub use crate::units::parse_size;
 pub use gpu::gpu_report;
 
 use crate::app::AppOutput;
