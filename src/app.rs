@@ -26,7 +26,11 @@ pub struct AppOutput {
 
 impl AppOutput {
     fn usage(message: impl Into<String>) -> AppOutput {
-        AppOutput { stderr: format!("kfcheck: {}\n", message.into()), exit: Some(ExitStatus::Usage), ..Default::default() }
+        AppOutput {
+            stderr: format!("kfcheck: {}\n", message.into()),
+            exit: Some(ExitStatus::Usage),
+            ..Default::default()
+        }
     }
 }
 
@@ -45,7 +49,12 @@ fn color_enabled(choice: ColorChoice) -> bool {
 fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     h.write_u32(std::process::id());
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
@@ -54,7 +63,9 @@ fn new_run_id() -> String {
 /// by guessing which one wins.
 fn kfp_identity_conflict(k: &crate::cli::KfpArgs) -> Option<String> {
     let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    let given_secret = |v: &Option<crate::cli::SecretArg>| v.as_ref().is_some_and(|s| !s.expose().trim().is_empty());
+    let given_secret = |v: &Option<crate::cli::SecretArg>| {
+        v.as_ref().is_some_and(|s| !s.expose().trim().is_empty())
+    };
     let named: Vec<&str> = [
         (given_secret(&k.kfp_token), "--kfp-token (or KFP_TOKEN)"),
         (k.kfp_token_file.is_some(), "--kfp-token-file"),
@@ -66,7 +77,12 @@ fn kfp_identity_conflict(k: &crate::cli::KfpArgs) -> Option<String> {
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
     .collect();
-    (named.len() > 1).then(|| format!("conflicting KFP credentials: {} (give one identity)", named.join(", ")))
+    (named.len() > 1).then(|| {
+        format!(
+            "conflicting KFP credentials: {} (give one identity)",
+            named.join(", ")
+        )
+    })
 }
 
 /// Entry point for every subcommand.
@@ -78,14 +94,22 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "kfcheck", &mut buf);
-            AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
+            AppOutput {
+                stdout: String::from_utf8_lossy(&buf).into(),
+                exit: Some(ExitStatus::Ready),
+                ..Default::default()
+            }
         }
         Command::Man => {
             let mut buf = Vec::new();
             if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut buf) {
                 return AppOutput::usage(format!("failed to render the man page: {e}"));
             }
-            AppOutput { stdout: String::from_utf8_lossy(&buf).into(), exit: Some(ExitStatus::Ready), ..Default::default() }
+            AppOutput {
+                stdout: String::from_utf8_lossy(&buf).into(),
+                exit: Some(ExitStatus::Ready),
+                ..Default::default()
+            }
         }
         Command::Probe(args) => crate::probe::run(args, cli.global.timeout),
         Command::LocalRun(args) => crate::local::run(&settings(&cli), args),
@@ -102,17 +126,30 @@ fn with_suite(cli: Cli) -> AppOutput {
             for e in errors {
                 msg.push_str(&format!("  {e}\n"));
             }
-            return AppOutput { stderr: msg, exit: Some(ExitStatus::Usage), ..Default::default() };
+            return AppOutput {
+                stderr: msg,
+                exit: Some(ExitStatus::Usage),
+                ..Default::default()
+            };
         }
     };
     match &cli.command {
         Command::All => execute(&cli, &suite, Selection::All, Vec::new()),
-        Command::Run { selection } => execute(&cli, &suite, Selection::Words(selection.clone()), Vec::new()),
+        Command::Run { selection } => execute(
+            &cli,
+            &suite,
+            Selection::Words(selection.clone()),
+            Vec::new(),
+        ),
         Command::List => list(&cli, &suite),
         Command::Explain { name } => explain(&suite, name),
         Command::Lint(args) => lint(&cli, args),
         Command::Cleanup { dry_run, run_id } => cleanup(&cli, *dry_run, run_id.as_deref()),
-        Command::Completions { .. } | Command::Man | Command::Probe(_) | Command::LocalRun(_) | Command::Parity { .. } => {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Probe(_)
+        | Command::LocalRun(_)
+        | Command::Parity { .. } => {
             unreachable!("handled before loading the suite")
         }
     }
@@ -130,19 +167,35 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
     }
     // A path that does not exist (or cannot be looked at) is bad usage (exit 2), said truly; the
     // others are still inspected.
-    let looked: Vec<(&PathBuf, std::io::Result<std::fs::Metadata>)> = args.paths.iter().map(|p| (p, std::fs::symlink_metadata(p))).collect();
-    let present: Vec<&PathBuf> = looked.iter().filter(|(_, m)| m.is_ok()).map(|(p, _)| *p).collect();
+    let looked: Vec<(&PathBuf, std::io::Result<std::fs::Metadata>)> = args
+        .paths
+        .iter()
+        .map(|p| (p, std::fs::symlink_metadata(p)))
+        .collect();
+    let present: Vec<&PathBuf> = looked
+        .iter()
+        .filter(|(_, m)| m.is_ok())
+        .map(|(p, _)| *p)
+        .collect();
     let missing: Vec<String> = looked
         .iter()
         .filter_map(|(p, m)| m.as_ref().err().map(|e| (p, e)))
         .map(|(p, e)| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("kfcheck: {}: no such file or directory\n", p.display()),
-            std::io::ErrorKind::PermissionDenied => format!("kfcheck: {}: permission denied\n", p.display()),
+            std::io::ErrorKind::NotFound => {
+                format!("kfcheck: {}: no such file or directory\n", p.display())
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                format!("kfcheck: {}: permission denied\n", p.display())
+            }
             _ => format!("kfcheck: {}: {e}\n", p.display()),
         })
         .collect();
     if present.is_empty() {
-        return AppOutput { stderr: missing.concat(), exit: Some(ExitStatus::Usage), ..Default::default() };
+        return AppOutput {
+            stderr: missing.concat(),
+            exit: Some(ExitStatus::Usage),
+            ..Default::default()
+        };
     }
     let mut params = serde_json::json!({
         "paths": present.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -154,7 +207,9 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
         }
         params["owners"] = serde_json::Value::String(o.display().to_string());
     }
-    let Some(kind) = find_kind("pipeline-lint") else { return AppOutput::usage("pipeline-lint kind missing") };
+    let Some(kind) = find_kind("pipeline-lint") else {
+        return AppOutput::usage("pipeline-lint kind missing");
+    };
     let base = SuiteBase::Dir(PathBuf::new());
     if let Err(e) = kind.validate(&params, &base) {
         return AppOutput::usage(e);
@@ -174,7 +229,9 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
     };
     let mut checks = vec![spec];
     if args.cluster {
-        let Some(fit) = find_kind("pipeline-fit") else { return AppOutput::usage("pipeline-fit kind missing") };
+        let Some(fit) = find_kind("pipeline-fit") else {
+            return AppOutput::usage("pipeline-fit kind missing");
+        };
         let mut params = serde_json::json!({ "paths": checks[0].params["paths"].clone() });
         if let Some(o) = checks[0].params.get("owners") {
             params["owners"] = o.clone();
@@ -195,20 +252,33 @@ fn lint(cli: &Cli, args: &LintArgs) -> AppOutput {
 /// deleted (or nothing was found), 3 when something could not be listed or deleted.
 fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
     let settings = settings(cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return AppOutput::usage(format!("failed to start the async runtime: {e}")),
     };
     // Kubernetes objects by label, KFP objects by name; each swept when it is configured.
     let (kube, kfp) = rt.block_on(async {
         let kube = match crate::context::kube_client::connect(&settings).await {
-            Ok((client, desc)) => Ok((desc, crate::cleanup::sweep(&client, run_id, dry_run).await, client)),
+            Ok((client, desc)) => Ok((
+                desc,
+                crate::cleanup::sweep(&client, run_id, dry_run).await,
+                client,
+            )),
             Err(e) => Err(e),
         };
         // The KFP need port-forwards through the same API (when no endpoint is given).
-        let kube_client = kube.as_ref().map(|(_, _, c)| c.clone()).map_err(Clone::clone);
+        let kube_client = kube
+            .as_ref()
+            .map(|(_, _, c)| c.clone())
+            .map_err(Clone::clone);
         let kfp = match crate::context::kfp::connect(&settings, Some(kube_client)).await {
-            Ok((k, desc)) => Ok((desc, crate::cleanup::sweep_kfp(&k.client, k.namespace.as_deref(), run_id, dry_run).await)),
+            Ok((k, desc)) => Ok((
+                desc,
+                crate::cleanup::sweep_kfp(&k.client, k.namespace.as_deref(), run_id, dry_run).await,
+            )),
             Err(e) => Err(e),
         };
         (kube.map(|(d, r, _)| (d, r)), kfp)
@@ -223,7 +293,9 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         (Err(NeedError::Missing(k)), Err(NeedError::Missing(_))) => {
             if docker_swept {
                 // Nothing to sweep there with this configuration: say so, it is not a failure.
-                out.stderr.push_str(&format!("kfcheck: cleanup: {k}; only Docker containers were swept\n"));
+                out.stderr.push_str(&format!(
+                    "kfcheck: cleanup: {k}; only Docker containers were swept\n"
+                ));
             } else {
                 errors.push(k);
             }
@@ -242,7 +314,11 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
         for e in &errors {
             out.stderr.push_str(&format!("kfcheck: cleanup: {e}\n"));
         }
-        out.exit = Some(if errors.is_empty() && out.exit.is_none() { ExitStatus::Ready } else { ExitStatus::Undecided });
+        out.exit = Some(if errors.is_empty() && out.exit.is_none() {
+            ExitStatus::Ready
+        } else {
+            ExitStatus::Undecided
+        });
         return out;
     }
     let mut report = crate::cleanup::SweepReport::default();
@@ -265,9 +341,17 @@ fn cleanup(cli: &Cli, dry_run: bool, run_id: Option<&str>) -> AppOutput {
     out.stdout.push_str(&format!(
         "{} object(s) {verb}{}\n",
         report.found.len(),
-        if report.failed.is_empty() { String::new() } else { format!(", {} failure(s)", report.failed.len()) }
+        if report.failed.is_empty() {
+            String::new()
+        } else {
+            format!(", {} failure(s)", report.failed.len())
+        }
     ));
-    out.exit = Some(if report.failed.is_empty() && out.exit.is_none() { ExitStatus::Ready } else { ExitStatus::Undecided });
+    out.exit = Some(if report.failed.is_empty() && out.exit.is_none() {
+        ExitStatus::Ready
+    } else {
+        ExitStatus::Undecided
+    });
     out
 }
 
@@ -293,14 +377,16 @@ async fn sweep_docker(settings: &Settings, run_id: Option<&str>, dry_run: bool) 
     };
     let report = crate::clients::container::sweep(&docker.0, run_id, dry_run).await;
     let verb = if dry_run { "would delete" } else { "deleted" };
-    out.stdout.push_str(&format!("cleanup against {}\n", docker.1));
+    out.stdout
+        .push_str(&format!("cleanup against {}\n", docker.1));
     for f in &report.found {
         out.stdout.push_str(&format!("{verb} {f}\n"));
     }
     for f in &report.failed {
         out.stderr.push_str(&format!("kfcheck: cleanup: {f}\n"));
     }
-    out.stdout.push_str(&format!("{} container(s) {verb}\n", report.found.len()));
+    out.stdout
+        .push_str(&format!("{} container(s) {verb}\n", report.found.len()));
     if !report.failed.is_empty() {
         out.exit = Some(ExitStatus::Undecided);
     }
@@ -323,7 +409,12 @@ fn settings(cli: &Cli) -> Settings {
 fn kfp_settings(k: &crate::cli::KfpArgs) -> crate::context::kfp::KfpSettings {
     use crate::clients::kfp::Secret;
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-    let secret = |v: &Option<crate::cli::SecretArg>| v.as_ref().map(|s| s.expose().to_string()).filter(|s| !s.trim().is_empty()).map(Secret::new);
+    let secret = |v: &Option<crate::cli::SecretArg>| {
+        v.as_ref()
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.trim().is_empty())
+            .map(Secret::new)
+    };
     crate::context::kfp::KfpSettings {
         endpoint: nonempty(&k.kfp_endpoint),
         token: secret(&k.kfp_token),
@@ -347,22 +438,30 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
     let (picked, unmatched) = select(suite, &selection);
     let mut out = AppOutput::default();
     for w in &unmatched {
-        out.stderr.push_str(&format!("kfcheck: no check or category named '{w}' (see `kfcheck list`)\n"));
+        out.stderr.push_str(&format!(
+            "kfcheck: no check or category named '{w}' (see `kfcheck list`)\n"
+        ));
     }
     let checks: Vec<CheckSpec> = picked.into_iter().cloned().collect();
     let mut settings = settings(cli);
     // `lint --cluster` asked for the cluster: not finding one is an error, not a skip.
-    if matches!(&cli.command, Command::Lint(a) if a.cluster) && !settings.required.contains(&crate::context::Need::Kube) {
+    if matches!(&cli.command, Command::Lint(a) if a.cluster)
+        && !settings.required.contains(&crate::context::Need::Kube)
+    {
         settings.required.push(crate::context::Need::Kube);
     }
     let run_id: Arc<str> = new_run_id().into();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let started = Instant::now();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return AppOutput::usage(format!("failed to start the async runtime: {e}")),
     };
-    let progress = crate::report::progress::Progress::new(!g.quiet && std::io::stderr().is_terminal());
+    let progress =
+        crate::report::progress::Progress::new(!g.quiet && std::io::stderr().is_terminal());
     let on_event: Arc<dyn Fn(&Event) + Send + Sync> = {
         let p = progress.clone();
         Arc::new(move |e: &Event| p.event(e))
@@ -375,15 +474,29 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
             // The first SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cancelled CI job, `timeout`, a pod
             // or Job being terminated) stops the checks and cleans up in a hurry; a second one
             // abandons what cleanup is left (it is listed for `kfcheck cleanup --run-id`).
-            let Some(mut signals) = ShutdownSignals::new() else { return };
+            let Some(mut signals) = ShutdownSignals::new() else {
+                return;
+            };
             signals.next().await;
             j.hurry();
             c.cancel();
             signals.next().await;
             j.abandon();
         });
-        let opts = RunOptions { concurrency: g.concurrency as usize, deadline: g.timeout };
-        run_checks(checks, Arc::new(Needs::new(settings)), janitor.clone(), opts, cancel, run_id.clone(), on_event).await
+        let opts = RunOptions {
+            concurrency: g.concurrency as usize,
+            deadline: g.timeout,
+        };
+        run_checks(
+            checks,
+            Arc::new(Needs::new(settings)),
+            janitor.clone(),
+            opts,
+            cancel,
+            run_id.clone(),
+            on_event,
+        )
+        .await
     });
     progress.finish();
     let report = RunReport {
@@ -406,7 +519,10 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
         out.stderr.push_str(&e);
     }
     if stop == StopReason::Deadline {
-        out.stderr.push_str(&format!("kfcheck: run deadline of {} reached\n", humantime::format_duration(g.timeout)));
+        out.stderr.push_str(&format!(
+            "kfcheck: run deadline of {} reached\n",
+            humantime::format_duration(g.timeout)
+        ));
     }
     let table = TableOptions {
         color: color_enabled(g.color),
@@ -416,11 +532,18 @@ fn execute(cli: &Cli, suite: &Suite, selection: Selection, usage_errors: Vec<Str
         width: std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()),
     };
     out.stdout = report::render(g.output, &report, exit, &table);
-    let plain = TableOptions { color: false, ..table.clone() };
+    let plain = TableOptions {
+        color: false,
+        ..table.clone()
+    };
     for (format, path) in &g.report {
         let text = report::render(*format, &report, exit, &plain);
         if let Err(e) = report::write_report(path, &text) {
-            out.stderr.push_str(&format!("kfcheck: cannot write {} report to {}: {e}\n", format_name(*format), path.display()));
+            out.stderr.push_str(&format!(
+                "kfcheck: cannot write {} report to {}: {e}\n",
+                format_name(*format),
+                path.display()
+            ));
             if exit == ExitStatus::Ready {
                 exit = ExitStatus::Usage;
             }
@@ -436,7 +559,11 @@ struct ShutdownSignals([tokio::signal::unix::Signal; 3]);
 impl ShutdownSignals {
     fn new() -> Option<ShutdownSignals> {
         use tokio::signal::unix::{signal, SignalKind};
-        Some(ShutdownSignals([signal(SignalKind::interrupt()).ok()?, signal(SignalKind::terminate()).ok()?, signal(SignalKind::hangup()).ok()?]))
+        Some(ShutdownSignals([
+            signal(SignalKind::interrupt()).ok()?,
+            signal(SignalKind::terminate()).ok()?,
+            signal(SignalKind::hangup()).ok()?,
+        ]))
     }
 
     /// The next of the three to arrive.
@@ -482,7 +609,11 @@ fn list(cli: &Cli, suite: &Suite) -> AppOutput {
                     c.id.clone(),
                     c.category.clone(),
                     c.kind.meta().name.to_string(),
-                    if needs.is_empty() { "-".into() } else { needs.join(",") },
+                    if needs.is_empty() {
+                        "-".into()
+                    } else {
+                        needs.join(",")
+                    },
                     if c.enabled { "yes".into() } else { "no".into() },
                     c.title.clone(),
                 ]);
@@ -490,19 +621,35 @@ fn list(cli: &Cli, suite: &Suite) -> AppOutput {
             t.to_string() + "\n"
         }
     };
-    AppOutput { stdout, exit: Some(if suite.checks.is_empty() { ExitStatus::NothingSelected } else { ExitStatus::Ready }), ..Default::default() }
+    AppOutput {
+        stdout,
+        exit: Some(if suite.checks.is_empty() {
+            ExitStatus::NothingSelected
+        } else {
+            ExitStatus::Ready
+        }),
+        ..Default::default()
+    }
 }
 
 fn explain_kind(out: &mut String, kind: crate::kinds::KindRef) {
     let m = kind.meta();
-    out.push_str(&format!("Kind {}\n\nWhat it checks: {}\nWhy it matters: {}\nHow to fix: {}\n", m.name, m.what, m.why, m.fix));
+    out.push_str(&format!(
+        "Kind {}\n\nWhat it checks: {}\nWhy it matters: {}\nHow to fix: {}\n",
+        m.name, m.what, m.why, m.fix
+    ));
     let needs: Vec<&str> = m.needs.iter().map(|n| n.name()).collect();
     out.push_str(&format!(
         "Needs: {}\nEffect: {}\nDefault timeout: {}\n",
-        if needs.is_empty() { "nothing".into() } else { needs.join(", ") },
+        if needs.is_empty() {
+            "nothing".into()
+        } else {
+            needs.join(", ")
+        },
         match m.effect {
             crate::kinds::Effect::ReadOnly => "read-only",
-            crate::kinds::Effect::CreatesResources => "creates resources (labelled, removed after the check)",
+            crate::kinds::Effect::CreatesResources =>
+                "creates resources (labelled, removed after the check)",
         },
         humantime::format_duration(m.default_timeout)
     ));
@@ -515,7 +662,10 @@ fn explain_kind(out: &mut String, kind: crate::kinds::KindRef) {
     if m.name == "pipeline-lint" {
         out.push_str("\nRules (default severity):\n");
         for r in RULES {
-            out.push_str(&format!("  {} ({}): {}\n", r.id, r.default_severity, r.summary));
+            out.push_str(&format!(
+                "  {} ({}): {}\n",
+                r.id, r.default_severity, r.summary
+            ));
         }
     }
 }
@@ -535,7 +685,10 @@ fn explain(suite: &Suite, name: &str) -> AppOutput {
         if let Some(d) = &c.description {
             out.push_str(&format!("\n{}\n", d.trim()));
         }
-        out.push_str(&format!("Parameters: {}\n\n", serde_json::to_string(&c.params).unwrap_or_default()));
+        out.push_str(&format!(
+            "Parameters: {}\n\n",
+            serde_json::to_string(&c.params).unwrap_or_default()
+        ));
         explain_kind(&mut out, c.kind);
     } else if let Some(k) = find_kind(name) {
         explain_kind(&mut out, k);
@@ -551,5 +704,9 @@ fn explain(suite: &Suite, name: &str) -> AppOutput {
             kinds.join(", ")
         ));
     }
-    AppOutput { stdout: out, exit: Some(ExitStatus::Ready), ..Default::default() }
+    AppOutput {
+        stdout: out,
+        exit: Some(ExitStatus::Ready),
+        ..Default::default()
+    }
 }

@@ -28,7 +28,12 @@ struct Target {
 }
 
 fn builtin<K: kube::Resource<DynamicType = ()>>(namespaced: bool) -> Target {
-    Target { kind: leak(K::kind(&()).to_string()), ar: ApiResource::erase::<K>(&()), namespaced, optional: false }
+    Target {
+        kind: leak(K::kind(&()).to_string()),
+        ar: ApiResource::erase::<K>(&()),
+        namespaced,
+        optional: false,
+    }
 }
 
 fn leak(s: String) -> &'static str {
@@ -54,28 +59,53 @@ pub async fn sweep(client: &kube::Client, run_id: Option<&str>, dry_run: bool) -
     let selector = owned::selector(run_id);
     for t in targets() {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &t.ar);
-        let listed = tokio::time::timeout(CALL_TIMEOUT, api.list_metadata(&ListParams::default().labels(&selector))).await;
+        let listed = tokio::time::timeout(
+            CALL_TIMEOUT,
+            api.list_metadata(&ListParams::default().labels(&selector)),
+        )
+        .await;
         let found: Vec<PartialObjectMeta<DynamicObject>> = match listed {
             Ok(Ok(l)) => l.items,
             Ok(Err(e)) if t.optional && not_served(&e) => continue,
             Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
-                report.failed.push(format!("kfcheck lacks permission to list {} (labelled {selector})", t.ar.plural));
+                report.failed.push(format!(
+                    "kfcheck lacks permission to list {} (labelled {selector})",
+                    t.ar.plural
+                ));
                 continue;
             }
             Ok(Err(e)) => {
-                report.failed.push(format!("cannot list {} labelled {selector}: {}", t.ar.plural, describe(&e)));
+                report.failed.push(format!(
+                    "cannot list {} labelled {selector}: {}",
+                    t.ar.plural,
+                    describe(&e)
+                ));
                 continue;
             }
             Err(_) => {
-                report.failed.push(format!("cannot list {} labelled {selector}: no answer within {}s", t.ar.plural, CALL_TIMEOUT.as_secs()));
+                report.failed.push(format!(
+                    "cannot list {} labelled {selector}: no answer within {}s",
+                    t.ar.plural,
+                    CALL_TIMEOUT.as_secs()
+                ));
                 continue;
             }
         };
         for obj in found {
-            let (Some(name), ns) = (obj.metadata.name.clone(), obj.metadata.namespace.clone()) else { continue };
+            let (Some(name), ns) = (obj.metadata.name.clone(), obj.metadata.namespace.clone())
+            else {
+                continue;
+            };
             // The API filtered by label already; checking again costs nothing and guards the
             // promise never to delete what kfcheck did not create.
-            if obj.metadata.labels.as_ref().and_then(|l| l.get(owned::MANAGED_BY_KEY)).map(String::as_str) != Some(owned::MANAGED_BY) {
+            if obj
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(owned::MANAGED_BY_KEY))
+                .map(String::as_str)
+                != Some(owned::MANAGED_BY)
+            {
                 continue;
             }
             let shown = match &ns {
@@ -90,12 +120,23 @@ pub async fn sweep(client: &kube::Client, run_id: Option<&str>, dry_run: bool) -
                 (Some(ns), true) => Api::namespaced_with(client.clone(), ns, &t.ar),
                 _ => Api::all_with(client.clone(), &t.ar),
             };
-            match tokio::time::timeout(CALL_TIMEOUT, api.delete(&name, &DeleteParams::background())).await {
+            match tokio::time::timeout(CALL_TIMEOUT, api.delete(&name, &DeleteParams::background()))
+                .await
+            {
                 Ok(Ok(_)) => report.found.push(shown),
-                Ok(Err(kube::Error::Api(s))) if s.code == 404 => report.found.push(format!("{shown} (already gone)")),
-                Ok(Err(kube::Error::Api(s))) if s.code == 403 => report.failed.push(format!("kfcheck lacks permission to delete {shown}")),
-                Ok(Err(e)) => report.failed.push(format!("cannot delete {shown}: {}", describe(&e))),
-                Err(_) => report.failed.push(format!("cannot delete {shown}: no answer within {}s", CALL_TIMEOUT.as_secs())),
+                Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
+                    report.found.push(format!("{shown} (already gone)"))
+                }
+                Ok(Err(kube::Error::Api(s))) if s.code == 403 => report
+                    .failed
+                    .push(format!("kfcheck lacks permission to delete {shown}")),
+                Ok(Err(e)) => report
+                    .failed
+                    .push(format!("cannot delete {shown}: {}", describe(&e))),
+                Err(_) => report.failed.push(format!(
+                    "cannot delete {shown}: no answer within {}s",
+                    CALL_TIMEOUT.as_secs()
+                )),
             }
         }
     }
@@ -105,26 +146,45 @@ pub async fn sweep(client: &kube::Client, run_id: Option<&str>, dry_run: bool) -
 /// KFP objects carry no labels: kfcheck's are found by name (`kfcheck-<run id>-…`, see
 /// [`crate::context::kfp::is_kfcheck_name`]): runs (terminated, then deleted), experiments, and
 /// pipelines with their versions, shared and in `namespace`. Nothing else is touched.
-pub async fn sweep_kfp(client: &crate::clients::KfpClient, namespace: Option<&str>, run_id: Option<&str>, dry_run: bool) -> SweepReport {
+pub async fn sweep_kfp(
+    client: &crate::clients::KfpClient,
+    namespace: Option<&str>,
+    run_id: Option<&str>,
+    dry_run: bool,
+) -> SweepReport {
     use crate::context::kfp::is_kfcheck_name;
     let mut report = SweepReport::default();
     let needle = match run_id {
         Some(r) => format!("kfcheck-{r}-"),
         None => "kfcheck-".to_string(),
     };
-    let act = |report: &mut SweepReport, shown: String, result: Option<Result<String, crate::clients::KfpError>>| match result {
+    let act = |report: &mut SweepReport,
+               shown: String,
+               result: Option<Result<String, crate::clients::KfpError>>| match result
+    {
         None => report.found.push(shown),
         Some(Ok(_)) => report.found.push(shown),
-        Some(Err(e)) if e.status() == Some(404) => report.found.push(format!("{shown} (already gone)")),
-        Some(Err(e)) if e.status() == Some(403) => report.failed.push(format!("kfcheck lacks permission to delete {shown}")),
+        Some(Err(e)) if e.status() == Some(404) => {
+            report.found.push(format!("{shown} (already gone)"))
+        }
+        Some(Err(e)) if e.status() == Some(403) => report
+            .failed
+            .push(format!("kfcheck lacks permission to delete {shown}")),
         Some(Err(e)) => report.failed.push(format!("cannot delete {shown}: {e}")),
     };
     let where_ = namespace.map(|n| format!("{n}/")).unwrap_or_default();
     match client.list_runs(namespace, None, &needle).await {
         Ok(runs) => {
-            for r in runs.into_iter().filter(|r| is_kfcheck_name(&r.display_name, run_id)) {
+            for r in runs
+                .into_iter()
+                .filter(|r| is_kfcheck_name(&r.display_name, run_id))
+            {
                 let shown = format!("KFP run {where_}{} ({})", r.display_name, r.run_id);
-                let result = if dry_run { None } else { Some(client.terminate_and_delete_run(&r.run_id, false).await) };
+                let result = if dry_run {
+                    None
+                } else {
+                    Some(client.terminate_and_delete_run(&r.run_id, false).await)
+                };
                 act(&mut report, shown, result);
             }
         }
@@ -132,13 +192,27 @@ pub async fn sweep_kfp(client: &crate::clients::KfpClient, namespace: Option<&st
     }
     match client.list_experiments(namespace, &needle).await {
         Ok(exps) => {
-            for x in exps.into_iter().filter(|x| is_kfcheck_name(&x.display_name, run_id)) {
+            for x in exps
+                .into_iter()
+                .filter(|x| is_kfcheck_name(&x.display_name, run_id))
+            {
                 let shown = format!("KFP experiment {where_}{}", x.display_name);
-                let result = if dry_run { None } else { Some(client.delete_experiment(&x.experiment_id).await.map(|_| String::new())) };
+                let result = if dry_run {
+                    None
+                } else {
+                    Some(
+                        client
+                            .delete_experiment(&x.experiment_id)
+                            .await
+                            .map(|_| String::new()),
+                    )
+                };
                 act(&mut report, shown, result);
             }
         }
-        Err(e) => report.failed.push(format!("cannot list KFP experiments: {e}")),
+        Err(e) => report
+            .failed
+            .push(format!("cannot list KFP experiments: {e}")),
     }
     let mut scopes = vec![None];
     if namespace.is_some() {
@@ -147,13 +221,32 @@ pub async fn sweep_kfp(client: &crate::clients::KfpClient, namespace: Option<&st
     for scope in scopes {
         match client.list_pipelines(scope, &needle).await {
             Ok(pipelines) => {
-                for p in pipelines.into_iter().filter(|p| is_kfcheck_name(p.shown_name(), run_id)) {
-                    let shown = format!("KFP pipeline {}{}", scope.map(|n| format!("{n}/")).unwrap_or_default(), p.shown_name());
-                    let result = if dry_run { None } else { Some(client.delete_pipeline(&p.pipeline_id).await.map(|_| String::new())) };
+                for p in pipelines
+                    .into_iter()
+                    .filter(|p| is_kfcheck_name(p.shown_name(), run_id))
+                {
+                    let shown = format!(
+                        "KFP pipeline {}{}",
+                        scope.map(|n| format!("{n}/")).unwrap_or_default(),
+                        p.shown_name()
+                    );
+                    let result = if dry_run {
+                        None
+                    } else {
+                        Some(
+                            client
+                                .delete_pipeline(&p.pipeline_id)
+                                .await
+                                .map(|_| String::new()),
+                        )
+                    };
                     act(&mut report, shown, result);
                 }
             }
-            Err(e) => report.failed.push(format!("cannot list KFP pipelines{}: {e}", scope.map(|n| format!(" in {n}")).unwrap_or_default())),
+            Err(e) => report.failed.push(format!(
+                "cannot list KFP pipelines{}: {e}",
+                scope.map(|n| format!(" in {n}")).unwrap_or_default()
+            )),
         }
     }
     report

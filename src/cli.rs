@@ -10,10 +10,17 @@ use std::path::PathBuf;
 /// still inspects the bundled sample pipelines, says which checks did not run and why, and is
 /// undecided (exit 3): "ready" needs an examined cluster.
 #[derive(Debug, Parser)]
-#[command(name = "kfcheck", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 ready, 1 a check failed, 2 usage/config/suite error, \
+#[command(
+    name = "kfcheck",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 ready, 1 a check failed, 2 usage/config/suite error, \
 3 nothing failed but something errored or timed out, or the cluster was not examined (could not decide), 4 nothing selected, \
-130 interrupted.")]
+130 interrupted."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -83,14 +90,25 @@ pub struct KfpArgs {
     #[arg(long, global = true, value_name = "URL", env = "KF_PIPELINES_ENDPOINT")]
     pub kfp_endpoint: Option<String>,
     /// The KFP API Service kfcheck port-forwards to when no --kfp-endpoint is given.
-    #[arg(long, global = true, value_name = "NS/NAME:PORT", default_value = "kubeflow/ml-pipeline:8888")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NS/NAME:PORT",
+        default_value = "kubeflow/ml-pipeline:8888"
+    )]
     pub kfp_service: crate::clients::portforward::ServiceRef,
     /// Never port-forward to --kfp-service: without --kfp-endpoint the KFP checks are skipped.
     #[arg(long, global = true)]
     pub no_kfp_port_forward: bool,
     /// Bearer token (a ServiceAccount token with audience pipelines.kubeflow.org for direct
     /// access, or a token the gateway accepts).
-    #[arg(long, global = true, value_name = "TOKEN", env = "KFP_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "KFP_TOKEN",
+        hide_env_values = true
+    )]
     pub kfp_token: Option<SecretArg>,
     /// File holding the bearer token (re-read on every kfcheck run).
     #[arg(long, global = true, value_name = "PATH")]
@@ -101,14 +119,26 @@ pub struct KfpArgs {
     pub kfp_service_account: Option<String>,
     /// Session cookie from a browser login: `oauth2_proxy_kubeflow=…` (also split `_0`/`_1`
     /// cookies, joined with "; "), `authservice_session=…`, or a bare oauth2-proxy value.
-    #[arg(long, global = true, value_name = "COOKIE", env = "KFP_COOKIE", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "COOKIE",
+        env = "KFP_COOKIE",
+        hide_env_values = true
+    )]
     pub kfp_cookie: Option<SecretArg>,
     /// Log in through the dashboard's Dex as this static user (password from KFP_DEX_PASSWORD)
     /// and use the session cookie it sets.
     #[arg(long, global = true, value_name = "USER")]
     pub kfp_dex_user: Option<String>,
     /// Password for --kfp-dex-user.
-    #[arg(long, global = true, value_name = "PASSWORD", env = "KFP_DEX_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PASSWORD",
+        env = "KFP_DEX_PASSWORD",
+        hide_env_values = true
+    )]
     pub kfp_dex_password: Option<SecretArg>,
     /// Send this identity in the kubeflow-userid header (direct access to ml-pipeline only).
     #[arg(long, global = true, value_name = "USER")]
@@ -118,7 +148,13 @@ pub struct KfpArgs {
     pub kfp_namespace: Option<String>,
     /// A token of another identity that must be refused (403) in the namespace: the isolation
     /// check's probe.
-    #[arg(long, global = true, value_name = "TOKEN", env = "KFP_ISOLATION_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "KFP_ISOLATION_TOKEN",
+        hide_env_values = true
+    )]
     pub kfp_isolation_token: Option<SecretArg>,
     /// How long one KFP request may take before it is retried (safe calls) or reported.
     #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -243,7 +279,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
-    let (f, p) = s.split_once('=').ok_or("expected FORMAT=PATH, e.g. json=report.json")?;
+    let (f, p) = s
+        .split_once('=')
+        .ok_or("expected FORMAT=PATH, e.g. json=report.json")?;
     if p.is_empty() {
         return Err("empty PATH in FORMAT=PATH".into());
     }
@@ -355,11 +393,30 @@ mod tests {
 
     #[test]
     fn credentials_never_show_in_the_parsed_arguments() {
-        let cli = Cli::try_parse_from(["kfcheck", "--kfp-token", "CANARY-tok", "--kfp-dex-password", "CANARY-pw", "--kfp-isolation-token", "CANARY-iso", "all"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "kfcheck",
+            "--kfp-token",
+            "CANARY-tok",
+            "--kfp-dex-password",
+            "CANARY-pw",
+            "--kfp-isolation-token",
+            "CANARY-iso",
+            "all",
+        ])
+        .unwrap();
         let shown = format!("{cli:?}");
         assert!(!shown.contains("CANARY"), "{shown}");
-        assert_eq!(cli.global.kfp.kfp_token.as_ref().map(SecretArg::expose), Some("CANARY-tok"));
-        let cli = Cli::try_parse_from(["kfcheck", "--kfp-cookie", "oauth2_proxy_kubeflow=CANARY-cookie", "all"]).unwrap();
+        assert_eq!(
+            cli.global.kfp.kfp_token.as_ref().map(SecretArg::expose),
+            Some("CANARY-tok")
+        );
+        let cli = Cli::try_parse_from([
+            "kfcheck",
+            "--kfp-cookie",
+            "oauth2_proxy_kubeflow=CANARY-cookie",
+            "all",
+        ])
+        .unwrap();
         assert!(!format!("{cli:?}").contains("CANARY"));
     }
 }

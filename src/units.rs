@@ -12,15 +12,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Deserializes a duration string for `#[serde(deserialize_with)]` helpers; `hint(text, error)`
 /// words the error, so each field keeps its own example.
-pub(crate) fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D, hint: impl FnOnce(&str, &str) -> String) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    hint: impl FnOnce(&str, &str) -> String,
+) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).map_err(|e| serde::de::Error::custom(hint(&s, &e)))
 }
 
 /// [`deserialize_duration`] for an optional field (`null` or absent is `None`).
-pub(crate) fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(d: D, hint: impl FnOnce(&str, &str) -> String) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn deserialize_optional_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    hint: impl FnOnce(&str, &str) -> String,
+) -> Result<Option<Duration>, D::Error> {
     let s = Option::<String>::deserialize(d)?;
-    s.map(|s| parse_duration(&s).map_err(|e| serde::de::Error::custom(hint(&s, &e)))).transpose()
+    s.map(|s| parse_duration(&s).map_err(|e| serde::de::Error::custom(hint(&s, &e))))
+        .transpose()
 }
 
 /// A size like `64KiB`, `1MB`, `100MB`, `1048576`.
@@ -28,7 +35,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s}: expected a size like 1MB or 64KiB"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s}: expected a size like 1MB or 64KiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" | "k" => 1_000,
@@ -37,7 +46,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "gb" | "g" => 1_000_000_000,
         "gib" => 1 << 30,
-        other => return Err(format!("{s}: unknown unit {other:?} (B, KB, KiB, MB, MiB, GB, GiB)")),
+        other => {
+            return Err(format!(
+                "{s}: unknown unit {other:?} (B, KB, KiB, MB, MiB, GB, GiB)"
+            ))
+        }
     };
     n.checked_mul(mult).ok_or_else(|| format!("{s}: too large"))
 }
@@ -58,6 +71,9 @@ mod tests {
     #[test]
     fn durations_keep_humantime_messages() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("soon"), Err(humantime::parse_duration("soon").unwrap_err().to_string()));
+        assert_eq!(
+            parse_duration("soon"),
+            Err(humantime::parse_duration("soon").unwrap_err().to_string())
+        );
     }
 }

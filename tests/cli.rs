@@ -9,7 +9,13 @@ const FAIL: &str = "fixtures/pipelines/v2/fail/limit-below-request.yaml";
 const WARN_ONLY: &str = "fixtures/pipelines/v2/fail/image-unpinned.yaml";
 const PASS_DIR: &str = "fixtures/pipelines/v2/pass";
 
-fn exec_check(dir: &std::path::Path, id: &str, timeout: &str, command: &str, cleanup: Option<&str>) {
+fn exec_check(
+    dir: &std::path::Path,
+    id: &str,
+    timeout: &str,
+    command: &str,
+    cleanup: Option<&str>,
+) {
     write_exec_check(dir, id, timeout, &format!("[sh, -c, {command:?}]"), cleanup);
 }
 
@@ -21,13 +27,35 @@ fn exit_3_all_without_a_cluster_inspects_the_samples_but_is_never_ready() {
     let out = stdout(&o);
     assert!(out.contains("Verdict: undecided"), "{out}");
     assert!(!out.contains("Verdict: ready"), "{out}");
-    let reason = out.lines().skip_while(|l| !l.starts_with("Verdict:")).nth(1).unwrap_or_default();
-    assert!(reason.contains("the cluster was not examined") && reason.contains("did not run: kube missing (no kubeconfig found"), "{out}");
+    let reason = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Verdict:"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        reason.contains("the cluster was not examined")
+            && reason.contains("did not run: kube missing (no kubeconfig found"),
+        "{out}"
+    );
     let doc = json(&kfcheck(&["all", "-o", "json"]));
     assert_eq!(doc["verdict"], "undecided");
     assert_eq!(doc["exit_code"], 3);
-    assert!(doc["verdict_reason"].as_str().unwrap().starts_with("the cluster was not examined"), "{doc:#}");
-    let status = |id: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    assert!(
+        doc["verdict_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the cluster was not examined"),
+        "{doc:#}"
+    );
+    let status = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
     assert_eq!(status("lint-sample-pipelines"), "passed");
     assert_eq!(status("kube-api-reachable"), "skipped");
     // Every skipped check says why, in the table too.
@@ -36,7 +64,10 @@ fn exit_3_all_without_a_cluster_inspects_the_samples_but_is_never_ready() {
     let o = kfcheck(&["all", "-o", "junit"]);
     assert_eq!(code(&o), 3);
     let xml = stdout(&o);
-    assert!(xml.contains("name=\"verdict\"") && xml.contains("the cluster was not examined"), "{xml}");
+    assert!(
+        xml.contains("name=\"verdict\"") && xml.contains("the cluster was not examined"),
+        "{xml}"
+    );
     // Files alone need no cluster: lint stays ready.
     assert_eq!(code(&kfcheck(&["lint", PASS_DIR])), 0);
 }
@@ -60,22 +91,45 @@ fn exit_2_for_bad_usage_and_bad_suites() {
     let o = kfcheck(&["lint", "no/such/file.yaml", PASS_DIR]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no/such/file.yaml: no such file or directory"));
-    assert!(stdout(&o).contains("inspected 14 pipeline file(s)"), "other paths still inspected: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains("inspected 14 pipeline file(s)"),
+        "other paths still inspected: {}",
+        stdout(&o)
+    );
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "bad.yaml", "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p], colour: red}\n");
+    write(
+        d.path(),
+        "bad.yaml",
+        "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p], colour: red}\n",
+    );
     let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "all"]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("bad.yaml:5: check 'x': bad parameters for kind pipeline-lint: unknown field `colour`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "bad.yaml:5: check 'x': bad parameters for kind pipeline-lint: unknown field `colour`"
+        ),
+        "{}",
+        stderr(&o)
+    );
     let o = kfcheck(&["explain", "no-such-thing"]);
     assert_eq!(code(&o), 2);
     let o = kfcheck(&["run", "lint-sample-pipelines", "typo-check"]);
-    assert_eq!(code(&o), 2, "a typo in a CI gate must not pass: {}", stderr(&o));
+    assert_eq!(
+        code(&o),
+        2,
+        "a typo in a CI gate must not pass: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn exit_3_when_something_could_not_be_decided() {
     let files = tempfile::tempdir().unwrap();
-    let bad = write(files.path(), "broken.yaml", "deploymentSpec:\n  executors: [\n");
+    let bad = write(
+        files.path(),
+        "broken.yaml",
+        "deploymentSpec:\n  executors: [\n",
+    );
     let o = kfcheck(&["lint", bad.to_str().unwrap()]);
     let d = tempfile::tempdir().unwrap();
     assert_eq!(code(&o), 3, "{}", stdout(&o));
@@ -83,11 +137,29 @@ fn exit_3_when_something_could_not_be_decided() {
     exec_check(d.path(), "slow", "1s", "sleep 30", None);
     exec_check(d.path(), "crash", "30s", "echo oops >&2; exit 7", None);
     let started = Instant::now();
-    let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "run", "test", "-o", "json"]);
-    assert!(started.elapsed() < Duration::from_secs(20), "timed-out plug-in was not killed");
+    let o = kfcheck(&[
+        "--suite",
+        d.path().to_str().unwrap(),
+        "run",
+        "test",
+        "-o",
+        "json",
+    ]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "timed-out plug-in was not killed"
+    );
     assert_eq!(code(&o), 3);
     let doc = json(&o);
-    let status = |id: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["status"].clone();
+    let status = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
     assert_eq!(status("slow"), "timed_out");
     assert_eq!(status("crash"), "errored");
 }
@@ -97,7 +169,14 @@ fn exit_3_when_the_run_deadline_passes() {
     let d = tempfile::tempdir().unwrap();
     exec_check(d.path(), "slow", "60s", "sleep 30", None);
     let started = Instant::now();
-    let o = kfcheck(&["--suite", d.path().to_str().unwrap(), "--timeout", "1s", "run", "slow"]);
+    let o = kfcheck(&[
+        "--suite",
+        d.path().to_str().unwrap(),
+        "--timeout",
+        "1s",
+        "run",
+        "slow",
+    ]);
     assert!(started.elapsed() < Duration::from_secs(15));
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("run deadline of 1s reached"));
@@ -114,11 +193,24 @@ fn exit_4_when_nothing_is_selected() {
     let list = json(&kfcheck(&["list", "-o", "json"]));
     for c in list.as_array().unwrap() {
         let id = c["id"].as_str().unwrap();
-        let origin = c["origin"].as_str().unwrap().split(':').next().unwrap().to_string();
+        let origin = c["origin"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_string();
         let text = std::fs::read_to_string(repo().join(&origin)).unwrap();
-        write(d.path(), &format!("{id}.yaml"), &format!("{text}\nenabled: false\n"));
+        write(
+            d.path(),
+            &format!("{id}.yaml"),
+            &format!("{text}\nenabled: false\n"),
+        );
     }
-    assert_eq!(code(&kfcheck(&["--suite", d.path().to_str().unwrap(), "all"])), 4);
+    assert_eq!(
+        code(&kfcheck(&["--suite", d.path().to_str().unwrap(), "all"])),
+        4
+    );
     // Selected but all skipped proves nothing: could not decide, never ready.
     let o = kfcheck(&["run", "cluster"]);
     assert_eq!(code(&o), 3, "{}", stdout(&o));
@@ -135,7 +227,11 @@ fn spawn_kfcheck(args: &[&str]) -> std::process::Child {
 }
 
 fn signal(child: &std::process::Child, sig: &str) {
-    assert!(std::process::Command::new("kill").args([&format!("-{sig}"), &child.id().to_string()]).status().unwrap().success());
+    assert!(std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
 }
 
 #[test]
@@ -145,8 +241,21 @@ fn exit_130_on_ctrl_c_and_cleanup_still_runs() {
         let d = tempfile::tempdir().unwrap();
         let marker = d.path().join("cleaned");
         let report = d.path().join("r.json");
-        exec_check(d.path(), "slow", "60s", "sleep 30", Some(&format!("touch {}", marker.display())));
-        let child = spawn_kfcheck(&["--suite", d.path().to_str().unwrap(), "run", "slow", "--report", &format!("json={}", report.display())]);
+        exec_check(
+            d.path(),
+            "slow",
+            "60s",
+            "sleep 30",
+            Some(&format!("touch {}", marker.display())),
+        );
+        let child = spawn_kfcheck(&[
+            "--suite",
+            d.path().to_str().unwrap(),
+            "run",
+            "slow",
+            "--report",
+            &format!("json={}", report.display()),
+        ]);
         std::thread::sleep(Duration::from_millis(800));
         signal(&child, sig);
         let started = Instant::now();
@@ -155,7 +264,12 @@ fn exit_130_on_ctrl_c_and_cleanup_still_runs() {
         assert_eq!(code(&o), 130, "SIG{sig}: {}{}", stdout(&o), stderr(&o));
         assert!(marker.exists(), "cleanup did not run after SIG{sig}");
         assert!(stdout(&o).contains("Verdict: interrupted"), "SIG{sig}");
-        assert!(std::fs::read_to_string(&report).unwrap().contains("\"interrupted\""), "SIG{sig}: the report is still written");
+        assert!(
+            std::fs::read_to_string(&report)
+                .unwrap()
+                .contains("\"interrupted\""),
+            "SIG{sig}: the report is still written"
+        );
     }
 }
 
@@ -165,25 +279,55 @@ fn a_hanging_cleanup_is_hurried_after_an_interrupt_and_abandoned_on_a_second() {
     // after a second it is abandoned at once and reported as left behind.
     let d = tempfile::tempdir().unwrap();
     exec_check(d.path(), "slow", "60s", "sleep 30", Some("sleep 120"));
-    let child = spawn_kfcheck(&["--suite", d.path().to_str().unwrap(), "run", "slow", "-o", "json"]);
+    let child = spawn_kfcheck(&[
+        "--suite",
+        d.path().to_str().unwrap(),
+        "run",
+        "slow",
+        "-o",
+        "json",
+    ]);
     std::thread::sleep(Duration::from_millis(800));
     signal(&child, "INT");
     std::thread::sleep(Duration::from_millis(1500));
     signal(&child, "TERM");
     let started = Instant::now();
     let o = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "a second signal must not wait for cleanup ({:?})", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a second signal must not wait for cleanup ({:?})",
+        started.elapsed()
+    );
     assert_eq!(code(&o), 130, "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("cleanup abandoned after a second interrupt"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("cleanup abandoned after a second interrupt"),
+        "{}",
+        stdout(&o)
+    );
     // One signal only: the hanging cleanup is cut at 10 s, not 60.
-    let child = spawn_kfcheck(&["--suite", d.path().to_str().unwrap(), "run", "slow", "-o", "json"]);
+    let child = spawn_kfcheck(&[
+        "--suite",
+        d.path().to_str().unwrap(),
+        "run",
+        "slow",
+        "-o",
+        "json",
+    ]);
     std::thread::sleep(Duration::from_millis(800));
     signal(&child, "INT");
     let started = Instant::now();
     let o = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(code(&o), 130);
-    assert!(stdout(&o).contains("cleanup failed") && stdout(&o).contains("timed out after 10s"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("cleanup failed") && stdout(&o).contains("timed out after 10s"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -192,18 +336,39 @@ fn huge_timeouts_full_devices_and_odd_report_paths_tell_the_truth() {
     let o = kfcheck(&["--timeout", "18446744073709551615s", "lint", PASS_DIR]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     // stdout on a full device: the report was not written, so the run cannot exit 0.
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck")).args(["lint", PASS_DIR]).stdout(full).output().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck"))
+        .args(["lint", PASS_DIR])
+        .stdout(full)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot write the report to stdout"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the report to stdout"),
+        "{}",
+        stderr(&o)
+    );
     // --report to a device: written through (an error for /dev/full), never replaced by a file.
     let o = kfcheck(&["lint", PASS_DIR, "--report", "json=/dev/full"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("cannot write json report to /dev/full"), "{}", stderr(&o));
-    assert!(!std::fs::metadata("/dev/full").unwrap().is_file(), "/dev/full was replaced by a regular file");
+    assert!(
+        stderr(&o).contains("cannot write json report to /dev/full"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !std::fs::metadata("/dev/full").unwrap().is_file(),
+        "/dev/full was replaced by a regular file"
+    );
     let o = kfcheck(&["lint", PASS_DIR, "--report", "junit=/dev/null"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert!(!std::fs::metadata("/dev/null").unwrap().is_file(), "/dev/null was replaced by a regular file");
+    assert!(
+        !std::fs::metadata("/dev/null").unwrap().is_file(),
+        "/dev/null was replaced by a regular file"
+    );
     // --report junit=/dev/stdout, the CI idiom: the report arrives on stdout.
     let o = kfcheck(&["lint", PASS_DIR, "-q", "--report", "junit=/dev/stdout"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -214,17 +379,46 @@ fn huge_timeouts_full_devices_and_odd_report_paths_tell_the_truth() {
 fn unreadable_paths_conflicting_credentials_and_fifos_are_named_truly() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let o = kfcheck(&["lint", "--owners", fifo.to_str().unwrap(), PASS_DIR]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("is a FIFO, not a regular file"), "{}", stderr(&o));
-    let o = kfcheck(&["--kubeconfig", fifo.to_str().unwrap(), "run", "cluster", "-o", "json"]);
+    assert!(
+        stderr(&o).contains("is a FIFO, not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kfcheck(&[
+        "--kubeconfig",
+        fifo.to_str().unwrap(),
+        "run",
+        "cluster",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code(&o), 3);
-    assert!(stdout(&o).contains("is a FIFO, not a regular file"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("is a FIFO, not a regular file"),
+        "{}",
+        stdout(&o)
+    );
     let o = kfcheck(&["--kfp-token", "t", "--kfp-cookie", "c", "run", "kfp"]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("conflicting KFP credentials: --kfp-token (or KFP_TOKEN), --kfp-cookie (or KFP_COOKIE)"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains(" t,") && !stderr(&o).contains("=c"), "values are never shown: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "conflicting KFP credentials: --kfp-token (or KFP_TOKEN), --kfp-cookie (or KFP_COOKIE)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains(" t,") && !stderr(&o).contains("=c"),
+        "values are never shown: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -232,14 +426,29 @@ fn several_reports_from_one_run() {
     let d = tempfile::tempdir().unwrap();
     let j = d.path().join("r.json");
     let x = d.path().join("r.xml");
-    let o = kfcheck(&["lint", FAIL, "-o", "table", "--report", &format!("json={}", j.display()), "--report", &format!("junit={}", x.display())]);
+    let o = kfcheck(&[
+        "lint",
+        FAIL,
+        "-o",
+        "table",
+        "--report",
+        &format!("json={}", j.display()),
+        "--report",
+        &format!("junit={}", x.display()),
+    ]);
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("Verdict: not-ready"));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
     assert_eq!(doc["exit_code"], 1);
-    assert_eq!(doc["checks"][0]["findings"][0]["rule"], "limit-below-request");
+    assert_eq!(
+        doc["checks"][0]["findings"][0]["rule"],
+        "limit-below-request"
+    );
     let xml = std::fs::read_to_string(&x).unwrap();
-    assert!(xml.contains("<testcase name=\"lint\"") && xml.contains("<failure"), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"lint\"") && xml.contains("<failure"),
+        "{xml}"
+    );
     // An unwritable report path is an error, not a silent loss.
     let o = kfcheck(&["lint", PASS_DIR, "--report", "json=/nonexistent-dir/r.json"]);
     assert_eq!(code(&o), 2);
@@ -248,7 +457,10 @@ fn several_reports_from_one_run() {
 
 #[test]
 fn json_output_validates_against_the_committed_schema() {
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schema/report.schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let files = tempfile::tempdir().unwrap();
     let broken = write(files.path(), "broken.yaml", "a: [\n");
@@ -256,13 +468,29 @@ fn json_output_validates_against_the_committed_schema() {
     exec_check(d.path(), "slow", "1s", "sleep 10", None);
     let runs = [
         kfcheck(&["all", "-o", "json"]),
-        kfcheck(&["lint", "fixtures/pipelines", broken.to_str().unwrap(), "-o", "json"]),
+        kfcheck(&[
+            "lint",
+            "fixtures/pipelines",
+            broken.to_str().unwrap(),
+            "-o",
+            "json",
+        ]),
         kfcheck(&["--suite", d.path().to_str().unwrap(), "all", "-o", "json"]),
-        kfcheck(&["--kubeconfig", "/nonexistent", "run", "nothing", "-o", "json"]),
+        kfcheck(&[
+            "--kubeconfig",
+            "/nonexistent",
+            "run",
+            "nothing",
+            "-o",
+            "json",
+        ]),
     ];
     for o in runs {
         let doc = json(&o);
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
         assert!(errors.is_empty(), "{errors:#?}");
         assert_eq!(doc["exit_code"].as_i64().unwrap(), code(&o) as i64);
     }
@@ -276,8 +504,16 @@ fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     write(p, "empty.yaml", "");
     std::fs::write(p.join("binary.yaml"), [0u8, 1, 2, 0xff, 0xfe]).unwrap();
     write(p, "malformed.yaml", "root:\n  dag: {tasks: [\n");
-    write(p, "deep.yaml", &format!("root: {}1{}\n", "[".repeat(3000), "]".repeat(3000)));
-    write(p, "not-a-pipeline.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n");
+    write(
+        p,
+        "deep.yaml",
+        &format!("root: {}1{}\n", "[".repeat(3000), "]".repeat(3000)),
+    );
+    write(
+        p,
+        "not-a-pipeline.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n",
+    );
     let big = std::fs::File::create(p.join("huge.yaml")).unwrap();
     big.set_len(50_000_000).unwrap();
     std::os::unix::fs::symlink(p.join("gone.yaml"), p.join("dangling.yaml")).unwrap();
@@ -298,14 +534,23 @@ fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     assert!(msg("binary.yaml").contains("binary file"));
     assert!(msg("malformed.yaml").starts_with("malformed YAML"));
     assert!(msg("deep.yaml").starts_with("malformed YAML"));
-    assert!(msg("not-a-pipeline.yaml").contains("not a compiled pipeline (found apps/v1 Deployment)"));
+    assert!(
+        msg("not-a-pipeline.yaml").contains("not a compiled pipeline (found apps/v1 Deployment)")
+    );
     assert!(msg("huge.yaml").contains("50.0 MB, over the 32 MiB limit"));
     assert!(msg("dangling.yaml").contains("no such file"));
     assert_eq!(problems.len(), 7);
     for pr in problems {
-        assert!(!pr["message"].as_str().unwrap().contains('\n'), "one line each: {pr}");
+        assert!(
+            !pr["message"].as_str().unwrap().contains('\n'),
+            "one line each: {pr}"
+        );
     }
-    assert!(doc["checks"][0]["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "limit-below-request"));
+    assert!(doc["checks"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == "limit-below-request"));
     // Without the failing file the verdict is "could not decide".
     std::fs::remove_file(p.join("good-but-failing.yaml")).unwrap();
     assert_eq!(code(&kfcheck(&["lint", p.to_str().unwrap()])), 3);
@@ -314,13 +559,18 @@ fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
 #[test]
 fn a_directory_with_thousands_of_files() {
     let d = tempfile::tempdir().unwrap();
-    let sample = std::fs::read_to_string(repo().join("checks/pipelines/kfcheck-cpu-sample.yaml")).unwrap();
+    let sample =
+        std::fs::read_to_string(repo().join("checks/pipelines/kfcheck-cpu-sample.yaml")).unwrap();
     for i in 0..3000 {
         std::fs::write(d.path().join(format!("p{i:04}.yaml")), &sample).unwrap();
     }
     let o = kfcheck(&["lint", d.path().to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
-    assert!(stdout(&o).contains("inspected 3000 pipeline file(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("inspected 3000 pipeline file(s)"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -332,12 +582,21 @@ fn findings_go_to_owners() {
     std::fs::copy(repo().join(FAIL), root.join("team-a/p.yaml")).unwrap();
     std::fs::copy(repo().join(WARN_ONLY), root.join("team-b/q.yaml")).unwrap();
     let owners = write(root, "CODEOWNERS", "/team-a/ @alice\n");
-    let o = kfcheck(&["lint", "--owners", owners.to_str().unwrap(), root.to_str().unwrap(), "--by-owner"]);
+    let o = kfcheck(&[
+        "lint",
+        "--owners",
+        owners.to_str().unwrap(),
+        root.to_str().unwrap(),
+        "--by-owner",
+    ]);
     let out = stdout(&o);
     assert!(out.contains("Findings for @alice (1)"), "{out}");
     assert!(out.contains("Findings for unknown (1)"), "{out}");
     // The YAML is never edited.
-    assert_eq!(std::fs::read(root.join("team-a/p.yaml")).unwrap(), std::fs::read(repo().join(FAIL)).unwrap());
+    assert_eq!(
+        std::fs::read(root.join("team-a/p.yaml")).unwrap(),
+        std::fs::read(repo().join(FAIL)).unwrap()
+    );
 }
 
 #[test]
@@ -350,7 +609,11 @@ fn list_explain_completions_and_man() {
     let o = kfcheck(&["explain", "accelerator-type-invalid"]);
     assert!(stdout(&o).contains("Why it matters"));
     let o = kfcheck(&["explain", "lint-sample-pipelines"]);
-    assert!(stdout(&o).contains("Defined at: checks/lint-sample-pipelines.yaml:1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Defined at: checks/lint-sample-pipelines.yaml:1"),
+        "{}",
+        stdout(&o)
+    );
     let o = kfcheck(&["completions", "bash"]);
     assert!(stdout(&o).contains("_kfcheck()"));
     let o = kfcheck(&["man"]);
@@ -363,7 +626,10 @@ fn colour_is_only_an_extra() {
     assert!(stdout(&o).contains("\u{1b}["));
     assert!(stdout(&o).contains("failed"), "status stays a word");
     let o = kfcheck(&["lint", FAIL]);
-    assert!(!stdout(&o).contains("\u{1b}["), "NO_COLOR and pipes get plain text");
+    assert!(
+        !stdout(&o).contains("\u{1b}["),
+        "NO_COLOR and pipes get plain text"
+    );
 }
 
 #[test]
@@ -375,27 +641,48 @@ fn needs_missing_skip_but_broken_or_required_cannot_decide() {
     let needs = doc["needs"].as_array().unwrap();
     let kube = needs.iter().find(|n| n["name"] == "kube").unwrap();
     assert_eq!(kube["state"], "missing");
-    assert!(kube["detail"].as_str().unwrap().starts_with("no kubeconfig found"));
+    assert!(kube["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("no kubeconfig found"));
     // An explicitly named kubeconfig that is wrong is an error, not a skip.
     let d = tempfile::tempdir().unwrap();
     let bad = write(d.path(), "kubeconfig", "apiVersion: v1\nclusters: [\n");
     let o = kfcheck(&["--kubeconfig", bad.to_str().unwrap(), "run", "cluster"]);
     assert_eq!(code(&o), 3, "{}", stdout(&o));
-    assert!(stdout(&o).contains("cannot read kubeconfig"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("cannot read kubeconfig"),
+        "{}",
+        stdout(&o)
+    );
     // A CI gate can insist on the cluster.
     let o = kfcheck(&["--require", "kube", "run", "cluster"]);
     assert_eq!(code(&o), 3);
-    assert!(stdout(&o).contains("required by --require kube"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("required by --require kube"),
+        "{}",
+        stdout(&o)
+    );
     // A server that does not answer: one clear reason, no credential in it.
     let cfg = write(
         d.path(),
         "unreachable",
         "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: x, user: u}\nusers:\n- name: u\n  user: {token: secret-token-value}\n",
     );
-    let o = kfcheck(&["--kubeconfig", cfg.to_str().unwrap(), "run", "cluster", "-o", "json"]);
+    let o = kfcheck(&[
+        "--kubeconfig",
+        cfg.to_str().unwrap(),
+        "run",
+        "cluster",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code(&o), 3);
     let text = stdout(&o);
-    assert!(text.contains("cannot reach the Kubernetes API at https://127.0.0.1:1/"), "{text}");
+    assert!(
+        text.contains("cannot reach the Kubernetes API at https://127.0.0.1:1/"),
+        "{text}"
+    );
     assert!(!text.contains("secret-token-value"));
 }
 
@@ -411,11 +698,23 @@ fn probe_storage_against_a_silent_endpoint_ends_within_its_timeout() {
     });
     let started = Instant::now();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_kfcheck"))
-        .args(["--timeout", "3s", "probe", "storage", "--bucket", "b", "--no-metadata"])
+        .args([
+            "--timeout",
+            "3s",
+            "probe",
+            "storage",
+            "--bucket",
+            "b",
+            "--no-metadata",
+        ])
         .env("STORAGE_EMULATOR_HOST", addr.to_string())
         .output()
         .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(code(&o), 3, "{}{}", stdout(&o), stderr(&o));
     let line = json(&o);
     assert_eq!(line["status"], "errored", "{line}");

@@ -17,22 +17,48 @@ fn sandbox(var: &str) -> Option<String> {
 
 #[test]
 fn kube_api_check_passes_against_a_real_api_server() {
-    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-    let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "kube-api-reachable", "-o", "json"]);
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+        return;
+    };
+    let o = kfcheck(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "run",
+        "kube-api-reachable",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let doc = json(&o);
     let c = check(&doc, "kube-api-reachable");
     assert_eq!(c["status"], "passed", "{c}");
-    assert!(c["notes"][0].as_str().unwrap().starts_with("Kubernetes v1."), "{c}");
+    assert!(
+        c["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Kubernetes v1."),
+        "{c}"
+    );
     assert_eq!(doc["needs"][0]["state"], "available");
 }
 
 #[test]
 fn an_unsupported_version_fails_with_the_right_finding() {
-    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+        return;
+    };
     let d = tempfile::tempdir().unwrap();
     write(d.path(), "future.yaml", "id: kube-api-reachable\nkind: kube-api\ntitle: t\ncategory: cluster\nparams: {min_version: \"1.99\"}\n");
-    let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "kube-api-reachable", "-o", "json"]);
+    let o = kfcheck(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--suite",
+        d.path().to_str().unwrap(),
+        "run",
+        "kube-api-reachable",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     let doc = json(&o);
     let c = check(&doc, "kube-api-reachable");
@@ -42,22 +68,42 @@ fn an_unsupported_version_fails_with_the_right_finding() {
 
 #[test]
 fn a_read_only_user_can_still_read_the_version() {
-    let Some(kubeconfig) = sandbox("KFCHECK_TEST_VIEWER_KUBECONFIG") else { return };
-    let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "kube-api-reachable", "-o", "json"]);
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_VIEWER_KUBECONFIG") else {
+        return;
+    };
+    let o = kfcheck(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "run",
+        "kube-api-reachable",
+        "-o",
+        "json",
+    ]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
 }
 
 #[test]
 fn an_unknown_context_cannot_decide() {
-    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-    let o = kfcheck(&["--kubeconfig", &kubeconfig, "--context", "no-such-context", "run", "cluster"]);
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+        return;
+    };
+    let o = kfcheck(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--context",
+        "no-such-context",
+        "run",
+        "cluster",
+    ]);
     assert_eq!(code(&o), 3, "{}", stdout(&o));
     assert!(stdout(&o).contains("no-such-context"), "{}", stdout(&o));
 }
 
 #[test]
 fn kfcheck_all_against_a_bare_control_plane_says_kubeflow_is_missing() {
-    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+        return;
+    };
     let o = kfcheck(&["--kubeconfig", &kubeconfig, "all", "-o", "json"]);
     let doc = json(&o);
     assert_eq!(check(&doc, "kube-api-reachable")["status"], "passed");
@@ -65,7 +111,11 @@ fn kfcheck_all_against_a_bare_control_plane_says_kubeflow_is_missing() {
     // The sandbox has no Kubeflow: every expected Deployment is reported missing, by name.
     let deploy = check(&doc, "kfp-deployments");
     assert_eq!(deploy["status"], "failed");
-    assert!(deploy["findings"].as_array().unwrap().iter().any(|f| f["subject"]["name"] == "kubeflow/ml-pipeline"));
+    assert!(deploy["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["subject"]["name"] == "kubeflow/ml-pipeline"));
     assert_eq!(code(&o), 1, "{}", stdout(&o));
 }
 
@@ -82,10 +132,15 @@ mod live {
     /// The Kubeflow CRDs from `shared/` (beside the repository, as CI lays it out, or where
     /// KFCHECK_SHARED_DIR points).
     fn shared_crds() -> Vec<CustomResourceDefinition> {
-        let shared = std::env::var_os("KFCHECK_SHARED_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join("../shared"));
+        let shared = std::env::var_os("KFCHECK_SHARED_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| repo().join("../shared"));
         let dir = shared.join("kubeflow/crds");
         let mut out = Vec::new();
-        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for f in files {
             let text = std::fs::read_to_string(&f).unwrap();
@@ -114,17 +169,28 @@ mod live {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn kubeflow_crds_pass_when_applied_and_a_missing_one_fails() {
-        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+            return;
+        };
         let api: Api<CustomResourceDefinition> = Api::all(kube_client(&kubeconfig).await);
         let crds = shared_crds();
         assert!(crds.len() >= 8);
         for crd in &crds {
             let name = crd.metadata.name.clone().unwrap();
-            api.patch(&name, &PatchParams::apply("kfcheck-tests").force(), &Patch::Apply(crd)).await.unwrap();
+            api.patch(
+                &name,
+                &PatchParams::apply("kfcheck-tests").force(),
+                &Patch::Apply(crd),
+            )
+            .await
+            .unwrap();
         }
         let k = kubeconfig.clone();
         let (code_ok, doc) = tokio::task::spawn_blocking(move || {
-            until(&["--kubeconfig", &k, "run", "kubeflow-crds", "-o", "json"], |d| check(d, "kubeflow-crds")["status"] == "passed")
+            until(
+                &["--kubeconfig", &k, "run", "kubeflow-crds", "-o", "json"],
+                |d| check(d, "kubeflow-crds")["status"] == "passed",
+            )
         })
         .await
         .unwrap();
@@ -135,16 +201,32 @@ mod live {
             "crds.yaml",
             "id: kubeflow-crds\nkind: crds-present\ntitle: t\ncategory: cluster\nparams:\n  crds:\n  - {name: workflows.argoproj.io, versions: [v1alpha1, v9]}\n  - {name: trainjobs.trainer.kubeflow.org}\n",
         );
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "kubeflow-crds", "-o", "json"]);
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "--suite",
+            d.path().to_str().unwrap(),
+            "run",
+            "kubeflow-crds",
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 1);
         let doc = json(&o);
-        let rules: Vec<&str> = check(&doc, "kubeflow-crds")["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+        let rules: Vec<&str> = check(&doc, "kubeflow-crds")["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
         assert_eq!(rules, vec!["crd-version-not-served", "crd-missing"]);
     }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn deployments_available_sees_ready_stuck_and_missing_deployments() {
-        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+            return;
+        };
         let c = kube_client(&kubeconfig).await;
         let ns_name = format!("kfcheck-test-{}", std::process::id());
         let namespaces: Api<Namespace> = Api::all(c.clone());
@@ -152,7 +234,10 @@ mod live {
             "metadata": {"name": ns_name, "labels": {"app.kubernetes.io/managed-by": "kfcheck-tests"}}
         }))
         .unwrap();
-        namespaces.create(&PostParams::default(), &ns).await.unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
         let deployments: Api<Deployment> = Api::namespaced(c.clone(), &ns_name);
         let deployment = |name: &str, selector: serde_json::Value| -> Deployment {
             serde_json::from_value(serde_json::json!({
@@ -168,9 +253,21 @@ mod live {
             }))
             .unwrap()
         };
-        deployments.create(&PostParams::default(), &deployment("ml-pipeline", serde_json::json!({}))).await.unwrap();
+        deployments
+            .create(
+                &PostParams::default(),
+                &deployment("ml-pipeline", serde_json::json!({})),
+            )
+            .await
+            .unwrap();
         // No node carries this label: the pod stays Pending and the Deployment unavailable.
-        deployments.create(&PostParams::default(), &deployment("ml-pipeline-ui", serde_json::json!({"pool": "nowhere"}))).await.unwrap();
+        deployments
+            .create(
+                &PostParams::default(),
+                &deployment("ml-pipeline-ui", serde_json::json!({"pool": "nowhere"})),
+            )
+            .await
+            .unwrap();
         let d = tempfile::tempdir().unwrap();
         write(
             d.path(),
@@ -180,18 +277,57 @@ mod live {
         let suite = d.path().to_str().unwrap().to_string();
         let k = kubeconfig.clone();
         let (code_run, doc) = tokio::task::spawn_blocking(move || {
-            until(&["--kubeconfig", &k, "--suite", &suite, "run", "kfp-deployments", "-o", "json"], |d| {
-                check(d, "kfp-deployments")["notes"][0].as_str().is_some_and(|n| n.starts_with("1 of 3"))
-            })
+            until(
+                &[
+                    "--kubeconfig",
+                    &k,
+                    "--suite",
+                    &suite,
+                    "run",
+                    "kfp-deployments",
+                    "-o",
+                    "json",
+                ],
+                |d| {
+                    check(d, "kfp-deployments")["notes"][0]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with("1 of 3"))
+                },
+            )
         })
         .await
         .unwrap();
         let _ = namespaces.delete(&ns_name, &DeleteParams::default()).await;
         assert_eq!(code_run, 1, "{doc}");
         let c = check(&doc, "kfp-deployments");
-        let got: Vec<(&str, &str)> = c["findings"].as_array().unwrap().iter().map(|f| (f["rule"].as_str().unwrap(), f["subject"]["name"].as_str().unwrap())).collect();
-        assert_eq!(got, vec![("deployment-unavailable", format!("{ns_name}/ml-pipeline-ui").as_str()), ("deployment-missing", format!("{ns_name}/cache-server").as_str())]);
-        assert_eq!(c["notes"][0], "1 of 3 deployments available in ".to_string() + &ns_name);
+        let got: Vec<(&str, &str)> = c["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["rule"].as_str().unwrap(),
+                    f["subject"]["name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "deployment-unavailable",
+                    format!("{ns_name}/ml-pipeline-ui").as_str()
+                ),
+                (
+                    "deployment-missing",
+                    format!("{ns_name}/cache-server").as_str()
+                )
+            ]
+        );
+        assert_eq!(
+            c["notes"][0],
+            "1 of 3 deployments available in ".to_string() + &ns_name
+        );
     }
 }
 
@@ -202,8 +338,17 @@ mod live_cluster_state {
 
     #[test]
     fn gpu_inventory_sees_the_sandbox_gpu_pool() {
-        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "gpu-inventory", "-o", "json"]);
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+            return;
+        };
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "run",
+            "gpu-inventory",
+            "-o",
+            "json",
+        ]);
         // The bare sandbox runs no device plugin (the `healthy` scenario adds one): the GPU node
         // is reported for exactly that, and the inventory is still noted.
         assert_eq!(code(&o), 1, "{}", stdout(&o));
@@ -217,17 +362,41 @@ mod live_cluster_state {
         // The same cluster has no AMD GPUs: that is a finding, not a pass.
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "amd.yaml", "id: gpu-inventory\nkind: gpu-inventory\ntitle: t\ncategory: gpu\nparams: {resource: amd.com/gpu, pool_labels: [amd.com/gpu.product], device_plugin_selectors: []}\n");
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "--suite", d.path().to_str().unwrap(), "run", "gpu-inventory", "-o", "json"]);
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "--suite",
+            d.path().to_str().unwrap(),
+            "run",
+            "gpu-inventory",
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 1);
-        assert_eq!(check(&json(&o), "gpu-inventory")["findings"][0]["rule"], "no-gpu-nodes");
+        assert_eq!(
+            check(&json(&o), "gpu-inventory")["findings"][0]["rule"],
+            "no-gpu-nodes"
+        );
     }
 
     #[test]
     fn storage_class_default_fails_on_the_bare_sandbox() {
-        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "storage-class-default", "-o", "json"]);
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+            return;
+        };
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "run",
+            "storage-class-default",
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 1, "{}", stdout(&o));
-        assert_eq!(check(&json(&o), "storage-class-default")["findings"][0]["rule"], "no-default-storageclass");
+        assert_eq!(
+            check(&json(&o), "storage-class-default")["findings"][0]["rule"],
+            "no-default-storageclass"
+        );
     }
 }
 
@@ -239,27 +408,59 @@ mod lint_against_the_cluster {
 
     #[test]
     fn samples_fit_and_an_oversized_task_does_not() {
-        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else { return };
+        let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+            return;
+        };
         let samples = repo().join("checks/pipelines");
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "lint",
+            "--cluster",
+            samples.to_str().unwrap(),
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 0, "{}", stdout(&o));
         let doc = json(&o);
         assert_eq!(check(&doc, "lint-cluster-fit")["status"], "passed", "{doc}");
-        assert_eq!(check(&doc, "lint-cluster-fit")["notes"][1], "checked against 2 node(s)");
+        assert_eq!(
+            check(&doc, "lint-cluster-fit")["notes"][1],
+            "checked against 2 node(s)"
+        );
 
         let d = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(samples.join("kfcheck-gpu-sample.yaml")).unwrap();
         let big = text.replace("ount: '1'", "ount: '16'");
         assert_ne!(big, text);
         let f = write(d.path(), "sixteen-gpus.yaml", &big);
-        let o = kfcheck(&["--kubeconfig", &kubeconfig, "lint", "--cluster", f.to_str().unwrap(), "-o", "json"]);
+        let o = kfcheck(&[
+            "--kubeconfig",
+            &kubeconfig,
+            "lint",
+            "--cluster",
+            f.to_str().unwrap(),
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 1, "{}", stdout(&o));
         let doc = json(&o);
         let fit = check(&doc, "lint-cluster-fit");
         let finding = &fit["findings"][0];
         assert_eq!(finding["rule"], "task-unschedulable", "{fit}");
         assert_eq!(finding["subject"]["name"], "gpu-probe");
-        let evidence: Vec<String> = finding["evidence"].as_array().unwrap().iter().map(|e| format!("{}: {}", e["key"].as_str().unwrap(), e["observed"].as_str().unwrap())).collect();
+        let evidence: Vec<String> = finding["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["key"].as_str().unwrap(),
+                    e["observed"].as_str().unwrap()
+                )
+            })
+            .collect();
         assert_eq!(
             evidence,
             vec![
@@ -275,9 +476,22 @@ mod lint_against_the_cluster {
     #[test]
     fn lint_cluster_without_a_cluster_cannot_decide() {
         let samples = repo().join("checks/pipelines");
-        let o = kfcheck(&["--kubeconfig", "/nonexistent/kubeconfig", "lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
+        let o = kfcheck(&[
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "lint",
+            "--cluster",
+            samples.to_str().unwrap(),
+            "-o",
+            "json",
+        ]);
         assert_eq!(code(&o), 3, "{}", stdout(&o));
         let o = kfcheck(&["lint", "--cluster", samples.to_str().unwrap(), "-o", "json"]);
-        assert_eq!(code(&o), 3, "no kubeconfig at all is an error when --cluster asks for one: {}", stdout(&o));
+        assert_eq!(
+            code(&o),
+            3,
+            "no kubeconfig at all is an error when --cluster asks for one: {}",
+            stdout(&o)
+        );
     }
 }

@@ -30,12 +30,23 @@ fn gateway_bin() -> Option<PathBuf> {
         if d.join("dex").is_file() && d.join("oauth2-proxy").is_file() {
             return Some(d);
         }
-        return missing(format!("KFCHECK_GATEWAY_BIN={} holds no dex and oauth2-proxy (scripts/gateway build)", d.display()));
+        return missing(format!(
+            "KFCHECK_GATEWAY_BIN={} holds no dex and oauth2-proxy (scripts/gateway build)",
+            d.display()
+        ));
     }
-    let o = Command::new(repo().join("scripts/gateway")).arg("bin").env_remove("KFCHECK_GATEWAY_DIR").output();
+    let o = Command::new(repo().join("scripts/gateway"))
+        .arg("bin")
+        .env_remove("KFCHECK_GATEWAY_DIR")
+        .output();
     match o {
-        Ok(o) if o.status.success() => Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())),
-        Ok(o) => missing(format!("no Dex/oauth2-proxy binaries: {} (scripts/gateway build, or set KFCHECK_GATEWAY_BIN)", String::from_utf8_lossy(&o.stderr).trim())),
+        Ok(o) if o.status.success() => {
+            Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        }
+        Ok(o) => missing(format!(
+            "no Dex/oauth2-proxy binaries: {} (scripts/gateway build, or set KFCHECK_GATEWAY_BIN)",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
         Err(e) => missing(format!("scripts/gateway bin: {e}")),
     }
 }
@@ -68,9 +79,23 @@ impl Drop for Gateway {
 impl Gateway {
     fn start(upstream: &str, options: &[&str]) -> Option<Gateway> {
         let bin = gateway_bin()?;
-        let mut g = Gateway { dir: tempfile::tempdir().unwrap(), bin, endpoint: String::new(), password: String::new() };
-        let o = g.script(&["up", upstream]).args(options).output().expect("run scripts/gateway up");
-        assert!(o.status.success(), "scripts/gateway up failed:\n{}{}", stdout(&o), stderr(&o));
+        let mut g = Gateway {
+            dir: tempfile::tempdir().unwrap(),
+            bin,
+            endpoint: String::new(),
+            password: String::new(),
+        };
+        let o = g
+            .script(&["up", upstream])
+            .args(options)
+            .output()
+            .expect("run scripts/gateway up");
+        assert!(
+            o.status.success(),
+            "scripts/gateway up failed:\n{}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         for line in stdout(&o).lines() {
             match line.split_once('=') {
                 Some(("endpoint", v)) => g.endpoint = v.to_string(),
@@ -78,20 +103,27 @@ impl Gateway {
                 _ => {}
             }
         }
-        assert!(g.endpoint.starts_with("http://127.0.0.1:") && !g.password.is_empty(), "{}", stdout(&o));
+        assert!(
+            g.endpoint.starts_with("http://127.0.0.1:") && !g.password.is_empty(),
+            "{}",
+            stdout(&o)
+        );
         Some(g)
     }
 
     fn script(&self, args: &[&str]) -> Command {
         let mut c = Command::new(repo().join("scripts/gateway"));
-        c.args(args).env("KFCHECK_GATEWAY_DIR", self.dir.path().join("state")).env("KFCHECK_GATEWAY_BIN", &self.bin);
+        c.args(args)
+            .env("KFCHECK_GATEWAY_DIR", self.dir.path().join("state"))
+            .env("KFCHECK_GATEWAY_BIN", &self.bin);
         c
     }
 
     /// oauth2-proxy's access log: every request of the flow, Dex's pages included (they pass
     /// through it as through Kubeflow's ingress).
     fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("state/logs/oauth2-proxy.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("state/logs/oauth2-proxy.log"))
+            .unwrap_or_default()
     }
 }
 
@@ -100,26 +132,51 @@ impl Gateway {
 /// `payload|unix time|signature`), not the id token (a JWT, `eyJ…`).
 fn run(gw: &Gateway, password: &str, extra: &[&str]) -> Output {
     let mut c = kfcheck_kfp_command(&repo());
-    c.args(["--kfp-endpoint", &gw.endpoint, "--kfp-dex-user", USER, "-n", NAMESPACE]).args(extra);
-    let o = c.env("KFP_DEX_PASSWORD", password).output().expect("run kfcheck");
+    c.args([
+        "--kfp-endpoint",
+        &gw.endpoint,
+        "--kfp-dex-user",
+        USER,
+        "-n",
+        NAMESPACE,
+    ])
+    .args(extra);
+    let o = c
+        .env("KFP_DEX_PASSWORD", password)
+        .output()
+        .expect("run kfcheck");
     let all = format!("{}{}", stdout(&o), stderr(&o));
-    for secret in [gw.password.as_str(), WRONG_PASSWORD, "oauth2_proxy_kubeflow=", "eyJ"] {
-        assert!(!all.contains(secret), "a credential ({secret}) was printed:\n{all}");
+    for secret in [
+        gw.password.as_str(),
+        WRONG_PASSWORD,
+        "oauth2_proxy_kubeflow=",
+        "eyJ",
+    ] {
+        assert!(
+            !all.contains(secret),
+            "a credential ({secret}) was printed:\n{all}"
+        );
     }
-    assert!(!looks_like_a_signed_cookie(&all), "a session cookie value was printed:\n{all}");
+    assert!(
+        !looks_like_a_signed_cookie(&all),
+        "a session cookie value was printed:\n{all}"
+    );
     o
 }
 
 /// Whether `text` holds `|<10 digits>|`, the middle of an oauth2-proxy cookie value.
 fn looks_like_a_signed_cookie(text: &str) -> bool {
     let b = text.as_bytes();
-    b.windows(12).any(|w| w[0] == b'|' && w[11] == b'|' && w[1..11].iter().all(u8::is_ascii_digit))
+    b.windows(12)
+        .any(|w| w[0] == b'|' && w[11] == b'|' && w[1..11].iter().all(u8::is_ascii_digit))
 }
 
 /// Whether oauth2-proxy's access log has kfcheck's request `step` (`METHOD UPSTREAM "PATH`)
 /// answered with `status`.
 fn seen(log: &str, step: &str, status: u16) -> bool {
-    log.lines().any(|l| l.contains(step) && l.contains("\"kfcheck/") && l.contains(&format!("\" {status} ")))
+    log.lines().any(|l| {
+        l.contains(step) && l.contains("\"kfcheck/") && l.contains(&format!("\" {status} "))
+    })
 }
 
 /// What reached the API: every kfcheck request carried the identity oauth2-proxy injected from
@@ -131,13 +188,28 @@ fn assert_identity(emu: &Emulator) {
     for r in &reqs {
         let h = &r["headers"];
         assert_eq!(h["kubeflow-userid"], serde_json::json!([USER]), "{r:#}");
-        assert_eq!(h["cookie_names"], serde_json::json!(["oauth2_proxy_kubeflow"]), "{r:#}");
-        assert!(h["authorization"].as_str().is_some_and(|a| a.starts_with("Bearer eyJ")), "the id token as Authorization: {r:#}");
+        assert_eq!(
+            h["cookie_names"],
+            serde_json::json!(["oauth2_proxy_kubeflow"]),
+            "{r:#}"
+        );
+        assert!(
+            h["authorization"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("Bearer eyJ")),
+            "the id token as Authorization: {r:#}"
+        );
         assert!(r["identity"].is_null() || r["identity"] == USER, "{r:#}");
     }
-    let created = reqs.iter().find(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs").unwrap_or_else(|| panic!("no run created: {reqs:#?}"));
+    let created = reqs
+        .iter()
+        .find(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs")
+        .unwrap_or_else(|| panic!("no run created: {reqs:#?}"));
     assert_eq!(created["identity"], USER, "{created:#}");
-    assert_eq!(created["path"], "/pipeline/apis/v2beta1/runs", "through the UI proxy behind the gateway");
+    assert_eq!(
+        created["path"], "/pipeline/apis/v2beta1/runs",
+        "through the UI proxy behind the gateway"
+    );
 }
 
 #[test]
@@ -145,8 +217,14 @@ fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() 
     let Some(emu) = emulator() else { return };
     // As the manifests configure them: oauth2-proxy's sign-in page (403) on `/`, no approval
     // screen, the password connector alone.
-    let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
-    let o = run(&gw, &gw.password, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let Some(gw) = Gateway::start(&emu.url, &[]) else {
+        return;
+    };
+    let o = run(
+        &gw,
+        &gw.password,
+        &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"],
+    );
     let doc = json(&o);
     assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
     let detail = doc["needs"][0]["detail"].as_str().unwrap();
@@ -166,16 +244,37 @@ fn a_dex_login_through_real_dex_and_oauth2_proxy_runs_the_sample_as_that_user() 
         ("POST dex \"/dex/auth/local/login?", 303),
         ("GET - \"/oauth2/callback?", 302),
     ] {
-        assert!(seen(&log, step, status), "no {step} answered {status} in oauth2-proxy's log:\n{log}");
+        assert!(
+            seen(&log, step, status),
+            "no {step} answered {status} in oauth2-proxy's log:\n{log}"
+        );
     }
     let before = emu.kfcheck_requests().len();
-    let o = run(&gw, WRONG_PASSWORD, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let o = run(
+        &gw,
+        WRONG_PASSWORD,
+        &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"],
+    );
     let doc = json(&o);
     assert_eq!(code(&o), 3, "{doc:#}");
-    let r = check(&doc, "kfp-api-healthy")["reason"].as_str().unwrap().to_string();
-    assert!(r.contains(&format!("Dex login as {USER} failed")) && r.contains(&format!("Dex refused the login of {USER}")), "{r}");
-    assert!(r.contains("HTTP 401"), "the real Dex answers a refused login with 401: {r}");
-    assert_eq!(emu.kfcheck_requests().len(), before, "nothing reaches the API without a session");
+    let r = check(&doc, "kfp-api-healthy")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        r.contains(&format!("Dex login as {USER} failed"))
+            && r.contains(&format!("Dex refused the login of {USER}")),
+        "{r}"
+    );
+    assert!(
+        r.contains("HTTP 401"),
+        "the real Dex answers a refused login with 401: {r}"
+    );
+    assert_eq!(
+        emu.kfcheck_requests().len(),
+        before,
+        "nothing reaches the API without a session"
+    );
     emu.assert_no_violations();
 }
 
@@ -184,34 +283,70 @@ fn a_dex_login_also_gets_through_the_connector_chooser_and_the_approval_screen()
     let Some(emu) = emulator() else { return };
     // oauth2-proxy redirects to Dex at once (skip_provider_button = true), Dex has a
     // second connector (so `/dex/auth` is its chooser) and asks for approval.
-    let Some(gw) = Gateway::start(&emu.url, &["--skip-provider-button", "--connector-chooser", "--approval-screen"]) else { return };
-    let o = run(&gw, &gw.password, &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"]);
+    let Some(gw) = Gateway::start(
+        &emu.url,
+        &[
+            "--skip-provider-button",
+            "--connector-chooser",
+            "--approval-screen",
+        ],
+    ) else {
+        return;
+    };
+    let o = run(
+        &gw,
+        &gw.password,
+        &["run", "kfp-api-healthy", "kfp-cpu-sample", "-o", "json"],
+    );
     let doc = json(&o);
     assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
     assert_identity(&emu);
     assert_eq!(leftovers(&emu), Vec::<String>::new());
     let log = gw.access_log();
-    assert!(seen(&log, "GET - \"/\"", 302), "oauth2-proxy sent kfcheck to Dex from `/`:\n{log}");
-    assert!(seen(&log, "GET dex \"/dex/auth?", 200), "Dex's connector chooser:\n{log}");
-    assert!(seen(&log, "GET dex \"/dex/auth/local?", 302), "the password connector chosen:\n{log}");
-    assert!(seen(&log, "POST dex \"/dex/approval?", 303), "the approval posted:\n{log}");
+    assert!(
+        seen(&log, "GET - \"/\"", 302),
+        "oauth2-proxy sent kfcheck to Dex from `/`:\n{log}"
+    );
+    assert!(
+        seen(&log, "GET dex \"/dex/auth?", 200),
+        "Dex's connector chooser:\n{log}"
+    );
+    assert!(
+        seen(&log, "GET dex \"/dex/auth/local?", 302),
+        "the password connector chosen:\n{log}"
+    );
+    assert!(
+        seen(&log, "POST dex \"/dex/approval?", 303),
+        "the approval posted:\n{log}"
+    );
     emu.assert_no_violations();
 }
 
 #[test]
 fn the_gateway_script_stops_what_it_started() {
     let Some(emu) = emulator() else { return };
-    let Some(gw) = Gateway::start(&emu.url, &[]) else { return };
+    let Some(gw) = Gateway::start(&emu.url, &[]) else {
+        return;
+    };
     let pids: Vec<u32> = ["dex", "oauth2-proxy"]
         .iter()
-        .map(|n| std::fs::read_to_string(gw.dir.path().join(format!("state/pids/{n}.pid"))).unwrap().trim().parse().unwrap())
+        .map(|n| {
+            std::fs::read_to_string(gw.dir.path().join(format!("state/pids/{n}.pid")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
         .collect();
     let o = gw.script(&["status"]).output().unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let o = gw.script(&["down"]).output().unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     for pid in pids {
-        assert!(!Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z'), "pid {pid} still runs after down");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists() || proc_state(pid) == Some('Z'),
+            "pid {pid} still runs after down"
+        );
     }
     assert!(!gw.dir.path().join("state").exists());
     let o = gw.script(&["status"]).output().unwrap();

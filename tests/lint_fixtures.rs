@@ -24,16 +24,36 @@ fn fail_fixtures_trigger_exactly_their_rule() {
         let fail = files(&format!("fixtures/pipelines/{format}/fail"));
         assert!(fail.len() >= 5, "{format}: too few fail fixtures");
         let sources: Vec<Source> = fail.iter().cloned().map(Source::Path).collect();
-        for (path, report) in fail.iter().zip(lint_sources(&sources, &LintOptions::default())) {
+        for (path, report) in fail
+            .iter()
+            .zip(lint_sources(&sources, &LintOptions::default()))
+        {
             let stem = path.file_stem().unwrap().to_string_lossy();
             let rule = stem.split("--").next().unwrap();
-            assert!(kfcheck::pipeline::rules::find_rule(rule).is_some(), "{}: no rule named {rule}", path.display());
-            assert!(report.error.is_none(), "{}: {:?}", path.display(), report.error);
+            assert!(
+                kfcheck::pipeline::rules::find_rule(rule).is_some(),
+                "{}: no rule named {rule}",
+                path.display()
+            );
+            assert!(
+                report.error.is_none(),
+                "{}: {:?}",
+                path.display(),
+                report.error
+            );
             let got: BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
             assert_eq!(got, BTreeSet::from([rule]), "{}", path.display());
             for f in &report.findings {
-                assert!(f.subject.line.is_some(), "{}: finding without a line: {f:?}", path.display());
-                assert!(f.remediation.ends_with('.') || f.remediation.ends_with(".`") , "{}", f.remediation);
+                assert!(
+                    f.subject.line.is_some(),
+                    "{}: finding without a line: {f:?}",
+                    path.display()
+                );
+                assert!(
+                    f.remediation.ends_with('.') || f.remediation.ends_with(".`"),
+                    "{}",
+                    f.remediation
+                );
             }
             checked += 1;
         }
@@ -46,23 +66,44 @@ fn every_rule_has_a_fail_fixture() {
     let mut covered = BTreeSet::new();
     for format in ["v2", "v1", "tekton"] {
         for f in files(&format!("fixtures/pipelines/{format}/fail")) {
-            covered.insert(f.file_stem().unwrap().to_string_lossy().split("--").next().unwrap().to_string());
+            covered.insert(
+                f.file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .split("--")
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            );
         }
     }
     for r in kfcheck::pipeline::rules::RULES {
-        assert!(covered.contains(r.id), "rule {} has no fixture under fixtures/pipelines/*/fail", r.id);
+        assert!(
+            covered.contains(r.id),
+            "rule {} has no fixture under fixtures/pipelines/*/fail",
+            r.id
+        );
     }
 }
 
 #[test]
 fn pass_fixtures_and_samples_are_clean() {
-    for dir in ["fixtures/pipelines/v2/pass", "fixtures/pipelines/v1/pass", "fixtures/pipelines/tekton/pass", "checks/pipelines"] {
+    for dir in [
+        "fixtures/pipelines/v2/pass",
+        "fixtures/pipelines/v1/pass",
+        "fixtures/pipelines/tekton/pass",
+        "checks/pipelines",
+    ] {
         let sources: Vec<Source> = files(dir).into_iter().map(Source::Path).collect();
         assert!(!sources.is_empty(), "{dir} is empty");
         for r in lint_sources(&sources, &LintOptions::default()) {
             assert!(r.error.is_none(), "{}: {:?}", r.display, r.error);
             assert!(r.tasks > 0, "{}: no tasks found", r.display);
-            let bad: Vec<_> = r.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+            let bad: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Warning)
+                .collect();
             assert!(bad.is_empty(), "{}: {bad:#?}", r.display);
         }
     }
@@ -72,7 +113,10 @@ fn pass_fixtures_and_samples_are_clean() {
 fn the_sdk_test_pipelines_all_parse() {
     let corpus = repo().join("target/sdk-corpus/compiled");
     if !corpus.is_dir() {
-        assert!(!strict(), "target/sdk-corpus is missing: scripts/test runs scripts/sdk-corpus first");
+        assert!(
+            !strict(),
+            "target/sdk-corpus is missing: scripts/test runs scripts/sdk-corpus first"
+        );
         eprintln!("skipped: run scripts/sdk-corpus to compile the kfp SDK's own test pipelines");
         return;
     }
@@ -80,7 +124,10 @@ fn the_sdk_test_pipelines_all_parse() {
     assert!(files.len() >= 100, "only {} corpus files", files.len());
     let sources: Vec<Source> = files.into_iter().map(Source::Path).collect();
     let reports = lint_sources(&sources, &LintOptions::default());
-    let errors: Vec<String> = reports.iter().filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display))).collect();
+    let errors: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.display)))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
@@ -88,11 +135,18 @@ fn the_sdk_test_pipelines_all_parse() {
 fn committed_yaml_is_fresh() {
     let venv = repo().join(".venv/bin/python");
     if !venv.exists() {
-        assert!(!strict(), ".venv is missing: scripts/test runs scripts/python-env first");
+        assert!(
+            !strict(),
+            ".venv is missing: scripts/test runs scripts/python-env first"
+        );
         eprintln!("skipped: run scripts/python-env to check the compiled pipelines are fresh");
         return;
     }
-    let out = std::process::Command::new(repo().join("scripts/compile-pipelines")).arg("--check").current_dir(repo()).output().unwrap();
+    let out = std::process::Command::new(repo().join("scripts/compile-pipelines"))
+        .arg("--check")
+        .current_dir(repo())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "compiled pipelines are stale; run scripts/compile-pipelines:\n{}{}",
@@ -106,7 +160,10 @@ fn committed_yaml_is_fresh() {
 #[test]
 fn fast_reader_agrees_with_the_full_parser() {
     use kfcheck::pipeline::parse::{parse_pipeline_fast, parse_pipeline_full};
-    let mut dirs = vec![repo().join("checks/pipelines"), repo().join("fixtures/pipelines")];
+    let mut dirs = vec![
+        repo().join("checks/pipelines"),
+        repo().join("fixtures/pipelines"),
+    ];
     let corpus = repo().join("target/sdk-corpus/compiled");
     if corpus.is_dir() {
         dirs.push(corpus);
@@ -116,7 +173,9 @@ fn fast_reader_agrees_with_the_full_parser() {
     let mut slow = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let Ok(full) = parse_pipeline_full(&text) else { continue };
+        let Ok(full) = parse_pipeline_full(&text) else {
+            continue;
+        };
         total += 1;
         match parse_pipeline_fast(&text) {
             Some(p) => {
@@ -128,7 +187,10 @@ fn fast_reader_agrees_with_the_full_parser() {
     }
     assert!(total >= 81, "{total}");
     // Hand-edited fixtures may use YAML the fast reader leaves to the full parser; SDK output not.
-    assert!(fast * 100 >= total * 95, "only {fast}/{total} took the fast path; slow: {slow:#?}");
+    assert!(
+        fast * 100 >= total * 95,
+        "only {fast}/{total} took the fast path; slow: {slow:#?}"
+    );
 }
 
 /// Truncated files (a cut upload, a disk full): whatever the full YAML parser says about a
@@ -137,7 +199,12 @@ fn fast_reader_agrees_with_the_full_parser() {
 fn truncated_pipelines_read_the_same_on_both_paths() {
     use kfcheck::pipeline::parse::{parse_pipeline, parse_pipeline_full};
     let mut cuts = 0;
-    for f in ["checks/pipelines/kfcheck-gpu-sample.yaml", "fixtures/pipelines/v2/pass/nested-sub-pipeline.yaml", "fixtures/pipelines/v1/pass/cpu-basic.yaml", "fixtures/pipelines/tekton/pass/parallel-for.yaml"] {
+    for f in [
+        "checks/pipelines/kfcheck-gpu-sample.yaml",
+        "fixtures/pipelines/v2/pass/nested-sub-pipeline.yaml",
+        "fixtures/pipelines/v1/pass/cpu-basic.yaml",
+        "fixtures/pipelines/tekton/pass/parallel-for.yaml",
+    ] {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         let step = (text.len() / 97).max(1);
         for at in (1..text.len()).step_by(step) {
@@ -150,7 +217,11 @@ fn truncated_pipelines_read_the_same_on_both_paths() {
             match (&ours, &full) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b, "{f} cut at {at}"),
                 (Err(a), Err(b)) => assert_eq!(a, b, "{f} cut at {at}"),
-                _ => panic!("{f} cut at {at}: fast path {:?} vs full parser {:?}", ours.is_ok(), full.is_ok()),
+                _ => panic!(
+                    "{f} cut at {at}: fast path {:?} vs full parser {:?}",
+                    ours.is_ok(),
+                    full.is_ok()
+                ),
             }
             cuts += 1;
         }
@@ -187,10 +258,16 @@ fn node_affinity_is_judged_like_the_scheduler() {
     let node = |name: &str, labels: &[(&str, &str)]| FitNode {
         name: name.into(),
         schedulable: true,
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..FitNode::default()
     };
-    let nodes = [node("cpu-0", &[("pool", "cpu"), ("gpus", "2")]), node("tpu-0", &[("pool", "tpu"), ("gpus", "8")])];
+    let nodes = [
+        node("cpu-0", &[("pool", "cpu"), ("gpus", "2")]),
+        node("tpu-0", &[("pool", "tpu"), ("gpus", "8")]),
+    ];
     assert_eq!(p.tasks.len(), cases.len());
     for (task, (name, _, fits)) in p.tasks.iter().zip(cases) {
         assert_eq!(task.name, name);
@@ -213,7 +290,8 @@ fn an_oversized_codeowners_is_not_used() {
     std::fs::write(root.join("CODEOWNERS"), text).unwrap();
     let p = root.join("p.yaml");
     std::fs::write(&p, "x").unwrap();
-    let owners = kfcheck::pipeline::owners::OwnerResolver::new(Some(root.join("CODEOWNERS"))).resolve(&[p.as_path()]);
+    let owners = kfcheck::pipeline::owners::OwnerResolver::new(Some(root.join("CODEOWNERS")))
+        .resolve(&[p.as_path()]);
     assert_eq!(owners.get(&p), None);
 }
 
@@ -222,13 +300,19 @@ fn an_oversized_codeowners_is_not_used() {
 fn reused_dag(levels: usize, fanout: usize) -> String {
     let mut text = String::from("components:\n  comp-leaf:\n    executorLabel: exec-leaf\n");
     for level in 0..levels {
-        let child = if level + 1 == levels { "comp-leaf".to_string() } else { format!("comp-level-{}", level + 1) };
+        let child = if level + 1 == levels {
+            "comp-leaf".to_string()
+        } else {
+            format!("comp-level-{}", level + 1)
+        };
         text.push_str(&format!("  comp-level-{level}:\n    dag:\n      tasks:\n"));
         for i in 0..fanout {
             text.push_str(&format!("        t{i}:\n          componentRef: {{name: {child}}}\n          taskInfo: {{name: t{i}}}\n"));
         }
     }
-    text.push_str("deploymentSpec:\n  executors:\n    exec-leaf:\n      container: {image: 'python:3.11'}\n");
+    text.push_str(
+        "deploymentSpec:\n  executors:\n    exec-leaf:\n      container: {image: 'python:3.11'}\n",
+    );
     text.push_str("root:\n  dag:\n    tasks:\n      top:\n        componentRef: {name: comp-level-0}\n        taskInfo: {name: top}\n");
     text
 }
@@ -240,14 +324,27 @@ fn a_dag_that_reuses_components_at_every_level_is_refused_not_expanded() {
     assert!(text.len() < 5000, "{}", text.len());
     let started = std::time::Instant::now();
     let report = lint_text("reused.yaml", &text, &LintOptions::default());
-    let err = report.error.expect("a pipeline of 2^21 task instances must not be inspected as ready");
+    let err = report
+        .error
+        .expect("a pipeline of 2^21 task instances must not be inspected as ready");
     // 2^21 containers below 2^21 - 2 DAG tasks that hold them, and `top`.
-    assert!(err.message.contains("expands to 4194303 task instances") && err.message.contains("over the limit of 100000"), "{}", err.message);
+    assert!(
+        err.message.contains("expands to 4194303 task instances")
+            && err.message.contains("over the limit of 100000"),
+        "{}",
+        err.message
+    );
     assert_eq!(report.tasks, 0);
     // Counted by reference: a generous bound that only an expansion would break.
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     // Wider reuse, nested deeper (the 4 GB case): refused the same way.
-    let err = lint_text("wide.yaml", &reused_dag(20, 3), &LintOptions::default()).error.unwrap();
+    let err = lint_text("wide.yaml", &reused_dag(20, 3), &LintOptions::default())
+        .error
+        .unwrap();
     assert!(err.message.contains("over the limit"), "{}", err.message);
 }
 
@@ -258,5 +355,9 @@ fn a_component_reused_a_few_times_is_still_one_task_per_instance() {
     assert_eq!(names.len(), 8);
     assert_eq!(names[0], "top/t0/t0/t0");
     assert_eq!(names[7], "top/t1/t1/t1");
-    assert!(p.tasks.iter().all(|t| t.image.as_deref() == Some("python:3.11") && t.line == Some(p.tasks[0].line.unwrap())));
+    assert!(p
+        .tasks
+        .iter()
+        .all(|t| t.image.as_deref() == Some("python:3.11")
+            && t.line == Some(p.tasks[0].line.unwrap())));
 }

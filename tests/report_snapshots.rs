@@ -1,7 +1,10 @@
 //! Snapshots of every output format for one fixed run report (insta). A format change shows up
 //! as a snapshot diff to review, never silently.
 
-use kfcheck::model::{exit_code_for, CheckResult, Evidence, Finding, NeedState, Problem, RunReport, Severity, Status, Subject};
+use kfcheck::model::{
+    exit_code_for, CheckResult, Evidence, Finding, NeedState, Problem, RunReport, Severity, Status,
+    Subject,
+};
 use kfcheck::report::{render, Format, TableOptions};
 
 fn fixed_report() -> RunReport {
@@ -29,15 +32,28 @@ fn fixed_report() -> RunReport {
     let mut failed = check("lint-team", "pipelines", Status::Failed);
     failed.findings = vec![
         finding("limit-below-request", Severity::Error, "train", "@ml-team"),
-        finding("image-unpinned", Severity::Warning, "prep", "Ada <ada@example.com>"),
-        finding("requests-missing", Severity::Info, "prep", "Ada <ada@example.com>"),
+        finding(
+            "image-unpinned",
+            Severity::Warning,
+            "prep",
+            "Ada <ada@example.com>",
+        ),
+        finding(
+            "requests-missing",
+            Severity::Info,
+            "prep",
+            "Ada <ada@example.com>",
+        ),
     ];
     failed.problems = vec![Problem {
-        subject: Subject::new("file", "pipelines/broken.yaml").in_file("pipelines/broken.yaml", Some(3)),
+        subject: Subject::new("file", "pipelines/broken.yaml")
+            .in_file("pipelines/broken.yaml", Some(3)),
         message: "malformed YAML: did not find expected node content".into(),
     }];
     let mut skipped = check("kube-api", "cluster", Status::Skipped);
-    skipped.reason = Some("needs kube: no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into());
+    skipped.reason = Some(
+        "needs kube: no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into(),
+    );
     skipped.notes.clear();
     let mut errored = check("plugin", "site", Status::Errored);
     errored.reason = Some("kfcheck lacks permission to list pods in namespace team-a".into());
@@ -55,31 +71,60 @@ fn fixed_report() -> RunReport {
             detail: "no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into(),
             checks: vec!["kube-api".into()],
         }],
-        results: vec![check("a-passed", "pipelines", Status::Passed), skipped, failed, errored, timed],
+        results: vec![
+            check("a-passed", "pipelines", Status::Passed),
+            skipped,
+            failed,
+            errored,
+            timed,
+        ],
     }
 }
 
 fn plain() -> TableOptions {
-    TableOptions { color: false, by_owner: false, quiet: false, verbose: false, width: None }
+    TableOptions {
+        color: false,
+        by_owner: false,
+        quiet: false,
+        verbose: false,
+        width: None,
+    }
 }
 
 #[test]
 fn table() {
     let r = fixed_report();
-    insta::assert_snapshot!(render(Format::Table, &r, exit_code_for(&r, false), &plain()));
+    insta::assert_snapshot!(render(
+        Format::Table,
+        &r,
+        exit_code_for(&r, false),
+        &plain()
+    ));
 }
 
 #[test]
 fn table_by_owner_verbose() {
     let r = fixed_report();
-    let o = TableOptions { by_owner: true, verbose: true, ..plain() };
+    let o = TableOptions {
+        by_owner: true,
+        verbose: true,
+        ..plain()
+    };
     insta::assert_snapshot!(render(Format::Table, &r, exit_code_for(&r, false), &o));
 }
 
 #[test]
 fn table_quiet() {
     let r = fixed_report();
-    insta::assert_snapshot!(render(Format::Table, &r, exit_code_for(&r, false), &TableOptions { quiet: true, ..plain() }));
+    insta::assert_snapshot!(render(
+        Format::Table,
+        &r,
+        exit_code_for(&r, false),
+        &TableOptions {
+            quiet: true,
+            ..plain()
+        }
+    ));
 }
 
 #[test]
@@ -91,5 +136,10 @@ fn json() {
 #[test]
 fn junit() {
     let r = fixed_report();
-    insta::assert_snapshot!(render(Format::Junit, &r, exit_code_for(&r, false), &plain()));
+    insta::assert_snapshot!(render(
+        Format::Junit,
+        &r,
+        exit_code_for(&r, false),
+        &plain()
+    ));
 }

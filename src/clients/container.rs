@@ -3,7 +3,10 @@
 //! with the janitor *before* calling [`run_to_end`], `local-run` removes after each step.
 
 use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
-use bollard::query_parameters::{CreateContainerOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions, WaitContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions,
+    WaitContainerOptions,
+};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -56,13 +59,19 @@ pub enum ContainerError {
 
 fn engine(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> ContainerError {
     let what = what.into();
-    move |e| ContainerError::Engine { what, reason: describe(&e) }
+    move |e| ContainerError::Engine {
+        what,
+        reason: describe(&e),
+    }
 }
 
 /// A Docker error in a few words (the engine's message, not Rust's debug form).
 pub fn describe(e: &bollard::errors::Error) -> String {
     match e {
-        bollard::errors::Error::DockerResponseServerError { status_code, message } => format!("{message} ({status_code})"),
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} ({status_code})"),
         other => {
             let mut s = other.to_string();
             let mut cur = std::error::Error::source(other);
@@ -86,7 +95,11 @@ fn status_of(e: &bollard::errors::Error) -> Option<u16> {
 }
 
 /// Makes sure the image is present; pulls it when allowed.
-pub async fn ensure_image(docker: &bollard::Docker, image: &str, pull: bool) -> Result<(), ContainerError> {
+pub async fn ensure_image(
+    docker: &bollard::Docker,
+    image: &str,
+    pull: bool,
+) -> Result<(), ContainerError> {
     match docker.inspect_image(image).await {
         Ok(_) => return Ok(()),
         Err(e) if status_of(&e) == Some(404) => {}
@@ -95,11 +108,17 @@ pub async fn ensure_image(docker: &bollard::Docker, image: &str, pull: bool) -> 
     if !pull {
         return Err(ContainerError::ImageMissing(image.to_string()));
     }
-    let opts = bollard::query_parameters::CreateImageOptions { from_image: Some(image.to_string()), ..Default::default() };
+    let opts = bollard::query_parameters::CreateImageOptions {
+        from_image: Some(image.to_string()),
+        ..Default::default()
+    };
     let mut stream = docker.create_image(Some(opts), None, None);
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
-            return Err(ContainerError::PullFailed { image: image.to_string(), reason: describe(&e) });
+            return Err(ContainerError::PullFailed {
+                image: image.to_string(),
+                reason: describe(&e),
+            });
         }
     }
     Ok(())
@@ -107,7 +126,12 @@ pub async fn ensure_image(docker: &bollard::Docker, image: &str, pull: bool) -> 
 
 fn create_body(spec: &Spec) -> ContainerCreateBody {
     let device_requests = spec.gpus.then(|| {
-        vec![DeviceRequest { driver: Some(String::new()), count: Some(-1), capabilities: Some(vec![vec!["gpu".to_string()]]), ..Default::default() }]
+        vec![DeviceRequest {
+            driver: Some(String::new()),
+            count: Some(-1),
+            capabilities: Some(vec![vec!["gpu".to_string()]]),
+            ..Default::default()
+        }]
     });
     ContainerCreateBody {
         image: Some(spec.image.clone()),
@@ -130,15 +154,34 @@ fn create_body(spec: &Spec) -> ContainerCreateBody {
 
 /// Creates, starts and waits for the container; kills it when `timeout` passes or `cancel` fires.
 /// The container is left for the caller to remove (see the module docs).
-pub async fn run_to_end(docker: &bollard::Docker, spec: &Spec, timeout: Duration, cancel: &CancellationToken) -> Result<Ran, ContainerError> {
-    let opts = CreateContainerOptions { name: Some(spec.name.clone()), ..Default::default() };
-    docker.create_container(Some(opts), create_body(spec)).await.map_err(|e| match status_of(&e) {
-        Some(404) => ContainerError::ImageMissing(spec.image.clone()),
-        _ => engine(format!("create container {}", spec.name))(e),
-    })?;
+pub async fn run_to_end(
+    docker: &bollard::Docker,
+    spec: &Spec,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Ran, ContainerError> {
+    let opts = CreateContainerOptions {
+        name: Some(spec.name.clone()),
+        ..Default::default()
+    };
+    docker
+        .create_container(Some(opts), create_body(spec))
+        .await
+        .map_err(|e| match status_of(&e) {
+            Some(404) => ContainerError::ImageMissing(spec.image.clone()),
+            _ => engine(format!("create container {}", spec.name))(e),
+        })?;
     let started = Instant::now();
-    docker.start_container(&spec.name, None).await.map_err(engine(format!("start container {}", spec.name)))?;
-    let mut wait = docker.wait_container(&spec.name, Some(WaitContainerOptions { condition: "not-running".into() }));
+    docker
+        .start_container(&spec.name, None)
+        .await
+        .map_err(engine(format!("start container {}", spec.name)))?;
+    let mut wait = docker.wait_container(
+        &spec.name,
+        Some(WaitContainerOptions {
+            condition: "not-running".into(),
+        }),
+    );
     let waited = tokio::select! {
         r = tokio::time::timeout(timeout, wait.next()) => r,
         _ = cancel.cancelled() => {
@@ -148,21 +191,51 @@ pub async fn run_to_end(docker: &bollard::Docker, spec: &Spec, timeout: Duration
     };
     let (exit_code, timed_out) = match waited {
         Ok(Some(Ok(r))) => (Some(r.status_code), false),
-        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => (Some(code), false),
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+            (Some(code), false)
+        }
         Ok(Some(Err(e))) => return Err(engine(format!("wait for container {}", spec.name))(e)),
-        Ok(None) => return Err(ContainerError::Engine { what: format!("wait for container {}", spec.name), reason: "the engine closed the wait stream".into() }),
+        Ok(None) => {
+            return Err(ContainerError::Engine {
+                what: format!("wait for container {}", spec.name),
+                reason: "the engine closed the wait stream".into(),
+            })
+        }
         Err(_) => {
-            docker.kill_container(&spec.name, None::<KillContainerOptions>).await.or_else(|e| if status_of(&e) == Some(409) { Ok(()) } else { Err(e) }).map_err(engine(format!("kill container {} at the timeout", spec.name)))?;
+            docker
+                .kill_container(&spec.name, None::<KillContainerOptions>)
+                .await
+                .or_else(|e| {
+                    if status_of(&e) == Some(409) {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(engine(format!(
+                    "kill container {} at the timeout",
+                    spec.name
+                )))?;
             (None, true)
         }
     };
     let duration = started.elapsed();
     let logs = logs(docker, &spec.name).await?;
-    Ok(Ran { exit_code, timed_out, logs, duration })
+    Ok(Ran {
+        exit_code,
+        timed_out,
+        logs,
+        duration,
+    })
 }
 
 async fn logs(docker: &bollard::Docker, name: &str) -> Result<String, ContainerError> {
-    let opts = LogsOptions { stdout: true, stderr: true, tail: "all".into(), ..Default::default() };
+    let opts = LogsOptions {
+        stdout: true,
+        stderr: true,
+        tail: "all".into(),
+        ..Default::default()
+    };
     let mut stream = docker.logs(name, Some(opts));
     let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -180,32 +253,65 @@ async fn logs(docker: &bollard::Docker, name: &str) -> Result<String, ContainerE
 
 /// Force-removes a container; one already gone counts as removed.
 pub async fn remove(docker: &bollard::Docker, name: &str) -> Result<String, String> {
-    match docker.remove_container(name, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() })).await {
+    match docker
+        .remove_container(
+            name,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await
+    {
         Ok(()) => Ok(format!("removed container {name}")),
         Err(e) if status_of(&e) == Some(404) => Ok(format!("container {name} was already gone")),
-        Err(e) => Err(format!("failed to remove container {name}: {} (run `kfcheck cleanup`)", describe(&e))),
+        Err(e) => Err(format!(
+            "failed to remove container {name}: {} (run `kfcheck cleanup`)",
+            describe(&e)
+        )),
     }
 }
 
 /// `kfcheck cleanup` for Docker: removes containers labelled as kfcheck's (of one run, or of
 /// any), which a run could not remove (the engine went away, the process was killed). Containers
 /// without the label are never touched.
-pub async fn sweep(docker: &bollard::Docker, run_id: Option<&str>, dry_run: bool) -> crate::cleanup::SweepReport {
+pub async fn sweep(
+    docker: &bollard::Docker,
+    run_id: Option<&str>,
+    dry_run: bool,
+) -> crate::cleanup::SweepReport {
     let mut report = crate::cleanup::SweepReport::default();
-    let mut labels = vec![format!("{}={}", crate::context::owned::MANAGED_BY_KEY, crate::context::owned::MANAGED_BY)];
+    let mut labels = vec![format!(
+        "{}={}",
+        crate::context::owned::MANAGED_BY_KEY,
+        crate::context::owned::MANAGED_BY
+    )];
     if let Some(r) = run_id {
         labels.push(format!("{}={r}", crate::context::owned::RUN_ID_KEY));
     }
-    let opts = bollard::query_parameters::ListContainersOptions { all: true, filters: Some(HashMap::from([("label".to_string(), labels)])), ..Default::default() };
+    let opts = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([("label".to_string(), labels)])),
+        ..Default::default()
+    };
     let found = match docker.list_containers(Some(opts)).await {
         Ok(f) => f,
         Err(e) => {
-            report.failed.push(format!("failed to list containers: {}", describe(&e)));
+            report
+                .failed
+                .push(format!("failed to list containers: {}", describe(&e)));
             return report;
         }
     };
     for c in found {
-        let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).or(c.id.clone()).unwrap_or_default();
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .or(c.id.clone())
+            .unwrap_or_default();
         if dry_run {
             report.found.push(format!("container {name}"));
             continue;
@@ -220,7 +326,15 @@ pub async fn sweep(docker: &bollard::Docker, run_id: Option<&str>, dry_run: bool
 
 /// The last JSON object line a probe printed, if any.
 pub fn probe_line(logs: &str) -> Option<serde_json::Value> {
-    logs.lines().rev().map(str::trim).filter(|l| l.starts_with('{')).find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok().filter(|v| v.get("probe").is_some()))
+    logs.lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| l.starts_with('{'))
+        .find_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .filter(|v| v.get("probe").is_some())
+        })
 }
 
 #[cfg(test)]
@@ -229,10 +343,19 @@ mod tests {
 
     #[test]
     fn gpu_mode_is_a_device_request_for_all_gpus() {
-        let spec = Spec { name: "n".into(), image: "i".into(), gpus: true, network: Some("none".into()), ..Default::default() };
+        let spec = Spec {
+            name: "n".into(),
+            image: "i".into(),
+            gpus: true,
+            network: Some("none".into()),
+            ..Default::default()
+        };
         let v = serde_json::to_value(create_body(&spec)).unwrap();
         assert_eq!(v["HostConfig"]["DeviceRequests"][0]["Count"], -1);
-        assert_eq!(v["HostConfig"]["DeviceRequests"][0]["Capabilities"][0][0], "gpu");
+        assert_eq!(
+            v["HostConfig"]["DeviceRequests"][0]["Capabilities"][0][0],
+            "gpu"
+        );
         assert_eq!(v["HostConfig"]["NetworkMode"], "none");
         let v = serde_json::to_value(create_body(&Spec::default())).unwrap();
         assert!(v["HostConfig"]["DeviceRequests"].is_null());

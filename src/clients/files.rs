@@ -75,7 +75,9 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     check_regular(path)?;
     let f = std::fs::File::open(path).map_err(|e| from_io(&e))?;
     let mut buf = Vec::new();
-    f.take(limit + 1).read_to_end(&mut buf).map_err(|e| from_io(&e))?;
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| from_io(&e))?;
     if buf.len() as u64 > limit {
         return Err(FileError::TooBig(limit_text(limit)));
     }
@@ -84,7 +86,8 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
 
 /// Like `read_capped`, as UTF-8 text.
 pub fn read_text_capped(path: &Path, limit: u64) -> Result<String, FileError> {
-    String::from_utf8(read_capped(path, limit)?).map_err(|_| FileError::Other("not UTF-8 text".into()))
+    String::from_utf8(read_capped(path, limit)?)
+        .map_err(|_| FileError::Other("not UTF-8 text".into()))
 }
 
 #[cfg(test)]
@@ -95,24 +98,52 @@ mod tests {
     #[test]
     fn each_reason_is_named_truly() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(read_capped(&d.path().join("nope"), 10), Err(FileError::Missing));
+        assert_eq!(
+            read_capped(&d.path().join("nope"), 10),
+            Err(FileError::Missing)
+        );
         assert_eq!(read_capped(d.path(), 10), Err(FileError::Directory));
-        assert_eq!(read_capped(Path::new("/dev/null"), 10), Err(FileError::NotRegular("a character device")));
+        assert_eq!(
+            read_capped(Path::new("/dev/null"), 10),
+            Err(FileError::NotRegular("a character device"))
+        );
         let fifo = d.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        assert_eq!(read_capped(&fifo, 10), Err(FileError::NotRegular("a FIFO")), "a FIFO is refused, never opened (it would block)");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert_eq!(
+            read_capped(&fifo, 10),
+            Err(FileError::NotRegular("a FIFO")),
+            "a FIFO is refused, never opened (it would block)"
+        );
         let big = d.path().join("big");
         std::fs::write(&big, vec![b'x'; 2048]).unwrap();
-        assert_eq!(read_capped(&big, 1024), Err(FileError::TooBig("1 KiB".into())));
+        assert_eq!(
+            read_capped(&big, 1024),
+            Err(FileError::TooBig("1 KiB".into()))
+        );
         assert_eq!(read_capped(&big, 2048).unwrap().len(), 2048);
-        assert_eq!(FileError::TooBig("1 KiB".into()).to_string(), "is over the 1 KiB limit; not read");
+        assert_eq!(
+            FileError::TooBig("1 KiB".into()).to_string(),
+            "is over the 1 KiB limit; not read"
+        );
     }
 
     #[test]
     fn permission_denied_is_not_called_missing() {
-        if std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false) {
+        if std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false)
+        {
             // root reads any file whatever its mode: as root, check the mapping alone.
-            assert_eq!(from_io(&std::io::Error::from(std::io::ErrorKind::PermissionDenied)), FileError::Denied);
+            assert_eq!(
+                from_io(&std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+                FileError::Denied
+            );
             return;
         }
         let d = tempfile::tempdir().unwrap();

@@ -28,23 +28,54 @@ pub enum GcsError {
     #[error("failed to get an access token for {identity}: {reason}")]
     Token { identity: String, reason: String },
     #[error("storage rejected the credentials of {identity} (401) on {op}: {message}")]
-    Unauthenticated { identity: String, op: String, message: String },
+    Unauthenticated {
+        identity: String,
+        op: String,
+        message: String,
+    },
     #[error("{identity} is not allowed to {op} (403): {message}")]
-    Denied { identity: String, op: String, message: String },
+    Denied {
+        identity: String,
+        op: String,
+        message: String,
+    },
     #[error("bucket {bucket} does not exist (404 on {op}, as {identity})")]
-    BucketMissing { identity: String, bucket: String, op: String },
+    BucketMissing {
+        identity: String,
+        bucket: String,
+        op: String,
+    },
     #[error("object {object} not found in bucket {bucket} (404 on {op})")]
-    ObjectMissing { bucket: String, object: String, op: String },
+    ObjectMissing {
+        bucket: String,
+        object: String,
+        op: String,
+    },
     #[error("storage answered {status} on {op} (as {identity}): {message}")]
-    Status { identity: String, op: String, status: u16, message: String },
+    Status {
+        identity: String,
+        op: String,
+        status: u16,
+        message: String,
+    },
     #[error("failed to reach {endpoint} on {op}: {reason}")]
-    Transport { endpoint: String, op: String, reason: String },
+    Transport {
+        endpoint: String,
+        op: String,
+        reason: String,
+    },
 }
 
 impl GcsError {
     /// A refusal (401/403) or missing bucket: the storage decided, as opposed to could not be asked.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, GcsError::Unauthenticated { .. } | GcsError::Denied { .. } | GcsError::BucketMissing { .. } | GcsError::Token { .. })
+        matches!(
+            self,
+            GcsError::Unauthenticated { .. }
+                | GcsError::Denied { .. }
+                | GcsError::BucketMissing { .. }
+                | GcsError::Token { .. }
+        )
     }
 
     /// A short machine-readable class for probe output and tests.
@@ -69,7 +100,11 @@ pub enum Source {
     /// `STORAGE_EMULATOR_HOST`: no authentication at all.
     Emulator,
     /// A service-account key file (given explicitly, or through ADC).
-    ServiceAccountKey { path: PathBuf, email: String, via_adc: bool },
+    ServiceAccountKey {
+        path: PathBuf,
+        email: String,
+        via_adc: bool,
+    },
     /// An ADC `authorized_user` file (gcloud auth application-default login).
     AuthorizedUser { path: PathBuf },
     /// The GCE/GKE metadata server (Workload Identity on GKE).
@@ -83,7 +118,9 @@ impl Source {
             Source::Emulator => "no identity (storage emulator)".into(),
             Source::ServiceAccountKey { email, .. } => format!("service account {email}"),
             Source::AuthorizedUser { path } => format!("the user of ADC file {}", path.display()),
-            Source::MetadataServer { host } => format!("the metadata server's default service account ({host})"),
+            Source::MetadataServer { host } => {
+                format!("the metadata server's default service account ({host})")
+            }
         }
     }
 
@@ -91,11 +128,28 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Emulator => "STORAGE_EMULATOR_HOST (no authentication)".into(),
-            Source::ServiceAccountKey { path, email, via_adc } => {
-                format!("service-account key {} ({email}){}", path.display(), if *via_adc { " via Application Default Credentials" } else { "" })
+            Source::ServiceAccountKey {
+                path,
+                email,
+                via_adc,
+            } => {
+                format!(
+                    "service-account key {} ({email}){}",
+                    path.display(),
+                    if *via_adc {
+                        " via Application Default Credentials"
+                    } else {
+                        ""
+                    }
+                )
             }
-            Source::AuthorizedUser { path } => format!("Application Default Credentials user file {}", path.display()),
-            Source::MetadataServer { host } => format!("metadata server {host} (Workload Identity on GKE)"),
+            Source::AuthorizedUser { path } => format!(
+                "Application Default Credentials user file {}",
+                path.display()
+            ),
+            Source::MetadataServer { host } => {
+                format!("metadata server {host} (Workload Identity on GKE)")
+            }
         }
     }
 
@@ -137,7 +191,9 @@ impl Options {
         Options {
             emulator_host: var("STORAGE_EMULATOR_HOST"),
             adc_file: var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
-            gcloud_dir: var("CLOUDSDK_CONFIG").map(PathBuf::from).or_else(|| var("HOME").map(|h| Path::new(&h).join(".config/gcloud"))),
+            gcloud_dir: var("CLOUDSDK_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| var("HOME").map(|h| Path::new(&h).join(".config/gcloud"))),
             metadata_host: var("GCE_METADATA_HOST"),
             ..Options::default()
         }
@@ -172,8 +228,15 @@ impl Default for Retry {
 impl Retry {
     /// Backoff before retry `n` (1-based), with up to 25% jitter from the clock.
     pub fn backoff(&self, n: u32) -> Duration {
-        let base = self.first_backoff.saturating_mul(1u32 << (n.saturating_sub(1)).min(16)).min(self.max_backoff);
-        let jitter = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0) % 250;
+        let base = self
+            .first_backoff
+            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16))
+            .min(self.max_backoff);
+        let jitter = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            % 250;
         base + base * jitter / 1000
     }
 }
@@ -223,9 +286,21 @@ struct Token {
 
 enum Auth {
     None,
-    Key { email: String, key_id: String, token_uri: String, key: Arc<ring::signature::RsaKeyPair> },
-    User { client_id: String, client_secret: String, refresh_token: String, token_uri: String },
-    Metadata { host: String },
+    Key {
+        email: String,
+        key_id: String,
+        token_uri: String,
+        key: Arc<ring::signature::RsaKeyPair>,
+    },
+    User {
+        client_id: String,
+        client_secret: String,
+        refresh_token: String,
+        token_uri: String,
+    },
+    Metadata {
+        host: String,
+    },
 }
 
 pub struct GcsClient {
@@ -251,19 +326,34 @@ fn http_client() -> Result<Http, String> {
     // Large objects: read up to 1 MiB per syscall from the first read (hyper's adaptive buffer
     // starts at 8 KiB) and write bodies without copying them into hyper's buffer; both measured
     // against curl by scripts/bench-docker.
-    Ok(Client::builder(hyper_util::rt::TokioExecutor::new()).http1_read_buf_exact_size(1 << 20).http1_writev(true).build(https))
+    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http1_read_buf_exact_size(1 << 20)
+        .http1_writev(true)
+        .build(https))
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, GcsError> {
-    let bad = |reason: String| GcsError::BadCredentials { path: path.display().to_string(), reason };
+    let bad = |reason: String| GcsError::BadCredentials {
+        path: path.display().to_string(),
+        reason,
+    };
     // Never a FIFO (it would block the run) and never more than a key file can be.
-    let bytes = crate::clients::files::read_capped(path, KEY_FILE_LIMIT).map_err(|e| bad(e.to_string()))?;
+    let bytes =
+        crate::clients::files::read_capped(path, KEY_FILE_LIMIT).map_err(|e| bad(e.to_string()))?;
     // serde_json's message could quote the file; say only where it broke.
-    serde_json::from_slice(&bytes).map_err(|e| bad(format!("is not JSON (error at line {} column {})", e.line(), e.column())))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!(
+            "is not JSON (error at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 fn text<'a>(v: &'a serde_json::Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(|x| x.as_str()).filter(|s| !s.trim().is_empty())
+    v.get(k)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// A token endpoint must be https, except on the loopback interface (test token servers).
@@ -271,7 +361,9 @@ fn check_token_uri(uri: &str) -> Result<(), String> {
     if uri.starts_with("https://") {
         return Ok(());
     }
-    let rest = uri.strip_prefix("http://").ok_or("token_uri is not an http(s) URL")?;
+    let rest = uri
+        .strip_prefix("http://")
+        .ok_or("token_uri is not an http(s) URL")?;
     let host = rest.split(['/', ':']).next().unwrap_or("");
     if matches!(host, "127.0.0.1" | "localhost" | "[") || rest.starts_with("[::1]") {
         Ok(())
@@ -281,31 +373,59 @@ fn check_token_uri(uri: &str) -> Result<(), String> {
 }
 
 fn key_auth(path: &Path, v: &serde_json::Value, via_adc: bool) -> Result<(Source, Auth), GcsError> {
-    let bad = |reason: &str| GcsError::BadCredentials { path: path.display().to_string(), reason: reason.to_string() };
-    let email = text(v, "client_email").ok_or_else(|| bad("has no client_email"))?.to_string();
+    let bad = |reason: &str| GcsError::BadCredentials {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    };
+    let email = text(v, "client_email")
+        .ok_or_else(|| bad("has no client_email"))?
+        .to_string();
     let pem = text(v, "private_key").ok_or_else(|| bad("has no private_key"))?;
-    let key = crate::kinds::load_private_key(pem).map_err(|why| bad(&format!("private_key: {why}")))?;
-    let token_uri = text(v, "token_uri").unwrap_or(DEFAULT_TOKEN_URI).to_string();
+    let key =
+        crate::kinds::load_private_key(pem).map_err(|why| bad(&format!("private_key: {why}")))?;
+    let token_uri = text(v, "token_uri")
+        .unwrap_or(DEFAULT_TOKEN_URI)
+        .to_string();
     check_token_uri(&token_uri).map_err(|e| bad(&e))?;
     let key_id = text(v, "private_key_id").unwrap_or("").to_string();
     Ok((
-        Source::ServiceAccountKey { path: path.to_path_buf(), email: email.clone(), via_adc },
-        Auth::Key { email, key_id, token_uri, key: Arc::new(key) },
+        Source::ServiceAccountKey {
+            path: path.to_path_buf(),
+            email: email.clone(),
+            via_adc,
+        },
+        Auth::Key {
+            email,
+            key_id,
+            token_uri,
+            key: Arc::new(key),
+        },
     ))
 }
 
 fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
     let v = read_json(path)?;
-    let bad = |reason: String| GcsError::BadCredentials { path: path.display().to_string(), reason };
+    let bad = |reason: String| GcsError::BadCredentials {
+        path: path.display().to_string(),
+        reason,
+    };
     match text(&v, "type") {
         Some("service_account") => key_auth(path, &v, via_adc),
         Some("authorized_user") => {
-            let get = |k: &str| text(&v, k).map(str::to_string).ok_or_else(|| bad(format!("authorized_user file has no {k}")));
+            let get = |k: &str| {
+                text(&v, k)
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(format!("authorized_user file has no {k}")))
+            };
             // The refresh token is a long-lived credential: never sent over plain http.
-            let token_uri = text(&v, "token_uri").unwrap_or(DEFAULT_TOKEN_URI).to_string();
+            let token_uri = text(&v, "token_uri")
+                .unwrap_or(DEFAULT_TOKEN_URI)
+                .to_string();
             check_token_uri(&token_uri).map_err(bad)?;
             Ok((
-                Source::AuthorizedUser { path: path.to_path_buf() },
+                Source::AuthorizedUser {
+                    path: path.to_path_buf(),
+                },
                 Auth::User {
                     client_id: get("client_id")?,
                     client_secret: get("client_secret")?,
@@ -314,29 +434,53 @@ fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
                 },
             ))
         }
-        Some(other) => Err(bad(format!("credential type {other:?} is not supported (service_account or authorized_user)"))),
+        Some(other) => Err(bad(format!(
+            "credential type {other:?} is not supported (service_account or authorized_user)"
+        ))),
         None if v.get("private_key").is_some() => key_auth(path, &v, via_adc),
-        None => Err(bad("has no type field and no private_key: not a Google credentials file".into())),
+        None => Err(bad(
+            "has no type field and no private_key: not a Google credentials file".into(),
+        )),
     }
 }
 
 fn base_url(raw: &str) -> String {
-    let b = if raw.contains("://") { raw.to_string() } else { format!("http://{raw}") };
+    let b = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("http://{raw}")
+    };
     b.trim_end_matches('/').to_string()
 }
 
 /// Signs a JWT bearer assertion (RS256) for the token endpoint.
-pub fn sign_assertion(key: &ring::signature::RsaKeyPair, email: &str, key_id: &str, scope: &str, aud: &str, now: u64) -> Result<String, String> {
+pub fn sign_assertion(
+    key: &ring::signature::RsaKeyPair,
+    email: &str,
+    key_id: &str,
+    scope: &str,
+    aud: &str,
+    now: u64,
+) -> Result<String, String> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if !key_id.is_empty() {
         header["kid"] = key_id.into();
     }
     let claims = serde_json::json!({"iss": email, "scope": scope, "aud": aud, "iat": now, "exp": now + 3600});
-    let signing_input = format!("{}.{}", b64.encode(header.to_string()), b64.encode(claims.to_string()));
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
     let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut sig)
-        .map_err(|_| "failed to sign the token request".to_string())?;
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| "failed to sign the token request".to_string())?;
     Ok(format!("{signing_input}.{}", b64.encode(sig)))
 }
 
@@ -348,8 +492,19 @@ impl GcsClient {
     /// Resolves endpoint and credentials: emulator, explicit key file, ADC file, gcloud's ADC
     /// file, then the metadata server (probed with a short timeout).
     pub async fn connect(opts: &Options) -> Result<GcsClient, GcsError> {
-        let http = http_client().map_err(|reason| GcsError::Transport { endpoint: "(local)".into(), op: "start the HTTP client".into(), reason })?;
-        let make = |base: String, source: Source, auth: Auth| GcsClient { http: http.clone(), base, source, auth, token: Mutex::new(None), retry: opts.retry };
+        let http = http_client().map_err(|reason| GcsError::Transport {
+            endpoint: "(local)".into(),
+            op: "start the HTTP client".into(),
+            reason,
+        })?;
+        let make = |base: String, source: Source, auth: Auth| GcsClient {
+            http: http.clone(),
+            base,
+            source,
+            auth,
+            token: Mutex::new(None),
+            retry: opts.retry,
+        };
         if let Some(host) = &opts.emulator_host {
             return Ok(make(base_url(host), Source::Emulator, Auth::None));
         }
@@ -374,8 +529,15 @@ impl GcsClient {
             tried.push(well_known.display().to_string());
         }
         if !opts.no_metadata {
-            let host = opts.metadata_host.clone().unwrap_or_else(|| METADATA_HOST.to_string());
-            let client = make(base.clone(), Source::MetadataServer { host: host.clone() }, Auth::Metadata { host: host.clone() });
+            let host = opts
+                .metadata_host
+                .clone()
+                .unwrap_or_else(|| METADATA_HOST.to_string());
+            let client = make(
+                base.clone(),
+                Source::MetadataServer { host: host.clone() },
+                Auth::Metadata { host: host.clone() },
+            );
             if client.metadata_answers().await {
                 return Ok(client);
             }
@@ -397,11 +559,14 @@ impl GcsClient {
     }
 
     async fn metadata_answers(&self) -> bool {
-        let Auth::Metadata { host } = &self.auth else { return false };
-        let Ok(req) = http::Request::get(format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/email"))
-            .header("Metadata-Flavor", "Google")
-            .body(Full::new(Bytes::new()))
-        else {
+        let Auth::Metadata { host } = &self.auth else {
+            return false;
+        };
+        let Ok(req) = http::Request::get(format!(
+            "http://{host}/computeMetadata/v1/instance/service-accounts/default/email"
+        ))
+        .header("Metadata-Flavor", "Google")
+        .body(Full::new(Bytes::new())) else {
             return false;
         };
         matches!(tokio::time::timeout(Duration::from_secs(2), self.http.request(req)).await, Ok(Ok(r)) if r.status().is_success())
@@ -419,16 +584,36 @@ impl GcsClient {
             }
         }
         let identity = self.identity();
-        let refused = |reason: String| GcsError::Token { identity: identity.clone(), reason };
+        let refused = |reason: String| GcsError::Token {
+            identity: identity.clone(),
+            reason,
+        };
         let (req, endpoint) = match &self.auth {
             Auth::None => return Ok(None),
-            Auth::Key { email, key_id, token_uri, key } => {
-                let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                let jwt = sign_assertion(key, email, key_id, SCOPE_READ_WRITE, token_uri, now).map_err(refused)?;
-                let body = format!("grant_type={}&assertion={jwt}", form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer"));
+            Auth::Key {
+                email,
+                key_id,
+                token_uri,
+                key,
+            } => {
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let jwt = sign_assertion(key, email, key_id, SCOPE_READ_WRITE, token_uri, now)
+                    .map_err(refused)?;
+                let body = format!(
+                    "grant_type={}&assertion={jwt}",
+                    form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                );
                 (form_post(token_uri, body), token_uri.clone())
             }
-            Auth::User { client_id, client_secret, refresh_token, token_uri } => {
+            Auth::User {
+                client_id,
+                client_secret,
+                refresh_token,
+                token_uri,
+            } => {
                 let body = format!(
                     "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
                     form_escape(client_id),
@@ -438,8 +623,15 @@ impl GcsClient {
                 (form_post(token_uri, body), token_uri.clone())
             }
             Auth::Metadata { host } => {
-                let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token");
-                (http::Request::get(&url).header("Metadata-Flavor", "Google").body(Full::new(Bytes::new())), url)
+                let url = format!(
+                    "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
+                );
+                (
+                    http::Request::get(&url)
+                        .header("Metadata-Flavor", "Google")
+                        .body(Full::new(Bytes::new())),
+                    url,
+                )
             }
         };
         let req = req.map_err(|e| refused(format!("bad token request: {e}")))?;
@@ -448,25 +640,51 @@ impl GcsClient {
             .map_err(|_| refused(format!("{endpoint} did not answer within 30s")))?
             .map_err(|e| refused(format!("cannot reach {endpoint}: {}", chain(&e))))?;
         let status = resp.status().as_u16();
-        let body = read_body(resp, TOKEN_ANSWER_LIMIT, self.retry.idle_timeout).await.map_err(|e| refused(format!("{endpoint}: {e}")))?;
+        let body = read_body(resp, TOKEN_ANSWER_LIMIT, self.retry.idle_timeout)
+            .await
+            .map_err(|e| refused(format!("{endpoint}: {e}")))?;
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if status != 200 {
             // OAuth errors: {"error": "invalid_grant", "error_description": "..."}; no secrets there.
-            let what = [text(&v, "error"), text(&v, "error_description")].into_iter().flatten().collect::<Vec<_>>().join(": ");
-            let what = if what.is_empty() { "no OAuth error in the answer".to_string() } else { crate::clients::redact::redact(&what) };
+            let what = [text(&v, "error"), text(&v, "error_description")]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            let what = if what.is_empty() {
+                "no OAuth error in the answer".to_string()
+            } else {
+                crate::clients::redact::redact(&what)
+            };
             return Err(refused(format!("{endpoint} answered {status}: {what}")));
         }
-        let token = text(&v, "access_token").ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?.to_string();
+        let token = text(&v, "access_token")
+            .ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?
+            .to_string();
         // A token server's word on expiry is capped at a day: a huge `expires_in` must neither
         // overflow the clock nor keep a token past any real lifetime.
-        let ttl = v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).min(86400);
-        *slot = Some(Token { value: token.clone(), expires: Instant::now() + Duration::from_secs(ttl) });
+        let ttl = v
+            .get("expires_in")
+            .and_then(|e| e.as_u64())
+            .unwrap_or(3600)
+            .min(86400);
+        *slot = Some(Token {
+            value: token.clone(),
+            expires: Instant::now() + Duration::from_secs(ttl),
+        });
         Ok(Some(token))
     }
 
     /// Sends a request with retries on 408/429/5xx and transport errors, up to the status line;
     /// the body is the caller's to read. `op` names the operation for errors.
-    async fn send_raw(&self, method: http::Method, url: &str, content_type: Option<&str>, body: Bytes, op: &str) -> Result<http::Response<hyper::body::Incoming>, GcsError> {
+    async fn send_raw(
+        &self,
+        method: http::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+        op: &str,
+    ) -> Result<http::Response<hyper::body::Incoming>, GcsError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -478,23 +696,41 @@ impl GcsClient {
             if let Some(ct) = content_type {
                 b = b.header("Content-Type", ct);
             }
-            let req = b.body(Full::new(body.clone())).map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: e.to_string() })?;
+            let req = b
+                .body(Full::new(body.clone()))
+                .map_err(|e| GcsError::Transport {
+                    endpoint: self.base.clone(),
+                    op: op.into(),
+                    reason: e.to_string(),
+                })?;
             // Bounded up to the status line: an endpoint that accepts and never answers is an
             // error after ANSWER_TIMEOUT, not a hang.
-            let sent = tokio::time::timeout(self.retry.answer_timeout, self.http.request(req)).await;
+            let sent =
+                tokio::time::timeout(self.retry.answer_timeout, self.http.request(req)).await;
             match sent {
-                Ok(Ok(resp)) if retryable(resp.status().as_u16()) && attempt < self.retry.attempts => {
+                Ok(Ok(resp))
+                    if retryable(resp.status().as_u16()) && attempt < self.retry.attempts =>
+                {
                     // Drained so the connection can be reused.
                     let _ = read_body(resp, ANSWER_LIMIT, self.retry.idle_timeout).await;
                 }
                 Ok(Ok(resp)) => return Ok(resp),
                 Ok(Err(_)) | Err(_) if attempt < self.retry.attempts => {}
-                Ok(Err(e)) => return Err(GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: format!("{} (after {attempt} attempts)", chain(&e)) }),
+                Ok(Err(e)) => {
+                    return Err(GcsError::Transport {
+                        endpoint: self.base.clone(),
+                        op: op.into(),
+                        reason: format!("{} (after {attempt} attempts)", chain(&e)),
+                    })
+                }
                 Err(_) => {
                     return Err(GcsError::Transport {
                         endpoint: self.base.clone(),
                         op: op.into(),
-                        reason: format!("no answer within {}s (after {attempt} attempts)", self.retry.answer_timeout.as_secs()),
+                        reason: format!(
+                            "no answer within {}s (after {attempt} attempts)",
+                            self.retry.answer_timeout.as_secs()
+                        ),
                     })
                 }
             }
@@ -503,37 +739,94 @@ impl GcsClient {
     }
 
     /// [`Self::send_raw`] plus the whole body.
-    async fn send(&self, method: http::Method, url: &str, content_type: Option<&str>, body: Bytes, op: &str) -> Result<(u16, Bytes), GcsError> {
+    async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+        op: &str,
+    ) -> Result<(u16, Bytes), GcsError> {
         let resp = self.send_raw(method, url, content_type, body, op).await?;
         let status = resp.status().as_u16();
-        let limit = if op.starts_with("read gs://") { OBJECT_LIMIT } else { ANSWER_LIMIT };
-        let body = read_body(resp, limit, self.retry.idle_timeout).await.map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.into(), reason: e })?;
+        let limit = if op.starts_with("read gs://") {
+            OBJECT_LIMIT
+        } else {
+            ANSWER_LIMIT
+        };
+        let body = read_body(resp, limit, self.retry.idle_timeout)
+            .await
+            .map_err(|e| GcsError::Transport {
+                endpoint: self.base.clone(),
+                op: op.into(),
+                reason: e,
+            })?;
         Ok((status, body))
     }
 
     /// Maps a non-success answer to an error that names identity, operation and refusal.
-    fn refusal(&self, status: u16, body: &[u8], op: &str, bucket: &str, object: Option<&str>) -> GcsError {
+    fn refusal(
+        &self,
+        status: u16,
+        body: &[u8],
+        op: &str,
+        bucket: &str,
+        object: Option<&str>,
+    ) -> GcsError {
         let message = refusal_message(body);
         let identity = self.identity();
         match status {
-            401 => GcsError::Unauthenticated { identity, op: op.into(), message },
-            403 => GcsError::Denied { identity, op: op.into(), message },
+            401 => GcsError::Unauthenticated {
+                identity,
+                op: op.into(),
+                message,
+            },
+            403 => GcsError::Denied {
+                identity,
+                op: op.into(),
+                message,
+            },
             404 => {
                 let lower = message.to_ascii_lowercase();
                 match object {
-                    Some(o) if !lower.contains("bucket") => GcsError::ObjectMissing { bucket: bucket.into(), object: o.into(), op: op.into() },
-                    _ => GcsError::BucketMissing { identity, bucket: bucket.into(), op: op.into() },
+                    Some(o) if !lower.contains("bucket") => GcsError::ObjectMissing {
+                        bucket: bucket.into(),
+                        object: o.into(),
+                        op: op.into(),
+                    },
+                    _ => GcsError::BucketMissing {
+                        identity,
+                        bucket: bucket.into(),
+                        op: op.into(),
+                    },
                 }
             }
-            _ => GcsError::Status { identity, op: op.into(), status, message },
+            _ => GcsError::Status {
+                identity,
+                op: op.into(),
+                status,
+                message,
+            },
         }
     }
 
     /// Lists objects under `prefix` (one page of at most `max` objects).
-    pub async fn list(&self, bucket: &str, prefix: &str, max: u32) -> Result<Vec<ObjectInfo>, GcsError> {
-        let url = format!("{}/storage/v1/b/{}/o?prefix={}&maxResults={max}", self.base, escape(bucket), escape(prefix));
+    pub async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        max: u32,
+    ) -> Result<Vec<ObjectInfo>, GcsError> {
+        let url = format!(
+            "{}/storage/v1/b/{}/o?prefix={}&maxResults={max}",
+            self.base,
+            escape(bucket),
+            escape(prefix)
+        );
         let op = format!("list objects in gs://{bucket}/{prefix}");
-        let (status, body) = self.send(http::Method::GET, &url, None, Bytes::new(), &op).await?;
+        let (status, body) = self
+            .send(http::Method::GET, &url, None, Bytes::new(), &op)
+            .await?;
         if status != 200 {
             return Err(self.refusal(status, &body, &op, bucket, None));
         }
@@ -542,15 +835,33 @@ impl GcsClient {
             #[serde(default)]
             items: Vec<ObjectInfo>,
         }
-        let page: Page = serde_json::from_slice(&body).map_err(|e| GcsError::Status { identity: self.identity(), op, status, message: format!("unreadable list answer: {e}") })?;
+        let page: Page = serde_json::from_slice(&body).map_err(|e| GcsError::Status {
+            identity: self.identity(),
+            op,
+            status,
+            message: format!("unreadable list answer: {e}"),
+        })?;
         Ok(page.items)
     }
 
     /// Uploads `data` as `object` (simple media upload).
-    pub async fn upload(&self, bucket: &str, object: &str, content_type: &str, data: Bytes) -> Result<(), GcsError> {
-        let url = format!("{}/upload/storage/v1/b/{}/o?uploadType=media&name={}", self.base, escape(bucket), escape(object));
+    pub async fn upload(
+        &self,
+        bucket: &str,
+        object: &str,
+        content_type: &str,
+        data: Bytes,
+    ) -> Result<(), GcsError> {
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+            self.base,
+            escape(bucket),
+            escape(object)
+        );
         let op = format!("write gs://{bucket}/{object}");
-        let (status, body) = self.send(http::Method::POST, &url, Some(content_type), data, &op).await?;
+        let (status, body) = self
+            .send(http::Method::POST, &url, Some(content_type), data, &op)
+            .await?;
         if !(200..300).contains(&status) {
             return Err(self.refusal(status, &body, &op, bucket, None));
         }
@@ -559,9 +870,16 @@ impl GcsClient {
 
     /// Downloads an object's bytes.
     pub async fn download(&self, bucket: &str, object: &str) -> Result<Bytes, GcsError> {
-        let url = format!("{}/storage/v1/b/{}/o/{}?alt=media", self.base, escape(bucket), escape(object));
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.base,
+            escape(bucket),
+            escape(object)
+        );
         let op = format!("read gs://{bucket}/{object}");
-        let (status, body) = self.send(http::Method::GET, &url, None, Bytes::new(), &op).await?;
+        let (status, body) = self
+            .send(http::Method::GET, &url, None, Bytes::new(), &op)
+            .await?;
         if status != 200 {
             return Err(self.refusal(status, &body, &op, bucket, Some(object)));
         }
@@ -570,13 +888,27 @@ impl GcsClient {
 
     /// Streams an object's bytes to `sink` chunk by chunk (no buffer of the whole object);
     /// returns how many bytes came. A connection that breaks mid-body is not retried.
-    pub async fn download_to(&self, bucket: &str, object: &str, mut sink: impl FnMut(&[u8])) -> Result<u64, GcsError> {
-        let url = format!("{}/storage/v1/b/{}/o/{}?alt=media", self.base, escape(bucket), escape(object));
+    pub async fn download_to(
+        &self,
+        bucket: &str,
+        object: &str,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<u64, GcsError> {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.base,
+            escape(bucket),
+            escape(object)
+        );
         let op = format!("read gs://{bucket}/{object}");
-        let resp = self.send_raw(http::Method::GET, &url, None, Bytes::new(), &op).await?;
+        let resp = self
+            .send_raw(http::Method::GET, &url, None, Bytes::new(), &op)
+            .await?;
         let status = resp.status().as_u16();
         if status != 200 {
-            let body = read_body(resp, ANSWER_LIMIT, self.retry.idle_timeout).await.unwrap_or_default();
+            let body = read_body(resp, ANSWER_LIMIT, self.retry.idle_timeout)
+                .await
+                .unwrap_or_default();
             return Err(self.refusal(status, &body, &op, bucket, Some(object)));
         }
         let mut body = resp.into_body();
@@ -586,11 +918,22 @@ impl GcsClient {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(_) => {
-                    let reason = format!("no data for {}s while reading the object (after {n} bytes)", self.retry.idle_timeout.as_secs());
-                    return Err(GcsError::Transport { endpoint: self.base.clone(), op: op.clone(), reason });
+                    let reason = format!(
+                        "no data for {}s while reading the object (after {n} bytes)",
+                        self.retry.idle_timeout.as_secs()
+                    );
+                    return Err(GcsError::Transport {
+                        endpoint: self.base.clone(),
+                        op: op.clone(),
+                        reason,
+                    });
                 }
             };
-            let frame = frame.map_err(|e| GcsError::Transport { endpoint: self.base.clone(), op: op.clone(), reason: format!("connection broke while reading the object: {e}") })?;
+            let frame = frame.map_err(|e| GcsError::Transport {
+                endpoint: self.base.clone(),
+                op: op.clone(),
+                reason: format!("connection broke while reading the object: {e}"),
+            })?;
             if let Ok(data) = frame.into_data() {
                 n += data.len() as u64;
                 sink(&data);
@@ -601,9 +944,16 @@ impl GcsClient {
 
     /// Deletes an object; one already gone counts as deleted.
     pub async fn delete(&self, bucket: &str, object: &str) -> Result<(), GcsError> {
-        let url = format!("{}/storage/v1/b/{}/o/{}", self.base, escape(bucket), escape(object));
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            escape(bucket),
+            escape(object)
+        );
         let op = format!("delete gs://{bucket}/{object}");
-        let (status, body) = self.send(http::Method::DELETE, &url, None, Bytes::new(), &op).await?;
+        let (status, body) = self
+            .send(http::Method::DELETE, &url, None, Bytes::new(), &op)
+            .await?;
         match status {
             200..=299 => Ok(()),
             _ => match self.refusal(status, &body, &op, bucket, Some(object)) {
@@ -626,22 +976,44 @@ const KEY_FILE_LIMIT: u64 = 1 << 20;
 
 /// Reads a body of at most `limit` bytes into one buffer, sized from Content-Length only up to
 /// that limit (a forged length allocates nothing), each frame within `idle`.
-async fn read_body(resp: http::Response<hyper::body::Incoming>, limit: u64, idle: Duration) -> Result<Bytes, String> {
-    let len = resp.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+async fn read_body(
+    resp: http::Response<hyper::body::Incoming>,
+    limit: u64,
+    idle: Duration,
+) -> Result<Bytes, String> {
+    let len = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
     if len > limit {
-        return Err(format!("the answer is {len} bytes, over the {} limit", crate::clients::files::limit_text(limit)));
+        return Err(format!(
+            "the answer is {len} bytes, over the {} limit",
+            crate::clients::files::limit_text(limit)
+        ));
     }
     let mut buf = Vec::with_capacity(len as usize);
     let mut body = resp.into_body();
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(f)) => f.map_err(|e| format!("connection broke while reading the answer: {e}"))?,
+            Ok(Some(f)) => {
+                f.map_err(|e| format!("connection broke while reading the answer: {e}"))?
+            }
             Ok(None) => break,
-            Err(_) => return Err(format!("no data for {}s while reading the answer", idle.as_secs())),
+            Err(_) => {
+                return Err(format!(
+                    "no data for {}s while reading the answer",
+                    idle.as_secs()
+                ))
+            }
         };
         if let Ok(data) = frame.into_data() {
             if (buf.len() + data.len()) as u64 > limit {
-                return Err(format!("the answer is over the {} limit", crate::clients::files::limit_text(limit)));
+                return Err(format!(
+                    "the answer is over the {} limit",
+                    crate::clients::files::limit_text(limit)
+                ));
             }
             buf.extend_from_slice(&data);
         }
@@ -650,7 +1022,9 @@ async fn read_body(resp: http::Response<hyper::body::Incoming>, limit: u64, idle
 }
 
 fn form_post(uri: &str, body: String) -> Result<http::Request<Full<Bytes>>, http::Error> {
-    http::Request::post(uri).header("Content-Type", "application/x-www-form-urlencoded").body(Full::new(Bytes::from(body)))
+    http::Request::post(uri)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body)))
 }
 
 /// An error with its sources, once each.
@@ -675,7 +1049,12 @@ fn refusal_message(body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     match v.pointer("/error/message").and_then(|m| m.as_str()) {
         Some(m) => redact(m),
-        None => redact(String::from_utf8_lossy(body).trim()).chars().take(300).collect::<String>().trim().to_string(),
+        None => redact(String::from_utf8_lossy(body).trim())
+            .chars()
+            .take(300)
+            .collect::<String>()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -685,16 +1064,25 @@ mod tests {
 
     #[test]
     fn a_refusal_is_redacted_before_it_is_cut() {
-        let body = format!("{} eyJhbGciOiJIUzI1NiJ9.CANARYs3cr3tXq9CANARYs3cr3tXq9.c2ln", "x".repeat(270));
+        let body = format!(
+            "{} eyJhbGciOiJIUzI1NiJ9.CANARYs3cr3tXq9CANARYs3cr3tXq9.c2ln",
+            "x".repeat(270)
+        );
         let m = refusal_message(body.as_bytes());
         assert!(!m.contains("CANARY"), "{m}");
         assert!(m.len() <= 303, "still bounded: {}", m.len());
-        assert_eq!(refusal_message(br#"{"error": {"message": "no access_token=abc here"}}"#), "no access_token=[redacted] here");
+        assert_eq!(
+            refusal_message(br#"{"error": {"message": "no access_token=abc here"}}"#),
+            "no access_token=[redacted] here"
+        );
     }
 
     #[test]
     fn object_names_are_escaped_including_slashes() {
-        assert_eq!(escape("kfcheck/run 1/a+b.txt"), "kfcheck%2Frun%201%2Fa%2Bb.txt");
+        assert_eq!(
+            escape("kfcheck/run 1/a+b.txt"),
+            "kfcheck%2Frun%201%2Fa%2Bb.txt"
+        );
         assert_eq!(escape("ü"), "%C3%BC");
         assert_eq!(base_url("127.0.0.1:4443"), "http://127.0.0.1:4443");
         assert_eq!(base_url("https://x/"), "https://x");
@@ -704,7 +1092,9 @@ mod tests {
     fn retry_policy_is_bounded() {
         let r = Retry::default();
         assert!(retryable(429) && retryable(503) && !retryable(403) && !retryable(404));
-        assert!(r.backoff(1) >= Duration::from_millis(200) && r.backoff(1) < Duration::from_millis(260));
+        assert!(
+            r.backoff(1) >= Duration::from_millis(200) && r.backoff(1) < Duration::from_millis(260)
+        );
         assert!(r.backoff(30) <= Duration::from_secs(5));
     }
 
@@ -717,21 +1107,61 @@ mod tests {
     }
 
     fn client(source: Source) -> GcsClient {
-        GcsClient { http: http_client().unwrap(), base: "http://x".into(), source, auth: Auth::None, token: Mutex::new(None), retry: Retry::default() }
+        GcsClient {
+            http: http_client().unwrap(),
+            base: "http://x".into(),
+            source,
+            auth: Auth::None,
+            token: Mutex::new(None),
+            retry: Retry::default(),
+        }
     }
 
     #[tokio::test]
     async fn refusals_name_the_identity_and_what_was_denied() {
-        let c = client(Source::ServiceAccountKey { path: "/k.json".into(), email: "ci-bot@p.iam.gserviceaccount.com".into(), via_adc: false });
+        let c = client(Source::ServiceAccountKey {
+            path: "/k.json".into(),
+            email: "ci-bot@p.iam.gserviceaccount.com".into(),
+            via_adc: false,
+        });
         let body = br#"{"error":{"code":403,"message":"ci-bot@p.iam.gserviceaccount.com does not have storage.objects.create access"}}"#;
         let e = c.refusal(403, body, "write gs://b/o", "b", None);
         assert_eq!(e.class(), "denied");
         assert!(e.to_string().starts_with("service account ci-bot@p.iam.gserviceaccount.com is not allowed to write gs://b/o (403)"), "{e}");
-        assert_eq!(c.refusal(401, b"{}", "list", "b", None).class(), "unauthenticated");
-        assert_eq!(c.refusal(404, br#"{"error":{"message":"The specified bucket does not exist."}}"#, "read", "b", Some("o")).class(), "bucket-missing");
-        assert_eq!(c.refusal(404, br#"{"error":{"message":"No such object: b/o"}}"#, "read", "b", Some("o")).class(), "object-missing");
-        assert_eq!(c.refusal(404, b"", "list", "b", None).class(), "bucket-missing");
-        assert_eq!(c.refusal(500, b"oops", "list", "b", None).class(), "http-status");
+        assert_eq!(
+            c.refusal(401, b"{}", "list", "b", None).class(),
+            "unauthenticated"
+        );
+        assert_eq!(
+            c.refusal(
+                404,
+                br#"{"error":{"message":"The specified bucket does not exist."}}"#,
+                "read",
+                "b",
+                Some("o")
+            )
+            .class(),
+            "bucket-missing"
+        );
+        assert_eq!(
+            c.refusal(
+                404,
+                br#"{"error":{"message":"No such object: b/o"}}"#,
+                "read",
+                "b",
+                Some("o")
+            )
+            .class(),
+            "object-missing"
+        );
+        assert_eq!(
+            c.refusal(404, b"", "list", "b", None).class(),
+            "bucket-missing"
+        );
+        assert_eq!(
+            c.refusal(500, b"oops", "list", "b", None).class(),
+            "http-status"
+        );
     }
 
     /// A server that answers 503, then 429, then a list page: the client retries through both.
@@ -743,32 +1173,75 @@ mod tests {
         tokio::spawn(async move {
             let answers = ["503 Service Unavailable", "429 Too Many Requests", "200 OK"];
             for status in answers {
-                let Ok((mut s, _)) = listener.accept().await else { return };
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf).await;
-                let body = if status.starts_with("200") { r#"{"items":[{"name":"a","size":"3"}]}"# } else { "" };
+                let body = if status.starts_with("200") {
+                    r#"{"items":[{"name":"a","size":"3"}]}"#
+                } else {
+                    ""
+                };
                 let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await;
             }
         });
-        let opts = Options { emulator_host: Some(addr), retry: Retry { attempts: 4, first_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(20), ..Retry::default() }, ..Options::default() };
+        let opts = Options {
+            emulator_host: Some(addr),
+            retry: Retry {
+                attempts: 4,
+                first_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(20),
+                ..Retry::default()
+            },
+            ..Options::default()
+        };
         let c = GcsClient::connect(&opts).await.unwrap();
         let items = c.list("b", "", 10).await.unwrap();
-        assert_eq!(items, vec![ObjectInfo { name: "a".into(), size: 3 }]);
+        assert_eq!(
+            items,
+            vec![ObjectInfo {
+                name: "a".into(),
+                size: 3
+            }]
+        );
     }
 
     #[tokio::test]
     async fn key_files_that_block_or_send_a_refresh_token_over_http_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("key.json");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        let opts = Options { key_file: Some(fifo), no_metadata: true, ..Options::default() };
-        let e = tokio::time::timeout(Duration::from_secs(5), GcsClient::connect(&opts)).await.expect("a FIFO key file must not block").err().unwrap();
-        assert!(e.to_string().contains("is a FIFO, not a regular file"), "{e}");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let opts = Options {
+            key_file: Some(fifo),
+            no_metadata: true,
+            ..Options::default()
+        };
+        let e = tokio::time::timeout(Duration::from_secs(5), GcsClient::connect(&opts))
+            .await
+            .expect("a FIFO key file must not block")
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string().contains("is a FIFO, not a regular file"),
+            "{e}"
+        );
         let user = d.path().join("adc.json");
         std::fs::write(&user, r#"{"type":"authorized_user","client_id":"i","client_secret":"s","refresh_token":"CANARY-refresh","token_uri":"http://oauth.example.com/token"}"#).unwrap();
-        let opts = Options { key_file: Some(user), no_metadata: true, ..Options::default() };
+        let opts = Options {
+            key_file: Some(user),
+            no_metadata: true,
+            ..Options::default()
+        };
         let e = GcsClient::connect(&opts).await.err().unwrap();
-        assert!(e.to_string().contains("token_uri is not https") && !e.to_string().contains("CANARY"), "{e}");
+        assert!(
+            e.to_string().contains("token_uri is not https") && !e.to_string().contains("CANARY"),
+            "{e}"
+        );
     }
 
     /// A server on 127.0.0.1 that accepts and then does `behaviour` with each connection.
@@ -801,7 +1274,12 @@ mod tests {
     #[tokio::test]
     async fn answers_are_bounded_in_size() {
         // A forged Content-Length of 1 TiB: refused before a byte is buffered.
-        let c = GcsClient::connect(&Options { emulator_host: Some(server("huge")), ..Options::default() }).await.unwrap();
+        let c = GcsClient::connect(&Options {
+            emulator_host: Some(server("huge")),
+            ..Options::default()
+        })
+        .await
+        .unwrap();
         let e = c.download("b", "o").await.err().unwrap();
         assert!(e.to_string().contains("over the 1024 MiB limit"), "{e}");
         let e = c.list("b", "p", 10).await.err().unwrap();
@@ -810,15 +1288,41 @@ mod tests {
 
     #[tokio::test]
     async fn an_endpoint_that_never_answers_is_an_error_not_a_hang() {
-        let quick = Retry { attempts: 2, first_backoff: Duration::from_millis(10), answer_timeout: Duration::from_secs(1), idle_timeout: Duration::from_secs(1), ..Retry::default() };
-        let c = GcsClient::connect(&Options { emulator_host: Some(server("silent")), retry: quick, ..Options::default() }).await.unwrap();
+        let quick = Retry {
+            attempts: 2,
+            first_backoff: Duration::from_millis(10),
+            answer_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            ..Retry::default()
+        };
+        let c = GcsClient::connect(&Options {
+            emulator_host: Some(server("silent")),
+            retry: quick,
+            ..Options::default()
+        })
+        .await
+        .unwrap();
         let e = c.list("b", "p", 10).await.err().unwrap();
-        assert!(e.to_string().contains("no answer within 1s (after 2 attempts)"), "{e}");
-        let c = GcsClient::connect(&Options { emulator_host: Some(server("stall")), retry: quick, ..Options::default() }).await.unwrap();
+        assert!(
+            e.to_string()
+                .contains("no answer within 1s (after 2 attempts)"),
+            "{e}"
+        );
+        let c = GcsClient::connect(&Options {
+            emulator_host: Some(server("stall")),
+            retry: quick,
+            ..Options::default()
+        })
+        .await
+        .unwrap();
         let e = c.list("b", "p", 10).await.err().unwrap();
         assert!(e.to_string().contains("no data for 1s"), "{e}");
         let e = c.download_to("b", "o", |_| {}).await.err().unwrap();
-        assert!(e.to_string().contains("no data for 1s while reading the object"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no data for 1s while reading the object"),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -826,17 +1330,45 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let notjson = d.path().join("a.json");
         std::fs::write(&notjson, "SECRET-LOOKING-TEXT not json").unwrap();
-        let opts = Options { key_file: Some(notjson), no_metadata: true, ..Options::default() };
+        let opts = Options {
+            key_file: Some(notjson),
+            no_metadata: true,
+            ..Options::default()
+        };
         let e = GcsClient::connect(&opts).await.err().unwrap();
-        assert!(e.to_string().contains("is not JSON") && !e.to_string().contains("SECRET"), "{e}");
+        assert!(
+            e.to_string().contains("is not JSON") && !e.to_string().contains("SECRET"),
+            "{e}"
+        );
         let nokey = d.path().join("b.json");
-        std::fs::write(&nokey, r#"{"type":"service_account","client_email":"a@b.iam.gserviceaccount.com"}"#).unwrap();
-        let opts = Options { key_file: Some(nokey), no_metadata: true, ..Options::default() };
+        std::fs::write(
+            &nokey,
+            r#"{"type":"service_account","client_email":"a@b.iam.gserviceaccount.com"}"#,
+        )
+        .unwrap();
+        let opts = Options {
+            key_file: Some(nokey),
+            no_metadata: true,
+            ..Options::default()
+        };
         let e = GcsClient::connect(&opts).await.err().unwrap();
         assert!(e.to_string().contains("has no private_key"), "{e}");
-        let none = Options { no_metadata: true, gcloud_dir: Some(d.path().into()), ..Options::default() };
-        assert_eq!(GcsClient::connect(&none).await.err().unwrap().class(), "no-credentials");
-        let emu = Options { emulator_host: Some("127.0.0.1:1".into()), ..Options::default() };
-        assert_eq!(GcsClient::connect(&emu).await.unwrap().source().kind(), "emulator");
+        let none = Options {
+            no_metadata: true,
+            gcloud_dir: Some(d.path().into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            GcsClient::connect(&none).await.err().unwrap().class(),
+            "no-credentials"
+        );
+        let emu = Options {
+            emulator_host: Some("127.0.0.1:1".into()),
+            ..Options::default()
+        };
+        assert_eq!(
+            GcsClient::connect(&emu).await.unwrap().source().kind(),
+            "emulator"
+        );
     }
 }

@@ -80,10 +80,17 @@ pub enum KfpError {
     Timeout { url: String, secs: u64, sent: bool },
     #[error("the answer from {path} is larger than {} MiB, the most kfcheck reads from KFP", limit >> 20)]
     TooLarge { path: String, limit: usize },
-    #[error("{path} kept returning another next_page_token ({detail}); kfcheck stops listing there")]
+    #[error(
+        "{path} kept returning another next_page_token ({detail}); kfcheck stops listing there"
+    )]
     TooManyPages { path: String, detail: String },
     #[error("{method} {path}: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
-    Status { status: u16, message: String, method: String, path: String },
+    Status {
+        status: u16,
+        message: String,
+        method: String,
+        path: String,
+    },
     #[error("{path} redirected to {location}: the request was sent to a login page, so the token or cookie was not accepted")]
     Redirect { path: String, location: String },
     #[error("unexpected answer from {path}: {detail}")]
@@ -101,7 +108,9 @@ impl KfpError {
     /// The server's message for HTTP errors, else the whole description.
     pub fn message(&self) -> String {
         match self {
-            KfpError::Status { message, status, .. } if !message.is_empty() => format!("{status}: {message}"),
+            KfpError::Status {
+                message, status, ..
+            } if !message.is_empty() => format!("{status}: {message}"),
             other => other.to_string(),
         }
     }
@@ -122,12 +131,20 @@ impl KfpError {
     fn create_fate(&self) -> Fate {
         match self {
             // Refused before the request went out, or throttled: nothing happened.
-            KfpError::Connect { .. } | KfpError::Timeout { sent: false, .. } | KfpError::Status { status: 429, .. } => Fate::NotMade,
+            KfpError::Connect { .. }
+            | KfpError::Timeout { sent: false, .. }
+            | KfpError::Status { status: 429, .. } => Fate::NotMade,
             // A proxy that lost its upstream, a connection broken after sending, no answer in
             // time: the server may have made it.
-            KfpError::Lost { .. } | KfpError::Timeout { sent: true, .. } | KfpError::Status { status: 502..=504, .. } => Fate::Unknown { retry: true },
+            KfpError::Lost { .. }
+            | KfpError::Timeout { sent: true, .. }
+            | KfpError::Status {
+                status: 502..=504, ..
+            } => Fate::Unknown { retry: true },
             // The server failed while handling it: maybe half done; not repeated.
-            KfpError::Status { status: 500..=599, .. } => Fate::Unknown { retry: false },
+            KfpError::Status {
+                status: 500..=599, ..
+            } => Fate::Unknown { retry: false },
             _ => Fate::Refused,
         }
     }
@@ -147,20 +164,35 @@ pub struct Health {
 
 impl Health {
     pub fn from_json(v: &Value) -> Option<Health> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
         if v.get("apiServerReady").is_some() {
             return Some(Health {
                 tag_name: s("apiServerTagName"),
-                multi_user: v.get("multi_user").or_else(|| v.get("apiServerMultiUser")).and_then(Value::as_bool),
+                multi_user: v
+                    .get("multi_user")
+                    .or_else(|| v.get("apiServerMultiUser"))
+                    .and_then(Value::as_bool),
                 api_server_ready: v["apiServerReady"].as_bool().unwrap_or(false),
                 pipeline_store: s("pipelineStore"),
                 via_ui: true,
             });
         }
-        if v.get("tag_name").is_some() || v.get("commit_sha").is_some() || v.get("multi_user").is_some() {
+        if v.get("tag_name").is_some()
+            || v.get("commit_sha").is_some()
+            || v.get("multi_user").is_some()
+        {
             return Some(Health {
                 tag_name: s("tag_name"),
-                multi_user: Some(v.get("multi_user").and_then(Value::as_bool).unwrap_or(false)),
+                multi_user: Some(
+                    v.get("multi_user")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                ),
                 api_server_ready: true,
                 pipeline_store: s("pipeline_store"),
                 via_ui: false,
@@ -282,7 +314,10 @@ pub enum RunSource {
     /// `Run.pipeline_spec`: the bare spec or the two-document wrapper.
     Spec(Value),
     /// `Run.pipeline_version_reference`: an uploaded pipeline's version (latest when `None`).
-    Version { pipeline_id: String, version_id: Option<String> },
+    Version {
+        pipeline_id: String,
+        version_id: Option<String>,
+    },
 }
 
 /// Settings for [`KfpClient::connect`].
@@ -312,7 +347,10 @@ pub struct KfpClient {
 
 impl std::fmt::Debug for KfpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KfpClient").field("base", &self.base).field("auth", &self.auth).finish()
+        f.debug_struct("KfpClient")
+            .field("base", &self.base)
+            .field("auth", &self.auth)
+            .finish()
     }
 }
 
@@ -321,7 +359,10 @@ fn parse_json(path: &str, text: &str) -> Result<Value, KfpError> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_str(text).map_err(|_| KfpError::Decode { path: path.into(), detail: format!("not JSON: {}", error_message(text)) })
+    serde_json::from_str(text).map_err(|_| KfpError::Decode {
+        path: path.into(),
+        detail: format!("not JSON: {}", error_message(text)),
+    })
 }
 
 /// The pause before another try: 0.25s, 0.5s, 1s, …
@@ -331,13 +372,28 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The body of an answer, at most [`MAX_BODY_BYTES`]: a larger one is refused before it is read
 /// (by its `Content-Length`) or as soon as it passes the limit.
-async fn read_capped(mut resp: reqwest::Response, path: &str, url: &str, timeout: Duration) -> Result<String, KfpError> {
-    let too_large = || KfpError::TooLarge { path: path.into(), limit: MAX_BODY_BYTES };
-    if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+async fn read_capped(
+    mut resp: reqwest::Response,
+    path: &str,
+    url: &str,
+    timeout: Duration,
+) -> Result<String, KfpError> {
+    let too_large = || KfpError::TooLarge {
+        path: path.into(),
+        limit: MAX_BODY_BYTES,
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&e, url, timeout))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, url, timeout))?
+    {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
         }
@@ -352,7 +408,10 @@ fn tls_config(insecure: bool) -> Result<rustls::ClientConfig, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
     if insecure {
-        return Ok(builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider))).with_no_client_auth());
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth());
     }
     let mut roots = rustls::RootCertStore::empty();
     // The system's trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured); unreadable entries are
@@ -384,7 +443,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -392,7 +456,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -416,11 +485,32 @@ fn transport_error(e: &reqwest::Error, url: &str, timeout: Duration) -> KfpError
     let detail = innermost(e);
     let url = url.split('?').next().unwrap_or(url).to_string();
     if e.is_timeout() {
-        let secs = if e.is_connect() { timeout.min(CONNECT_TIMEOUT) } else { timeout }.as_secs().max(1);
-        return KfpError::Timeout { url, secs, sent: !e.is_connect() };
+        let secs = if e.is_connect() {
+            timeout.min(CONNECT_TIMEOUT)
+        } else {
+            timeout
+        }
+        .as_secs()
+        .max(1);
+        return KfpError::Timeout {
+            url,
+            secs,
+            sent: !e.is_connect(),
+        };
     }
     let lower = detail.to_ascii_lowercase();
-    if ["certificate", "tls", "handshake", "invalidcontenttype", "corrupt message", "peer misbehaved", "unknownissuer"].iter().any(|w| lower.contains(w)) {
+    if [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalidcontenttype",
+        "corrupt message",
+        "peer misbehaved",
+        "unknownissuer",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+    {
         return KfpError::Tls { url, detail };
     }
     if e.is_connect() {
@@ -442,7 +532,10 @@ enum Retry {
 
 impl KfpClient {
     fn http_client(opts: &ConnectOptions) -> Result<reqwest::Client, KfpError> {
-        let tls = tls_config(opts.insecure_skip_tls_verify).map_err(|d| KfpError::Tls { url: opts.endpoint.clone(), detail: d })?;
+        let tls = tls_config(opts.insecure_skip_tls_verify).map_err(|d| KfpError::Tls {
+            url: opts.endpoint.clone(),
+            detail: d,
+        })?;
         reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -453,7 +546,10 @@ impl KfpClient {
             .timeout(opts.request_timeout)
             .user_agent(concat!("kfcheck/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| KfpError::Connect { url: opts.endpoint.clone(), detail: innermost(&e) })
+            .map_err(|e| KfpError::Connect {
+                url: opts.endpoint.clone(),
+                detail: innermost(&e),
+            })
     }
 
     /// Connects and finds where the API lives: `endpoint` itself (direct to `ml-pipeline`, or a
@@ -484,7 +580,9 @@ impl KfpClient {
                     client.health = h;
                     return Ok(client);
                 }
-                Err(e @ (KfpError::Status { status: 404, .. } | KfpError::Decode { .. })) => last = Some(e),
+                Err(e @ (KfpError::Status { status: 404, .. } | KfpError::Decode { .. })) => {
+                    last = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -518,13 +616,21 @@ impl KfpClient {
 
     /// The same endpoint with other credentials (the isolation check's second identity).
     pub fn with_auth(&self, auth: Auth) -> KfpClient {
-        KfpClient { auth, ..self.clone() }
+        KfpClient {
+            auth,
+            ..self.clone()
+        }
     }
 
     async fn healthz_at(&self, api: &str, retry: Retry) -> Result<Health, KfpError> {
         let path = format!("/apis/{api}/healthz");
-        let v = self.call(reqwest::Method::GET, &path, &[], None, retry).await?;
-        Health::from_json(&v).ok_or_else(|| KfpError::Decode { path, detail: "not a KFP healthz answer".into() })
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, retry)
+            .await?;
+        Health::from_json(&v).ok_or_else(|| KfpError::Decode {
+            path,
+            detail: "not a KFP healthz answer".into(),
+        })
     }
 
     async fn probe_healthz(&self, api: &str) -> Result<Health, KfpError> {
@@ -532,7 +638,11 @@ impl KfpClient {
     }
 
     pub async fn healthz(&self) -> Result<Health, KfpError> {
-        self.healthz_at(if self.v1_only { "v1beta1" } else { "v2beta1" }, Retry::Safe).await
+        self.healthz_at(
+            if self.v1_only { "v1beta1" } else { "v2beta1" },
+            Retry::Safe,
+        )
+        .await
     }
 
     fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -544,7 +654,14 @@ impl KfpClient {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, query: &[(&str, String)], body: Option<&Value>, retry: Retry) -> Result<Value, KfpError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        retry: Retry,
+    ) -> Result<Value, KfpError> {
         let url = format!("{}{path}", self.base);
         self.send(&method, path, retry, || {
             let mut rb = self.http.request(method.clone(), &url).query(query);
@@ -558,7 +675,13 @@ impl KfpClient {
 
     /// Sends a call that is safe to repeat, with bounded retries of transient failures (backoff
     /// 0.25s, 0.5s, 1s…).
-    async fn send(&self, method: &reqwest::Method, path: &str, retry: Retry, make: impl Fn() -> reqwest::RequestBuilder) -> Result<Value, KfpError> {
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        retry: Retry,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Value, KfpError> {
         let mut attempt = 0;
         loop {
             let result = self.send_once(method, path, make()).await;
@@ -572,17 +695,38 @@ impl KfpClient {
         }
     }
 
-    async fn send_once(&self, method: &reqwest::Method, path: &str, rb: reqwest::RequestBuilder) -> Result<Value, KfpError> {
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<Value, KfpError> {
         let url = format!("{}{path}", self.base);
-        let resp = self.authorize(rb).send().await.map_err(|e| transport_error(&e, &url, self.timeout))?;
+        let resp = self
+            .authorize(rb)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, &url, self.timeout))?;
         let status = resp.status();
         if status.is_redirection() {
-            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).unwrap_or("?");
-            return Err(KfpError::Redirect { path: path.into(), location: location.split('?').next().unwrap_or(location).to_string() });
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("?");
+            return Err(KfpError::Redirect {
+                path: path.into(),
+                location: location.split('?').next().unwrap_or(location).to_string(),
+            });
         }
         let text = read_capped(resp, path, &url, self.timeout).await?;
         if !status.is_success() {
-            return Err(KfpError::Status { status: status.as_u16(), message: error_message(&text), method: method.to_string(), path: path.into() });
+            return Err(KfpError::Status {
+                status: status.as_u16(),
+                message: error_message(&text),
+                method: method.to_string(),
+                path: path.into(),
+            });
         }
         parse_json(path, &text)
     }
@@ -615,7 +759,9 @@ impl KfpClient {
                 Fate::Unknown { retry } => {
                     created.lost_an_answer();
                     // A lookup that fails leaves the question to the cleanup (it looks again).
-                    let Ok(found) = self.find(find).await else { return Err(e) };
+                    let Ok(found) = self.find(find).await else {
+                        return Err(e);
+                    };
                     let found: Vec<T> = Self::decode_all(path, found)?;
                     for f in &found {
                         created.add(&id_of(f));
@@ -637,12 +783,20 @@ impl KfpClient {
     /// The objects a [`Lookup`] names.
     async fn find(&self, l: &Lookup) -> Result<Vec<Value>, KfpError> {
         let all = self.list_all(&l.path, &l.query, l.key).await?;
-        Ok(all.into_iter().filter(|v| shown_name(v) == l.name).collect())
+        Ok(all
+            .into_iter()
+            .filter(|v| shown_name(v) == l.name)
+            .collect())
     }
 
     /// Every page of a list (`{}` is an empty list; no `next_page_token` is the last page), at
     /// most [`MAX_PAGES`]: a server that never stops (or repeats a token) is reported.
-    async fn list_all(&self, path: &str, query: &[(&str, String)], key: &str) -> Result<Vec<Value>, KfpError> {
+    async fn list_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        key: &str,
+    ) -> Result<Vec<Value>, KfpError> {
         let mut out = Vec::new();
         let mut token = String::new();
         for _ in 0..MAX_PAGES {
@@ -651,76 +805,165 @@ impl KfpClient {
             if !token.is_empty() {
                 q.push(("page_token", token.clone()));
             }
-            let v = self.call(reqwest::Method::GET, path, &q, None, Retry::Safe).await?;
+            let v = self
+                .call(reqwest::Method::GET, path, &q, None, Retry::Safe)
+                .await?;
             if let Some(items) = v.get(key).and_then(Value::as_array) {
                 out.extend(items.iter().cloned());
             }
             match v.get("next_page_token").and_then(Value::as_str) {
-                Some(t) if t == token => return Err(KfpError::TooManyPages { path: path.into(), detail: "the same token twice in a row".into() }),
+                Some(t) if t == token => {
+                    return Err(KfpError::TooManyPages {
+                        path: path.into(),
+                        detail: "the same token twice in a row".into(),
+                    })
+                }
                 Some(t) if !t.is_empty() => token = t.to_string(),
                 _ => return Ok(out),
             }
         }
-        Err(KfpError::TooManyPages { path: path.into(), detail: format!("more than {MAX_PAGES} pages of {PAGE_SIZE}") })
+        Err(KfpError::TooManyPages {
+            path: path.into(),
+            detail: format!("more than {MAX_PAGES} pages of {PAGE_SIZE}"),
+        })
     }
 
     fn decode<T: serde::de::DeserializeOwned>(path: &str, v: Value) -> Result<T, KfpError> {
-        serde_json::from_value(v).map_err(|e| KfpError::Decode { path: path.into(), detail: e.to_string() })
+        serde_json::from_value(v).map_err(|e| KfpError::Decode {
+            path: path.into(),
+            detail: e.to_string(),
+        })
     }
 
-    fn decode_all<T: serde::de::DeserializeOwned>(path: &str, vs: Vec<Value>) -> Result<Vec<T>, KfpError> {
+    fn decode_all<T: serde::de::DeserializeOwned>(
+        path: &str,
+        vs: Vec<Value>,
+    ) -> Result<Vec<T>, KfpError> {
         vs.into_iter().map(|v| Self::decode(path, v)).collect()
     }
 
     /// Creates an experiment named `name` (unique: kfcheck's names carry the run id).
-    pub async fn create_experiment(&self, name: &str, namespace: Option<&str>, description: &str, created: &Created) -> Result<Experiment, KfpError> {
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        description: &str,
+        created: &Created,
+    ) -> Result<Experiment, KfpError> {
         let mut body = json!({ "display_name": name, "description": description });
         if let Some(ns) = namespace {
             body["namespace"] = json!(ns);
         }
         let path = "/apis/v2beta1/experiments";
         let url = format!("{}{path}", self.base);
-        let find = Lookup { path: path.into(), query: experiments_query(namespace, name), key: "experiments", name: name.into() };
-        self.create(path, created, |e: &Experiment| e.experiment_id.clone(), || self.http.post(&url).json(&body), &find).await
+        let find = Lookup {
+            path: path.into(),
+            query: experiments_query(namespace, name),
+            key: "experiments",
+            name: name.into(),
+        };
+        self.create(
+            path,
+            created,
+            |e: &Experiment| e.experiment_id.clone(),
+            || self.http.post(&url).json(&body),
+            &find,
+        )
+        .await
     }
 
     /// Experiments whose display name contains `needle` (in `namespace` when given).
-    pub async fn list_experiments(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Experiment>, KfpError> {
+    pub async fn list_experiments(
+        &self,
+        namespace: Option<&str>,
+        needle: &str,
+    ) -> Result<Vec<Experiment>, KfpError> {
         let path = "/apis/v2beta1/experiments";
-        Self::decode_all(path, self.list_all(path, &experiments_query(namespace, needle), "experiments").await?)
+        Self::decode_all(
+            path,
+            self.list_all(path, &experiments_query(namespace, needle), "experiments")
+                .await?,
+        )
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<(), KfpError> {
-        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/experiments/{id}"), &[], None, Retry::Safe).await.map(|_| ())
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/apis/v2beta1/experiments/{id}"),
+            &[],
+            None,
+            Retry::Safe,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Multipart upload (part `uploadfile`, a `.yaml` filename): a pipeline and its first version.
-    pub async fn upload_pipeline(&self, name: &str, namespace: Option<&str>, yaml: &str, created: &Created) -> Result<Pipeline, KfpError> {
+    pub async fn upload_pipeline(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        yaml: &str,
+        created: &Created,
+    ) -> Result<Pipeline, KfpError> {
         let path = "/apis/v2beta1/pipelines/upload";
         let url = format!("{}{path}", self.base);
-        let mut q = vec![("name", name.to_string()), ("display_name", name.to_string())];
+        let mut q = vec![
+            ("name", name.to_string()),
+            ("display_name", name.to_string()),
+        ];
         if let Some(ns) = namespace {
             q.push(("namespace", ns.to_string()));
         }
         let file = format!("{name}.yaml");
         let make = || {
             let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
-            let part = part.mime_str("application/x-yaml").unwrap_or_else(|_| reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone()));
-            self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+            let part = part.mime_str("application/x-yaml").unwrap_or_else(|_| {
+                reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone())
+            });
+            self.http
+                .post(&url)
+                .query(&q)
+                .multipart(reqwest::multipart::Form::new().part("uploadfile", part))
         };
-        let find = Lookup { path: "/apis/v2beta1/pipelines".into(), query: pipelines_query(namespace, name), key: "pipelines", name: name.into() };
-        self.create(path, created, |p: &Pipeline| p.pipeline_id.clone(), make, &find).await
+        let find = Lookup {
+            path: "/apis/v2beta1/pipelines".into(),
+            query: pipelines_query(namespace, name),
+            key: "pipelines",
+            name: name.into(),
+        };
+        self.create(
+            path,
+            created,
+            |p: &Pipeline| p.pipeline_id.clone(),
+            make,
+            &find,
+        )
+        .await
     }
 
     /// A new version of an uploaded pipeline (query key `pipelineid`, no underscore).
-    pub async fn upload_version(&self, pipeline_id: &str, name: &str, yaml: &str, created: &Created) -> Result<PipelineVersion, KfpError> {
+    pub async fn upload_version(
+        &self,
+        pipeline_id: &str,
+        name: &str,
+        yaml: &str,
+        created: &Created,
+    ) -> Result<PipelineVersion, KfpError> {
         let path = "/apis/v2beta1/pipelines/upload_version";
         let url = format!("{}{path}", self.base);
-        let q = [("pipelineid", pipeline_id.to_string()), ("name", name.to_string()), ("display_name", name.to_string())];
+        let q = [
+            ("pipelineid", pipeline_id.to_string()),
+            ("name", name.to_string()),
+            ("display_name", name.to_string()),
+        ];
         let file = format!("{name}.yaml");
         let make = || {
             let part = reqwest::multipart::Part::text(yaml.to_string()).file_name(file.clone());
-            self.http.post(&url).query(&q).multipart(reqwest::multipart::Form::new().part("uploadfile", part))
+            self.http
+                .post(&url)
+                .query(&q)
+                .multipart(reqwest::multipart::Form::new().part("uploadfile", part))
         };
         let find = Lookup {
             path: format!("/apis/v2beta1/pipelines/{pipeline_id}/versions"),
@@ -728,25 +971,63 @@ impl KfpClient {
             key: "pipeline_versions",
             name: name.into(),
         };
-        self.create(path, created, |v: &PipelineVersion| v.pipeline_version_id.clone(), make, &find).await
+        self.create(
+            path,
+            created,
+            |v: &PipelineVersion| v.pipeline_version_id.clone(),
+            make,
+            &find,
+        )
+        .await
     }
 
     /// Pipelines visible in `namespace` (shared ones when `None`) whose name contains `needle`
     /// (all when empty).
-    pub async fn list_pipelines(&self, namespace: Option<&str>, needle: &str) -> Result<Vec<Pipeline>, KfpError> {
+    pub async fn list_pipelines(
+        &self,
+        namespace: Option<&str>,
+        needle: &str,
+    ) -> Result<Vec<Pipeline>, KfpError> {
         let path = "/apis/v2beta1/pipelines";
-        Self::decode_all(path, self.list_all(path, &pipelines_query(namespace, needle), "pipelines").await?)
+        Self::decode_all(
+            path,
+            self.list_all(path, &pipelines_query(namespace, needle), "pipelines")
+                .await?,
+        )
     }
 
     /// The newest version of a pipeline, with its spec.
-    pub async fn latest_version(&self, pipeline_id: &str) -> Result<Option<PipelineVersion>, KfpError> {
+    pub async fn latest_version(
+        &self,
+        pipeline_id: &str,
+    ) -> Result<Option<PipelineVersion>, KfpError> {
         let path = format!("/apis/v2beta1/pipelines/{pipeline_id}/versions");
-        let q = [("page_size", "1".to_string()), ("sort_by", "created_at desc".to_string())];
-        let v = self.call(reqwest::Method::GET, &path, &q, None, Retry::Safe).await?;
-        let Some(first) = v.get("pipeline_versions").and_then(Value::as_array).and_then(|a| a.first()).cloned() else { return Ok(None) };
+        let q = [
+            ("page_size", "1".to_string()),
+            ("sort_by", "created_at desc".to_string()),
+        ];
+        let v = self
+            .call(reqwest::Method::GET, &path, &q, None, Retry::Safe)
+            .await?;
+        let Some(first) = v
+            .get("pipeline_versions")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .cloned()
+        else {
+            return Ok(None);
+        };
         let mut version: PipelineVersion = Self::decode(&path, first)?;
         if version.pipeline_spec.is_none() {
-            let one = self.call(reqwest::Method::GET, &format!("{path}/{}", version.pipeline_version_id), &[], None, Retry::Safe).await?;
+            let one = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("{path}/{}", version.pipeline_version_id),
+                    &[],
+                    None,
+                    Retry::Safe,
+                )
+                .await?;
             version = Self::decode(&path, one)?;
         }
         Ok(Some(version))
@@ -755,18 +1036,37 @@ impl KfpClient {
     /// Deletes a pipeline with its versions.
     pub async fn delete_pipeline(&self, id: &str) -> Result<(), KfpError> {
         let q = [("cascade", "true".to_string())];
-        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/pipelines/{id}"), &q, None, Retry::Safe).await.map(|_| ())
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/apis/v2beta1/pipelines/{id}"),
+            &q,
+            None,
+            Retry::Safe,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Submits a run named `name` (unique), in `namespace` (for the lookup after a lost answer).
-    pub async fn create_run(&self, name: &str, namespace: Option<&str>, experiment_id: Option<&str>, source: &RunSource, parameters: &serde_json::Map<String, Value>, created: &Created) -> Result<Run, KfpError> {
+    pub async fn create_run(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        experiment_id: Option<&str>,
+        source: &RunSource,
+        parameters: &serde_json::Map<String, Value>,
+        created: &Created,
+    ) -> Result<Run, KfpError> {
         let mut body = json!({ "display_name": name });
         if let Some(e) = experiment_id {
             body["experiment_id"] = json!(e);
         }
         match source {
             RunSource::Spec(s) => body["pipeline_spec"] = s.clone(),
-            RunSource::Version { pipeline_id, version_id } => {
+            RunSource::Version {
+                pipeline_id,
+                version_id,
+            } => {
                 let mut r = json!({ "pipeline_id": pipeline_id });
                 if let Some(v) = version_id {
                     r["pipeline_version_id"] = json!(v);
@@ -779,38 +1079,83 @@ impl KfpClient {
         }
         let path = "/apis/v2beta1/runs";
         let url = format!("{}{path}", self.base);
-        let find = Lookup { path: path.into(), query: runs_query(namespace, experiment_id, name), key: "runs", name: name.into() };
-        self.create(path, created, |r: &Run| r.run_id.clone(), || self.http.post(&url).json(&body), &find).await
+        let find = Lookup {
+            path: path.into(),
+            query: runs_query(namespace, experiment_id, name),
+            key: "runs",
+            name: name.into(),
+        };
+        self.create(
+            path,
+            created,
+            |r: &Run| r.run_id.clone(),
+            || self.http.post(&url).json(&body),
+            &find,
+        )
+        .await
     }
 
     pub async fn get_run(&self, id: &str) -> Result<Run, KfpError> {
         let path = format!("/apis/v2beta1/runs/{id}");
-        let v = self.call(reqwest::Method::GET, &path, &[], None, Retry::Safe).await?;
+        let v = self
+            .call(reqwest::Method::GET, &path, &[], None, Retry::Safe)
+            .await?;
         Self::decode(&path, v)
     }
 
     /// Runs whose name contains `needle`, in `namespace` or `experiment_id` (multi-user servers
     /// need one of them).
-    pub async fn list_runs(&self, namespace: Option<&str>, experiment_id: Option<&str>, needle: &str) -> Result<Vec<Run>, KfpError> {
+    pub async fn list_runs(
+        &self,
+        namespace: Option<&str>,
+        experiment_id: Option<&str>,
+        needle: &str,
+    ) -> Result<Vec<Run>, KfpError> {
         let path = "/apis/v2beta1/runs";
-        Self::decode_all(path, self.list_all(path, &runs_query(namespace, experiment_id, needle), "runs").await?)
+        Self::decode_all(
+            path,
+            self.list_all(path, &runs_query(namespace, experiment_id, needle), "runs")
+                .await?,
+        )
     }
 
     pub async fn terminate_run(&self, id: &str) -> Result<(), KfpError> {
-        self.call(reqwest::Method::POST, &format!("/apis/v2beta1/runs/{id}:terminate"), &[], None, Retry::Safe).await.map(|_| ())
+        self.call(
+            reqwest::Method::POST,
+            &format!("/apis/v2beta1/runs/{id}:terminate"),
+            &[],
+            None,
+            Retry::Safe,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn delete_run(&self, id: &str) -> Result<(), KfpError> {
-        self.call(reqwest::Method::DELETE, &format!("/apis/v2beta1/runs/{id}"), &[], None, Retry::Safe).await.map(|_| ())
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/apis/v2beta1/runs/{id}"),
+            &[],
+            None,
+            Retry::Safe,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Stops a run if it is still going (unless `known_finished`, it asks first), then deletes it.
     /// A run that is already gone is fine.
-    pub async fn terminate_and_delete_run(&self, id: &str, known_finished: bool) -> Result<String, KfpError> {
+    pub async fn terminate_and_delete_run(
+        &self,
+        id: &str,
+        known_finished: bool,
+    ) -> Result<String, KfpError> {
         let finished = known_finished
             || match self.get_run(id).await {
                 Ok(r) => super::kfp_spec::RunState::parse(r.state.as_deref()).is_terminal(),
-                Err(KfpError::Status { status: 404, .. }) => return Ok(format!("KFP run {id} was already gone")),
+                Err(KfpError::Status { status: 404, .. }) => {
+                    return Ok(format!("KFP run {id} was already gone"))
+                }
                 Err(_) => false,
             };
         let mut what = "deleted";
@@ -822,7 +1167,9 @@ impl KfpClient {
         }
         match self.delete_run(id).await {
             Ok(()) => Ok(format!("{what} KFP run {id}")),
-            Err(KfpError::Status { status: 404, .. }) => Ok(format!("KFP run {id} was already gone")),
+            Err(KfpError::Status { status: 404, .. }) => {
+                Ok(format!("KFP run {id} was already gone"))
+            }
             Err(e) => Err(e),
         }
     }
@@ -835,7 +1182,9 @@ impl KfpClient {
 fn is_session_cookie(name: &str) -> bool {
     match name.strip_prefix("oauth2_proxy_kubeflow") {
         Some("") => true,
-        Some(rest) => rest.strip_prefix('_').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        Some(rest) => rest
+            .strip_prefix('_')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
         None => name == "authservice_session",
     }
 }
@@ -845,15 +1194,32 @@ fn is_session_cookie(name: &str) -> bool {
 /// choose the `local` connector, post the login form, approve if asked, and keep the cookies set
 /// on the way. Returns the session cookies (`oauth2_proxy_kubeflow[_N]` or
 /// `authservice_session`) as a `Cookie` header value. The password is only ever sent in the form.
-pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> Result<Secret, KfpError> {
+pub async fn dex_login(
+    opts: &ConnectOptions,
+    user: &str,
+    password: &Secret,
+) -> Result<Secret, KfpError> {
     let http = KfpClient::http_client(opts)?;
-    let start = reqwest::Url::parse(opts.endpoint.trim_end_matches('/')).map_err(|e| KfpError::Connect { url: opts.endpoint.clone(), detail: e.to_string() })?;
-    let mut login = Login { http, jar: Vec::new(), timeout: opts.request_timeout };
+    let start = reqwest::Url::parse(opts.endpoint.trim_end_matches('/')).map_err(|e| {
+        KfpError::Connect {
+            url: opts.endpoint.clone(),
+            detail: e.to_string(),
+        }
+    })?;
+    let mut login = Login {
+        http,
+        jar: Vec::new(),
+        timeout: opts.request_timeout,
+    };
     let home = start.join("/").unwrap_or_else(|_| start.clone());
-    let (mut url, mut status) = login.follow(reqwest::Method::GET, home.clone(), None).await?;
+    let (mut url, mut status) = login
+        .follow(reqwest::Method::GET, home.clone(), None)
+        .await?;
     if status == 401 || status == 403 {
         // oauth2-proxy answers API-style routes with 401 instead of redirecting: start the flow.
-        let begin = home.join("/oauth2/start?rd=%2F").unwrap_or_else(|_| home.clone());
+        let begin = home
+            .join("/oauth2/start?rd=%2F")
+            .unwrap_or_else(|_| home.clone());
         (url, status) = login.follow(reqwest::Method::GET, begin, None).await?;
     }
     if url.path().trim_end_matches('/').ends_with("/auth") {
@@ -863,19 +1229,42 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
         (url, status) = login.follow(reqwest::Method::GET, local, None).await?;
     }
     if !url.path().contains("/auth/") && !url.path().contains("login") {
-        return Err(KfpError::Decode { path: url.path().to_string(), detail: format!("the login flow ended at {} (HTTP {status}), not at a Dex login form", url.path()) });
+        return Err(KfpError::Decode {
+            path: url.path().to_string(),
+            detail: format!(
+                "the login flow ended at {} (HTTP {status}), not at a Dex login form",
+                url.path()
+            ),
+        });
     }
     // The password goes only where the flow was sent from the endpoint without a downgrade.
     next_hop_allowed(&start, &url)?;
-    let form = [("login", user.to_string()), ("password", password.expose().to_string())];
-    let (after, _) = login.follow(reqwest::Method::POST, url.clone(), Some(&form)).await?;
+    let form = [
+        ("login", user.to_string()),
+        ("password", password.expose().to_string()),
+    ];
+    let (after, _) = login
+        .follow(reqwest::Method::POST, url.clone(), Some(&form))
+        .await?;
     let after = if after.path().contains("/approval") {
-        login.follow(reqwest::Method::POST, after, Some(&[("approval", "approve".to_string())])).await?.0
+        login
+            .follow(
+                reqwest::Method::POST,
+                after,
+                Some(&[("approval", "approve".to_string())]),
+            )
+            .await?
+            .0
     } else {
         after
     };
     if after.path() == url.path() {
-        return Err(KfpError::Status { status: 401, message: format!("Dex refused the login of {user} (wrong username or password?)"), method: "POST".into(), path: url.path().to_string() });
+        return Err(KfpError::Status {
+            status: 401,
+            message: format!("Dex refused the login of {user} (wrong username or password?)"),
+            method: "POST".into(),
+            path: url.path().to_string(),
+        });
     }
     // The gateway's session: the cookies the endpoint's own host set.
     let gateway = start.host_str().unwrap_or_default();
@@ -886,7 +1275,12 @@ pub async fn dex_login(opts: &ConnectOptions, user: &str, password: &Secret) -> 
         .map(|c| format!("{}={}", c.name, c.value))
         .collect();
     if session.is_empty() {
-        return Err(KfpError::Decode { path: after.path().to_string(), detail: "the Dex login set no session cookie (oauth2_proxy_kubeflow or authservice_session)".into() });
+        return Err(KfpError::Decode {
+            path: after.path().to_string(),
+            detail:
+                "the Dex login set no session cookie (oauth2_proxy_kubeflow or authservice_session)"
+                    .into(),
+        });
     }
     Ok(Secret::new(session.join("; ")))
 }
@@ -905,7 +1299,11 @@ struct JarCookie {
 fn cookies_for(jar: &[JarCookie], url: &reqwest::Url) -> Option<String> {
     let host = url.host_str().unwrap_or_default();
     let https = url.scheme() == "https";
-    let sent: Vec<String> = jar.iter().filter(|c| c.host == host && (https || !c.https_only)).map(|c| format!("{}={}", c.name, c.value)).collect();
+    let sent: Vec<String> = jar
+        .iter()
+        .filter(|c| c.host == host && (https || !c.https_only))
+        .map(|c| format!("{}={}", c.name, c.value))
+        .collect();
     (!sent.is_empty()).then(|| sent.join("; "))
 }
 
@@ -931,7 +1329,12 @@ struct Login {
 impl Login {
     /// Sends, then follows redirects (a 302/303 after a POST becomes a GET); returns the last URL
     /// and its status.
-    async fn follow(&mut self, method: reqwest::Method, url: reqwest::Url, form: Option<&[(&str, String)]>) -> Result<(reqwest::Url, u16), KfpError> {
+    async fn follow(
+        &mut self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        form: Option<&[(&str, String)]>,
+    ) -> Result<(reqwest::Url, u16), KfpError> {
         let (mut method, mut url, mut form) = (method, url, form);
         for _ in 0..20 {
             let mut rb = self.http.request(method.clone(), url.clone());
@@ -941,38 +1344,69 @@ impl Login {
             if let Some(f) = form {
                 rb = rb.form(f);
             }
-            let shown = format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path());
-            let resp = rb.send().await.map_err(|e| transport_error(&e, &shown, self.timeout))?;
+            let shown = format!(
+                "{}://{}{}",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.path()
+            );
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, &shown, self.timeout))?;
             for c in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-                let Some((name, value)) = c.to_str().ok().and_then(|c| c.split(';').next()).and_then(|kv| kv.split_once('=')) else { continue };
+                let Some((name, value)) = c
+                    .to_str()
+                    .ok()
+                    .and_then(|c| c.split(';').next())
+                    .and_then(|kv| kv.split_once('='))
+                else {
+                    continue;
+                };
                 let host = url.host_str().unwrap_or_default().to_string();
                 let name = name.trim().to_string();
                 self.jar.retain(|k| !(k.name == name && k.host == host));
                 if !value.is_empty() {
-                    self.jar.push(JarCookie { host, https_only: url.scheme() == "https", name, value: value.to_string() });
+                    self.jar.push(JarCookie {
+                        host,
+                        https_only: url.scheme() == "https",
+                        name,
+                        value: value.to_string(),
+                    });
                 }
             }
             let status = resp.status();
             if !status.is_redirection() {
                 return Ok((url, status.as_u16()));
             }
-            let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) else {
+            let Some(next) = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+            else {
                 return Ok((url, status.as_u16()));
             };
             next_hop_allowed(&url, &next)?;
-            if status != reqwest::StatusCode::TEMPORARY_REDIRECT && status != reqwest::StatusCode::PERMANENT_REDIRECT {
+            if status != reqwest::StatusCode::TEMPORARY_REDIRECT
+                && status != reqwest::StatusCode::PERMANENT_REDIRECT
+            {
                 method = reqwest::Method::GET;
                 form = None;
             }
             url = next;
         }
-        Err(KfpError::Decode { path: url.path().to_string(), detail: "too many redirects in the login flow".into() })
+        Err(KfpError::Decode {
+            path: url.path().to_string(),
+            detail: "too many redirects in the login flow".into(),
+        })
     }
 }
 
 /// A list filter matching `key` containing `needle`.
 fn substring_filter(key: &str, needle: &str) -> String {
-    json!({ "predicates": [{ "key": key, "operation": "IS_SUBSTRING", "string_value": needle }] }).to_string()
+    json!({ "predicates": [{ "key": key, "operation": "IS_SUBSTRING", "string_value": needle }] })
+        .to_string()
 }
 
 type Query = Vec<(&'static str, String)>;
@@ -1031,11 +1465,25 @@ mod tests {
     #[test]
     fn both_healthz_shapes_are_read() {
         let direct = Health::from_json(&json!({"commit_sha": "abc", "tag_name": "2.17.0", "multi_user": true, "pipeline_store": "database"})).unwrap();
-        assert_eq!(direct, Health { tag_name: Some("2.17.0".into()), multi_user: Some(true), api_server_ready: true, pipeline_store: Some("database".into()), via_ui: false });
+        assert_eq!(
+            direct,
+            Health {
+                tag_name: Some("2.17.0".into()),
+                multi_user: Some(true),
+                api_server_ready: true,
+                pipeline_store: Some("database".into()),
+                via_ui: false
+            }
+        );
         let ui = Health::from_json(&json!({"apiServerReady": false, "apiServerTagName": "", "multi_user": false, "apiServerMultiUser": false})).unwrap();
         assert!(ui.via_ui && !ui.api_server_ready && ui.tag_name.is_none());
         // An old server: no pipeline_store, multi_user absent means single-user.
-        assert_eq!(Health::from_json(&json!({"commit_sha": "x", "tag_name": "2.0.5"})).unwrap().multi_user, Some(false));
+        assert_eq!(
+            Health::from_json(&json!({"commit_sha": "x", "tag_name": "2.0.5"}))
+                .unwrap()
+                .multi_user,
+            Some(false)
+        );
         assert!(Health::from_json(&json!({"hello": 1})).is_none());
     }
 
@@ -1047,16 +1495,46 @@ mod tests {
         assert_eq!(cookie_header("abc"), "oauth2_proxy_kubeflow=abc");
         // The login jar: each cookie only to the host that set it, secure ones only over https,
         // and never a step down from https to http.
-        let c = |host: &str, https_only: bool, name: &str| JarCookie { host: host.into(), https_only, name: name.into(), value: "v".into() };
-        let jar = vec![c("kubeflow.example.com", true, "oauth2_proxy_kubeflow"), c("dex.example.com", false, "dex_state")];
+        let c = |host: &str, https_only: bool, name: &str| JarCookie {
+            host: host.into(),
+            https_only,
+            name: name.into(),
+            value: "v".into(),
+        };
+        let jar = vec![
+            c("kubeflow.example.com", true, "oauth2_proxy_kubeflow"),
+            c("dex.example.com", false, "dex_state"),
+        ];
         let url = |u: &str| reqwest::Url::parse(u).unwrap();
-        assert_eq!(cookies_for(&jar, &url("https://kubeflow.example.com/dex/auth")).as_deref(), Some("oauth2_proxy_kubeflow=v"));
-        assert_eq!(cookies_for(&jar, &url("http://kubeflow.example.com/")), None, "a cookie set over https is not sent over http");
-        assert_eq!(cookies_for(&jar, &url("https://evil.example.net/")), None, "another host gets no cookie");
-        assert_eq!(cookies_for(&jar, &url("http://dex.example.com/x")).as_deref(), Some("dex_state=v"));
-        assert!(next_hop_allowed(&url("https://a.example.com/"), &url("http://a.example.com/login")).is_err());
+        assert_eq!(
+            cookies_for(&jar, &url("https://kubeflow.example.com/dex/auth")).as_deref(),
+            Some("oauth2_proxy_kubeflow=v")
+        );
+        assert_eq!(
+            cookies_for(&jar, &url("http://kubeflow.example.com/")),
+            None,
+            "a cookie set over https is not sent over http"
+        );
+        assert_eq!(
+            cookies_for(&jar, &url("https://evil.example.net/")),
+            None,
+            "another host gets no cookie"
+        );
+        assert_eq!(
+            cookies_for(&jar, &url("http://dex.example.com/x")).as_deref(),
+            Some("dex_state=v")
+        );
+        assert!(next_hop_allowed(
+            &url("https://a.example.com/"),
+            &url("http://a.example.com/login")
+        )
+        .is_err());
         assert!(next_hop_allowed(&url("http://127.0.0.1:1/"), &url("http://127.0.0.1:2/")).is_ok());
-        assert!(next_hop_allowed(&url("http://a.example.com/"), &url("https://a.example.com/")).is_ok());
+        assert!(next_hop_allowed(
+            &url("http://a.example.com/"),
+            &url("https://a.example.com/")
+        )
+        .is_ok());
         for (name, session) in [
             ("oauth2_proxy_kubeflow", true),
             ("oauth2_proxy_kubeflow_0", true),
@@ -1069,29 +1547,87 @@ mod tests {
         ] {
             assert_eq!(is_session_cookie(name), session, "{name}");
         }
-        assert_eq!(cookie_header("oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b"), "oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b");
-        assert_eq!(cookie_header("authservice_session=s"), "authservice_session=s");
+        assert_eq!(
+            cookie_header("oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b"),
+            "oauth2_proxy_kubeflow_0=a; oauth2_proxy_kubeflow_1=b"
+        );
+        assert_eq!(
+            cookie_header("authservice_session=s"),
+            "authservice_session=s"
+        );
     }
 
     #[test]
     fn only_transient_failures_are_retried() {
-        let st = |s: u16| KfpError::Status { status: s, message: String::new(), method: "GET".into(), path: "/".into() };
-        assert!(st(503).transient(true) && st(502).transient(true) && st(429).transient(false) && st(500).transient(true));
+        let st = |s: u16| KfpError::Status {
+            status: s,
+            message: String::new(),
+            method: "GET".into(),
+            path: "/".into(),
+        };
+        assert!(
+            st(503).transient(true)
+                && st(502).transient(true)
+                && st(429).transient(false)
+                && st(500).transient(true)
+        );
         assert!(!st(401).transient(true) && !st(403).transient(true) && !st(404).transient(true));
-        let timeout = KfpError::Timeout { url: "u".into(), secs: 1, sent: true };
-        assert!(timeout.transient(true) && !timeout.transient(false), "a probe that got no answer in time is not repeated");
+        let timeout = KfpError::Timeout {
+            url: "u".into(),
+            secs: 1,
+            sent: true,
+        };
+        assert!(
+            timeout.transient(true) && !timeout.transient(false),
+            "a probe that got no answer in time is not repeated"
+        );
         assert_eq!(st(404).to_string(), "GET /: HTTP 404");
     }
 
     #[test]
     fn a_create_is_repeated_only_when_it_certainly_did_not_happen() {
-        let st = |s: u16| KfpError::Status { status: s, message: String::new(), method: "POST".into(), path: "/".into() };
+        let st = |s: u16| KfpError::Status {
+            status: s,
+            message: String::new(),
+            method: "POST".into(),
+            path: "/".into(),
+        };
         let (url, detail) = (String::from("u"), String::from("d"));
-        assert_eq!(KfpError::Connect { url: url.clone(), detail: detail.clone() }.create_fate(), Fate::NotMade);
-        assert_eq!(KfpError::Timeout { url: url.clone(), secs: 1, sent: false }.create_fate(), Fate::NotMade);
+        assert_eq!(
+            KfpError::Connect {
+                url: url.clone(),
+                detail: detail.clone()
+            }
+            .create_fate(),
+            Fate::NotMade
+        );
+        assert_eq!(
+            KfpError::Timeout {
+                url: url.clone(),
+                secs: 1,
+                sent: false
+            }
+            .create_fate(),
+            Fate::NotMade
+        );
         assert_eq!(st(429).create_fate(), Fate::NotMade);
-        assert_eq!(KfpError::Lost { url: url.clone(), detail }.create_fate(), Fate::Unknown { retry: true });
-        assert_eq!(KfpError::Timeout { url, secs: 1, sent: true }.create_fate(), Fate::Unknown { retry: true });
+        assert_eq!(
+            KfpError::Lost {
+                url: url.clone(),
+                detail
+            }
+            .create_fate(),
+            Fate::Unknown { retry: true }
+        );
+        assert_eq!(
+            KfpError::Timeout {
+                url,
+                secs: 1,
+                sent: true
+            }
+            .create_fate(),
+            Fate::Unknown { retry: true }
+        );
         assert_eq!(st(503).create_fate(), Fate::Unknown { retry: true });
         assert_eq!(st(500).create_fate(), Fate::Unknown { retry: false });
         assert_eq!(st(400).create_fate(), Fate::Refused);
@@ -1111,6 +1647,9 @@ mod tests {
     fn an_empty_list_is_an_empty_object() {
         assert_eq!(parse_json("/x", "").unwrap(), json!({}));
         assert_eq!(parse_json("/x", "{}").unwrap(), json!({}));
-        assert!(matches!(parse_json("/x", "<html>login</html>"), Err(KfpError::Decode { .. })));
+        assert!(matches!(
+            parse_json("/x", "<html>login</html>"),
+            Err(KfpError::Decode { .. })
+        ));
     }
 }

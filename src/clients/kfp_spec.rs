@@ -19,7 +19,8 @@ impl CompiledSpec {
         let mut pipeline = None;
         let mut platform = None;
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
-            let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| format!("not valid YAML: {e}"))?;
+            let v: Value =
+                serde::Deserialize::deserialize(doc).map_err(|e| format!("not valid YAML: {e}"))?;
             if v.is_null() {
                 continue;
             }
@@ -43,8 +44,14 @@ impl CompiledSpec {
     /// `{"pipeline_spec": …, "platform_spec": …}`.
     pub fn from_served(v: &Value) -> Result<CompiledSpec, String> {
         match v.get("pipeline_spec") {
-            Some(inner) => Ok(CompiledSpec { pipeline: inner.clone(), platform: v.get("platform_spec").filter(|p| !p.is_null()).cloned() }),
-            None if v.get("root").is_some() => Ok(CompiledSpec { pipeline: v.clone(), platform: None }),
+            Some(inner) => Ok(CompiledSpec {
+                pipeline: inner.clone(),
+                platform: v.get("platform_spec").filter(|p| !p.is_null()).cloned(),
+            }),
+            None if v.get("root").is_some() => Ok(CompiledSpec {
+                pipeline: v.clone(),
+                platform: None,
+            }),
             None => Err("the server returned no pipeline spec for this version".into()),
         }
     }
@@ -69,16 +76,23 @@ impl CompiledSpec {
     }
 
     pub fn name(&self) -> Option<&str> {
-        self.pipeline.pointer("/pipelineInfo/name").and_then(Value::as_str)
+        self.pipeline
+            .pointer("/pipelineInfo/name")
+            .and_then(Value::as_str)
     }
 
     /// `sdkVersion: kfp-2.17.3` → `2.17.3`.
     pub fn sdk_version(&self) -> Option<Version> {
-        self.pipeline.get("sdkVersion").and_then(Value::as_str).and_then(|s| Version::parse(s.trim_start_matches("kfp-")))
+        self.pipeline
+            .get("sdkVersion")
+            .and_then(Value::as_str)
+            .and_then(|s| Version::parse(s.trim_start_matches("kfp-")))
     }
 
     fn executors(&self) -> Option<&Map<String, Value>> {
-        self.pipeline.pointer("/deploymentSpec/executors").and_then(Value::as_object)
+        self.pipeline
+            .pointer("/deploymentSpec/executors")
+            .and_then(Value::as_object)
     }
 
     /// Executor labels whose resources are set only through the string fields
@@ -87,14 +101,20 @@ impl CompiledSpec {
     pub fn string_only_resources(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (label, exec) in self.executors().into_iter().flatten() {
-            let Some(r) = exec.pointer("/container/resources") else { continue };
+            let Some(r) = exec.pointer("/container/resources") else {
+                continue;
+            };
             let pairs = [
                 ("resourceCpuLimit", "cpuLimit"),
                 ("resourceCpuRequest", "cpuRequest"),
                 ("resourceMemoryLimit", "memoryLimit"),
                 ("resourceMemoryRequest", "memoryRequest"),
             ];
-            let mut missing: Vec<&str> = pairs.iter().filter(|(new, old)| r.get(new).is_some() && r.get(old).is_none()).map(|(new, _)| *new).collect();
+            let mut missing: Vec<&str> = pairs
+                .iter()
+                .filter(|(new, old)| r.get(new).is_some() && r.get(old).is_none())
+                .map(|(new, _)| *new)
+                .collect();
             if let Some(a) = r.get("accelerator") {
                 if a.get("resourceType").is_some() && a.get("type").is_none() {
                     missing.push("accelerator.resourceType");
@@ -112,10 +132,28 @@ impl CompiledSpec {
     /// never changed.
     pub fn with_gpu(&self, gpu: &GpuMode) -> CompiledSpec {
         let mut copy = self.clone();
-        let labels: Vec<String> = copy.executors().map(|e| e.iter().filter(|(_, v)| v.get("container").is_some()).map(|(k, _)| k.clone()).collect()).unwrap_or_default();
-        if let Some(execs) = copy.pipeline.pointer_mut("/deploymentSpec/executors").and_then(Value::as_object_mut) {
+        let labels: Vec<String> = copy
+            .executors()
+            .map(|e| {
+                e.iter()
+                    .filter(|(_, v)| v.get("container").is_some())
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(execs) = copy
+            .pipeline
+            .pointer_mut("/deploymentSpec/executors")
+            .and_then(Value::as_object_mut)
+        {
             for label in &labels {
-                let Some(container) = execs.get_mut(label).and_then(|e| e.get_mut("container")).and_then(Value::as_object_mut) else { continue };
+                let Some(container) = execs
+                    .get_mut(label)
+                    .and_then(|e| e.get_mut("container"))
+                    .and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
                 let resources = container.entry("resources").or_insert_with(|| json!({}));
                 if !resources.is_object() {
                     *resources = json!({});
@@ -127,13 +165,26 @@ impl CompiledSpec {
         }
         let platform = copy.platform.get_or_insert_with(|| json!({}));
         for label in &labels {
-            let exec = ensure_object(platform, &["platforms", "kubernetes", "deploymentSpec", "executors", label]);
+            let exec = ensure_object(
+                platform,
+                &[
+                    "platforms",
+                    "kubernetes",
+                    "deploymentSpec",
+                    "executors",
+                    label,
+                ],
+            );
             if let Some((k, v)) = &gpu.node_selector {
                 let sel = ensure_object(exec, &["nodeSelector", "labels"]);
-                sel.as_object_mut().map(|m| m.insert(k.clone(), Value::String(v.clone())));
+                sel.as_object_mut()
+                    .map(|m| m.insert(k.clone(), Value::String(v.clone())));
             }
-            let tol = json!({ "key": gpu.toleration_key, "operator": "Exists", "effect": "NoSchedule" });
-            let list = exec.as_object_mut().map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
+            let tol =
+                json!({ "key": gpu.toleration_key, "operator": "Exists", "effect": "NoSchedule" });
+            let list = exec
+                .as_object_mut()
+                .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
             if let Some(Value::Array(l)) = list {
                 if !l.contains(&tol) {
                     l.push(tol);
@@ -150,7 +201,10 @@ fn ensure_object<'a>(mut v: &'a mut Value, path: &[&str]) -> &'a mut Value {
         if !v.is_object() {
             *v = json!({});
         }
-        v = v.as_object_mut().map(|m| m.entry(key.to_string()).or_insert_with(|| json!({}))).unwrap_or_else(|| unreachable!("made an object above"));
+        v = v
+            .as_object_mut()
+            .map(|m| m.entry(key.to_string()).or_insert_with(|| json!({})))
+            .unwrap_or_else(|| unreachable!("made an object above"));
         if !v.is_object() {
             *v = json!({});
         }
@@ -204,7 +258,10 @@ impl RunState {
     /// Finished for a checker: CANCELED counts (the SDK's own wait loop forgets it); PAUSED does
     /// not.
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunState::Succeeded | RunState::Failed | RunState::Canceled | RunState::Skipped)
+        matches!(
+            self,
+            RunState::Succeeded | RunState::Failed | RunState::Canceled | RunState::Skipped
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -262,7 +319,11 @@ pub fn error_message(body: &str) -> String {
     }
     // A proxy's HTML or text: its first line, bounded.
     let redacted = redact(trimmed);
-    let first = redacted.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let first = redacted
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     first.chars().take(200).collect()
 }
 
@@ -278,7 +339,10 @@ mod tests {
         let s = CompiledSpec::from_yaml(GPU).unwrap();
         assert!(s.platform.is_some());
         let body = s.for_run();
-        assert_eq!(body["pipeline_spec"]["pipelineInfo"]["name"], "kfcheck-gpu-sample");
+        assert_eq!(
+            body["pipeline_spec"]["pipelineInfo"]["name"],
+            "kfcheck-gpu-sample"
+        );
         assert!(body["platform_spec"]["platforms"]["kubernetes"].is_object());
         assert!(body.get("root").is_none(), "never merged: {body}");
         let cpu = CompiledSpec::from_yaml(CPU).unwrap();
@@ -300,22 +364,34 @@ mod tests {
         let gpu = GpuMode {
             resource: "nvidia.com/gpu".into(),
             count: 1,
-            node_selector: Some(("cloud.google.com/gke-accelerator".into(), "nvidia-l4".into())),
+            node_selector: Some((
+                "cloud.google.com/gke-accelerator".into(),
+                "nvidia-l4".into(),
+            )),
             toleration_key: "nvidia.com/gpu".into(),
         };
         let g = cpu.with_gpu(&gpu);
         assert_eq!(cpu, before, "the original is untouched");
         for label in ["exec-make-numbers", "exec-sum-numbers", "exec-check-total"] {
-            let acc = &g.pipeline["deploymentSpec"]["executors"][label]["container"]["resources"]["accelerator"];
+            let acc = &g.pipeline["deploymentSpec"]["executors"][label]["container"]["resources"]
+                ["accelerator"];
             assert_eq!(acc["resourceType"], "nvidia.com/gpu");
             assert_eq!(acc["resourceCount"], "1", "int64 travels as a string");
-            let k8s = &g.platform.as_ref().unwrap()["platforms"]["kubernetes"]["deploymentSpec"]["executors"][label];
-            assert_eq!(k8s["nodeSelector"]["labels"]["cloud.google.com/gke-accelerator"], "nvidia-l4");
-            assert_eq!(k8s["tolerations"][0], json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}));
+            let k8s = &g.platform.as_ref().unwrap()["platforms"]["kubernetes"]["deploymentSpec"]
+                ["executors"][label];
+            assert_eq!(
+                k8s["nodeSelector"]["labels"]["cloud.google.com/gke-accelerator"],
+                "nvidia-l4"
+            );
+            assert_eq!(
+                k8s["tolerations"][0],
+                json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+            );
         }
         // Applied to a spec that already has the toleration, it is not duplicated.
         let again = g.with_gpu(&gpu);
-        let t = &again.platform.as_ref().unwrap()["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-sum-numbers"]["tolerations"];
+        let t = &again.platform.as_ref().unwrap()["platforms"]["kubernetes"]["deploymentSpec"]
+            ["executors"]["exec-sum-numbers"]["tolerations"];
         assert_eq!(t.as_array().unwrap().len(), 1);
         // The run body is the wrapper now, since there is a platform document.
         assert!(g.for_run().get("platform_spec").is_some());
@@ -330,16 +406,34 @@ mod tests {
         assert!(!RunState::parse(None).is_terminal());
         assert_eq!(RunState::parse(Some("Error")), RunState::Failed);
         assert_eq!(RunState::parse(Some("Succeeded")), RunState::Succeeded);
-        assert_eq!(RunState::parse(Some("something-new")), RunState::Unspecified);
+        assert_eq!(
+            RunState::parse(Some("something-new")),
+            RunState::Unspecified
+        );
     }
 
     #[test]
     fn every_error_body_shape_gives_its_message() {
-        assert_eq!(error_message(r#"{"code":7,"message":"User 'x' is not authorized","details":[]}"#), "User 'x' is not authorized");
-        assert_eq!(error_message(r#"{"error":"old shape","code":5,"message":"old shape"}"#), "old shape");
-        assert_eq!(error_message(r#"{"error":"only error","code":5}"#), "only error");
-        assert_eq!(error_message(r#"{"error_message":"Namespace is required","error_details":"long"}"#), "Namespace is required");
-        assert_eq!(error_message("upstream connect error or disconnect/reset before headers\nmore"), "upstream connect error or disconnect/reset before headers");
+        assert_eq!(
+            error_message(r#"{"code":7,"message":"User 'x' is not authorized","details":[]}"#),
+            "User 'x' is not authorized"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"old shape","code":5,"message":"old shape"}"#),
+            "old shape"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"only error","code":5}"#),
+            "only error"
+        );
+        assert_eq!(
+            error_message(r#"{"error_message":"Namespace is required","error_details":"long"}"#),
+            "Namespace is required"
+        );
+        assert_eq!(
+            error_message("upstream connect error or disconnect/reset before headers\nmore"),
+            "upstream connect error or disconnect/reset before headers"
+        );
         assert_eq!(error_message(""), "");
     }
 
@@ -350,11 +444,20 @@ mod tests {
             format!(r#"{{"code":16,"message":"invalid token: Bearer {canary}"}}"#),
             format!(r#"{{"error":"login failed","message":"password={canary} rejected"}}"#),
             format!(r#"{{"error_details":"Set-Cookie: oauth2_proxy={canary}"}}"#),
-            format!("<html>{}Authorization: Bearer {canary}</html>", "x".repeat(180)),
-            format!("{}-----BEGIN PRIVATE KEY-----{canary}{canary}{canary}-----END PRIVATE KEY-----", "y".repeat(150)),
+            format!(
+                "<html>{}Authorization: Bearer {canary}</html>",
+                "x".repeat(180)
+            ),
+            format!(
+                "{}-----BEGIN PRIVATE KEY-----{canary}{canary}{canary}-----END PRIVATE KEY-----",
+                "y".repeat(150)
+            ),
         ] {
             let m = error_message(&body);
-            assert!(!m.contains(canary) && !m.contains("CANARY"), "{body:?} gave {m:?}");
+            assert!(
+                !m.contains(canary) && !m.contains("CANARY"),
+                "{body:?} gave {m:?}"
+            );
         }
     }
 
@@ -367,10 +470,17 @@ mod tests {
         assert_eq!(Version::parse("dev"), None);
         assert!(Version(2, 5, 0) < Version(2, 14, 0));
         // The bundled samples set constants: both spellings present, nothing dropped.
-        assert!(CompiledSpec::from_yaml(GPU).unwrap().string_only_resources().is_empty());
+        assert!(CompiledSpec::from_yaml(GPU)
+            .unwrap()
+            .string_only_resources()
+            .is_empty());
         let mut s = CompiledSpec::from_yaml(CPU).unwrap();
-        let r = &mut s.pipeline["deploymentSpec"]["executors"]["exec-make-numbers"]["container"]["resources"];
+        let r = &mut s.pipeline["deploymentSpec"]["executors"]["exec-make-numbers"]["container"]
+            ["resources"];
         *r = json!({"resourceCpuLimit": "{{$.inputs.parameters['pipelinechannel--cpu']}}", "accelerator": {"resourceType": "nvidia.com/gpu", "resourceCount": "1"}});
-        assert_eq!(s.string_only_resources(), vec!["exec-make-numbers (resourceCpuLimit, accelerator.resourceType)".to_string()]);
+        assert_eq!(
+            s.string_only_resources(),
+            vec!["exec-make-numbers (resourceCpuLimit, accelerator.resourceType)".to_string()]
+        );
     }
 }

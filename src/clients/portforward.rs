@@ -39,7 +39,11 @@ impl std::str::FromStr for ServiceRef {
         if ns.is_empty() || name.is_empty() || name.contains('/') {
             return Err(bad());
         }
-        Ok(ServiceRef { namespace: ns.into(), name: name.into(), port })
+        Ok(ServiceRef {
+            namespace: ns.into(),
+            name: name.into(),
+            port,
+        })
     }
 }
 
@@ -88,7 +92,11 @@ impl Drop for PortForward {
 impl PortForward {
     /// The pod connections currently go to.
     pub fn pod(&self) -> String {
-        format!("{}/{}", self.service.namespace, self.state.pod.lock().unwrap())
+        format!(
+            "{}/{}",
+            self.service.namespace,
+            self.state.pod.lock().unwrap()
+        )
     }
 
     /// The last failure of a forwarded connection (shown when a request through it fails).
@@ -99,39 +107,83 @@ impl PortForward {
     /// Finds the Service, a Ready pod behind it and the pod port, proves that the API server
     /// opens a forward stream to it, and starts listening on `127.0.0.1:<free port>`; within
     /// `SETUP_TIMEOUT` (the shared client has no read timeout, for the sake of the streams).
-    pub async fn start(client: kube::Client, service: ServiceRef) -> Result<PortForward, ForwardError> {
+    pub async fn start(
+        client: kube::Client,
+        service: ServiceRef,
+    ) -> Result<PortForward, ForwardError> {
         let shown = service.to_string();
         tokio::time::timeout(SETUP_TIMEOUT, Self::start_unbounded(client, service)).await.unwrap_or_else(|_| {
             Err(ForwardError::Failed(format!("no port-forward to service {shown} within {}s: the Kubernetes API did not answer", SETUP_TIMEOUT.as_secs())))
         })
     }
 
-    async fn start_unbounded(client: kube::Client, service: ServiceRef) -> Result<PortForward, ForwardError> {
+    async fn start_unbounded(
+        client: kube::Client,
+        service: ServiceRef,
+    ) -> Result<PortForward, ForwardError> {
         let ns = service.namespace.as_str();
-        let svc = match Api::<Service>::namespaced(client.clone(), ns).get_opt(&service.name).await {
+        let svc = match Api::<Service>::namespaced(client.clone(), ns)
+            .get_opt(&service.name)
+            .await
+        {
             Ok(Some(s)) => s,
-            Ok(None) => return Err(ForwardError::NoService(format!("service {}/{} not found", ns, service.name))),
-            Err(kube::Error::Api(s)) if s.code == 403 => {
-                return Err(ForwardError::Failed(format!("kfcheck lacks permission to get services in namespace {ns}")))
+            Ok(None) => {
+                return Err(ForwardError::NoService(format!(
+                    "service {}/{} not found",
+                    ns, service.name
+                )))
             }
-            Err(e) => return Err(ForwardError::Failed(format!("cannot read service {}/{}: {}", ns, service.name, describe(&e)))),
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(ForwardError::Failed(format!(
+                    "kfcheck lacks permission to get services in namespace {ns}"
+                )))
+            }
+            Err(e) => {
+                return Err(ForwardError::Failed(format!(
+                    "cannot read service {}/{}: {}",
+                    ns,
+                    service.name,
+                    describe(&e)
+                )))
+            }
         };
         let spec = svc.spec.unwrap_or_default();
-        let Some(sp) = spec.ports.iter().flatten().find(|p| p.port == i32::from(service.port)) else {
-            let have: Vec<String> = spec.ports.iter().flatten().map(|p| p.port.to_string()).collect();
+        let Some(sp) = spec
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.port == i32::from(service.port))
+        else {
+            let have: Vec<String> = spec
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| p.port.to_string())
+                .collect();
             return Err(ForwardError::Failed(format!(
                 "service {}/{} has no port {} (it has {})",
                 ns,
                 service.name,
                 service.port,
-                if have.is_empty() { "none".into() } else { have.join(", ") }
+                if have.is_empty() {
+                    "none".into()
+                } else {
+                    have.join(", ")
+                }
             )));
         };
         let selector = spec.selector.unwrap_or_default();
         if selector.is_empty() {
-            return Err(ForwardError::Failed(format!("service {}/{} has no selector, so no pod to forward to", ns, service.name)));
+            return Err(ForwardError::Failed(format!(
+                "service {}/{} has no selector, so no pod to forward to",
+                ns, service.name
+            )));
         }
-        let selector = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let selector = selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let pods: Api<Pod> = Api::namespaced(client, ns);
         let pod = ready_pod(&pods, &selector, &service).await?;
         let pod_port = match &sp.target_port {
@@ -152,18 +204,43 @@ impl PortForward {
             Ok(pf) => pf.abort(),
             Err(e) => return Err(ForwardError::Failed(open_error(&e, ns, &pod_name))),
         }
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| ForwardError::Failed(format!("cannot listen on 127.0.0.1: {e}")))?;
-        let local = listener.local_addr().map_err(|e| ForwardError::Failed(e.to_string()))?;
-        let state = Arc::new(Shared { pods, selector, pod: Mutex::new(pod_name), last_error: Mutex::new(None) });
-        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&state), service.clone(), pod_port));
-        Ok(PortForward { local, service, pod_port, state, accept })
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| ForwardError::Failed(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| ForwardError::Failed(e.to_string()))?;
+        let state = Arc::new(Shared {
+            pods,
+            selector,
+            pod: Mutex::new(pod_name),
+            last_error: Mutex::new(None),
+        });
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&state),
+            service.clone(),
+            pod_port,
+        ));
+        Ok(PortForward {
+            local,
+            service,
+            pod_port,
+            state,
+            accept,
+        })
     }
 }
 
 fn open_error(e: &kube::Error, ns: &str, pod: &str) -> String {
     match e {
-        kube::Error::Api(s) if s.code == 403 => format!("kfcheck lacks permission to create pods/portforward in namespace {ns}"),
-        other => format!("the API server did not open a port-forward to pod {ns}/{pod}: {}", describe(other)),
+        kube::Error::Api(s) if s.code == 403 => {
+            format!("kfcheck lacks permission to create pods/portforward in namespace {ns}")
+        }
+        other => format!(
+            "the API server did not open a port-forward to pod {ns}/{pod}: {}",
+            describe(other)
+        ),
     }
 }
 
@@ -171,30 +248,61 @@ fn is_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
         && p.status.as_ref().is_some_and(|s| {
             s.phase.as_deref() == Some("Running")
-                && s.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
+                && s.conditions
+                    .iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
         })
 }
 
 /// A Ready pod behind the Service, the same one every time for the same pods (sorted by name).
-async fn ready_pod(pods: &Api<Pod>, selector: &str, service: &ServiceRef) -> Result<Pod, ForwardError> {
-    let list = pods.list(&ListParams::default().labels(selector)).await.map_err(|e| match e {
-        kube::Error::Api(s) if s.code == 403 => ForwardError::Failed(format!("kfcheck lacks permission to list pods in namespace {}", service.namespace)),
-        e => ForwardError::Failed(format!("cannot list the pods of service {service}: {}", describe(&e))),
-    })?;
+async fn ready_pod(
+    pods: &Api<Pod>,
+    selector: &str,
+    service: &ServiceRef,
+) -> Result<Pod, ForwardError> {
+    let list = pods
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 403 => ForwardError::Failed(format!(
+                "kfcheck lacks permission to list pods in namespace {}",
+                service.namespace
+            )),
+            e => ForwardError::Failed(format!(
+                "cannot list the pods of service {service}: {}",
+                describe(&e)
+            )),
+        })?;
     let mut items = list.items;
     items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let summary: Vec<String> = items
         .iter()
         .map(|p| {
-            let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "no status".into());
-            format!("{} {}", p.metadata.name.as_deref().unwrap_or("?"), if p.metadata.deletion_timestamp.is_some() { "Terminating".into() } else { phase })
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "no status".into());
+            format!(
+                "{} {}",
+                p.metadata.name.as_deref().unwrap_or("?"),
+                if p.metadata.deletion_timestamp.is_some() {
+                    "Terminating".into()
+                } else {
+                    phase
+                }
+            )
         })
         .collect();
     items.into_iter().find(is_ready).ok_or_else(|| {
         ForwardError::Failed(if summary.is_empty() {
             format!("service {service} selects no pod ({selector})")
         } else {
-            format!("no Ready pod behind service {service} ({})", summary.join(", "))
+            format!(
+                "no Ready pod behind service {service} ({})",
+                summary.join(", ")
+            )
         })
     })
 }
@@ -208,13 +316,19 @@ fn named_port(pod: &Pod, name: &str) -> Option<u16> {
         .and_then(|p| u16::try_from(p.container_port).ok())
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<Shared>, service: ServiceRef, pod_port: u16) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<Shared>,
+    service: ServiceRef,
+    pod_port: u16,
+) {
     loop {
         let sock = match listener.accept().await {
             Ok((sock, _)) => sock,
             Err(e) => {
                 // Out of file descriptors, say: note it and do not spin.
-                *state.last_error.lock().unwrap() = Some(format!("accepting a local connection failed: {e}"));
+                *state.last_error.lock().unwrap() =
+                    Some(format!("accepting a local connection failed: {e}"));
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
@@ -233,34 +347,60 @@ async fn accept_loop(listener: TcpListener, state: Arc<Shared>, service: Service
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One local connection, spliced onto one forward stream (opened within `SETUP_TIMEOUT`).
-async fn pipe(sock: TcpStream, state: &Shared, service: &ServiceRef, pod_port: u16) -> Result<(), String> {
+async fn pipe(
+    sock: TcpStream,
+    state: &Shared,
+    service: &ServiceRef,
+    pod_port: u16,
+) -> Result<(), String> {
     let pod = state.pod.lock().unwrap().clone();
     match tokio::time::timeout(SETUP_TIMEOUT, open_stream(state, service, pod_port, &pod)).await {
         Ok(Ok((pf, pod))) => splice(sock, pf, service, pod_port, &pod).await,
         Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no forward stream to a pod of service {service} within {}s", SETUP_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "no forward stream to a pod of service {service} within {}s",
+            SETUP_TIMEOUT.as_secs()
+        )),
     }
 }
 
-async fn open_stream(state: &Shared, service: &ServiceRef, pod_port: u16, pod: &str) -> Result<(kube::api::Portforwarder, String), String> {
+async fn open_stream(
+    state: &Shared,
+    service: &ServiceRef,
+    pod_port: u16,
+    pod: &str,
+) -> Result<(kube::api::Portforwarder, String), String> {
     let ns = &service.namespace;
     match state.pods.portforward(pod, &[pod_port]).await {
         Ok(pf) => Ok((pf, pod.to_string())),
         Err(first) => {
             // The pod may have been replaced: pick again, once.
-            let again = ready_pod(&state.pods, &state.selector, service).await.map_err(|e| format!("{}; {e}", open_error(&first, ns, pod)))?;
+            let again = ready_pod(&state.pods, &state.selector, service)
+                .await
+                .map_err(|e| format!("{}; {e}", open_error(&first, ns, pod)))?;
             let name = again.metadata.name.unwrap_or_default();
-            let pf = state.pods.portforward(&name, &[pod_port]).await.map_err(|e| open_error(&e, ns, &name))?;
+            let pf = state
+                .pods
+                .portforward(&name, &[pod_port])
+                .await
+                .map_err(|e| open_error(&e, ns, &name))?;
             *state.pod.lock().unwrap() = name.clone();
             Ok((pf, name))
         }
     }
 }
 
-async fn splice(mut sock: TcpStream, mut pf: kube::api::Portforwarder, service: &ServiceRef, pod_port: u16, pod: &str) -> Result<(), String> {
+async fn splice(
+    mut sock: TcpStream,
+    mut pf: kube::api::Portforwarder,
+    service: &ServiceRef,
+    pod_port: u16,
+    pod: &str,
+) -> Result<(), String> {
     let ns = &service.namespace;
     // Both are there exactly once for the one port just opened.
-    let (Some(mut upstream), Some(errors)) = (pf.take_stream(pod_port), pf.take_error(pod_port)) else {
+    let (Some(mut upstream), Some(errors)) = (pf.take_stream(pod_port), pf.take_error(pod_port))
+    else {
         return Err("the forward stream was already taken".into());
     };
     let result = tokio::select! {
@@ -279,9 +419,24 @@ mod tests {
     #[test]
     fn service_refs_parse_and_print() {
         let s: ServiceRef = "kubeflow/ml-pipeline:8888".parse().unwrap();
-        assert_eq!(s, ServiceRef { namespace: "kubeflow".into(), name: "ml-pipeline".into(), port: 8888 });
+        assert_eq!(
+            s,
+            ServiceRef {
+                namespace: "kubeflow".into(),
+                name: "ml-pipeline".into(),
+                port: 8888
+            }
+        );
         assert_eq!(s.to_string(), "kubeflow/ml-pipeline:8888");
-        for bad in ["ml-pipeline:8888", "kubeflow/ml-pipeline", "kubeflow/ml-pipeline:0", "/x:1", "a/:1", "a/b/c:1", "a/b:http"] {
+        for bad in [
+            "ml-pipeline:8888",
+            "kubeflow/ml-pipeline",
+            "kubeflow/ml-pipeline:0",
+            "/x:1",
+            "a/:1",
+            "a/b/c:1",
+            "a/b:http",
+        ] {
             assert!(bad.parse::<ServiceRef>().is_err(), "{bad}");
         }
     }

@@ -65,7 +65,8 @@ fn find_ci(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
         return None;
     }
-    (from..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+    (from..=hay.len() - needle.len())
+        .find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 /// The end of the `-----` that closes a PEM label starting at `from`, if the label is short,
@@ -122,8 +123,21 @@ fn pem_spans(text: &str) -> Vec<Span> {
 }
 
 const SECRET_NAMES: &[&str] = &[
-    "password", "passwd", "passphrase", "secret", "token", "assertion", "apikey", "api_key", "private_key", "privatekey", "authorization", "cookie", "session_key",
-    "access_key", "credential",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "assertion",
+    "apikey",
+    "api_key",
+    "private_key",
+    "privatekey",
+    "authorization",
+    "cookie",
+    "session_key",
+    "access_key",
+    "credential",
 ];
 
 /// Names whose value is the rest of the line (headers whose value has spaces and `;`).
@@ -135,14 +149,38 @@ fn header_name(n: &str) -> bool {
 /// paths, types, names and lifetimes of secrets are not secrets.
 fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase().replace('-', "_");
-    let harmless = ["id", "uri", "url", "type", "path", "file", "name", "ref", "expires_in", "ttl", "count", "length", "endpoint"];
+    let harmless = [
+        "id",
+        "uri",
+        "url",
+        "type",
+        "path",
+        "file",
+        "name",
+        "ref",
+        "expires_in",
+        "ttl",
+        "count",
+        "length",
+        "endpoint",
+    ];
     if harmless.iter().any(|h| n.ends_with(h)) {
         return false;
     }
     SECRET_NAMES.iter().any(|s| n.contains(s))
 }
 
-const AUTH_SCHEMES: &[&str] = &["bearer", "basic", "digest", "negotiate", "token", "ntlm", "dpop", "hoba", "mutual"];
+const AUTH_SCHEMES: &[&str] = &[
+    "bearer",
+    "basic",
+    "digest",
+    "negotiate",
+    "token",
+    "ntlm",
+    "dpop",
+    "hoba",
+    "mutual",
+];
 
 fn ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
@@ -154,7 +192,12 @@ fn b64url(c: u8) -> bool {
 
 /// Where a bare token (after `Bearer `, a `ya29.` prefix) ends.
 fn token_end(b: &[u8], from: usize) -> usize {
-    (from..b.len()).find(|&i| b[i].is_ascii_whitespace() || matches!(b[i], b'"' | b'\'' | b',' | b';' | b'<' | b'>' | b'\\')).unwrap_or(b.len())
+    (from..b.len())
+        .find(|&i| {
+            b[i].is_ascii_whitespace()
+                || matches!(b[i], b'"' | b'\'' | b',' | b';' | b'<' | b'>' | b'\\')
+        })
+        .unwrap_or(b.len())
 }
 
 /// Where the line ends (before `\r\n` or `\n`).
@@ -215,7 +258,8 @@ fn line_spans(line: &str, base: usize, spans: &mut Vec<Span>) {
                 break;
             }
         }
-        let boundary = s == 0 || !(b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'-'));
+        let boundary =
+            s == 0 || !(b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'-'));
         if boundary && dots >= 2 && e > s + 10 {
             push(s, e);
         }
@@ -225,7 +269,12 @@ fn line_spans(line: &str, base: usize, spans: &mut Vec<Span>) {
     let mut i = 0;
     while let Some(p) = memchr::memmem::find(&b[i..], b"://") {
         let s = i + p + 3;
-        let stop = (s..b.len()).find(|&k| matches!(b[k], b'/' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>') || b[k].is_ascii_whitespace()).unwrap_or(b.len());
+        let stop = (s..b.len())
+            .find(|&k| {
+                matches!(b[k], b'/' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>')
+                    || b[k].is_ascii_whitespace()
+            })
+            .unwrap_or(b.len());
         if stop < b.len() && b[stop] == b'@' {
             push(s, stop);
         }
@@ -236,11 +285,16 @@ fn line_spans(line: &str, base: usize, spans: &mut Vec<Span>) {
 
 /// `name: value`, `name = value`, `"name": "value"`, `'name': 'value'` with a secret name.
 fn pair_spans(b: &[u8], push: &mut impl FnMut(usize, usize)) {
-    let first_text = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let first_text = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     let mut masked_to = 0;
     let mut i = 0;
     while i < b.len() {
-        let Some(p) = b[i..].iter().position(|&c| c == b':' || c == b'=') else { break };
+        let Some(p) = b[i..].iter().position(|&c| c == b':' || c == b'=') else {
+            break;
+        };
         let sep = i + p;
         i = sep + 1;
         // The name: skip blanks and a closing quote, then identifier characters.
@@ -283,8 +337,11 @@ fn pair_spans(b: &[u8], push: &mut impl FnMut(usize, usize)) {
             if key_start > 0 && (b[key_start - 1] == b'"' || b[key_start - 1] == b'\'') {
                 key_start -= 1;
             }
-            let before = b[..key_start].iter().rposition(|c| !c.is_ascii_whitespace());
-            let at_key = key_start <= first_text || before.is_some_and(|k| matches!(b[k], b'{' | b',' | b'-' | b'['));
+            let before = b[..key_start]
+                .iter()
+                .rposition(|c| !c.is_ascii_whitespace());
+            let at_key = key_start <= first_text
+                || before.is_some_and(|k| matches!(b[k], b'{' | b',' | b'-' | b'['));
             if b[sep] == b':' && (at_key || header_name(&name.to_ascii_lowercase())) {
                 (v, b.len())
             } else if v < masked_to || b[v..].starts_with(MASK.as_bytes()) {
@@ -292,13 +349,28 @@ fn pair_spans(b: &[u8], push: &mut impl FnMut(usize, usize)) {
                 // already redacted (redacting twice changes nothing).
                 continue;
             } else {
-                (v, (v..b.len()).find(|&k| b[k].is_ascii_whitespace() || matches!(b[k], b',' | b'&' | b';' | b'}' | b']' | b')' | b'"' | b'\'')).unwrap_or(b.len()))
+                (
+                    v,
+                    (v..b.len())
+                        .find(|&k| {
+                            b[k].is_ascii_whitespace()
+                                || matches!(
+                                    b[k],
+                                    b',' | b'&' | b';' | b'}' | b']' | b')' | b'"' | b'\''
+                                )
+                        })
+                        .unwrap_or(b.len()),
+                )
             }
         };
         // `Authorization: Bearer x` keeps the scheme.
         if name.to_ascii_lowercase().contains("authorization") {
-            let word_end = (vs..ve).find(|&k| !b[k].is_ascii_alphabetic()).unwrap_or(ve);
-            let word = std::str::from_utf8(&b[vs..word_end]).unwrap_or("").to_ascii_lowercase();
+            let word_end = (vs..ve)
+                .find(|&k| !b[k].is_ascii_alphabetic())
+                .unwrap_or(ve);
+            let word = std::str::from_utf8(&b[vs..word_end])
+                .unwrap_or("")
+                .to_ascii_lowercase();
             if word_end < ve && b[word_end] == b' ' && AUTH_SCHEMES.contains(&word.as_str()) {
                 vs = word_end + 1;
             }
@@ -321,17 +393,30 @@ mod tests {
         let text = "start\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\nabc\n-----END PRIVATE KEY-----\nafter\n";
         let r = redact(text);
         assert_eq!(r, "start\n[redacted]\nafter\n");
-        let r = redact(r#"{"access_token": "ya29.a0AfH6", "token_type": "Bearer", "expires_in": 3599}"#);
+        let r = redact(
+            r#"{"access_token": "ya29.a0AfH6", "token_type": "Bearer", "expires_in": 3599}"#,
+        );
         assert!(!r.contains("a0AfH6"), "{r}");
         assert!(r.contains(r#""token_type": "Bearer""#), "{r}");
         let r = redact("Authorization: Bearer abc.def.ghi\n");
         assert_eq!(r, "Authorization: Bearer [redacted]\n");
         let r = redact("env PASSWORD=hunter2 USER=alice\n");
         assert_eq!(r, "env PASSWORD=[redacted] USER=alice\n");
-        let r = redact(r#"{"private_key_id": "k1", "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"}"#);
-        assert!(r.contains(r#""private_key_id": "k1""#) && !r.contains("MII"), "{r}");
-        assert_eq!(redact("grant_type=jwt&assertion=eyJhbGc.x.y"), "grant_type=jwt&assertion=[redacted]");
-        assert_eq!(redact("key: -----BEGIN PRIVATE KEY-----\\nMII\\n-----END PRIVATE KEY-----\\n done"), "key: [redacted]\\n done");
+        let r = redact(
+            r#"{"private_key_id": "k1", "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"}"#,
+        );
+        assert!(
+            r.contains(r#""private_key_id": "k1""#) && !r.contains("MII"),
+            "{r}"
+        );
+        assert_eq!(
+            redact("grant_type=jwt&assertion=eyJhbGc.x.y"),
+            "grant_type=jwt&assertion=[redacted]"
+        );
+        assert_eq!(
+            redact("key: -----BEGIN PRIVATE KEY-----\\nMII\\n-----END PRIVATE KEY-----\\n done"),
+            "key: [redacted]\\n done"
+        );
     }
 
     const CANARY: &str = "CANARYs3cr3tXq9";
@@ -377,7 +462,10 @@ mod tests {
         for template in PLANTED {
             let text = template.replace("{C}", CANARY);
             let r = redact(&text);
-            assert!(!r.contains(CANARY), "canary survived in {template:?}: {r:?}");
+            assert!(
+                !r.contains(CANARY),
+                "canary survived in {template:?}: {r:?}"
+            );
             assert!(r.contains(MASK), "{template:?}: {r:?}");
             assert_eq!(redact(&r), r, "redacting twice changed {template:?}");
         }
@@ -407,7 +495,10 @@ mod tests {
         ] {
             assert_eq!(redact(text), text);
         }
-        assert_eq!(redact("after\n-----END PRIVATE KEY-----\nkept\n"), "[redacted]\nkept\n");
+        assert_eq!(
+            redact("after\n-----END PRIVATE KEY-----\nkept\n"),
+            "[redacted]\nkept\n"
+        );
     }
 
     #[test]
@@ -415,17 +506,36 @@ mod tests {
         assert_eq!(redact("password: x"), "password: [redacted]");
         assert_eq!(redact("{'password': 'x'}"), "{'password': '[redacted]'}");
         assert_eq!(redact("password = x"), "password = [redacted]");
-        assert_eq!(redact(r#"{"password": "x", "user": "bob"}"#), r#"{"password": "[redacted]", "user": "bob"}"#);
-        assert_eq!(redact("Authorization: Basic dXNlcjpwYXNz"), "Authorization: Basic [redacted]");
+        assert_eq!(
+            redact(r#"{"password": "x", "user": "bob"}"#),
+            r#"{"password": "[redacted]", "user": "bob"}"#
+        );
+        assert_eq!(
+            redact("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: Basic [redacted]"
+        );
         assert_eq!(redact("Cookie: a=1; b=2"), "Cookie: [redacted]");
-        assert_eq!(redact("https://user:pass@host/x"), "https://[redacted]@host/x");
-        assert_eq!(redact("Bearer a and Bearer b"), "Bearer [redacted] and Bearer [redacted]");
+        assert_eq!(
+            redact("https://user:pass@host/x"),
+            "https://[redacted]@host/x"
+        );
+        assert_eq!(
+            redact("Bearer a and Bearer b"),
+            "Bearer [redacted] and Bearer [redacted]"
+        );
         assert_eq!(redact("Bearer ,Bearer b"), "Bearer ,Bearer [redacted]");
     }
 
     #[test]
     fn multi_byte_text_after_a_marker_does_not_panic() {
-        for text in ["Authorization: Bearer \"ééééééééééé\"", "Bearer  日本語のトークン", "Bearer 🦀🦀🦀", "x Bearer ,ééééééé Bearer é", "password=é", "ya29.é"] {
+        for text in [
+            "Authorization: Bearer \"ééééééééééé\"",
+            "Bearer  日本語のトークン",
+            "Bearer 🦀🦀🦀",
+            "x Bearer ,ééééééé Bearer é",
+            "password=é",
+            "ya29.é",
+        ] {
             let _ = redact(text);
         }
         assert!(!redact("Bearer ünïcødé-CANARY").contains("CANARY"));
@@ -446,8 +556,43 @@ mod tests {
     }
 
     const PIECES: &[&str] = &[
-        "Bearer ", "bearer", "password", "token", ":", "=", " ", "  ", "\"", "'", ",", ";", "&", "\n", "\r\n", "\\n", "é", "日本", "🦀", "\u{1b}[31m", "eyJ", ".", "-",
-        "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "://", "@", "/", "ya29.", "Cookie", "Authorization", "Basic ", "a", "Z9", "{", "}", "\\",
+        "Bearer ",
+        "bearer",
+        "password",
+        "token",
+        ":",
+        "=",
+        " ",
+        "  ",
+        "\"",
+        "'",
+        ",",
+        ";",
+        "&",
+        "\n",
+        "\r\n",
+        "\\n",
+        "é",
+        "日本",
+        "🦀",
+        "\u{1b}[31m",
+        "eyJ",
+        ".",
+        "-",
+        "-----BEGIN PRIVATE KEY-----",
+        "-----END PRIVATE KEY-----",
+        "://",
+        "@",
+        "/",
+        "ya29.",
+        "Cookie",
+        "Authorization",
+        "Basic ",
+        "a",
+        "Z9",
+        "{",
+        "}",
+        "\\",
     ];
 
     fn junk(rng: &mut Rng) -> String {
@@ -464,7 +609,12 @@ mod tests {
             let _ = tail(&text, 3, 7);
             let planted = rng.pick(PLANTED).replace("{C}", CANARY);
             let sep = rng.pick(&[" ", "\n", "\t", " | "]);
-            let text = format!("{}{sep}{planted}{}{}", junk(&mut rng), rng.pick(&["\n", " ", ""]), junk(&mut rng));
+            let text = format!(
+                "{}{sep}{planted}{}{}",
+                junk(&mut rng),
+                rng.pick(&["\n", " ", ""]),
+                junk(&mut rng)
+            );
             let r = redact(&text);
             assert!(!r.contains(CANARY), "canary survived in {text:?}: {r:?}");
         }
@@ -472,11 +622,25 @@ mod tests {
 
     #[test]
     fn redaction_stays_linear_on_hostile_input() {
-        for piece in ["Bearer ", "password=", "password: ", "eyJa.", "://a:", "\"token\":\"", "-----BEGIN PRIVATE KEY-----", "a", "é"] {
+        for piece in [
+            "Bearer ",
+            "password=",
+            "password: ",
+            "eyJa.",
+            "://a:",
+            "\"token\":\"",
+            "-----BEGIN PRIVATE KEY-----",
+            "a",
+            "é",
+        ] {
             let text = piece.repeat(1_000_000 / piece.len());
             let started = std::time::Instant::now();
             let _ = redact(&text);
-            assert!(started.elapsed() < std::time::Duration::from_secs(3), "{piece:?} took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "{piece:?} took {:?}",
+                started.elapsed()
+            );
         }
     }
 
@@ -485,7 +649,9 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2, 100), "b\nc");
         assert_eq!(tail("abcdef", 5, 3), "…def");
         // Redacted before it is cut: a key whose BEGIN line falls outside the tail still goes.
-        let key = format!("-----BEGIN PRIVATE KEY-----\n{CANARY}\n{CANARY}\n-----END PRIVATE KEY-----\ndone");
+        let key = format!(
+            "-----BEGIN PRIVATE KEY-----\n{CANARY}\n{CANARY}\n-----END PRIVATE KEY-----\ndone"
+        );
         assert!(!tail(&key, 2, 100).contains(CANARY));
         assert!(!tail(&key, 10, 30).contains(CANARY));
     }

@@ -10,22 +10,39 @@ pub(crate) async fn connect(s: &Settings) -> Result<(bollard::Docker, String), N
     let explicit = s.docker_host.clone().or_else(|| s.env.docker_host.clone());
     let host = explicit.clone().unwrap_or_else(|| DEFAULT_HOST.to_string());
     // Not configured and no default socket: Docker is simply not part of this environment.
-    let unavailable = |m: String| if explicit.is_some() { NeedError::Broken(m) } else { NeedError::Missing(m) };
+    let unavailable = |m: String| {
+        if explicit.is_some() {
+            NeedError::Broken(m)
+        } else {
+            NeedError::Missing(m)
+        }
+    };
     let docker = if let Some(path) = host.strip_prefix("unix://") {
         if !std::path::Path::new(path).exists() {
-            return Err(unavailable(format!("no Docker engine at {host} (no such socket; set --docker-host or DOCKER_HOST)")));
+            return Err(unavailable(format!(
+                "no Docker engine at {host} (no such socket; set --docker-host or DOCKER_HOST)"
+            )));
         }
         bollard::Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
     } else if host.starts_with("tcp://") || host.starts_with("http://") {
-        bollard::Docker::connect_with_http(&host.replacen("tcp://", "http://", 1), 120, bollard::API_DEFAULT_VERSION)
+        bollard::Docker::connect_with_http(
+            &host.replacen("tcp://", "http://", 1),
+            120,
+            bollard::API_DEFAULT_VERSION,
+        )
     } else {
-        return Err(NeedError::Broken(format!("unsupported Docker host {host} (use unix:// or tcp://)")));
+        return Err(NeedError::Broken(format!(
+            "unsupported Docker host {host} (use unix:// or tcp://)"
+        )));
     }
     .map_err(|e| NeedError::Broken(format!("cannot connect to Docker at {host}: {e}")))?;
     match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
         Ok(Ok(_)) => Ok((docker, format!("Docker engine at {host}"))),
         Ok(Err(e)) => Err(unavailable(format!("no Docker engine at {host}: {e}"))),
-        Err(_) => Err(unavailable(format!("no Docker engine at {host}: no answer within {}s", PING_TIMEOUT.as_secs()))),
+        Err(_) => Err(unavailable(format!(
+            "no Docker engine at {host}: no answer within {}s",
+            PING_TIMEOUT.as_secs()
+        ))),
     }
 }
 
@@ -44,9 +61,17 @@ mod tests {
 
     #[tokio::test]
     async fn explicit_host_that_does_not_exist_is_broken() {
-        let s = Settings { docker_host: Some("unix:///nonexistent/docker.sock".into()), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
-        assert!(m.contains("no Docker engine at unix:///nonexistent/docker.sock"), "{m}");
+        let s = Settings {
+            docker_host: Some("unix:///nonexistent/docker.sock".into()),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
+        assert!(
+            m.contains("no Docker engine at unix:///nonexistent/docker.sock"),
+            "{m}"
+        );
     }
 
     #[tokio::test]
@@ -60,8 +85,13 @@ mod tests {
                 drop(s);
             }
         });
-        let s = Settings { docker_host: Some(format!("unix://{}", path.display())), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        let s = Settings {
+            docker_host: Some(format!("unix://{}", path.display())),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
         assert!(m.contains("no Docker engine at unix://"), "{m}");
     }
 }

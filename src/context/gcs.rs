@@ -38,6 +38,14 @@ impl Needs {
 
     /// `NAME=value` for each pass-through variable set in kfcheck's environment.
     pub fn storage_env(&self) -> Vec<String> {
-        PASS_THROUGH_ENV.iter().filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()).map(|v| format!("{k}={v}"))).collect()
+        PASS_THROUGH_ENV
+            .iter()
+            .filter_map(|k| {
+                std::env::var(k)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={v}"))
+            })
+            .collect()
     }
 }

@@ -5,9 +5,9 @@
 use super::{NeedError, Settings};
 use crate::clients::kfp::{dex_login, Auth, ConnectOptions, KfpClient, KfpError, Secret};
 use crate::clients::portforward::{ForwardError, PortForward, ServiceRef};
-use std::sync::Arc;
 use base64::Engine as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The audience the KFP API server's TokenReview requires of bearer tokens sent to it directly.
@@ -26,11 +26,20 @@ pub fn kfp_name(run_id: &str, what: &str) -> String {
 /// Whether `name` is one of kfcheck's (of run `run_id` when given): `kfcheck-` and a run id of
 /// ten hex digits, then `-`. A user's `kfcheck-demo` pipeline does not match.
 pub fn is_kfcheck_name(name: &str, run_id: Option<&str>) -> bool {
-    let Some(rest) = name.strip_prefix("kfcheck-") else { return false };
-    let Some((id, _)) = rest.split_once('-') else { return false };
+    let Some(rest) = name.strip_prefix("kfcheck-") else {
+        return false;
+    };
+    let Some((id, _)) = rest.split_once('-') else {
+        return false;
+    };
     match run_id {
         Some(r) => id == r,
-        None => id.len() == 10 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        None => {
+            id.len() == 10
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }
     }
 }
 
@@ -60,7 +69,11 @@ pub struct KfpSettings {
 impl KfpSettings {
     /// The Service kfcheck port-forwards to.
     pub fn service(&self) -> ServiceRef {
-        self.service.clone().unwrap_or_else(|| ServiceRef { namespace: "kubeflow".into(), name: "ml-pipeline".into(), port: 8888 })
+        self.service.clone().unwrap_or_else(|| ServiceRef {
+            namespace: "kubeflow".into(),
+            name: "ml-pipeline".into(),
+            port: 8888,
+        })
     }
 
     /// Whether the endpoint comes from a port-forward kfcheck opens (so the need needs the
@@ -90,11 +103,19 @@ impl Kfp {
     /// says it is KFP 1.x (through the UI proxy a 1.x server still answers the v2beta1 healthz).
     pub fn v2_unavailable(&self) -> Option<String> {
         let tag = self.client.health.tag_name.as_deref();
-        let major = tag.and_then(crate::clients::kfp_spec::Version::parse).map(|v| v.0);
+        let major = tag
+            .and_then(crate::clients::kfp_spec::Version::parse)
+            .map(|v| v.0);
         if self.client.v1_only {
-            Some("the KFP server serves only the v1beta1 API (KFP 1.x) and cannot run v2 pipelines".into())
+            Some(
+                "the KFP server serves only the v1beta1 API (KFP 1.x) and cannot run v2 pipelines"
+                    .into(),
+            )
         } else if major.is_some_and(|m| m < 2) {
-            Some(format!("the KFP server is {} (KFP 1.x) and cannot run v2 pipelines", tag.unwrap_or("?")))
+            Some(format!(
+                "the KFP server is {} (KFP 1.x) and cannot run v2 pipelines",
+                tag.unwrap_or("?")
+            ))
         } else {
             None
         }
@@ -117,7 +138,9 @@ impl Kfp {
 /// without verifying it: only a default for `--kfp-namespace`.
 pub(crate) fn token_namespace(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let sub = v.get("sub")?.as_str()?;
     let mut parts = sub.strip_prefix("system:serviceaccount:")?.split(':');
@@ -129,17 +152,33 @@ async fn mint_token(kube: kube::Client, sa: &str) -> Result<Secret, NeedError> {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;
     let Some((ns, name)) = sa.split_once('/') else {
-        return Err(NeedError::Broken(format!("--kfp-service-account {sa}: expected NAMESPACE/NAME")));
+        return Err(NeedError::Broken(format!(
+            "--kfp-service-account {sa}: expected NAMESPACE/NAME"
+        )));
     };
     let api: kube::Api<ServiceAccount> = kube::Api::namespaced(kube, ns);
     let req = TokenRequest {
-        spec: TokenRequestSpec { audiences: vec![KFP_AUDIENCE.into()], expiration_seconds: Some(3600), bound_object_ref: None },
+        spec: TokenRequestSpec {
+            audiences: vec![KFP_AUDIENCE.into()],
+            expiration_seconds: Some(3600),
+            bound_object_ref: None,
+        },
         ..Default::default()
     };
-    match api.create_token_request(name, &kube::api::PostParams::default(), &req).await {
-        Ok(r) => r.status.map(|s| Secret::new(s.token)).ok_or_else(|| NeedError::Broken(format!("the TokenRequest for {sa} returned no token"))),
-        Err(kube::Error::Api(s)) if s.code == 403 => Err(NeedError::Broken(format!("kfcheck lacks permission to create tokens for serviceaccount {sa}"))),
-        Err(e) => Err(NeedError::Broken(format!("cannot mint a token for serviceaccount {sa}: {}", super::kube_client::describe(&e)))),
+    match api
+        .create_token_request(name, &kube::api::PostParams::default(), &req)
+        .await
+    {
+        Ok(r) => r.status.map(|s| Secret::new(s.token)).ok_or_else(|| {
+            NeedError::Broken(format!("the TokenRequest for {sa} returned no token"))
+        }),
+        Err(kube::Error::Api(s)) if s.code == 403 => Err(NeedError::Broken(format!(
+            "kfcheck lacks permission to create tokens for serviceaccount {sa}"
+        ))),
+        Err(e) => Err(NeedError::Broken(format!(
+            "cannot mint a token for serviceaccount {sa}: {}",
+            super::kube_client::describe(&e)
+        ))),
     }
 }
 
@@ -167,7 +206,9 @@ async fn forward(k: &KfpSettings, kube: &KubeForKfp) -> Result<PortForward, Need
     let client = match kube {
         Some(Ok(c)) => c.clone(),
         Some(Err(NeedError::Broken(m))) => {
-            return Err(NeedError::Broken(format!("cannot port-forward to KFP's service {svc}: the Kubernetes API is not usable: {m}")))
+            return Err(NeedError::Broken(format!(
+                "cannot port-forward to KFP's service {svc}: the Kubernetes API is not usable: {m}"
+            )))
         }
         _ => return Err(NeedError::Missing(NO_ENDPOINT.into())),
     };
@@ -184,8 +225,15 @@ async fn forward(k: &KfpSettings, kube: &KubeForKfp) -> Result<PortForward, Need
 async fn profile_names(kube: kube::Client) -> Option<Vec<String>> {
     let ar = crate::kinds::profile_resource();
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(kube, &ar);
-    let list = api.list_metadata(&kube::api::ListParams::default()).await.ok()?;
-    let mut names: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.name).collect();
+    let list = api
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .ok()?;
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
     names.sort();
     Some(names)
 }
@@ -223,7 +271,11 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
     let (endpoint, in_cluster) = match (&k.endpoint, s.env.in_cluster) {
         (Some(e), _) => (e.clone(), false),
         (None, true) => (IN_CLUSTER_ENDPOINT.to_string(), true),
-        (None, false) if k.no_port_forward => return Err(NeedError::Missing(format!("{NO_ENDPOINT}; --no-kfp-port-forward is set"))),
+        (None, false) if k.no_port_forward => {
+            return Err(NeedError::Missing(format!(
+                "{NO_ENDPOINT}; --no-kfp-port-forward is set"
+            )))
+        }
         (None, false) => {
             let pf = forward(k, &kube).await?;
             let url = format!("http://{}", pf.local);
@@ -232,7 +284,9 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
         }
     };
     if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-        return Err(NeedError::Broken(format!("--kfp-endpoint {endpoint}: expected an http:// or https:// URL")));
+        return Err(NeedError::Broken(format!(
+            "--kfp-endpoint {endpoint}: expected an http:// or https:// URL"
+        )));
     }
     let kube_client = || match &kube {
         Some(Ok(c)) => Some(c.clone()),
@@ -259,7 +313,9 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
         Auth::Cookie(c.clone())
     } else if let Some(user) = &k.dex_user {
         let Some(password) = &k.dex_password else {
-            return Err(NeedError::Broken("--kfp-dex-user needs a password (KFP_DEX_PASSWORD)".into()));
+            return Err(NeedError::Broken(
+                "--kfp-dex-user needs a password (KFP_DEX_PASSWORD)".into(),
+            ));
         };
         let opts = ConnectOptions {
             endpoint: endpoint.clone(),
@@ -268,7 +324,9 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
             request_timeout: k.request_timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             retries: 0,
         };
-        let cookie = dex_login(&opts, user, password).await.map_err(|e| NeedError::Broken(format!("Dex login as {user} failed: {e}")))?;
+        let cookie = dex_login(&opts, user, password)
+            .await
+            .map_err(|e| NeedError::Broken(format!("Dex login as {user} failed: {e}")))?;
         Auth::Cookie(cookie)
     } else if in_cluster && std::path::Path::new(POD_TOKEN_PATH).is_file() {
         Auth::Bearer(read_token(&PathBuf::from(POD_TOKEN_PATH))?)
@@ -279,14 +337,22 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
         .namespace
         .clone()
         .or_else(|| s.namespace.clone())
-        .or_else(|| k.service_account.as_ref().and_then(|sa| sa.split_once('/').map(|(ns, _)| ns.to_string())))
+        .or_else(|| {
+            k.service_account
+                .as_ref()
+                .and_then(|sa| sa.split_once('/').map(|(ns, _)| ns.to_string()))
+        })
         .or_else(|| match &auth {
             Auth::Bearer(t) => token_namespace(t.expose()),
             _ => None,
         })
         // In a pod, like kfp.Client(): the pod's own namespace (a profile namespace for notebooks).
         .or_else(|| {
-            in_cluster.then(|| std::fs::read_to_string(POD_NAMESPACE_PATH).ok()).flatten().map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+            in_cluster
+                .then(|| std::fs::read_to_string(POD_NAMESPACE_PATH).ok())
+                .flatten()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
         });
     let opts = ConnectOptions {
         endpoint: endpoint.clone(),
@@ -297,12 +363,17 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
     };
     let via = |e: NeedError| match (&forwarded, e) {
         (Some(pf), NeedError::Broken(m)) => NeedError::Broken(match pf.last_error() {
-            Some(last) => format!("{m} (through kfcheck's port-forward to {}: {last})", pf.pod()),
+            Some(last) => format!(
+                "{m} (through kfcheck's port-forward to {}: {last})",
+                pf.pod()
+            ),
             None => format!("{m} (through kfcheck's port-forward to {})", pf.pod()),
         }),
         (_, e) => e,
     };
-    let mut client = KfpClient::connect(opts).await.map_err(|e| via(broken(&e, &auth.describe(), namespace.as_deref())))?;
+    let mut client = KfpClient::connect(opts)
+        .await
+        .map_err(|e| via(broken(&e, &auth.describe(), namespace.as_deref())))?;
     let multi_user = client.health.multi_user.unwrap_or(false);
     // Multi-user with no namespace said: a cluster with exactly one profile (a fresh install's
     // kubeflow-user-example-com) has only one answer; with several, name them.
@@ -321,7 +392,9 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
     let mut auth_shown = auth.describe();
     // Straight at ml-pipeline with no credential given, multi-user KFP answers nothing without
     // an identity: use the profile's default-editor, as a notebook in that profile would.
-    if let (Some(_), Auth::None, true, Some(ns), Some(kube)) = (&forwarded, &auth, multi_user, &namespace, kube_client()) {
+    if let (Some(_), Auth::None, true, Some(ns), Some(kube)) =
+        (&forwarded, &auth, multi_user, &namespace, kube_client())
+    {
         let sa = format!("{ns}/{PROFILE_EDITOR}");
         let token = mint_token(kube, &sa).await.map_err(|e| {
             NeedError::Broken(format!(
@@ -336,25 +409,65 @@ async fn connect_unbounded(s: &Settings, kube: KubeForKfp) -> Result<(Kfp, Strin
     // broken need instead of the same 401 in every check.
     if multi_user && client.health.api_server_ready && !client.v1_only {
         if let Some(ns) = &namespace {
-            match client.list_experiments(Some(ns), "kfcheck-identity-probe").await {
+            match client
+                .list_experiments(Some(ns), "kfcheck-identity-probe")
+                .await
+            {
                 Ok(_) => {}
-                Err(e) if matches!(e.status(), Some(401 | 403)) || matches!(e, KfpError::Redirect { .. }) => return Err(broken(&e, &auth_shown, Some(ns))),
+                Err(e)
+                    if matches!(e.status(), Some(401 | 403))
+                        || matches!(e, KfpError::Redirect { .. }) =>
+                {
+                    return Err(broken(&e, &auth_shown, Some(ns)))
+                }
                 // Anything else (5xx, a slow server) is for the checks to report.
                 Err(_) => {}
             }
         }
     }
-    let version = client.health.tag_name.clone().unwrap_or_else(|| "(version not reported)".into());
+    let version = client
+        .health
+        .tag_name
+        .clone()
+        .unwrap_or_else(|| "(version not reported)".into());
     let desc = format!(
         "KFP {version} at {}{} ({}, {}, {}{})",
         client.base(),
-        forwarded.as_ref().map(|pf| format!(" through kfcheck's port-forward to pod {} of service {}", pf.pod(), pf.service)).unwrap_or_default(),
-        if client.health.via_ui { "through the UI proxy" } else { "direct API" },
-        if multi_user { "multi-user" } else { "single-user" },
+        forwarded
+            .as_ref()
+            .map(|pf| format!(
+                " through kfcheck's port-forward to pod {} of service {}",
+                pf.pod(),
+                pf.service
+            ))
+            .unwrap_or_default(),
+        if client.health.via_ui {
+            "through the UI proxy"
+        } else {
+            "direct API"
+        },
+        if multi_user {
+            "multi-user"
+        } else {
+            "single-user"
+        },
         auth_shown,
-        namespace.as_ref().map(|n| format!(", namespace {n}{namespace_note}")).unwrap_or_default()
+        namespace
+            .as_ref()
+            .map(|n| format!(", namespace {n}{namespace_note}"))
+            .unwrap_or_default()
     );
-    Ok((Kfp { client, namespace, multi_user, isolation_token: k.isolation_token.clone(), forward: forwarded, profiles_hint }, desc))
+    Ok((
+        Kfp {
+            client,
+            namespace,
+            multi_user,
+            isolation_token: k.isolation_token.clone(),
+            forward: forwarded,
+            profiles_hint,
+        },
+        desc,
+    ))
 }
 
 #[cfg(test)]
@@ -366,7 +479,13 @@ mod tests {
         let n = kfp_name("0123456789", "kfp-cpu-sample");
         assert!(is_kfcheck_name(&n, None) && is_kfcheck_name(&n, Some("0123456789")));
         assert!(!is_kfcheck_name(&n, Some("abcdefabcd")));
-        for other in ["kfcheck-demo", "kfcheck-demo-pipeline", "my-kfcheck-0123456789-x", "kfcheck-0123456789", "kfcheck-ABCDEF0123-x"] {
+        for other in [
+            "kfcheck-demo",
+            "kfcheck-demo-pipeline",
+            "my-kfcheck-0123456789-x",
+            "kfcheck-0123456789",
+            "kfcheck-ABCDEF0123-x",
+        ] {
             assert!(!is_kfcheck_name(other, None), "{other}");
         }
     }
@@ -374,7 +493,11 @@ mod tests {
     #[test]
     fn a_service_account_token_names_its_namespace() {
         let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-        let t = format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(r#"{"sub":"system:serviceaccount:team-gpu:default-editor"}"#));
+        let t = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"sub":"system:serviceaccount:team-gpu:default-editor"}"#)
+        );
         assert_eq!(token_namespace(&t).as_deref(), Some("team-gpu"));
         let user = format!("h.{}.s", enc(r#"{"sub":"alice@example.com"}"#));
         assert_eq!(token_namespace(&user), None);
@@ -382,7 +505,10 @@ mod tests {
     }
 
     /// One canned answer from a stand-in API server; returns what was asked.
-    async fn answer_once(status: &'static str, body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+    async fn answer_once(
+        status: &'static str,
+        body: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -395,7 +521,14 @@ mod tests {
                 req.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&req).to_string();
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
                     if body.len() >= len || n == 0 {
                         break;
                     }
@@ -419,26 +552,45 @@ mod tests {
         let t = mint_token(client, "team-a/default-editor").await.unwrap();
         assert_eq!(t.expose(), "minted-token");
         let req = seen.await.unwrap();
-        assert!(req.starts_with("POST /api/v1/namespaces/team-a/serviceaccounts/default-editor/token"), "{req}");
-        assert!(req.contains(r#""audiences":["pipelines.kubeflow.org"]"#), "{req}");
+        assert!(
+            req.starts_with("POST /api/v1/namespaces/team-a/serviceaccounts/default-editor/token"),
+            "{req}"
+        );
+        assert!(
+            req.contains(r#""audiences":["pipelines.kubeflow.org"]"#),
+            "{req}"
+        );
         let (url, _) = answer_once("403 Forbidden", r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"forbidden","reason":"Forbidden","code":403}"#).await;
         let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-        let Err(NeedError::Broken(m)) = mint_token(client, "team-a/default-editor").await else { panic!("expected broken") };
-        assert_eq!(m, "kfcheck lacks permission to create tokens for serviceaccount team-a/default-editor");
-        assert!(matches!(mint_token(kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap(), "no-slash").await, Err(NeedError::Broken(m)) if m.contains("expected NAMESPACE/NAME")));
+        let Err(NeedError::Broken(m)) = mint_token(client, "team-a/default-editor").await else {
+            panic!("expected broken")
+        };
+        assert_eq!(
+            m,
+            "kfcheck lacks permission to create tokens for serviceaccount team-a/default-editor"
+        );
+        assert!(
+            matches!(mint_token(kube::Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap(), "no-slash").await, Err(NeedError::Broken(m)) if m.contains("expected NAMESPACE/NAME"))
+        );
     }
 
     #[tokio::test]
     async fn not_configured_is_missing_and_a_bad_url_is_broken() {
         let s = Settings::default();
-        let Err(NeedError::Missing(m)) = connect(&s, None).await else { panic!("expected missing") };
+        let Err(NeedError::Missing(m)) = connect(&s, None).await else {
+            panic!("expected missing")
+        };
         assert!(m.starts_with("no KFP endpoint configured"), "{m}");
         let mut s = Settings::default();
         s.kfp.endpoint = Some("localhost:8888".into());
-        assert!(matches!(connect(&s, None).await, Err(NeedError::Broken(m)) if m.contains("expected an http")));
+        assert!(
+            matches!(connect(&s, None).await, Err(NeedError::Broken(m)) if m.contains("expected an http"))
+        );
         s.kfp.endpoint = Some("http://127.0.0.1:1".into());
         s.kfp.token = Some(Secret::new("secret-token-value"));
-        let Err(NeedError::Broken(m)) = connect(&s, None).await else { panic!("expected broken") };
+        let Err(NeedError::Broken(m)) = connect(&s, None).await else {
+            panic!("expected broken")
+        };
         assert!(m.starts_with("cannot connect to http://127.0.0.1:1"), "{m}");
         assert!(!m.contains("secret-token-value"));
     }
@@ -448,14 +600,22 @@ mod tests {
         let s = Settings::default();
         assert!(s.kfp.forwards(false) && !s.kfp.forwards(true));
         let broken = Some(Err(NeedError::Broken("kubeconfig /x: no such file".into())));
-        let Err(NeedError::Broken(m)) = connect(&s, broken).await else { panic!("expected broken") };
+        let Err(NeedError::Broken(m)) = connect(&s, broken).await else {
+            panic!("expected broken")
+        };
         assert_eq!(m, "cannot port-forward to KFP's service kubeflow/ml-pipeline:8888: the Kubernetes API is not usable: kubeconfig /x: no such file");
         let missing = Some(Err(NeedError::Missing("no kubeconfig found".into())));
-        assert!(matches!(connect(&s, missing).await, Err(NeedError::Missing(m)) if m.starts_with("no KFP endpoint configured")));
+        assert!(
+            matches!(connect(&s, missing).await, Err(NeedError::Missing(m)) if m.starts_with("no KFP endpoint configured"))
+        );
         let mut s = Settings::default();
         s.kfp.no_port_forward = true;
         assert!(!s.kfp.forwards(false));
-        let Err(NeedError::Missing(m)) = connect(&s, Some(Err(NeedError::Broken("x".into())))).await else { panic!("expected missing") };
+        let Err(NeedError::Missing(m)) =
+            connect(&s, Some(Err(NeedError::Broken("x".into())))).await
+        else {
+            panic!("expected missing")
+        };
         assert!(m.ends_with("--no-kfp-port-forward is set"), "{m}");
     }
 }

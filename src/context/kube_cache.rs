@@ -38,17 +38,27 @@ pub struct Selectors<'a> {
 
 impl<'a> Selectors<'a> {
     pub fn labels(s: &'a str) -> Self {
-        Selectors { labels: Some(s), fields: None }
+        Selectors {
+            labels: Some(s),
+            fields: None,
+        }
     }
 
     /// Only the objects with this name (`metadata.name=`), in every namespace listed. RBAC
     /// `resourceNames` rules authorise such lists, which keeps kfcheck's role narrow.
     pub fn name(field: &'a str) -> Self {
-        Selectors { labels: None, fields: Some(field) }
+        Selectors {
+            labels: None,
+            fields: Some(field),
+        }
     }
 
     fn key(&self) -> String {
-        format!("l={}|f={}", self.labels.unwrap_or(""), self.fields.unwrap_or(""))
+        format!(
+            "l={}|f={}",
+            self.labels.unwrap_or(""),
+            self.fields.unwrap_or("")
+        )
     }
 
     fn params(&self) -> ListParams {
@@ -65,11 +75,18 @@ impl<'a> Selectors<'a> {
 
 impl KubeCache {
     /// Every object of a namespaced type `K` in `namespace`, listed once, page by page.
-    pub async fn namespaced<K>(&self, client: &kube::Client, namespace: &str) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
+    pub async fn namespaced<K>(
+        &self,
+        client: &kube::Client,
+        namespace: &str,
+    ) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Listable,
     {
-        self.list(format!("ns={namespace}"), Selectors::default(), || Api::namespaced(client.clone(), namespace)).await
+        self.list(format!("ns={namespace}"), Selectors::default(), || {
+            Api::namespaced(client.clone(), namespace)
+        })
+        .await
     }
 
     /// Every object of a cluster-scoped type `K`, listed once, page by page.
@@ -77,20 +94,33 @@ impl KubeCache {
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope> + Listable,
     {
-        self.list("cluster".into(), Selectors::default(), || Api::all(client.clone())).await
+        self.list("cluster".into(), Selectors::default(), || {
+            Api::all(client.clone())
+        })
+        .await
     }
 
     /// The objects of a namespaced type `K` in every namespace that match `sel`: one list for
     /// the whole cluster rather than one per namespace.
-    pub async fn all_namespaces<K>(&self, client: &kube::Client, sel: Selectors<'_>) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
+    pub async fn all_namespaces<K>(
+        &self,
+        client: &kube::Client,
+        sel: Selectors<'_>,
+    ) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Listable,
     {
-        self.list("all".into(), sel, || Api::all(client.clone())).await
+        self.list("all".into(), sel, || Api::all(client.clone()))
+            .await
     }
 
     /// Objects of a custom resource (cluster-scoped, or namespaced in every namespace).
-    pub async fn dynamic(&self, client: &kube::Client, ar: &ApiResource, sel: Selectors<'_>) -> Result<Arc<Vec<DynamicObject>>, Arc<kube::Error>> {
+    pub async fn dynamic(
+        &self,
+        client: &kube::Client,
+        ar: &ApiResource,
+        sel: Selectors<'_>,
+    ) -> Result<Arc<Vec<DynamicObject>>, Arc<kube::Error>> {
         let scope = format!("dyn={}/{}/{}", ar.group, ar.version, ar.plural);
         let slot = self.slot::<DynamicObject>(scope, sel);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
@@ -104,10 +134,18 @@ impl KubeCache {
 
     fn slot<K: 'static>(&self, scope: String, sel: Selectors<'_>) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry((TypeId::of::<K>(), format!("{scope}|{}", sel.key()))).or_default().clone()
+        slots
+            .entry((TypeId::of::<K>(), format!("{scope}|{}", sel.key())))
+            .or_default()
+            .clone()
     }
 
-    async fn list<K>(&self, scope: String, sel: Selectors<'_>, api: impl FnOnce() -> Api<K>) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
+    async fn list<K>(
+        &self,
+        scope: String,
+        sel: Selectors<'_>,
+        api: impl FnOnce() -> Api<K>,
+    ) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
     where
         K: Resource + Listable,
     {
@@ -115,7 +153,12 @@ impl KubeCache {
         self.fill(slot, api(), sel).await
     }
 
-    async fn fill<K>(&self, slot: Slot, api: Api<K>, sel: Selectors<'_>) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
+    async fn fill<K>(
+        &self,
+        slot: Slot,
+        api: Api<K>,
+        sel: Selectors<'_>,
+    ) -> Result<Arc<Vec<K>>, Arc<kube::Error>>
     where
         K: Resource + Listable,
     {
@@ -129,12 +172,15 @@ impl KubeCache {
                         return Err(Arc::new(too_many_pages()));
                     }
                     pages += 1;
-                    self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.requests
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let page = api.list(&params).await.map_err(Arc::new)?;
                     items.extend(page.items);
                     match page.metadata.continue_.filter(|c| !c.is_empty()) {
                         // The same token again would repeat the same page for ever.
-                        Some(token) if params.continue_token.as_deref() == Some(token.as_str()) => return Err(Arc::new(too_many_pages())),
+                        Some(token) if params.continue_token.as_deref() == Some(token.as_str()) => {
+                            return Err(Arc::new(too_many_pages()))
+                        }
                         Some(token) => params = params.continue_token(&token),
                         None => break,
                     }
@@ -144,7 +190,9 @@ impl KubeCache {
             .await
             .clone()?;
         // The slot key includes the TypeId, so the downcast cannot fail.
-        Ok(any.downcast::<Vec<K>>().unwrap_or_else(|_| Arc::new(Vec::new())))
+        Ok(any
+            .downcast::<Vec<K>>()
+            .unwrap_or_else(|_| Arc::new(Vec::new())))
     }
 }
 
@@ -185,8 +233,14 @@ mod tests {
                             }
                         }
                         let n = count.fetch_add(1, Ordering::SeqCst);
-                        let token = if fresh { format!("t{n}") } else { "same".into() };
-                        let body = format!(r#"{{"kind":"NamespaceList","apiVersion":"v1","metadata":{{"continue":"{token}"}},"items":[{{"metadata":{{"name":"ns{n}"}}}}]}}"#);
+                        let token = if fresh {
+                            format!("t{n}")
+                        } else {
+                            "same".into()
+                        };
+                        let body = format!(
+                            r#"{{"kind":"NamespaceList","apiVersion":"v1","metadata":{{"continue":"{token}"}},"items":[{{"metadata":{{"name":"ns{n}"}}}}]}}"#
+                        );
                         let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
                         if s.write_all(answer.as_bytes()).await.is_err() {
                             return;
@@ -203,8 +257,14 @@ mod tests {
     async fn a_server_that_paginates_without_end_ends_the_list_with_an_error() {
         let (client, served) = endless(true).await;
         let cache = KubeCache::default();
-        let e = cache.cluster::<Namespace>(&client).await.expect_err("an endless list must fail");
-        assert!(e.to_string().contains("kept paginating past 400 pages"), "{e}");
+        let e = cache
+            .cluster::<Namespace>(&client)
+            .await
+            .expect_err("an endless list must fail");
+        assert!(
+            e.to_string().contains("kept paginating past 400 pages"),
+            "{e}"
+        );
         assert_eq!(served.load(Ordering::SeqCst), MAX_PAGES);
         assert_eq!(cache.requests(), MAX_PAGES);
     }
@@ -212,7 +272,10 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_continue_token_ends_the_list_at_once() {
         let (client, served) = endless(false).await;
-        let e = KubeCache::default().cluster::<Namespace>(&client).await.expect_err("a repeated token must fail");
+        let e = KubeCache::default()
+            .cluster::<Namespace>(&client)
+            .await
+            .expect_err("a repeated token must fail");
         assert!(e.to_string().contains("repeated a continue token"), "{e}");
         assert_eq!(served.load(Ordering::SeqCst), 2);
     }

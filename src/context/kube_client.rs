@@ -12,34 +12,54 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Source {
     /// A kubeconfig file; `explicit` when named by --kubeconfig or KUBECONFIG.
-    File { path: PathBuf, explicit: bool },
+    File {
+        path: PathBuf,
+        explicit: bool,
+    },
     InCluster,
 }
 
 pub(crate) fn find_source(s: &Settings) -> Result<Source, NeedError> {
     if let Some(p) = &s.kubeconfig {
         return match crate::clients::files::check_regular(p) {
-            Ok(()) => Ok(Source::File { path: p.clone(), explicit: true }),
-            Err(e) => Err(NeedError::Broken(format!("kubeconfig {} {e} (from --kubeconfig)", p.display()))),
+            Ok(()) => Ok(Source::File {
+                path: p.clone(),
+                explicit: true,
+            }),
+            Err(e) => Err(NeedError::Broken(format!(
+                "kubeconfig {} {e} (from --kubeconfig)",
+                p.display()
+            ))),
         };
     }
     if let Some(v) = &s.env.kubeconfig {
         let paths: Vec<PathBuf> = std::env::split_paths(v).collect();
         return match paths.iter().find(|p| p.is_file()) {
-            Some(p) => Ok(Source::File { path: p.clone(), explicit: true }),
-            None => Err(NeedError::Broken(format!("no file named in KUBECONFIG exists ({})", v.to_string_lossy()))),
+            Some(p) => Ok(Source::File {
+                path: p.clone(),
+                explicit: true,
+            }),
+            None => Err(NeedError::Broken(format!(
+                "no file named in KUBECONFIG exists ({})",
+                v.to_string_lossy()
+            ))),
         };
     }
     if let Some(home) = &s.env.home {
         let p = home.join(".kube/config");
         if p.is_file() {
-            return Ok(Source::File { path: p, explicit: false });
+            return Ok(Source::File {
+                path: p,
+                explicit: false,
+            });
         }
     }
     if s.env.in_cluster {
         return Ok(Source::InCluster);
     }
-    Err(NeedError::Missing("no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into()))
+    Err(NeedError::Missing(
+        "no kubeconfig found (set --kubeconfig or KUBECONFIG, or run in a pod)".into(),
+    ))
 }
 
 /// A kubeconfig larger than this is not one (real ones are kilobytes, a few MiB with many
@@ -73,15 +93,27 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
     let source = find_source(s)?;
     let (config, what) = match &source {
         Source::File { path, .. } => {
-            let kc = read_kubeconfig(path).map_err(|e| NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display())))?;
-            let opts = KubeConfigOptions { context: s.context.clone(), ..KubeConfigOptions::default() };
+            let kc = read_kubeconfig(path).map_err(|e| {
+                NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })?;
+            let opts = KubeConfigOptions {
+                context: s.context.clone(),
+                ..KubeConfigOptions::default()
+            };
             let config = kube::Config::from_custom_kubeconfig(kc, &opts)
                 .await
-                .map_err(|e| NeedError::Broken(format!("kubeconfig {}: {}", path.display(), crate::clients::redact::redact(&e.to_string()))))?;
+                .map_err(|e| {
+                    NeedError::Broken(format!(
+                        "kubeconfig {}: {}",
+                        path.display(),
+                        crate::clients::redact::redact(&e.to_string())
+                    ))
+                })?;
             (config, format!("kubeconfig {}", path.display()))
         }
         Source::InCluster => {
-            let config = kube::Config::incluster().map_err(|e| NeedError::Broken(format!("in-cluster configuration: {e}")))?;
+            let config = kube::Config::incluster()
+                .map_err(|e| NeedError::Broken(format!("in-cluster configuration: {e}")))?;
             (config, "in-cluster service account".to_string())
         }
     };
@@ -90,17 +122,36 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
         config.default_namespace = ns.clone();
     }
     let url = shown_url(&config.cluster_url);
-    let client = kube::Client::try_from(config).map_err(|e| NeedError::Broken(format!("cannot build a client for {url}: {e}")))?;
+    let client = kube::Client::try_from(config)
+        .map_err(|e| NeedError::Broken(format!("cannot build a client for {url}: {e}")))?;
     match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
-        Ok(Ok(v)) => Ok((client, format!("Kubernetes {} at {url} ({what})", v.git_version))),
-        Ok(Err(e)) => Err(NeedError::Broken(format!("cannot reach the Kubernetes API at {url}: {}", describe(&e)))),
-        Err(_) => Err(NeedError::Broken(format!("cannot reach the Kubernetes API at {url}: no answer within {}s", REACH_TIMEOUT.as_secs()))),
+        Ok(Ok(v)) => Ok((
+            client,
+            format!("Kubernetes {} at {url} ({what})", v.git_version),
+        )),
+        Ok(Err(e)) => Err(NeedError::Broken(format!(
+            "cannot reach the Kubernetes API at {url}: {}",
+            describe(&e)
+        ))),
+        Err(_) => Err(NeedError::Broken(format!(
+            "cannot reach the Kubernetes API at {url}: no answer within {}s",
+            REACH_TIMEOUT.as_secs()
+        ))),
     }
 }
 
 /// A server URL as it may be shown: without user-info (`https://user:password@host`) or query.
 fn shown_url(u: &http::Uri) -> String {
-    let host = u.authority().map(|a| a.as_str().rsplit('@').next().unwrap_or_default().to_string()).unwrap_or_default();
+    let host = u
+        .authority()
+        .map(|a| {
+            a.as_str()
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
     format!("{}://{host}{}", u.scheme_str().unwrap_or("https"), u.path())
 }
 
@@ -134,24 +185,42 @@ mod tests {
     #[test]
     fn no_configuration_at_all_is_missing() {
         let s = Settings::default();
-        assert!(matches!(find_source(&s), Err(NeedError::Missing(m)) if m.starts_with("no kubeconfig found")));
-        let s = Settings { env: super::super::Env { kubeconfig: Some("/nope/a:/nope/b".into()), ..Default::default() }, ..Settings::default() };
-        assert!(matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("no file named in KUBECONFIG exists")));
+        assert!(
+            matches!(find_source(&s), Err(NeedError::Missing(m)) if m.starts_with("no kubeconfig found"))
+        );
+        let s = Settings {
+            env: super::super::Env {
+                kubeconfig: Some("/nope/a:/nope/b".into()),
+                ..Default::default()
+            },
+            ..Settings::default()
+        };
+        assert!(
+            matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("no file named in KUBECONFIG exists"))
+        );
     }
 
     #[test]
     fn server_urls_are_shown_without_user_info() {
         let u: http::Uri = "https://admin:CANARY-pw@10.0.0.1:6443/".parse().unwrap();
         assert_eq!(shown_url(&u), "https://10.0.0.1:6443/");
-        assert_eq!(shown_url(&"https://127.0.0.1:6443".parse().unwrap()), "https://127.0.0.1:6443/");
+        assert_eq!(
+            shown_url(&"https://127.0.0.1:6443".parse().unwrap()),
+            "https://127.0.0.1:6443/"
+        );
     }
 
     #[test]
     fn explicit_missing_kubeconfig_is_broken_not_missing() {
-        let s = Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() };
+        let s = Settings {
+            kubeconfig: Some("/nonexistent/kubeconfig".into()),
+            ..Settings::default()
+        };
         assert_eq!(
             find_source(&s),
-            Err(NeedError::Broken("kubeconfig /nonexistent/kubeconfig does not exist (from --kubeconfig)".into()))
+            Err(NeedError::Broken(
+                "kubeconfig /nonexistent/kubeconfig does not exist (from --kubeconfig)".into()
+            ))
         );
     }
 
@@ -160,9 +229,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("config");
         std::fs::write(&p, "apiVersion: v1\nclusters: [\n").unwrap();
-        let s = Settings { kubeconfig: Some(p.clone()), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
-        assert!(m.starts_with(&format!("cannot read kubeconfig {}", p.display())), "{m}");
+        let s = Settings {
+            kubeconfig: Some(p.clone()),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
+        assert!(
+            m.starts_with(&format!("cannot read kubeconfig {}", p.display())),
+            "{m}"
+        );
     }
 
     #[tokio::test]
@@ -170,9 +247,18 @@ mod tests {
         // The YAML parser's excerpt of the offending line would carry the token.
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("config");
-        std::fs::write(&p, "apiVersion: v1\nusers:\n- name: u\n  user: {token: CANARY-kubeconfig-token-5d1f\n").unwrap();
-        let s = Settings { kubeconfig: Some(p.clone()), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        std::fs::write(
+            &p,
+            "apiVersion: v1\nusers:\n- name: u\n  user: {token: CANARY-kubeconfig-token-5d1f\n",
+        )
+        .unwrap();
+        let s = Settings {
+            kubeconfig: Some(p.clone()),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
         assert!(!m.contains("CANARY"), "{m}");
         assert!(m.contains("not a valid kubeconfig (at line"), "{m}");
     }
@@ -181,14 +267,29 @@ mod tests {
     fn a_kubeconfig_that_is_not_a_regular_file_is_named_for_what_it_is() {
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        let s = Settings { kubeconfig: Some(fifo.clone()), ..Settings::default() };
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let s = Settings {
+            kubeconfig: Some(fifo.clone()),
+            ..Settings::default()
+        };
         assert_eq!(
             find_source(&s),
-            Err(NeedError::Broken(format!("kubeconfig {} is a FIFO, not a regular file; not read (from --kubeconfig)", fifo.display())))
+            Err(NeedError::Broken(format!(
+                "kubeconfig {} is a FIFO, not a regular file; not read (from --kubeconfig)",
+                fifo.display()
+            )))
         );
-        let s = Settings { kubeconfig: Some(d.path().to_path_buf()), ..Settings::default() };
-        assert!(matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("is a directory")));
+        let s = Settings {
+            kubeconfig: Some(d.path().to_path_buf()),
+            ..Settings::default()
+        };
+        assert!(
+            matches!(find_source(&s), Err(NeedError::Broken(m)) if m.contains("is a directory"))
+        );
     }
 
     #[tokio::test]
@@ -200,12 +301,29 @@ mod tests {
             "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: x\n  cluster: {server: 'https://127.0.0.1:1'}\ncontexts:\n- name: c\n  context: {cluster: x, user: u}\nusers:\n- name: u\n  user: {token: not-a-real-token}\n",
         )
         .unwrap();
-        let s = Settings { kubeconfig: Some(p.clone()), context: Some("nope".into()), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
+        let s = Settings {
+            kubeconfig: Some(p.clone()),
+            context: Some("nope".into()),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
         assert!(m.contains("nope"), "{m}");
-        let s = Settings { kubeconfig: Some(p), ..Settings::default() };
-        let Err(NeedError::Broken(m)) = connect(&s).await else { panic!("expected broken") };
-        assert!(m.starts_with("cannot reach the Kubernetes API at https://127.0.0.1:1/"), "{m}");
-        assert!(!m.contains("not-a-real-token"), "credentials must not leak: {m}");
+        let s = Settings {
+            kubeconfig: Some(p),
+            ..Settings::default()
+        };
+        let Err(NeedError::Broken(m)) = connect(&s).await else {
+            panic!("expected broken")
+        };
+        assert!(
+            m.starts_with("cannot reach the Kubernetes API at https://127.0.0.1:1/"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("not-a-real-token"),
+            "credentials must not leak: {m}"
+        );
     }
 }

@@ -84,7 +84,8 @@ impl Env {
             home: std::env::var_os("HOME").map(PathBuf::from),
             docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
             in_cluster: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
-                && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file(),
+                && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token")
+                    .is_file(),
         }
     }
 }
@@ -101,30 +102,55 @@ pub struct Needs {
 
 impl Needs {
     pub fn new(settings: Settings) -> Self {
-        Needs { settings, kube_cache: kube_cache::KubeCache::default(), kube: OnceCell::new(), docker: OnceCell::new(), kfp: OnceCell::new() }
+        Needs {
+            settings,
+            kube_cache: kube_cache::KubeCache::default(),
+            kube: OnceCell::new(),
+            docker: OnceCell::new(),
+            kfp: OnceCell::new(),
+        }
     }
 
     /// `Ok(how it was found)` or why it is not available, computed once per need.
     pub async fn resolve(&self, need: Need) -> Result<String, NeedError> {
         let r = match need {
-            Need::Kube => self.kube_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
-            Need::Docker => self.docker_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
-            Need::Kfp => self.kfp_entry().await.as_ref().map(|(_, d)| d.clone()).map_err(Clone::clone),
+            Need::Kube => self
+                .kube_entry()
+                .await
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .map_err(Clone::clone),
+            Need::Docker => self
+                .docker_entry()
+                .await
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .map_err(Clone::clone),
+            Need::Kfp => self
+                .kfp_entry()
+                .await
+                .as_ref()
+                .map(|(_, d)| d.clone())
+                .map_err(Clone::clone),
         };
         match r {
-            Err(NeedError::Missing(m)) if self.settings.required.contains(&need) => {
-                Err(NeedError::Broken(format!("{m} (required by --require {})", need.name())))
-            }
+            Err(NeedError::Missing(m)) if self.settings.required.contains(&need) => Err(
+                NeedError::Broken(format!("{m} (required by --require {})", need.name())),
+            ),
             other => other,
         }
     }
 
     async fn kube_entry(&self) -> &Result<(kube::Client, String), NeedError> {
-        self.kube.get_or_init(|| kube_client::connect(&self.settings)).await
+        self.kube
+            .get_or_init(|| kube_client::connect(&self.settings))
+            .await
     }
 
     async fn docker_entry(&self) -> &Result<(bollard::Docker, String), NeedError> {
-        self.docker.get_or_init(|| docker::connect(&self.settings)).await
+        self.docker
+            .get_or_init(|| docker::connect(&self.settings))
+            .await
     }
 
     async fn kfp_entry(&self) -> &Result<(kfp::Kfp, String), NeedError> {
@@ -133,11 +159,18 @@ impl Needs {
                 // Minting a ServiceAccount token and kfcheck's own port-forward need the
                 // Kubernetes API; nothing else does.
                 let k = &self.settings.kfp;
-                let kube = if k.service_account.is_some() || k.forwards(self.settings.env.in_cluster) {
-                    Some(self.kube_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(Clone::clone))
-                } else {
-                    None
-                };
+                let kube =
+                    if k.service_account.is_some() || k.forwards(self.settings.env.in_cluster) {
+                        Some(
+                            self.kube_entry()
+                                .await
+                                .as_ref()
+                                .map(|(c, _)| c.clone())
+                                .map_err(Clone::clone),
+                        )
+                    } else {
+                        None
+                    };
                 kfp::connect(&self.settings, kube).await
             })
             .await
@@ -145,16 +178,28 @@ impl Needs {
 
     /// The KFP API. Kinds call this only when they declared the need.
     pub async fn kfp(&self) -> Result<kfp::Kfp, String> {
-        self.kfp_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
+        self.kfp_entry()
+            .await
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .map_err(|e| e.reason().to_string())
     }
 
     /// The Kubernetes client. Kinds call this only when they declared the need.
     pub async fn kube(&self) -> Result<kube::Client, String> {
-        self.kube_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
+        self.kube_entry()
+            .await
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .map_err(|e| e.reason().to_string())
     }
 
     /// The Docker client. Kinds call this only when they declared the need.
     pub async fn docker(&self) -> Result<bollard::Docker, String> {
-        self.docker_entry().await.as_ref().map(|(c, _)| c.clone()).map_err(|e| e.reason().to_string())
+        self.docker_entry()
+            .await
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .map_err(|e| e.reason().to_string())
     }
 }

@@ -22,7 +22,16 @@ pub fn selector(run_id: Option<&str>) -> String {
 /// other's object); an id too long to fit is shortened with a hash of the whole id.
 pub fn object_name(what: &str, check: &str, run_id: &str) -> String {
     let clean = |s: &str| -> String {
-        let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        let s: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         s.trim_matches('-').to_string()
     };
     let (what, check, run_id) = (clean(what), clean(check), clean(run_id));
@@ -31,9 +40,15 @@ pub fn object_name(what: &str, check: &str, run_id: &str) -> String {
         check
     } else {
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
-        let hash = check.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        let hash = check.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
         let keep = room.saturating_sub(9);
-        format!("{}-{:08x}", check[..keep].trim_end_matches('-'), hash as u32)
+        format!(
+            "{}-{:08x}",
+            check[..keep].trim_end_matches('-'),
+            hash as u32
+        )
     };
     format!("kfcheck-{what}-{check}-{run_id}")
 }
@@ -41,11 +56,20 @@ pub fn object_name(what: &str, check: &str, run_id: &str) -> String {
 /// Labels for an object created by `check` in run `run_id`.
 pub fn labels(run_id: &str, check: &str) -> BTreeMap<String, String> {
     // Label values are at most 63 characters.
-    let check: String = check.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')).take(63).collect();
+    let check: String = check
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(63)
+        .collect();
     BTreeMap::from([
         (MANAGED_BY_KEY.to_string(), MANAGED_BY.to_string()),
         (RUN_ID_KEY.to_string(), run_id.to_string()),
-        (CHECK_KEY.to_string(), check.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()),
+        (
+            CHECK_KEY.to_string(),
+            check
+                .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string(),
+        ),
     ])
 }
 
@@ -55,14 +79,28 @@ mod name_tests {
 
     #[test]
     fn names_hold_the_check_id_and_stay_dns_labels() {
-        assert_eq!(object_name("gpu-probe", "gpu-schedulable", "0a1b2c3d4e"), "kfcheck-gpu-probe-gpu-schedulable-0a1b2c3d4e");
-        assert_ne!(object_name("gpu-probe", "gpu-schedulable", "r"), object_name("gpu-probe", "gpu-schedulable-h100", "r"));
+        assert_eq!(
+            object_name("gpu-probe", "gpu-schedulable", "0a1b2c3d4e"),
+            "kfcheck-gpu-probe-gpu-schedulable-0a1b2c3d4e"
+        );
+        assert_ne!(
+            object_name("gpu-probe", "gpu-schedulable", "r"),
+            object_name("gpu-probe", "gpu-schedulable-h100", "r")
+        );
         let long_a = object_name("gpu-probe", &format!("{}-a", "x".repeat(80)), "0a1b2c3d4e");
         let long_b = object_name("gpu-probe", &format!("{}-b", "x".repeat(80)), "0a1b2c3d4e");
         assert_ne!(long_a, long_b, "shortened ids stay distinct");
-        for n in [&long_a, &long_b, &object_name("gpu-probe", "Odd_ID.with.dots", "0a1b2c3d4e")] {
+        for n in [
+            &long_a,
+            &long_b,
+            &object_name("gpu-probe", "Odd_ID.with.dots", "0a1b2c3d4e"),
+        ] {
             assert!(n.len() <= 63, "{n}");
-            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{n}"
+            );
             assert!(!n.ends_with('-') && !n.contains("--"), "{n}");
         }
     }

@@ -91,12 +91,21 @@ pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duratio
 }
 
 pub(crate) fn check_network(n: &str) -> Result<(), String> {
-    matches!(n, "none" | "host" | "bridge").then_some(()).ok_or_else(|| format!("network {n:?}: use none, host or bridge"))
+    matches!(n, "none" | "host" | "bridge")
+        .then_some(())
+        .ok_or_else(|| format!("network {n:?}: use none, host or bridge"))
 }
 
 /// Whether Docker reports an NVIDIA runtime (as `docker info` lists runtimes).
-pub(crate) async fn gpu_runtime(docker: &bollard::Docker) -> Result<Result<(), String>, CheckError> {
-    let info = docker.info().await.map_err(|e| CheckError::Undecided(format!("failed to read Docker info: {}", container::describe(&e))))?;
+pub(crate) async fn gpu_runtime(
+    docker: &bollard::Docker,
+) -> Result<Result<(), String>, CheckError> {
+    let info = docker.info().await.map_err(|e| {
+        CheckError::Undecided(format!(
+            "failed to read Docker info: {}",
+            container::describe(&e)
+        ))
+    })?;
     let default = info.default_runtime.unwrap_or_default();
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
     runtimes.sort();
@@ -111,17 +120,43 @@ pub(crate) async fn gpu_runtime(docker: &bollard::Docker) -> Result<Result<(), S
 }
 
 /// Runs `spec` under the janitor: removal is registered before the container is created.
-pub(crate) async fn run_labelled(cx: &CheckContext, docker: &bollard::Docker, mut spec: Spec, timeout: Duration, pull: bool) -> Result<Ran, CheckError> {
-    container::ensure_image(docker, &spec.image, pull).await.map_err(|e| CheckError::Undecided(e.to_string()))?;
+pub(crate) async fn run_labelled(
+    cx: &CheckContext,
+    docker: &bollard::Docker,
+    mut spec: Spec,
+    timeout: Duration,
+    pull: bool,
+) -> Result<Ran, CheckError> {
+    container::ensure_image(docker, &spec.image, pull)
+        .await
+        .map_err(|e| CheckError::Undecided(e.to_string()))?;
     spec.labels = owned::labels(&cx.run_id, &cx.spec.id);
-    let check: String = cx.spec.id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let check: String = cx
+        .spec
+        .id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     spec.name = format!("kfcheck-{check}-{}", cx.run_id);
     let (d, name) = (docker.clone(), spec.name.clone());
-    cx.janitor.register(format!("remove container {name}"), move || Box::pin(async move { container::remove(&d, &name).await }));
-    container::run_to_end(docker, &spec, timeout, &cx.cancel).await.map_err(|e| match e {
-        ContainerError::Interrupted => CheckError::Undecided("interrupted while the container ran".into()),
-        other => CheckError::Undecided(other.to_string()),
-    })
+    cx.janitor
+        .register(format!("remove container {name}"), move || {
+            Box::pin(async move { container::remove(&d, &name).await })
+        });
+    container::run_to_end(docker, &spec, timeout, &cx.cancel)
+        .await
+        .map_err(|e| match e {
+            ContainerError::Interrupted => {
+                CheckError::Undecided("interrupted while the container ran".into())
+            }
+            other => CheckError::Undecided(other.to_string()),
+        })
 }
 
 /// What the container did, as the pure evaluation sees it.
@@ -143,7 +178,14 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
     let mut out = Outcome::default();
     let subject = Subject::new("container", f.image.clone());
     let mode = if f.mode == Mode::Gpu { "gpu" } else { "cpu" };
-    let logs = Evidence::new("log tail", if f.log_tail.is_empty() { "(no output)".to_string() } else { f.log_tail.clone() });
+    let logs = Evidence::new(
+        "log tail",
+        if f.log_tail.is_empty() {
+            "(no output)".to_string()
+        } else {
+            f.log_tail.clone()
+        },
+    );
     if f.timed_out {
         out.findings.push(Finding::new(
             "container-timed-out",
@@ -161,7 +203,11 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
         };
         let count = p.get("count").and_then(|c| c.as_u64()).unwrap_or(0);
         if count < u64::from(f.expect_gpus) {
-            let why = p.get("reason").and_then(|r| r.as_str()).unwrap_or("no reason given").to_string();
+            let why = p
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("no reason given")
+                .to_string();
             out.findings.push(Finding::new(
                 "gpu-not-visible-in-container",
                 severity,
@@ -172,17 +218,39 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
             ));
             return Ok(out);
         }
-        let names: Vec<String> = p.get("devices").and_then(|d| d.as_array()).map(|ds| ds.iter().filter_map(|d| d.get("name").and_then(|n| n.as_str()).map(str::to_string)).collect()).unwrap_or_default();
-        out.notes.push(format!("GPU container sees {count} GPU(s): {}", names.join(", ")));
+        let names: Vec<String> = p
+            .get("devices")
+            .and_then(|d| d.as_array())
+            .map(|ds| {
+                ds.iter()
+                    .filter_map(|d| d.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.notes.push(format!(
+            "GPU container sees {count} GPU(s): {}",
+            names.join(", ")
+        ));
     }
     match f.exit_code {
-        Some(0) => out.notes.push(format!("{} ({mode} mode) exited 0 in {:.1}s", f.image, f.duration.as_secs_f64())),
+        Some(0) => out.notes.push(format!(
+            "{} ({mode} mode) exited 0 in {:.1}s",
+            f.image,
+            f.duration.as_secs_f64()
+        )),
         code => out.findings.push(Finding::new(
             "container-exit-nonzero",
             severity,
             subject,
             "container exited with an error",
-            vec![Evidence::new("exit code", code.map_or("unknown".into(), |c| c.to_string())).expected("0"), logs],
+            vec![
+                Evidence::new(
+                    "exit code",
+                    code.map_or("unknown".into(), |c| c.to_string()),
+                )
+                .expected("0"),
+                logs,
+            ],
             META.fix,
         )),
     }
@@ -214,9 +282,17 @@ impl Kind for ContainerRun {
             }
             let default_args = match p.mode {
                 Mode::Cpu => vec!["probe".to_string(), "env".into(), "--no-metadata".into()],
-                Mode::Gpu => vec!["probe".to_string(), "gpu".into(), "--expect".into(), p.expect_gpus.to_string()],
+                Mode::Gpu => vec![
+                    "probe".to_string(),
+                    "gpu".into(),
+                    "--expect".into(),
+                    p.expect_gpus.to_string(),
+                ],
             };
-            let args = p.args.clone().or_else(|| (p.command.is_none()).then_some(default_args));
+            let args = p
+                .args
+                .clone()
+                .or_else(|| (p.command.is_none()).then_some(default_args));
             let spec = Spec {
                 image: p.image.clone(),
                 entrypoint: p.command.clone(),
@@ -247,7 +323,12 @@ impl Kind for ContainerRun {
 mod tests {
     use super::*;
 
-    fn facts(mode: Mode, exit: Option<i64>, timed_out: bool, probe: Option<serde_json::Value>) -> Facts {
+    fn facts(
+        mode: Mode,
+        exit: Option<i64>,
+        timed_out: bool,
+        probe: Option<serde_json::Value>,
+    ) -> Facts {
         Facts {
             image: "img".into(),
             mode,
@@ -274,11 +355,19 @@ mod tests {
     #[test]
     fn gpu_mode_reads_the_probe() {
         let seen = serde_json::json!({"probe": "gpu", "count": 2, "devices": [{"name": "NVIDIA H100"}, {"name": "NVIDIA H100"}]});
-        let o = evaluate(&facts(Mode::Gpu, Some(0), false, Some(seen)), Severity::Error).unwrap();
+        let o = evaluate(
+            &facts(Mode::Gpu, Some(0), false, Some(seen)),
+            Severity::Error,
+        )
+        .unwrap();
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert!(o.notes[0].contains("2 GPU(s)"));
         let none = serde_json::json!({"probe": "gpu", "count": 0, "reason": "no NVIDIA driver"});
-        let o = evaluate(&facts(Mode::Gpu, Some(1), false, Some(none)), Severity::Error).unwrap();
+        let o = evaluate(
+            &facts(Mode::Gpu, Some(1), false, Some(none)),
+            Severity::Error,
+        )
+        .unwrap();
         assert_eq!(o.findings[0].rule, "gpu-not-visible-in-container");
         assert!(evaluate(&facts(Mode::Gpu, Some(0), false, None), Severity::Error).is_err());
     }
@@ -286,9 +375,17 @@ mod tests {
     #[test]
     fn params_are_strict() {
         let base = SuiteBase::Embedded;
-        assert!(ContainerRun.validate(&serde_json::json!({"mode": "gpu", "timeout": "30s"}), &base).is_ok());
-        assert!(ContainerRun.validate(&serde_json::json!({"mode": "tpu"}), &base).is_err());
-        assert!(ContainerRun.validate(&serde_json::json!({"network": "bridge0"}), &base).is_err());
-        assert!(ContainerRun.validate(&serde_json::json!({"imag": "x"}), &base).is_err());
+        assert!(ContainerRun
+            .validate(&serde_json::json!({"mode": "gpu", "timeout": "30s"}), &base)
+            .is_ok());
+        assert!(ContainerRun
+            .validate(&serde_json::json!({"mode": "tpu"}), &base)
+            .is_err());
+        assert!(ContainerRun
+            .validate(&serde_json::json!({"network": "bridge0"}), &base)
+            .is_err());
+        assert!(ContainerRun
+            .validate(&serde_json::json!({"imag": "x"}), &base)
+            .is_err());
     }
 }

@@ -113,12 +113,31 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
         return Ok(out);
     }
     let Some(p) = &f.probe else {
-        return Err(CheckError::Undecided(format!("the storage probe printed no result line (exit {}): {}", f.exit_code.unwrap_or(-1), f.log_tail)));
+        return Err(CheckError::Undecided(format!(
+            "the storage probe printed no result line (exit {}): {}",
+            f.exit_code.unwrap_or(-1),
+            f.log_tail
+        )));
     };
-    let status = p.get("status").and_then(|s| s.as_str()).unwrap_or("errored");
-    let class = p.pointer("/error/class").and_then(|c| c.as_str()).unwrap_or("").to_string();
-    let message = p.pointer("/error/message").and_then(|c| c.as_str()).unwrap_or("").to_string();
-    let identity = p.pointer("/credentials/identity").and_then(|c| c.as_str()).unwrap_or("unknown identity").to_string();
+    let status = p
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or("errored");
+    let class = p
+        .pointer("/error/class")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_string();
+    let message = p
+        .pointer("/error/message")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_string();
+    let identity = p
+        .pointer("/credentials/identity")
+        .and_then(|c| c.as_str())
+        .unwrap_or("unknown identity")
+        .to_string();
     match status {
         "passed" => {}
         "failed" => {
@@ -130,23 +149,53 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
                 "token-refused" => ("token-refused-in-container", "token endpoint refuses the container's key", "Create a new key for the service account (the key may be deleted, disabled or expired) and mount it."),
                 _ => ("storage-roundtrip-failed-in-container", "bucket round trip from the container failed", META.fix),
             };
-            out.findings.push(Finding::new(rule, severity, subject, msg, vec![Evidence::new("credentials", f.how.clone()), Evidence::new("identity", identity), Evidence::new("error", message)], fix));
+            out.findings.push(Finding::new(
+                rule,
+                severity,
+                subject,
+                msg,
+                vec![
+                    Evidence::new("credentials", f.how.clone()),
+                    Evidence::new("identity", identity),
+                    Evidence::new("error", message),
+                ],
+                fix,
+            ));
             return Ok(out);
         }
-        _ => return Err(CheckError::Undecided(format!("the storage probe could not decide ({class}): {message}"))),
+        _ => {
+            return Err(CheckError::Undecided(format!(
+                "the storage probe could not decide ({class}): {message}"
+            )))
+        }
     }
-    let steps = p.get("steps").and_then(|s| s.as_array()).cloned().unwrap_or_default();
-    let timing: Vec<String> = steps.iter().filter_map(|s| Some(format!("{} {}ms", s.get("op")?.as_str()?, s.get("ms")?))).collect();
-    out.notes.push(format!("round trip of {} bytes as {identity} ({}): {}", p.get("bytes").unwrap_or(&serde_json::Value::Null), f.how, timing.join(", ")));
+    let steps = p
+        .get("steps")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let timing: Vec<String> = steps
+        .iter()
+        .filter_map(|s| Some(format!("{} {}ms", s.get("op")?.as_str()?, s.get("ms")?)))
+        .collect();
+    out.notes.push(format!(
+        "round trip of {} bytes as {identity} ({}): {}",
+        p.get("bytes").unwrap_or(&serde_json::Value::Null),
+        f.how,
+        timing.join(", ")
+    ));
     match &f.result_seen {
         None => {}
-        Some(Ok(())) => out.notes.push("result object uploaded from the container was read back from the host".into()),
+        Some(Ok(())) => out
+            .notes
+            .push("result object uploaded from the container was read back from the host".into()),
         Some(Err(why)) => out.findings.push(Finding::new(
             "result-object-missing",
             severity,
             subject,
             "result object uploaded from the container is not visible from the host",
-            vec![Evidence::new("result object", why.clone()).expected("readable with the same credentials")],
+            vec![Evidence::new("result object", why.clone())
+                .expected("readable with the same credentials")],
             "Check that the container and the host use the same bucket and endpoint.",
         )),
     }
@@ -172,72 +221,154 @@ impl Kind for ContainerStorage {
         Box::pin(async move {
             let mut p: Params = cx.params()?;
             // Relative paths are relative to the suite folder that names them.
-            p.key_file = p.key_file.map(|k| super::pipeline_lint::resolve(&cx.spec.base, &k.to_string_lossy()));
-            p.adc_dir = p.adc_dir.map(|d| super::pipeline_lint::resolve(&cx.spec.base, &d.to_string_lossy()));
+            p.key_file = p
+                .key_file
+                .map(|k| super::pipeline_lint::resolve(&cx.spec.base, &k.to_string_lossy()));
+            p.adc_dir = p
+                .adc_dir
+                .map(|d| super::pipeline_lint::resolve(&cx.spec.base, &d.to_string_lossy()));
             let Some(bucket) = p.bucket.clone() else {
-                return Err(CheckError::NotApplicable("no bucket configured (set params.bucket in your suite)".into()));
+                return Err(CheckError::NotApplicable(
+                    "no bucket configured (set params.bucket in your suite)".into(),
+                ));
             };
             let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
             let mut env = cx.needs.storage_env();
             let mut binds = Vec::new();
             let how = if let Some(k) = &p.key_file {
-                let k = std::fs::canonicalize(k).map_err(|e| CheckError::Undecided(format!("key file {}: {e}", k.display())))?;
+                let k = std::fs::canonicalize(k)
+                    .map_err(|e| CheckError::Undecided(format!("key file {}: {e}", k.display())))?;
                 binds.push(format!("{}:{KEY_IN_CONTAINER}:ro", k.display()));
                 env.push(format!("GOOGLE_APPLICATION_CREDENTIALS={KEY_IN_CONTAINER}"));
                 format!("key file {} mounted at {KEY_IN_CONTAINER}", k.display())
             } else if let Some(d) = &p.adc_dir {
-                let d = std::fs::canonicalize(d).map_err(|e| CheckError::Undecided(format!("ADC folder {}: {e}", d.display())))?;
+                let d = std::fs::canonicalize(d).map_err(|e| {
+                    CheckError::Undecided(format!("ADC folder {}: {e}", d.display()))
+                })?;
                 binds.push(format!("{}:{ADC_IN_CONTAINER}:ro", d.display()));
-                format!("gcloud ADC folder {} mounted at {ADC_IN_CONTAINER}", d.display())
+                format!(
+                    "gcloud ADC folder {} mounted at {ADC_IN_CONTAINER}",
+                    d.display()
+                )
             } else {
                 "the container's environment (emulator or metadata server)".to_string()
             };
             // The host-side client: same credentials, for verifying and cleaning up.
-            let choice = GcsChoice { key_file: p.key_file.clone(), adc_dir: p.adc_dir.clone(), endpoint: p.endpoint.clone(), no_metadata: p.key_file.is_some() || p.adc_dir.is_some() };
+            let choice = GcsChoice {
+                key_file: p.key_file.clone(),
+                adc_dir: p.adc_dir.clone(),
+                endpoint: p.endpoint.clone(),
+                no_metadata: p.key_file.is_some() || p.adc_dir.is_some(),
+            };
             // Per check: checks of one run share the run id and, with host networking, the hostname.
             let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
             // Registered before anything is written: the janitor deletes the run's prefix.
             {
-                let (needs, choice, bucket, prefix) = (cx.needs.clone(), choice.clone(), bucket.clone(), prefix.clone());
-                cx.janitor.register(format!("delete gs://{bucket}/{prefix}*"), move || {
-                    Box::pin(async move {
-                        // Credentials that cannot get a token cannot have written anything either.
-                        let c = match needs.gcs(&choice).await {
-                            Ok(c) => c,
-                            Err(e @ (GcsError::BadCredentials { .. } | GcsError::NoCredentials(_))) => return Ok(format!("nothing to delete under gs://{bucket}/{prefix} ({})", e.class())),
-                            Err(e) => return Err(e.to_string()),
-                        };
-                        let objs = match c.list(&bucket, &prefix, 1000).await {
-                            Ok(o) => o,
-                            Err(GcsError::BucketMissing { .. }) => return Ok(format!("bucket {bucket} does not exist: nothing to delete")),
-                            Err(e @ GcsError::Token { .. }) => return Ok(format!("nothing to delete under gs://{bucket}/{prefix} ({})", e.class())),
-                            Err(e) => return Err(e.to_string()),
-                        };
-                        for o in &objs {
-                            c.delete(&bucket, &o.name).await.map_err(|e| e.to_string())?;
-                        }
-                        Ok(format!("deleted {} object(s) under gs://{bucket}/{prefix}", objs.len()))
-                    })
-                });
+                let (needs, choice, bucket, prefix) = (
+                    cx.needs.clone(),
+                    choice.clone(),
+                    bucket.clone(),
+                    prefix.clone(),
+                );
+                cx.janitor
+                    .register(format!("delete gs://{bucket}/{prefix}*"), move || {
+                        Box::pin(async move {
+                            // Credentials that cannot get a token cannot have written anything either.
+                            let c = match needs.gcs(&choice).await {
+                                Ok(c) => c,
+                                Err(
+                                    e @ (GcsError::BadCredentials { .. }
+                                    | GcsError::NoCredentials(_)),
+                                ) => {
+                                    return Ok(format!(
+                                        "nothing to delete under gs://{bucket}/{prefix} ({})",
+                                        e.class()
+                                    ))
+                                }
+                                Err(e) => return Err(e.to_string()),
+                            };
+                            let objs = match c.list(&bucket, &prefix, 1000).await {
+                                Ok(o) => o,
+                                Err(GcsError::BucketMissing { .. }) => {
+                                    return Ok(format!(
+                                        "bucket {bucket} does not exist: nothing to delete"
+                                    ))
+                                }
+                                Err(e @ GcsError::Token { .. }) => {
+                                    return Ok(format!(
+                                        "nothing to delete under gs://{bucket}/{prefix} ({})",
+                                        e.class()
+                                    ))
+                                }
+                                Err(e) => return Err(e.to_string()),
+                            };
+                            for o in &objs {
+                                c.delete(&bucket, &o.name)
+                                    .await
+                                    .map_err(|e| e.to_string())?;
+                            }
+                            Ok(format!(
+                                "deleted {} object(s) under gs://{bucket}/{prefix}",
+                                objs.len()
+                            ))
+                        })
+                    });
             }
-            let mut args = vec!["probe".to_string(), "storage".into(), "--bucket".into(), bucket.clone(), "--run-id".into(), cx.run_id.to_string(), "--scope".into(), cx.spec.id.clone(), "--size".into(), p.size.clone(), "--upload-result".into()];
+            let mut args = vec![
+                "probe".to_string(),
+                "storage".into(),
+                "--bucket".into(),
+                bucket.clone(),
+                "--run-id".into(),
+                cx.run_id.to_string(),
+                "--scope".into(),
+                cx.spec.id.clone(),
+                "--size".into(),
+                p.size.clone(),
+                "--upload-result".into(),
+            ];
             if let Some(e) = &p.endpoint {
                 args.extend(["--endpoint".to_string(), e.clone()]);
             }
             if p.key_file.is_some() || p.adc_dir.is_some() {
                 args.push("--no-metadata".into());
             }
-            let spec = Spec { image: p.image.clone(), cmd: Some(args), env, binds, network: Some(p.network.clone()), ..Spec::default() };
+            let spec = Spec {
+                image: p.image.clone(),
+                cmd: Some(args),
+                env,
+                binds,
+                network: Some(p.network.clone()),
+                ..Spec::default()
+            };
             let ran = run_labelled(&cx, &docker, spec, p.timeout, p.pull).await?;
             let probe = container::probe_line(&ran.logs);
-            let result_seen = match (p.verify_result, probe.as_ref().and_then(|v| v.get("result_object")).and_then(|o| o.as_str())) {
+            let result_seen = match (
+                p.verify_result,
+                probe
+                    .as_ref()
+                    .and_then(|v| v.get("result_object"))
+                    .and_then(|o| o.as_str()),
+            ) {
                 (true, Some(obj)) => Some(match cx.needs.gcs(&choice).await {
-                    Ok(c) => c.download(&bucket, obj).await.map(|_| ()).map_err(|e| e.to_string()),
+                    Ok(c) => c
+                        .download(&bucket, obj)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(format!("the host could not build a storage client: {e}")),
                 }),
                 _ => None,
             };
-            let facts = Facts { bucket, how, exit_code: ran.exit_code, timed_out: ran.timed_out, log_tail: redact::tail(&ran.logs, 10, 2000), probe, result_seen };
+            let facts = Facts {
+                bucket,
+                how,
+                exit_code: ran.exit_code,
+                timed_out: ran.timed_out,
+                log_tail: redact::tail(&ran.logs, 10, 2000),
+                probe,
+                result_seen,
+            };
             evaluate(&facts, cx.spec.severity)
         })
     }
@@ -248,7 +379,15 @@ mod tests {
     use super::*;
 
     fn facts(probe: serde_json::Value) -> Facts {
-        Facts { bucket: "b".into(), how: "key file".into(), exit_code: Some(0), timed_out: false, log_tail: String::new(), probe: Some(probe), result_seen: Some(Ok(())) }
+        Facts {
+            bucket: "b".into(),
+            how: "key file".into(),
+            exit_code: Some(0),
+            timed_out: false,
+            log_tail: String::new(),
+            probe: Some(probe),
+            result_seen: Some(Ok(())),
+        }
     }
 
     #[test]
@@ -261,21 +400,42 @@ mod tests {
 
     #[test]
     fn refusals_are_findings_and_errors_are_undecided() {
-        for (class, rule) in [("no-credentials", "no-credentials-in-container"), ("bucket-missing", "bucket-missing"), ("denied", "storage-denied-in-container"), ("token-refused", "token-refused-in-container"), ("bad-credentials", "credentials-unusable-in-container")] {
+        for (class, rule) in [
+            ("no-credentials", "no-credentials-in-container"),
+            ("bucket-missing", "bucket-missing"),
+            ("denied", "storage-denied-in-container"),
+            ("token-refused", "token-refused-in-container"),
+            ("bad-credentials", "credentials-unusable-in-container"),
+        ] {
             let p = serde_json::json!({"probe": "storage", "status": "failed", "error": {"class": class, "message": "m"}});
-            assert_eq!(evaluate(&facts(p), Severity::Error).unwrap().findings[0].rule, rule);
+            assert_eq!(
+                evaluate(&facts(p), Severity::Error).unwrap().findings[0].rule,
+                rule
+            );
         }
         let p = serde_json::json!({"probe": "storage", "status": "errored", "error": {"class": "unreachable", "message": "m"}});
         assert!(evaluate(&facts(p), Severity::Error).is_err());
         let mut f = facts(serde_json::json!({"probe": "storage", "status": "passed"}));
         f.result_seen = Some(Err("404".into()));
-        assert_eq!(evaluate(&f, Severity::Error).unwrap().findings[0].rule, "result-object-missing");
+        assert_eq!(
+            evaluate(&f, Severity::Error).unwrap().findings[0].rule,
+            "result-object-missing"
+        );
     }
 
     #[test]
     fn no_bucket_or_both_credentials_are_refused_at_validation() {
-        assert!(ContainerStorage.validate(&serde_json::json!({"key_file": "a", "adc_dir": "b"}), &SuiteBase::Embedded).is_err());
-        assert!(ContainerStorage.validate(&serde_json::json!({"size": "1XB"}), &SuiteBase::Embedded).is_err());
-        assert!(ContainerStorage.validate(&serde_json::json!({}), &SuiteBase::Embedded).is_ok());
+        assert!(ContainerStorage
+            .validate(
+                &serde_json::json!({"key_file": "a", "adc_dir": "b"}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
+        assert!(ContainerStorage
+            .validate(&serde_json::json!({"size": "1XB"}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(ContainerStorage
+            .validate(&serde_json::json!({}), &SuiteBase::Embedded)
+            .is_ok());
     }
 }

@@ -45,12 +45,21 @@ pub(crate) fn observe(crds: &[CustomResourceDefinition]) -> Observed {
     crds.iter()
         .filter_map(|c| {
             let name = c.metadata.name.clone()?;
-            let served = c.spec.versions.iter().filter(|v| v.served).map(|v| v.name.clone()).collect();
+            let served = c
+                .spec
+                .versions
+                .iter()
+                .filter(|v| v.served)
+                .map(|v| v.name.clone())
+                .collect();
             let established = c
                 .status
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|x| x.type_ == "Established" && x.status == "True"));
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|x| x.type_ == "Established" && x.status == "True")
+                });
             Some((name, (served, established)))
         })
         .collect()
@@ -70,15 +79,25 @@ pub(crate) fn evaluate(expected: &[Expected], observed: &Observed, severity: Sev
                 format!("Apply the {} CRD from the Kubeflow manifests.", e.name),
             )),
             Some((served, established)) => {
-                let missing: Vec<&str> = e.versions.iter().filter(|v| !served.contains(v)).map(String::as_str).collect();
+                let missing: Vec<&str> = e
+                    .versions
+                    .iter()
+                    .filter(|v| !served.contains(v))
+                    .map(String::as_str)
+                    .collect();
                 if !missing.is_empty() {
                     out.findings.push(Finding::new(
                         "crd-version-not-served",
                         severity,
                         subject(&e.name),
                         "crd does not serve an expected version",
-                        vec![Evidence::new("served versions", served.join(", ")).expected(e.versions.join(", "))],
-                        format!("Upgrade the {} CRD to a release that serves {}.", e.name, missing.join(", ")),
+                        vec![Evidence::new("served versions", served.join(", "))
+                            .expected(e.versions.join(", "))],
+                        format!(
+                            "Upgrade the {} CRD to a release that serves {}.",
+                            e.name,
+                            missing.join(", ")
+                        ),
                     ));
                 }
                 if !established {
@@ -94,7 +113,14 @@ pub(crate) fn evaluate(expected: &[Expected], observed: &Observed, severity: Sev
             }
         }
     }
-    out.notes.push(format!("{} of {} expected CRDs found", expected.iter().filter(|e| observed.contains_key(&e.name)).count(), expected.len()));
+    out.notes.push(format!(
+        "{} of {} expected CRDs found",
+        expected
+            .iter()
+            .filter(|e| observed.contains_key(&e.name))
+            .count(),
+        expected.len()
+    ));
     out
 }
 
@@ -131,22 +157,46 @@ mod tests {
     use super::*;
 
     fn exp(name: &str, versions: &[&str]) -> Expected {
-        Expected { name: name.into(), versions: versions.iter().map(|v| v.to_string()).collect() }
+        Expected {
+            name: name.into(),
+            versions: versions.iter().map(|v| v.to_string()).collect(),
+        }
     }
 
     #[test]
     fn all_present_passes_and_each_gap_is_a_finding() {
         let mut observed = Observed::new();
-        observed.insert("workflows.argoproj.io".into(), (vec!["v1alpha1".into()], true));
-        observed.insert("profiles.kubeflow.org".into(), (vec!["v1beta1".into()], false));
-        let ok = evaluate(&[exp("workflows.argoproj.io", &["v1alpha1"])], &observed, Severity::Error);
+        observed.insert(
+            "workflows.argoproj.io".into(),
+            (vec!["v1alpha1".into()], true),
+        );
+        observed.insert(
+            "profiles.kubeflow.org".into(),
+            (vec!["v1beta1".into()], false),
+        );
+        let ok = evaluate(
+            &[exp("workflows.argoproj.io", &["v1alpha1"])],
+            &observed,
+            Severity::Error,
+        );
         assert!(ok.findings.is_empty());
         let bad = evaluate(
-            &[exp("workflows.argoproj.io", &["v1alpha1"]), exp("profiles.kubeflow.org", &["v1"]), exp("notebooks.kubeflow.org", &[])],
+            &[
+                exp("workflows.argoproj.io", &["v1alpha1"]),
+                exp("profiles.kubeflow.org", &["v1"]),
+                exp("notebooks.kubeflow.org", &[]),
+            ],
             &observed,
             Severity::Error,
         );
         let rules: Vec<&str> = bad.findings.iter().map(|f| f.rule.as_str()).collect();
-        assert_eq!(rules, vec!["crd-version-not-served", "crd-not-established", "crd-missing"]);
+        assert_eq!(
+            rules,
+            vec![
+                "crd-version-not-served",
+                "crd-not-established",
+                "crd-missing"
+            ]
+        );
     }
 }

@@ -55,7 +55,13 @@ pub(crate) fn observe(d: &Deployment) -> Option<Seen> {
     let available = status
         .and_then(|s| s.conditions.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"))
-        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default()));
+        .map(|c| {
+            (
+                c.status.clone(),
+                c.reason.clone().unwrap_or_default(),
+                c.message.clone().unwrap_or_default(),
+            )
+        });
     Some(Seen {
         name,
         available,
@@ -67,9 +73,21 @@ pub(crate) fn observe(d: &Deployment) -> Option<Seen> {
 
 /// The unready pods a Deployment selects (by its matchLabels), as `name: state`.
 fn unready_pods(d: &Deployment, pods: &[Pod]) -> Vec<String> {
-    let Some(sel) = d.spec.as_ref().and_then(|s| s.selector.match_labels.as_ref()).filter(|m| !m.is_empty()) else { return Vec::new() };
+    let Some(sel) = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.match_labels.as_ref())
+        .filter(|m| !m.is_empty())
+    else {
+        return Vec::new();
+    };
     pods.iter()
-        .filter(|p| p.metadata.labels.as_ref().is_some_and(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v))))
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v)))
+        })
         .filter_map(|p| {
             let (ready, state) = super::pod_state(p);
             (!ready).then(|| format!("{}: {state}", p.metadata.name.clone().unwrap_or_default()))
@@ -77,12 +95,20 @@ fn unready_pods(d: &Deployment, pods: &[Pod]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], severity: Severity) -> Outcome {
+pub(crate) fn evaluate(
+    namespace: &str,
+    expected: &[String],
+    seen: &[Seen],
+    severity: Severity,
+) -> Outcome {
     let mut out = Outcome::default();
     let mut ok = 0;
     for want in expected {
         let alternatives: Vec<&str> = want.split('|').map(str::trim).collect();
-        let Some(d) = seen.iter().find(|s| alternatives.contains(&s.name.as_str())) else {
+        let Some(d) = seen
+            .iter()
+            .find(|s| alternatives.contains(&s.name.as_str()))
+        else {
             out.findings.push(Finding {
                 rule: "deployment-missing".into(),
                 severity,
@@ -130,7 +156,10 @@ pub(crate) fn evaluate(namespace: &str, expected: &[String], seen: &[Seen], seve
             }
         }
     }
-    out.notes.push(format!("{ok} of {} deployments available in {namespace}", expected.len()));
+    out.notes.push(format!(
+        "{ok} of {} deployments available in {namespace}",
+        expected.len()
+    ));
     out
 }
 
@@ -156,19 +185,42 @@ impl Kind for DeploymentsAvailable {
                 .kube_cache
                 .namespaced::<Deployment>(&client, &p.namespace)
                 .await
-                .map_err(|e| kube_error(&e, &format!("list deployments in namespace {}", p.namespace)))?;
+                .map_err(|e| {
+                    kube_error(
+                        &e,
+                        &format!("list deployments in namespace {}", p.namespace),
+                    )
+                })?;
             let mut seen: Vec<Seen> = list.iter().filter_map(observe).collect();
             // Why an unavailable Deployment is down (CrashLoopBackOff, Pending...): one list of
             // the namespace's pods, only when something is down.
-            if seen.iter().any(|s| s.available.as_ref().is_none_or(|a| a.0 != "True")) {
-                let pods = cx.needs.kube_cache.namespaced::<Pod>(&client, &p.namespace).await.map_err(|e| kube_error(&e, &format!("list pods in namespace {}", p.namespace)))?;
-                for (s, d) in seen.iter_mut().zip(list.iter().filter(|d| d.metadata.name.is_some())) {
+            if seen
+                .iter()
+                .any(|s| s.available.as_ref().is_none_or(|a| a.0 != "True"))
+            {
+                let pods = cx
+                    .needs
+                    .kube_cache
+                    .namespaced::<Pod>(&client, &p.namespace)
+                    .await
+                    .map_err(|e| {
+                        kube_error(&e, &format!("list pods in namespace {}", p.namespace))
+                    })?;
+                for (s, d) in seen
+                    .iter_mut()
+                    .zip(list.iter().filter(|d| d.metadata.name.is_some()))
+                {
                     if s.available.as_ref().is_none_or(|a| a.0 != "True") {
                         s.pods = unready_pods(d, &pods);
                     }
                 }
             }
-            Ok(evaluate(&p.namespace, &p.deployments, &seen, cx.spec.severity))
+            Ok(evaluate(
+                &p.namespace,
+                &p.deployments,
+                &seen,
+                cx.spec.severity,
+            ))
         })
     }
 }
@@ -178,23 +230,51 @@ mod tests {
     use super::*;
 
     fn seen(name: &str, status: &str) -> Seen {
-        Seen { name: name.into(), available: Some((status.into(), "MinimumReplicasUnavailable".into(), "waiting".into())), ready: 0, wanted: 1, pods: Vec::new() }
+        Seen {
+            name: name.into(),
+            available: Some((
+                status.into(),
+                "MinimumReplicasUnavailable".into(),
+                "waiting".into(),
+            )),
+            ready: 0,
+            wanted: 1,
+            pods: Vec::new(),
+        }
     }
 
     #[test]
     fn available_missing_and_unavailable() {
         let mut zero = seen("admission-webhook-deployment", "True");
         zero.wanted = 0;
-        let s = vec![seen("ml-pipeline", "True"), seen("ml-pipeline-ui", "False"), seen("minio", "True"), zero];
-        let want = vec!["ml-pipeline".to_string(), "ml-pipeline-ui".into(), "cache-server".into(), "seaweedfs|minio".into(), "admission-webhook-deployment".into()];
+        let s = vec![
+            seen("ml-pipeline", "True"),
+            seen("ml-pipeline-ui", "False"),
+            seen("minio", "True"),
+            zero,
+        ];
+        let want = vec![
+            "ml-pipeline".to_string(),
+            "ml-pipeline-ui".into(),
+            "cache-server".into(),
+            "seaweedfs|minio".into(),
+            "admission-webhook-deployment".into(),
+        ];
         let o = evaluate("kubeflow", &want, &s, Severity::Error);
-        let rules: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
+        let rules: Vec<(&str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+            .collect();
         assert_eq!(
             rules,
             vec![
                 ("deployment-unavailable", "kubeflow/ml-pipeline-ui"),
                 ("deployment-missing", "kubeflow/cache-server"),
-                ("deployment-scaled-to-zero", "kubeflow/admission-webhook-deployment")
+                (
+                    "deployment-scaled-to-zero",
+                    "kubeflow/admission-webhook-deployment"
+                )
             ]
         );
         assert_eq!(o.notes[0], "2 of 5 deployments available in kubeflow");

@@ -46,21 +46,29 @@ fn api_at_least(v: &str, want: (u32, u32)) -> Option<bool> {
 pub(crate) fn evaluate(f: &Facts, require_gpu_runtime: bool, severity: Severity) -> Outcome {
     let mut out = Outcome::default();
     let subject = Subject::new("endpoint", "docker-engine");
-    out.notes.push(format!("Docker {} (API {}) on {}", f.version, f.api_version, f.os));
+    out.notes.push(format!(
+        "Docker {} (API {}) on {}",
+        f.version, f.api_version, f.os
+    ));
     if api_at_least(&f.api_version, (1, 40)) == Some(false) {
         out.findings.push(Finding {
             rule: "api-too-old".into(),
             severity,
             message: "docker api too old for gpu device requests".into(),
             subject: subject.clone(),
-            evidence: vec![Evidence::new("api version", f.api_version.clone()).expected(">= 1.40 (Docker 19.03)")],
+            evidence: vec![Evidence::new("api version", f.api_version.clone())
+                .expected(">= 1.40 (Docker 19.03)")],
             remediation: "Upgrade the Docker engine to 19.03 or newer.".into(),
             owner: None,
         });
     }
-    let gpu = f.runtimes.iter().any(|r| r.contains("nvidia")) || f.default_runtime.contains("nvidia");
+    let gpu =
+        f.runtimes.iter().any(|r| r.contains("nvidia")) || f.default_runtime.contains("nvidia");
     if gpu {
-        out.notes.push(format!("GPU runtime available (runtimes: {})", f.runtimes.join(", ")));
+        out.notes.push(format!(
+            "GPU runtime available (runtimes: {})",
+            f.runtimes.join(", ")
+        ));
     } else if require_gpu_runtime {
         out.findings.push(Finding {
             rule: "gpu-runtime-missing".into(),
@@ -72,7 +80,8 @@ pub(crate) fn evaluate(f: &Facts, require_gpu_runtime: bool, severity: Severity)
             owner: None,
         });
     } else {
-        out.notes.push("no GPU runtime: GPU container checks will be skipped".into());
+        out.notes
+            .push("no GPU runtime: GPU container checks will be skipped".into());
     }
     out
 }
@@ -90,8 +99,13 @@ impl Kind for DockerEngine {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
-            let v = docker.version().await.map_err(|e| CheckError::Undecided(format!("failed to read the Docker version: {e}")))?;
-            let info = docker.info().await.map_err(|e| CheckError::Undecided(format!("failed to read Docker info: {e}")))?;
+            let v = docker.version().await.map_err(|e| {
+                CheckError::Undecided(format!("failed to read the Docker version: {e}"))
+            })?;
+            let info = docker
+                .info()
+                .await
+                .map_err(|e| CheckError::Undecided(format!("failed to read Docker info: {e}")))?;
             let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
             runtimes.sort();
             let facts = Facts {
@@ -111,17 +125,33 @@ mod tests {
     use super::*;
 
     fn facts(api: &str, runtimes: &[&str]) -> Facts {
-        Facts { version: "28.2.2".into(), api_version: api.into(), os: "Debian".into(), runtimes: runtimes.iter().map(|s| s.to_string()).collect(), default_runtime: "runc".into() }
+        Facts {
+            version: "28.2.2".into(),
+            api_version: api.into(),
+            os: "Debian".into(),
+            runtimes: runtimes.iter().map(|s| s.to_string()).collect(),
+            default_runtime: "runc".into(),
+        }
     }
 
     #[test]
     fn recent_engine_with_or_without_gpu_runtime() {
-        let o = evaluate(&facts("1.50", &["io.containerd.runc.v2", "nvidia", "runc"]), false, Severity::Error);
+        let o = evaluate(
+            &facts("1.50", &["io.containerd.runc.v2", "nvidia", "runc"]),
+            false,
+            Severity::Error,
+        );
         assert!(o.findings.is_empty());
-        assert!(o.notes.iter().any(|n| n.starts_with("GPU runtime available")));
+        assert!(o
+            .notes
+            .iter()
+            .any(|n| n.starts_with("GPU runtime available")));
         let o = evaluate(&facts("1.50", &["runc"]), false, Severity::Error);
         assert!(o.findings.is_empty());
-        assert!(o.notes.iter().any(|n| n.contains("GPU container checks will be skipped")));
+        assert!(o
+            .notes
+            .iter()
+            .any(|n| n.contains("GPU container checks will be skipped")));
     }
 
     #[test]

@@ -94,7 +94,13 @@ fn program(base: &SuiteBase, argv0: &str) -> PathBuf {
     PathBuf::from(argv0)
 }
 
-fn command(base: &SuiteBase, argv: &[String], env: &BTreeMap<String, String>, run_id: &str, check_id: &str) -> Command {
+fn command(
+    base: &SuiteBase,
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    run_id: &str,
+    check_id: &str,
+) -> Command {
     let mut c = Command::new(program(base, &argv[0]));
     c.args(&argv[1..])
         .envs(env)
@@ -133,7 +139,9 @@ struct ProcessGroup(Arc<Mutex<Option<Pid>>>);
 
 impl ProcessGroup {
     fn set(&self, leader: Option<u32>) {
-        let pid = leader.and_then(|p| i32::try_from(p).ok()).and_then(Pid::from_raw);
+        let pid = leader
+            .and_then(|p| i32::try_from(p).ok())
+            .and_then(Pid::from_raw);
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = pid;
     }
 
@@ -218,7 +226,12 @@ struct Ran {
 }
 
 /// Reads `from` into `into` up to `limit` bytes; past that, kills the group and stops.
-async fn read_capped(mut from: impl AsyncRead + Unpin, into: &mut Vec<u8>, limit: usize, group: &ProcessGroup) -> bool {
+async fn read_capped(
+    mut from: impl AsyncRead + Unpin,
+    into: &mut Vec<u8>,
+    limit: usize,
+    group: &ProcessGroup,
+) -> bool {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         match from.read(&mut buf).await {
@@ -257,7 +270,9 @@ async fn read_tail(mut from: impl AsyncRead + Unpin, into: &mut Vec<u8>, keep: u
 /// bounded output; the group is killed when the leader exits, so nothing it started lingers.
 async fn gather(mut cmd: Command, group: &ProcessGroup, what: &str) -> Result<Ran, String> {
     let _guard = KillOnDrop(group.clone());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
     group.set(child.id());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(format!("cannot read the output of {what}"));
@@ -267,7 +282,10 @@ async fn gather(mut cmd: Command, group: &ProcessGroup, what: &str) -> Result<Ra
     let mut exited = None;
     {
         let reading = async {
-            let (over, ()) = tokio::join!(read_capped(stdout, &mut out, STDOUT_LIMIT, group), read_tail(stderr, &mut err, STDERR_TAIL));
+            let (over, ()) = tokio::join!(
+                read_capped(stdout, &mut out, STDOUT_LIMIT, group),
+                read_tail(stderr, &mut err, STDERR_TAIL)
+            );
             over
         };
         tokio::pin!(reading);
@@ -294,7 +312,12 @@ async fn gather(mut cmd: Command, group: &ProcessGroup, what: &str) -> Result<Ra
         }
     };
     let status = status.map_err(|e| format!("cannot wait for {what}: {e}"))?;
-    Ok(Ran { exit: Exit::of(status), stdout: out, stdout_over, stderr: err })
+    Ok(Ran {
+        exit: Exit::of(status),
+        stdout: out,
+        stdout_over,
+        stderr: err,
+    })
 }
 
 /// Plug-in text made safe to show: secrets redacted, then control characters (escape sequences,
@@ -311,7 +334,9 @@ fn escape_controls(redacted: &str) -> String {
             '\t' => out.push(' '),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') => {
+            c if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
                 out.extend(c.escape_unicode())
             }
             c => out.push(c),
@@ -337,18 +362,44 @@ fn plugin_finding(f: PluginFinding, default_severity: Severity, check_id: &str) 
         rule: clean(&f.rule),
         severity: f.severity.unwrap_or(default_severity),
         message: clean(&f.message),
-        subject: f.subject.map(|s| Subject::new(clean(&s.kind), clean(&s.name))).unwrap_or_else(|| Subject::new("check", check_id)),
-        evidence: f.evidence.into_iter().map(|(k, v)| Evidence::new(clean(&k), clean(&v))).collect(),
-        remediation: f.remediation.map(|r| clean(&r)).unwrap_or_else(|| "See the plug-in's documentation.".into()),
+        subject: f
+            .subject
+            .map(|s| Subject::new(clean(&s.kind), clean(&s.name)))
+            .unwrap_or_else(|| Subject::new("check", check_id)),
+        evidence: f
+            .evidence
+            .into_iter()
+            .map(|(k, v)| Evidence::new(clean(&k), clean(&v)))
+            .collect(),
+        remediation: f
+            .remediation
+            .map(|r| clean(&r))
+            .unwrap_or_else(|| "See the plug-in's documentation.".into()),
         owner: None,
     }
 }
 
 /// [`evaluate`] from plain parts (the fuzz target's way in): `code` is the exit code, `None` for
 /// death by SIGKILL; `stdout_over` says the plug-in flooded stdout.
-pub(crate) fn evaluate_parts(code: Option<i32>, stdout: &[u8], stdout_over: bool, stderr: &[u8], default_severity: Severity, check_id: &str) -> Result<Outcome, CheckError> {
+pub(crate) fn evaluate_parts(
+    code: Option<i32>,
+    stdout: &[u8],
+    stdout_over: bool,
+    stderr: &[u8],
+    default_severity: Severity,
+    check_id: &str,
+) -> Result<Outcome, CheckError> {
     let exit = code.map_or(Exit::Signal(9), Exit::Code);
-    evaluate(&Ran { exit, stdout: stdout.to_vec(), stdout_over, stderr: stderr.to_vec() }, default_severity, check_id)
+    evaluate(
+        &Ran {
+            exit,
+            stdout: stdout.to_vec(),
+            stdout_over,
+            stderr: stderr.to_vec(),
+        },
+        default_severity,
+        check_id,
+    )
 }
 
 /// Pure: turns what a plug-in did into an outcome. A non-zero exit (or a signal) means the
@@ -366,26 +417,65 @@ fn evaluate(ran: &Ran, default_severity: Severity, check_id: &str) -> Result<Out
     }
     let text = String::from_utf8_lossy(&ran.stdout);
     let last_json = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
-    let after = if exit.success() { String::new() } else { format!("; it {}", exit.describe()) };
+    let after = if exit.success() {
+        String::new()
+    } else {
+        format!("; it {}", exit.describe())
+    };
     let result = match last_json.map(|l| serde_json::from_str::<PluginResult>(l.trim())) {
         Some(Ok(r)) => r,
-        Some(Err(e)) => return Err(CheckError::Undecided(format!("plug-in printed an invalid result: {}{after}{err}", clean(&e.to_string())))),
-        None if exit.success() => return Err(CheckError::Undecided(format!("plug-in exited 0 without printing a JSON result{err}"))),
-        None => return Err(CheckError::Undecided(format!("plug-in {}{err}", exit.describe()))),
+        Some(Err(e)) => {
+            return Err(CheckError::Undecided(format!(
+                "plug-in printed an invalid result: {}{after}{err}",
+                clean(&e.to_string())
+            )))
+        }
+        None if exit.success() => {
+            return Err(CheckError::Undecided(format!(
+                "plug-in exited 0 without printing a JSON result{err}"
+            )))
+        }
+        None => {
+            return Err(CheckError::Undecided(format!(
+                "plug-in {}{err}",
+                exit.describe()
+            )))
+        }
     };
     if let Some(e) = result.error {
-        return Err(CheckError::Undecided(format!("plug-in could not decide: {}{after}{err}", clean(&e))));
+        return Err(CheckError::Undecided(format!(
+            "plug-in could not decide: {}{after}{err}",
+            clean(&e)
+        )));
     }
-    let findings: Vec<Finding> = result.findings.into_iter().map(|f| plugin_finding(f, default_severity, check_id)).collect();
-    let mut problems: Vec<Problem> = result.problems.iter().map(|m| Problem { subject: Subject::new("check", check_id), message: clean(m) }).collect();
+    let findings: Vec<Finding> = result
+        .findings
+        .into_iter()
+        .map(|f| plugin_finding(f, default_severity, check_id))
+        .collect();
+    let mut problems: Vec<Problem> = result
+        .problems
+        .iter()
+        .map(|m| Problem {
+            subject: Subject::new("check", check_id),
+            message: clean(m),
+        })
+        .collect();
     if !exit.success() {
         let message = format!("plug-in {} after printing its result{err}", exit.describe());
         if !findings.iter().any(|f| f.severity == Severity::Error) {
             return Err(CheckError::Undecided(message));
         }
-        problems.push(Problem { subject: Subject::new("check", check_id), message });
+        problems.push(Problem {
+            subject: Subject::new("check", check_id),
+            message,
+        });
     }
-    Ok(Outcome { findings, problems, notes: result.notes.iter().map(|n| clean(n)).collect() })
+    Ok(Outcome {
+        findings,
+        problems,
+        notes: result.notes.iter().map(|n| clean(n)).collect(),
+    })
 }
 
 impl Kind for Exec {
@@ -411,22 +501,40 @@ impl Kind for Exec {
             let id = cx.spec.id.clone();
             let group = ProcessGroup::default();
             if let Some(cleanup) = p.cleanup.clone() {
-                let (env, run_id, id2, base2, plugin) = (p.env.clone(), cx.run_id.to_string(), id.clone(), base.clone(), group.clone());
-                cx.janitor.register(format!("run cleanup command {}", cleanup[0]), move || {
-                    Box::pin(async move {
-                        // The plug-in (timed out, interrupted) must be gone before its cleanup runs.
-                        plugin.kill();
-                        let cmd = command(&base2, &cleanup, &env, &run_id, &id2);
-                        let ran = gather(cmd, &ProcessGroup::default(), &cleanup[0]).await?;
-                        if ran.exit.success() {
-                            Ok(format!("ran {}", cleanup[0]))
-                        } else {
-                            Err(format!("{} {}{}", cleanup[0], ran.exit.describe(), stderr_part(&ran.stderr)))
-                        }
-                    })
-                });
+                let (env, run_id, id2, base2, plugin) = (
+                    p.env.clone(),
+                    cx.run_id.to_string(),
+                    id.clone(),
+                    base.clone(),
+                    group.clone(),
+                );
+                cx.janitor
+                    .register(format!("run cleanup command {}", cleanup[0]), move || {
+                        Box::pin(async move {
+                            // The plug-in (timed out, interrupted) must be gone before its cleanup runs.
+                            plugin.kill();
+                            let cmd = command(&base2, &cleanup, &env, &run_id, &id2);
+                            let ran = gather(cmd, &ProcessGroup::default(), &cleanup[0]).await?;
+                            if ran.exit.success() {
+                                Ok(format!("ran {}", cleanup[0]))
+                            } else {
+                                Err(format!(
+                                    "{} {}{}",
+                                    cleanup[0],
+                                    ran.exit.describe(),
+                                    stderr_part(&ran.stderr)
+                                ))
+                            }
+                        })
+                    });
             }
-            let ran = gather(command(&base, &p.command, &p.env, &cx.run_id, &id), &group, &p.command[0]).await.map_err(CheckError::Undecided)?;
+            let ran = gather(
+                command(&base, &p.command, &p.env, &cx.run_id, &id),
+                &group,
+                &p.command[0],
+            )
+            .await
+            .map_err(CheckError::Undecided)?;
             evaluate(&ran, cx.spec.severity, &id)
         })
     }
@@ -437,10 +545,22 @@ mod tests {
     use super::*;
 
     fn ran(exit: Exit, stdout: &[u8], stderr: &[u8]) -> Ran {
-        Ran { exit, stdout: stdout.to_vec(), stdout_over: false, stderr: stderr.to_vec() }
+        Ran {
+            exit,
+            stdout: stdout.to_vec(),
+            stdout_over: false,
+            stderr: stderr.to_vec(),
+        }
     }
 
-    fn evaluate(success: bool, code: Option<i32>, stdout: &[u8], stderr: &[u8], default_severity: Severity, check_id: &str) -> Result<Outcome, CheckError> {
+    fn evaluate(
+        success: bool,
+        code: Option<i32>,
+        stdout: &[u8],
+        stderr: &[u8],
+        default_severity: Severity,
+        check_id: &str,
+    ) -> Result<Outcome, CheckError> {
         let exit = match (success, code) {
             (_, Some(c)) => Exit::Code(c),
             (_, None) => Exit::Signal(9),
@@ -454,21 +574,53 @@ mod tests {
         let o = evaluate(true, Some(0), ok, b"", Severity::Warning, "c").unwrap();
         assert_eq!(o.findings[0].severity, Severity::Warning);
         assert_eq!(o.findings[0].evidence[0].observed, "v");
-        assert!(evaluate(false, Some(2), b"", b"boom", Severity::Error, "c").unwrap_err().to_string().contains("exited with exit status 2; stderr: boom"));
+        assert!(evaluate(false, Some(2), b"", b"boom", Severity::Error, "c")
+            .unwrap_err()
+            .to_string()
+            .contains("exited with exit status 2; stderr: boom"));
         assert!(evaluate(true, Some(0), b"hello", b"", Severity::Error, "c").is_err());
-        assert!(evaluate(true, Some(0), br#"{"error": "api down"}"#, b"", Severity::Error, "c").unwrap_err().to_string().contains("api down"));
-        assert!(evaluate(true, Some(0), br#"{"bogus": 1}"#, b"", Severity::Error, "c").unwrap_err().to_string().contains("invalid result"));
+        assert!(evaluate(
+            true,
+            Some(0),
+            br#"{"error": "api down"}"#,
+            b"",
+            Severity::Error,
+            "c"
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("api down"));
+        assert!(
+            evaluate(true, Some(0), br#"{"bogus": 1}"#, b"", Severity::Error, "c")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid result")
+        );
     }
 
     #[test]
     fn a_non_zero_exit_is_undecided_even_after_a_valid_result() {
         let clean = br#"{"findings": [], "notes": ["all good"]}"#;
-        let e = evaluate(false, Some(3), clean, b"warming up\nlost the API\n", Severity::Error, "c").unwrap_err().to_string();
-        assert!(e.contains("exit status 3") && e.contains("lost the API"), "{e}");
+        let e = evaluate(
+            false,
+            Some(3),
+            clean,
+            b"warming up\nlost the API\n",
+            Severity::Error,
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("exit status 3") && e.contains("lost the API"),
+            "{e}"
+        );
         let warn = br#"{"findings": [{"rule": "r", "message": "m", "severity": "warning"}]}"#;
         assert!(evaluate(false, Some(1), warn, b"", Severity::Error, "c").is_err());
         // Death by a signal (no exit code) is undecided too.
-        let e = evaluate(false, None, clean, b"", Severity::Error, "c").unwrap_err().to_string();
+        let e = evaluate(false, None, clean, b"", Severity::Error, "c")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("signal"), "{e}");
     }
 
@@ -476,16 +628,30 @@ mod tests {
     fn a_non_zero_exit_keeps_findings_that_fail_the_check() {
         let failing = br#"{"findings": [{"rule": "r", "message": "m", "severity": "error"}]}"#;
         let o = evaluate(false, Some(1), failing, b"details", Severity::Warning, "c").unwrap();
-        assert_eq!(crate::model::Status::from_outcome(&o.findings, &o.problems), crate::model::Status::Failed);
-        assert!(o.problems.iter().any(|p| p.message.contains("exit status 1")), "{:?}", o.problems);
+        assert_eq!(
+            crate::model::Status::from_outcome(&o.findings, &o.problems),
+            crate::model::Status::Failed
+        );
+        assert!(
+            o.problems
+                .iter()
+                .any(|p| p.message.contains("exit status 1")),
+            "{:?}",
+            o.problems
+        );
     }
 
     #[test]
     fn too_much_stdout_is_reported_with_the_limit() {
         let mut r = ran(Exit::Signal(9), b"yyyy", b"");
         r.stdout_over = true;
-        let e = super::evaluate(&r, Severity::Error, "c").unwrap_err().to_string();
-        assert!(e.starts_with("plug-in wrote more than 1 MiB on stdout; limit is 1 MiB"), "{e}");
+        let e = super::evaluate(&r, Severity::Error, "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("plug-in wrote more than 1 MiB on stdout; limit is 1 MiB"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -493,17 +659,67 @@ mod tests {
         let forged = br#"{"findings": [{"rule": "r\u001b[0m", "message": "ok\r\u001b[2K\nVerdict: ready password=CANARY1", "subject": {"kind": "k\n", "name": "n\u001b]8;;x\u0007"}, "evidence": {"tok\nen": "Bearer CANARY2\u009b"}, "remediation": "Fix it.\nVerdict: ready"}], "notes": ["note\u001b[31m token: CANARY3"], "problems": ["p\nq"]}"#;
         let o = evaluate(true, Some(0), forged, b"", Severity::Error, "c").unwrap();
         let f = &o.findings[0];
-        let all = [&f.rule, &f.message, &f.subject.kind, &f.subject.name, &f.evidence[0].key, &f.evidence[0].observed, &f.remediation, &o.notes[0], &o.problems[0].message];
+        let all = [
+            &f.rule,
+            &f.message,
+            &f.subject.kind,
+            &f.subject.name,
+            &f.evidence[0].key,
+            &f.evidence[0].observed,
+            &f.remediation,
+            &o.notes[0],
+            &o.problems[0].message,
+        ];
         for text in all {
-            assert!(!text.chars().any(|c| c.is_control()), "control character left in {text:?}");
+            assert!(
+                !text.chars().any(|c| c.is_control()),
+                "control character left in {text:?}"
+            );
             assert!(!text.contains("CANARY"), "secret left in {text:?}");
         }
-        assert!(f.message.contains("\\u{1b}[2K") && f.message.contains("Verdict: ready"), "still readable: {}", f.message);
-        let e = evaluate(true, Some(0), br#"{"error": "no\u001b[2J\nVerdict: ready client_secret=CANARY4"}"#, b"", Severity::Error, "c").unwrap_err().to_string();
-        assert!(!e.chars().any(|c| c.is_control()) && !e.contains("CANARY"), "{e:?}");
-        let e = evaluate(false, Some(2), b"", b"\x1b[31mpassword: CANARY5\nVerdict: ready\n", Severity::Error, "c").unwrap_err().to_string();
-        assert!(!e.chars().any(|c| c.is_control()) && !e.contains("CANARY"), "{e:?}");
-        let e = evaluate(false, Some(2), b"", b"connecting with password: hunter2\ngiving up\n", Severity::Error, "c").unwrap_err().to_string();
+        assert!(
+            f.message.contains("\\u{1b}[2K") && f.message.contains("Verdict: ready"),
+            "still readable: {}",
+            f.message
+        );
+        let e = evaluate(
+            true,
+            Some(0),
+            br#"{"error": "no\u001b[2J\nVerdict: ready client_secret=CANARY4"}"#,
+            b"",
+            Severity::Error,
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !e.chars().any(|c| c.is_control()) && !e.contains("CANARY"),
+            "{e:?}"
+        );
+        let e = evaluate(
+            false,
+            Some(2),
+            b"",
+            b"\x1b[31mpassword: CANARY5\nVerdict: ready\n",
+            Severity::Error,
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !e.chars().any(|c| c.is_control()) && !e.contains("CANARY"),
+            "{e:?}"
+        );
+        let e = evaluate(
+            false,
+            Some(2),
+            b"",
+            b"connecting with password: hunter2\ngiving up\n",
+            Severity::Error,
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(e, "plug-in exited with exit status 2; stderr: connecting with password: [redacted]\\ngiving up");
     }
 }

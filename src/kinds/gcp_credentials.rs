@@ -53,7 +53,10 @@ struct Params {
 }
 
 fn default_key_secret() -> KeySecret {
-    KeySecret { name: "user-gcp-sa".into(), key: "user-gcp-sa.json".into() }
+    KeySecret {
+        name: "user-gcp-sa".into(),
+        key: "user-gcp-sa.json".into(),
+    }
 }
 
 fn default_sa() -> String {
@@ -74,14 +77,35 @@ pub(crate) fn key_problems(bytes: &[u8]) -> Vec<KeyProblem> {
     let p = |f: &str, o: &str, e: &str| (f.to_string(), o.to_string(), e.to_string());
     let v: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(e) => return vec![p("(file)", &format!("not JSON ({} at line {} column {})", category(&e), e.line(), e.column()), "a JSON key file")],
+        Err(e) => {
+            return vec![p(
+                "(file)",
+                &format!(
+                    "not JSON ({} at line {} column {})",
+                    category(&e),
+                    e.line(),
+                    e.column()
+                ),
+                "a JSON key file",
+            )]
+        }
     };
-    let Some(obj) = v.as_object() else { return vec![p("(file)", "not a JSON object", "a JSON object")] };
+    let Some(obj) = v.as_object() else {
+        return vec![p("(file)", "not a JSON object", "a JSON object")];
+    };
     let mut out = Vec::new();
-    let text = |k: &str| obj.get(k).and_then(|x| x.as_str()).filter(|s| !s.trim().is_empty());
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(|x| x.as_str())
+            .filter(|s| !s.trim().is_empty())
+    };
     match text("type") {
         Some("service_account") => {}
-        Some(_) => out.push(p("type", "not service_account (a user or external-account credential?)", "service_account")),
+        Some(_) => out.push(p(
+            "type",
+            "not service_account (a user or external-account credential?)",
+            "service_account",
+        )),
         None => out.push(p("type", "absent", "service_account")),
     }
     for f in ["project_id", "private_key_id"] {
@@ -90,17 +114,37 @@ pub(crate) fn key_problems(bytes: &[u8]) -> Vec<KeyProblem> {
         }
     }
     match text("client_email") {
-        None => out.push(p("client_email", "absent or empty", "NAME@PROJECT.iam.gserviceaccount.com")),
-        Some(e) if !is_gsa_email(e) => out.push(p("client_email", "not a service-account email", "NAME@PROJECT.iam.gserviceaccount.com")),
+        None => out.push(p(
+            "client_email",
+            "absent or empty",
+            "NAME@PROJECT.iam.gserviceaccount.com",
+        )),
+        Some(e) if !is_gsa_email(e) => out.push(p(
+            "client_email",
+            "not a service-account email",
+            "NAME@PROJECT.iam.gserviceaccount.com",
+        )),
         Some(_) => {}
     }
     match text("token_uri") {
-        None => out.push(p("token_uri", "absent or empty", "https://oauth2.googleapis.com/token")),
-        Some(u) if !u.starts_with("https://") => out.push(p("token_uri", "not an https URL", "https://oauth2.googleapis.com/token")),
+        None => out.push(p(
+            "token_uri",
+            "absent or empty",
+            "https://oauth2.googleapis.com/token",
+        )),
+        Some(u) if !u.starts_with("https://") => out.push(p(
+            "token_uri",
+            "not an https URL",
+            "https://oauth2.googleapis.com/token",
+        )),
         Some(_) => {}
     }
     match text("private_key") {
-        None => out.push(p("private_key", "absent or empty", "an RSA private key in PKCS#8 PEM")),
+        None => out.push(p(
+            "private_key",
+            "absent or empty",
+            "an RSA private key in PKCS#8 PEM",
+        )),
         Some(pem) => {
             if let Err(why) = load_private_key(pem) {
                 out.push(p("private_key", why, "an RSA private key in PKCS#8 PEM"));
@@ -123,19 +167,35 @@ fn category(e: &serde_json::Error) -> &'static str {
 /// Loads the key exactly as signing would: PEM armour, base64 body, PKCS#8 RSA key.
 pub(crate) fn load_private_key(pem: &str) -> Result<ring::signature::RsaKeyPair, &'static str> {
     let body = pem.trim();
-    let body = body.strip_prefix("-----BEGIN PRIVATE KEY-----").ok_or("no PKCS#8 PEM header (BEGIN PRIVATE KEY)")?;
-    let body = body.strip_suffix("-----END PRIVATE KEY-----").ok_or("no PEM footer (END PRIVATE KEY): truncated?")?;
+    let body = body
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")
+        .ok_or("no PKCS#8 PEM header (BEGIN PRIVATE KEY)")?;
+    let body = body
+        .strip_suffix("-----END PRIVATE KEY-----")
+        .ok_or("no PEM footer (END PRIVATE KEY): truncated?")?;
     let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| "PEM body is not valid base64")?;
-    ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| "PEM body is not a valid PKCS#8 RSA key")
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "PEM body is not valid base64")?;
+    ring::signature::RsaKeyPair::from_pkcs8(&der)
+        .map_err(|_| "PEM body is not a valid PKCS#8 RSA key")
 }
 
 /// `NAME@PROJECT.iam.gserviceaccount.com` (also the older `developer.` and `appspot.` forms).
 pub(crate) fn is_gsa_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    let local_ok = (6..=30).contains(&local.len()) && local.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let domain_ok = domain.ends_with(".iam.gserviceaccount.com") || domain == "developer.gserviceaccount.com" || domain == "appspot.gserviceaccount.com";
-    let project = domain.strip_suffix(".iam.gserviceaccount.com").unwrap_or("x");
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let local_ok = (6..=30).contains(&local.len())
+        && local
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let domain_ok = domain.ends_with(".iam.gserviceaccount.com")
+        || domain == "developer.gserviceaccount.com"
+        || domain == "appspot.gserviceaccount.com";
+    let project = domain
+        .strip_suffix(".iam.gserviceaccount.com")
+        .unwrap_or("x");
     local_ok && domain_ok && !project.is_empty() && !project.contains('.')
 }
 
@@ -151,7 +211,13 @@ pub(crate) struct CredFacts {
     pub wi_plugin: Option<String>,
 }
 
-pub(crate) fn evaluate(facts: &[CredFacts], secret: (&str, &str), sa: &str, require: bool, severity: Severity) -> Outcome {
+pub(crate) fn evaluate(
+    facts: &[CredFacts],
+    secret: (&str, &str),
+    sa: &str,
+    require: bool,
+    severity: Severity,
+) -> Outcome {
     let mut out = Outcome::default();
     let (sname, skey) = secret;
     for f in facts {
@@ -248,35 +314,77 @@ impl Kind for GcpCredentials {
             };
             let sa_field = format!("metadata.name={}", p.service_account);
             let secret_field = format!("metadata.name={}", p.key_secret.name);
-            let sas = cache.all_namespaces::<ServiceAccount>(&client, Selectors::name(&sa_field)).await.map_err(|e| kube_error(&e, "list serviceaccounts"))?;
-            let secrets = cache.all_namespaces::<Secret>(&client, Selectors::name(&secret_field)).await.map_err(|e| kube_error(&e, "list secrets"))?;
-            let only = super::profile_matrix::named_profiles(&objs, p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n])).as_ref())?;
+            let sas = cache
+                .all_namespaces::<ServiceAccount>(&client, Selectors::name(&sa_field))
+                .await
+                .map_err(|e| kube_error(&e, "list serviceaccounts"))?;
+            let secrets = cache
+                .all_namespaces::<Secret>(&client, Selectors::name(&secret_field))
+                .await
+                .map_err(|e| kube_error(&e, "list secrets"))?;
+            let only = super::profile_matrix::named_profiles(
+                &objs,
+                p.profiles
+                    .clone()
+                    .or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]))
+                    .as_ref(),
+            )?;
             let mut facts: Vec<CredFacts> = objs
                 .iter()
                 .filter_map(|o: &DynamicObject| o.metadata.name.clone().map(|n| (n, o)))
                 .filter(|(n, _)| only.as_ref().is_none_or(|only| only.contains(n)))
                 .map(|(name, o)| {
                     let in_ns = |ns: &Option<String>| ns.as_deref() == Some(name.as_str());
-                    let key = secrets.iter().find(|s| in_ns(&s.metadata.namespace)).map(|s| {
-                        s.data.as_ref().and_then(|d| d.get(&p.key_secret.key)).map(|bytes| key_problems(&bytes.0))
-                    });
+                    let key = secrets
+                        .iter()
+                        .find(|s| in_ns(&s.metadata.namespace))
+                        .map(|s| {
+                            s.data
+                                .as_ref()
+                                .and_then(|d| d.get(&p.key_secret.key))
+                                .map(|bytes| key_problems(&bytes.0))
+                        });
                     let wi_annotation = sas
                         .iter()
                         .find(|s| in_ns(&s.metadata.namespace))
                         .and_then(|s| s.metadata.annotations.as_ref()?.get(WI_ANNOTATION).cloned());
-                    let wi_plugin = o.data.pointer("/spec/plugins").and_then(|ps| ps.as_array()).and_then(|ps| {
-                        ps.iter()
-                            .find(|pl| pl.get("kind").and_then(|k| k.as_str()) == Some("WorkloadIdentity"))
-                            .and_then(|pl| pl.pointer("/spec/gcpServiceAccount")?.as_str().map(str::to_string))
-                    });
-                    CredFacts { profile: name, key, wi_annotation, wi_plugin }
+                    let wi_plugin = o
+                        .data
+                        .pointer("/spec/plugins")
+                        .and_then(|ps| ps.as_array())
+                        .and_then(|ps| {
+                            ps.iter()
+                                .find(|pl| {
+                                    pl.get("kind").and_then(|k| k.as_str())
+                                        == Some("WorkloadIdentity")
+                                })
+                                .and_then(|pl| {
+                                    pl.pointer("/spec/gcpServiceAccount")?
+                                        .as_str()
+                                        .map(str::to_string)
+                                })
+                        });
+                    CredFacts {
+                        profile: name,
+                        key,
+                        wi_annotation,
+                        wi_plugin,
+                    }
                 })
                 .collect();
             facts.sort_by(|a, b| a.profile.cmp(&b.profile));
             if facts.is_empty() {
-                return Err(CheckError::NotApplicable("no Kubeflow profiles, so no credentials to check".into()));
+                return Err(CheckError::NotApplicable(
+                    "no Kubeflow profiles, so no credentials to check".into(),
+                ));
             }
-            Ok(evaluate(&facts, (&p.key_secret.name, &p.key_secret.key), &p.service_account, p.require, cx.spec.severity))
+            Ok(evaluate(
+                &facts,
+                (&p.key_secret.name, &p.key_secret.key),
+                &p.service_account,
+                p.require,
+                cx.spec.severity,
+            ))
         })
     }
 }
@@ -288,7 +396,13 @@ mod tests {
     /// A real RSA key, generated for this test only (never a credential anywhere).
     fn test_key_pem() -> String {
         let out = std::process::Command::new("openssl")
-            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
             .output()
             .expect("openssl");
         String::from_utf8(out.stdout).unwrap()
@@ -305,18 +419,30 @@ mod tests {
     #[test]
     fn a_well_formed_key_has_no_problems_and_broken_ones_are_named() {
         let pem = test_key_pem();
-        assert!(pem.contains("BEGIN PRIVATE KEY"), "openssl did not write PKCS#8");
+        assert!(
+            pem.contains("BEGIN PRIVATE KEY"),
+            "openssl did not write PKCS#8"
+        );
         assert_eq!(key_problems(key_json(&pem).to_string().as_bytes()), vec![]);
         let mut bad = key_json(&pem[..pem.len() / 2]);
         bad.as_object_mut().unwrap().remove("client_email");
         bad["token_uri"] = "http://oauth2.googleapis.com/token".into();
-        let fields: Vec<String> = key_problems(bad.to_string().as_bytes()).into_iter().map(|p| p.0).collect();
+        let fields: Vec<String> = key_problems(bad.to_string().as_bytes())
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(fields, vec!["client_email", "token_uri", "private_key"]);
         let mut garbled = key_json(&pem.replace('Q', "R"));
         garbled["type"] = "authorized_user".into();
         let probs = key_problems(garbled.to_string().as_bytes());
-        assert_eq!(probs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), vec!["type", "private_key"]);
-        assert_eq!(key_problems(b"{\"type\": \"service_account\", \"private_key\": \"-----BEGIN")[0].0, "(file)");
+        assert_eq!(
+            probs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+            vec!["type", "private_key"]
+        );
+        assert_eq!(
+            key_problems(b"{\"type\": \"service_account\", \"private_key\": \"-----BEGIN")[0].0,
+            "(file)"
+        );
         // Nothing from the input is echoed back.
         for p in key_problems(bad.to_string().as_bytes()) {
             assert!(!pem.contains(&p.1) || p.1.len() < 8, "{p:?}");
@@ -325,7 +451,9 @@ mod tests {
 
     #[test]
     fn gsa_emails() {
-        assert!(is_gsa_email("kf-team-gpu@kfcheck-sandbox.iam.gserviceaccount.com"));
+        assert!(is_gsa_email(
+            "kf-team-gpu@kfcheck-sandbox.iam.gserviceaccount.com"
+        ));
         assert!(!is_gsa_email("kf-team-gpu"));
         assert!(!is_gsa_email("someone@example.com"));
         assert!(!is_gsa_email("ab@p.iam.gserviceaccount.com"));
@@ -334,18 +462,60 @@ mod tests {
     #[test]
     fn credentials_per_profile() {
         let facts = [
-            CredFacts { profile: "a".into(), key: Some(Some(vec![])), ..Default::default() },
-            CredFacts { profile: "b".into(), wi_annotation: Some("kf-b-user@p.iam.gserviceaccount.com".into()), wi_plugin: Some("kf-b-user@p.iam.gserviceaccount.com".into()), ..Default::default() },
-            CredFacts { profile: "c".into(), wi_annotation: Some("kf-c".into()), ..Default::default() },
-            CredFacts { profile: "d".into(), ..Default::default() },
-            CredFacts { profile: "e".into(), key: Some(None), wi_plugin: Some("kf-e-user@p.iam.gserviceaccount.com".into()), ..Default::default() },
+            CredFacts {
+                profile: "a".into(),
+                key: Some(Some(vec![])),
+                ..Default::default()
+            },
+            CredFacts {
+                profile: "b".into(),
+                wi_annotation: Some("kf-b-user@p.iam.gserviceaccount.com".into()),
+                wi_plugin: Some("kf-b-user@p.iam.gserviceaccount.com".into()),
+                ..Default::default()
+            },
+            CredFacts {
+                profile: "c".into(),
+                wi_annotation: Some("kf-c".into()),
+                ..Default::default()
+            },
+            CredFacts {
+                profile: "d".into(),
+                ..Default::default()
+            },
+            CredFacts {
+                profile: "e".into(),
+                key: Some(None),
+                wi_plugin: Some("kf-e-user@p.iam.gserviceaccount.com".into()),
+                ..Default::default()
+            },
         ];
-        let o = evaluate(&facts, ("user-gcp-sa", "user-gcp-sa.json"), "default-editor", true, Severity::Error);
-        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
+        let o = evaluate(
+            &facts,
+            ("user-gcp-sa", "user-gcp-sa.json"),
+            "default-editor",
+            true,
+            Severity::Error,
+        );
+        let got: Vec<(&str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![("workload-identity-malformed", "c"), ("gcp-credentials-missing", "d"), ("gcp-key-not-in-secret", "e"), ("workload-identity-not-applied", "e")]
+            vec![
+                ("workload-identity-malformed", "c"),
+                ("gcp-credentials-missing", "d"),
+                ("gcp-key-not-in-secret", "e"),
+                ("workload-identity-not-applied", "e")
+            ]
         );
-        assert_eq!(o.notes, vec!["a: service-account key user-gcp-sa/user-gcp-sa.json well formed", "b: Workload Identity kf-b-user@p.iam.gserviceaccount.com"]);
+        assert_eq!(
+            o.notes,
+            vec![
+                "a: service-account key user-gcp-sa/user-gcp-sa.json well formed",
+                "b: Workload Identity kf-b-user@p.iam.gserviceaccount.com"
+            ]
+        );
     }
 }

@@ -2,12 +2,12 @@
 //! target, with the taints pipelines must tolerate.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::context::kube_cache::Selectors;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
-use crate::context::kube_cache::Selectors;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -45,7 +45,11 @@ struct Params {
 }
 
 fn default_plugin_selectors() -> Vec<String> {
-    vec!["name=nvidia-device-plugin-ds".into(), "app=nvidia-device-plugin-daemonset".into(), "k8s-app=nvidia-gpu-device-plugin".into()]
+    vec![
+        "name=nvidia-device-plugin-ds".into(),
+        "app=nvidia-device-plugin-daemonset".into(),
+        "k8s-app=nvidia-gpu-device-plugin".into(),
+    ]
 }
 
 /// A device-plugin pod as seen: where it runs and whether it is Ready (and if not, why).
@@ -84,7 +88,11 @@ fn one() -> u32 {
 }
 
 fn default_pool_labels() -> Vec<String> {
-    vec!["cloud.google.com/gke-accelerator".into(), "nvidia.com/gpu.product".into(), "k8s.amazonaws.com/accelerator".into()]
+    vec![
+        "cloud.google.com/gke-accelerator".into(),
+        "nvidia.com/gpu.product".into(),
+        "k8s.amazonaws.com/accelerator".into(),
+    ]
 }
 
 /// What kfcheck saw of one node.
@@ -103,8 +111,12 @@ pub(crate) fn observe(nodes: &[Node], resource: &str) -> Vec<NodeFacts> {
         .iter()
         .filter_map(|n| {
             let status = n.status.as_ref();
-            let amount = |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-                m.and_then(|m| m.get(resource)).and_then(|q| parse_quantity(&q.0)).unwrap_or(0.0)
+            let amount = |m: Option<
+                &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+            >| {
+                m.and_then(|m| m.get(resource))
+                    .and_then(|q| parse_quantity(&q.0))
+                    .unwrap_or(0.0)
             };
             Some(NodeFacts {
                 name: n.metadata.name.clone()?,
@@ -118,7 +130,18 @@ pub(crate) fn observe(nodes: &[Node], resource: &str) -> Vec<NodeFacts> {
                     .spec
                     .as_ref()
                     .and_then(|s| s.taints.as_ref())
-                    .map(|ts| ts.iter().map(|t| format!("{}={}:{}", t.key, t.value.clone().unwrap_or_default(), t.effect)).collect())
+                    .map(|ts| {
+                        ts.iter()
+                            .map(|t| {
+                                format!(
+                                    "{}={}:{}",
+                                    t.key,
+                                    t.value.clone().unwrap_or_default(),
+                                    t.effect
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
             })
         })
@@ -126,17 +149,32 @@ pub(crate) fn observe(nodes: &[Node], resource: &str) -> Vec<NodeFacts> {
 }
 
 /// `plugins`: the device-plugin pods found, or `None` when that part is switched off.
-pub(crate) fn evaluate(nodes: &[NodeFacts], plugins: Option<&[PluginPod]>, resource: &str, min_gpus: u32, pool_labels: &[String], severity: Severity) -> Outcome {
+pub(crate) fn evaluate(
+    nodes: &[NodeFacts],
+    plugins: Option<&[PluginPod]>,
+    resource: &str,
+    min_gpus: u32,
+    pool_labels: &[String],
+    severity: Severity,
+) -> Outcome {
     let mut out = Outcome::default();
     // A node is a GPU node when it advertises the resource or carries a GPU pool label (a node
     // whose device plugin never started advertises nothing, but its pool label still says GPU).
-    let gpu_nodes: Vec<&NodeFacts> =
-        nodes.iter().filter(|n| n.capacity > 0.0 || n.allocatable > 0.0 || pool_labels.iter().any(|l| n.labels.contains_key(l))).collect();
+    let gpu_nodes: Vec<&NodeFacts> = nodes
+        .iter()
+        .filter(|n| {
+            n.capacity > 0.0
+                || n.allocatable > 0.0
+                || pool_labels.iter().any(|l| n.labels.contains_key(l))
+        })
+        .collect();
     let mut pools: BTreeMap<String, (usize, f64, Vec<String>)> = BTreeMap::new();
     let mut usable = 0.0;
     for n in &gpu_nodes {
         let subject = Subject::new("node", n.name.clone());
-        let pool = pool_labels.iter().find_map(|l| n.labels.get(l).map(|v| format!("{l}={v}")));
+        let pool = pool_labels
+            .iter()
+            .find_map(|l| n.labels.get(l).map(|v| format!("{l}={v}")));
         if n.allocatable == 0.0 {
             out.findings.push(Finding::new(
                 "gpu-not-allocatable",
@@ -148,7 +186,14 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], plugins: Option<&[PluginPod]>, resou
             ));
         }
         if !n.ready {
-            out.findings.push(Finding::new("gpu-node-not-ready", severity, subject.clone(), "gpu node not ready", vec![Evidence::new("Ready", "not True").expected("True")], "Find out why the node is NotReady (`kubectl describe node`)."));
+            out.findings.push(Finding::new(
+                "gpu-node-not-ready",
+                severity,
+                subject.clone(),
+                "gpu node not ready",
+                vec![Evidence::new("Ready", "not True").expected("True")],
+                "Find out why the node is NotReady (`kubectl describe node`).",
+            ));
         } else {
             usable += n.allocatable;
         }
@@ -165,7 +210,9 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], plugins: Option<&[PluginPod]>, resou
         if let Some(plugins) = plugins {
             device_plugin_on(n, plugins, severity, &mut out);
         }
-        let entry = pools.entry(pool.unwrap_or_else(|| "unlabelled".into())).or_default();
+        let entry = pools
+            .entry(pool.unwrap_or_else(|| "unlabelled".into()))
+            .or_default();
         entry.0 += 1;
         entry.1 += n.allocatable;
         for t in &n.taints {
@@ -189,23 +236,40 @@ pub(crate) fn evaluate(nodes: &[NodeFacts], plugins: Option<&[PluginPod]>, resou
             severity,
             Subject::new("cluster", resource),
             "fewer schedulable gpus than required",
-            vec![Evidence::new(format!("allocatable {resource} on Ready nodes"), format!("{usable}")).expected(format!(">= {min_gpus}"))],
+            vec![Evidence::new(
+                format!("allocatable {resource} on Ready nodes"),
+                format!("{usable}"),
+            )
+            .expected(format!(">= {min_gpus}"))],
             "Scale the GPU node pool, or lower min_gpus for this check.",
         ));
     }
     for (pool, (count, gpus, taints)) in &pools {
-        let taints = if taints.is_empty() { "no taints".to_string() } else { format!("taints {}", taints.join(", ")) };
-        out.notes.push(format!("{pool}: {count} node(s), {gpus} {resource} allocatable, {taints}"));
+        let taints = if taints.is_empty() {
+            "no taints".to_string()
+        } else {
+            format!("taints {}", taints.join(", "))
+        };
+        out.notes.push(format!(
+            "{pool}: {count} node(s), {gpus} {resource} allocatable, {taints}"
+        ));
     }
     out
 }
 
 /// The device plugin must run, Ready, on every GPU node.
 fn device_plugin_on(n: &NodeFacts, plugins: &[PluginPod], severity: Severity, out: &mut Outcome) {
-    let here: Vec<&PluginPod> = plugins.iter().filter(|p| p.node.as_deref() == Some(n.name.as_str())).collect();
+    let here: Vec<&PluginPod> = plugins
+        .iter()
+        .filter(|p| p.node.as_deref() == Some(n.name.as_str()))
+        .collect();
     let subject = Subject::new("node", n.name.clone());
     if here.is_empty() {
-        let seen = if plugins.is_empty() { "none in the cluster".to_string() } else { format!("{} on other nodes", plugins.len()) };
+        let seen = if plugins.is_empty() {
+            "none in the cluster".to_string()
+        } else {
+            format!("{} on other nodes", plugins.len())
+        };
         out.findings.push(Finding::new(
             "device-plugin-missing",
             severity,
@@ -215,7 +279,10 @@ fn device_plugin_on(n: &NodeFacts, plugins: &[PluginPod], severity: Severity, ou
             "Check the device-plugin DaemonSet's node selector and tolerations against this node's labels and taints (NVIDIA: nvidia-device-plugin-daemonset; GKE: nvidia-gpu-device-plugin).",
         ));
     } else if !here.iter().any(|p| p.ready) {
-        let states: Vec<String> = here.iter().map(|p| format!("{}/{}: {}", p.namespace, p.name, p.state)).collect();
+        let states: Vec<String> = here
+            .iter()
+            .map(|p| format!("{}/{}: {}", p.namespace, p.name, p.state))
+            .collect();
         out.findings.push(Finding::new(
             "device-plugin-not-ready",
             severity,
@@ -240,7 +307,12 @@ impl Kind for GpuInventory {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
+            let nodes = cx
+                .needs
+                .kube_cache
+                .cluster::<Node>(&client)
+                .await
+                .map_err(|e| kube_error(&e, "list nodes"))?;
             let plugins = if p.device_plugin_selectors.is_empty() {
                 None
             } else {
@@ -251,12 +323,21 @@ impl Kind for GpuInventory {
                         .kube_cache
                         .all_namespaces::<Pod>(&client, Selectors::labels(sel))
                         .await
-                        .map_err(|e| kube_error(&e, &format!("list pods ({sel}) in all namespaces")))?;
+                        .map_err(|e| {
+                            kube_error(&e, &format!("list pods ({sel}) in all namespaces"))
+                        })?;
                     all.extend(observe_plugins(&pods));
                 }
                 Some(all)
             };
-            Ok(evaluate(&observe(&nodes, &p.resource), plugins.as_deref(), &p.resource, p.min_gpus, &p.pool_labels, cx.spec.severity))
+            Ok(evaluate(
+                &observe(&nodes, &p.resource),
+                plugins.as_deref(),
+                &p.resource,
+                p.min_gpus,
+                &p.pool_labels,
+                cx.spec.severity,
+            ))
         })
     }
 }
@@ -271,37 +352,113 @@ mod tests {
             capacity: cap,
             allocatable: alloc,
             ready,
-            labels: label.map(|l| BTreeMap::from([("cloud.google.com/gke-accelerator".to_string(), l.to_string())])).unwrap_or_default(),
+            labels: label
+                .map(|l| {
+                    BTreeMap::from([(
+                        "cloud.google.com/gke-accelerator".to_string(),
+                        l.to_string(),
+                    )])
+                })
+                .unwrap_or_default(),
             taints: vec!["nvidia.com/gpu=present:NoSchedule".into()],
         }
     }
 
     #[test]
     fn healthy_pool_passes_with_inventory_notes() {
-        let o = evaluate(&[node("g1", 8.0, 8.0, true, Some("nvidia-l4")), node("c1", 0.0, 0.0, true, None)], Some(&[plugin("g1", true)]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let o = evaluate(
+            &[
+                node("g1", 8.0, 8.0, true, Some("nvidia-l4")),
+                node("c1", 0.0, 0.0, true, None),
+            ],
+            Some(&[plugin("g1", true)]),
+            "nvidia.com/gpu",
+            1,
+            &default_pool_labels(),
+            Severity::Error,
+        );
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert_eq!(o.notes, vec!["cloud.google.com/gke-accelerator=nvidia-l4: 1 node(s), 8 nvidia.com/gpu allocatable, taints nvidia.com/gpu=present:NoSchedule"]);
     }
 
     #[test]
     fn each_fault_is_named() {
-        let none = evaluate(&[node("c1", 0.0, 0.0, true, None)], Some(&[]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let none = evaluate(
+            &[node("c1", 0.0, 0.0, true, None)],
+            Some(&[]),
+            "nvidia.com/gpu",
+            1,
+            &default_pool_labels(),
+            Severity::Error,
+        );
         assert_eq!(none.findings[0].rule, "no-gpu-nodes");
-        let broken = evaluate(&[node("g1", 8.0, 0.0, true, None), node("g2", 8.0, 8.0, false, Some("nvidia-l4"))], None, "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
+        let broken = evaluate(
+            &[
+                node("g1", 8.0, 0.0, true, None),
+                node("g2", 8.0, 8.0, false, Some("nvidia-l4")),
+            ],
+            None,
+            "nvidia.com/gpu",
+            1,
+            &default_pool_labels(),
+            Severity::Error,
+        );
         let rules: Vec<&str> = broken.findings.iter().map(|f| f.rule.as_str()).collect();
-        assert_eq!(rules, vec!["gpu-not-allocatable", "gpu-node-unlabelled", "gpu-node-not-ready", "too-few-gpus"]);
+        assert_eq!(
+            rules,
+            vec![
+                "gpu-not-allocatable",
+                "gpu-node-unlabelled",
+                "gpu-node-not-ready",
+                "too-few-gpus"
+            ]
+        );
     }
 
     fn plugin(node: &str, ready: bool) -> PluginPod {
-        PluginPod { namespace: "kube-system".into(), name: format!("nvidia-device-plugin-{node}"), node: Some(node.into()), ready, state: if ready { "Ready".into() } else { "CrashLoopBackOff (restarts 4)".into() } }
+        PluginPod {
+            namespace: "kube-system".into(),
+            name: format!("nvidia-device-plugin-{node}"),
+            node: Some(node.into()),
+            ready,
+            state: if ready {
+                "Ready".into()
+            } else {
+                "CrashLoopBackOff (restarts 4)".into()
+            },
+        }
     }
 
     #[test]
     fn device_plugin_must_be_ready_on_every_gpu_node() {
-        let nodes = [node("g1", 8.0, 8.0, true, Some("nvidia-l4")), node("g2", 0.0, 0.0, true, Some("nvidia-l4"))];
-        let o = evaluate(&nodes, Some(&[plugin("g1", false)]), "nvidia.com/gpu", 1, &default_pool_labels(), Severity::Error);
-        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
-        assert_eq!(got, vec![("device-plugin-not-ready", "g1"), ("gpu-not-allocatable", "g2"), ("device-plugin-missing", "g2")]);
-        assert_eq!(o.findings[0].evidence[0].observed, "kube-system/nvidia-device-plugin-g1: CrashLoopBackOff (restarts 4)");
+        let nodes = [
+            node("g1", 8.0, 8.0, true, Some("nvidia-l4")),
+            node("g2", 0.0, 0.0, true, Some("nvidia-l4")),
+        ];
+        let o = evaluate(
+            &nodes,
+            Some(&[plugin("g1", false)]),
+            "nvidia.com/gpu",
+            1,
+            &default_pool_labels(),
+            Severity::Error,
+        );
+        let got: Vec<(&str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("device-plugin-not-ready", "g1"),
+                ("gpu-not-allocatable", "g2"),
+                ("device-plugin-missing", "g2")
+            ]
+        );
+        assert_eq!(
+            o.findings[0].evidence[0].observed,
+            "kube-system/nvidia-device-plugin-g1: CrashLoopBackOff (restarts 4)"
+        );
     }
 }

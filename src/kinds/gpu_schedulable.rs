@@ -108,7 +108,13 @@ fn probe_pod(name: &str, p: &Params, labels: BTreeMap<String, String>) -> Result
 
 /// What the scheduler said about a pod that is not bound: its PodScheduled condition.
 pub(crate) fn unscheduled_reason(pod: &Pod) -> Option<String> {
-    let c = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
     Some(match (&c.reason, &c.message) {
         (Some(r), Some(m)) => format!("{r}: {m}"),
         (Some(r), None) => r.clone(),
@@ -135,7 +141,8 @@ impl Kind for GpuSchedulable {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let name = crate::context::owned::object_name("gpu-probe", &cx.spec.id, &cx.run_id);
-            let pod = probe_pod(&name, &p, owned::labels(&cx.run_id, &cx.spec.id)).map_err(CheckError::Undecided)?;
+            let pod = probe_pod(&name, &p, owned::labels(&cx.run_id, &cx.spec.id))
+                .map_err(CheckError::Undecided)?;
             let pods: Api<Pod> = Api::namespaced(client, &p.namespace);
             let shown = format!("{}/{name}", p.namespace);
             // Registered before the create: whatever happens next, the janitor deletes it.
@@ -143,10 +150,18 @@ impl Kind for GpuSchedulable {
             let (cleanup_name, cleanup_shown) = (name.clone(), shown.clone());
             cx.janitor.register(format!("delete pod {shown}"), move || {
                 Box::pin(async move {
-                    match cleanup_api.delete(&cleanup_name, &DeleteParams::default().grace_period(0)).await {
+                    match cleanup_api
+                        .delete(&cleanup_name, &DeleteParams::default().grace_period(0))
+                        .await
+                    {
                         Ok(_) => Ok(format!("deleted pod {cleanup_shown}")),
-                        Err(kube::Error::Api(s)) if s.code == 404 => Ok(format!("pod {cleanup_shown} was already gone")),
-                        Err(e) => Err(format!("{} (run `kfcheck cleanup`)", crate::context::kube_client::describe(&e))),
+                        Err(kube::Error::Api(s)) if s.code == 404 => {
+                            Ok(format!("pod {cleanup_shown} was already gone"))
+                        }
+                        Err(e) => Err(format!(
+                            "{} (run `kfcheck cleanup`)",
+                            crate::context::kube_client::describe(&e)
+                        )),
                     }
                 })
             });
@@ -195,9 +210,20 @@ impl Kind for GpuSchedulable {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                 }
             }
-            let why = last.as_ref().and_then(unscheduled_reason).unwrap_or_else(|| "the scheduler has not reported on it".into());
+            let why = last
+                .as_ref()
+                .and_then(unscheduled_reason)
+                .unwrap_or_else(|| "the scheduler has not reported on it".into());
             let mut out = Outcome::default();
-            let selector = if p.node_selector.is_empty() { "none".to_string() } else { p.node_selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",") };
+            let selector = if p.node_selector.is_empty() {
+                "none".to_string()
+            } else {
+                p.node_selector
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             out.findings.push(Finding::new(
                 "gpu-probe-unschedulable",
                 cx.spec.severity,
@@ -205,8 +231,17 @@ impl Kind for GpuSchedulable {
                 "gpu probe pod was not scheduled",
                 vec![
                     Evidence::new("scheduler", why),
-                    Evidence::new("waited", format!("{}s", p.bind_timeout.as_secs())).expected("bound to a node"),
-                    Evidence::new("asked for", format!("{} {}, node selector {selector}, {} toleration(s)", p.count, p.resource, p.tolerations.len())),
+                    Evidence::new("waited", format!("{}s", p.bind_timeout.as_secs()))
+                        .expected("bound to a node"),
+                    Evidence::new(
+                        "asked for",
+                        format!(
+                            "{} {}, node selector {selector}, {} toleration(s)",
+                            p.count,
+                            p.resource,
+                            p.tolerations.len()
+                        ),
+                    ),
                 ],
                 META.fix,
             ));
@@ -225,14 +260,35 @@ mod tests {
         assert_eq!(p.bind_timeout, Duration::from_secs(5));
         let pod = probe_pod("x", &p, owned::labels("0123456789", "gpu-schedulable")).unwrap();
         let v = serde_json::to_value(&pod).unwrap();
-        assert_eq!(v["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kfcheck");
+        assert_eq!(
+            v["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "kfcheck"
+        );
         assert_eq!(v["metadata"]["labels"]["kfcheck.io/run-id"], "0123456789");
-        assert_eq!(v["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "2");
+        assert_eq!(
+            v["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"],
+            "2"
+        );
         assert_eq!(v["spec"]["tolerations"][0]["key"], "nvidia.com/gpu");
-        assert_eq!(v["spec"]["nodeSelector"]["cloud.google.com/gke-accelerator"], "nvidia-l4");
-        assert!(GpuSchedulable.validate(&serde_json::json!({"count": 0}), &SuiteBase::Embedded).is_err());
-        assert!(GpuSchedulable.validate(&serde_json::json!({"bind_timeout": "soon"}), &SuiteBase::Embedded).is_err());
-        assert!(GpuSchedulable.validate(&serde_json::json!({"tolerations": [{"key": 1}]}), &SuiteBase::Embedded).is_err());
+        assert_eq!(
+            v["spec"]["nodeSelector"]["cloud.google.com/gke-accelerator"],
+            "nvidia-l4"
+        );
+        assert!(GpuSchedulable
+            .validate(&serde_json::json!({"count": 0}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(GpuSchedulable
+            .validate(
+                &serde_json::json!({"bind_timeout": "soon"}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
+        assert!(GpuSchedulable
+            .validate(
+                &serde_json::json!({"tolerations": [{"key": 1}]}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
     }
 
     #[test]

@@ -40,7 +40,10 @@ struct Params {
 }
 
 fn default_pipelines() -> Vec<String> {
-    vec!["pipelines/kfcheck-cpu-sample.yaml".into(), "pipelines/kfcheck-gpu-sample.yaml".into()]
+    vec![
+        "pipelines/kfcheck-cpu-sample.yaml".into(),
+        "pipelines/kfcheck-gpu-sample.yaml".into(),
+    ]
 }
 /// KFP 2.4.0's driver is the first to read `resourceCpuLimit`, `resourceMemoryLimit` and
 /// `accelerator.resourceType`/`resourceCount` (kubeflow/pipelines#11501, "sdk/backend: Add
@@ -93,20 +96,33 @@ fn evaluate(f: &Facts, severity: Severity) -> Outcome {
             vec![if f.v1_only {
                 Evidence::new("api", "/apis/v1beta1 only").expected("/apis/v2beta1")
             } else {
-                Evidence::new("server", f.health.tag_name.clone().unwrap_or_default()).expected(">= 2.0.0")
+                Evidence::new("server", f.health.tag_name.clone().unwrap_or_default())
+                    .expected(">= 2.0.0")
             }],
             "Upgrade Kubeflow Pipelines to 2.x: KFP v2 pipelines cannot run on a 1.x server.",
         ));
         return out;
     }
-    let mode = if f.health.multi_user == Some(true) { "multi-user" } else { "single-user" };
+    let mode = if f.health.multi_user == Some(true) {
+        "multi-user"
+    } else {
+        "single-user"
+    };
     out.notes.push(format!(
         "KFP {} ({mode}, {})",
-        f.health.tag_name.as_deref().unwrap_or("version not reported"),
-        if f.health.via_ui { "through the UI proxy" } else { "direct" }
+        f.health
+            .tag_name
+            .as_deref()
+            .unwrap_or("version not reported"),
+        if f.health.via_ui {
+            "through the UI proxy"
+        } else {
+            "direct"
+        }
     ));
     let Some(server) = server else {
-        out.notes.push("the server reports no parseable version: SDK skew not checked".into());
+        out.notes
+            .push("the server reports no parseable version: SDK skew not checked".into());
         return out;
     };
     for s in &f.samples {
@@ -142,7 +158,8 @@ impl Kind for KfpApiHealthy {
 
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
-        Version::parse(&p.resource_strings_since).ok_or("`resource_strings_since` must be a version such as 2.4.0")?;
+        Version::parse(&p.resource_strings_since)
+            .ok_or("`resource_strings_since` must be a version such as 2.4.0")?;
         for path in &p.pipelines {
             let (shown, text) = load_pipeline(base, path)?;
             CompiledSpec::from_yaml(&text).map_err(|e| format!("{shown}: {e}"))?;
@@ -155,13 +172,23 @@ impl Kind for KfpApiHealthy {
             let p: Params = cx.params()?;
             let mut samples = Vec::new();
             for path in &p.pipelines {
-                let (shown, text) = load_pipeline(&cx.spec.base, path).map_err(CheckError::Undecided)?;
-                let spec = CompiledSpec::from_yaml(&text).map_err(|e| CheckError::Undecided(format!("{shown}: {e}")))?;
-                samples.push(Sample { shown, sdk: spec.sdk_version(), string_only: spec.string_only_resources() });
+                let (shown, text) =
+                    load_pipeline(&cx.spec.base, path).map_err(CheckError::Undecided)?;
+                let spec = CompiledSpec::from_yaml(&text)
+                    .map_err(|e| CheckError::Undecided(format!("{shown}: {e}")))?;
+                samples.push(Sample {
+                    shown,
+                    sdk: spec.sdk_version(),
+                    string_only: spec.string_only_resources(),
+                });
             }
             let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
             // A fresh look: the need was resolved at start-up.
-            let health = kfp.client.healthz().await.map_err(|e| kfp_error(&e, "read KFP healthz"))?;
+            let health = kfp
+                .client
+                .healthz()
+                .await
+                .map_err(|e| kfp_error(&e, "read KFP healthz"))?;
             let facts = Facts {
                 endpoint: kfp.client.base().to_string(),
                 health,
@@ -181,9 +208,19 @@ mod tests {
     fn facts(tag: &str, ready: bool, string_only: Vec<String>) -> Facts {
         Facts {
             endpoint: "http://kfp".into(),
-            health: Health { tag_name: Some(tag.into()), multi_user: Some(true), api_server_ready: ready, pipeline_store: None, via_ui: true },
+            health: Health {
+                tag_name: Some(tag.into()),
+                multi_user: Some(true),
+                api_server_ready: ready,
+                pipeline_store: None,
+                via_ui: true,
+            },
             v1_only: false,
-            samples: vec![Sample { shown: "pipelines/x.yaml".into(), sdk: Version::parse("2.17.3"), string_only }],
+            samples: vec![Sample {
+                shown: "pipelines/x.yaml".into(),
+                sdk: Version::parse("2.17.3"),
+                string_only,
+            }],
             since: Version(2, 4, 0),
         }
     }
@@ -199,18 +236,33 @@ mod tests {
         let o = evaluate(&facts("2.17.0", true, vec![]), Severity::Error);
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert!(o.notes[0].starts_with("KFP 2.17.0 (multi-user, through the UI proxy)"));
-        let o = evaluate(&facts("2.3.0", true, vec!["exec-a (resourceCpuLimit)".into()]), Severity::Error);
+        let o = evaluate(
+            &facts("2.3.0", true, vec!["exec-a (resourceCpuLimit)".into()]),
+            Severity::Error,
+        );
         let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
-        assert_eq!(rules, vec!["sdk-newer-than-server", "resource-requests-may-be-dropped"]);
+        assert_eq!(
+            rules,
+            vec!["sdk-newer-than-server", "resource-requests-may-be-dropped"]
+        );
         // 2.5.0's driver reads the string fields: only the SDK skew is left.
-        let o = evaluate(&facts("2.5.0", true, vec!["exec-a (resourceCpuLimit)".into()]), Severity::Error);
+        let o = evaluate(
+            &facts("2.5.0", true, vec!["exec-a (resourceCpuLimit)".into()]),
+            Severity::Error,
+        );
         let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, vec!["sdk-newer-than-server"]);
         assert!(o.findings.iter().all(|f| f.severity == Severity::Warning));
         let mut v1 = facts("1.8.22", true, vec![]);
         v1.v1_only = true;
-        assert_eq!(evaluate(&v1, Severity::Error).findings[0].rule, "v2-api-missing");
+        assert_eq!(
+            evaluate(&v1, Severity::Error).findings[0].rule,
+            "v2-api-missing"
+        );
         // Through the UI a 1.x server still answers the v2beta1 healthz: its version tells.
-        assert_eq!(evaluate(&facts("1.8.22", true, vec![]), Severity::Error).findings[0].rule, "v2-api-missing");
+        assert_eq!(
+            evaluate(&facts("1.8.22", true, vec![]), Severity::Error).findings[0].rule,
+            "v2-api-missing"
+        );
     }
 }

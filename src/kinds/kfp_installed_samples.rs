@@ -3,7 +3,9 @@
 //! its spec with an accelerator request, a node selector and a toleration injected into every
 //! step. The installed pipelines are never changed; kfcheck's experiment and runs are deleted.
 
-use super::kfp_support::{create_experiment, evaluate_run, run_deadline, submit_run, wait_for_run, GpuParams, Watched};
+use super::kfp_support::{
+    create_experiment, evaluate_run, run_deadline, submit_run, wait_for_run, GpuParams, Watched,
+};
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::clients::kfp::{Pipeline, RunSource};
 use crate::clients::kfp_spec::CompiledSpec;
@@ -63,7 +65,8 @@ fn both() -> Vec<Mode> {
     vec![Mode::Cpu, Mode::Gpu]
 }
 fn default_gpu() -> GpuParams {
-    serde_json::from_value(serde_json::json!({})).unwrap_or_else(|_| unreachable!("every field has a default"))
+    serde_json::from_value(serde_json::json!({}))
+        .unwrap_or_else(|_| unreachable!("every field has a default"))
 }
 fn ten() -> usize {
     10
@@ -79,7 +82,10 @@ fn matcher(patterns: &[String]) -> Result<globset::GlobSet, String> {
 
 /// The installed pipelines to run: matching, not kfcheck's own leftovers, in name order. Pure.
 fn pick(pipelines: Vec<Pipeline>, set: &globset::GlobSet, max: usize) -> Vec<Pipeline> {
-    let mut picked: Vec<Pipeline> = pipelines.into_iter().filter(|p| set.is_match(p.shown_name()) && !is_kfcheck_name(p.shown_name(), None)).collect();
+    let mut picked: Vec<Pipeline> = pipelines
+        .into_iter()
+        .filter(|p| set.is_match(p.shown_name()) && !is_kfcheck_name(p.shown_name(), None))
+        .collect();
     picked.sort_by(|a, b| a.shown_name().cmp(b.shown_name()));
     picked.truncate(max);
     picked
@@ -108,10 +114,17 @@ impl Kind for KfpInstalledSamples {
                 return Err(CheckError::Undecided(why));
             }
             // Installed samples are shared pipelines (no namespace).
-            let found = kfp.client.list_pipelines(None, "").await.map_err(|e| kfp_error(&e, "list shared pipelines"))?;
+            let found = kfp
+                .client
+                .list_pipelines(None, "")
+                .await
+                .map_err(|e| kfp_error(&e, "list shared pipelines"))?;
             let picked = pick(found, &set, p.max_pipelines);
             if picked.is_empty() {
-                return Err(CheckError::NotApplicable(format!("the server has no shared pipelines matching {}", p.patterns.join(", "))));
+                return Err(CheckError::NotApplicable(format!(
+                    "the server has no shared pipelines matching {}",
+                    p.patterns.join(", ")
+                )));
             }
             let mut out = Outcome::default();
             // Gather every pipeline's latest version before creating anything.
@@ -120,18 +133,38 @@ impl Kind for KfpInstalledSamples {
                 let version = match kfp.client.latest_version(&pl.pipeline_id).await {
                     Ok(Some(v)) => v,
                     Ok(None) => {
-                        out.problems.push(Problem { subject: Subject::new("pipeline", pl.shown_name()), message: "the pipeline has no version to run".into() });
+                        out.problems.push(Problem {
+                            subject: Subject::new("pipeline", pl.shown_name()),
+                            message: "the pipeline has no version to run".into(),
+                        });
                         continue;
                     }
-                    Err(e) => return Err(kfp_error(&e, &format!("read the versions of pipeline {}", pl.shown_name()))),
+                    Err(e) => {
+                        return Err(kfp_error(
+                            &e,
+                            &format!("read the versions of pipeline {}", pl.shown_name()),
+                        ))
+                    }
                 };
                 for mode in &p.modes {
                     let source = match mode {
-                        Mode::Cpu => RunSource::Version { pipeline_id: pl.pipeline_id.clone(), version_id: Some(version.pipeline_version_id.clone()) },
-                        Mode::Gpu => match version.pipeline_spec.as_ref().map(CompiledSpec::from_served) {
-                            Some(Ok(spec)) => RunSource::Spec(spec.with_gpu(&p.gpu.mode()).for_run()),
+                        Mode::Cpu => RunSource::Version {
+                            pipeline_id: pl.pipeline_id.clone(),
+                            version_id: Some(version.pipeline_version_id.clone()),
+                        },
+                        Mode::Gpu => match version
+                            .pipeline_spec
+                            .as_ref()
+                            .map(CompiledSpec::from_served)
+                        {
+                            Some(Ok(spec)) => {
+                                RunSource::Spec(spec.with_gpu(&p.gpu.mode()).for_run())
+                            }
                             Some(Err(e)) => {
-                                out.problems.push(Problem { subject: Subject::new("pipeline", pl.shown_name()), message: format!("cannot run in GPU mode: {e}") });
+                                out.problems.push(Problem {
+                                    subject: Subject::new("pipeline", pl.shown_name()),
+                                    message: format!("cannot run in GPU mode: {e}"),
+                                });
                                 continue;
                             }
                             None => {
@@ -143,21 +176,42 @@ impl Kind for KfpInstalledSamples {
                     plans.push((pl.shown_name().to_string(), *mode, source));
                 }
             }
-            let experiment = create_experiment(&cx, &kfp, &kfp_name(&cx.run_id, &cx.spec.id)).await?;
+            let experiment =
+                create_experiment(&cx, &kfp, &kfp_name(&cx.run_id, &cx.spec.id)).await?;
             let mut runs = Vec::new();
             for (i, (pipeline, mode, source)) in plans.iter().enumerate() {
                 let mode_name = if *mode == Mode::Cpu { "cpu" } else { "gpu" };
-                let name = kfp_name(&cx.run_id, &format!("{}-{}-{mode_name} {pipeline}", cx.spec.id, i + 1));
-                let run = submit_run(&cx, &kfp, &name, &experiment.experiment_id, source, &serde_json::Map::new()).await?;
+                let name = kfp_name(
+                    &cx.run_id,
+                    &format!("{}-{}-{mode_name} {pipeline}", cx.spec.id, i + 1),
+                );
+                let run = submit_run(
+                    &cx,
+                    &kfp,
+                    &name,
+                    &experiment.experiment_id,
+                    source,
+                    &serde_json::Map::new(),
+                )
+                .await?;
                 runs.push((pipeline.clone(), mode_name, run.run_id));
             }
             // All runs at once: the slowest bounds the check, not their sum.
             let limit = run_deadline(&cx, p.run_timeout);
-            let watched: Vec<Result<Watched, CheckError>> = futures::future::join_all(runs.iter().map(|(_, _, id)| wait_for_run(&cx, &kfp.client, id, limit))).await;
+            let watched: Vec<Result<Watched, CheckError>> = futures::future::join_all(
+                runs.iter()
+                    .map(|(_, _, id)| wait_for_run(&cx, &kfp.client, id, limit)),
+            )
+            .await;
             for ((pipeline, mode, _), w) in runs.iter().zip(watched) {
                 let w = w?;
                 let what = format!("{pipeline} ({mode} mode)");
-                match evaluate_run(&w, Subject::new("kfp-pipeline", what.clone()), cx.spec.severity, &what) {
+                match evaluate_run(
+                    &w,
+                    Subject::new("kfp-pipeline", what.clone()),
+                    cx.spec.severity,
+                    &what,
+                ) {
                     Ok(note) => out.notes.push(note),
                     Err(f) => out.findings.push(*f),
                 }
@@ -172,23 +226,49 @@ mod tests {
     use super::*;
 
     fn pl(name: &str) -> Pipeline {
-        Pipeline { pipeline_id: name.into(), display_name: name.into(), ..Pipeline::default() }
+        Pipeline {
+            pipeline_id: name.into(),
+            display_name: name.into(),
+            ..Pipeline::default()
+        }
     }
 
     #[test]
     fn picks_matching_installed_pipelines_but_never_kfchecks_own() {
         let set = matcher(&["\\[Tutorial\\]*".into()]).unwrap();
         let got = pick(
-            vec![pl("[Tutorial] DSL - Control structures"), pl("team pipeline"), pl("[Tutorial] Data passing in python components")],
+            vec![
+                pl("[Tutorial] DSL - Control structures"),
+                pl("team pipeline"),
+                pl("[Tutorial] Data passing in python components"),
+            ],
             &set,
             10,
         );
         let names: Vec<&str> = got.iter().map(|p| p.shown_name()).collect();
-        assert_eq!(names, vec!["[Tutorial] DSL - Control structures", "[Tutorial] Data passing in python components"]);
+        assert_eq!(
+            names,
+            vec![
+                "[Tutorial] DSL - Control structures",
+                "[Tutorial] Data passing in python components"
+            ]
+        );
         let any = matcher(&["*".into()]).unwrap();
-        assert_eq!(pick(vec![pl("kfcheck-0123456789-x"), pl("a"), pl("b")], &any, 1).len(), 1);
-        assert!(KfpInstalledSamples.validate(&serde_json::json!({"modes": []}), &SuiteBase::Embedded).is_err());
-        assert!(KfpInstalledSamples.validate(&serde_json::json!({"modes": ["tpu"]}), &SuiteBase::Embedded).is_err());
-        assert!(KfpInstalledSamples.validate(&serde_json::json!({"gpu": {"type": "nvidia-l4"}, "run_timeout": "3m"}), &SuiteBase::Embedded).is_ok());
+        assert_eq!(
+            pick(vec![pl("kfcheck-0123456789-x"), pl("a"), pl("b")], &any, 1).len(),
+            1
+        );
+        assert!(KfpInstalledSamples
+            .validate(&serde_json::json!({"modes": []}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(KfpInstalledSamples
+            .validate(&serde_json::json!({"modes": ["tpu"]}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(KfpInstalledSamples
+            .validate(
+                &serde_json::json!({"gpu": {"type": "nvidia-l4"}, "run_timeout": "3m"}),
+                &SuiteBase::Embedded
+            )
+            .is_ok());
     }
 }

@@ -46,7 +46,12 @@ fn classify(r: &Result<(), KfpError>) -> Probe {
 
 /// Decides from the two probes: `anonymous` must be refused or unauthenticated, `other` must be
 /// refused (401 means the probe token itself is bad: could not decide).
-fn evaluate(ns: &str, anonymous: Probe, other: Option<Probe>, severity: Severity) -> Result<Outcome, CheckError> {
+fn evaluate(
+    ns: &str,
+    anonymous: Probe,
+    other: Option<Probe>,
+    severity: Severity,
+) -> Result<Outcome, CheckError> {
     let mut out = Outcome::default();
     let subject = || Subject::new("namespace", ns.to_string());
     match anonymous {
@@ -96,13 +101,24 @@ impl Kind for KfpIsolation {
         Box::pin(async move {
             let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
             if !kfp.multi_user {
-                return Err(CheckError::NotApplicable("KFP runs in single-user mode: there is no per-namespace isolation to check".into()));
+                return Err(CheckError::NotApplicable(
+                    "KFP runs in single-user mode: there is no per-namespace isolation to check"
+                        .into(),
+                ));
             }
-            let ns = kfp.namespace_for_writes().map_err(CheckError::Undecided)?.unwrap_or_default().to_string();
+            let ns = kfp
+                .namespace_for_writes()
+                .map_err(CheckError::Undecided)?
+                .unwrap_or_default()
+                .to_string();
             let list = |auth: Auth| {
                 let c = kfp.client.with_auth(auth);
                 let ns = ns.clone();
-                async move { c.list_experiments(Some(&ns), "kfcheck-isolation-probe").await.map(|_| ()) }
+                async move {
+                    c.list_experiments(Some(&ns), "kfcheck-isolation-probe")
+                        .await
+                        .map(|_| ())
+                }
             };
             let anonymous = classify(&list(Auth::None).await);
             let other = match &kfp.isolation_token {
@@ -119,14 +135,31 @@ mod tests {
     use super::*;
 
     fn st(s: u16) -> Result<(), KfpError> {
-        Err(KfpError::Status { status: s, message: "m".into(), method: "GET".into(), path: "/".into() })
+        Err(KfpError::Status {
+            status: s,
+            message: "m".into(),
+            method: "GET".into(),
+            path: "/".into(),
+        })
     }
 
     #[test]
     fn refusals_pass_and_access_is_a_finding() {
-        let o = evaluate("team-a", classify(&st(401)), Some(classify(&st(403))), Severity::Error).unwrap();
+        let o = evaluate(
+            "team-a",
+            classify(&st(401)),
+            Some(classify(&st(403))),
+            Severity::Error,
+        )
+        .unwrap();
         assert!(o.findings.is_empty());
-        let o = evaluate("team-a", classify(&st(403)), Some(classify(&Ok(()))), Severity::Error).unwrap();
+        let o = evaluate(
+            "team-a",
+            classify(&st(403)),
+            Some(classify(&Ok(()))),
+            Severity::Error,
+        )
+        .unwrap();
         assert_eq!(o.findings[0].rule, "cross-namespace-access");
         let o = evaluate("team-a", classify(&Ok(())), None, Severity::Error).unwrap();
         assert_eq!(o.findings[0].rule, "anonymous-access");
@@ -134,7 +167,9 @@ mod tests {
 
     #[test]
     fn a_bad_probe_token_or_a_server_error_cannot_decide() {
-        assert!(matches!(evaluate("a", classify(&st(401)), Some(classify(&st(401))), Severity::Error), Err(CheckError::Undecided(m)) if m.contains("not accepted")));
+        assert!(
+            matches!(evaluate("a", classify(&st(401)), Some(classify(&st(401))), Severity::Error), Err(CheckError::Undecided(m)) if m.contains("not accepted"))
+        );
         assert!(evaluate("a", classify(&st(503)), None, Severity::Error).is_err());
     }
 }

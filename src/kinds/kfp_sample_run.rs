@@ -4,7 +4,10 @@
 //! experiment carry the run id in their names and are removed afterwards; a run still going at
 //! the deadline is terminated and deleted.
 
-use super::kfp_support::{create_experiment, upload_pipeline, evaluate_run, load_pipeline, run_deadline, submit_run, wait_for_run, GpuParams};
+use super::kfp_support::{
+    create_experiment, evaluate_run, load_pipeline, run_deadline, submit_run, upload_pipeline,
+    wait_for_run, GpuParams,
+};
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::clients::kfp::RunSource;
 use crate::clients::kfp_spec::CompiledSpec;
@@ -60,10 +63,13 @@ enum Submit {
 fn spec_of(p: &Params, base: &SuiteBase) -> Result<(String, CompiledSpec), String> {
     let (shown, text) = load_pipeline(base, &p.pipeline)?;
     let spec = CompiledSpec::from_yaml(&text).map_err(|e| format!("{shown}: {e}"))?;
-    Ok((shown, match &p.gpu {
-        Some(g) => spec.with_gpu(&g.mode()),
-        None => spec,
-    }))
+    Ok((
+        shown,
+        match &p.gpu {
+            Some(g) => spec.with_gpu(&g.mode()),
+            None => spec,
+        },
+    ))
 }
 
 impl Kind for KfpSampleRun {
@@ -96,19 +102,43 @@ impl Kind for KfpSampleRun {
                     let version = kfp
                         .client
                         // Deleted with the pipeline (cascade), so its ids are not kept.
-                        .upload_version(&pipeline.pipeline_id, &format!("{name}-v2"), &yaml, &Default::default())
+                        .upload_version(
+                            &pipeline.pipeline_id,
+                            &format!("{name}-v2"),
+                            &yaml,
+                            &Default::default(),
+                        )
                         .await
                         .map_err(|e| kfp_error(&e, "upload pipeline versions"))?;
-                    RunSource::Version { pipeline_id: pipeline.pipeline_id, version_id: Some(version.pipeline_version_id) }
+                    RunSource::Version {
+                        pipeline_id: pipeline.pipeline_id,
+                        version_id: Some(version.pipeline_version_id),
+                    }
                 }
             };
-            let run = submit_run(&cx, &kfp, &name, &experiment.experiment_id, &source, &p.parameters).await?;
-            let watched = wait_for_run(&cx, &kfp.client, &run.run_id, run_deadline(&cx, p.run_timeout)).await?;
+            let run = submit_run(
+                &cx,
+                &kfp,
+                &name,
+                &experiment.experiment_id,
+                &source,
+                &p.parameters,
+            )
+            .await?;
+            let watched = wait_for_run(
+                &cx,
+                &kfp.client,
+                &run.run_id,
+                run_deadline(&cx, p.run_timeout),
+            )
+            .await?;
             let what = spec.name().unwrap_or("pipeline").to_string();
             let subject = Subject::new("kfp-run", format!("{what} ({shown})"));
             let mut out = Outcome::default();
             match evaluate_run(&watched, subject, cx.spec.severity, &what) {
-                Ok(note) => out.notes.push(format!("{note}, {} status poll(s)", watched.polls)),
+                Ok(note) => out
+                    .notes
+                    .push(format!("{note}, {} status poll(s)", watched.polls)),
                 Err(f) => out.findings.push(*f),
             }
             Ok(out)
@@ -124,11 +154,20 @@ mod tests {
     fn parameters_are_validated_against_the_embedded_samples() {
         let ok = serde_json::json!({"pipeline": "pipelines/kfcheck-gpu-sample.yaml", "gpu": {"type": "nvidia-tesla-t4"}, "run_timeout": "2m"});
         assert!(KfpSampleRun.validate(&ok, &SuiteBase::Embedded).is_ok());
-        assert!(KfpSampleRun.validate(&serde_json::json!({"pipeline": "pipelines/nope.yaml"}), &SuiteBase::Embedded).is_err());
+        assert!(KfpSampleRun
+            .validate(
+                &serde_json::json!({"pipeline": "pipelines/nope.yaml"}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
         assert!(KfpSampleRun.validate(&serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "run_timeout": "soon"}), &SuiteBase::Embedded).is_err());
         let p: Params = typed_params(&ok).unwrap();
         let (_, s) = spec_of(&p, &SuiteBase::Embedded).unwrap();
-        let sel = &s.platform.unwrap()["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-gpu-probe"]["nodeSelector"]["labels"];
-        assert_eq!(sel["cloud.google.com/gke-accelerator"], "nvidia-tesla-t4", "the configured GPU type replaces the sample's");
+        let sel = &s.platform.unwrap()["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+            ["exec-gpu-probe"]["nodeSelector"]["labels"];
+        assert_eq!(
+            sel["cloud.google.com/gke-accelerator"], "nvidia-tesla-t4",
+            "the configured GPU type replaces the sample's"
+        );
     }
 }

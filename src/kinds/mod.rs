@@ -143,10 +143,13 @@ pub fn find_kind(name: &str) -> Option<KindRef> {
 pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
     match e {
         kube::Error::Api(s) if s.code == 403 => CheckError::Forbidden(what.to_string()),
-        kube::Error::Api(s) if s.code == 401 => {
-            CheckError::Undecided(format!("the API server rejected kfcheck's credentials (401) when trying to {what}"))
-        }
-        other => CheckError::Undecided(format!("failed to {what}: {}", crate::context::kube_client::describe(other))),
+        kube::Error::Api(s) if s.code == 401 => CheckError::Undecided(format!(
+            "the API server rejected kfcheck's credentials (401) when trying to {what}"
+        )),
+        other => CheckError::Undecided(format!(
+            "failed to {what}: {}",
+            crate::context::kube_client::describe(other)
+        )),
     }
 }
 
@@ -167,21 +170,39 @@ pub(crate) fn kfp_error(e: &crate::clients::KfpError, what: &str) -> CheckError 
 /// reason and restart count (`CrashLoopBackOff (restarts 4)`), else the pod phase.
 pub(crate) fn pod_state(p: &k8s_openapi::api::core::v1::Pod) -> (bool, String) {
     let status = p.status.as_ref();
-    let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     if ready {
         return (true, "Ready".into());
     }
-    let waiting = status.and_then(|s| s.container_statuses.as_ref()).and_then(|cs| {
-        cs.iter().find(|c| !c.ready).map(|c| {
-            let reason = c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()).unwrap_or_else(|| "not ready".into());
-            format!("{reason} (restarts {})", c.restart_count)
-        })
-    });
-    (false, waiting.unwrap_or_else(|| status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into())))
+    let waiting = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| {
+            cs.iter().find(|c| !c.ready).map(|c| {
+                let reason = c
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.clone())
+                    .unwrap_or_else(|| "not ready".into());
+                format!("{reason} (restarts {})", c.restart_count)
+            })
+        });
+    (
+        false,
+        waiting.unwrap_or_else(|| {
+            status
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Unknown".into())
+        }),
+    )
 }
 
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.
-pub(crate) fn typed_params<T: serde::de::DeserializeOwned>(params: &serde_json::Value) -> Result<T, String> {
+pub(crate) fn typed_params<T: serde::de::DeserializeOwned>(
+    params: &serde_json::Value,
+) -> Result<T, String> {
     serde_json::from_value(params.clone()).map_err(|e| e.to_string())
 }
 
@@ -198,7 +219,11 @@ mod tests {
         assert_eq!(names.len(), n, "kind names must be unique");
         for k in KINDS {
             let m = k.meta();
-            assert!(!m.what.is_empty() && !m.why.is_empty() && m.fix.ends_with('.'), "{} docs", m.name);
+            assert!(
+                !m.what.is_empty() && !m.why.is_empty() && m.fix.ends_with('.'),
+                "{} docs",
+                m.name
+            );
             assert!(!m.default_timeout.is_zero());
         }
     }
@@ -209,7 +234,10 @@ mod tests {
         // `exec` is the plug-in kind for user suites; examples/suite/ and the CLI tests use it.
         for k in KINDS.iter().filter(|k| k.meta().name != "exec") {
             assert!(
-                suite.checks.iter().any(|c| c.kind.meta().name == k.meta().name),
+                suite
+                    .checks
+                    .iter()
+                    .any(|c| c.kind.meta().name == k.meta().name),
                 "kind {} has no check in checks/",
                 k.meta().name
             );

@@ -52,7 +52,12 @@ impl Kind for PipelineFit {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let nodes = cx.needs.kube_cache.cluster::<Node>(&client).await.map_err(|e| kube_error(&e, "list nodes"))?;
+            let nodes = cx
+                .needs
+                .kube_cache
+                .cluster::<Node>(&client)
+                .await
+                .map_err(|e| kube_error(&e, "list nodes"))?;
             let fit: Vec<FitNode> = nodes.iter().filter_map(FitNode::from_node).collect();
             let node_count = fit.len();
             let opts = LintOptions {
@@ -68,7 +73,8 @@ impl Kind for PipelineFit {
             })
             .await
             .map_err(|e| CheckError::Undecided(format!("fit worker failed: {e}")))?;
-            out.notes.push(format!("checked against {node_count} node(s)"));
+            out.notes
+                .push(format!("checked against {node_count} node(s)"));
             Ok(out)
         })
     }

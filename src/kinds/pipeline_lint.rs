@@ -3,9 +3,9 @@
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::model::Severity;
-use crate::pipeline::lint::{expand_paths, lint_run, FileReport, LintOptions, LintRun, Source};
 #[cfg(test)]
 use crate::pipeline::lint::lint_sources;
+use crate::pipeline::lint::{expand_paths, lint_run, FileReport, LintOptions, LintRun, Source};
 use crate::pipeline::rules::{find_rule, LintConfig};
 use crate::suite::{embedded, SuiteBase, EMBEDDED};
 use futures::future::BoxFuture;
@@ -45,14 +45,26 @@ struct Params {
 }
 
 /// Parses `off|info|warning|error` per rule id; errors name the rule.
-pub(crate) fn severity_overrides(rules: &BTreeMap<String, String>) -> Result<BTreeMap<String, Option<Severity>>, String> {
+pub(crate) fn severity_overrides(
+    rules: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, Option<Severity>>, String> {
     rules
         .iter()
         .map(|(id, level)| {
             if find_rule(id).is_none() {
-                return Err(format!("unknown rule '{id}' (see `kfcheck explain pipeline-lint`)"));
+                return Err(format!(
+                    "unknown rule '{id}' (see `kfcheck explain pipeline-lint`)"
+                ));
             }
-            let sev = if level == "off" { None } else { Some(level.parse::<Severity>().map_err(|e| format!("rule '{id}': {e}"))?) };
+            let sev = if level == "off" {
+                None
+            } else {
+                Some(
+                    level
+                        .parse::<Severity>()
+                        .map_err(|e| format!("rule '{id}': {e}"))?,
+                )
+            };
             Ok((id.clone(), sev))
         })
         .collect()
@@ -60,7 +72,12 @@ pub(crate) fn severity_overrides(rules: &BTreeMap<String, String>) -> Result<BTr
 
 fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
     Ok(LintOptions {
-        config: LintConfig { require_requests: p.require_requests.clone().unwrap_or_else(|| LintConfig::default().require_requests) },
+        config: LintConfig {
+            require_requests: p
+                .require_requests
+                .clone()
+                .unwrap_or_else(|| LintConfig::default().require_requests),
+        },
         severities: severity_overrides(&p.rules)?,
         owners_file: p.owners.as_ref().map(|o| resolve(base, o)),
         ..LintOptions::default()
@@ -77,7 +94,11 @@ pub(crate) fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
 /// Embedded paths resolve to files compiled into the binary (a directory prefix selects all below).
 pub(crate) fn embedded_sources(path: &str) -> Vec<Source> {
     let prefix = path.trim_start_matches("./");
-    let full = if prefix.starts_with("checks/") { prefix.to_string() } else { format!("checks/{prefix}") };
+    let full = if prefix.starts_with("checks/") {
+        prefix.to_string()
+    } else {
+        format!("checks/{prefix}")
+    };
     if let Some(text) = embedded(&full) {
         return vec![Source::Embedded { name: full, text }];
     }
@@ -85,7 +106,10 @@ pub(crate) fn embedded_sources(path: &str) -> Vec<Source> {
     EMBEDDED
         .iter()
         .filter(|(p, _)| p.starts_with(&dir))
-        .map(|(p, t)| Source::Embedded { name: p.to_string(), text: t })
+        .map(|(p, t)| Source::Embedded {
+            name: p.to_string(),
+            text: t,
+        })
         .collect()
 }
 
@@ -104,9 +128,15 @@ pub(crate) fn validate_paths(paths: &[String], base: &SuiteBase) -> Result<(), S
 
 /// The inputs named by `paths`: embedded files, or files below the suite directory; plus one
 /// problem per path that does not exist.
-pub(crate) fn sources(paths: &[String], base: &SuiteBase) -> (Vec<Source>, Vec<crate::model::Problem>) {
+pub(crate) fn sources(
+    paths: &[String],
+    base: &SuiteBase,
+) -> (Vec<Source>, Vec<crate::model::Problem>) {
     match base {
-        SuiteBase::Embedded => (paths.iter().flat_map(|x| embedded_sources(x)).collect(), Vec::new()),
+        SuiteBase::Embedded => (
+            paths.iter().flat_map(|x| embedded_sources(x)).collect(),
+            Vec::new(),
+        ),
         SuiteBase::Dir(_) => {
             let paths: Vec<PathBuf> = paths.iter().map(|x| resolve(base, x)).collect();
             let (files, missing) = expand_paths(&paths);
@@ -123,8 +153,14 @@ pub(crate) fn run_outcome(run: LintRun, extra_problems: Vec<crate::model::Proble
 }
 
 /// Turns per-file reports into one check outcome.
-pub(crate) fn outcome(reports: Vec<FileReport>, extra_problems: Vec<crate::model::Problem>) -> Outcome {
-    let mut out = Outcome { problems: extra_problems, ..Outcome::default() };
+pub(crate) fn outcome(
+    reports: Vec<FileReport>,
+    extra_problems: Vec<crate::model::Problem>,
+) -> Outcome {
+    let mut out = Outcome {
+        problems: extra_problems,
+        ..Outcome::default()
+    };
     let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
     let mut tasks = 0;
     for r in &reports {
@@ -137,7 +173,11 @@ pub(crate) fn outcome(reports: Vec<FileReport>, extra_problems: Vec<crate::model
     out.notes.push(format!(
         "inspected {} pipeline file(s) ({}), {tasks} task(s)",
         by_format.values().sum::<usize>(),
-        if formats.is_empty() { "none parsed".into() } else { formats.join(", ") }
+        if formats.is_empty() {
+            "none parsed".into()
+        } else {
+            formats.join(", ")
+        }
     ));
     // Nothing inspected proves nothing: never a pass.
     if reports.is_empty() && out.problems.is_empty() {
@@ -190,24 +230,60 @@ mod tests {
     #[test]
     fn params_are_validated() {
         let k = PipelineLint;
-        assert!(k.validate(&json!({"paths": ["pipelines/"]}), &SuiteBase::Embedded).is_ok());
-        assert!(k.validate(&json!({"paths": ["nope/"]}), &SuiteBase::Embedded).is_err());
-        assert!(k.validate(&json!({"paths": []}), &SuiteBase::Embedded).is_err());
-        assert!(k.validate(&json!({"paths": ["x"], "extra": 1}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown field"));
-        assert!(k.validate(&json!({"paths": ["x"], "rules": {"no-such": "error"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown rule"));
-        assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "loud"}}), &SuiteBase::Dir("d".into())).unwrap_err().contains("unknown severity"));
-        assert!(k.validate(&json!({"paths": ["x"], "rules": {"image-unpinned": "off"}}), &SuiteBase::Dir("d".into())).is_ok());
+        assert!(k
+            .validate(&json!({"paths": ["pipelines/"]}), &SuiteBase::Embedded)
+            .is_ok());
+        assert!(k
+            .validate(&json!({"paths": ["nope/"]}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(k
+            .validate(&json!({"paths": []}), &SuiteBase::Embedded)
+            .is_err());
+        assert!(k
+            .validate(
+                &json!({"paths": ["x"], "extra": 1}),
+                &SuiteBase::Dir("d".into())
+            )
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(k
+            .validate(
+                &json!({"paths": ["x"], "rules": {"no-such": "error"}}),
+                &SuiteBase::Dir("d".into())
+            )
+            .unwrap_err()
+            .contains("unknown rule"));
+        assert!(k
+            .validate(
+                &json!({"paths": ["x"], "rules": {"image-unpinned": "loud"}}),
+                &SuiteBase::Dir("d".into())
+            )
+            .unwrap_err()
+            .contains("unknown severity"));
+        assert!(k
+            .validate(
+                &json!({"paths": ["x"], "rules": {"image-unpinned": "off"}}),
+                &SuiteBase::Dir("d".into())
+            )
+            .is_ok());
     }
 
     #[test]
     fn linting_no_pipeline_file_is_not_a_pass() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
-        let (srcs, problems) = sources(&[dir.path().display().to_string()], &SuiteBase::Dir(PathBuf::new()));
+        let (srcs, problems) = sources(
+            &[dir.path().display().to_string()],
+            &SuiteBase::Dir(PathBuf::new()),
+        );
         let out = outcome(lint_sources(&srcs, &LintOptions::default()), problems);
         assert!(out.findings.is_empty());
         assert_eq!(out.problems.len(), 1, "{:?}", out.problems);
-        assert!(out.problems[0].message.starts_with("no pipeline files"), "{}", out.problems[0].message);
+        assert!(
+            out.problems[0].message.starts_with("no pipeline files"),
+            "{}",
+            out.problems[0].message
+        );
         let out = outcome(Vec::new(), Vec::new());
         assert_eq!(out.problems[0].message, "no pipeline file to inspect");
     }
@@ -218,7 +294,11 @@ mod tests {
         assert!(sources.len() >= 2, "bundled samples missing");
         for r in lint_sources(&sources, &LintOptions::default()) {
             assert!(r.error.is_none(), "{}: {:?}", r.display, r.error);
-            let bad: Vec<_> = r.findings.iter().filter(|f| f.severity >= Severity::Warning).collect();
+            let bad: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Warning)
+                .collect();
             assert!(bad.is_empty(), "{}: {bad:#?}", r.display);
         }
     }

@@ -10,7 +10,9 @@ use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use serde::Deserialize;
@@ -69,7 +71,11 @@ impl Permission {
             Who::ServiceAccount => "service account",
             Who::Owner => "owner",
         };
-        let res = if self.group.is_empty() { self.resource.clone() } else { format!("{}.{}", self.resource, self.group) };
+        let res = if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        };
         format!("{who} may {} {res}", self.verb)
     }
 }
@@ -95,7 +101,10 @@ struct Params {
 
 fn default_labels() -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/part-of".into(), "kubeflow-profile".into()),
+        (
+            "app.kubernetes.io/part-of".into(),
+            "kubeflow-profile".into(),
+        ),
         ("pipelines.kubeflow.org/enabled".into(), "true".into()),
     ])
 }
@@ -105,7 +114,10 @@ fn default_sa() -> String {
 }
 
 fn default_secret() -> Option<SecretSpec> {
-    Some(SecretSpec { name: "mlpipeline-minio-artifact".into(), keys: vec!["accesskey".into(), "secretkey".into()] })
+    Some(SecretSpec {
+        name: "mlpipeline-minio-artifact".into(),
+        keys: vec!["accesskey".into(), "secretkey".into()],
+    })
 }
 
 fn default_pod_default() -> Option<String> {
@@ -117,12 +129,22 @@ fn sixteen() -> usize {
 }
 
 fn default_permissions() -> Vec<Permission> {
-    let p = |subject, verb: &str, group: &str, resource: &str| Permission { subject, verb: verb.into(), group: group.into(), resource: resource.into() };
+    let p = |subject, verb: &str, group: &str, resource: &str| Permission {
+        subject,
+        verb: verb.into(),
+        group: group.into(),
+        resource: resource.into(),
+    };
     vec![
         p(Who::ServiceAccount, "create", "", "pods"),
         p(Who::ServiceAccount, "create", "argoproj.io", "workflows"),
         p(Who::ServiceAccount, "get", "", "secrets"),
-        p(Who::ServiceAccount, "create", "pipelines.kubeflow.org", "runs"),
+        p(
+            Who::ServiceAccount,
+            "create",
+            "pipelines.kubeflow.org",
+            "runs",
+        ),
         p(Who::Owner, "create", "kubeflow.org", "notebooks"),
         p(Who::Owner, "list", "kubeflow.org", "poddefaults"),
         p(Who::Owner, "create", "pipelines.kubeflow.org", "runs"),
@@ -130,7 +152,13 @@ fn default_permissions() -> Vec<Permission> {
 }
 
 pub(crate) fn profile_resource() -> ApiResource {
-    ApiResource { group: "kubeflow.org".into(), version: "v1".into(), api_version: "kubeflow.org/v1".into(), kind: "Profile".into(), plural: "profiles".into() }
+    ApiResource {
+        group: "kubeflow.org".into(),
+        version: "v1".into(),
+        api_version: "kubeflow.org/v1".into(),
+        kind: "Profile".into(),
+        plural: "profiles".into(),
+    }
 }
 
 fn pod_default_resource() -> ApiResource {
@@ -163,28 +191,61 @@ pub(crate) struct ProfileFacts {
 /// The profiles a check looks at: every one, or those named (by `profiles:` or `-n`). A name that
 /// is not a profile is an error naming the profiles that exist: `-n team-typo` must never read as
 /// "no profiles exist" or pass with nothing examined.
-pub(crate) fn named_profiles(objs: &[DynamicObject], only: Option<&Vec<String>>) -> Result<Option<Vec<String>>, CheckError> {
+pub(crate) fn named_profiles(
+    objs: &[DynamicObject],
+    only: Option<&Vec<String>>,
+) -> Result<Option<Vec<String>>, CheckError> {
     let Some(only) = only else { return Ok(None) };
-    let mut existing: Vec<&str> = objs.iter().filter_map(|o| o.metadata.name.as_deref()).collect();
+    let mut existing: Vec<&str> = objs
+        .iter()
+        .filter_map(|o| o.metadata.name.as_deref())
+        .collect();
     existing.sort_unstable();
-    let unknown: Vec<&str> = only.iter().map(String::as_str).filter(|n| !existing.contains(n)).collect();
+    let unknown: Vec<&str> = only
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !existing.contains(n))
+        .collect();
     if unknown.is_empty() {
         return Ok(Some(only.clone()));
     }
-    let have = if existing.is_empty() { "the cluster has no profiles".to_string() } else { format!("profiles: {}", existing.join(", ")) };
-    let which = unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ");
-    Err(CheckError::Undecided(format!("{which} is not a Kubeflow profile ({have})")))
+    let have = if existing.is_empty() {
+        "the cluster has no profiles".to_string()
+    } else {
+        format!("profiles: {}", existing.join(", "))
+    };
+    let which = unknown
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(CheckError::Undecided(format!(
+        "{which} is not a Kubeflow profile ({have})"
+    )))
 }
 
 /// Profile name and owner (kind, name) from the Profile objects.
-fn profiles(objs: &[DynamicObject], only: Option<&Vec<String>>) -> Vec<(String, Option<(String, String)>)> {
+fn profiles(
+    objs: &[DynamicObject],
+    only: Option<&Vec<String>>,
+) -> Vec<(String, Option<(String, String)>)> {
     let mut out: Vec<_> = objs
         .iter()
         .filter_map(|o| {
             let name = o.metadata.name.clone()?;
-            let owner = o.data.get("spec").and_then(|s| s.get("owner")).and_then(|ow| {
-                Some((ow.get("kind").and_then(|k| k.as_str()).unwrap_or("User").to_string(), ow.get("name")?.as_str()?.to_string()))
-            });
+            let owner = o
+                .data
+                .get("spec")
+                .and_then(|s| s.get("owner"))
+                .and_then(|ow| {
+                    Some((
+                        ow.get("kind")
+                            .and_then(|k| k.as_str())
+                            .unwrap_or("User")
+                            .to_string(),
+                        ow.get("name")?.as_str()?.to_string(),
+                    ))
+                });
             Some((name, owner))
         })
         .filter(|(n, _)| only.is_none_or(|o| o.contains(n)))
@@ -193,9 +254,19 @@ fn profiles(objs: &[DynamicObject], only: Option<&Vec<String>>) -> Vec<(String, 
     out
 }
 
-pub(crate) fn evaluate(facts: &[ProfileFacts], p_labels: &BTreeMap<String, String>, sa: &str, secret: Option<(&str, &[String])>, pod_default: Option<&str>, severity: Severity) -> Outcome {
+pub(crate) fn evaluate(
+    facts: &[ProfileFacts],
+    p_labels: &BTreeMap<String, String>,
+    sa: &str,
+    secret: Option<(&str, &[String])>,
+    pod_default: Option<&str>,
+    severity: Severity,
+) -> Outcome {
     let mut out = Outcome::default();
-    let mut rows = vec![format!("{:<32} {:<9} {:<6} {:<8} {:<8} {:<10} rbac", "profile", "namespace", "labels", "sa", "secret", "poddefault")];
+    let mut rows = vec![format!(
+        "{:<32} {:<9} {:<6} {:<8} {:<8} {:<10} rbac",
+        "profile", "namespace", "labels", "sa", "secret", "poddefault"
+    )];
     for f in facts {
         let subject = Subject::new("profile", f.name.clone());
         let col = |ok: Option<bool>| match ok {
@@ -215,7 +286,11 @@ pub(crate) fn evaluate(facts: &[ProfileFacts], p_labels: &BTreeMap<String, Strin
             rows.push(format!("{:<32} {:<9}", f.name, col(Some(false))));
             continue;
         };
-        let missing_labels: Vec<String> = p_labels.iter().filter(|(k, v)| labels.get(*k) != Some(*v)).map(|(k, v)| format!("{k}={v}")).collect();
+        let missing_labels: Vec<String> = p_labels
+            .iter()
+            .filter(|(k, v)| labels.get(*k) != Some(*v))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         for l in &missing_labels {
             out.findings.push(Finding::new(
                 "namespace-label-missing",
@@ -307,21 +382,38 @@ pub(crate) fn evaluate(facts: &[ProfileFacts], p_labels: &BTreeMap<String, Strin
             "Create a Profile for each user or team; in multi-user mode a user without one has nowhere to run pipelines or notebooks.",
         ));
     } else {
-        out.notes.push(format!("{} profile(s); rbac: allowed/asked SubjectAccessReviews", facts.len()));
+        out.notes.push(format!(
+            "{} profile(s); rbac: allowed/asked SubjectAccessReviews",
+            facts.len()
+        ));
         out.notes.extend(rows);
     }
     out
 }
 
 /// Asks the API server whether `perm` is allowed in `ns` for the profile's subject.
-async fn review(client: kube::Client, ns: String, sa: String, owner: Option<(String, String)>, perm: Permission) -> Result<Option<(Permission, String)>, CheckError> {
+async fn review(
+    client: kube::Client,
+    ns: String,
+    sa: String,
+    owner: Option<(String, String)>,
+    perm: Permission,
+) -> Result<Option<(Permission, String)>, CheckError> {
     let (user, groups) = match (&perm.subject, &owner) {
         (Who::ServiceAccount, _) => (
             Some(format!("system:serviceaccount:{ns}:{sa}")),
-            vec!["system:serviceaccounts".to_string(), format!("system:serviceaccounts:{ns}"), "system:authenticated".to_string()],
+            vec![
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".to_string(),
+            ],
         ),
-        (Who::Owner, Some((kind, name))) if kind == "Group" => (None, vec![name.clone(), "system:authenticated".to_string()]),
-        (Who::Owner, Some((_, name))) => (Some(name.clone()), vec!["system:authenticated".to_string()]),
+        (Who::Owner, Some((kind, name))) if kind == "Group" => {
+            (None, vec![name.clone(), "system:authenticated".to_string()])
+        }
+        (Who::Owner, Some((_, name))) => {
+            (Some(name.clone()), vec!["system:authenticated".to_string()])
+        }
         (Who::Owner, None) => return Ok(Some((perm, "the profile names no owner".into()))),
     };
     let sar = SubjectAccessReview {
@@ -340,9 +432,16 @@ async fn review(client: kube::Client, ns: String, sa: String, owner: Option<(Str
         ..Default::default()
     };
     let api: Api<SubjectAccessReview> = Api::all(client);
-    let got = api.create(&PostParams::default(), &sar).await.map_err(|e| kube_error(&e, "create subjectaccessreviews"))?;
+    let got = api
+        .create(&PostParams::default(), &sar)
+        .await
+        .map_err(|e| kube_error(&e, "create subjectaccessreviews"))?;
     let status = got.status.unwrap_or_default();
-    Ok(if status.allowed { None } else { Some((perm, status.reason.unwrap_or_default())) })
+    Ok(if status.allowed {
+        None
+    } else {
+        Some((perm, status.reason.unwrap_or_default()))
+    })
 }
 
 impl Kind for ProfileMatrix {
@@ -363,7 +462,10 @@ impl Kind for ProfileMatrix {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let cache = &cx.needs.kube_cache;
-            let objs = match cache.dynamic(&client, &profile_resource(), Selectors::default()).await {
+            let objs = match cache
+                .dynamic(&client, &profile_resource(), Selectors::default())
+                .await
+            {
                 Ok(o) => o,
                 Err(e) if not_served(&e) => {
                     let mut out = Outcome::default();
@@ -380,19 +482,42 @@ impl Kind for ProfileMatrix {
                 Err(e) => return Err(kube_error(&e, "list profiles.kubeflow.org")),
             };
             // `-n NS` narrows every per-profile check to that profile.
-            let only = named_profiles(&objs, p.profiles.clone().or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n])).as_ref())?;
+            let only = named_profiles(
+                &objs,
+                p.profiles
+                    .clone()
+                    .or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]))
+                    .as_ref(),
+            )?;
             let list = profiles(&objs, only.as_ref());
             let sa_field = format!("metadata.name={}", p.service_account);
-            let secret_field = p.artifact_secret.as_ref().map(|s| format!("metadata.name={}", s.name));
+            let secret_field = p
+                .artifact_secret
+                .as_ref()
+                .map(|s| format!("metadata.name={}", s.name));
             let pd_field = p.pod_default.as_ref().map(|n| format!("metadata.name={n}"));
-            let namespaces = cache.cluster::<Namespace>(&client).await.map_err(|e| kube_error(&e, "list namespaces"))?;
-            let sas = cache.all_namespaces::<ServiceAccount>(&client, Selectors::name(&sa_field)).await.map_err(|e| kube_error(&e, "list serviceaccounts"))?;
+            let namespaces = cache
+                .cluster::<Namespace>(&client)
+                .await
+                .map_err(|e| kube_error(&e, "list namespaces"))?;
+            let sas = cache
+                .all_namespaces::<ServiceAccount>(&client, Selectors::name(&sa_field))
+                .await
+                .map_err(|e| kube_error(&e, "list serviceaccounts"))?;
             let secrets = match &secret_field {
-                Some(f) => Some(cache.all_namespaces::<Secret>(&client, Selectors::name(f)).await.map_err(|e| kube_error(&e, "list secrets"))?),
+                Some(f) => Some(
+                    cache
+                        .all_namespaces::<Secret>(&client, Selectors::name(f))
+                        .await
+                        .map_err(|e| kube_error(&e, "list secrets"))?,
+                ),
                 None => None,
             };
             let pds = match &pd_field {
-                Some(f) => match cache.dynamic(&client, &pod_default_resource(), Selectors::name(f)).await {
+                Some(f) => match cache
+                    .dynamic(&client, &pod_default_resource(), Selectors::name(f))
+                    .await
+                {
                     Ok(v) => Some(v),
                     // No PodDefault API at all: every profile lacks it.
                     Err(e) if not_served(&e) => Some(std::sync::Arc::new(Vec::new())),
@@ -406,17 +531,28 @@ impl Kind for ProfileMatrix {
                 .map(|(name, owner)| ProfileFacts {
                     name: name.clone(),
                     owner: owner.clone(),
-                    namespace_labels: namespaces.iter().find(|n| n.metadata.name.as_deref() == Some(name)).map(|n| n.metadata.labels.clone().unwrap_or_default()),
+                    namespace_labels: namespaces
+                        .iter()
+                        .find(|n| n.metadata.name.as_deref() == Some(name))
+                        .map(|n| n.metadata.labels.clone().unwrap_or_default()),
                     service_account: sas.iter().any(|s| &ns_of(&s.metadata.namespace) == name),
                     secret_keys: secrets.as_ref().and_then(|ss| {
-                        ss.iter().find(|s| &ns_of(&s.metadata.namespace) == name).map(|s| {
-                            // Only the key names are kept; values are never read into findings.
-                            let mut keys: BTreeSet<String> = s.data.as_ref().map(|d| d.keys().cloned().collect()).unwrap_or_default();
-                            keys.extend(s.string_data.iter().flat_map(|d| d.keys().cloned()));
-                            keys
-                        })
+                        ss.iter()
+                            .find(|s| &ns_of(&s.metadata.namespace) == name)
+                            .map(|s| {
+                                // Only the key names are kept; values are never read into findings.
+                                let mut keys: BTreeSet<String> = s
+                                    .data
+                                    .as_ref()
+                                    .map(|d| d.keys().cloned().collect())
+                                    .unwrap_or_default();
+                                keys.extend(s.string_data.iter().flat_map(|d| d.keys().cloned()));
+                                keys
+                            })
                     }),
-                    pod_default: pds.as_ref().is_some_and(|v| v.iter().any(|o| &ns_of(&o.metadata.namespace) == name)),
+                    pod_default: pds
+                        .as_ref()
+                        .is_some_and(|v| v.iter().any(|o| &ns_of(&o.metadata.namespace) == name)),
                     denied: Vec::new(),
                     asked: 0,
                 })
@@ -431,7 +567,13 @@ impl Kind for ProfileMatrix {
             let answers: Vec<(usize, Option<(Permission, String)>)> = futures::stream::iter(jobs)
                 .map(|(i, perm)| {
                     let f = &facts[i];
-                    let fut = review(client.clone(), f.name.clone(), p.service_account.clone(), f.owner.clone(), perm);
+                    let fut = review(
+                        client.clone(),
+                        f.name.clone(),
+                        p.service_account.clone(),
+                        f.owner.clone(),
+                        perm,
+                    );
                     async move { fut.await.map(|d| (i, d)) }
                 })
                 .buffer_unordered(p.concurrency)
@@ -444,8 +586,18 @@ impl Kind for ProfileMatrix {
             for f in &mut facts {
                 f.denied.sort();
             }
-            let secret = p.artifact_secret.as_ref().map(|s| (s.name.as_str(), s.keys.as_slice()));
-            Ok(evaluate(&facts, &p.namespace_labels, &p.service_account, secret, p.pod_default.as_deref(), cx.spec.severity))
+            let secret = p
+                .artifact_secret
+                .as_ref()
+                .map(|s| (s.name.as_str(), s.keys.as_slice()));
+            Ok(evaluate(
+                &facts,
+                &p.namespace_labels,
+                &p.service_account,
+                secret,
+                p.pod_default.as_deref(),
+                cx.spec.severity,
+            ))
         })
     }
 }
@@ -460,7 +612,10 @@ mod tests {
             owner: Some(("User".into(), "user@example.com".into())),
             namespace_labels: Some(default_labels()),
             service_account: true,
-            secret_keys: Some(BTreeSet::from(["accesskey".to_string(), "secretkey".to_string()])),
+            secret_keys: Some(BTreeSet::from([
+                "accesskey".to_string(),
+                "secretkey".to_string(),
+            ])),
             pod_default: true,
             denied: Vec::new(),
             asked: 7,
@@ -469,30 +624,51 @@ mod tests {
 
     fn run(facts: &[ProfileFacts]) -> Outcome {
         let keys = vec!["accesskey".to_string(), "secretkey".to_string()];
-        evaluate(facts, &default_labels(), "default-editor", Some(("mlpipeline-minio-artifact", &keys)), Some("access-ml-pipeline"), Severity::Error)
+        evaluate(
+            facts,
+            &default_labels(),
+            "default-editor",
+            Some(("mlpipeline-minio-artifact", &keys)),
+            Some("access-ml-pipeline"),
+            Severity::Error,
+        )
     }
 
     #[test]
     fn a_ready_profile_passes_with_a_matrix_row() {
         let o = run(&[ready("team-a")]);
         assert!(o.findings.is_empty(), "{:?}", o.findings);
-        assert!(o.notes[2].starts_with("team-a ") && o.notes[2].ends_with(" 7/7"), "{:?}", o.notes);
+        assert!(
+            o.notes[2].starts_with("team-a ") && o.notes[2].ends_with(" 7/7"),
+            "{:?}",
+            o.notes
+        );
     }
 
     #[test]
     fn every_fault_is_named_per_profile() {
         let mut a = ready("a");
-        a.namespace_labels.as_mut().unwrap().remove("pipelines.kubeflow.org/enabled");
+        a.namespace_labels
+            .as_mut()
+            .unwrap()
+            .remove("pipelines.kubeflow.org/enabled");
         a.secret_keys = Some(BTreeSet::from(["accesskey".to_string()]));
         let mut b = ready("b");
         b.service_account = false;
         b.secret_keys = None;
         b.pod_default = false;
-        b.denied = vec![(default_permissions()[0].clone(), "no RBAC policy matched".into())];
+        b.denied = vec![(
+            default_permissions()[0].clone(),
+            "no RBAC policy matched".into(),
+        )];
         let mut c = ready("c");
         c.namespace_labels = None;
         let o = run(&[a, b, c]);
-        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.rule.as_str(), f.subject.name.as_str())).collect();
+        let got: Vec<(&str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -505,8 +681,17 @@ mod tests {
                 ("profile-namespace-missing", "c"),
             ]
         );
-        assert_eq!(o.findings[5].message, "rbac denies: service account may create pods");
-        assert!(o.notes.iter().any(|n| n.starts_with("b ") && n.ends_with(" 6/7")), "{:?}", o.notes);
+        assert_eq!(
+            o.findings[5].message,
+            "rbac denies: service account may create pods"
+        );
+        assert!(
+            o.notes
+                .iter()
+                .any(|n| n.starts_with("b ") && n.ends_with(" 6/7")),
+            "{:?}",
+            o.notes
+        );
     }
 
     #[test]
@@ -518,11 +703,21 @@ mod tests {
         };
         let objs = vec![obj("team-b"), obj("team-a")];
         let only = vec!["team-a".to_string(), "team-typo".to_string()];
-        let Err(CheckError::Undecided(m)) = named_profiles(&objs, Some(&only)) else { panic!("expected an error") };
-        assert_eq!(m, "'team-typo' is not a Kubeflow profile (profiles: team-a, team-b)");
-        let Err(CheckError::Undecided(m)) = named_profiles(&[], Some(&only)) else { panic!("expected an error") };
+        let Err(CheckError::Undecided(m)) = named_profiles(&objs, Some(&only)) else {
+            panic!("expected an error")
+        };
+        assert_eq!(
+            m,
+            "'team-typo' is not a Kubeflow profile (profiles: team-a, team-b)"
+        );
+        let Err(CheckError::Undecided(m)) = named_profiles(&[], Some(&only)) else {
+            panic!("expected an error")
+        };
         assert!(m.ends_with("(the cluster has no profiles)"), "{m}");
-        assert_eq!(named_profiles(&objs, Some(&vec!["team-a".into()])).unwrap(), Some(vec!["team-a".to_string()]));
+        assert_eq!(
+            named_profiles(&objs, Some(&vec!["team-a".into()])).unwrap(),
+            Some(vec!["team-a".to_string()])
+        );
         assert_eq!(named_profiles(&objs, None).unwrap(), None);
     }
 

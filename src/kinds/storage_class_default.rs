@@ -26,18 +26,21 @@ static META: KindMeta = KindMeta {
 #[serde(deny_unknown_fields)]
 struct Params {}
 
-const DEFAULT_KEYS: &[&str] = &["storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"];
+const DEFAULT_KEYS: &[&str] = &[
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+];
 
 /// (name, is default) of each StorageClass.
 pub(crate) fn observe(classes: &[StorageClass]) -> Vec<(String, bool)> {
     classes
         .iter()
         .filter_map(|c| {
-            let default = c
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| DEFAULT_KEYS.iter().any(|k| a.get(*k).is_some_and(|v| v == "true")));
+            let default = c.metadata.annotations.as_ref().is_some_and(|a| {
+                DEFAULT_KEYS
+                    .iter()
+                    .any(|k| a.get(*k).is_some_and(|v| v == "true"))
+            });
             Some((c.metadata.name.clone()?, default))
         })
         .collect()
@@ -45,20 +48,32 @@ pub(crate) fn observe(classes: &[StorageClass]) -> Vec<(String, bool)> {
 
 pub(crate) fn evaluate(classes: &[(String, bool)], severity: Severity) -> Outcome {
     let mut out = Outcome::default();
-    let defaults: Vec<&str> = classes.iter().filter(|(_, d)| *d).map(|(n, _)| n.as_str()).collect();
+    let defaults: Vec<&str> = classes
+        .iter()
+        .filter(|(_, d)| *d)
+        .map(|(n, _)| n.as_str())
+        .collect();
     let all: Vec<&str> = classes.iter().map(|(n, _)| n.as_str()).collect();
-    let listed = if all.is_empty() { "none".to_string() } else { all.join(", ") };
+    let listed = if all.is_empty() {
+        "none".to_string()
+    } else {
+        all.join(", ")
+    };
     match defaults.len() {
         0 => out.findings.push(Finding {
             rule: "no-default-storageclass".into(),
             severity,
             message: "no default storageclass".into(),
             subject: Subject::new("storageclass", "default"),
-            evidence: vec![Evidence::new("storage classes", listed).expected("one annotated as default")],
+            evidence: vec![
+                Evidence::new("storage classes", listed).expected("one annotated as default")
+            ],
             remediation: META.fix.into(),
             owner: None,
         }),
-        1 => out.notes.push(format!("default StorageClass: {}", defaults[0])),
+        1 => out
+            .notes
+            .push(format!("default StorageClass: {}", defaults[0])),
         _ => out.findings.push(Finding {
             rule: "several-default-storageclasses".into(),
             severity: Severity::Warning,
@@ -84,7 +99,12 @@ impl Kind for StorageClassDefault {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let client = cx.kube().await?;
-            let classes = cx.needs.kube_cache.cluster::<StorageClass>(&client).await.map_err(|e| kube_error(&e, "list storageclasses"))?;
+            let classes = cx
+                .needs
+                .kube_cache
+                .cluster::<StorageClass>(&client)
+                .await
+                .map_err(|e| kube_error(&e, "list storageclasses"))?;
             Ok(evaluate(&observe(&classes), cx.spec.severity))
         })
     }
@@ -96,8 +116,13 @@ mod tests {
 
     #[test]
     fn none_one_and_two_defaults() {
-        assert_eq!(evaluate(&[("standard".into(), false)], Severity::Error).findings[0].rule, "no-default-storageclass");
-        assert!(evaluate(&[("standard".into(), true)], Severity::Error).findings.is_empty());
+        assert_eq!(
+            evaluate(&[("standard".into(), false)], Severity::Error).findings[0].rule,
+            "no-default-storageclass"
+        );
+        assert!(evaluate(&[("standard".into(), true)], Severity::Error)
+            .findings
+            .is_empty());
         let two = evaluate(&[("a".into(), true), ("b".into(), true)], Severity::Error);
         assert_eq!(two.findings[0].rule, "several-default-storageclasses");
     }

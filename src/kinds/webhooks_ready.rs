@@ -6,7 +6,9 @@ use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
-use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration, ServiceReference};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ServiceReference, ValidatingWebhookConfiguration,
+};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Deserialize;
@@ -56,7 +58,13 @@ pub(crate) struct Backend {
     pub not_ready: usize,
 }
 
-fn hook(kind: &str, config: &str, name: &str, policy: Option<&String>, svc: Option<&ServiceReference>) -> Hook {
+fn hook(
+    kind: &str,
+    config: &str,
+    name: &str,
+    policy: Option<&String>,
+    svc: Option<&ServiceReference>,
+) -> Hook {
     Hook {
         id: format!("{kind}/{config}/{name}"),
         // The v1 default failure policy is Fail.
@@ -65,7 +73,11 @@ fn hook(kind: &str, config: &str, name: &str, policy: Option<&String>, svc: Opti
     }
 }
 
-pub(crate) fn observe(m: &[MutatingWebhookConfiguration], v: &[ValidatingWebhookConfiguration], ignore: &[String]) -> Vec<Hook> {
+pub(crate) fn observe(
+    m: &[MutatingWebhookConfiguration],
+    v: &[ValidatingWebhookConfiguration],
+    ignore: &[String],
+) -> Vec<Hook> {
     let mut out = Vec::new();
     for c in m {
         let name = c.metadata.name.clone().unwrap_or_default();
@@ -73,7 +85,13 @@ pub(crate) fn observe(m: &[MutatingWebhookConfiguration], v: &[ValidatingWebhook
             continue;
         }
         for w in c.webhooks.iter().flatten() {
-            out.push(hook("mutating", &name, &w.name, w.failure_policy.as_ref(), w.client_config.service.as_ref()));
+            out.push(hook(
+                "mutating",
+                &name,
+                &w.name,
+                w.failure_policy.as_ref(),
+                w.client_config.service.as_ref(),
+            ));
         }
     }
     for c in v {
@@ -82,16 +100,40 @@ pub(crate) fn observe(m: &[MutatingWebhookConfiguration], v: &[ValidatingWebhook
             continue;
         }
         for w in c.webhooks.iter().flatten() {
-            out.push(hook("validating", &name, &w.name, w.failure_policy.as_ref(), w.client_config.service.as_ref()));
+            out.push(hook(
+                "validating",
+                &name,
+                &w.name,
+                w.failure_policy.as_ref(),
+                w.client_config.service.as_ref(),
+            ));
         }
     }
     out
 }
 
-pub(crate) fn backend(svc: Option<&Service>, slices: &[EndpointSlice], name: &str) -> Option<Backend> {
+pub(crate) fn backend(
+    svc: Option<&Service>,
+    slices: &[EndpointSlice],
+    name: &str,
+) -> Option<Backend> {
     let svc = svc?;
-    let mut b = Backend { ports: svc.spec.as_ref().and_then(|s| s.ports.as_ref()).map(|ps| ps.iter().map(|p| p.port).collect()).unwrap_or_default(), ..Backend::default() };
-    for s in slices.iter().filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get("kubernetes.io/service-name")).is_some_and(|n| n == name)) {
+    let mut b = Backend {
+        ports: svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .map(|ps| ps.iter().map(|p| p.port).collect())
+            .unwrap_or_default(),
+        ..Backend::default()
+    };
+    for s in slices.iter().filter(|s| {
+        s.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/service-name"))
+            .is_some_and(|n| n == name)
+    }) {
         for e in &s.endpoints {
             // An unset `ready` means ready (EndpointSlice API).
             if e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true) {
@@ -104,7 +146,11 @@ pub(crate) fn backend(svc: Option<&Service>, slices: &[EndpointSlice], name: &st
     Some(b)
 }
 
-pub(crate) fn evaluate(hooks: &[Hook], backends: &BTreeMap<(String, String), Option<Backend>>, severity: Severity) -> Outcome {
+pub(crate) fn evaluate(
+    hooks: &[Hook],
+    backends: &BTreeMap<(String, String), Option<Backend>>,
+    severity: Severity,
+) -> Outcome {
     let mut out = Outcome::default();
     let (mut by_url, mut ok) = (0, 0);
     for h in hooks {
@@ -147,8 +193,15 @@ pub(crate) fn evaluate(hooks: &[Hook], backends: &BTreeMap<(String, String), Opt
             Some(_) => ok += 1,
         }
     }
-    let url = if by_url > 0 { format!("; {by_url} call a URL (not checked)") } else { String::new() };
-    out.notes.push(format!("{ok} of {} service webhook(s) have ready endpoints{url}", hooks.len() - by_url));
+    let url = if by_url > 0 {
+        format!("; {by_url} call a URL (not checked)")
+    } else {
+        String::new()
+    };
+    out.notes.push(format!(
+        "{ok} of {} service webhook(s) have ready endpoints{url}",
+        hooks.len() - by_url
+    ));
     out
 }
 
@@ -167,8 +220,18 @@ impl Kind for WebhooksReady {
             let client = cx.kube().await?;
             let cache = &cx.needs.kube_cache;
             let (m, v) = tokio::try_join!(
-                async { cache.cluster::<MutatingWebhookConfiguration>(&client).await.map_err(|e| kube_error(&e, "list mutatingwebhookconfigurations")) },
-                async { cache.cluster::<ValidatingWebhookConfiguration>(&client).await.map_err(|e| kube_error(&e, "list validatingwebhookconfigurations")) },
+                async {
+                    cache
+                        .cluster::<MutatingWebhookConfiguration>(&client)
+                        .await
+                        .map_err(|e| kube_error(&e, "list mutatingwebhookconfigurations"))
+                },
+                async {
+                    cache
+                        .cluster::<ValidatingWebhookConfiguration>(&client)
+                        .await
+                        .map_err(|e| kube_error(&e, "list validatingwebhookconfigurations"))
+                },
             )?;
             let hooks: Vec<Hook> = observe(&m, &v, &p.ignore)
                 .into_iter()
@@ -178,16 +241,28 @@ impl Kind for WebhooksReady {
                 })
                 .collect();
             // One list of Services and one of EndpointSlices per namespace that hosts a webhook.
-            let namespaces: BTreeSet<&String> = hooks.iter().filter_map(|h| h.service.as_ref().map(|s| &s.0)).collect();
+            let namespaces: BTreeSet<&String> = hooks
+                .iter()
+                .filter_map(|h| h.service.as_ref().map(|s| &s.0))
+                .collect();
             let mut backends = BTreeMap::new();
             for ns in namespaces {
-                let services = cache.namespaced::<Service>(&client, ns).await.map_err(|e| kube_error(&e, &format!("list services in {ns}")))?;
-                let slices = cache.namespaced::<EndpointSlice>(&client, ns).await.map_err(|e| kube_error(&e, &format!("list endpointslices in {ns}")))?;
+                let services = cache
+                    .namespaced::<Service>(&client, ns)
+                    .await
+                    .map_err(|e| kube_error(&e, &format!("list services in {ns}")))?;
+                let slices = cache
+                    .namespaced::<EndpointSlice>(&client, ns)
+                    .await
+                    .map_err(|e| kube_error(&e, &format!("list endpointslices in {ns}")))?;
                 for h in &hooks {
                     if let Some((hns, name, _)) = &h.service {
                         if hns == ns {
-                            let svc = services.iter().find(|s| s.metadata.name.as_deref() == Some(name));
-                            backends.insert((hns.clone(), name.clone()), backend(svc, &slices, name));
+                            let svc = services
+                                .iter()
+                                .find(|s| s.metadata.name.as_deref() == Some(name));
+                            backends
+                                .insert((hns.clone(), name.clone()), backend(svc, &slices, name));
                         }
                     }
                 }
@@ -202,24 +277,64 @@ mod tests {
     use super::*;
 
     fn h(name: &str, closed: bool) -> Hook {
-        Hook { id: format!("mutating/c/{name}"), fails_closed: closed, service: Some(("kubeflow".into(), name.into(), 443)) }
+        Hook {
+            id: format!("mutating/c/{name}"),
+            fails_closed: closed,
+            service: Some(("kubeflow".into(), name.into(), 443)),
+        }
     }
 
     #[test]
     fn missing_service_port_and_endpoints_are_named() {
-        let hooks = [h("ok", true), h("gone", true), h("port", false), h("empty", false), Hook { id: "validating/u/x".into(), fails_closed: true, service: None }];
-        let b = |ports: Vec<i32>, ready| Some(Backend { ports, ready, not_ready: 1 });
+        let hooks = [
+            h("ok", true),
+            h("gone", true),
+            h("port", false),
+            h("empty", false),
+            Hook {
+                id: "validating/u/x".into(),
+                fails_closed: true,
+                service: None,
+            },
+        ];
+        let b = |ports: Vec<i32>, ready| {
+            Some(Backend {
+                ports,
+                ready,
+                not_ready: 1,
+            })
+        };
         let backends = BTreeMap::from([
             (("kubeflow".to_string(), "ok".to_string()), b(vec![443], 1)),
             (("kubeflow".to_string(), "gone".to_string()), None),
-            (("kubeflow".to_string(), "port".to_string()), b(vec![8443], 1)),
-            (("kubeflow".to_string(), "empty".to_string()), b(vec![443], 0)),
+            (
+                ("kubeflow".to_string(), "port".to_string()),
+                b(vec![8443], 1),
+            ),
+            (
+                ("kubeflow".to_string(), "empty".to_string()),
+                b(vec![443], 0),
+            ),
         ]);
         let o = evaluate(&hooks, &backends, Severity::Error);
         let rules: Vec<&str> = o.findings.iter().map(|f| f.rule.as_str()).collect();
-        assert_eq!(rules, vec!["webhook-service-missing", "webhook-port-missing", "webhook-no-ready-endpoints"]);
-        assert!(o.findings[2].message.contains("failurePolicy Ignore"), "{}", o.findings[2].message);
+        assert_eq!(
+            rules,
+            vec![
+                "webhook-service-missing",
+                "webhook-port-missing",
+                "webhook-no-ready-endpoints"
+            ]
+        );
+        assert!(
+            o.findings[2].message.contains("failurePolicy Ignore"),
+            "{}",
+            o.findings[2].message
+        );
         assert!(o.findings[0].message.contains("failurePolicy Fail"));
-        assert_eq!(o.notes, vec!["1 of 4 service webhook(s) have ready endpoints; 1 call a URL (not checked)"]);
+        assert_eq!(
+            o.notes,
+            vec!["1 of 4 service webhook(s) have ready endpoints; 1 call a URL (not checked)"]
+        );
     }
 }

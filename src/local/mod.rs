@@ -66,7 +66,10 @@ pub struct Manifest {
 
 fn sha256_file(p: &Path) -> std::io::Result<(String, u64)> {
     let bytes = std::fs::read(p)?;
-    Ok((hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()), bytes.len() as u64))
+    Ok((
+        hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()),
+        bytes.len() as u64,
+    ))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -87,27 +90,57 @@ pub fn digest(p: &Path) -> std::io::Result<(String, u64)> {
                 stack.push(path);
             } else {
                 let (h, n) = sha256_file(&path)?;
-                entries.push((path.strip_prefix(p).map(|r| r.display().to_string()).unwrap_or_default(), h, n));
+                entries.push((
+                    path.strip_prefix(p)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or_default(),
+                    h,
+                    n,
+                ));
             }
         }
     }
     entries.sort();
-    let text: String = entries.iter().map(|(r, h, _)| format!("{r}\t{h}\n")).collect();
-    Ok((hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()), entries.iter().map(|e| e.2).sum()))
+    let text: String = entries
+        .iter()
+        .map(|(r, h, _)| format!("{r}\t{h}\n"))
+        .collect();
+    Ok((
+        hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()),
+        entries.iter().map(|e| e.2).sum(),
+    ))
 }
 
 fn run_id() -> String {
-    let n = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:010x}", (n as u64 ^ (u64::from(std::process::id()) << 20)) & 0xff_ffff_ffff)
+    let n = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:010x}",
+        (n as u64 ^ (u64::from(std::process::id()) << 20)) & 0xff_ffff_ffff
+    )
 }
 
 fn usage(m: impl Into<String>) -> AppOutput {
-    AppOutput { stderr: format!("kfcheck: local-run: {}\n", m.into()), exit: Some(ExitStatus::Usage), ..Default::default() }
+    AppOutput {
+        stderr: format!("kfcheck: local-run: {}\n", m.into()),
+        exit: Some(ExitStatus::Usage),
+        ..Default::default()
+    }
 }
 
 /// Container names allow `[a-zA-Z0-9_.-]`.
 fn safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
@@ -119,26 +152,42 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
         Ok(p) => p,
         Err(e) => return usage(format!("{}: {e}", a.pipeline.display())),
     };
-    let mut params: BTreeMap<String, String> = plan.defaults.iter().map(|(k, v)| (k.clone(), plan::render_value(v))).collect();
+    let mut params: BTreeMap<String, String> = plan
+        .defaults
+        .iter()
+        .map(|(k, v)| (k.clone(), plan::render_value(v)))
+        .collect();
     for p in &a.params {
-        let Some((k, v)) = p.split_once('=') else { return usage(format!("--param {p}: expected NAME=VALUE")) };
+        let Some((k, v)) = p.split_once('=') else {
+            return usage(format!("--param {p}: expected NAME=VALUE"));
+        };
         params.insert(k.to_string(), v.to_string());
     }
     let mut images = BTreeMap::new();
     for m in &a.images {
-        let Some((f, t)) = m.split_once('=') else { return usage(format!("--image {m}: expected FROM=TO")) };
+        let Some((f, t)) = m.split_once('=') else {
+            return usage(format!("--image {m}: expected FROM=TO"));
+        };
         images.insert(f.to_string(), t.to_string());
     }
     if !matches!(a.network.as_str(), "host" | "none" | "bridge") {
         return usage(format!("--network {}: use host, none or bridge", a.network));
     }
     let id = run_id();
-    let workdir = a.workdir.clone().unwrap_or_else(|| PathBuf::from("target/kfcheck-local-run").join(&id));
-    let workdir = match std::fs::create_dir_all(workdir.join("logs")).and_then(|_| std::fs::canonicalize(&workdir)) {
+    let workdir = a
+        .workdir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/kfcheck-local-run").join(&id));
+    let workdir = match std::fs::create_dir_all(workdir.join("logs"))
+        .and_then(|_| std::fs::canonicalize(&workdir))
+    {
         Ok(w) => w,
         Err(e) => return usage(format!("cannot create {}: {e}", workdir.display())),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return usage(format!("failed to start the async runtime: {e}")),
     };
@@ -157,7 +206,13 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
     });
     let steps = match result {
         Ok(s) => s,
-        Err(e) => return AppOutput { stderr: format!("kfcheck: local-run: {e}\n"), exit: Some(ExitStatus::Undecided), ..Default::default() },
+        Err(e) => {
+            return AppOutput {
+                stderr: format!("kfcheck: local-run: {e}\n"),
+                exit: Some(ExitStatus::Undecided),
+                ..Default::default()
+            }
+        }
     };
     let ok = steps.iter().all(|s| s.status == "succeeded");
     let errored = steps.iter().any(|s| s.status == "errored");
@@ -167,7 +222,11 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
         file: a.pipeline.display().to_string(),
         run_id: id,
         started_at,
-        status: if ok { "succeeded".into() } else { "failed".into() },
+        status: if ok {
+            "succeeded".into()
+        } else {
+            "failed".into()
+        },
         parameters: params,
         steps,
     };
@@ -184,10 +243,18 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
             s.task,
             s.exit_code.map_or("-".to_string(), |c| c.to_string()),
             s.duration_ms as f64 / 1000.0,
-            s.error.as_ref().map(|e| format!("  {e}")).unwrap_or_default()
+            s.error
+                .as_ref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default()
         ));
     }
-    out.push_str(&format!("{}: {} (manifest {})\n", manifest.pipeline, manifest.status, path.display()));
+    out.push_str(&format!(
+        "{}: {} (manifest {})\n",
+        manifest.pipeline,
+        manifest.status,
+        path.display()
+    ));
     let exit = if ok {
         ExitStatus::Ready
     } else if errored {
@@ -195,7 +262,11 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
     } else {
         ExitStatus::Failed
     };
-    AppOutput { stdout: out, exit: Some(exit), ..Default::default() }
+    AppOutput {
+        stdout: out,
+        exit: Some(exit),
+        ..Default::default()
+    }
 }
 
 fn not_run(step: &plan::Step, why: &str) -> StepRecord {
@@ -214,7 +285,10 @@ fn not_run(step: &plan::Step, why: &str) -> StepRecord {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; the values are the run's context")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are the run's context"
+)]
 async fn execute(
     docker: &bollard::Docker,
     plan: &Plan,
@@ -233,7 +307,18 @@ async fn execute(
             records.push(not_run(step, why));
             continue;
         }
-        let rec = run_step(docker, step, params, &out_params, images, a, workdir, id, cancel).await;
+        let rec = run_step(
+            docker,
+            step,
+            params,
+            &out_params,
+            images,
+            a,
+            workdir,
+            id,
+            cancel,
+        )
+        .await;
         for (k, o) in &rec.outputs {
             if let (Some(key), Some(v)) = (k.strip_prefix("parameters/"), &o.value) {
                 out_params.insert((step.task.clone(), key.to_string()), v.clone());
@@ -247,7 +332,10 @@ async fn execute(
     records
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site; the values are the run's context")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the values are the run's context"
+)]
 async fn run_step(
     docker: &bollard::Docker,
     step: &plan::Step,
@@ -259,7 +347,10 @@ async fn run_step(
     id: &str,
     cancel: &CancellationToken,
 ) -> StepRecord {
-    let image = images.get(&step.image).cloned().unwrap_or_else(|| step.image.clone());
+    let image = images
+        .get(&step.image)
+        .cloned()
+        .unwrap_or_else(|| step.image.clone());
     let mut rec = not_run(step, "");
     rec.image = image.clone();
     rec.error = None;
@@ -269,7 +360,9 @@ async fn run_step(
         let v = match src {
             ParamSource::Pipeline(p) => params.get(p).cloned(),
             ParamSource::Constant(c) => Some(c.clone()),
-            ParamSource::TaskOutput { task, key } => out_params.get(&(task.clone(), key.clone())).cloned(),
+            ParamSource::TaskOutput { task, key } => {
+                out_params.get(&(task.clone(), key.clone())).cloned()
+            }
         };
         match v {
             Some(v) => {
@@ -277,19 +370,26 @@ async fn run_step(
             }
             None => {
                 rec.status = "errored".into();
-                rec.error = Some(format!("no value for input parameter {name} (give it with --param {name}=VALUE)"));
+                rec.error = Some(format!(
+                    "no value for input parameter {name} (give it with --param {name}=VALUE)"
+                ));
                 return rec;
             }
         }
     }
     for (name, (producer, key)) in &step.artifacts {
-        b.input_artifacts.insert(name.clone(), format!("{MOUNT}/{}/artifacts/{key}", safe(producer)));
+        b.input_artifacts.insert(
+            name.clone(),
+            format!("{MOUNT}/{}/artifacts/{key}", safe(producer)),
+        );
     }
     for name in &step.output_artifacts {
-        b.output_artifacts.insert(name.clone(), format!("{MOUNT}/{}", dir("artifacts", name)));
+        b.output_artifacts
+            .insert(name.clone(), format!("{MOUNT}/{}", dir("artifacts", name)));
     }
     for name in &step.output_params {
-        b.output_params.insert(name.clone(), format!("{MOUNT}/{}", dir("parameters", name)));
+        b.output_params
+            .insert(name.clone(), format!("{MOUNT}/{}", dir("parameters", name)));
     }
     // Parent folders exist before the step runs, as the KFP launcher makes them.
     for kind in ["artifacts", "parameters"] {
@@ -299,7 +399,12 @@ async fn run_step(
             return rec;
         }
     }
-    let subst = |words: &[String]| words.iter().map(|w| plan::substitute(w, &b)).collect::<Result<Vec<_>, _>>();
+    let subst = |words: &[String]| {
+        words
+            .iter()
+            .map(|w| plan::substitute(w, &b))
+            .collect::<Result<Vec<_>, _>>()
+    };
     let (command, args) = match (subst(&step.command), subst(&step.args)) {
         (Ok(c), Ok(a)) => (c, a),
         (Err(e), _) | (_, Err(e)) => {
@@ -339,7 +444,10 @@ async fn run_step(
             rec.exit_code = r.exit_code;
             rec.duration_ms = r.duration.as_millis() as u64;
             rec.status = if r.timed_out {
-                rec.error = Some(format!("killed after {}", humantime::format_duration(a.step_timeout)));
+                rec.error = Some(format!(
+                    "killed after {}",
+                    humantime::format_duration(a.step_timeout)
+                ));
                 "timed-out".into()
             } else if r.exit_code == Some(0) {
                 "succeeded".into()
@@ -355,17 +463,31 @@ async fn run_step(
     if let Err(e) = removed {
         rec.error = Some(rec.error.map_or(e.clone(), |x| format!("{x}; {e}")));
     }
-    for (kind, names) in [("artifacts", &step.output_artifacts), ("parameters", &step.output_params)] {
+    for (kind, names) in [
+        ("artifacts", &step.output_artifacts),
+        ("parameters", &step.output_params),
+    ] {
         for n in names {
             let rel = dir(kind, n);
             let p = workdir.join(&rel);
             let (sha256, bytes) = digest(&p).map(|(h, n)| (Some(h), n)).unwrap_or((None, 0));
-            let value = (kind == "parameters").then(|| std::fs::read_to_string(&p).ok()).flatten().filter(|v| v.len() <= 4096);
+            let value = (kind == "parameters")
+                .then(|| std::fs::read_to_string(&p).ok())
+                .flatten()
+                .filter(|v| v.len() <= 4096);
             if rec.status == "succeeded" && sha256.is_none() {
                 rec.status = "failed".into();
                 rec.error = Some(format!("output {kind}/{n} was not written"));
             }
-            rec.outputs.insert(format!("{kind}/{n}"), Output { path: rel, sha256, bytes, value });
+            rec.outputs.insert(
+                format!("{kind}/{n}"),
+                Output {
+                    path: rel,
+                    sha256,
+                    bytes,
+                    value,
+                },
+            );
         }
     }
     rec
@@ -374,7 +496,12 @@ async fn run_step(
 /// One difference between two manifests.
 pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
     let mut diffs = Vec::new();
-    let by = |m: &Manifest| m.steps.iter().map(|s| (s.task.clone(), s.clone())).collect::<BTreeMap<_, _>>();
+    let by = |m: &Manifest| {
+        m.steps
+            .iter()
+            .map(|s| (s.task.clone(), s.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
     let (e, a) = (by(expected), by(actual));
     for (task, es) in &e {
         let Some(as_) = a.get(task) else {
@@ -392,7 +519,9 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
         }
         for (k, eo) in &es.outputs {
             match as_.outputs.get(k) {
-                None => diffs.push(format!("{task}: output {k} missing from the second manifest")),
+                None => diffs.push(format!(
+                    "{task}: output {k} missing from the second manifest"
+                )),
                 Some(ao) if ao.sha256 != eo.sha256 => diffs.push(format!(
                     "{task}: output {k} differs (sha256 {} vs {}, {} vs {} bytes)",
                     short(&eo.sha256),
@@ -411,17 +540,25 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
 }
 
 fn short(h: &Option<String>) -> String {
-    h.as_deref().map_or("none".into(), |h| h.chars().take(12).collect())
+    h.as_deref()
+        .map_or("none".into(), |h| h.chars().take(12).collect())
 }
 
 pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
     let load = |p: &Path| -> Result<Manifest, String> {
         let t = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_str(&t).map_err(|e| format!("{}: not a local-run manifest: {e}", p.display()))
+        serde_json::from_str(&t)
+            .map_err(|e| format!("{}: not a local-run manifest: {e}", p.display()))
     };
     let (e, a) = match (load(expected), load(actual)) {
         (Ok(e), Ok(a)) => (e, a),
-        (Err(m), _) | (_, Err(m)) => return AppOutput { stderr: format!("kfcheck: parity: {m}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
+        (Err(m), _) | (_, Err(m)) => {
+            return AppOutput {
+                stderr: format!("kfcheck: parity: {m}\n"),
+                exit: Some(ExitStatus::Usage),
+                ..Default::default()
+            }
+        }
     };
     let diffs = compare(&e, &a);
     let mut out = String::new();
@@ -430,11 +567,22 @@ pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
     }
     let outputs: usize = e.steps.iter().map(|s| s.outputs.len()).sum();
     if diffs.is_empty() {
-        out.push_str(&format!("parity: {} step(s) and {outputs} output(s) match\n", e.steps.len()));
+        out.push_str(&format!(
+            "parity: {} step(s) and {outputs} output(s) match\n",
+            e.steps.len()
+        ));
     } else {
         out.push_str(&format!("parity: {} difference(s)\n", diffs.len()));
     }
-    AppOutput { stdout: out, exit: Some(if diffs.is_empty() { ExitStatus::Ready } else { ExitStatus::Failed }), ..Default::default() }
+    AppOutput {
+        stdout: out,
+        exit: Some(if diffs.is_empty() {
+            ExitStatus::Ready
+        } else {
+            ExitStatus::Failed
+        }),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -453,7 +601,11 @@ mod tests {
             steps: vec![StepRecord {
                 task: "a".into(),
                 image: "i".into(),
-                status: if exit == 0 { "succeeded".into() } else { "failed".into() },
+                status: if exit == 0 {
+                    "succeeded".into()
+                } else {
+                    "failed".into()
+                },
                 exit_code: Some(exit),
                 duration_ms: 1,
                 gpu_requested: false,
@@ -461,15 +613,35 @@ mod tests {
                 log: None,
                 log_tail: None,
                 error: None,
-                outputs: outputs.iter().map(|(k, h)| (k.to_string(), Output { path: k.to_string(), sha256: Some(h.to_string()), bytes: 1, value: None })).collect(),
+                outputs: outputs
+                    .iter()
+                    .map(|(k, h)| {
+                        (
+                            k.to_string(),
+                            Output {
+                                path: k.to_string(),
+                                sha256: Some(h.to_string()),
+                                bytes: 1,
+                                value: None,
+                            },
+                        )
+                    })
+                    .collect(),
             }],
         }
     }
 
     #[test]
     fn parity_compares_exit_codes_and_digests() {
-        assert!(compare(&m(&[("artifacts/x", "aa")], 0), &m(&[("artifacts/x", "aa")], 0)).is_empty());
-        let d = compare(&m(&[("artifacts/x", "aa")], 0), &m(&[("artifacts/x", "bb")], 1));
+        assert!(compare(
+            &m(&[("artifacts/x", "aa")], 0),
+            &m(&[("artifacts/x", "aa")], 0)
+        )
+        .is_empty());
+        let d = compare(
+            &m(&[("artifacts/x", "aa")], 0),
+            &m(&[("artifacts/x", "bb")], 1),
+        );
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d[1].contains("output artifacts/x differs"));
     }

@@ -50,7 +50,11 @@ pub fn exit_code_for(report: &RunReport, fail_on_warning: bool) -> ExitStatus {
     let all_skipped = report.results.iter().all(|r| r.status == Status::Skipped);
     if has(Status::Failed) || (fail_on_warning && has(Status::Warned)) {
         ExitStatus::Failed
-    } else if has(Status::Errored) || has(Status::TimedOut) || all_skipped || cluster_not_examined(report) {
+    } else if has(Status::Errored)
+        || has(Status::TimedOut)
+        || all_skipped
+        || cluster_not_examined(report)
+    {
         // Every selected check skipped proves nothing, and neither does a run that could not
         // reach the cluster its checks are about: never "ready".
         ExitStatus::Undecided
@@ -67,14 +71,22 @@ const CLUSTER_NEEDS: &[&str] = &["kube"];
 /// Selected checks that did not run because a need was missing or broken: (need, state, how
 /// many, why), in need order. Checks skipped for a missing need are never proof of anything.
 pub fn not_run(report: &RunReport) -> Vec<(&str, &str, usize, &str)> {
-    let ran: std::collections::HashSet<&str> =
-        report.results.iter().filter(|r| r.status != Status::Skipped && r.status != Status::Errored).map(|r| r.id.as_str()).collect();
+    let ran: std::collections::HashSet<&str> = report
+        .results
+        .iter()
+        .filter(|r| r.status != Status::Skipped && r.status != Status::Errored)
+        .map(|r| r.id.as_str())
+        .collect();
     report
         .needs
         .iter()
         .filter(|n| !n.available)
         .map(|n| {
-            let count = n.checks.iter().filter(|id| !ran.contains(id.as_str())).count();
+            let count = n
+                .checks
+                .iter()
+                .filter(|id| !ran.contains(id.as_str()))
+                .count();
             (n.name.as_str(), n.state.as_str(), count, n.detail.as_str())
         })
         .filter(|(_, _, count, _)| *count > 0)
@@ -84,7 +96,9 @@ pub fn not_run(report: &RunReport) -> Vec<(&str, &str, usize, &str)> {
 /// Whether the cluster went unexamined: some selected check needed it and could not reach it
 /// because it is not configured at all.
 fn cluster_not_examined(report: &RunReport) -> bool {
-    report.needs.iter().any(|n| CLUSTER_NEEDS.contains(&n.name.as_str()) && n.state == "missing" && !n.checks.is_empty())
+    report.needs.iter().any(|n| {
+        CLUSTER_NEEDS.contains(&n.name.as_str()) && n.state == "missing" && !n.checks.is_empty()
+    })
 }
 
 /// One sentence next to the verdict: why it is not "ready" when nothing failed, and how many
@@ -94,12 +108,17 @@ pub fn verdict_reason(report: &RunReport, exit: ExitStatus) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     if exit == ExitStatus::Undecided && cluster_not_examined(report) {
         parts.push("the cluster was not examined".into());
-    } else if exit == ExitStatus::Undecided && !report.results.is_empty() && report.results.iter().all(|r| r.status == Status::Skipped) {
+    } else if exit == ExitStatus::Undecided
+        && !report.results.is_empty()
+        && report.results.iter().all(|r| r.status == Status::Skipped)
+    {
         parts.push("every selected check was skipped".into());
     }
     let total = report.results.len();
     for (need, state, count, why) in missing {
-        parts.push(format!("{count} of {total} check(s) did not run: {need} {state} ({why})"));
+        parts.push(format!(
+            "{count} of {total} check(s) did not run: {need} {state} ({why})"
+        ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
 }
@@ -135,38 +154,70 @@ mod tests {
     }
 
     fn report(results: Vec<CheckResult>, needs: Vec<NeedState>) -> RunReport {
-        RunReport { run_id: "r".into(), started_at: "t".into(), duration_ms: 0, interrupted: false, needs, results }
+        RunReport {
+            run_id: "r".into(),
+            started_at: "t".into(),
+            duration_ms: 0,
+            interrupted: false,
+            needs,
+            results,
+        }
     }
 
     #[test]
     fn a_run_that_could_not_reach_the_cluster_is_never_ready() {
         // One lint check passed, the cluster checks were skipped for want of a kubeconfig.
         let r = report(
-            vec![check("lint", Status::Passed), check("api", Status::Skipped), check("crds", Status::Skipped)],
+            vec![
+                check("lint", Status::Passed),
+                check("api", Status::Skipped),
+                check("crds", Status::Skipped),
+            ],
             vec![need("kube", "missing", &["api", "crds"])],
         );
         let exit = exit_code_for(&r, false);
         assert_eq!(exit, ExitStatus::Undecided);
         let why = verdict_reason(&r, exit).unwrap();
-        assert_eq!(why, "the cluster was not examined; 2 of 3 check(s) did not run: kube missing (kube detail)");
+        assert_eq!(
+            why,
+            "the cluster was not examined; 2 of 3 check(s) did not run: kube missing (kube detail)"
+        );
     }
 
     #[test]
     fn a_missing_local_need_is_counted_next_to_the_verdict_but_does_not_block_ready() {
         let r = report(
-            vec![check("api", Status::Passed), check("docker", Status::Skipped)],
-            vec![need("kube", "available", &["api"]), need("docker", "missing", &["docker"])],
+            vec![
+                check("api", Status::Passed),
+                check("docker", Status::Skipped),
+            ],
+            vec![
+                need("kube", "available", &["api"]),
+                need("docker", "missing", &["docker"]),
+            ],
         );
         let exit = exit_code_for(&r, false);
         assert_eq!(exit, ExitStatus::Ready);
-        assert_eq!(verdict_reason(&r, exit).unwrap(), "1 of 2 check(s) did not run: docker missing (docker detail)");
-        let all_ran = report(vec![check("api", Status::Passed)], vec![need("kube", "available", &["api"])]);
-        assert_eq!(verdict_reason(&all_ran, exit_code_for(&all_ran, false)), None);
+        assert_eq!(
+            verdict_reason(&r, exit).unwrap(),
+            "1 of 2 check(s) did not run: docker missing (docker detail)"
+        );
+        let all_ran = report(
+            vec![check("api", Status::Passed)],
+            vec![need("kube", "available", &["api"])],
+        );
+        assert_eq!(
+            verdict_reason(&all_ran, exit_code_for(&all_ran, false)),
+            None
+        );
     }
 
     #[test]
     fn failures_still_win_over_an_unexamined_cluster() {
-        let r = report(vec![check("lint", Status::Failed), check("api", Status::Skipped)], vec![need("kube", "missing", &["api"])]);
+        let r = report(
+            vec![check("lint", Status::Failed), check("api", Status::Skipped)],
+            vec![need("kube", "missing", &["api"])],
+        );
         assert_eq!(exit_code_for(&r, false), ExitStatus::Failed);
     }
 

@@ -36,7 +36,9 @@ impl FromStr for Severity {
             "info" => Ok(Severity::Info),
             "warning" | "warn" => Ok(Severity::Warning),
             "error" => Ok(Severity::Error),
-            other => Err(format!("unknown severity '{other}' (expected info, warning or error)")),
+            other => Err(format!(
+                "unknown severity '{other}' (expected info, warning or error)"
+            )),
         }
     }
 }
@@ -55,7 +57,12 @@ pub struct Subject {
 
 impl Subject {
     pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
-        Subject { kind: kind.into(), name: name.into(), file: None, line: None }
+        Subject {
+            kind: kind.into(),
+            name: name.into(),
+            file: None,
+            line: None,
+        }
     }
 
     pub fn in_file(mut self, file: impl Into<String>, line: Option<u64>) -> Self {
@@ -85,7 +92,11 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(key: impl Into<String>, observed: impl Into<String>) -> Self {
-        Evidence { key: key.into(), observed: observed.into(), expected: None }
+        Evidence {
+            key: key.into(),
+            observed: observed.into(),
+            expected: None,
+        }
     }
 
     pub fn expected(mut self, expected: impl Into<String>) -> Self {
@@ -120,7 +131,15 @@ impl Finding {
         evidence: Vec<Evidence>,
         remediation: impl Into<String>,
     ) -> Finding {
-        Finding { rule: rule.into(), severity, message: message.into(), subject, evidence, remediation: remediation.into(), owner: None }
+        Finding {
+            rule: rule.into(),
+            severity,
+            message: message.into(),
+            subject,
+            evidence,
+            remediation: remediation.into(),
+            owner: None,
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 //! container; workflow-level ones apply to every pod.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{misplaced, offset_of, Affinity, LineIndex, Doc, K8sResources, K8sToleration, KubeSpec, ParseError, Scalar};
+use super::parse::{
+    misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, LineIndex,
+    ParseError, Scalar,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -31,29 +34,62 @@ pub(crate) struct Container {
 }
 
 pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError> {
-    let spec = doc.spec.as_ref().ok_or_else(|| ParseError::new("Argo Workflow without spec"))?;
+    let spec = doc
+        .spec
+        .as_ref()
+        .ok_or_else(|| ParseError::new("Argo Workflow without spec"))?;
     // CronWorkflow nests the workflow spec.
     let spec: &KubeSpec = spec.workflow_spec.as_deref().unwrap_or(spec);
     let lines = LineIndex::new(text, offset_of(text, "templates:").unwrap_or(0));
     let mut tasks = Vec::new();
     for t in spec.templates.iter().flatten() {
-        let Some(c) = t.container.as_ref().or(t.script.as_ref()) else { continue };
-        let name = t.name.clone().unwrap_or_else(|| "<unnamed template>".into());
+        let Some(c) = t.container.as_ref().or(t.script.as_ref()) else {
+            continue;
+        };
+        let name = t
+            .name
+            .clone()
+            .unwrap_or_else(|| "<unnamed template>".into());
         let mut task = Task {
             line: lines.name(&name),
             executor: Some(name.clone()),
             name,
             image: c.image.clone(),
             resources: c.resources.as_ref().map(k8s_resources).unwrap_or_default(),
-            ignored_placement: misplaced(if t.container.is_some() { "container" } else { "script" }, [c.node_selector.is_some(), c.tolerations.is_some(), c.affinity.is_some()]),
+            ignored_placement: misplaced(
+                if t.container.is_some() {
+                    "container"
+                } else {
+                    "script"
+                },
+                [
+                    c.node_selector.is_some(),
+                    c.tolerations.is_some(),
+                    c.affinity.is_some(),
+                ],
+            ),
             ..Task::default()
         };
         // The workflow controller (`addSchedulingConstraints`) gives the pod the template's node
         // selector, tolerations and affinity, each one else the workflow's: never a merge.
-        let selector = t.node_selector.as_ref().filter(|s| !s.is_empty()).or(spec.node_selector.as_ref());
-        task.node_selector.extend(selector.into_iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())));
-        let tolerations = t.tolerations.as_ref().filter(|t| !t.is_empty()).or(spec.tolerations.as_ref());
-        task.tolerations.extend(tolerations.into_iter().flatten().map(toleration));
+        let selector = t
+            .node_selector
+            .as_ref()
+            .filter(|s| !s.is_empty())
+            .or(spec.node_selector.as_ref());
+        task.node_selector.extend(
+            selector
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.0.clone())),
+        );
+        let tolerations = t
+            .tolerations
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .or(spec.tolerations.as_ref());
+        task.tolerations
+            .extend(tolerations.into_iter().flatten().map(toleration));
         if let Some(aff) = t.affinity.as_ref().or(spec.affinity.as_ref()) {
             task.affinity = aff.required_terms();
         }
@@ -63,13 +99,24 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         tasks.push(task);
     }
     let meta = doc.metadata.as_ref();
-    let name = meta
-        .and_then(|m| m.name.clone().or_else(|| m.generate_name.clone().map(|g| g.trim_end_matches('-').to_string())));
+    let name = meta.and_then(|m| {
+        m.name.clone().or_else(|| {
+            m.generate_name
+                .clone()
+                .map(|g| g.trim_end_matches('-').to_string())
+        })
+    });
     let sdk_version = meta
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.kfp_sdk_version.as_ref())
         .map(|v| format!("kfp-{}", v.0));
-    Ok(Pipeline { format: Format::Argo, name, sdk_version, tasks, orphan_platform_executors: Vec::new() })
+    Ok(Pipeline {
+        format: Format::Argo,
+        name,
+        sdk_version,
+        tasks,
+        orphan_platform_executors: Vec::new(),
+    })
 }
 
 /// The part of an Argo `podSpecPatch` (a JSON string; kfp 1.8 puts parameterised resources and
@@ -91,13 +138,20 @@ struct PatchContainer {
 }
 
 fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
-    let parsed = super::parse::check_alias_budget(patch).ok().and_then(|()| serde_yaml_ng::from_str::<PodSpecPatch>(patch).ok());
+    let parsed = super::parse::check_alias_budget(patch)
+        .ok()
+        .and_then(|()| serde_yaml_ng::from_str::<PodSpecPatch>(patch).ok());
     let Some(p) = parsed else {
         // Unreadable until Argo substitutes parameters: placement and resources are unknown.
         task.dynamic_placement = true;
         return;
     };
-    if let Some(r) = p.containers.iter().find(|c| c.name.as_deref().is_none_or(|n| n == "main")).and_then(|c| c.resources.as_ref()) {
+    if let Some(r) = p
+        .containers
+        .iter()
+        .find(|c| c.name.as_deref().is_none_or(|n| n == "main"))
+        .and_then(|c| c.resources.as_ref())
+    {
         let patched = k8s_resources(r);
         let res = &mut task.resources;
         for (slot, new) in [
@@ -123,14 +177,21 @@ fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
         task.node_selector.retain(|(ek, _)| ek != k);
         task.node_selector.push((k.clone(), v.0.clone()));
     }
-    task.tolerations.extend(p.tolerations.iter().flatten().map(toleration));
+    task.tolerations
+        .extend(p.tolerations.iter().flatten().map(toleration));
     // A strategic merge patch replaces `nodeSelectorTerms` (the list has no merge key).
     if let Some(terms) = p.affinity.as_ref().and_then(Affinity::required_terms) {
         task.affinity = Some(terms);
     }
     let placeholders = |s: &str| super::quantity::is_placeholder(s);
-    if task.node_selector.iter().any(|(k, v)| placeholders(k) || placeholders(v))
-        || task.tolerations.iter().any(|t| t.key.as_deref().is_some_and(placeholders) || t.value.as_deref().is_some_and(placeholders))
+    if task
+        .node_selector
+        .iter()
+        .any(|(k, v)| placeholders(k) || placeholders(v))
+        || task.tolerations.iter().any(|t| {
+            t.key.as_deref().is_some_and(placeholders)
+                || t.value.as_deref().is_some_and(placeholders)
+        })
     {
         task.dynamic_placement = true;
     }
@@ -152,9 +213,11 @@ pub(crate) fn k8s_resources(r: &K8sResources) -> Resources {
                 ("ephemeral-storage", _) => {}
                 (n, _) if n.starts_with("hugepages-") => {}
                 (n, _) => {
-                    let e = extended
-                        .entry(n.to_string())
-                        .or_insert_with(|| Extended { name: n.to_string(), request: None, limit: None });
+                    let e = extended.entry(n.to_string()).or_insert_with(|| Extended {
+                        name: n.to_string(),
+                        request: None,
+                        limit: None,
+                    });
                     if is_limit {
                         e.limit = Some(q);
                     } else {
@@ -172,7 +235,11 @@ pub(crate) fn toleration(t: &K8sToleration) -> Toleration {
     Toleration {
         key: t.key.clone().filter(|k| !k.is_empty()),
         operator: t.operator.clone().filter(|o| !o.is_empty()),
-        value: t.value.as_ref().map(|v| v.0.clone()).filter(|v| !v.is_empty()),
+        value: t
+            .value
+            .as_ref()
+            .map(|v| v.0.clone())
+            .filter(|v| !v.is_empty()),
         effect: t.effect.clone().filter(|e| !e.is_empty()),
         dynamic: false,
     }
@@ -216,7 +283,13 @@ spec:
         let t = &p.tasks[0];
         assert_eq!(t.line, Some(11));
         // The template's selector replaces the workflow's (`pool: default` is not on the pod).
-        assert_eq!(t.node_selector, vec![("cloud.google.com/gke-accelerator".to_string(), "nvidia-tesla-t4".to_string())]);
+        assert_eq!(
+            t.node_selector,
+            vec![(
+                "cloud.google.com/gke-accelerator".to_string(),
+                "nvidia-tesla-t4".to_string()
+            )]
+        );
         assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
         assert_eq!(t.resources.extended[0].request.as_ref().unwrap().raw, "1");
         assert_eq!(t.resources.memory_limit.as_ref().unwrap().raw, "1Gi");
@@ -245,11 +318,17 @@ spec:
 "#;
         let p = parse_pipeline(text).unwrap();
         let plain = p.tasks.iter().find(|t| t.name == "plain").unwrap();
-        assert_eq!(plain.node_selector, vec![("pool".to_string(), "default".to_string())]);
+        assert_eq!(
+            plain.node_selector,
+            vec![("pool".to_string(), "default".to_string())]
+        );
         assert_eq!(plain.tolerations.len(), 1);
         assert_eq!(plain.tolerations[0].key.as_deref(), Some("dedicated"));
         let own = p.tasks.iter().find(|t| t.name == "own").unwrap();
-        assert_eq!(own.node_selector, vec![("pool".to_string(), "gpu".to_string())]);
+        assert_eq!(
+            own.node_selector,
+            vec![("pool".to_string(), "gpu".to_string())]
+        );
         assert_eq!(own.tolerations.len(), 1);
         assert_eq!(own.tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
     }

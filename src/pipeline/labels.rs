@@ -53,7 +53,8 @@ fn is_label_text(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
@@ -63,7 +64,8 @@ fn is_dns_subdomain(s: &str) -> bool {
         !b.is_empty()
             && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
             && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
-            && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
     })
 }
 
@@ -73,20 +75,58 @@ mod tests {
 
     #[test]
     fn label_keys_follow_qualified_name_rules() {
-        for ok in ["a", "pool", "cloud.google.com/gke-accelerator", "nvidia.com/gpu.product", "A_b.c-D", "k8s.io/x", &"n".repeat(63), &format!("{}/x", "a".repeat(253))] {
+        for ok in [
+            "a",
+            "pool",
+            "cloud.google.com/gke-accelerator",
+            "nvidia.com/gpu.product",
+            "A_b.c-D",
+            "k8s.io/x",
+            &"n".repeat(63),
+            &format!("{}/x", "a".repeat(253)),
+        ] {
             assert_eq!(label_key_problem(ok), None, "{ok}");
         }
-        for bad in ["", "/x", "a/", "-a", "a-", "a b", "Cloud.google.com/x", "a..b/x", "a_b.com/x", "a/b/c", &"n".repeat(64), &format!("{}/x", "a".repeat(254)), "gpu=true"] {
+        for bad in [
+            "",
+            "/x",
+            "a/",
+            "-a",
+            "a-",
+            "a b",
+            "Cloud.google.com/x",
+            "a..b/x",
+            "a_b.com/x",
+            "a/b/c",
+            &"n".repeat(64),
+            &format!("{}/x", "a".repeat(254)),
+            "gpu=true",
+        ] {
             assert!(label_key_problem(bad).is_some(), "{bad}");
         }
     }
 
     #[test]
     fn label_values_follow_label_value_rules() {
-        for ok in ["", "nvidia-l4", "NVIDIA-A100-SXM4-80GB", "1", "a.b_c", &"v".repeat(63)] {
+        for ok in [
+            "",
+            "nvidia-l4",
+            "NVIDIA-A100-SXM4-80GB",
+            "1",
+            "a.b_c",
+            &"v".repeat(63),
+        ] {
             assert_eq!(label_value_problem(ok), None, "{ok}");
         }
-        for bad in ["-5", "a b", "nvidia/l4", "x-", &"v".repeat(64), "{{$.inputs}}", "é"] {
+        for bad in [
+            "-5",
+            "a b",
+            "nvidia/l4",
+            "x-",
+            &"v".repeat(64),
+            "{{$.inputs}}",
+            "é",
+        ] {
             assert!(label_value_problem(bad).is_some(), "{bad}");
         }
     }

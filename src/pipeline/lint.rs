@@ -66,7 +66,8 @@ pub struct FileReport {
 impl FileReport {
     pub fn problem(&self) -> Option<Problem> {
         self.error.as_ref().map(|e| Problem {
-            subject: Subject::new("file", self.display.clone()).in_file(self.display.clone(), e.line),
+            subject: Subject::new("file", self.display.clone())
+                .in_file(self.display.clone(), e.line),
             message: e.message.clone(),
         })
     }
@@ -85,12 +86,19 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
                 let before = files.len();
                 walk(p, &mut files, &mut problems);
                 if files.len() == before {
-                    problems.push(dir_problem(p, format!("no pipeline files (.yaml, .yml, .json) found under {}", p.display())));
+                    problems.push(dir_problem(
+                        p,
+                        format!(
+                            "no pipeline files (.yaml, .yml, .json) found under {}",
+                            p.display()
+                        ),
+                    ));
                 }
             }
             Ok(_) => files.push(p.clone()),
             Err(e) => problems.push(Problem {
-                subject: Subject::new("file", p.display().to_string()).in_file(p.display().to_string(), None),
+                subject: Subject::new("file", p.display().to_string())
+                    .in_file(p.display().to_string(), None),
                 message: format!("cannot read path: {}", io_reason(&e)),
             }),
         }
@@ -99,7 +107,11 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
 }
 
 fn dir_problem(dir: &Path, message: String) -> Problem {
-    Problem { subject: Subject::new("directory", dir.display().to_string()).in_file(dir.display().to_string(), None), message }
+    Problem {
+        subject: Subject::new("directory", dir.display().to_string())
+            .in_file(dir.display().to_string(), None),
+        message,
+    }
 }
 
 /// Depth-first in sorted order (a directory's entries where it sorts among its siblings), with
@@ -115,13 +127,19 @@ fn walk(top: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
             continue;
         };
         if !is_dir {
-            if child.extension().is_some_and(|x| x == "yaml" || x == "yml" || x == "json") {
+            if child
+                .extension()
+                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+            {
                 files.push(child);
             }
         } else if stack.len() > MAX_WALK_DEPTH {
             problems.push(dir_problem(
                 &child,
-                format!("directory is nested more than {MAX_WALK_DEPTH} levels below {}; not inspected", top.display()),
+                format!(
+                    "directory is nested more than {MAX_WALK_DEPTH} levels below {}; not inspected",
+                    top.display()
+                ),
             ));
         } else if let Some(children) = list_dir(&child, problems) {
             stack.push(children.into_iter());
@@ -136,7 +154,8 @@ fn list_dir(dir: &Path, problems: &mut Vec<Problem>) -> Option<Vec<(PathBuf, boo
         Ok(e) => e,
         Err(e) => {
             problems.push(Problem {
-                subject: Subject::new("file", dir.display().to_string()).in_file(dir.display().to_string(), None),
+                subject: Subject::new("file", dir.display().to_string())
+                    .in_file(dir.display().to_string(), None),
                 message: format!("cannot list directory: {}", io_reason(&e)),
             });
             return None;
@@ -172,7 +191,8 @@ pub fn read_pipeline_file(path: &Path) -> Result<String, ParseError> {
 /// [`read_pipeline_file`] into a reusable buffer; returns the text borrowed from it.
 fn read_checked<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, ParseError> {
     use std::io::Read;
-    let reason = |e: std::io::Error| ParseError::new(format!("cannot read file: {}", io_reason(&e)));
+    let reason =
+        |e: std::io::Error| ParseError::new(format!("cannot read file: {}", io_reason(&e)));
     let meta = std::fs::metadata(path).map_err(reason)?;
     if !meta.is_file() {
         // Checked before opening: opening a FIFO would block.
@@ -190,15 +210,25 @@ fn read_checked<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, ParseE
     buf.clear();
     buf.reserve(meta.len() as usize + 1);
     // `take` keeps a file that grows while being read within the limit.
-    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(buf)).map_err(reason)?;
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(buf))
+        .map_err(reason)?;
     if buf.len() as u64 > MAX_FILE_BYTES {
-        return Err(ParseError::new("file grew over the 32 MiB limit while being read; not inspected"));
+        return Err(ParseError::new(
+            "file grew over the 32 MiB limit while being read; not inspected",
+        ));
     }
     if memchr::memchr(0, buf).is_some() {
-        return Err(ParseError::new("binary file (contains NUL bytes), not YAML"));
+        return Err(ParseError::new(
+            "binary file (contains NUL bytes), not YAML",
+        ));
     }
-    std::str::from_utf8(buf)
-        .map_err(|e| ParseError::new(format!("not UTF-8 text (invalid byte at offset {})", e.valid_up_to())))
+    std::str::from_utf8(buf).map_err(|e| {
+        ParseError::new(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
 }
 
 thread_local! {
@@ -208,7 +238,14 @@ thread_local! {
 
 /// Lints one text; `display` names it in findings.
 pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
-    let mut report = FileReport { display: display.to_string(), format: None, pipeline: None, tasks: 0, findings: Vec::new(), error: None };
+    let mut report = FileReport {
+        display: display.to_string(),
+        format: None,
+        pipeline: None,
+        tasks: 0,
+        findings: Vec::new(),
+        error: None,
+    };
     if text.trim().is_empty() {
         report.error = Some(ParseError::new("empty file"));
         return report;
@@ -239,7 +276,9 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
         owner: None,
     };
     for rule in RULES.iter().filter(|_| !opts.skip_static_rules) {
-        let Some(sev) = severity(rule.id, rule.default_severity) else { continue };
+        let Some(sev) = severity(rule.id, rule.default_severity) else {
+            continue;
+        };
         for hit in (rule.evaluate)(&pipeline, &opts.config) {
             report.findings.push(finding(rule.id, sev, hit));
         }
@@ -319,7 +358,10 @@ pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
         }
         let owner = match source {
             Source::Embedded { .. } => "kfcheck (bundled sample)".to_string(),
-            Source::Path(p) => owners.get(p.as_path()).cloned().unwrap_or_else(|| "unknown".to_string()),
+            Source::Path(p) => owners
+                .get(p.as_path())
+                .cloned()
+                .unwrap_or_else(|| "unknown".to_string()),
         };
         for f in &mut report.findings {
             f.owner = Some(owner.clone());
@@ -357,7 +399,12 @@ mod tests {
         ];
         for (path, want) in cases {
             let err = read_pipeline_file(&path).unwrap_err();
-            assert!(err.message.contains(want), "{}: {}", path.display(), err.message);
+            assert!(
+                err.message.contains(want),
+                "{}: {}",
+                path.display(),
+                err.message
+            );
         }
     }
 
@@ -365,12 +412,21 @@ mod tests {
     fn walk_finds_yaml_and_skips_hidden() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/.git")).unwrap();
-        for f in ["a/p.yaml", "a/q.yml", "a/r.json", "a/notes.txt", "a/.git/x.yaml"] {
+        for f in [
+            "a/p.yaml",
+            "a/q.yml",
+            "a/r.json",
+            "a/notes.txt",
+            "a/.git/x.yaml",
+        ] {
             let mut h = std::fs::File::create(dir.path().join(f)).unwrap();
             writeln!(h, "x: 1").unwrap();
         }
         let (files, missing) = expand_paths(&[dir.path().to_path_buf(), dir.path().join("nope")]);
-        let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into()).collect();
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into())
+            .collect();
         assert_eq!(names, vec!["p.yaml", "q.yml", "r.json"]);
         assert_eq!(missing.len(), 1);
     }
@@ -405,9 +461,16 @@ mod tests {
         let (files, problems) = expand_paths(&[dir.path().to_path_buf()]);
         assert_eq!(files, vec![dir.path().join("top.yaml")]);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        let skipped: PathBuf = (0..=MAX_WALK_DEPTH).fold(dir.path().to_path_buf(), |p, _| p.join("d"));
+        let skipped: PathBuf =
+            (0..=MAX_WALK_DEPTH).fold(dir.path().to_path_buf(), |p, _| p.join("d"));
         assert_eq!(problems[0].subject.name, skipped.display().to_string());
-        assert!(problems[0].message.contains(&format!("more than {MAX_WALK_DEPTH} levels")), "{}", problems[0].message);
+        assert!(
+            problems[0]
+                .message
+                .contains(&format!("more than {MAX_WALK_DEPTH} levels")),
+            "{}",
+            problems[0].message
+        );
     }
 
     #[test]
@@ -417,7 +480,13 @@ mod tests {
         let (files, problems) = expand_paths(&[dir.path().to_path_buf()]);
         assert!(files.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(problems[0].message, format!("no pipeline files (.yaml, .yml, .json) found under {}", dir.path().display()));
+        assert_eq!(
+            problems[0].message,
+            format!(
+                "no pipeline files (.yaml, .yml, .json) found under {}",
+                dir.path().display()
+            )
+        );
     }
 
     #[test]
@@ -425,10 +494,17 @@ mod tests {
         let text = "deploymentSpec:\n  executors:\n    exec-a:\n      container: {image: python}\nroot:\n  executorLabel: exec-a\n";
         let mut opts = LintOptions::default();
         let r = lint_text("p.yaml", text, &opts);
-        assert!(r.findings.iter().any(|f| f.rule == "image-unpinned" && f.severity == Severity::Warning));
-        opts.severities.insert("image-unpinned".into(), Some(Severity::Error));
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.rule == "image-unpinned" && f.severity == Severity::Warning));
+        opts.severities
+            .insert("image-unpinned".into(), Some(Severity::Error));
         let r = lint_text("p.yaml", text, &opts);
-        assert!(r.findings.iter().any(|f| f.rule == "image-unpinned" && f.severity == Severity::Error));
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.rule == "image-unpinned" && f.severity == Severity::Error));
         opts.severities.insert("image-unpinned".into(), None);
         let r = lint_text("p.yaml", text, &opts);
         assert!(!r.findings.iter().any(|f| f.rule == "image-unpinned"));

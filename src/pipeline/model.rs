@@ -34,7 +34,11 @@ pub struct Qty {
 
 impl Qty {
     pub fn new(raw: impl Into<String>, field: impl Into<String>) -> Self {
-        Qty { raw: raw.into(), field: field.into(), scale: 1.0 }
+        Qty {
+            raw: raw.into(),
+            field: field.into(),
+            scale: 1.0,
+        }
     }
 
     pub fn is_placeholder(&self) -> bool {
@@ -75,10 +79,19 @@ pub struct Resources {
 
 impl Resources {
     pub fn all(&self) -> impl Iterator<Item = &Qty> {
-        [&self.cpu_request, &self.cpu_limit, &self.memory_request, &self.memory_limit]
-            .into_iter()
-            .flatten()
-            .chain(self.extended.iter().flat_map(|e| e.request.iter().chain(e.limit.iter())))
+        [
+            &self.cpu_request,
+            &self.cpu_limit,
+            &self.memory_request,
+            &self.memory_limit,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(
+            self.extended
+                .iter()
+                .flat_map(|e| e.request.iter().chain(e.limit.iter())),
+        )
     }
 }
 
@@ -123,15 +136,28 @@ pub struct Requirement {
 
 impl Requirement {
     pub fn new(key: &str, operator: &str, values: &[&str]) -> Self {
-        Requirement { key: key.into(), operator: operator.into(), values: values.iter().map(|v| v.to_string()).collect() }
+        Requirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
     }
 
     /// `key In [a, b]`, `key Exists`, `key Gt 4`, for evidence and reasons.
     pub fn shown(&self) -> String {
         match self.operator.as_str() {
-            "Exists" | "DoesNotExist" if self.values.is_empty() => format!("{} {}", self.key, self.operator),
-            "Gt" | "Lt" if self.values.len() == 1 => format!("{} {} {}", self.key, self.operator, self.values[0]),
-            _ => format!("{} {} [{}]", self.key, self.operator, self.values.join(", ")),
+            "Exists" | "DoesNotExist" if self.values.is_empty() => {
+                format!("{} {}", self.key, self.operator)
+            }
+            "Gt" | "Lt" if self.values.len() == 1 => {
+                format!("{} {} {}", self.key, self.operator, self.values[0])
+            }
+            _ => format!(
+                "{} {} [{}]",
+                self.key,
+                self.operator,
+                self.values.join(", ")
+            ),
         }
     }
 
@@ -159,8 +185,16 @@ impl AffinityTerm {
         if self.is_empty() {
             return "(empty term)".into();
         }
-        let fields = self.match_fields.iter().map(|r| format!("field {}", r.shown()));
-        self.match_expressions.iter().map(Requirement::shown).chain(fields).collect::<Vec<_>>().join(" and ")
+        let fields = self
+            .match_fields
+            .iter()
+            .map(|r| format!("field {}", r.shown()));
+        self.match_expressions
+            .iter()
+            .map(Requirement::shown)
+            .chain(fields)
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 }
 
@@ -190,15 +224,23 @@ pub struct Task {
 impl Task {
     /// Every label requirement of every required node-affinity term.
     pub fn affinity_requirements(&self) -> impl Iterator<Item = &Requirement> {
-        self.affinity.iter().flatten().flat_map(|t| t.match_expressions.iter())
+        self.affinity
+            .iter()
+            .flatten()
+            .flat_map(|t| t.match_expressions.iter())
     }
 
     /// The requirements matching `pick` when every required node-affinity term has one, so the
     /// pod can only land where one holds (terms are ORed: one term without such a requirement
     /// lets it land anywhere that term allows); empty otherwise.
     pub fn affinity_pins(&self, pick: impl Fn(&Requirement) -> bool) -> Vec<&Requirement> {
-        let Some(terms) = self.affinity.as_ref().filter(|t| !t.is_empty()) else { return Vec::new() };
-        let per_term: Vec<Vec<&Requirement>> = terms.iter().map(|t| t.match_expressions.iter().filter(|r| pick(r)).collect()).collect();
+        let Some(terms) = self.affinity.as_ref().filter(|t| !t.is_empty()) else {
+            return Vec::new();
+        };
+        let per_term: Vec<Vec<&Requirement>> = terms
+            .iter()
+            .map(|t| t.match_expressions.iter().filter(|r| pick(r)).collect())
+            .collect();
         if per_term.iter().any(Vec::is_empty) {
             return Vec::new();
         }

@@ -37,7 +37,11 @@ fn globs_for(pattern: &str) -> Vec<String> {
     if p.is_empty() {
         return vec!["**".into()];
     }
-    let base = if anchored { p.to_string() } else { format!("**/{p}") };
+    let base = if anchored {
+        p.to_string()
+    } else {
+        format!("**/{p}")
+    };
     if dir_only {
         vec![format!("{base}/**")]
     } else {
@@ -50,7 +54,11 @@ fn globs_for(pattern: &str) -> Vec<String> {
 fn rule_lines(text: &str) -> impl Iterator<Item = (&str, Vec<String>)> {
     text.lines().filter_map(|line| {
         let line = line.split(" #").next().unwrap_or("").trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('[') || line.starts_with("^[") {
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with('[')
+            || line.starts_with("^[")
+        {
             return None;
         }
         let mut parts = line.split_whitespace();
@@ -65,7 +73,9 @@ impl CodeOwners {
     pub fn try_parse(root: &Path, text: &str) -> Result<CodeOwners, String> {
         let rules = rule_lines(text).count();
         if rules > MAX_CODEOWNERS_RULES {
-            return Err(format!("has {rules} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}"));
+            return Err(format!(
+                "has {rules} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}"
+            ));
         }
         let mut globs = Vec::new();
         let mut owners = Vec::with_capacity(rules);
@@ -83,16 +93,25 @@ impl CodeOwners {
             for (glob, _) in chunk {
                 builder.add(glob.clone());
             }
-            let set = builder.build().map_err(|e| format!("patterns cannot be compiled: {e}"))?;
+            let set = builder
+                .build()
+                .map_err(|e| format!("patterns cannot be compiled: {e}"))?;
             sets.push((set, chunk.iter().map(|(_, i)| *i).collect()));
         }
-        Ok(CodeOwners { root: root.to_path_buf(), sets, owners })
+        Ok(CodeOwners {
+            root: root.to_path_buf(),
+            sets,
+            owners,
+        })
     }
 
     /// [`CodeOwners::try_parse`] for texts known to be small; an unusable text owns nothing.
     pub fn parse(root: &Path, text: &str) -> CodeOwners {
-        Self::try_parse(root, text)
-            .unwrap_or_else(|_| CodeOwners { root: root.to_path_buf(), sets: Vec::new(), owners: Vec::new() })
+        Self::try_parse(root, text).unwrap_or_else(|_| CodeOwners {
+            root: root.to_path_buf(),
+            sets: Vec::new(),
+            owners: Vec::new(),
+        })
     }
 
     /// Reads and parses the CODEOWNERS file at `path` with its size checked first; the error
@@ -100,11 +119,19 @@ impl CodeOwners {
     pub fn load(root: &Path, path: &Path) -> Result<CodeOwners, String> {
         use std::io::Read;
         let shown = path.display();
-        let meta = std::fs::metadata(path).map_err(|e| format!("CODEOWNERS {shown} cannot be read: {e}"))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("CODEOWNERS {shown} cannot be read: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("CODEOWNERS {shown} is not a regular file; not used"));
+            return Err(format!(
+                "CODEOWNERS {shown} is not a regular file; not used"
+            ));
         }
-        let too_big = |n: u64| format!("CODEOWNERS {shown} is {:.1} MB, over GitHub's 3 MB limit; not used", n as f64 / 1e6);
+        let too_big = |n: u64| {
+            format!(
+                "CODEOWNERS {shown} is {:.1} MB, over GitHub's 3 MB limit; not used",
+                n as f64 / 1e6
+            )
+        };
         if meta.len() > MAX_CODEOWNERS_BYTES {
             return Err(too_big(meta.len()));
         }
@@ -115,7 +142,8 @@ impl CodeOwners {
         if buf.len() as u64 > MAX_CODEOWNERS_BYTES {
             return Err(too_big(buf.len() as u64));
         }
-        let text = String::from_utf8(buf).map_err(|_| format!("CODEOWNERS {shown} is not UTF-8 text; not used"))?;
+        let text = String::from_utf8(buf)
+            .map_err(|_| format!("CODEOWNERS {shown} is not UTF-8 text; not used"))?;
         Self::try_parse(root, &text).map_err(|why| format!("CODEOWNERS {shown} {why}; not used"))
     }
 
@@ -123,27 +151,43 @@ impl CodeOwners {
     pub fn owners_of(&self, abs: &Path) -> Option<String> {
         let rel = abs.strip_prefix(&self.root).ok()?;
         // Sets hold rules in file order: the last set with a match has the last matching rule.
-        let rule = self.sets.iter().rev().find_map(|(set, rules)| set.matches(rel).into_iter().map(|g| rules[g]).max())?;
+        let rule = self
+            .sets
+            .iter()
+            .rev()
+            .find_map(|(set, rules)| set.matches(rel).into_iter().map(|g| rules[g]).max())?;
         let owners = &self.owners[rule];
         (!owners.is_empty()).then(|| owners.join(" "))
     }
 }
 
 fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf()))
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    })
 }
 
 /// Repository root: the nearest ancestor with `.git`.
 fn git_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
 }
 
 /// CODEOWNERS locations in GitHub's order of precedence.
 fn find_codeowners(root: &Path) -> Option<PathBuf> {
-    [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS", ".gitlab/CODEOWNERS"]
-        .iter()
-        .map(|c| root.join(c))
-        .find(|p| p.is_file())
+    [
+        ".github/CODEOWNERS",
+        "CODEOWNERS",
+        "docs/CODEOWNERS",
+        ".gitlab/CODEOWNERS",
+    ]
+    .iter()
+    .map(|c| root.join(c))
+    .find(|p| p.is_file())
 }
 
 pub struct OwnerResolver {
@@ -164,7 +208,11 @@ impl OwnerResolver {
     /// repository, in the background, for the files CODEOWNERS does not cover, so that it runs
     /// while the files are being linted.
     pub fn start(&self, files: &[&Path]) -> PendingOwners {
-        let mut pending = PendingOwners { known: HashMap::new(), git: Vec::new(), notes: Vec::new() };
+        let mut pending = PendingOwners {
+            known: HashMap::new(),
+            git: Vec::new(),
+            notes: Vec::new(),
+        };
         if files.is_empty() {
             return pending;
         }
@@ -173,17 +221,25 @@ impl OwnerResolver {
             let dir = abs.parent()?.to_path_buf();
             // Patterns are relative to the repository root: the file's repo, or its folder
             // (or the folder above .github/ and docs/).
-            let root = git_root(&dir).unwrap_or_else(|| match dir.file_name().and_then(|n| n.to_str()) {
-                Some(".github" | "docs" | ".gitlab") => dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone()),
-                _ => dir.clone(),
-            });
-            CodeOwners::load(&root, f).map_err(|why| pending.notes.push(why)).ok()
+            let root =
+                git_root(&dir).unwrap_or_else(|| match dir.file_name().and_then(|n| n.to_str()) {
+                    Some(".github" | "docs" | ".gitlab") => {
+                        dir.parent().map(Path::to_path_buf).unwrap_or(dir.clone())
+                    }
+                    _ => dir.clone(),
+                });
+            CodeOwners::load(&root, f)
+                .map_err(|why| pending.notes.push(why))
+                .ok()
         });
         // Canonicalise each directory once, not each file.
         let mut by_repo: HashMap<Option<PathBuf>, Vec<(PathBuf, PathBuf)>> = HashMap::new();
         let mut dirs: HashMap<PathBuf, (PathBuf, Option<PathBuf>)> = HashMap::new();
         for f in files {
-            let parent = f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let parent = f
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             let (abs_dir, root) = dirs
                 .entry(parent.to_path_buf())
                 .or_insert_with_key(|d| {
@@ -193,13 +249,18 @@ impl OwnerResolver {
                 })
                 .clone();
             let abs = f.file_name().map(|n| abs_dir.join(n)).unwrap_or(abs_dir);
-            by_repo.entry(root).or_default().push((f.to_path_buf(), abs));
+            by_repo
+                .entry(root)
+                .or_default()
+                .push((f.to_path_buf(), abs));
         }
         for (root, repo_files) in by_repo {
             let discovered = if explicit.is_none() {
                 root.as_deref().and_then(|r| {
                     let path = find_codeowners(r)?;
-                    CodeOwners::load(r, &path).map_err(|why| pending.notes.push(why)).ok()
+                    CodeOwners::load(r, &path)
+                        .map_err(|why| pending.notes.push(why))
+                        .ok()
                 })
             } else {
                 None
@@ -215,7 +276,9 @@ impl OwnerResolver {
                 }
             }
             if let (Some(root), false) = (root, unowned.is_empty()) {
-                pending.git.push(std::thread::spawn(move || last_authors(&root, &unowned)));
+                pending
+                    .git
+                    .push(std::thread::spawn(move || last_authors(&root, &unowned)));
             }
         }
         pending
@@ -260,16 +323,31 @@ fn last_authors(root: &Path, files: &[(PathBuf, PathBuf)]) -> Vec<(PathBuf, Stri
         .collect();
     // Pathspecs are the files' directories (few, and never an over-long command line); names
     // from other files in them are simply not looked up.
-    let mut dirs: Vec<PathBuf> = rel.iter().map(|(_, r)| r.parent().map(Path::to_path_buf).unwrap_or_default()).collect();
+    let mut dirs: Vec<PathBuf> = rel
+        .iter()
+        .map(|(_, r)| r.parent().map(Path::to_path_buf).unwrap_or_default())
+        .collect();
     dirs.sort();
     dirs.dedup();
     let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(root).args(["-c", "core.quotePath=false", "log", "--no-merges", "--format=%x1e%an <%ae>", "--name-only"]);
+    cmd.arg("-C").arg(root).args([
+        "-c",
+        "core.quotePath=false",
+        "log",
+        "--no-merges",
+        "--format=%x1e%an <%ae>",
+        "--name-only",
+    ]);
     if dirs.len() <= 500 && !dirs.iter().any(|d| d.as_os_str().is_empty()) {
         cmd.arg("--").args(&dirs);
     }
-    let output = cmd.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::null()).output();
-    let Ok(output) = output else { return Vec::new() };
+    let output = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Ok(output) = output else {
+        return Vec::new();
+    };
     if !output.status.success() {
         return Vec::new();
     }
@@ -285,7 +363,9 @@ fn last_authors(root: &Path, files: &[(PathBuf, PathBuf)]) -> Vec<(PathBuf, Stri
     rel.into_iter()
         .filter_map(|(orig, r)| {
             let key = r.to_string_lossy().replace('\\', "/");
-            first_author.get(key.as_str()).map(|a| (orig, a.to_string()))
+            first_author
+                .get(key.as_str())
+                .map(|a| (orig, a.to_string()))
         })
         .collect()
 }
@@ -299,17 +379,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
         std::fs::create_dir_all(root.join("pipelines/gpu")).unwrap();
-        for f in ["pipelines/a.yaml", "pipelines/gpu/b.yaml", "other.yaml", "pipelines/c.json"] {
+        for f in [
+            "pipelines/a.yaml",
+            "pipelines/gpu/b.yaml",
+            "other.yaml",
+            "pipelines/c.json",
+        ] {
             std::fs::write(root.join(f), "x").unwrap();
         }
         let co = CodeOwners::parse(
             &root,
             "# comment\n* @platform\n/pipelines/ @ml-team\npipelines/gpu/ @gpu-team @alice\n*.json @json-people\n",
         );
-        assert_eq!(co.owners_of(&root.join("other.yaml")).as_deref(), Some("@platform"));
-        assert_eq!(co.owners_of(&root.join("pipelines/a.yaml")).as_deref(), Some("@ml-team"));
-        assert_eq!(co.owners_of(&root.join("pipelines/gpu/b.yaml")).as_deref(), Some("@gpu-team @alice"));
-        assert_eq!(co.owners_of(&root.join("pipelines/c.json")).as_deref(), Some("@json-people"));
+        assert_eq!(
+            co.owners_of(&root.join("other.yaml")).as_deref(),
+            Some("@platform")
+        );
+        assert_eq!(
+            co.owners_of(&root.join("pipelines/a.yaml")).as_deref(),
+            Some("@ml-team")
+        );
+        assert_eq!(
+            co.owners_of(&root.join("pipelines/gpu/b.yaml")).as_deref(),
+            Some("@gpu-team @alice")
+        );
+        assert_eq!(
+            co.owners_of(&root.join("pipelines/c.json")).as_deref(),
+            Some("@json-people")
+        );
     }
 
     /// A CODEOWNERS of `lines` rules that match nothing, then one that owns every `.yaml`.
@@ -335,7 +432,11 @@ mod tests {
         let (owners, notes) = pending.finish_with_notes();
         assert!(!owners.contains_key(&p), "{owners:?}");
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("over GitHub's 3 MB limit; not used"), "{}", notes[0]);
+        assert!(
+            notes[0].contains("over GitHub's 3 MB limit; not used"),
+            "{}",
+            notes[0]
+        );
     }
 
     #[test]
@@ -345,16 +446,30 @@ mod tests {
         let text = hostile_codeowners(MAX_CODEOWNERS_RULES);
         assert!((text.len() as u64) < MAX_CODEOWNERS_BYTES);
         let err = CodeOwners::try_parse(&root, &text).err().unwrap();
-        assert_eq!(err, format!("has {} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}", MAX_CODEOWNERS_RULES + 1));
+        assert_eq!(
+            err,
+            format!(
+                "has {} rules, over kfcheck's limit of {MAX_CODEOWNERS_RULES}",
+                MAX_CODEOWNERS_RULES + 1
+            )
+        );
     }
 
     #[test]
     fn a_large_codeowners_under_the_limits_still_matches() {
         let dir = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
-        let co = CodeOwners::try_parse(&root, &hostile_codeowners(MAX_CODEOWNERS_RULES - 1)).unwrap();
-        assert_eq!(co.owners_of(&root.join("a/b/p.yaml")).as_deref(), Some("@last"));
-        assert_eq!(co.owners_of(&root.join("deep/x/nothing-7/y/z.bin")).as_deref(), Some("@team-7"));
+        let co =
+            CodeOwners::try_parse(&root, &hostile_codeowners(MAX_CODEOWNERS_RULES - 1)).unwrap();
+        assert_eq!(
+            co.owners_of(&root.join("a/b/p.yaml")).as_deref(),
+            Some("@last")
+        );
+        assert_eq!(
+            co.owners_of(&root.join("deep/x/nothing-7/y/z.bin"))
+                .as_deref(),
+            Some("@team-7")
+        );
         assert_eq!(co.owners_of(&root.join("other.txt")), None);
     }
 
@@ -363,18 +478,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
         let git = |args: &[&str]| {
-            let ok = Command::new("git").arg("-C").arg(&root).args(args).output().unwrap().status.success();
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(&root)
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success();
             assert!(ok, "git {args:?}");
         };
         git(&["init", "-q"]);
         std::fs::write(root.join("p.yaml"), "x").unwrap();
         std::fs::write(root.join("untracked.yaml"), "x").unwrap();
         git(&["add", "p.yaml"]);
-        git(&["-c", "user.name=Ada Lovelace", "-c", "user.email=ada@example.com", "commit", "-q", "-m", "add"]);
+        git(&[
+            "-c",
+            "user.name=Ada Lovelace",
+            "-c",
+            "user.email=ada@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "add",
+        ]);
         let p = root.join("p.yaml");
         let u = root.join("untracked.yaml");
         let got = OwnerResolver::new(None).resolve(&[p.as_path(), u.as_path()]);
-        assert_eq!(got.get(&p).map(String::as_str), Some("Ada Lovelace <ada@example.com>"));
+        assert_eq!(
+            got.get(&p).map(String::as_str),
+            Some("Ada Lovelace <ada@example.com>")
+        );
         assert!(!got.contains_key(&u));
     }
 }

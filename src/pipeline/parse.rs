@@ -16,7 +16,10 @@ pub struct ParseError {
 
 impl ParseError {
     pub fn new(message: impl Into<String>) -> Self {
-        ParseError { message: message.into(), line: None }
+        ParseError {
+            message: message.into(),
+            line: None,
+        }
     }
 }
 
@@ -140,10 +143,21 @@ impl MatchExpression {
 }
 
 /// A node selector term of the task model, from its `matchExpressions` and `matchFields`.
-pub(crate) fn affinity_term(expressions: Option<&[MatchExpression]>, fields: Option<&[MatchExpression]>) -> AffinityTerm {
+pub(crate) fn affinity_term(
+    expressions: Option<&[MatchExpression]>,
+    fields: Option<&[MatchExpression]>,
+) -> AffinityTerm {
     AffinityTerm {
-        match_expressions: expressions.into_iter().flatten().map(MatchExpression::requirement).collect(),
-        match_fields: fields.into_iter().flatten().map(MatchExpression::requirement).collect(),
+        match_expressions: expressions
+            .into_iter()
+            .flatten()
+            .map(MatchExpression::requirement)
+            .collect(),
+        match_fields: fields
+            .into_iter()
+            .flatten()
+            .map(MatchExpression::requirement)
+            .collect(),
     }
 }
 
@@ -152,7 +166,11 @@ impl Affinity {
     /// `requiredDuringSchedulingIgnoredDuringExecution` without terms is kept as `Some(vec![])`:
     /// it matches no node (and the API server rejects it).
     pub fn required_terms(&self) -> Option<Vec<AffinityTerm>> {
-        let req = self.node_affinity.as_ref()?.required_during_scheduling_ignored_during_execution.as_ref()?;
+        let req = self
+            .node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()?;
         Some(
             req.node_selector_terms
                 .iter()
@@ -265,7 +283,10 @@ pub const MAX_DOCUMENTS: usize = 1000;
 fn check_document_count(text: &str) -> Result<(), ParseError> {
     let b = text.as_bytes();
     let at_line_start = |i: usize| i == 0 || b[i - 1] == b'\n';
-    let separators = memchr::memmem::find_iter(b, b"---").filter(|&i| at_line_start(i)).take(MAX_DOCUMENTS + 1).count();
+    let separators = memchr::memmem::find_iter(b, b"---")
+        .filter(|&i| at_line_start(i))
+        .take(MAX_DOCUMENTS + 1)
+        .count();
     if separators > MAX_DOCUMENTS {
         return Err(ParseError::new(format!(
             "more than {MAX_DOCUMENTS} YAML documents in one file; a compiled pipeline has a few; not inspected"
@@ -313,7 +334,9 @@ pub fn alias_budget(text: &str) -> u64 {
 /// any, counting, and stops at the budget. Texts without both `&` and `*` have no aliases and
 /// are not walked. Other YAML errors are left to the real parse to report.
 pub fn check_alias_budget(text: &str) -> Result<(), ParseError> {
-    if memchr::memchr(b'*', text.as_bytes()).is_none() || memchr::memchr(b'&', text.as_bytes()).is_none() {
+    if memchr::memchr(b'*', text.as_bytes()).is_none()
+        || memchr::memchr(b'&', text.as_bytes()).is_none()
+    {
         return Ok(());
     }
     let budget = alias_budget(text);
@@ -425,22 +448,33 @@ fn build(docs: Vec<Doc>, text: &str) -> Result<Pipeline, ParseError> {
         return Err(ParseError::new("no YAML document in file"));
     }
     let is_argo = |d: &Doc| {
-        d.api_version.as_deref().is_some_and(|v| v.starts_with("argoproj.io/"))
+        d.api_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("argoproj.io/"))
             && matches!(
                 d.kind.as_deref(),
                 Some("Workflow" | "WorkflowTemplate" | "ClusterWorkflowTemplate" | "CronWorkflow")
             )
     };
-    let is_tekton = |d: &Doc| d.api_version.as_deref().is_some_and(|v| v.starts_with("tekton.dev/"));
+    let is_tekton = |d: &Doc| {
+        d.api_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("tekton.dev/"))
+    };
     // Kubernetes-native pipeline store: a PipelineVersion object holds the IR and platform spec.
     if let Some(pv) = docs.iter().find(|d| {
-        d.api_version.as_deref().is_some_and(|v| v.starts_with("pipelines.kubeflow.org/")) && d.kind.as_deref() == Some("PipelineVersion")
+        d.api_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("pipelines.kubeflow.org/"))
+            && d.kind.as_deref() == Some("PipelineVersion")
     }) {
         let spec = pv.spec.as_ref();
         let Some(ir) = spec.and_then(|s| s.pipeline_spec.as_deref()) else {
             return Err(ParseError::new("PipelineVersion without spec.pipelineSpec"));
         };
-        let platform = spec.and_then(|s| s.platform_spec.as_deref()).and_then(|p| p.platforms.as_ref());
+        let platform = spec
+            .and_then(|s| s.platform_spec.as_deref())
+            .and_then(|p| p.platforms.as_ref());
         return v2::to_pipeline(ir, platform, text);
     }
     if let Some(doc) = docs.iter().find(|d| is_argo(d)) {
@@ -462,11 +496,15 @@ fn build(docs: Vec<Doc>, text: &str) -> Result<Pipeline, ParseError> {
             flat.push(d);
         }
     }
-    let ir = flat.iter().find(|d| d.deployment_spec.is_some() || d.root.is_some());
+    let ir = flat
+        .iter()
+        .find(|d| d.deployment_spec.is_some() || d.root.is_some());
     match ir {
         Some(ir) => {
             let platform = flat.iter().find_map(|d| {
-                d.platforms.as_ref().or_else(|| d.platform_spec.as_ref().and_then(|p| p.platforms.as_ref()))
+                d.platforms
+                    .as_ref()
+                    .or_else(|| d.platform_spec.as_ref().and_then(|p| p.platforms.as_ref()))
             });
             v2::to_pipeline(ir, platform, text)
         }
@@ -493,7 +531,10 @@ fn yaml_error(e: serde_yaml_ng::Error) -> ParseError {
     if let Some(idx) = message.find(" at line ") {
         message.truncate(idx);
     }
-    ParseError { message: format!("malformed YAML: {message}"), line }
+    ParseError {
+        message: format!("malformed YAML: {message}"),
+        line,
+    }
 }
 
 /// Byte offset of the first line at or after byte `from` whose content (after indentation and
@@ -503,7 +544,9 @@ fn find_line_start(text: &str, needle: &str, from: usize) -> Option<usize> {
     let mut pos = from.min(text.len());
     while let Some(i) = memchr::memmem::find(&bytes[pos..], needle.as_bytes()) {
         let at = pos + i;
-        let line_start = memchr::memrchr(b'\n', &bytes[..at]).map(|n| n + 1).unwrap_or(0);
+        let line_start = memchr::memrchr(b'\n', &bytes[..at])
+            .map(|n| n + 1)
+            .unwrap_or(0);
         let prefix = &bytes[line_start..at];
         let prefix = prefix.strip_suffix(b"- ").unwrap_or(prefix);
         if prefix.iter().all(|&b| b == b' ') {
@@ -530,11 +573,18 @@ pub(crate) struct LineIndex<'t> {
 
 impl<'t> LineIndex<'t> {
     pub fn new(text: &'t str, from: usize) -> Self {
-        let mut index = LineIndex { keys: HashMap::new(), quoted: HashMap::new(), names: HashMap::new(), item_names: HashMap::new() };
+        let mut index = LineIndex {
+            keys: HashMap::new(),
+            quoted: HashMap::new(),
+            names: HashMap::new(),
+            item_names: HashMap::new(),
+        };
         let from = from.min(text.len());
         let first = memchr::memchr_iter(b'\n', &text.as_bytes()[..from]).count() as u64 + 1;
         // `from` may sit inside a line; that line's start counts.
-        let start = memchr::memrchr(b'\n', &text.as_bytes()[..from]).map(|n| n + 1).unwrap_or(0);
+        let start = memchr::memrchr(b'\n', &text.as_bytes()[..from])
+            .map(|n| n + 1)
+            .unwrap_or(0);
         for (line_no, line) in (first..).zip(text[start..].split('\n')) {
             let c0 = line.trim_start_matches(' ');
             let c1 = c0.strip_prefix("- ");
@@ -550,7 +600,11 @@ impl<'t> LineIndex<'t> {
             if let Some(end) = rest.find('"') {
                 self.quoted.entry(&rest[..end]).or_insert(line);
             }
-        } else if let Some(key) = c.find(':').map(|colon| &c[..colon]).filter(|k| !k.is_empty() && !k.contains(' ')) {
+        } else if let Some(key) = c
+            .find(':')
+            .map(|colon| &c[..colon])
+            .filter(|k| !k.is_empty() && !k.contains(' '))
+        {
             // Keys with spaces are script lines, never an executor label: not worth the memory.
             self.keys.entry(key).or_insert(line);
         }
@@ -569,7 +623,10 @@ impl<'t> LineIndex<'t> {
 
     /// First line of `- name: value` (a list item), else of `name: value`.
     pub fn name(&self, value: &str) -> Option<u64> {
-        self.item_names.get(value).or_else(|| self.names.get(value)).copied()
+        self.item_names
+            .get(value)
+            .or_else(|| self.names.get(value))
+            .copied()
     }
 
     /// First line of `- name: value` only.
@@ -592,7 +649,11 @@ fn plain_value(v: &str) -> &str {
 /// Byte offset of the first line whose trimmed content starts with `needle`.
 pub(crate) fn offset_of(text: &str, needle: &str) -> Option<usize> {
     let at = find_line_start(text, needle, 0)?;
-    Some(memchr::memrchr(b'\n', &text.as_bytes()[..at]).map(|n| n + 1).unwrap_or(0))
+    Some(
+        memchr::memrchr(b'\n', &text.as_bytes()[..at])
+            .map(|n| n + 1)
+            .unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -603,7 +664,10 @@ mod document_count_tests {
     fn a_file_of_very_many_documents_is_refused_before_it_is_parsed() {
         let many = "---\na: 1\n".repeat(MAX_DOCUMENTS + 1);
         let e = parse_pipeline(&many).unwrap_err();
-        assert!(e.to_string().contains("more than 1000 YAML documents"), "{e}");
+        assert!(
+            e.to_string().contains("more than 1000 YAML documents"),
+            "{e}"
+        );
         assert!(parse_pipeline_full(&many).is_err());
         // A separator inside a line is no separator.
         assert!(check_document_count(&"a: x---y\n".repeat(5000)).is_ok());
@@ -624,8 +688,13 @@ mod tests {
 
     #[test]
     fn non_pipeline_yaml_is_named() {
-        let err = parse_pipeline("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap_err();
-        assert!(err.message.contains("not a compiled pipeline (found v1 ConfigMap)"), "{err:?}");
+        let err =
+            parse_pipeline("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap_err();
+        assert!(
+            err.message
+                .contains("not a compiled pipeline (found v1 ConfigMap)"),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -106,14 +106,19 @@ mod tests {
 
     #[test]
     fn rejects_what_the_api_server_rejects() {
-        for bad in ["", "1 GB", "1GB", "lots", "2 cores", "1gi", "Mi", "1.2.3", " 1", "1 ", "1e", "0x10", "1mb"] {
+        for bad in [
+            "", "1 GB", "1GB", "lots", "2 cores", "1gi", "Mi", "1.2.3", " 1", "1 ", "1e", "0x10",
+            "1mb",
+        ] {
             assert_eq!(parse_quantity(bad), None, "{bad:?} should not parse");
         }
     }
 
     #[test]
     fn detects_placeholders() {
-        assert!(is_placeholder("{{$.inputs.parameters['pipelinechannel--cpu_limit']}}"));
+        assert!(is_placeholder(
+            "{{$.inputs.parameters['pipelinechannel--cpu_limit']}}"
+        ));
         assert!(is_placeholder("$(params.cpu)"));
         assert!(!is_placeholder("500m"));
     }

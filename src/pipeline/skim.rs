@@ -8,9 +8,9 @@
 //! is parsed again by `serde_yaml_ng`, which also produces every error message. Tests check
 //! that both paths give the same task model for every committed pipeline and the SDK's own.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use bumpalo::collections::{String as BumpString, Vec as BumpVec};
 use bumpalo::Bump;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
 /// The reader gave up; the caller falls back to the full parser.
@@ -41,7 +41,10 @@ fn give_up<T>(why: &str) -> Result<T, Unsupported> {
 pub enum Node<'a> {
     Null,
     /// `plain` scalars get YAML's type resolution (numbers, booleans); quoted ones are strings.
-    Scalar { text: &'a str, plain: bool },
+    Scalar {
+        text: &'a str,
+        plain: bool,
+    },
     Map(&'a [(&'a str, Node<'a>)]),
     Seq(&'a [Node<'a>]),
     /// Content that was stepped over (block scalars, multi-line scalars): only ignorable.
@@ -63,7 +66,9 @@ fn open_quote_after(c: &str, open: Option<u8>) -> Option<u8> {
             if !v.starts_with(['"', '\'']) {
                 // `key: "value` (a key without quotes of its own)
                 match v.find(": ") {
-                    Some(k) if !v[..k].contains(['"', '\'']) => v = v[k + 2..].trim_start_matches(' '),
+                    Some(k) if !v[..k].contains(['"', '\'']) => {
+                        v = v[k + 2..].trim_start_matches(' ')
+                    }
                     _ => return None,
                 }
             }
@@ -155,7 +160,9 @@ pub fn parse_documents<'a>(text: &'a str, bump: &'a Bump) -> Result<Vec<Node<'a>
     let mut offset = 0;
     let bytes = text.as_bytes();
     while offset < bytes.len() {
-        let nl = memchr::memchr(b'\n', &bytes[offset..]).map(|i| offset + i).unwrap_or(bytes.len());
+        let nl = memchr::memchr(b'\n', &bytes[offset..])
+            .map(|i| offset + i)
+            .unwrap_or(bytes.len());
         let mut end = nl;
         if end > offset && bytes[end - 1] == b'\r' {
             end -= 1;
@@ -166,7 +173,10 @@ pub fn parse_documents<'a>(text: &'a str, bump: &'a Bump) -> Result<Vec<Node<'a>
         if rest.first() == Some(&b'\t') {
             return give_up("tab indentation");
         }
-        if indent == 0 && (raw.starts_with(b"---") || raw.starts_with(b"...")) && (raw.len() == 3 || raw[3] == b' ' || raw[3] == b'\t') {
+        if indent == 0
+            && (raw.starts_with(b"---") || raw.starts_with(b"..."))
+            && (raw.len() == 3 || raw[3] == b' ' || raw[3] == b'\t')
+        {
             if raw[3..].iter().any(|b| !b.is_ascii_whitespace()) {
                 return give_up("content after a document marker");
             }
@@ -176,14 +186,26 @@ pub fn parse_documents<'a>(text: &'a str, bump: &'a Bump) -> Result<Vec<Node<'a>
         } else if indent == 0 && raw.first() == Some(&b'%') {
             return give_up("directive");
         } else {
-            current.push(Line { indent, start: offset + indent, end });
+            current.push(Line {
+                indent,
+                start: offset + indent,
+                end,
+            });
         }
         offset = nl + 1;
     }
     docs.push(current);
     let mut out = Vec::new();
     for lines in docs {
-        let mut r = Reader { text, bump, lines, pos: 0, depth: 0, entries: Vec::new(), items: Vec::new() };
+        let mut r = Reader {
+            text,
+            bump,
+            lines,
+            pos: 0,
+            depth: 0,
+            entries: Vec::new(),
+            items: Vec::new(),
+        };
         r.skip_blank();
         if r.pos >= r.lines.len() {
             continue; // empty document
@@ -211,7 +233,12 @@ fn unusual_characters(text: &str) -> bool {
     };
     bytes.iter().enumerate().any(unusual)
         || (!text.is_ascii()
-            && text.chars().any(|c| matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}')))
+            && text.chars().any(|c| {
+                matches!(
+                    c,
+                    '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+                )
+            }))
 }
 
 impl<'a> Reader<'a> {
@@ -264,7 +291,9 @@ impl<'a> Reader<'a> {
         if self.depth > MAX_DEPTH {
             return give_up("nesting too deep");
         }
-        let Some(l) = self.peek() else { return Ok(Node::Null) };
+        let Some(l) = self.peek() else {
+            return Ok(Node::Null);
+        };
         if l.indent < min {
             return Ok(Node::Null);
         }
@@ -293,15 +322,22 @@ impl<'a> Reader<'a> {
             if is_seq_item(c) {
                 break; // an indentless sequence of the parent key ends here
             }
-            let Some((key, rest)) = split_key(c, self.bump)? else { return give_up("mapping line without a key") };
+            let Some((key, rest)) = split_key(c, self.bump)? else {
+                return give_up("mapping line without a key");
+            };
             self.pos += 1;
-            let value = if (rest.is_empty() || rest.starts_with('#')) && NEVER_READ.contains(&key) && self.skip_value(indent)? {
+            let value = if (rest.is_empty() || rest.starts_with('#'))
+                && NEVER_READ.contains(&key)
+                && self.skip_value(indent)?
+            {
                 Node::Skipped
             } else if rest.is_empty() || rest.starts_with('#') {
                 // Value on the following lines: deeper block, or an indentless sequence.
                 match self.peek() {
                     Some(n) if n.indent > indent => self.block(indent + 1)?,
-                    Some(n) if n.indent == indent && is_seq_item(self.content(n)) => self.seq(indent)?,
+                    Some(n) if n.indent == indent && is_seq_item(self.content(n)) => {
+                        self.seq(indent)?
+                    }
                     _ => Node::Null,
                 }
             } else {
@@ -359,7 +395,11 @@ impl<'a> Reader<'a> {
                 // `- key: v` / `- - x`: the item is a block starting at this column; re-read the
                 // rest of the line as if it were its own line.
                 let col = indent + 1 + spaces;
-                self.lines[self.pos] = Line { indent: col, start: l.start + 1 + spaces, end: l.end };
+                self.lines[self.pos] = Line {
+                    indent: col,
+                    start: l.start + 1 + spaces,
+                    end: l.end,
+                };
                 let v = self.block(col)?;
                 self.items.push(v);
             } else {
@@ -391,12 +431,17 @@ impl<'a> Reader<'a> {
                         if self.peek().is_some_and(|n| n.indent > indent) {
                             return give_up("unexpected indentation after a quoted scalar");
                         }
-                        Ok(Node::Scalar { text: unquote(&v[1..end], quote, self.bump)?, plain: false })
+                        Ok(Node::Scalar {
+                            text: unquote(&v[1..end], quote, self.bump)?,
+                            plain: false,
+                        })
                     }
                     None => {
                         // Multi-line quoted scalar: step over it, but make sure it really ends.
                         let last = self.skip_deeper(indent);
-                        let closed = last.map(|l| self.content(l)).is_some_and(|c| ends_quoted(c, quote));
+                        let closed = last
+                            .map(|l| self.content(l))
+                            .is_some_and(|c| ends_quoted(c, quote));
                         if closed {
                             Ok(Node::Skipped)
                         } else {
@@ -426,7 +471,9 @@ impl<'a> Reader<'a> {
                 }
                 parse_flow(joined.into_bump_str(), self.bump)
             }
-            b'&' | b'*' | b'!' | b'?' | b'@' | b'`' | b'%' => give_up("anchor, alias, tag or reserved indicator"),
+            b'&' | b'*' | b'!' | b'?' | b'@' | b'`' | b'%' => {
+                give_up("anchor, alias, tag or reserved indicator")
+            }
             _ => {
                 let text = strip_comment(v);
                 if self.peek().is_some_and(|n| n.indent > indent) {
@@ -448,7 +495,12 @@ impl<'a> Reader<'a> {
 }
 
 fn parse_flow<'a>(v: &'a str, bump: &'a Bump) -> Result<Node<'a>, Unsupported> {
-    let mut flow = Flow { s: v, i: 0, bump, depth: 0 };
+    let mut flow = Flow {
+        s: v,
+        i: 0,
+        bump,
+        depth: 0,
+    };
     let node = flow.value()?;
     flow.ws();
     if !(flow.rest().is_empty() || flow.rest().starts_with('#')) {
@@ -468,15 +520,22 @@ fn split_key<'a>(c: &'a str, bump: &'a Bump) -> Result<Option<(&'a str, &'a str)
         return Ok(None);
     }
     if b[0] == b'"' || b[0] == b'\'' {
-        let Some(end) = closing_quote(c, b[0]) else { return Ok(None) };
+        let Some(end) = closing_quote(c, b[0]) else {
+            return Ok(None);
+        };
         let after = &c[end + 1..];
-        let Some(rest) = after.strip_prefix(':') else { return Ok(None) };
+        let Some(rest) = after.strip_prefix(':') else {
+            return Ok(None);
+        };
         if !(rest.is_empty() || rest.starts_with(' ')) {
             return Ok(None);
         }
         return Ok(Some((unquote(&c[1..end], b[0], bump)?, rest.trim())));
     }
-    if matches!(b[0], b'[' | b'{' | b'&' | b'*' | b'!' | b'?' | b'|' | b'>' | b'#' | b'%' | b'@' | b'`') {
+    if matches!(
+        b[0],
+        b'[' | b'{' | b'&' | b'*' | b'!' | b'?' | b'|' | b'>' | b'#' | b'%' | b'@' | b'`'
+    ) {
         return Ok(None);
     }
     // The first ": " (or a trailing ':') ends a plain key; " #" before it starts a comment.
@@ -536,7 +595,11 @@ fn ends_quoted(line: &str, quote: u8) -> bool {
         return false;
     }
     if quote == b'"' {
-        let backslashes = b[..b.len() - 1].iter().rev().take_while(|&&c| c == b'\\').count();
+        let backslashes = b[..b.len() - 1]
+            .iter()
+            .rev()
+            .take_while(|&&c| c == b'\\')
+            .count();
         backslashes % 2 == 0
     } else {
         // '' is an escaped quote: an odd run of quotes at the end closes the scalar.
@@ -547,14 +610,22 @@ fn ends_quoted(line: &str, quote: u8) -> bool {
 fn strip_trailing_comment_after_quote(line: &str, quote: u8) -> &str {
     let q = quote as char;
     match line.rfind(q) {
-        Some(i) if line[i + 1..].trim_start().starts_with('#') || line[i + 1..].trim().is_empty() => &line[..=i],
+        Some(i)
+            if line[i + 1..].trim_start().starts_with('#') || line[i + 1..].trim().is_empty() =>
+        {
+            &line[..=i]
+        }
         _ => line.trim_end(),
     }
 }
 
 fn unquote<'a>(s: &'a str, quote: u8, bump: &'a Bump) -> Result<&'a str, Unsupported> {
     if quote == b'\'' {
-        return Ok(if s.contains("''") { bump.alloc_str(&s.replace("''", "'")) } else { s });
+        return Ok(if s.contains("''") {
+            bump.alloc_str(&s.replace("''", "'"))
+        } else {
+            s
+        });
     }
     if !s.contains('\\') {
         return Ok(s);
@@ -566,7 +637,9 @@ fn unquote<'a>(s: &'a str, quote: u8, bump: &'a Bump) -> Result<&'a str, Unsuppo
             out.push(c);
             continue;
         }
-        let e = chars.next().ok_or_else(|| Unsupported("dangling escape".into()))?;
+        let e = chars
+            .next()
+            .ok_or_else(|| Unsupported("dangling escape".into()))?;
         match e {
             'n' => out.push('\n'),
             't' => out.push('\t'),
@@ -583,7 +656,8 @@ fn unquote<'a>(s: &'a str, quote: u8, bump: &'a Bump) -> Result<&'a str, Unsuppo
                     _ => 8,
                 };
                 let hex: String = chars.by_ref().take(n).collect();
-                let code = u32::from_str_radix(&hex, 16).map_err(|_| Unsupported("bad escape".into()))?;
+                let code =
+                    u32::from_str_radix(&hex, 16).map_err(|_| Unsupported("bad escape".into()))?;
                 out.push(char::from_u32(code).ok_or_else(|| Unsupported("bad escape".into()))?);
             }
             _ => return give_up("unusual escape"),
@@ -673,11 +747,17 @@ impl<'a> Flow<'a> {
             }
             Some(&q @ (b'"' | b'\'')) => {
                 let rest = self.rest();
-                let end = closing_quote(rest, q).ok_or_else(|| Unsupported("unterminated flow scalar".into()))?;
+                let end = closing_quote(rest, q)
+                    .ok_or_else(|| Unsupported("unterminated flow scalar".into()))?;
                 self.i += end + 1;
-                Ok(Node::Scalar { text: unquote(&rest[1..end], q, self.bump)?, plain: false })
+                Ok(Node::Scalar {
+                    text: unquote(&rest[1..end], q, self.bump)?,
+                    plain: false,
+                })
             }
-            Some(b'&' | b'*' | b'!' | b'?' | b'|' | b'>' | b'@' | b'`') => give_up("flow indicator"),
+            Some(b'&' | b'*' | b'!' | b'?' | b'|' | b'>' | b'@' | b'`') => {
+                give_up("flow indicator")
+            }
             Some(_) => {
                 // Plain flow scalar: up to , ] } or ": ".
                 let b = self.s.as_bytes();
@@ -685,8 +765,16 @@ impl<'a> Flow<'a> {
                 while self.i < b.len() {
                     match b[self.i] {
                         b',' | b']' | b'}' | b'[' | b'{' => break,
-                        b':' if matches!(b.get(self.i + 1), None | Some(b' ' | b',' | b']' | b'}')) => break,
-                        b'#' if self.i > start && b[self.i - 1] == b' ' => return give_up("comment in flow"),
+                        b':' if matches!(
+                            b.get(self.i + 1),
+                            None | Some(b' ' | b',' | b']' | b'}')
+                        ) =>
+                        {
+                            break
+                        }
+                        b'#' if self.i > start && b[self.i - 1] == b' ' => {
+                            return give_up("comment in flow")
+                        }
                         _ => self.i += 1,
                     }
                 }
@@ -751,7 +839,11 @@ fn parse_float(text: &str) -> Option<f64> {
         ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
         _ => {}
     }
-    if !text.bytes().any(|b| b.is_ascii_digit()) || !text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
+    if !text.bytes().any(|b| b.is_ascii_digit())
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
         return None;
     }
     text.parse().ok()
@@ -777,7 +869,10 @@ impl<'de> Deserializer<'de> for &Node<'de> {
                 }
             }
             Node::Scalar { text, plain: false } => visit_text(text, visitor),
-            Node::Map(entries) => visitor.visit_map(Entries { it: entries.iter(), value: None }),
+            Node::Map(entries) => visitor.visit_map(Entries {
+                it: entries.iter(),
+                value: None,
+            }),
             Node::Seq(items) => visitor.visit_seq(Items { it: items.iter() }),
             Node::Skipped => give_up("a skipped value is needed"),
         }
@@ -806,7 +901,11 @@ impl<'de> Deserializer<'de> for &Node<'de> {
         visitor.visit_unit()
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Unsupported> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Unsupported> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -828,18 +927,28 @@ struct Entries<'n, 'de> {
 impl<'n, 'de> MapAccess<'de> for Entries<'n, 'de> {
     type Error = Unsupported;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Unsupported> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Unsupported> {
         match self.it.next() {
             None => Ok(None),
             Some((k, v)) => {
                 self.value = Some(v);
-                seed.deserialize(de::value::BorrowedStrDeserializer::new(k)).map(Some)
+                seed.deserialize(de::value::BorrowedStrDeserializer::new(k))
+                    .map(Some)
             }
         }
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Unsupported> {
-        let v = self.value.take().ok_or_else(|| Unsupported("value without key".into()))?;
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Unsupported> {
+        let v = self
+            .value
+            .take()
+            .ok_or_else(|| Unsupported("value without key".into()))?;
         seed.deserialize(v)
     }
 }
@@ -851,7 +960,10 @@ struct Items<'n, 'de> {
 impl<'n, 'de> SeqAccess<'de> for Items<'n, 'de> {
     type Error = Unsupported;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Unsupported> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Unsupported> {
         self.it.next().map(|n| seed.deserialize(n)).transpose()
     }
 }
@@ -864,12 +976,22 @@ mod quote_tests {
     fn quotes_left_open_by_a_line_are_seen() {
         assert_eq!(open_quote_after("- \"python3 -m", None), Some(b'"'));
         assert_eq!(open_quote_after("- \"done\"", None), None);
-        assert_eq!(open_quote_after("- \"esc \\\" still open", None), Some(b'"'));
+        assert_eq!(
+            open_quote_after("- \"esc \\\" still open", None),
+            Some(b'"')
+        );
         assert_eq!(open_quote_after("args: 'it''s open", None), Some(b'\''));
         assert_eq!(open_quote_after("args: 'it''s closed'", None), None);
         assert_eq!(open_quote_after("- key: \"a", None), Some(b'"'));
-        assert_eq!(open_quote_after("don't: mind", None), None, "a plain scalar's apostrophe opens nothing");
-        assert_eq!(open_quote_after("continued and closed\" ", Some(b'"')), None);
+        assert_eq!(
+            open_quote_after("don't: mind", None),
+            None,
+            "a plain scalar's apostrophe opens nothing"
+        );
+        assert_eq!(
+            open_quote_after("continued and closed\" ", Some(b'"')),
+            None
+        );
         assert_eq!(open_quote_after("still going", Some(b'"')), Some(b'"'));
     }
 }
@@ -885,13 +1007,22 @@ mod tests {
     }
 
     fn s(t: &str) -> Node<'_> {
-        Node::Scalar { text: t, plain: true }
+        Node::Scalar {
+            text: t,
+            plain: true,
+        }
     }
 
     #[test]
     fn control_characters_and_other_line_breaks_go_to_the_full_parser() {
         let bump = Bump::new();
-        for text in ["a: 1\u{7}\n", "a: 1\rb: 2\n", "a: 1\u{85}b: 2\n", "a: x\u{2028}y\n", "a: \u{ffff}\n"] {
+        for text in [
+            "a: 1\u{7}\n",
+            "a: 1\rb: 2\n",
+            "a: 1\u{85}b: 2\n",
+            "a: x\u{2028}y\n",
+            "a: \u{ffff}\n",
+        ] {
             assert!(parse_documents(text, &bump).is_err(), "{text:?}");
         }
         assert!(parse_documents("a: 1\r\nb: 2\r\n", &bump).is_ok());
@@ -904,11 +1035,26 @@ mod tests {
         let n = one(text, &bump);
         let Node::Map(m) = n else { panic!() };
         let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_ref()).collect();
-        assert_eq!(keys, vec!["a", "list", "script", "quoted", "plain", "flow", "last"]);
+        assert_eq!(
+            keys,
+            vec!["a", "list", "script", "quoted", "plain", "flow", "last"]
+        );
         assert_eq!(m[0].1, Node::Map(&[("b", s("1")), ("c", s("python:3.11"))]));
         let Node::Seq(items) = m[1].1 else { panic!() };
         assert_eq!(items[0], s("x"));
-        assert_eq!(items[1], Node::Map(&[("k", s("v")), ("k2", Node::Scalar { text: "it's", plain: false })]));
+        assert_eq!(
+            items[1],
+            Node::Map(&[
+                ("k", s("v")),
+                (
+                    "k2",
+                    Node::Scalar {
+                        text: "it's",
+                        plain: false
+                    }
+                )
+            ])
+        );
         assert_eq!(items[2], Node::Seq(&[s("nested")]));
         assert_eq!(m[2].1, Node::Skipped);
         assert_eq!(m[3].1, Node::Skipped);

@@ -4,7 +4,9 @@
 
 use super::argo::{k8s_resources, toleration};
 use super::model::{Format, Pipeline, Task};
-use super::parse::{misplaced, offset_of, Affinity, LineIndex, Doc, K8sResources, K8sToleration, ParseError, Scalar};
+use super::parse::{
+    misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, LineIndex, ParseError, Scalar,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -82,7 +84,12 @@ pub(crate) struct PodTemplate {
 const MAX_LOOP_DEPTH: usize = 32;
 
 /// Steps the kfp-tekton compiler adds to every task.
-const KFP_TEKTON_HELPER_STEPS: &[&str] = &["output-taskrun-name", "copy-results-artifacts", "move-all-results-to-tekton-home", "copy-artifacts"];
+const KFP_TEKTON_HELPER_STEPS: &[&str] = &[
+    "output-taskrun-name",
+    "copy-results-artifacts",
+    "move-all-results-to-tekton-home",
+    "copy-artifacts",
+];
 
 pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseError> {
     // Separate `kind: Task` documents that pipeline tasks may reference by name.
@@ -91,11 +98,18 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
         .filter(|d| d.kind.as_deref() == Some("Task"))
         .filter_map(|d| Some((d.metadata.as_ref()?.name.as_deref()?, *d)))
         .collect();
-    let run = docs.iter().find(|d| d.kind.as_deref() == Some("PipelineRun"));
+    let run = docs
+        .iter()
+        .find(|d| d.kind.as_deref() == Some("PipelineRun"));
     let pipeline_doc = docs.iter().find(|d| d.kind.as_deref() == Some("Pipeline"));
     let main = run.or(pipeline_doc).or(docs.first()).copied();
-    let Some(main) = main else { return Err(ParseError::new("no Tekton document")) };
-    let spec = main.spec.as_ref().ok_or_else(|| ParseError::new("Tekton object without spec"))?;
+    let Some(main) = main else {
+        return Err(ParseError::new("no Tekton document"));
+    };
+    let spec = main
+        .spec
+        .as_ref()
+        .ok_or_else(|| ParseError::new("Tekton object without spec"))?;
 
     let run_wide = spec
         .task_run_template
@@ -106,10 +120,19 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
         .task_run_specs
         .iter()
         .flatten()
-        .filter_map(|s| Some((s.pipeline_task_name.as_deref()?, s.pod_template.as_ref().or(s.task_pod_template.as_ref())?)))
+        .filter_map(|s| {
+            Some((
+                s.pipeline_task_name.as_deref()?,
+                s.pod_template.as_ref().or(s.task_pod_template.as_ref())?,
+            ))
+        })
         .collect();
 
-    let mut walk = Walk { named_tasks, tasks: Vec::new(), lines: LineIndex::new(text, offset_of(text, "tasks:").unwrap_or(0)) };
+    let mut walk = Walk {
+        named_tasks,
+        tasks: Vec::new(),
+        lines: LineIndex::new(text, offset_of(text, "tasks:").unwrap_or(0)),
+    };
     // PipelineRun with inline pipelineSpec, a Pipeline document (spec.tasks), or a bare Task.
     let (tasks, finally) = match (&spec.pipeline_spec, &spec.tasks) {
         (Some(ps), _) => (ps.tasks.as_deref(), ps.finally_tasks.as_deref()),
@@ -118,11 +141,19 @@ pub(crate) fn to_pipeline(docs: &[&Doc], text: &str) -> Result<Pipeline, ParseEr
     };
     if tasks.is_none() {
         if let Some(steps) = &spec.steps {
-            let name = main.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_else(|| "task".into());
+            let name = main
+                .metadata
+                .as_ref()
+                .and_then(|m| m.name.clone())
+                .unwrap_or_else(|| "task".into());
             walk.steps(&name, steps, spec.step_template.as_ref(), &[run_wide]);
         }
     }
-    for t in tasks.into_iter().flatten().chain(finally.into_iter().flatten()) {
+    for t in tasks
+        .into_iter()
+        .flatten()
+        .chain(finally.into_iter().flatten())
+    {
         let pod = t.name.as_deref().and_then(|n| per_task.get(n).copied());
         walk.task(t, "", &[run_wide, pod], 0)?;
     }
@@ -159,17 +190,31 @@ impl Walk<'_> {
             return Err(ParseError::new("Tekton pipeline loops nested too deeply"));
         }
         let name = t.name.clone().unwrap_or_else(|| "<unnamed task>".into());
-        let full = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let full = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         if let Some(ts) = &t.task_spec {
             if let Some(steps) = &ts.steps {
                 self.steps(&full, steps, ts.step_template.as_ref(), pods);
             }
             if let Some(inner) = ts.spec.as_ref().and_then(|s| s.pipeline_spec.as_ref()) {
-                for it in inner.tasks.iter().flatten().chain(inner.finally_tasks.iter().flatten()) {
+                for it in inner
+                    .tasks
+                    .iter()
+                    .flatten()
+                    .chain(inner.finally_tasks.iter().flatten())
+                {
                     self.task(it, &full, pods, depth + 1)?;
                 }
             }
-        } else if let Some(doc) = t.task_ref.as_ref().and_then(|r| r.name.as_deref()).and_then(|n| self.named_tasks.get(n)) {
+        } else if let Some(doc) = t
+            .task_ref
+            .as_ref()
+            .and_then(|r| r.name.as_deref())
+            .and_then(|n| self.named_tasks.get(n))
+        {
             if let Some(spec) = &doc.spec {
                 if let Some(steps) = &spec.steps {
                     self.steps(&full, steps, spec.step_template.as_ref(), pods);
@@ -179,14 +224,31 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn steps(&mut self, task_name: &str, steps: &[Step], template: Option<&Step>, pods: &[Option<&PodTemplate>]) {
+    fn steps(
+        &mut self,
+        task_name: &str,
+        steps: &[Step],
+        template: Option<&Step>,
+        pods: &[Option<&PodTemplate>],
+    ) {
         // kfp-tekton injects helper steps (on its own images) that pipeline authors cannot change;
         // only the component's own steps are the author's to fix.
-        let steps: Vec<&Step> = steps.iter().filter(|s| !s.name.as_deref().is_some_and(|n| KFP_TEKTON_HELPER_STEPS.contains(&n))).collect();
+        let steps: Vec<&Step> = steps
+            .iter()
+            .filter(|s| {
+                !s.name
+                    .as_deref()
+                    .is_some_and(|n| KFP_TEKTON_HELPER_STEPS.contains(&n))
+            })
+            .collect();
         let single = steps.len() == 1;
         for s in steps {
             let step_name = s.name.clone().unwrap_or_else(|| "step".into());
-            let name = if single { task_name.to_string() } else { format!("{task_name}/{step_name}") };
+            let name = if single {
+                task_name.to_string()
+            } else {
+                format!("{task_name}/{step_name}")
+            };
             let res = s
                 .compute_resources
                 .as_ref()
@@ -196,10 +258,20 @@ impl Walk<'_> {
             let mut task = Task {
                 name,
                 executor: Some(task_name.to_string()),
-                image: s.image.clone().or_else(|| template.and_then(|t| t.image.clone())),
+                image: s
+                    .image
+                    .clone()
+                    .or_else(|| template.and_then(|t| t.image.clone())),
                 resources: res.map(k8s_resources).unwrap_or_default(),
                 line: self.lines.item_name(leaf),
-                ignored_placement: misplaced("step", [s.node_selector.is_some(), s.tolerations.is_some(), s.affinity.is_some()]),
+                ignored_placement: misplaced(
+                    "step",
+                    [
+                        s.node_selector.is_some(),
+                        s.tolerations.is_some(),
+                        s.affinity.is_some(),
+                    ],
+                ),
                 ..Task::default()
             };
             for pod in pods.iter().flatten() {
@@ -207,7 +279,8 @@ impl Walk<'_> {
                     task.node_selector.retain(|(ek, _)| ek != k);
                     task.node_selector.push((k.clone(), v.0.clone()));
                 }
-                task.tolerations.extend(pod.tolerations.iter().flatten().map(toleration));
+                task.tolerations
+                    .extend(pod.tolerations.iter().flatten().map(toleration));
                 // A task's pod template replaces the run-wide affinity (Tekton merges pod
                 // templates field by field).
                 if let Some(a) = &pod.affinity {

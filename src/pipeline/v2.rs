@@ -2,7 +2,9 @@
 //! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{affinity_term, misplaced, offset_of, LineIndex, MatchExpression, ParseError, Scalar};
+use super::parse::{
+    affinity_term, misplaced, offset_of, LineIndex, MatchExpression, ParseError, Scalar,
+};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -155,11 +157,20 @@ pub(crate) fn to_pipeline(
         .and_then(|p| p.kubernetes.as_ref())
         .and_then(|k| k.deployment_spec.as_ref())
         .and_then(|d| d.executors.as_ref());
-    let deploy_offset = offset_of(text, "deploymentSpec:").or_else(|| offset_of(text, "\"deploymentSpec\""));
-    let platform_offset = offset_of(text, "platforms:").or_else(|| offset_of(text, "\"platforms\""));
+    let deploy_offset =
+        offset_of(text, "deploymentSpec:").or_else(|| offset_of(text, "\"deploymentSpec\""));
+    let platform_offset =
+        offset_of(text, "platforms:").or_else(|| offset_of(text, "\"platforms\""));
 
     let executor_lines = deploy_offset.map(|o| LineIndex::new(text, o));
-    let mut ctx = Walk { executors, components, platform_execs, executor_lines, tasks: Vec::new(), built: HashMap::new() };
+    let mut ctx = Walk {
+        executors,
+        components,
+        platform_execs,
+        executor_lines,
+        tasks: Vec::new(),
+        built: HashMap::new(),
+    };
     if let Some(root) = &ir.root {
         // Count first, by reference (each component once), so that nothing is expanded that
         // would go over the limit.
@@ -173,9 +184,17 @@ pub(crate) fn to_pipeline(
     }
     let orphan_platform_executors = platform_execs
         .map(|p| {
-            let orphans: Vec<&String> = p.keys().filter(|label| !executors.contains_key(*label)).collect();
-            let lines = platform_offset.filter(|_| !orphans.is_empty()).map(|o| LineIndex::new(text, o));
-            orphans.into_iter().map(|label| (label.clone(), lines.as_ref().and_then(|l| l.key(label)))).collect()
+            let orphans: Vec<&String> = p
+                .keys()
+                .filter(|label| !executors.contains_key(*label))
+                .collect();
+            let lines = platform_offset
+                .filter(|_| !orphans.is_empty())
+                .map(|o| LineIndex::new(text, o));
+            orphans
+                .into_iter()
+                .map(|label| (label.clone(), lines.as_ref().and_then(|l| l.key(label))))
+                .collect()
         })
         .unwrap_or_default();
     Ok(Pipeline {
@@ -205,21 +224,41 @@ type Counts<'a> = HashMap<&'a str, Option<u64>>;
 
 impl<'a> Walk<'a> {
     fn child(&self, task: &DagTask) -> Option<(&'a str, &'a ComponentSpec)> {
-        let name = task.component_ref.as_ref().and_then(|c| c.name.as_deref())?;
-        self.components.and_then(|c| c.get_key_value(name)).map(|(k, v)| (k.as_str(), v))
+        let name = task
+            .component_ref
+            .as_ref()
+            .and_then(|c| c.name.as_deref())?;
+        self.components
+            .and_then(|c| c.get_key_value(name))
+            .map(|(k, v)| (k.as_str(), v))
     }
 
     /// Task instances (DAG tasks at every level of nesting, as the expansion visits them) below `comp`,
     /// each component counted once however often it is used. Errors on cycles and on nesting
     /// deeper than [`MAX_DAG_DEPTH`].
-    fn instances(&self, comp: &'a ComponentSpec, name: &str, depth: usize, counts: &mut Counts<'a>) -> Result<u64, ParseError> {
+    fn instances(
+        &self,
+        comp: &'a ComponentSpec,
+        name: &str,
+        depth: usize,
+        counts: &mut Counts<'a>,
+    ) -> Result<u64, ParseError> {
         if depth > MAX_DAG_DEPTH {
-            return Err(ParseError::new(format!("pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels")));
+            return Err(ParseError::new(format!(
+                "pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels"
+            )));
         }
         let mut total: u64 = 0;
-        for task in comp.dag.iter().flat_map(|d| d.tasks.iter().flatten()).map(|(_, t)| t) {
+        for task in comp
+            .dag
+            .iter()
+            .flat_map(|d| d.tasks.iter().flatten())
+            .map(|(_, t)| t)
+        {
             total = total.saturating_add(1);
-            let Some((child_name, child)) = self.child(task) else { continue };
+            let Some((child_name, child)) = self.child(task) else {
+                continue;
+            };
             let n = match counts.get(child_name) {
                 Some(Some(n)) => *n,
                 Some(None) => {
@@ -239,20 +278,39 @@ impl<'a> Walk<'a> {
         Ok(total)
     }
 
-    fn component(&mut self, comp: &'a ComponentSpec, path: &str, depth: usize) -> Result<(), ParseError> {
+    fn component(
+        &mut self,
+        comp: &'a ComponentSpec,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), ParseError> {
         if depth > MAX_DAG_DEPTH {
-            return Err(ParseError::new(format!("pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels")));
+            return Err(ParseError::new(format!(
+                "pipeline DAG nested deeper than {MAX_DAG_DEPTH} levels"
+            )));
         }
         if let Some(dag) = &comp.dag {
             for (key, task) in dag.tasks.iter().flatten() {
-                let name = task.task_info.as_ref().and_then(|t| t.name.clone()).unwrap_or_else(|| key.clone());
-                let full = if path.is_empty() { name } else { format!("{path}/{name}") };
+                let name = task
+                    .task_info
+                    .as_ref()
+                    .and_then(|t| t.name.clone())
+                    .unwrap_or_else(|| key.clone());
+                let full = if path.is_empty() {
+                    name
+                } else {
+                    format!("{path}/{name}")
+                };
                 if let Some((_, child)) = self.child(task) {
                     self.component(child, &full, depth + 1)?;
                 }
             }
         } else if let Some(label) = &comp.executor_label {
-            let name = if path.is_empty() { label.trim_start_matches("exec-").to_string() } else { path.to_string() };
+            let name = if path.is_empty() {
+                label.trim_start_matches("exec-").to_string()
+            } else {
+                path.to_string()
+            };
             self.executor_task(name, label);
         }
         Ok(())
@@ -264,7 +322,10 @@ impl<'a> Walk<'a> {
             self.built.insert(label, task);
         }
         if let Some(Some(task)) = self.built.get(label) {
-            self.tasks.push(Task { name, ..task.clone() });
+            self.tasks.push(Task {
+                name,
+                ..task.clone()
+            });
         }
     }
 
@@ -274,14 +335,25 @@ impl<'a> Walk<'a> {
             return None; // importer / resolver: nothing runs as a user container
         };
         // kfp-kubernetes CreatePVC/DeletePVC executors are stubs the KFP backend handles itself.
-        if container.image.as_deref().is_some_and(|i| i.starts_with("argostub/")) {
+        if container
+            .image
+            .as_deref()
+            .is_some_and(|i| i.starts_with("argostub/"))
+        {
             return None;
         }
         let mut task = Task {
             executor: Some(label.to_string()),
             image: container.image.clone(),
             line: self.executor_lines.as_ref().and_then(|l| l.key(label)),
-            ignored_placement: misplaced("container", [container.node_selector.is_some(), container.tolerations.is_some(), container.affinity.is_some()]),
+            ignored_placement: misplaced(
+                "container",
+                [
+                    container.node_selector.is_some(),
+                    container.tolerations.is_some(),
+                    container.affinity.is_some(),
+                ],
+            ),
             ..Task::default()
         };
         if let Some(r) = &container.resources {
@@ -294,19 +366,47 @@ impl<'a> Walk<'a> {
     }
 }
 
-fn pick(new: &Option<Scalar>, new_field: &str, old: &Option<Scalar>, old_field: &str, old_scale: f64) -> Option<Qty> {
+fn pick(
+    new: &Option<Scalar>,
+    new_field: &str,
+    old: &Option<Scalar>,
+    old_field: &str,
+    old_scale: f64,
+) -> Option<Qty> {
     // Like the KFP driver: the string field wins, the deprecated number is the fallback.
     if let Some(v) = new {
         return Some(Qty::new(v.0.clone(), new_field));
     }
-    old.as_ref().map(|v| Qty { raw: v.0.clone(), field: old_field.to_string(), scale: old_scale })
+    old.as_ref().map(|v| Qty {
+        raw: v.0.clone(),
+        field: old_field.to_string(),
+        scale: old_scale,
+    })
 }
 
 fn resources(r: &V2Resources) -> Resources {
     let mut out = Resources {
-        cpu_limit: pick(&r.resource_cpu_limit, "resourceCpuLimit", &r.cpu_limit, "cpuLimit", 1.0),
-        cpu_request: pick(&r.resource_cpu_request, "resourceCpuRequest", &r.cpu_request, "cpuRequest", 1.0),
-        memory_limit: pick(&r.resource_memory_limit, "resourceMemoryLimit", &r.memory_limit, "memoryLimit", 1e9),
+        cpu_limit: pick(
+            &r.resource_cpu_limit,
+            "resourceCpuLimit",
+            &r.cpu_limit,
+            "cpuLimit",
+            1.0,
+        ),
+        cpu_request: pick(
+            &r.resource_cpu_request,
+            "resourceCpuRequest",
+            &r.cpu_request,
+            "cpuRequest",
+            1.0,
+        ),
+        memory_limit: pick(
+            &r.resource_memory_limit,
+            "resourceMemoryLimit",
+            &r.memory_limit,
+            "memoryLimit",
+            1e9,
+        ),
         memory_request: pick(
             &r.resource_memory_request,
             "resourceMemoryRequest",
@@ -329,7 +429,11 @@ fn resources(r: &V2Resources) -> Resources {
                 // The SDK defaults the count to 1 when only a type is set.
                 _ => Qty::new("1", format!("accelerator.{ty_field} (default)")),
             };
-            out.extended.push(Extended { name: ty, request: None, limit: Some(count) });
+            out.extended.push(Extended {
+                name: ty,
+                request: None,
+                limit: Some(count),
+            });
         }
     }
     out
@@ -348,7 +452,11 @@ fn apply_platform(task: &mut Task, cfg: &ExecutorConfig) {
         task.tolerations.push(Toleration {
             key: t.key.clone().filter(|k| !k.is_empty()),
             operator: t.operator.clone().filter(|o| !o.is_empty()),
-            value: t.value.as_ref().map(|v| v.0.clone()).filter(|v| !v.is_empty()),
+            value: t
+                .value
+                .as_ref()
+                .map(|v| v.0.clone())
+                .filter(|v| !v.is_empty()),
             effect: t.effect.clone().filter(|e| !e.is_empty()),
             dynamic: t.toleration_json.is_some(),
         });
@@ -366,7 +474,12 @@ fn apply_platform(task: &mut Task, cfg: &ExecutorConfig) {
         if a.weight.is_some() {
             continue;
         }
-        task.affinity.get_or_insert_with(Vec::new).push(affinity_term(a.match_expressions.as_deref(), a.match_fields.as_deref()));
+        task.affinity
+            .get_or_insert_with(Vec::new)
+            .push(affinity_term(
+                a.match_expressions.as_deref(),
+                a.match_fields.as_deref(),
+            ));
     }
 }
 
@@ -430,9 +543,18 @@ platforms:
         let t = &p.tasks[0];
         assert_eq!(t.name, "outer/probe");
         assert_eq!(t.line, Some(13));
-        assert_eq!(t.resources.memory_limit.as_ref().unwrap().field, "resourceMemoryLimit");
+        assert_eq!(
+            t.resources.memory_limit.as_ref().unwrap().field,
+            "resourceMemoryLimit"
+        );
         assert_eq!(t.resources.extended[0].name, "nvidia.com/gpu");
-        assert_eq!(t.node_selector, vec![("cloud.google.com/gke-accelerator".into(), "nvidia-l4".into())]);
+        assert_eq!(
+            t.node_selector,
+            vec![(
+                "cloud.google.com/gke-accelerator".into(),
+                "nvidia-l4".into()
+            )]
+        );
         assert_eq!(t.tolerations[0].key.as_deref(), Some("nvidia.com/gpu"));
         assert_eq!(p.orphan_platform_executors.len(), 1);
         assert_eq!(p.orphan_platform_executors[0].0, "exec-gone");
@@ -463,8 +585,14 @@ platforms:
     #[test]
     fn self_including_component_is_an_error() {
         let text = "components:\n  comp-a:\n    dag:\n      tasks:\n        a: {componentRef: {name: comp-a}}\nroot:\n  dag:\n    tasks:\n      a: {componentRef: {name: comp-a}}\ndeploymentSpec: {executors: {}}\n";
-        assert!(parse_pipeline(text).unwrap_err().message.contains("comp-a includes itself"));
+        assert!(parse_pipeline(text)
+            .unwrap_err()
+            .message
+            .contains("comp-a includes itself"));
         let text = "components:\n  comp-a:\n    dag:\n      tasks:\n        b: {componentRef: {name: comp-b}}\n  comp-b:\n    dag:\n      tasks:\n        a: {componentRef: {name: comp-a}}\nroot:\n  dag:\n    tasks:\n      a: {componentRef: {name: comp-a}}\ndeploymentSpec: {executors: {}}\n";
-        assert!(parse_pipeline(text).unwrap_err().message.contains("includes itself"));
+        assert!(parse_pipeline(text)
+            .unwrap_err()
+            .message
+            .contains("includes itself"));
     }
 }

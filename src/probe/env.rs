@@ -9,14 +9,21 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const DEFAULT_SECRET_DIRS: &[&str] = &["/var/secrets", "/secret", "/etc/secrets", "/var/run/secrets"];
+const DEFAULT_SECRET_DIRS: &[&str] = &[
+    "/var/secrets",
+    "/secret",
+    "/etc/secrets",
+    "/var/run/secrets",
+];
 
 /// File names under `dir` (relative, sorted), at most `limit`, never contents.
 pub(crate) fn secret_names(dir: &Path, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![(dir.to_path_buf(), 0)];
     while let Some((d, depth)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().to_string();
@@ -27,7 +34,11 @@ pub(crate) fn secret_names(dir: &Path, limit: usize) -> Vec<String> {
             if p.is_dir() && depth < 4 {
                 stack.push((p, depth + 1));
             } else if p.is_file() {
-                out.push(p.strip_prefix(dir).map(|r| r.display().to_string()).unwrap_or(name));
+                out.push(
+                    p.strip_prefix(dir)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or(name),
+                );
             }
         }
     }
@@ -44,7 +55,11 @@ pub(crate) fn target_addr(t: &str) -> Result<String, String> {
     if authority.is_empty() {
         return Err(format!("{t}: no host"));
     }
-    let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
+    let has_port = if authority.starts_with('[') {
+        authority.contains("]:")
+    } else {
+        authority.contains(':')
+    };
     if has_port {
         return Ok(authority.to_string());
     }
@@ -62,19 +77,37 @@ async fn reach(target: &str) -> Value {
         Err(e) => return json!({"target": target, "reachable": false, "error": e}),
     };
     let t = Instant::now();
-    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(&addr)).await {
-        Ok(Ok(_)) => json!({"target": target, "address": addr, "reachable": true, "ms": ms(t.elapsed())}),
-        Ok(Err(e)) => json!({"target": target, "address": addr, "reachable": false, "error": e.to_string()}),
-        Err(_) => json!({"target": target, "address": addr, "reachable": false, "error": "no answer within 3s"}),
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {
+            json!({"target": target, "address": addr, "reachable": true, "ms": ms(t.elapsed())})
+        }
+        Ok(Err(e)) => {
+            json!({"target": target, "address": addr, "reachable": false, "error": e.to_string()})
+        }
+        Err(_) => {
+            json!({"target": target, "address": addr, "reachable": false, "error": "no answer within 3s"})
+        }
     }
 }
 
 fn read_trim(p: &str) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn id_field(status: &str, key: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 pub(crate) async fn run(a: &EnvProbeArgs) -> (ProbeStatus, Value) {
@@ -88,18 +121,39 @@ pub(crate) async fn run(a: &EnvProbeArgs) -> (ProbeStatus, Value) {
         "namespace": read_trim(&format!("{sa_dir}/namespace")),
         "service_account_token_mounted": Path::new(&format!("{sa_dir}/token")).is_file(),
     });
-    let dirs: Vec<String> = if a.secrets_dir.is_empty() { DEFAULT_SECRET_DIRS.iter().map(|s| s.to_string()).collect() } else { a.secrets_dir.iter().map(|p| p.display().to_string()).collect() };
-    let secrets: Vec<Value> = dirs.iter().filter(|d| Path::new(d).is_dir()).map(|d| json!({"dir": d, "files": secret_names(Path::new(d), 200)})).collect();
+    let dirs: Vec<String> = if a.secrets_dir.is_empty() {
+        DEFAULT_SECRET_DIRS.iter().map(|s| s.to_string()).collect()
+    } else {
+        a.secrets_dir
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let secrets: Vec<Value> = dirs
+        .iter()
+        .filter(|d| Path::new(d).is_dir())
+        .map(|d| json!({"dir": d, "files": secret_names(Path::new(d), 200)}))
+        .collect();
     let mut opts = Options::from_env();
     opts.no_metadata = a.no_metadata;
     let credentials = match GcsClient::connect(&opts).await {
-        Ok(c) => json!({"kind": c.source().kind(), "source": c.source().describe(), "identity": c.identity()}),
+        Ok(c) => {
+            json!({"kind": c.source().kind(), "source": c.source().describe(), "identity": c.identity()})
+        }
         Err(e) => json!({"kind": "none", "error": {"class": e.class(), "message": e.to_string()}}),
     };
-    let endpoints: Vec<Value> = futures::future::join_all(a.endpoint.iter().map(|t| reach(t))).await;
+    let endpoints: Vec<Value> =
+        futures::future::join_all(a.endpoint.iter().map(|t| reach(t))).await;
     let all_reachable = endpoints.iter().all(|e| e["reachable"] == true);
-    let status = if all_reachable { ProbeStatus::Passed } else { ProbeStatus::Failed };
-    (status, json!({"probe": "env", "status": status, "identity": identity, "secrets": secrets, "credentials": credentials, "endpoints": endpoints}))
+    let status = if all_reachable {
+        ProbeStatus::Passed
+    } else {
+        ProbeStatus::Failed
+    };
+    (
+        status,
+        json!({"probe": "env", "status": status, "identity": identity, "secrets": secrets, "credentials": credentials, "endpoints": endpoints}),
+    )
 }
 
 #[cfg(test)]
@@ -108,9 +162,18 @@ mod tests {
 
     #[test]
     fn targets_become_host_port() {
-        assert_eq!(target_addr("https://storage.googleapis.com/x").unwrap(), "storage.googleapis.com:443");
-        assert_eq!(target_addr("http://127.0.0.1:4443").unwrap(), "127.0.0.1:4443");
-        assert_eq!(target_addr("metadata.google.internal:80").unwrap(), "metadata.google.internal:80");
+        assert_eq!(
+            target_addr("https://storage.googleapis.com/x").unwrap(),
+            "storage.googleapis.com:443"
+        );
+        assert_eq!(
+            target_addr("http://127.0.0.1:4443").unwrap(),
+            "127.0.0.1:4443"
+        );
+        assert_eq!(
+            target_addr("metadata.google.internal:80").unwrap(),
+            "metadata.google.internal:80"
+        );
         assert_eq!(target_addr("http://u:p@h/").unwrap(), "h:80");
         assert!(target_addr("ftp://h").is_err());
     }

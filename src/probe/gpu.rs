@@ -39,16 +39,24 @@ pub struct GpuReport {
 
 /// Asks NVML. Never panics without a driver: the library is opened at run time.
 pub fn gpu_report() -> GpuReport {
-    let env = ["NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"].iter().filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}"))).collect::<Vec<_>>();
-    let mut r = GpuReport { visible_devices_env: (!env.is_empty()).then(|| env.join(" ")), ..GpuReport::default() };
+    let env = ["NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>();
+    let mut r = GpuReport {
+        visible_devices_env: (!env.is_empty()).then(|| env.join(" ")),
+        ..GpuReport::default()
+    };
     let nvml = match nvml_wrapper::Nvml::init() {
         Ok(n) => n,
-        Err(nvml_wrapper::error::NvmlError::LibloadingError(_)) | Err(nvml_wrapper::error::NvmlError::LibraryNotFound) => {
+        Err(nvml_wrapper::error::NvmlError::LibloadingError(_))
+        | Err(nvml_wrapper::error::NvmlError::LibraryNotFound) => {
             r.unavailable = Some("no NVIDIA driver (libnvidia-ml.so.1 could not be loaded)".into());
             return r;
         }
         Err(nvml_wrapper::error::NvmlError::DriverNotLoaded) => {
-            r.unavailable = Some("no NVIDIA driver (NVML loaded but the kernel driver is not)".into());
+            r.unavailable =
+                Some("no NVIDIA driver (NVML loaded but the kernel driver is not)".into());
             return r;
         }
         Err(e) => {
@@ -57,7 +65,10 @@ pub fn gpu_report() -> GpuReport {
         }
     };
     r.driver_version = nvml.sys_driver_version().ok();
-    r.cuda_driver_version = nvml.sys_cuda_driver_version().ok().map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10));
+    r.cuda_driver_version = nvml
+        .sys_cuda_driver_version()
+        .ok()
+        .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10));
     let count = match nvml.device_count() {
         Ok(c) => c,
         Err(e) => {
@@ -66,7 +77,9 @@ pub fn gpu_report() -> GpuReport {
         }
     };
     for i in 0..count {
-        let Ok(d) = nvml.device_by_index(i) else { continue };
+        let Ok(d) = nvml.device_by_index(i) else {
+            continue;
+        };
         let mem = d.memory_info().ok();
         let util = d.utilization_rates().ok();
         r.devices.push(GpuDevice {
@@ -77,7 +90,9 @@ pub fn gpu_report() -> GpuReport {
             memory_used_mib: mem.as_ref().map(|m| m.used >> 20),
             utilization_gpu_pct: util.as_ref().map(|u| u.gpu),
             utilization_memory_pct: util.as_ref().map(|u| u.memory),
-            temperature_c: d.temperature(nvml_wrapper::enum_wrappers::device::TemperatureSensor::Gpu).ok(),
+            temperature_c: d
+                .temperature(nvml_wrapper::enum_wrappers::device::TemperatureSensor::Gpu)
+                .ok(),
             power_w: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
         });
     }
@@ -88,7 +103,11 @@ pub fn gpu_report() -> GpuReport {
 /// (the container was supposed to see GPUs).
 pub fn evaluate(r: &GpuReport, expect_at_least: u32) -> (ProbeStatus, Value) {
     let n = r.devices.len() as u32;
-    let status = if n >= expect_at_least { ProbeStatus::Passed } else { ProbeStatus::Failed };
+    let status = if n >= expect_at_least {
+        ProbeStatus::Passed
+    } else {
+        ProbeStatus::Failed
+    };
     let mut v = json!({
         "probe": "gpu",
         "status": status,
@@ -102,7 +121,10 @@ pub fn evaluate(r: &GpuReport, expect_at_least: u32) -> (ProbeStatus, Value) {
         "load": null,
     });
     if status != ProbeStatus::Passed {
-        v["reason"] = json!(r.unavailable.clone().unwrap_or_else(|| format!("{n} GPU(s) visible, expected at least {expect_at_least}")));
+        v["reason"] = json!(r
+            .unavailable
+            .clone()
+            .unwrap_or_else(|| format!("{n} GPU(s) visible, expected at least {expect_at_least}")));
     }
     (status, v)
 }
@@ -117,12 +139,25 @@ mod tests {
 
     #[test]
     fn no_driver_fails_with_the_reason_and_devices_pass() {
-        let r = GpuReport { unavailable: Some("no NVIDIA driver (x)".into()), ..Default::default() };
+        let r = GpuReport {
+            unavailable: Some("no NVIDIA driver (x)".into()),
+            ..Default::default()
+        };
         let (s, v) = evaluate(&r, 1);
         assert_eq!(s, ProbeStatus::Failed);
-        assert!(v["reason"].as_str().unwrap().starts_with("no NVIDIA driver"));
+        assert!(v["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no NVIDIA driver"));
         assert!(v["load"].is_null());
-        let r = GpuReport { devices: vec![GpuDevice { index: 0, name: Some("NVIDIA L4".into()), ..Default::default() }], ..Default::default() };
+        let r = GpuReport {
+            devices: vec![GpuDevice {
+                index: 0,
+                name: Some("NVIDIA L4".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
         let (s, v) = evaluate(&r, 1);
         assert_eq!(s, ProbeStatus::Passed);
         assert_eq!(v["devices"][0]["name"], "NVIDIA L4");

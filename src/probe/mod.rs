@@ -36,9 +36,18 @@ impl ProbeStatus {
 pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
     // One thread: the probe does one thing at a time, and hyper's connection task then hands body
     // chunks over without waking another thread (measured by scripts/bench-docker).
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return AppOutput { stderr: format!("kfcheck: failed to start the async runtime: {e}\n"), exit: Some(ExitStatus::Usage), ..Default::default() },
+        Err(e) => {
+            return AppOutput {
+                stderr: format!("kfcheck: failed to start the async runtime: {e}\n"),
+                exit: Some(ExitStatus::Usage),
+                ..Default::default()
+            }
+        }
     };
     let (status, value) = match &args.what {
         ProbeWhat::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
@@ -46,9 +55,17 @@ pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
         ProbeWhat::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
     };
     let line = value.to_string();
-    let mut out = AppOutput { stdout: format!("{line}\n"), exit: Some(status.exit()), ..Default::default() };
+    let mut out = AppOutput {
+        stdout: format!("{line}\n"),
+        exit: Some(status.exit()),
+        ..Default::default()
+    };
     if let Some(path) = &args.output_file {
-        let written = path.parent().filter(|p| !p.as_os_str().is_empty()).map_or(Ok(()), std::fs::create_dir_all).and_then(|_| std::fs::write(path, format!("{line}\n")));
+        let written = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(path, format!("{line}\n")));
         if let Err(e) = written {
             out.stderr = format!("kfcheck: probe: cannot write {}: {e}\n", path.display());
             out.exit = Some(ExitStatus::Usage);
@@ -59,7 +76,11 @@ pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
 
 /// `probe` within `deadline`: past it, an errored line that says so (a hanging storage endpoint
 /// must not hold a container or a pipeline step for ever).
-async fn within(deadline: std::time::Duration, what: &str, probe: impl std::future::Future<Output = (ProbeStatus, serde_json::Value)>) -> (ProbeStatus, serde_json::Value) {
+async fn within(
+    deadline: std::time::Duration,
+    what: &str,
+    probe: impl std::future::Future<Output = (ProbeStatus, serde_json::Value)>,
+) -> (ProbeStatus, serde_json::Value) {
     match tokio::time::timeout(deadline, probe).await {
         Ok(r) => r,
         Err(_) => (

@@ -3,9 +3,9 @@
 //! step; optionally leaves a result object behind for the caller to verify and remove.
 
 use super::{ms, ProbeStatus};
-use crate::units::parse_size;
 use crate::cli::StorageProbeArgs;
 use crate::clients::gcs::{GcsClient, GcsError, Options};
+use crate::units::parse_size;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -33,7 +33,12 @@ fn error_json(e: &GcsError) -> Value {
 /// unexpected answer) is errored.
 fn status_for(e: &GcsError) -> ProbeStatus {
     match e {
-        GcsError::NoCredentials(_) | GcsError::BadCredentials { .. } | GcsError::Token { .. } | GcsError::Unauthenticated { .. } | GcsError::Denied { .. } | GcsError::BucketMissing { .. } => ProbeStatus::Failed,
+        GcsError::NoCredentials(_)
+        | GcsError::BadCredentials { .. }
+        | GcsError::Token { .. }
+        | GcsError::Unauthenticated { .. }
+        | GcsError::Denied { .. }
+        | GcsError::BucketMissing { .. } => ProbeStatus::Failed,
         _ => ProbeStatus::Errored,
     }
 }
@@ -50,12 +55,23 @@ pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
     let started = Instant::now();
     // Unique per invocation: pid 1 in every container would collide.
     let run_id = a.run_id.clone().unwrap_or_else(|| {
-        let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        let us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0);
         format!("probe-{:x}", us & 0xff_ffff_ffff)
     });
-    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "host".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
     let mut prefix = format!("{}/{run_id}/", a.prefix.trim_end_matches('/'));
-    if let Some(scope) = a.scope.as_deref().map(|s| s.trim_matches('/')).filter(|s| !s.is_empty()) {
+    if let Some(scope) = a
+        .scope
+        .as_deref()
+        .map(|s| s.trim_matches('/'))
+        .filter(|s| !s.is_empty())
+    {
         prefix.push_str(scope);
         prefix.push('/');
     }
@@ -82,12 +98,18 @@ pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
     out["credentials"] = json!({"kind": client.source().kind(), "source": client.source().describe(), "identity": client.identity()});
     out["endpoint"] = json!(client.endpoint());
     let mut steps = Vec::new();
-    let data = payload(size, started.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+    let data = payload(
+        size,
+        started.elapsed().as_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15,
+    );
     let result = roundtrip(&client, a, &object, &prefix, data, &mut steps).await;
     let (status, err) = match result {
         Ok(()) => (ProbeStatus::Passed, Value::Null),
         Err(Problem::Gcs(e)) => (status_for(&e), error_json(&e)),
-        Err(Problem::Mismatch(m)) => (ProbeStatus::Failed, json!({"class": "mismatch", "message": m})),
+        Err(Problem::Mismatch(m)) => (
+            ProbeStatus::Failed,
+            json!({"class": "mismatch", "message": m}),
+        ),
     };
     out["steps"] = Value::Array(steps);
     out["status"] = json!(status);
@@ -106,13 +128,27 @@ pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
             }
         };
         copy["result_object"] = json!(name);
-        match client.upload(&a.bucket, &name, "application/json", Bytes::from(copy.to_string())).await {
+        match client
+            .upload(
+                &a.bucket,
+                &name,
+                "application/json",
+                Bytes::from(copy.to_string()),
+            )
+            .await
+        {
             Ok(()) => {
                 out["result_object"] = json!(name);
-                push(&mut out, json!({"op": "upload-result", "ok": true, "ms": ms(t.elapsed())}));
+                push(
+                    &mut out,
+                    json!({"op": "upload-result", "ok": true, "ms": ms(t.elapsed())}),
+                );
             }
             Err(e) => {
-                push(&mut out, json!({"op": "upload-result", "ok": false, "ms": ms(t.elapsed()), "error": error_json(&e)}));
+                push(
+                    &mut out,
+                    json!({"op": "upload-result", "ok": false, "ms": ms(t.elapsed()), "error": error_json(&e)}),
+                );
                 if status == ProbeStatus::Passed {
                     out["status"] = json!(status_for(&e));
                     out["error"] = error_json(&e);
@@ -140,14 +176,23 @@ fn mbps(bytes: usize, d: std::time::Duration) -> f64 {
     ((bytes as f64 / s / 1e6) * 100.0).round() / 100.0
 }
 
-async fn roundtrip(c: &GcsClient, a: &StorageProbeArgs, object: &str, prefix: &str, data: Bytes, steps: &mut Vec<Value>) -> Result<(), Problem> {
+async fn roundtrip(
+    c: &GcsClient,
+    a: &StorageProbeArgs,
+    object: &str,
+    prefix: &str,
+    data: Bytes,
+    steps: &mut Vec<Value>,
+) -> Result<(), Problem> {
     let t = Instant::now();
     let listed = c.list(&a.bucket, prefix, 100).await;
     steps.push(json!({"op": "list", "ok": listed.is_ok(), "ms": ms(t.elapsed())}));
     listed?;
     let len = data.len();
     let t = Instant::now();
-    let wrote = c.upload(&a.bucket, object, "application/octet-stream", data.clone()).await;
+    let wrote = c
+        .upload(&a.bucket, object, "application/octet-stream", data.clone())
+        .await;
     steps.push(json!({"op": "write", "ok": wrote.is_ok(), "ms": ms(t.elapsed()), "mb_per_s": mbps(len, t.elapsed())}));
     wrote?;
     // Compared as the bytes arrive: no second copy of a large object in memory.
@@ -171,7 +216,9 @@ async fn roundtrip(c: &GcsClient, a: &StorageProbeArgs, object: &str, prefix: &s
     steps.push(json!({"op": "compare", "ok": same}));
     deleted?;
     if !same {
-        return Err(Problem::Mismatch(format!("read back {read} bytes that differ from the {len} bytes written")));
+        return Err(Problem::Mismatch(format!(
+            "read back {read} bytes that differ from the {len} bytes written"
+        )));
     }
     Ok(())
 }
@@ -191,9 +238,17 @@ mod tests {
 
     #[test]
     fn refusals_fail_and_unreachable_errors() {
-        let denied = GcsError::Denied { identity: "x".into(), op: "list".into(), message: "m".into() };
+        let denied = GcsError::Denied {
+            identity: "x".into(),
+            op: "list".into(),
+            message: "m".into(),
+        };
         assert_eq!(status_for(&denied), ProbeStatus::Failed);
-        let gone = GcsError::Transport { endpoint: "e".into(), op: "list".into(), reason: "r".into() };
+        let gone = GcsError::Transport {
+            endpoint: "e".into(),
+            op: "list".into(),
+            reason: "r".into(),
+        };
         assert_eq!(status_for(&gone), ProbeStatus::Errored);
     }
 }

@@ -91,7 +91,12 @@ struct Problem<'a> {
 }
 
 fn subject(s: &crate::model::Subject) -> Subject<'_> {
-    Subject { kind: &s.kind, name: &s.name, file: s.file.as_deref(), line: s.line }
+    Subject {
+        kind: &s.kind,
+        name: &s.name,
+        file: s.file.as_deref(),
+        line: s.line,
+    }
 }
 
 fn check(c: &CheckResult) -> Check<'_> {
@@ -111,12 +116,27 @@ fn check(c: &CheckResult) -> Check<'_> {
                 severity: f.severity.as_str(),
                 message: &f.message,
                 subject: subject(&f.subject),
-                evidence: f.evidence.iter().map(|e| Evidence { key: &e.key, observed: &e.observed, expected: e.expected.as_deref() }).collect(),
+                evidence: f
+                    .evidence
+                    .iter()
+                    .map(|e| Evidence {
+                        key: &e.key,
+                        observed: &e.observed,
+                        expected: e.expected.as_deref(),
+                    })
+                    .collect(),
                 remediation: &f.remediation,
                 owner: f.owner.as_deref(),
             })
             .collect(),
-        problems: c.problems.iter().map(|p| Problem { subject: subject(&p.subject), message: &p.message }).collect(),
+        problems: c
+            .problems
+            .iter()
+            .map(|p| Problem {
+                subject: subject(&p.subject),
+                message: &p.message,
+            })
+            .collect(),
         notes: &c.notes,
     }
 }
@@ -124,7 +144,10 @@ fn check(c: &CheckResult) -> Check<'_> {
 pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
     let doc = Doc {
         schema_version: SCHEMA_VERSION,
-        tool: Tool { name: "kfcheck", version: env!("CARGO_PKG_VERSION") },
+        tool: Tool {
+            name: "kfcheck",
+            version: env!("CARGO_PKG_VERSION"),
+        },
         run_id: &report.run_id,
         started_at: &report.started_at,
         duration_ms: report.duration_ms,
@@ -135,11 +158,18 @@ pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
         needs: report
             .needs
             .iter()
-            .map(|n| Need { name: &n.name, available: n.available, state: &n.state, detail: &n.detail, checks: &n.checks })
+            .map(|n| Need {
+                name: &n.name,
+                available: n.available,
+                state: &n.state,
+                detail: &n.detail,
+                checks: &n.checks,
+            })
             .collect(),
         checks: report.results.iter().map(check).collect(),
     };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }

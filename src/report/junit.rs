@@ -8,7 +8,13 @@ use std::time::Duration;
 fn describe(c: &CheckResult) -> String {
     let mut lines = Vec::new();
     for f in &c.findings {
-        let mut l = format!("[{}] {} {}: {}", f.severity, f.subject.display(), f.rule, f.message);
+        let mut l = format!(
+            "[{}] {} {}: {}",
+            f.severity,
+            f.subject.display(),
+            f.rule,
+            f.message
+        );
         for e in &f.evidence {
             l.push_str(&format!("\n    {}: {}", e.key, e.observed));
             if let Some(x) = &e.expected {
@@ -22,7 +28,11 @@ fn describe(c: &CheckResult) -> String {
         lines.push(l);
     }
     for p in &c.problems {
-        lines.push(format!("[could not decide] {}: {}", p.subject.display(), p.message));
+        lines.push(format!(
+            "[could not decide] {}: {}",
+            p.subject.display(),
+            p.message
+        ));
     }
     lines.join("\n")
 }
@@ -43,7 +53,11 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
             }
             Status::Failed => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let n = c.findings.iter().filter(|f| f.severity == crate::model::Severity::Error).count();
+                let n = c
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == crate::model::Severity::Error)
+                    .count();
                 s.set_message(format!("{n} finding(s) failed the check"));
                 s.set_type("failed");
                 s.set_description(describe(c));
@@ -51,7 +65,11 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
             }
             Status::Errored | Status::TimedOut => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                s.set_message(c.reason.clone().unwrap_or_else(|| c.status.as_str().to_string()));
+                s.set_message(
+                    c.reason
+                        .clone()
+                        .unwrap_or_else(|| c.status.as_str().to_string()),
+                );
                 s.set_type(c.status.as_str());
                 s.set_description(describe(c));
                 s
@@ -63,12 +81,18 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
         if c.status == Status::Warned {
             case.set_system_out(describe(c));
         }
-        suites.entry(&c.category).or_insert_with(|| TestSuite::new(c.category.clone())).add_test_case(case);
+        suites
+            .entry(&c.category)
+            .or_insert_with(|| TestSuite::new(c.category.clone()))
+            .add_test_case(case);
     }
     junit.add_test_suites(suites.into_values());
     if exit == ExitStatus::Undecided {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-        s.set_message(crate::model::verdict_reason(report, exit).unwrap_or_else(|| "nothing failed, but some checks could not decide".into()));
+        s.set_message(
+            crate::model::verdict_reason(report, exit)
+                .unwrap_or_else(|| "nothing failed, but some checks could not decide".into()),
+        );
         s.set_type("undecided");
         let mut case = TestCase::new("verdict", s);
         case.set_classname("kfcheck.verdict");
@@ -77,5 +101,7 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
         junit.add_test_suite(suite);
     }
     junit.set_time(Duration::from_millis(report.duration_ms));
-    junit.to_string().unwrap_or_else(|e| format!("<!-- failed to render JUnit XML: {e} -->\n"))
+    junit
+        .to_string()
+        .unwrap_or_else(|e| format!("<!-- failed to render JUnit XML: {e} -->\n"))
 }

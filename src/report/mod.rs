@@ -3,9 +3,9 @@
 
 mod json;
 mod junit;
+pub mod progress;
 mod sink;
 mod table;
-pub mod progress;
 
 pub use json::{render_json, SCHEMA_VERSION};
 pub use junit::render_junit;
@@ -29,13 +29,20 @@ impl FromStr for Format {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
-            o => Err(format!("unknown report format '{o}' (expected table, json or junit)")),
+            o => Err(format!(
+                "unknown report format '{o}' (expected table, json or junit)"
+            )),
         }
     }
 }
 
 /// Renders `report` in `format`. `exit` is the exit status the run maps to.
-pub fn render(format: Format, report: &crate::model::RunReport, exit: crate::model::ExitStatus, table: &TableOptions) -> String {
+pub fn render(
+    format: Format,
+    report: &crate::model::RunReport,
+    exit: crate::model::ExitStatus,
+    table: &TableOptions,
+) -> String {
     match format {
         Format::Table => render_table(report, exit, table),
         Format::Json => render_json(report, exit),

@@ -20,7 +20,9 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress { bar: Some(Arc::new(bar)) }
+        Progress {
+            bar: Some(Arc::new(bar)),
+        }
     }
 
     pub fn event(&self, e: &Event) {

@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 /// - a path that does not exist is created atomically.
 pub fn write_report(path: &Path, text: &str) -> io::Result<()> {
     match fs::metadata(path) {
-        Ok(m) if m.is_dir() => Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory")),
+        Ok(m) if m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
         Ok(m) if !m.is_file() => {
             // Written in place: replacing a device or FIFO with a regular file would break it.
             let mut f = OpenOptions::new().write(true).open(path)?;
@@ -30,7 +33,10 @@ pub fn write_report(path: &Path, text: &str) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if fs::symlink_metadata(path).is_ok() {
                 // A dangling symlink: following it would create a file wherever it points.
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a symlink to nothing; not followed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a symlink to nothing; not followed",
+                ));
             }
             replace_atomically(path, text, None)
         }
@@ -38,9 +44,19 @@ pub fn write_report(path: &Path, text: &str) -> io::Result<()> {
     }
 }
 
-fn replace_atomically(path: &Path, text: &str, permissions: Option<fs::Permissions>) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+fn replace_atomically(
+    path: &Path,
+    text: &str,
+    permissions: Option<fs::Permissions>,
+) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("report");
     let (tmp, mut file) = create_exclusive(dir, name)?;
     let written = (|| {
         file.write_all(text.as_bytes())?;
@@ -88,8 +104,15 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         write_report(&p, "two").unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "permissions kept");
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "permissions kept"
+        );
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["r.json"]);
     }
 
@@ -102,7 +125,10 @@ mod tests {
         let link = d.path().join("r.xml");
         symlink(real.join("r.xml"), &link).unwrap();
         write_report(&link, "new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read_to_string(real.join("r.xml")).unwrap(), "new");
     }
 
@@ -119,14 +145,20 @@ mod tests {
     fn a_fifo_is_written_in_place_not_replaced() {
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("pipe");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
         let reader = {
             let fifo = fifo.clone();
             std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
         };
         write_report(&fifo, "through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), "through the pipe");
-        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fs::symlink_metadata(&fifo).unwrap().file_type()));
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+            &fs::symlink_metadata(&fifo).unwrap().file_type()
+        ));
     }
 
     #[test]

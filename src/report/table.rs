@@ -55,7 +55,13 @@ fn colored(text: &str, color: Color, o: &TableOptions) -> Cell {
 fn header(cells: &[&str], o: &TableOptions) -> Vec<Cell> {
     cells
         .iter()
-        .map(|h| if o.color { Cell::new(h).add_attribute(Attribute::Bold) } else { Cell::new(h) })
+        .map(|h| {
+            if o.color {
+                Cell::new(h).add_attribute(Attribute::Bold)
+            } else {
+                Cell::new(h)
+            }
+        })
         .collect()
 }
 
@@ -66,8 +72,16 @@ fn detail(c: &CheckResult) -> String {
             _ => r.clone(),
         };
     }
-    let errors = c.findings.iter().filter(|f| f.severity == Severity::Error).count();
-    let warnings = c.findings.iter().filter(|f| f.severity == Severity::Warning).count();
+    let errors = c
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = c
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .count();
     let mut parts = Vec::new();
     if errors + warnings > 0 {
         parts.push(format!("{errors} error(s), {warnings} warning(s)"));
@@ -81,12 +95,19 @@ fn findings_list(findings: &[&Finding], o: &TableOptions, show_owner: bool) -> S
     let mut out = String::new();
     for f in findings {
         let sev = format!("{:<7}", f.severity.as_str());
-        let sev = if o.color { paint(&sev, severity_ansi(f.severity)) } else { sev };
+        let sev = if o.color {
+            paint(&sev, severity_ansi(f.severity))
+        } else {
+            sev
+        };
         out.push_str(&format!("  {sev} {}  [{}]\n", f.subject.display(), f.rule));
         out.push_str(&format!("          {}\n", f.message));
         for e in &f.evidence {
             match &e.expected {
-                Some(x) => out.push_str(&format!("          {}: {} (expected {x})\n", e.key, e.observed)),
+                Some(x) => out.push_str(&format!(
+                    "          {}: {} (expected {x})\n",
+                    e.key, e.observed
+                )),
                 None => out.push_str(&format!("          {}: {}\n", e.key, e.observed)),
             }
         }
@@ -208,7 +229,14 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         if o.by_owner {
             let mut groups: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
             for f in &shown {
-                groups.entry(f.owner.as_deref().unwrap_or("the platform team (cluster findings)")).or_default().push(f);
+                groups
+                    .entry(
+                        f.owner
+                            .as_deref()
+                            .unwrap_or("the platform team (cluster findings)"),
+                    )
+                    .or_default()
+                    .push(f);
             }
             for (owner, list) in groups {
                 out.push_str(&format!("\nFindings for {owner} ({})\n", list.len()));
@@ -219,12 +247,23 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
             out.push_str(&findings_list(&shown, o, true));
         }
     }
-    let hidden = report.results.iter().flat_map(|c| c.findings.iter()).filter(|f| f.severity == Severity::Info).count();
+    let hidden = report
+        .results
+        .iter()
+        .flat_map(|c| c.findings.iter())
+        .filter(|f| f.severity == Severity::Info)
+        .count();
     if hidden > 0 && !o.verbose && !o.quiet {
-        out.push_str(&format!("\n{hidden} info finding(s) hidden; -v shows them.\n"));
+        out.push_str(&format!(
+            "\n{hidden} info finding(s) hidden; -v shows them.\n"
+        ));
     }
 
-    let problems: Vec<_> = report.results.iter().flat_map(|c| c.problems.iter().map(move |p| (c, p))).collect();
+    let problems: Vec<_> = report
+        .results
+        .iter()
+        .flat_map(|c| c.problems.iter().map(move |p| (c, p)))
+        .collect();
     if !problems.is_empty() {
         out.push_str(&format!("\nCould not decide ({})\n", problems.len()));
         for (c, p) in problems {
@@ -243,10 +282,20 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
         for n in &report.needs {
             let (color, effect) = match n.state.as_str() {
                 "available" => (Color::Green, String::new()),
-                "broken" => (Color::Magenta, format!(" ({} check(s) could not run)", n.checks.len())),
-                _ => (Color::DarkGrey, format!(" ({} check(s) skipped)", n.checks.len())),
+                "broken" => (
+                    Color::Magenta,
+                    format!(" ({} check(s) could not run)", n.checks.len()),
+                ),
+                _ => (
+                    Color::DarkGrey,
+                    format!(" ({} check(s) skipped)", n.checks.len()),
+                ),
             };
-            t.add_row(vec![Cell::new(&n.name), colored(&n.state, color, o), Cell::new(format!("{}{effect}", n.detail))]);
+            t.add_row(vec![
+                Cell::new(&n.name),
+                colored(&n.state, color, o),
+                Cell::new(format!("{}{effect}", n.detail)),
+            ]);
         }
         out.push_str(&t.to_string());
         out.push('\n');
@@ -278,8 +327,19 @@ mod tests {
 
     fn hostile_report() -> RunReport {
         let forged = "ok\r\x1b[2K\nVerdict: ready (9 passed; exit 0)\n\x1b]0;title\x07\u{202e}evil";
-        let evidence = vec![Evidence { key: forged.into(), observed: forged.into(), expected: Some(forged.into()) }];
-        let f = Finding::new("plugin-rule", Severity::Error, Subject::new("endpoint", forged), forged, evidence, forged);
+        let evidence = vec![Evidence {
+            key: forged.into(),
+            observed: forged.into(),
+            expected: Some(forged.into()),
+        }];
+        let f = Finding::new(
+            "plugin-rule",
+            Severity::Error,
+            Subject::new("endpoint", forged),
+            forged,
+            evidence,
+            forged,
+        );
         let c = CheckResult {
             id: "plugin".into(),
             title: forged.into(),
@@ -289,18 +349,44 @@ mod tests {
             duration_ms: 1,
             reason: Some(forged.into()),
             findings: vec![f],
-            problems: vec![crate::model::Problem { subject: Subject::new("file", forged), message: forged.into() }],
+            problems: vec![crate::model::Problem {
+                subject: Subject::new("file", forged),
+                message: forged.into(),
+            }],
             notes: vec![forged.into()],
         };
-        RunReport { run_id: "r".into(), started_at: "t".into(), duration_ms: 1, interrupted: false, needs: vec![], results: vec![c] }
+        RunReport {
+            run_id: "r".into(),
+            started_at: "t".into(),
+            duration_ms: 1,
+            interrupted: false,
+            needs: vec![],
+            results: vec![c],
+        }
     }
 
     #[test]
     fn foreign_text_cannot_steer_the_terminal_or_forge_a_line() {
         let r = hostile_report();
-        for o in [TableOptions::default(), TableOptions { verbose: true, ..Default::default() }, TableOptions { quiet: true, ..Default::default() }] {
+        for o in [
+            TableOptions::default(),
+            TableOptions {
+                verbose: true,
+                ..Default::default()
+            },
+            TableOptions {
+                quiet: true,
+                ..Default::default()
+            },
+        ] {
             let out = render_table(&r, ExitStatus::Failed, &o);
-            assert!(!out.contains('\x1b') && !out.contains('\r') && !out.contains('\x07') && !out.contains('\u{202e}'), "{out:?}");
+            assert!(
+                !out.contains('\x1b')
+                    && !out.contains('\r')
+                    && !out.contains('\x07')
+                    && !out.contains('\u{202e}'),
+                "{out:?}"
+            );
             let verdicts: Vec<&str> = out.lines().filter(|l| l.starts_with("Verdict:")).collect();
             assert_eq!(verdicts, ["Verdict: not-ready (0 passed, 0 warned, 1 failed, 0 skipped, 0 errored, 0 timed out; exit 1)"], "{out}");
             assert!(out.contains("\\u{1b}[2K"), "escapes stay readable: {out}");
@@ -309,7 +395,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_left_alone() {
-        assert_eq!(escape_text("gpu-probe: 2 × nvidia.com/gpu, ünïcode"), "gpu-probe: 2 × nvidia.com/gpu, ünïcode");
+        assert_eq!(
+            escape_text("gpu-probe: 2 × nvidia.com/gpu, ünïcode"),
+            "gpu-probe: 2 × nvidia.com/gpu, ünïcode"
+        );
         assert_eq!(escape_text("a\tb"), "a b");
     }
 }

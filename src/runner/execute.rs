@@ -56,7 +56,12 @@ fn panic_message(e: tokio::task::JoinError) -> String {
     }
 }
 
-fn result(spec: &CheckSpec, status: Status, reason: Option<String>, elapsed: Duration) -> CheckResult {
+fn result(
+    spec: &CheckSpec,
+    status: Status,
+    reason: Option<String>,
+    elapsed: Duration,
+) -> CheckResult {
     CheckResult {
         id: spec.id.clone(),
         title: spec.title.clone(),
@@ -82,11 +87,15 @@ pub async fn run_checks(
     run_id: Arc<str>,
     on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 ) -> (Vec<CheckResult>, Vec<NeedState>, StopReason) {
-    on_event(&Event::Planned { total: checks.len() });
+    on_event(&Event::Planned {
+        total: checks.len(),
+    });
     let stop = Arc::new(AtomicU8::new(RUNNING));
     // `--timeout` can be any duration a user types (18446744073709551615s): past what the clock
     // can hold, there is no deadline to speak of.
-    let deadline = Instant::now().checked_add(opts.deadline).unwrap_or_else(far_future);
+    let deadline = Instant::now()
+        .checked_add(opts.deadline)
+        .unwrap_or_else(far_future);
     let limit = opts.deadline;
 
     // Needs: each distinct one resolved once, concurrently.
@@ -148,12 +157,23 @@ pub async fn run_checks(
             .meta()
             .needs
             .iter()
-            .filter_map(|n| resolved[n].as_ref().err().map(|e| (e, format!("needs {}: {}", n.name(), e.reason()))))
+            .filter_map(|n| {
+                resolved[n]
+                    .as_ref()
+                    .err()
+                    .map(|e| (e, format!("needs {}: {}", n.name(), e.reason())))
+            })
             .collect();
         if !unavailable.is_empty() {
             // Broken (configured but not working) cannot decide; missing (not configured) skips.
-            let broken = unavailable.iter().any(|(e, _)| matches!(e, NeedError::Broken(_)));
-            let status = if broken { Status::Errored } else { Status::Skipped };
+            let broken = unavailable
+                .iter()
+                .any(|(e, _)| matches!(e, NeedError::Broken(_)));
+            let status = if broken {
+                Status::Errored
+            } else {
+                Status::Skipped
+            };
             let why: Vec<String> = unavailable.into_iter().map(|(_, w)| w).collect();
             let r = result(&spec, status, Some(why.join("; ")), Duration::ZERO);
             on_event(&Event::Finished { result: r.clone() });
@@ -168,7 +188,13 @@ pub async fn run_checks(
             cancel: cancel.child_token(),
             run_id: run_id.clone(),
         };
-        let fut = one_check(cx, semaphore.clone(), janitor.clone(), stop.clone(), on_event.clone());
+        let fut = one_check(
+            cx,
+            semaphore.clone(),
+            janitor.clone(),
+            stop.clone(),
+            on_event.clone(),
+        );
         let handle = set.spawn(fut);
         task_ids.insert(handle.id(), spec);
     }
@@ -223,8 +249,14 @@ async fn one_check(
     let spec = cx.spec.clone();
     let cancel = cx.cancel.clone();
     let stopped_reason = |stop: &AtomicU8| match stop.load(Ordering::SeqCst) {
-        DEADLINE => (Status::TimedOut, "run deadline reached before the check finished".to_string()),
-        _ => (Status::Errored, "interrupted before the check finished".to_string()),
+        DEADLINE => (
+            Status::TimedOut,
+            "run deadline reached before the check finished".to_string(),
+        ),
+        _ => (
+            Status::Errored,
+            "interrupted before the check finished".to_string(),
+        ),
     };
     let _permit = tokio::select! {
         p = semaphore.acquire_owned() => p,
@@ -235,7 +267,9 @@ async fn one_check(
             return result(&spec, status, Some(why.into()), Duration::ZERO);
         }
     };
-    on_event(&Event::Started { id: spec.id.clone() });
+    on_event(&Event::Started {
+        id: spec.id.clone(),
+    });
     let started = Instant::now();
     let mut inner = tokio::spawn(spec.kind.run(cx));
     let outcome: Result<Result<Outcome, CheckError>, (Status, String)> = tokio::select! {
@@ -255,7 +289,12 @@ async fn one_check(
     };
     let mut r = match outcome {
         Ok(Ok(o)) => {
-            let mut r = result(&spec, Status::from_outcome(&o.findings, &o.problems), None, started.elapsed());
+            let mut r = result(
+                &spec,
+                Status::from_outcome(&o.findings, &o.problems),
+                None,
+                started.elapsed(),
+            );
             r.findings = o.findings;
             r.problems = o.problems;
             r.notes = o.notes;
@@ -264,15 +303,25 @@ async fn one_check(
             }
             r
         }
-        Ok(Err(crate::kinds::CheckError::NotApplicable(why))) => result(&spec, Status::Skipped, Some(why), started.elapsed()),
-        Ok(Err(e)) => result(&spec, Status::Errored, Some(e.to_string()), started.elapsed()),
+        Ok(Err(crate::kinds::CheckError::NotApplicable(why))) => {
+            result(&spec, Status::Skipped, Some(why), started.elapsed())
+        }
+        Ok(Err(e)) => result(
+            &spec,
+            Status::Errored,
+            Some(e.to_string()),
+            started.elapsed(),
+        ),
         Err((status, why)) => result(&spec, status, Some(why), started.elapsed()),
     };
     // Cleanup runs whatever happened above.
     let cleanup = janitor.run_for(&spec.id).await;
     r.notes.extend(cleanup.done);
     for failure in cleanup.failed {
-        r.problems.push(Problem { subject: Subject::new("cleanup", spec.id.clone()), message: failure });
+        r.problems.push(Problem {
+            subject: Subject::new("cleanup", spec.id.clone()),
+            message: failure,
+        });
         if matches!(r.status, Status::Passed | Status::Warned) {
             r.status = Status::Errored;
             r.reason = Some("cleanup failed".into());
@@ -305,7 +354,11 @@ mod tests {
         fix: "test.",
         params: &[],
     };
-    static NEEDS_KUBE: KindMeta = KindMeta { name: "needs-kube", needs: &[Need::Kube], ..META };
+    static NEEDS_KUBE: KindMeta = KindMeta {
+        name: "needs-kube",
+        needs: &[Need::Kube],
+        ..META
+    };
 
     struct NeedsKube;
     impl Kind for NeedsKube {
@@ -341,7 +394,9 @@ mod tests {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         Ok(Outcome::default())
                     }
-                    "error" => Err(CheckError::Forbidden("list pods in namespace team-a".into())),
+                    "error" => Err(CheckError::Forbidden(
+                        "list pods in namespace team-a".into(),
+                    )),
                     "nothing" => Err(CheckError::NotApplicable("no profiles to check".into())),
                     "fail" => Ok(Outcome {
                         findings: vec![Finding {
@@ -377,14 +432,21 @@ mod tests {
         }
     }
 
-    async fn run(checks: Vec<CheckSpec>, deadline: Duration, cancel: CancellationToken) -> (Vec<CheckResult>, Vec<NeedState>, StopReason, Janitor) {
+    async fn run(
+        checks: Vec<CheckSpec>,
+        deadline: Duration,
+        cancel: CancellationToken,
+    ) -> (Vec<CheckResult>, Vec<NeedState>, StopReason, Janitor) {
         let janitor = Janitor::default();
         let needs = Arc::new(Needs::new(Settings::default()));
         let (r, n, s) = run_checks(
             checks,
             needs,
             janitor.clone(),
-            RunOptions { concurrency: 2, deadline },
+            RunOptions {
+                concurrency: 2,
+                deadline,
+            },
             cancel,
             "test-run".into(),
             Arc::new(|_: &Event| {}),
@@ -404,7 +466,8 @@ mod tests {
             spec("f-nothing", "nothing", Duration::from_secs(5)),
             spec("b-fail", "fail", Duration::from_secs(5)),
         ];
-        let (results, _, stop, janitor) = run(checks, Duration::from_secs(30), CancellationToken::new()).await;
+        let (results, _, stop, janitor) =
+            run(checks, Duration::from_secs(30), CancellationToken::new()).await;
         assert_eq!(stop, StopReason::Completed);
         let got: Vec<(&str, Status)> = results.iter().map(|r| (r.id.as_str(), r.status)).collect();
         assert_eq!(
@@ -419,19 +482,37 @@ mod tests {
             ]
         );
         assert_eq!(results[5].reason.as_deref(), Some("no profiles to check"));
-        assert!(results[2].reason.as_deref().unwrap().starts_with("kfcheck lacks permission to list pods"));
-        assert!(results[3].reason.as_deref().unwrap().contains("kfcheck bug: the check panicked: boom"));
-        assert!(results[4].reason.as_deref().unwrap().contains("timed out after 200ms"));
+        assert!(results[2]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("kfcheck lacks permission to list pods"));
+        assert!(results[3]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("kfcheck bug: the check panicked: boom"));
+        assert!(results[4]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 200ms"));
         // Cleanup ran once per check, whatever happened, and nothing is left pending.
         assert!(CLEANUPS.load(Ordering::SeqCst) - before >= 6);
-        assert!(results.iter().all(|r| r.notes.iter().any(|n| n == "cleanup: counted")));
+        assert!(results
+            .iter()
+            .all(|r| r.notes.iter().any(|n| n == "cleanup: counted")));
         assert!(janitor.pending_ids().is_empty());
     }
 
     #[tokio::test]
     async fn global_deadline_times_out_running_checks() {
-        let checks = vec![spec("slow", "sleep", Duration::from_secs(60)), spec("quick", "pass", Duration::from_secs(60))];
-        let (results, _, stop, janitor) = run(checks, Duration::from_millis(300), CancellationToken::new()).await;
+        let checks = vec![
+            spec("slow", "sleep", Duration::from_secs(60)),
+            spec("quick", "pass", Duration::from_secs(60)),
+        ];
+        let (results, _, stop, janitor) =
+            run(checks, Duration::from_millis(300), CancellationToken::new()).await;
         assert_eq!(stop, StopReason::Deadline);
         let slow = results.iter().find(|r| r.id == "slow").unwrap();
         assert_eq!(slow.status, Status::TimedOut);
@@ -448,13 +529,29 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(200)).await;
             c.cancel();
         });
-        let checks = vec![spec("a", "sleep", Duration::from_secs(60)), spec("b", "sleep", Duration::from_secs(60)), spec("c", "sleep", Duration::from_secs(60))];
+        let checks = vec![
+            spec("a", "sleep", Duration::from_secs(60)),
+            spec("b", "sleep", Duration::from_secs(60)),
+            spec("c", "sleep", Duration::from_secs(60)),
+        ];
         let (results, _, stop, janitor) = run(checks, Duration::from_secs(60), cancel).await;
         assert_eq!(stop, StopReason::Interrupted);
         assert_eq!(results.len(), 3);
         // Two were running (concurrency 2) and cleaned up; the third never started.
-        assert_eq!(results.iter().filter(|r| r.notes.iter().any(|n| n == "cleanup: counted")).count(), 2);
-        assert_eq!(results.iter().filter(|r| r.status == Status::Skipped).count(), 1);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| r.notes.iter().any(|n| n == "cleanup: counted"))
+                .count(),
+            2
+        );
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| r.status == Status::Skipped)
+                .count(),
+            1
+        );
         assert!(janitor.pending_ids().is_empty());
     }
 
@@ -462,11 +559,30 @@ mod tests {
     async fn broken_need_errors_its_checks() {
         let mut a = spec("k1", "pass", Duration::from_secs(5));
         a.kind = &NeedsKube;
-        let needs = Arc::new(Needs::new(Settings { kubeconfig: Some("/nonexistent/kubeconfig".into()), ..Settings::default() }));
-        let (results, states, _) = run_checks(vec![a], needs, Janitor::default(), RunOptions { concurrency: 1, deadline: Duration::from_secs(10) }, CancellationToken::new(), "t".into(), Arc::new(|_: &Event| {})).await;
+        let needs = Arc::new(Needs::new(Settings {
+            kubeconfig: Some("/nonexistent/kubeconfig".into()),
+            ..Settings::default()
+        }));
+        let (results, states, _) = run_checks(
+            vec![a],
+            needs,
+            Janitor::default(),
+            RunOptions {
+                concurrency: 1,
+                deadline: Duration::from_secs(10),
+            },
+            CancellationToken::new(),
+            "t".into(),
+            Arc::new(|_: &Event| {}),
+        )
+        .await;
         assert_eq!(results[0].status, Status::Errored);
         assert_eq!(states[0].state, "broken");
-        assert!(results[0].reason.as_deref().unwrap().contains("kubeconfig /nonexistent/kubeconfig does not exist"));
+        assert!(results[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("kubeconfig /nonexistent/kubeconfig does not exist"));
     }
 
     #[tokio::test]
@@ -475,14 +591,29 @@ mod tests {
         a.kind = &NeedsKube;
         let mut b = a.clone();
         b.id = "k2".into();
-        let (results, needs, _, _) = run(vec![a, b, spec("other", "pass", Duration::from_secs(5))], Duration::from_secs(30), CancellationToken::new()).await;
+        let (results, needs, _, _) = run(
+            vec![a, b, spec("other", "pass", Duration::from_secs(5))],
+            Duration::from_secs(30),
+            CancellationToken::new(),
+        )
+        .await;
         assert_eq!(needs.len(), 1);
         assert!(!needs[0].available);
         assert_eq!(needs[0].checks, vec!["k1", "k2"]);
         for r in results.iter().filter(|r| r.id.starts_with('k')) {
             assert_eq!(r.status, Status::Skipped);
-            assert!(r.reason.as_deref().unwrap().starts_with("needs kube: no kubeconfig found"), "{:?}", r.reason);
+            assert!(
+                r.reason
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("needs kube: no kubeconfig found"),
+                "{:?}",
+                r.reason
+            );
         }
-        assert_eq!(results.iter().find(|r| r.id == "other").unwrap().status, Status::Passed);
+        assert_eq!(
+            results.iter().find(|r| r.id == "other").unwrap().status,
+            Status::Passed
+        );
     }
 }

@@ -35,8 +35,15 @@ impl JanitorHandle {
     where
         F: FnOnce() -> BoxFuture<'static, Result<String, String>> + Send + 'static,
     {
-        let mut pending = self.janitor.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.entry(self.check_id.clone()).or_default().push((what.into(), Box::new(action)));
+        let mut pending = self
+            .janitor
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pending
+            .entry(self.check_id.clone())
+            .or_default()
+            .push((what.into(), Box::new(action)));
     }
 }
 
@@ -54,7 +61,10 @@ const HURRIED_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Janitor {
     pub fn handle(&self, check_id: &str) -> JanitorHandle {
-        JanitorHandle { janitor: self.clone(), check_id: check_id.to_string() }
+        JanitorHandle {
+            janitor: self.clone(),
+            check_id: check_id.to_string(),
+        }
     }
 
     /// The run was interrupted: give each remaining action less time.
@@ -108,7 +118,10 @@ impl Janitor {
                 Some(Err(e)) => report.failed.push(format!("cleanup failed: {what}: {e}")),
                 None => {
                     task.abort();
-                    report.failed.push(format!("cleanup failed: {what}: timed out after {}s", started.elapsed().as_secs()))
+                    report.failed.push(format!(
+                        "cleanup failed: {what}: timed out after {}s",
+                        started.elapsed().as_secs()
+                    ))
                 }
             }
         }
@@ -117,6 +130,11 @@ impl Janitor {
 
     /// Ids with actions still pending (should be empty after a run).
     pub fn pending_ids(&self) -> Vec<String> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 }

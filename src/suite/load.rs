@@ -59,7 +59,10 @@ pub struct CheckSpec {
 
 impl std::fmt::Debug for CheckSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckSpec").field("id", &self.id).field("kind", &self.kind.meta().name).finish()
+        f.debug_struct("CheckSpec")
+            .field("id", &self.id)
+            .field("kind", &self.kind.meta().name)
+            .finish()
     }
 }
 
@@ -109,7 +112,10 @@ pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
                     errors.push(SuiteError {
                         file: spec.origin.split(':').next().unwrap_or(&file).to_string(),
                         line: spec.origin.rsplit(':').next().and_then(|l| l.parse().ok()),
-                        message: format!("duplicate check id '{}' (first defined at {})", spec.id, prev.origin),
+                        message: format!(
+                            "duplicate check id '{}' (first defined at {})",
+                            spec.id, prev.origin
+                        ),
                     });
                     continue;
                 }
@@ -119,7 +125,9 @@ pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
         by_id.extend(layer);
     }
     if errors.is_empty() {
-        Ok(Suite { checks: by_id.into_values().collect() })
+        Ok(Suite {
+            checks: by_id.into_values().collect(),
+        })
     } else {
         Err(errors)
     }
@@ -129,8 +137,13 @@ pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
 const SUITE_FILE_LIMIT: u64 = 64 << 20;
 
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
-    let err = |m: String| SuiteError { file: dir.display().to_string(), line: None, message: m };
-    let entries = std::fs::read_dir(dir).map_err(|e| err(format!("cannot read suite directory: {e}")))?;
+    let err = |m: String| SuiteError {
+        file: dir.display().to_string(),
+        line: None,
+        message: m,
+    };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| err(format!("cannot read suite directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
@@ -139,11 +152,14 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, SuiteError> {
     paths
         .into_iter()
         .map(|p| {
-            let text = crate::clients::files::read_text_capped(&p, SUITE_FILE_LIMIT).map_err(|e| SuiteError {
-                file: p.display().to_string(),
-                line: None,
-                message: format!("check file {e}"),
-            })?;
+            let text =
+                crate::clients::files::read_text_capped(&p, SUITE_FILE_LIMIT).map_err(|e| {
+                    SuiteError {
+                        file: p.display().to_string(),
+                        line: None,
+                        message: format!("check file {e}"),
+                    }
+                })?;
             Ok((p.display().to_string(), text))
         })
         .collect()
@@ -167,24 +183,37 @@ fn document_keys(text: &str) -> Vec<(u64, BTreeMap<String, u64>)> {
         if let Some((key, _)) = line.split_once(':') {
             let top_level = !key.is_empty() && !key.starts_with([' ', '\t', '#', '-']);
             if top_level {
-                docs.last_mut().map(|d| d.1.entry(key.to_string()).or_insert(n));
+                docs.last_mut()
+                    .map(|d| d.1.entry(key.to_string()).or_insert(n));
             }
         }
     }
     docs
 }
 
-pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut Vec<SuiteError>) -> Vec<CheckSpec> {
+pub(crate) fn parse_file(
+    file: &str,
+    text: &str,
+    base: &SuiteBase,
+    errors: &mut Vec<SuiteError>,
+) -> Vec<CheckSpec> {
     // Aliases can expand a small file to gigabytes of values: refused before deserializing.
     if let Err(e) = crate::pipeline::parse::check_alias_budget(text) {
-        errors.push(SuiteError { file: file.into(), line: e.line, message: e.message });
+        errors.push(SuiteError {
+            file: file.into(),
+            line: e.line,
+            message: e.message,
+        });
         return Vec::new();
     }
     let docs = document_keys(text);
     let no_keys = BTreeMap::new();
     let mut out = Vec::new();
     for (doc_index, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let (start, keys) = docs.get(doc_index).map(|(s, k)| (*s, k)).unwrap_or((1, &no_keys));
+        let (start, keys) = docs
+            .get(doc_index)
+            .map(|(s, k)| (*s, k))
+            .unwrap_or((1, &no_keys));
         let key_line = |key: &str| keys.get(key).copied();
         let raw = match Option::<RawCheck>::deserialize(de) {
             Ok(Some(raw)) => raw,
@@ -195,7 +224,11 @@ pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut 
                 if let Some(i) = message.find(" at line ") {
                     message.truncate(i);
                 }
-                errors.push(SuiteError { file: file.into(), line, message });
+                errors.push(SuiteError {
+                    file: file.into(),
+                    line,
+                    message,
+                });
                 // The document stream cannot resume after a YAML error (it would repeat it).
                 break;
             }
@@ -205,13 +238,32 @@ pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut 
             line: key_line(key).or(Some(start)),
             message,
         };
-        if raw.id.is_empty() || !raw.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
-            errors.push(err("id", format!("check id '{}' must be lowercase letters, digits, '-' or '.'", raw.id)));
+        if raw.id.is_empty()
+            || !raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        {
+            errors.push(err(
+                "id",
+                format!(
+                    "check id '{}' must be lowercase letters, digits, '-' or '.'",
+                    raw.id
+                ),
+            ));
             continue;
         }
         let Some(kind) = find_kind(&raw.kind) else {
             let known: Vec<&str> = crate::kinds::KINDS.iter().map(|k| k.meta().name).collect();
-            errors.push(err("kind", format!("check '{}': unknown kind '{}' (known kinds: {})", raw.id, raw.kind, known.join(", "))));
+            errors.push(err(
+                "kind",
+                format!(
+                    "check '{}': unknown kind '{}' (known kinds: {})",
+                    raw.id,
+                    raw.kind,
+                    known.join(", ")
+                ),
+            ));
             continue;
         };
         let timeout = match &raw.timeout {
@@ -219,7 +271,10 @@ pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut 
             Some(t) => match crate::units::parse_duration(t) {
                 Ok(d) if !d.is_zero() => d,
                 _ => {
-                    errors.push(err("timeout", format!("check '{}': bad timeout '{t}' (e.g. 30s, 5m)", raw.id)));
+                    errors.push(err(
+                        "timeout",
+                        format!("check '{}': bad timeout '{t}' (e.g. 30s, 5m)", raw.id),
+                    ));
                     continue;
                 }
             },
@@ -227,12 +282,21 @@ pub(crate) fn parse_file(file: &str, text: &str, base: &SuiteBase, errors: &mut 
         let params = match raw.params.map(serde_json::to_value).transpose() {
             Ok(p) => p.unwrap_or(serde_json::Value::Object(Default::default())),
             Err(e) => {
-                errors.push(err("params", format!("check '{}': parameters are not plain data: {e}", raw.id)));
+                errors.push(err(
+                    "params",
+                    format!("check '{}': parameters are not plain data: {e}", raw.id),
+                ));
                 continue;
             }
         };
         if let Err(message) = kind.validate(&params, base) {
-            errors.push(err("params", format!("check '{}': bad parameters for kind {}: {message}", raw.id, raw.kind)));
+            errors.push(err(
+                "params",
+                format!(
+                    "check '{}': bad parameters for kind {}: {message}",
+                    raw.id, raw.kind
+                ),
+            ));
             continue;
         }
         out.push(CheckSpec {
@@ -269,21 +333,41 @@ mod tests {
     #[test]
     fn errors_name_file_and_line() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "a.yaml", "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nbogus: 1\n");
-        write(d.path(), "b.yaml", "id: y\nkind: no-such-kind\ntitle: t\ncategory: c\n");
-        write(d.path(), "c.yaml", "id: z\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams:\n  paths: [p]\n  nope: 1\n");
+        write(
+            d.path(),
+            "a.yaml",
+            "id: x\nkind: pipeline-lint\ntitle: t\ncategory: c\nbogus: 1\n",
+        );
+        write(
+            d.path(),
+            "b.yaml",
+            "id: y\nkind: no-such-kind\ntitle: t\ncategory: c\n",
+        );
+        write(
+            d.path(),
+            "c.yaml",
+            "id: z\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams:\n  paths: [p]\n  nope: 1\n",
+        );
         write(d.path(), "d.yaml", "id: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n---\nid: w\nkind: pipeline-lint\ntitle: t\ncategory: c\nparams: {paths: [p]}\n");
         write(d.path(), "e.yaml", "id: v\nkind: pipeline-lint\ntitle: t\ncategory: c\ntimeout: soon\nparams: {paths: [p]}\n");
         write(d.path(), "f.yaml", "id: u\nparams: [\n");
         let errs = load_suite(&[d.path().to_path_buf()]).unwrap_err();
         let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        let find = |needle: &str| text.iter().find(|t| t.contains(needle)).cloned().unwrap_or_else(|| panic!("{needle} not in {text:#?}"));
+        let find = |needle: &str| {
+            text.iter()
+                .find(|t| t.contains(needle))
+                .cloned()
+                .unwrap_or_else(|| panic!("{needle} not in {text:#?}"))
+        };
         assert!(find("unknown field `bogus`").contains("a.yaml:5"));
         assert!(find("unknown kind 'no-such-kind'").contains("b.yaml:2"));
         assert!(find("unknown field `nope`").contains("c.yaml:5"));
         assert!(find("duplicate check id 'w'").contains("d.yaml:7"));
         assert!(find("bad timeout 'soon'").contains("e.yaml:5"));
-        assert!(find("f.yaml").contains("f.yaml:"), "a syntax error is reported once, not looped on");
+        assert!(
+            find("f.yaml").contains("f.yaml:"),
+            "a syntax error is reported once, not looped on"
+        );
     }
 
     #[test]
@@ -306,7 +390,10 @@ mod tests {
         text.push_str(&(0..1000).map(|i| format!("b{i}: *a\n")).collect::<String>());
         std::fs::write(d.path().join("bomb.yaml"), text).unwrap();
         let errors = load_suite(&[d.path().to_path_buf()]).unwrap_err();
-        assert!(errors[0].message.contains("YAML aliases expand the file"), "{errors:?}");
+        assert!(
+            errors[0].message.contains("YAML aliases expand the file"),
+            "{errors:?}"
+        );
     }
 
     #[test]

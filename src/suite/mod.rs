@@ -4,8 +4,8 @@
 mod load;
 mod select;
 
-pub use load::{load_suite, CheckSpec, Suite, SuiteBase, SuiteError};
 pub(crate) use load::parse_file;
+pub use load::{load_suite, CheckSpec, Suite, SuiteBase, SuiteError};
 pub use select::{select, Selection};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

@@ -41,7 +41,13 @@ pub fn kfcheck_command(dir: &Path) -> Command {
 /// [`kfcheck_command`] without the caller's KFP endpoint and credentials either.
 pub fn kfcheck_kfp_command(dir: &Path) -> Command {
     let mut c = kfcheck_command(dir);
-    for v in ["KF_PIPELINES_ENDPOINT", "KFP_TOKEN", "KFP_COOKIE", "KFP_ISOLATION_TOKEN", "KFP_DEX_PASSWORD"] {
+    for v in [
+        "KF_PIPELINES_ENDPOINT",
+        "KFP_TOKEN",
+        "KFP_COOKIE",
+        "KFP_ISOLATION_TOKEN",
+        "KFP_DEX_PASSWORD",
+    ] {
         c.env_remove(v);
     }
     c
@@ -52,7 +58,10 @@ pub fn kfcheck(args: &[&str]) -> Output {
 }
 
 pub fn kfcheck_in(dir: &Path, args: &[&str]) -> Output {
-    kfcheck_command(dir).args(args).output().expect("run kfcheck")
+    kfcheck_command(dir)
+        .args(args)
+        .output()
+        .expect("run kfcheck")
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -73,7 +82,12 @@ pub fn json(o: &Output) -> serde_json::Value {
 
 /// The check `id` in a JSON report.
 pub fn check<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    doc["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no {id} in {doc}"))
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {doc}"))
 }
 
 /// Writes a suite file into `dir`.
@@ -89,7 +103,9 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 /// Writes `<id>.yaml` into the suite `dir`: an `exec` check running `command` (a YAML flow
 /// sequence such as `[sh, ./x.sh]`) with `timeout`, and `cleanup` run by `sh -c` when given.
 pub fn write_exec_check(dir: &Path, id: &str, timeout: &str, command: &str, cleanup: Option<&str>) {
-    let cleanup = cleanup.map(|c| format!("\n  cleanup: [sh, -c, {c:?}]")).unwrap_or_default();
+    let cleanup = cleanup
+        .map(|c| format!("\n  cleanup: [sh, -c, {c:?}]"))
+        .unwrap_or_default();
     write(
         dir,
         &format!("{id}.yaml"),
@@ -100,7 +116,8 @@ pub fn write_exec_check(dir: &Path, id: &str, timeout: &str, command: &str, clea
 /// The state letter of process `pid` in /proc (`R`, `S`, `Z`, ...); `None` when there is none.
 pub fn proc_state(pid: impl Display) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+    s.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 /// Whether `pid` still runs (a zombie waiting for a parent that never reaps is gone).
@@ -111,7 +128,9 @@ pub fn alive(pid: impl Display) -> bool {
 /// A Kubernetes client for the cluster of `kubeconfig` (its current context).
 pub async fn kube_client(kubeconfig: impl AsRef<Path>) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     kube::Client::try_from(cfg).unwrap()
 }
 
@@ -132,14 +151,31 @@ pub fn scenario_sandbox() -> Option<PathBuf> {
 #[allow(clippy::print_stderr, reason = "progress of a long test")]
 pub fn sandbox(dir: &Path, args: &[&str]) {
     let t = std::time::Instant::now();
-    let o = Command::new(repo().join("scripts/sandbox")).args(args).env("KFCHECK_SANDBOX_DIR", dir).output().expect("run scripts/sandbox");
-    assert!(o.status.success(), "scripts/sandbox {args:?} failed:\n{}{}", stdout(&o), stderr(&o));
-    eprintln!("scripts/sandbox {} ({:.1}s)", args.join(" "), t.elapsed().as_secs_f64());
+    let o = Command::new(repo().join("scripts/sandbox"))
+        .args(args)
+        .env("KFCHECK_SANDBOX_DIR", dir)
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(
+        o.status.success(),
+        "scripts/sandbox {args:?} failed:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    eprintln!(
+        "scripts/sandbox {} ({:.1}s)",
+        args.join(" "),
+        t.elapsed().as_secs_f64()
+    );
 }
 
 /// The sandbox's own kubectl.
 pub fn sandbox_kubectl(dir: &Path) -> PathBuf {
-    let o = Command::new(repo().join("scripts/sandbox")).arg("bin").env("KFCHECK_SANDBOX_DIR", dir).output().unwrap();
+    let o = Command::new(repo().join("scripts/sandbox"))
+        .arg("bin")
+        .env("KFCHECK_SANDBOX_DIR", dir)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     PathBuf::from(stdout(&o).trim()).join("kubectl")
 }

@@ -40,7 +40,14 @@ pub struct TokenServer {
 pub fn generate_pem(dir: &Path, name: &str) -> String {
     let path = dir.join(format!("{name}.pem"));
     let ok = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&path)
         .stderr(std::process::Stdio::null())
         .status()
@@ -52,7 +59,9 @@ pub fn generate_pem(dir: &Path, name: &str) -> String {
 
 fn der_of(pem: &str) -> Vec<u8> {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
 }
 
 impl TokenServer {
@@ -79,7 +88,14 @@ impl TokenServer {
         let pair = ring::signature::RsaKeyPair::from_pkcs8(&der_of(&pem)).unwrap();
         let email = format!("{name}@kfcheck-test.iam.gserviceaccount.com");
         let kid = format!("kid-{name}");
-        self.keys.lock().unwrap().insert(kid.clone(), Registered { public: pair.public_key().as_ref().to_vec(), email: email.clone(), state });
+        self.keys.lock().unwrap().insert(
+            kid.clone(),
+            Registered {
+                public: pair.public_key().as_ref().to_vec(),
+                email: email.clone(),
+                state,
+            },
+        );
         let file = dir.join(format!("{name}.json"));
         let doc = serde_json::json!({
             "type": "service_account",
@@ -101,10 +117,19 @@ fn answer(stream: &mut std::net::TcpStream, status: &str, body: &str) -> std::io
 }
 
 fn invalid_grant(stream: &mut std::net::TcpStream, why: &str) -> std::io::Result<()> {
-    answer(stream, "400 Bad Request", &serde_json::json!({"error": "invalid_grant", "error_description": why}).to_string())
+    answer(
+        stream,
+        "400 Bad Request",
+        &serde_json::json!({"error": "invalid_grant", "error_description": why}).to_string(),
+    )
 }
 
-fn serve(mut stream: std::net::TcpStream, keys: &Mutex<BTreeMap<String, Registered>>, issued: &AtomicUsize, aud: &str) -> std::io::Result<()> {
+fn serve(
+    mut stream: std::net::TcpStream,
+    keys: &Mutex<BTreeMap<String, Registered>>,
+    issued: &AtomicUsize,
+    aud: &str,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -122,34 +147,65 @@ fn serve(mut stream: std::net::TcpStream, keys: &Mutex<BTreeMap<String, Register
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
     let body = String::from_utf8_lossy(&body).to_string();
-    let form: BTreeMap<&str, &str> = body.split('&').filter_map(|kv| kv.split_once('=')).collect();
-    if !line.starts_with("POST ") || form.get("grant_type") != Some(&"urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer") {
-        return answer(&mut stream, "400 Bad Request", r#"{"error":"unsupported_grant_type"}"#);
+    let form: BTreeMap<&str, &str> = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    if !line.starts_with("POST ")
+        || form.get("grant_type") != Some(&"urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
+    {
+        return answer(
+            &mut stream,
+            "400 Bad Request",
+            r#"{"error":"unsupported_grant_type"}"#,
+        );
     }
-    let Some(jwt) = form.get("assertion") else { return invalid_grant(&mut stream, "no assertion") };
+    let Some(jwt) = form.get("assertion") else {
+        return invalid_grant(&mut stream, "no assertion");
+    };
     let parts: Vec<&str> = jwt.split('.').collect();
     if parts.len() != 3 {
         return invalid_grant(&mut stream, "Invalid JWT.");
     }
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header: serde_json::Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap_or_default()).unwrap_or_default();
-    let claims: serde_json::Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap_or_default()).unwrap_or_default();
+    let header: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[0]).unwrap_or_default()).unwrap_or_default();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&b64.decode(parts[1]).unwrap_or_default()).unwrap_or_default();
     let sig = b64.decode(parts[2]).unwrap_or_default();
     let keys = keys.lock().unwrap();
-    let Some(k) = header["kid"].as_str().and_then(|kid| keys.get(kid)) else { return invalid_grant(&mut stream, "Invalid JWT Signature.") };
+    let Some(k) = header["kid"].as_str().and_then(|kid| keys.get(kid)) else {
+        return invalid_grant(&mut stream, "Invalid JWT Signature.");
+    };
     let signed = format!("{}.{}", parts[0], parts[1]);
-    let verified = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &k.public).verify(signed.as_bytes(), &sig).is_ok();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let verified = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        &k.public,
+    )
+    .verify(signed.as_bytes(), &sig)
+    .is_ok();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     if header["alg"] != "RS256" || !verified || k.state == KeyState::Expired {
         return invalid_grant(&mut stream, "Invalid JWT Signature.");
     }
-    if claims["iss"] != k.email.as_str() || claims["aud"] != aud || claims["exp"].as_u64().unwrap_or(0) < now || claims["iat"].as_u64().unwrap_or(u64::MAX) > now + 60 {
+    if claims["iss"] != k.email.as_str()
+        || claims["aud"] != aud
+        || claims["exp"].as_u64().unwrap_or(0) < now
+        || claims["iat"].as_u64().unwrap_or(u64::MAX) > now + 60
+    {
         return invalid_grant(&mut stream, "Invalid JWT: claims do not match.");
     }
     if k.state == KeyState::Denied {
         return invalid_grant(&mut stream, "Invalid grant: account not found");
     }
-    if !claims["scope"].as_str().unwrap_or("").contains("devstorage") {
+    if !claims["scope"]
+        .as_str()
+        .unwrap_or("")
+        .contains("devstorage")
+    {
         return invalid_grant(&mut stream, "Invalid scope.");
     }
     let n = issued.fetch_add(1, Ordering::SeqCst);

@@ -34,7 +34,8 @@ pub(crate) fn resource_name_problem(name: &str) -> Option<&'static str> {
         && prefix.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
@@ -43,7 +44,9 @@ pub(crate) fn resource_name_problem(name: &str) -> Option<&'static str> {
     }
     let name_ok = !local.is_empty()
         && local.len() <= 63
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && local.as_bytes()[0].is_ascii_alphanumeric()
         && local.as_bytes()[local.len() - 1].is_ascii_alphanumeric();
     if !name_ok {
@@ -56,7 +59,9 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
     for t in &p.tasks {
         for e in &t.resources.extended {
-            let Some(problem) = resource_name_problem(&e.name) else { continue };
+            let Some(problem) = resource_name_problem(&e.name) else {
+                continue;
+            };
             let lower = e.name.to_ascii_lowercase().replace('_', "-");
             let remediation = if lower.starts_with("nvidia") || lower.contains("tesla") {
                 format!(
@@ -66,9 +71,16 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
                 RULE.fix.to_string()
             };
             hits.push(
-                Hit::on(t, "accelerator type is not a kubernetes resource name", remediation)
-                    .with(Evidence::new("resource name", e.name.clone()).expected("a domain-prefixed name like nvidia.com/gpu"))
-                    .with(Evidence::new("problem", problem)),
+                Hit::on(
+                    t,
+                    "accelerator type is not a kubernetes resource name",
+                    remediation,
+                )
+                .with(
+                    Evidence::new("resource name", e.name.clone())
+                        .expected("a domain-prefixed name like nvidia.com/gpu"),
+                )
+                .with(Evidence::new("problem", problem)),
             );
         }
     }
@@ -82,10 +94,24 @@ mod tests {
 
     #[test]
     fn names() {
-        for bad in ["NVIDIA_TESLA_T4", "nvidia-tesla-t4", "T4", "Nvidia.com/gpu", "nvidia.com/", "nvidia.com/-gpu"] {
+        for bad in [
+            "NVIDIA_TESLA_T4",
+            "nvidia-tesla-t4",
+            "T4",
+            "Nvidia.com/gpu",
+            "nvidia.com/",
+            "nvidia.com/-gpu",
+        ] {
             assert!(resource_name_problem(bad).is_some(), "{bad}");
         }
-        for good in ["nvidia.com/gpu", "amd.com/gpu", "nvidia.com/mig-1g.5gb", "google.com/tpu", "cpu", "hugepages-2Mi"] {
+        for good in [
+            "nvidia.com/gpu",
+            "amd.com/gpu",
+            "nvidia.com/mig-1g.5gb",
+            "google.com/tpu",
+            "cpu",
+            "hugepages-2Mi",
+        ] {
             assert!(resource_name_problem(good).is_none(), "{good}");
         }
     }
@@ -96,7 +122,9 @@ mod tests {
         gpu(&mut t, "NVIDIA_TESLA_T4", "1");
         let hits = evaluate(&pipeline(vec![t]), &LintConfig::default());
         assert_eq!(hits.len(), 1);
-        assert!(hits[0].remediation.contains("cloud.google.com/gke-accelerator=nvidia-tesla-t4"));
+        assert!(hits[0]
+            .remediation
+            .contains("cloud.google.com/gke-accelerator=nvidia-tesla-t4"));
         let mut ok = task("ok");
         gpu(&mut ok, "nvidia.com/gpu", "1");
         assert!(evaluate(&pipeline(vec![ok]), &LintConfig::default()).is_empty());

@@ -26,7 +26,9 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
             .filter(|(k, _)| is_accelerator_label(k))
             .map(|(k, v)| format!("{k}={v}"))
             .chain(
-                t.affinity_pins(|r| r.needs_label() && is_accelerator_label(&r.key)).into_iter().map(|r| r.shown()),
+                t.affinity_pins(|r| r.needs_label() && is_accelerator_label(&r.key))
+                    .into_iter()
+                    .map(|r| r.shown()),
             )
             .collect();
         let tolerations: Vec<String> = t
@@ -41,10 +43,16 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
         let mut hit = Hit::on(t, "cpu-only task pinned to gpu nodes", RULE.fix)
             .with(Evidence::new("gpu request", "none"));
         if !selectors.is_empty() {
-            hit = hit.with(Evidence::new("node selector", selectors.join(", ")).expected("no accelerator label"));
+            hit = hit.with(
+                Evidence::new("node selector", selectors.join(", "))
+                    .expected("no accelerator label"),
+            );
         }
         if !tolerations.is_empty() {
-            hit = hit.with(Evidence::new("tolerations", tolerations.join(", ")).expected("no GPU-taint toleration"));
+            hit = hit.with(
+                Evidence::new("tolerations", tolerations.join(", "))
+                    .expected("no GPU-taint toleration"),
+            );
         }
         hits.push(hit);
     }
@@ -68,7 +76,10 @@ mod tests {
         let mut d = task("d");
         sel(&mut d, "pool", "cpu");
         let hits = evaluate(&pipeline(vec![a, b, c, d]), &LintConfig::default());
-        assert_eq!(hits.iter().map(|h| h.task.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            hits.iter().map(|h| h.task.as_str()).collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
     }
 
     /// Required node-affinity terms are ORed: a task is pinned to GPU nodes only when every
@@ -76,13 +87,26 @@ mod tests {
     #[test]
     fn affinity_pins_only_when_every_term_asks_for_an_accelerator() {
         use crate::pipeline::model::{AffinityTerm, Requirement};
-        let gpu_term = AffinityTerm { match_expressions: vec![Requirement::new("cloud.google.com/gke-accelerator", "In", &["nvidia-l4"])], match_fields: vec![] };
-        let cpu_term = AffinityTerm { match_expressions: vec![Requirement::new("pool", "In", &["cpu"])], match_fields: vec![] };
+        let gpu_term = AffinityTerm {
+            match_expressions: vec![Requirement::new(
+                "cloud.google.com/gke-accelerator",
+                "In",
+                &["nvidia-l4"],
+            )],
+            match_fields: vec![],
+        };
+        let cpu_term = AffinityTerm {
+            match_expressions: vec![Requirement::new("pool", "In", &["cpu"])],
+            match_fields: vec![],
+        };
         let mut either = task("either");
         either.affinity = Some(vec![gpu_term.clone(), cpu_term]);
         let mut only = task("only");
         only.affinity = Some(vec![gpu_term.clone(), gpu_term]);
         let hits = evaluate(&pipeline(vec![either, only]), &LintConfig::default());
-        assert_eq!(hits.iter().map(|h| h.task.as_str()).collect::<Vec<_>>(), vec!["only"]);
+        assert_eq!(
+            hits.iter().map(|h| h.task.as_str()).collect::<Vec<_>>(),
+            vec!["only"]
+        );
     }
 }

@@ -29,8 +29,10 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
                     Some(_) => continue,
                 };
                 hits.push(
-                    Hit::on(t, format!("{} count is {problem}", e.name), RULE.fix)
-                        .with(Evidence::new(q.field.clone(), q.raw.clone()).expected("a whole number >= 1")),
+                    Hit::on(t, format!("{} count is {problem}", e.name), RULE.fix).with(
+                        Evidence::new(q.field.clone(), q.raw.clone())
+                            .expected("a whole number >= 1"),
+                    ),
                 );
             }
         }
@@ -45,10 +47,22 @@ mod tests {
 
     #[test]
     fn bad_counts_fire_good_ones_do_not() {
-        for (count, fires) in [("0", true), ("-1", true), ("1.5", true), ("two", true), ("1", false), ("8", false), ("{{$.inputs.parameters['n']}}", false)] {
+        for (count, fires) in [
+            ("0", true),
+            ("-1", true),
+            ("1.5", true),
+            ("two", true),
+            ("1", false),
+            ("8", false),
+            ("{{$.inputs.parameters['n']}}", false),
+        ] {
             let mut t = task("t");
             gpu(&mut t, "nvidia.com/gpu", count);
-            assert_eq!(!evaluate(&pipeline(vec![t]), &LintConfig::default()).is_empty(), fires, "{count}");
+            assert_eq!(
+                !evaluate(&pipeline(vec![t]), &LintConfig::default()).is_empty(),
+                fires,
+                "{count}"
+            );
         }
     }
 }

@@ -26,15 +26,26 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
                 None => hits.push(
                     Hit::on(t, format!("{} request without limit", e.name), RULE.fix)
                         .with(Evidence::new(req.field.clone(), req.raw.clone()))
-                        .with(Evidence::new(format!("limits.{}", e.name), "none").expected(req.raw.clone())),
+                        .with(
+                            Evidence::new(format!("limits.{}", e.name), "none")
+                                .expected(req.raw.clone()),
+                        ),
                 ),
                 Some(lim) if !lim.is_placeholder() => {
-                    if let (Some(a), Some(b)) = (parse_quantity(&req.raw), parse_quantity(&lim.raw)) {
+                    if let (Some(a), Some(b)) = (parse_quantity(&req.raw), parse_quantity(&lim.raw))
+                    {
                         if a != b {
                             hits.push(
-                                Hit::on(t, format!("{} request differs from limit", e.name), RULE.fix)
-                                    .with(Evidence::new(req.field.clone(), req.raw.clone()).expected(lim.raw.clone()))
-                                    .with(Evidence::new(lim.field.clone(), lim.raw.clone())),
+                                Hit::on(
+                                    t,
+                                    format!("{} request differs from limit", e.name),
+                                    RULE.fix,
+                                )
+                                .with(
+                                    Evidence::new(req.field.clone(), req.raw.clone())
+                                        .expected(lim.raw.clone()),
+                                )
+                                .with(Evidence::new(lim.field.clone(), lim.raw.clone())),
                             );
                         }
                     }
@@ -55,11 +66,26 @@ mod tests {
     #[test]
     fn mismatch_and_request_only_fire() {
         let mut a = task("a");
-        a.resources.extended.push(Extended { name: "nvidia.com/gpu".into(), request: q("1"), limit: q("2") });
+        a.resources.extended.push(Extended {
+            name: "nvidia.com/gpu".into(),
+            request: q("1"),
+            limit: q("2"),
+        });
         let mut b = task("b");
-        b.resources.extended.push(Extended { name: "nvidia.com/gpu".into(), request: q("1"), limit: None });
+        b.resources.extended.push(Extended {
+            name: "nvidia.com/gpu".into(),
+            request: q("1"),
+            limit: None,
+        });
         let mut ok = task("ok");
-        ok.resources.extended.push(Extended { name: "nvidia.com/gpu".into(), request: q("1"), limit: q("1") });
-        assert_eq!(evaluate(&pipeline(vec![a, b, ok]), &LintConfig::default()).len(), 2);
+        ok.resources.extended.push(Extended {
+            name: "nvidia.com/gpu".into(),
+            request: q("1"),
+            limit: q("1"),
+        });
+        assert_eq!(
+            evaluate(&pipeline(vec![a, b, ok]), &LintConfig::default()).len(),
+            2
+        );
     }
 }

@@ -17,7 +17,10 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     p.tasks
         .iter()
         .filter(|t| gpu_resources(t).next().is_some() && t.resources.memory_limit.is_none())
-        .map(|t| Hit::on(t, "gpu task without memory limit", RULE.fix).with(Evidence::new("memory limit", "none").expected("a limit, e.g. 16Gi")))
+        .map(|t| {
+            Hit::on(t, "gpu task without memory limit", RULE.fix)
+                .with(Evidence::new("memory limit", "none").expected("a limit, e.g. 16Gi"))
+        })
         .collect()
 }
 

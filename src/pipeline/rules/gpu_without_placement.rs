@@ -1,6 +1,8 @@
 //! GPU requested, but nothing steers the pod to GPU nodes or lets it onto their taint.
 
-use super::{gpu_resources, has_accelerator_placement, is_gpu_toleration, per_format, Hit, LintConfig, Rule};
+use super::{
+    gpu_resources, has_accelerator_placement, is_gpu_toleration, per_format, Hit, LintConfig, Rule,
+};
 use crate::model::{Evidence, Severity};
 use crate::pipeline::model::Pipeline;
 
@@ -24,15 +26,44 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
         .iter()
         .filter_map(|t| {
             let gpu = gpu_resources(t).next()?;
-            if t.dynamic_placement || has_accelerator_placement(t) || t.tolerations.iter().any(is_gpu_toleration) {
+            if t.dynamic_placement
+                || has_accelerator_placement(t)
+                || t.tolerations.iter().any(is_gpu_toleration)
+            {
                 return None;
             }
-            let count = gpu.limit.as_ref().or(gpu.request.as_ref()).map(|q| q.raw.clone()).unwrap_or_default();
+            let count = gpu
+                .limit
+                .as_ref()
+                .or(gpu.request.as_ref())
+                .map(|q| q.raw.clone())
+                .unwrap_or_default();
             Some(
-                Hit::on(t, "gpu requested without accelerator node selector or toleration", fix.clone())
-                    .with(Evidence::new("resource", format!("{}: {count}", gpu.name)))
-                    .with(Evidence::new("node selector", "none").expected("an accelerator label, e.g. cloud.google.com/gke-accelerator"))
-                    .with(Evidence::new("tolerations", if t.tolerations.is_empty() { "none".into() } else { t.tolerations.iter().map(|t| t.shown()).collect::<Vec<_>>().join(", ") }).expected("nvidia.com/gpu Exists NoSchedule")),
+                Hit::on(
+                    t,
+                    "gpu requested without accelerator node selector or toleration",
+                    fix.clone(),
+                )
+                .with(Evidence::new("resource", format!("{}: {count}", gpu.name)))
+                .with(
+                    Evidence::new("node selector", "none")
+                        .expected("an accelerator label, e.g. cloud.google.com/gke-accelerator"),
+                )
+                .with(
+                    Evidence::new(
+                        "tolerations",
+                        if t.tolerations.is_empty() {
+                            "none".into()
+                        } else {
+                            t.tolerations
+                                .iter()
+                                .map(|t| t.shown())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                    )
+                    .expected("nvidia.com/gpu Exists NoSchedule"),
+                ),
             )
         })
         .collect()

@@ -33,7 +33,11 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
         .filter_map(|t| {
             let image = t.image.as_deref()?;
             let why = unpinned(image)?;
-            Some(Hit::on(t, format!("image {why}"), RULE.fix).with(Evidence::new("image", image).expected("repo:version or repo@sha256:digest")))
+            Some(
+                Hit::on(t, format!("image {why}"), RULE.fix).with(
+                    Evidence::new("image", image).expected("repo:version or repo@sha256:digest"),
+                ),
+            )
         })
         .collect()
 }
@@ -46,7 +50,10 @@ mod tests {
     fn references() {
         assert_eq!(unpinned("python"), Some("has no tag (defaults to latest)"));
         assert_eq!(unpinned("python:latest"), Some("is tagged latest"));
-        assert_eq!(unpinned("localhost:5000/team/img"), Some("has no tag (defaults to latest)"));
+        assert_eq!(
+            unpinned("localhost:5000/team/img"),
+            Some("has no tag (defaults to latest)")
+        );
         assert_eq!(unpinned("localhost:5000/team/img:1.2"), None);
         assert_eq!(unpinned("gcr.io/p/img@sha256:abc"), None);
         assert_eq!(unpinned("python:3.11-slim"), None);

@@ -17,13 +17,22 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
     for t in &p.tasks {
         let r = &t.resources;
-        for (what, req, lim) in [("cpu", &r.cpu_request, &r.cpu_limit), ("memory", &r.memory_request, &r.memory_limit)] {
-            let (Some(req), Some(lim)) = (req, lim) else { continue };
-            let (Some(rv), Some(lv)) = (Qty::value(req), Qty::value(lim)) else { continue };
+        for (what, req, lim) in [
+            ("cpu", &r.cpu_request, &r.cpu_limit),
+            ("memory", &r.memory_request, &r.memory_limit),
+        ] {
+            let (Some(req), Some(lim)) = (req, lim) else {
+                continue;
+            };
+            let (Some(rv), Some(lv)) = (Qty::value(req), Qty::value(lim)) else {
+                continue;
+            };
             if lv < rv {
                 hits.push(
                     Hit::on(t, format!("{what} limit below request"), RULE.fix)
-                        .with(Evidence::new("limit", lim.shown()).expected(format!(">= {}", req.raw)))
+                        .with(
+                            Evidence::new("limit", lim.shown()).expected(format!(">= {}", req.raw)),
+                        )
                         .with(Evidence::new("request", req.shown())),
                 );
             }

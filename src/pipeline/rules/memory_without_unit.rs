@@ -19,12 +19,22 @@ const ONE_MI: f64 = 1024.0 * 1024.0;
 fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
     for t in &p.tasks {
-        for q in [&t.resources.memory_request, &t.resources.memory_limit].into_iter().flatten() {
+        for q in [&t.resources.memory_request, &t.resources.memory_limit]
+            .into_iter()
+            .flatten()
+        {
             let Some(v) = q.value() else { continue };
             if v > 0.0 && v < ONE_MI {
                 hits.push(
-                    Hit::on(t, format!("memory of {} bytes", format_bytes(v.round())), RULE.fix)
-                        .with(Evidence::new(q.field.clone(), q.raw.clone()).expected("a value with a unit, e.g. 512Mi")),
+                    Hit::on(
+                        t,
+                        format!("memory of {} bytes", format_bytes(v.round())),
+                        RULE.fix,
+                    )
+                    .with(
+                        Evidence::new(q.field.clone(), q.raw.clone())
+                            .expected("a value with a unit, e.g. 512Mi"),
+                    ),
                 );
             }
         }
@@ -43,9 +53,16 @@ mod tests {
         let mut t = task("t");
         t.resources.memory_limit = q("512");
         t.resources.memory_request = q("256Mi");
-        assert_eq!(evaluate(&pipeline(vec![t]), &LintConfig::default()).len(), 1);
+        assert_eq!(
+            evaluate(&pipeline(vec![t]), &LintConfig::default()).len(),
+            1
+        );
         let mut gb = task("gb");
-        gb.resources.memory_limit = Some(Qty { raw: "0.5".into(), field: "memoryLimit".into(), scale: 1e9 });
+        gb.resources.memory_limit = Some(Qty {
+            raw: "0.5".into(),
+            field: "memoryLimit".into(),
+            scale: 1e9,
+        });
         assert!(evaluate(&pipeline(vec![gb]), &LintConfig::default()).is_empty());
     }
 }

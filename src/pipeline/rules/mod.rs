@@ -47,7 +47,13 @@ pub struct Hit {
 
 impl Hit {
     pub fn on(task: &Task, message: impl Into<String>, remediation: impl Into<String>) -> Hit {
-        Hit { task: task.name.clone(), line: task.line, message: message.into(), evidence: Vec::new(), remediation: remediation.into() }
+        Hit {
+            task: task.name.clone(),
+            line: task.line,
+            message: message.into(),
+            evidence: Vec::new(),
+            remediation: remediation.into(),
+        }
     }
 
     pub fn with(mut self, e: Evidence) -> Hit {
@@ -65,7 +71,9 @@ pub struct LintConfig {
 
 impl Default for LintConfig {
     fn default() -> Self {
-        LintConfig { require_requests: vec!["cpu".into(), "memory".into()] }
+        LintConfig {
+            require_requests: vec!["cpu".into(), "memory".into()],
+        }
     }
 }
 
@@ -117,7 +125,9 @@ impl Vendor {
 /// True for extended resources that are GPUs: `nvidia.com/gpu`, `amd.com/gpu`,
 /// `nvidia.com/mig-1g.5gb`, `gpu.intel.com/i915`.
 pub(crate) fn is_gpu_resource(name: &str) -> bool {
-    name.ends_with("/gpu") || name.starts_with("nvidia.com/mig-") || name.starts_with("gpu.intel.com/")
+    name.ends_with("/gpu")
+        || name.starts_with("nvidia.com/mig-")
+        || name.starts_with("gpu.intel.com/")
 }
 
 pub(crate) fn resource_vendor(name: &str) -> Option<Vendor> {
@@ -153,7 +163,10 @@ pub(crate) fn label_vendor(key: &str, value: &str) -> Option<Vendor> {
     if key.starts_with("nvidia.com/") || key == "feature.node.kubernetes.io/pci-10de.present" {
         return Some(Vendor::Nvidia);
     }
-    if key.starts_with("amd.com/") || key.starts_with("beta.amd.com/") || key == "feature.node.kubernetes.io/pci-1002.present" {
+    if key.starts_with("amd.com/")
+        || key.starts_with("beta.amd.com/")
+        || key == "feature.node.kubernetes.io/pci-1002.present"
+    {
         return Some(Vendor::Amd);
     }
     if key.starts_with("gpu.intel.com/") {
@@ -163,7 +176,11 @@ pub(crate) fn label_vendor(key: &str, value: &str) -> Option<Vendor> {
         if v.contains("nvidia") || v.starts_with("tesla") {
             return Some(Vendor::Nvidia);
         }
-        if v.contains("amd") || v.contains("radeon") || v.contains("instinct") || v.starts_with("mi") {
+        if v.contains("amd")
+            || v.contains("radeon")
+            || v.contains("instinct")
+            || v.starts_with("mi")
+        {
             return Some(Vendor::Amd);
         }
         if v.contains("intel") {
@@ -176,22 +193,35 @@ pub(crate) fn label_vendor(key: &str, value: &str) -> Option<Vendor> {
 /// Taint keys GPU node pools carry.
 pub(crate) fn toleration_vendor(t: &Toleration) -> Option<Vendor> {
     t.key.as_deref().and_then(resource_vendor).or_else(|| {
-        t.key.as_deref().filter(|k| k.starts_with("gpu.intel.com")).map(|_| Vendor::Intel)
+        t.key
+            .as_deref()
+            .filter(|k| k.starts_with("gpu.intel.com"))
+            .map(|_| Vendor::Intel)
     })
 }
 
 pub(crate) fn is_gpu_toleration(t: &Toleration) -> bool {
-    t.dynamic || t.key.as_deref().is_some_and(|k| is_gpu_resource(k) || k.starts_with("nvidia.com/"))
+    t.dynamic
+        || t.key
+            .as_deref()
+            .is_some_and(|k| is_gpu_resource(k) || k.starts_with("nvidia.com/"))
         || (t.key.is_none() && t.operator.as_deref() == Some("Exists"))
 }
 
 pub(crate) fn gpu_resources(task: &Task) -> impl Iterator<Item = &super::model::Extended> {
-    task.resources.extended.iter().filter(|e| is_gpu_resource(&e.name))
+    task.resources
+        .extended
+        .iter()
+        .filter(|e| is_gpu_resource(&e.name))
 }
 
 pub(crate) fn has_accelerator_placement(task: &Task) -> bool {
-    task.node_selector.iter().any(|(k, _)| is_accelerator_label(k))
-        || !task.affinity_pins(|r| r.needs_label() && is_accelerator_label(&r.key)).is_empty()
+    task.node_selector
+        .iter()
+        .any(|(k, _)| is_accelerator_label(k))
+        || !task
+            .affinity_pins(|r| r.needs_label() && is_accelerator_label(&r.key))
+            .is_empty()
 }
 
 /// Picks the remediation wording for the SDK that produced the pipeline.
@@ -209,11 +239,21 @@ pub(crate) mod testutil {
     use super::super::model::{Extended, Format, Pipeline, Qty, Task, Toleration};
 
     pub fn pipeline(tasks: Vec<Task>) -> Pipeline {
-        Pipeline { format: Format::KfpV2, name: Some("p".into()), sdk_version: None, tasks, orphan_platform_executors: vec![] }
+        Pipeline {
+            format: Format::KfpV2,
+            name: Some("p".into()),
+            sdk_version: None,
+            tasks,
+            orphan_platform_executors: vec![],
+        }
     }
 
     pub fn task(name: &str) -> Task {
-        Task { name: name.into(), image: Some("python:3.11-slim".into()), ..Task::default() }
+        Task {
+            name: name.into(),
+            image: Some("python:3.11-slim".into()),
+            ..Task::default()
+        }
     }
 
     pub fn q(raw: &str) -> Option<Qty> {
@@ -221,11 +261,21 @@ pub(crate) mod testutil {
     }
 
     pub fn gpu(task: &mut Task, name: &str, count: &str) {
-        task.resources.extended.push(Extended { name: name.into(), request: None, limit: q(count) });
+        task.resources.extended.push(Extended {
+            name: name.into(),
+            request: None,
+            limit: q(count),
+        });
     }
 
     pub fn tol(key: &str, op: &str) -> Toleration {
-        Toleration { key: Some(key.into()), operator: Some(op.into()), value: None, effect: Some("NoSchedule".into()), dynamic: false }
+        Toleration {
+            key: Some(key.into()),
+            operator: Some(op.into()),
+            value: None,
+            effect: Some("NoSchedule".into()),
+            dynamic: false,
+        }
     }
 
     pub fn sel(task: &mut Task, k: &str, v: &str) {
@@ -243,11 +293,22 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(ids, sorted, "rule ids must be unique and listed in id order");
+        assert_eq!(
+            ids, sorted,
+            "rule ids must be unique and listed in id order"
+        );
         for r in RULES {
-            assert!(!r.summary.is_empty() && !r.why.is_empty(), "{} needs docs", r.id);
+            assert!(
+                !r.summary.is_empty() && !r.why.is_empty(),
+                "{} needs docs",
+                r.id
+            );
             assert!(r.fix.ends_with('.'), "{} fix must be a sentence", r.id);
-            assert!(r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{} id style", r.id);
+            assert!(
+                r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{} id style",
+                r.id
+            );
         }
     }
 
@@ -257,8 +318,14 @@ mod tests {
         assert!(is_gpu_resource("amd.com/gpu"));
         assert!(is_gpu_resource("nvidia.com/mig-1g.5gb"));
         assert!(!is_gpu_resource("google.com/tpu"));
-        assert_eq!(label_vendor("cloud.google.com/gke-accelerator", "nvidia-l4"), Some(Vendor::Nvidia));
-        assert_eq!(label_vendor("nvidia.com/gpu.product", "A100"), Some(Vendor::Nvidia));
+        assert_eq!(
+            label_vendor("cloud.google.com/gke-accelerator", "nvidia-l4"),
+            Some(Vendor::Nvidia)
+        );
+        assert_eq!(
+            label_vendor("nvidia.com/gpu.product", "A100"),
+            Some(Vendor::Nvidia)
+        );
         assert_eq!(label_vendor("kubernetes.io/os", "linux"), None);
     }
 }

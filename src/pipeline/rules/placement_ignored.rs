@@ -24,8 +24,15 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
         .iter()
         .filter(|t| !t.ignored_placement.is_empty())
         .map(|t| {
-            Hit::on(t, "placement written inside the container is ignored", fix.clone())
-                .with(Evidence::new("ignored fields", t.ignored_placement.join(", ")).expected("placement on the pod, not the container"))
+            Hit::on(
+                t,
+                "placement written inside the container is ignored",
+                fix.clone(),
+            )
+            .with(
+                Evidence::new("ignored fields", t.ignored_placement.join(", "))
+                    .expected("placement on the pod, not the container"),
+            )
         })
         .collect()
 }
@@ -40,7 +47,10 @@ mod tests {
     fn fires_for_misplaced_fields_only() {
         let mut t = task("t");
         t.ignored_placement = vec!["container.nodeSelector".into()];
-        assert_eq!(evaluate(&pipeline(vec![t, task("ok")]), &LintConfig::default()).len(), 1);
+        assert_eq!(
+            evaluate(&pipeline(vec![t, task("ok")]), &LintConfig::default()).len(),
+            1
+        );
     }
 
     #[test]
@@ -48,7 +58,11 @@ mod tests {
         let argo = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  templates:\n  - name: a\n    container:\n      image: x:1\n      nodeSelector: {pool: gpu}\n";
         let v2 = "deploymentSpec:\n  executors:\n    exec-a:\n      container:\n        image: x:1\n        tolerations: [{key: nvidia.com/gpu, operator: Exists}]\nroot:\n  executorLabel: exec-a\n";
         let tekton = "apiVersion: tekton.dev/v1\nkind: PipelineRun\nspec:\n  pipelineSpec:\n    tasks:\n    - name: a\n      taskSpec:\n        steps:\n        - {name: main, image: 'x:1', affinity: {}}\n";
-        for (text, want) in [(argo, "container.nodeSelector"), (v2, "container.tolerations"), (tekton, "step.affinity")] {
+        for (text, want) in [
+            (argo, "container.nodeSelector"),
+            (v2, "container.tolerations"),
+            (tekton, "step.affinity"),
+        ] {
             let p = parse_pipeline(text).unwrap();
             assert_eq!(p.tasks[0].ignored_placement, vec![want.to_string()]);
         }

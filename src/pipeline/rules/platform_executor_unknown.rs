@@ -20,7 +20,8 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
             task: label.clone(),
             line: *line,
             message: "platform config for unknown executor".into(),
-            evidence: vec![Evidence::new("executor label", label.clone()).expected("a label under deploymentSpec.executors")],
+            evidence: vec![Evidence::new("executor label", label.clone())
+                .expected("a label under deploymentSpec.executors")],
             remediation: RULE.fix.into(),
         })
         .collect()
@@ -35,7 +36,8 @@ mod tests {
     fn orphans_fire() {
         let mut p = pipeline(vec![task("a")]);
         assert!(evaluate(&p, &LintConfig::default()).is_empty());
-        p.orphan_platform_executors.push(("exec-old".into(), Some(40)));
+        p.orphan_platform_executors
+            .push(("exec-old".into(), Some(40)));
         let hits = evaluate(&p, &LintConfig::default());
         assert_eq!(hits[0].task, "exec-old");
         assert_eq!(hits[0].line, Some(40));

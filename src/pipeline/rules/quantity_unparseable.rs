@@ -18,7 +18,15 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
     for t in &p.tasks {
         let r = &t.resources;
-        for q in [&r.cpu_request, &r.cpu_limit, &r.memory_request, &r.memory_limit].into_iter().flatten() {
+        for q in [
+            &r.cpu_request,
+            &r.cpu_limit,
+            &r.memory_request,
+            &r.memory_limit,
+        ]
+        .into_iter()
+        .flatten()
+        {
             if q.is_placeholder() {
                 continue;
             }
@@ -27,10 +35,9 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
                 Some(v) if v < 0.0 => "value is negative",
                 Some(_) => continue,
             };
-            hits.push(
-                Hit::on(t, message, RULE.fix)
-                    .with(Evidence::new(q.field.clone(), q.raw.clone()).expected("e.g. 500m, 2, 512Mi, 4Gi")),
-            );
+            hits.push(Hit::on(t, message, RULE.fix).with(
+                Evidence::new(q.field.clone(), q.raw.clone()).expected("e.g. 500m, 2, 512Mi, 4Gi"),
+            ));
         }
     }
     hits
@@ -48,6 +55,9 @@ mod tests {
         t.resources.cpu_limit = q("2 cores");
         t.resources.cpu_request = q("-1");
         t.resources.memory_request = q("512Mi");
-        assert_eq!(evaluate(&pipeline(vec![t]), &LintConfig::default()).len(), 3);
+        assert_eq!(
+            evaluate(&pipeline(vec![t]), &LintConfig::default()).len(),
+            3
+        );
     }
 }

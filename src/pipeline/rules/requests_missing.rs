@@ -29,8 +29,15 @@ fn evaluate(p: &Pipeline, cfg: &LintConfig) -> Vec<Hit> {
                 })
                 .collect();
             (!missing.is_empty()).then(|| {
-                Hit::on(t, format!("no {} request or limit", missing.join(" or ")), RULE.fix)
-                    .with(Evidence::new("missing", missing.join(", ")).expected("a request or limit for each"))
+                Hit::on(
+                    t,
+                    format!("no {} request or limit", missing.join(" or ")),
+                    RULE.fix,
+                )
+                .with(
+                    Evidence::new("missing", missing.join(", "))
+                        .expected("a request or limit for each"),
+                )
             })
         })
         .collect()

@@ -17,12 +17,18 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     p.tasks
         .iter()
         .filter_map(|t| {
-            let mut fields: Vec<String> = t.resources.all().filter(|q| q.is_placeholder()).map(|q| q.field.clone()).collect();
+            let mut fields: Vec<String> = t
+                .resources
+                .all()
+                .filter(|q| q.is_placeholder())
+                .map(|q| q.field.clone())
+                .collect();
             if t.dynamic_placement {
                 fields.push("placement (node selector / tolerations / affinity)".into());
             }
             (!fields.is_empty()).then(|| {
-                Hit::on(t, "values set from pipeline parameters", RULE.fix).with(Evidence::new("fields", fields.join(", ")))
+                Hit::on(t, "values set from pipeline parameters", RULE.fix)
+                    .with(Evidence::new("fields", fields.join(", ")))
             })
         })
         .collect()

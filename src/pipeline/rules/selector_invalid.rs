@@ -20,7 +20,11 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
     let mut hits = Vec::new();
     for t in &p.tasks {
         for (what, shown) in invalid(t) {
-            hits.push(Hit::on(t, what, RULE.fix).with(Evidence::new("placement", shown).expected("valid for the Kubernetes API")));
+            hits.push(
+                Hit::on(t, what, RULE.fix).with(
+                    Evidence::new("placement", shown).expected("valid for the Kubernetes API"),
+                ),
+            );
         }
         if let Some(hit) = unsatisfiable(t) {
             hits.push(hit);
@@ -41,22 +45,38 @@ fn invalid(t: &Task) -> Vec<(String, String)> {
             continue;
         }
         if let Some(why) = label_key_problem(k) {
-            out.push((format!("invalid node selector key: {why}"), format!("nodeSelector {k}={v}")));
+            out.push((
+                format!("invalid node selector key: {why}"),
+                format!("nodeSelector {k}={v}"),
+            ));
         }
         if let Some(why) = label_value_problem(v) {
-            out.push((format!("invalid node selector value: {why}"), format!("nodeSelector {k}={v}")));
+            out.push((
+                format!("invalid node selector value: {why}"),
+                format!("nodeSelector {k}={v}"),
+            ));
         }
     }
     let Some(terms) = &t.affinity else { return out };
     if terms.is_empty() {
-        out.push(("required node affinity without node selector terms".into(), "nodeSelectorTerms: []".into()));
+        out.push((
+            "required node affinity without node selector terms".into(),
+            "nodeSelectorTerms: []".into(),
+        ));
     }
     for (i, term) in terms.iter().enumerate() {
         let at = |r: &Requirement| format!("term {}: {}", i + 1, r.shown());
         if term.is_empty() {
-            out.push(("empty node selector term matches no node".into(), format!("term {}: (empty)", i + 1)));
+            out.push((
+                "empty node selector term matches no node".into(),
+                format!("term {}: (empty)", i + 1),
+            ));
         }
-        for r in term.match_expressions.iter().filter(|r| !has_placeholder(r)) {
+        for r in term
+            .match_expressions
+            .iter()
+            .filter(|r| !has_placeholder(r))
+        {
             if let Some(why) = label_key_problem(&r.key) {
                 out.push((format!("invalid node affinity key: {why}"), at(r)));
             }
@@ -80,7 +100,10 @@ fn invalid(t: &Task) -> Vec<(String, String)> {
                 None
             };
             if let Some(why) = why {
-                out.push((format!("invalid node affinity field: {why}"), format!("term {}: field {}", i + 1, r.shown())));
+                out.push((
+                    format!("invalid node affinity field: {why}"),
+                    format!("term {}: field {}", i + 1, r.shown()),
+                ));
             }
         }
     }
@@ -91,13 +114,23 @@ fn invalid(t: &Task) -> Vec<(String, String)> {
 /// needing an integer (the scheduler cannot parse the term otherwise).
 fn operator_problem(r: &Requirement) -> Option<String> {
     match r.operator.as_str() {
-        "In" | "NotIn" if r.values.is_empty() => Some(format!("operator {} needs at least one value", r.operator)),
-        "Exists" | "DoesNotExist" if !r.values.is_empty() => Some(format!("operator {} takes no values", r.operator)),
-        "Gt" | "Lt" if r.values.len() != 1 => Some(format!("operator {} needs exactly one value", r.operator)),
-        "Gt" | "Lt" if r.values[0].parse::<i64>().is_err() => Some(format!("operator {} needs an integer value", r.operator)),
+        "In" | "NotIn" if r.values.is_empty() => {
+            Some(format!("operator {} needs at least one value", r.operator))
+        }
+        "Exists" | "DoesNotExist" if !r.values.is_empty() => {
+            Some(format!("operator {} takes no values", r.operator))
+        }
+        "Gt" | "Lt" if r.values.len() != 1 => {
+            Some(format!("operator {} needs exactly one value", r.operator))
+        }
+        "Gt" | "Lt" if r.values[0].parse::<i64>().is_err() => {
+            Some(format!("operator {} needs an integer value", r.operator))
+        }
         "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt" => None,
         "" => Some("operator missing".into()),
-        other => Some(format!("unknown operator {other} (In, NotIn, Exists, DoesNotExist, Gt or Lt)")),
+        other => Some(format!(
+            "unknown operator {other} (In, NotIn, Exists, DoesNotExist, Gt or Lt)"
+        )),
     }
 }
 
@@ -110,7 +143,13 @@ fn unsatisfiable(t: &Task) -> Option<Hit> {
     let terms = t.affinity.as_ref().filter(|ts| !ts.is_empty())?;
     let mut reasons = Vec::new();
     for (i, term) in terms.iter().enumerate() {
-        if term.is_empty() || term.match_expressions.iter().chain(&term.match_fields).any(has_placeholder) {
+        if term.is_empty()
+            || term
+                .match_expressions
+                .iter()
+                .chain(&term.match_fields)
+                .any(has_placeholder)
+        {
             return None; // reported as invalid, or unknown until run time
         }
         match contradiction(term, &t.node_selector) {
@@ -118,7 +157,11 @@ fn unsatisfiable(t: &Task) -> Option<Hit> {
             None => return None,
         }
     }
-    let mut hit = Hit::on(t, "no node can satisfy the required node affinity and node selector together", RULE.fix);
+    let mut hit = Hit::on(
+        t,
+        "no node can satisfy the required node affinity and node selector together",
+        RULE.fix,
+    );
     for e in reasons {
         hit = hit.with(e);
     }
@@ -160,10 +203,12 @@ fn contradiction(term: &AffinityTerm, selector: &[(String, String)]) -> Option<S
             "Exists" => k.exists = true,
             "DoesNotExist" => k.absent = true,
             "Gt" => k.gt = k.gt.max(int),
-            "Lt" => k.lt = match (k.lt, int) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
+            "Lt" => {
+                k.lt = match (k.lt, int) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             _ => {}
         }
         if r.needs_label() {
@@ -179,10 +224,14 @@ fn contradiction(term: &AffinityTerm, selector: &[(String, String)]) -> Option<S
             if k.gt.is_none() && k.lt.is_none() {
                 return true;
             }
-            v.parse::<i64>().is_ok_and(|x| k.gt.is_none_or(|g| x > g) && k.lt.is_none_or(|l| x < l))
+            v.parse::<i64>()
+                .is_ok_and(|x| k.gt.is_none_or(|g| x > g) && k.lt.is_none_or(|l| x < l))
         };
         if let Some(allowed) = &k.allowed {
-            if !allowed.iter().any(|v| !k.excluded.contains(v) && in_range(v)) {
+            if !allowed
+                .iter()
+                .any(|v| !k.excluded.contains(v) && in_range(v))
+            {
                 return Some(format!("no value of {key} satisfies {shown}"));
             }
         } else if let (Some(g), Some(l)) = (k.gt, k.lt) {
@@ -201,20 +250,42 @@ mod tests {
 
     fn with_terms(terms: Vec<Vec<Requirement>>) -> Task {
         let mut t = task("t");
-        t.affinity = Some(terms.into_iter().map(|r| AffinityTerm { match_expressions: r, match_fields: vec![] }).collect());
+        t.affinity = Some(
+            terms
+                .into_iter()
+                .map(|r| AffinityTerm {
+                    match_expressions: r,
+                    match_fields: vec![],
+                })
+                .collect(),
+        );
         t
     }
 
     fn messages(t: Task) -> Vec<String> {
-        evaluate(&pipeline(vec![t]), &LintConfig::default()).into_iter().map(|h| h.message).collect()
+        evaluate(&pipeline(vec![t]), &LintConfig::default())
+            .into_iter()
+            .map(|h| h.message)
+            .collect()
     }
 
     #[test]
     fn valid_placement_is_quiet() {
         let r = Requirement::new;
         let mut t = with_terms(vec![
-            vec![r("cloud.google.com/gke-accelerator", "In", &["nvidia-l4", "nvidia-a100-80gb"]), r("spot", "DoesNotExist", &[])],
-            vec![r("gpus", "Gt", &["3"]), r("gpus", "Lt", &["9"]), r("zone", "NotIn", &["a"])],
+            vec![
+                r(
+                    "cloud.google.com/gke-accelerator",
+                    "In",
+                    &["nvidia-l4", "nvidia-a100-80gb"],
+                ),
+                r("spot", "DoesNotExist", &[]),
+            ],
+            vec![
+                r("gpus", "Gt", &["3"]),
+                r("gpus", "Lt", &["9"]),
+                r("zone", "NotIn", &["a"]),
+            ],
         ]);
         sel(&mut t, "cloud.google.com/gke-accelerator", "nvidia-l4");
         sel(&mut t, "empty-value", "");
@@ -253,31 +324,85 @@ mod tests {
 
     #[test]
     fn empty_terms_and_bad_fields_fire() {
-        assert_eq!(messages(with_terms(vec![])), vec!["required node affinity without node selector terms"]);
-        assert_eq!(messages(with_terms(vec![vec![]])), vec!["empty node selector term matches no node"]);
+        assert_eq!(
+            messages(with_terms(vec![])),
+            vec!["required node affinity without node selector terms"]
+        );
+        assert_eq!(
+            messages(with_terms(vec![vec![]])),
+            vec!["empty node selector term matches no node"]
+        );
         let mut t = task("t");
-        t.affinity = Some(vec![AffinityTerm { match_expressions: vec![], match_fields: vec![Requirement::new("metadata.labels", "In", &["a"])] }]);
-        assert_eq!(messages(t), vec!["invalid node affinity field: matchFields supports only the key metadata.name"]);
+        t.affinity = Some(vec![AffinityTerm {
+            match_expressions: vec![],
+            match_fields: vec![Requirement::new("metadata.labels", "In", &["a"])],
+        }]);
+        assert_eq!(
+            messages(t),
+            vec!["invalid node affinity field: matchFields supports only the key metadata.name"]
+        );
     }
 
     #[test]
     fn contradictions_fire_only_when_no_term_can_match() {
         let r = Requirement::new;
         let never = || vec![r("pool", "Exists", &[]), r("pool", "DoesNotExist", &[])];
-        let hits = evaluate(&pipeline(vec![with_terms(vec![never(), vec![r("gpus", "Gt", &["4"]), r("gpus", "Lt", &["5"])]])]), &LintConfig::default());
+        let hits = evaluate(
+            &pipeline(vec![with_terms(vec![
+                never(),
+                vec![r("gpus", "Gt", &["4"]), r("gpus", "Lt", &["5"])],
+            ])]),
+            &LintConfig::default(),
+        );
         assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0].message, "no node can satisfy the required node affinity and node selector together");
-        let ev: Vec<String> = hits[0].evidence.iter().map(|e| format!("{}: {}", e.key, e.observed)).collect();
-        assert_eq!(ev, vec!["term 1: pool must both exist and not exist: pool Exists and pool DoesNotExist", "term 2: no integer value of gpus satisfies gpus Gt 4 and gpus Lt 5"]);
+        assert_eq!(
+            hits[0].message,
+            "no node can satisfy the required node affinity and node selector together"
+        );
+        let ev: Vec<String> = hits[0]
+            .evidence
+            .iter()
+            .map(|e| format!("{}: {}", e.key, e.observed))
+            .collect();
+        assert_eq!(
+            ev,
+            vec![
+                "term 1: pool must both exist and not exist: pool Exists and pool DoesNotExist",
+                "term 2: no integer value of gpus satisfies gpus Gt 4 and gpus Lt 5"
+            ]
+        );
         // One satisfiable term is enough: terms are ORed.
-        assert_eq!(messages(with_terms(vec![never(), vec![r("pool", "Exists", &[])]])), Vec::<String>::new());
+        assert_eq!(
+            messages(with_terms(vec![never(), vec![r("pool", "Exists", &[])]])),
+            Vec::<String>::new()
+        );
         // The node selector is ANDed with every term.
-        let mut t = with_terms(vec![vec![r("pool", "In", &["gpu", "tpu"])], vec![r("pool", "NotIn", &["cpu"])]]);
+        let mut t = with_terms(vec![
+            vec![r("pool", "In", &["gpu", "tpu"])],
+            vec![r("pool", "NotIn", &["cpu"])],
+        ]);
         sel(&mut t, "pool", "cpu");
         let hits = evaluate(&pipeline(vec![t]), &LintConfig::default());
         assert_eq!(hits.len(), 1, "{hits:#?}");
-        assert_eq!(hits[0].evidence[0].observed, "no value of pool satisfies nodeSelector pool=cpu and pool In [gpu, tpu]");
-        assert_eq!(messages(with_terms(vec![vec![r("pool", "In", &["a"]), r("pool", "NotIn", &["a"])]])).len(), 1);
-        assert_eq!(messages(with_terms(vec![vec![r("n", "In", &["3", "x"]), r("n", "Gt", &["5"])]])).len(), 1);
+        assert_eq!(
+            hits[0].evidence[0].observed,
+            "no value of pool satisfies nodeSelector pool=cpu and pool In [gpu, tpu]"
+        );
+        assert_eq!(
+            messages(with_terms(vec![vec![
+                r("pool", "In", &["a"]),
+                r("pool", "NotIn", &["a"])
+            ]]))
+            .len(),
+            1
+        );
+        assert_eq!(
+            messages(with_terms(vec![vec![
+                r("n", "In", &["3", "x"]),
+                r("n", "Gt", &["5"])
+            ]]))
+            .len(),
+            1
+        );
     }
 }

@@ -38,8 +38,10 @@ fn evaluate(p: &Pipeline, _: &LintConfig) -> Vec<Hit> {
         for tol in t.tolerations.iter().filter(|t| !t.dynamic) {
             if let Some(why) = problem(tol) {
                 hits.push(
-                    Hit::on(t, format!("invalid toleration: {why}"), RULE.fix)
-                        .with(Evidence::new("toleration", tol.shown()).expected("key Equal value effect, or key Exists effect")),
+                    Hit::on(t, format!("invalid toleration: {why}"), RULE.fix).with(
+                        Evidence::new("toleration", tol.shown())
+                            .expected("key Equal value effect, or key Exists effect"),
+                    ),
                 );
             }
         }
@@ -65,6 +67,9 @@ mod tests {
         d.key = None;
         let ok = tol("nvidia.com/gpu", "Exists");
         t.tolerations = vec![a, b, c, d, ok];
-        assert_eq!(evaluate(&pipeline(vec![t]), &LintConfig::default()).len(), 3);
+        assert_eq!(
+            evaluate(&pipeline(vec![t]), &LintConfig::default()).len(),
+            3
+        );
     }
 }
