@@ -4,12 +4,14 @@
 //! and run events; `app` wires the command line to them.
 
 pub mod app;
+pub mod assets;
 pub mod cleanup;
 pub mod cli;
 pub mod clients;
 pub mod context;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod janitor;
 pub mod kinds;
 pub mod local;
 pub mod model;

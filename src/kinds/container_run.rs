@@ -4,11 +4,11 @@
 //! whose JSON line says which GPUs it saw; without a GPU runtime the check is skipped.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::container::{self, ContainerError, Ran, Spec};
 use crate::clients::redact;
 use crate::context::{owned, Need};
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -274,7 +274,7 @@ impl Kind for ContainerRun {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let p: Params = cx.params()?;
-            let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
+            let docker = cx.docker().await?;
             if p.mode == Mode::Gpu {
                 if let Err(why) = gpu_runtime(&docker).await? {
                     return Err(CheckError::NotApplicable(why));

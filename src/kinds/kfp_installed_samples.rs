@@ -7,12 +7,12 @@ use super::kfp_support::{
     create_experiment, evaluate_run, run_deadline, submit_run, wait_for_run, GpuParams, Watched,
 };
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::{Pipeline, RunSource};
 use crate::clients::kfp_spec::CompiledSpec;
 use crate::context::kfp::{is_kfcheck_name, kfp_name};
 use crate::context::Need;
 use crate::model::{Problem, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
@@ -109,7 +109,7 @@ impl Kind for KfpInstalledSamples {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let set = matcher(&p.patterns).map_err(CheckError::Undecided)?;
-            let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            let kfp = cx.kfp().await?;
             if let Some(why) = kfp.v2_unavailable() {
                 return Err(CheckError::Undecided(why));
             }

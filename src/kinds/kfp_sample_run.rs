@@ -9,12 +9,12 @@ use super::kfp_support::{
     wait_for_run, GpuParams,
 };
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::RunSource;
 use crate::clients::kfp_spec::CompiledSpec;
 use crate::context::kfp::kfp_name;
 use crate::context::Need;
 use crate::model::Subject;
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
@@ -86,7 +86,7 @@ impl Kind for KfpSampleRun {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let (shown, spec) = spec_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
-            let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            let kfp = cx.kfp().await?;
             if let Some(why) = kfp.v2_unavailable() {
                 return Err(CheckError::Undecided(why));
             }

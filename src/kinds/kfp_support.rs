@@ -3,11 +3,11 @@
 //! of how a run ended (which task failed, with its state and message).
 
 use super::{kfp_error, CheckContext, CheckError};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::{Created, Experiment, KfpClient, KfpError, Run, RunSource, TaskDetail};
 use crate::clients::kfp_spec::{GpuMode, RunState};
 use crate::context::kfp::Kfp;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Mutex;
@@ -82,7 +82,7 @@ pub(crate) fn load_pipeline(base: &SuiteBase, path: &str) -> Result<(String, Str
         } else {
             format!("checks/{}", path.trim_start_matches("./"))
         };
-        crate::suite::embedded(&full).map(|t| (full, t.to_string()))
+        crate::assets::embedded(&full).map(|t| (full, t.to_string()))
     };
     match base {
         SuiteBase::Embedded => embedded().ok_or_else(|| format!("no embedded pipeline {path}")),
