@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod clients;
 pub mod context;
+pub mod doors;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod janitor;

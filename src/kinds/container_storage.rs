@@ -3,7 +3,6 @@
 //! or gcloud's ADC folder), does a bucket round trip and uploads a result object; kfcheck then
 //! reads that object back from the host with the same credentials, and removes it.
 
-use super::container_run::{check_network, duration, run_labelled, PROBE_IMAGE};
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::container::{self, Spec};
@@ -11,6 +10,7 @@ use crate::clients::gcs::GcsError;
 use crate::clients::redact;
 use crate::context::gcs::GcsChoice;
 use crate::context::Need;
+use crate::doors::docker::{check_network, duration, run_labelled, PROBE_IMAGE};
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -337,7 +337,8 @@ impl Kind for ContainerStorage {
                 network: Some(p.network.clone()),
                 ..Spec::default()
             };
-            let ran = run_labelled(&cx, &docker, spec, p.timeout, p.pull).await?;
+            let ran =
+                run_labelled(&cx.door(String::new()), &docker, spec, p.timeout, p.pull).await?;
             let probe = container::probe_line(&ran.logs);
             let result_seen = match (
                 p.verify_result,

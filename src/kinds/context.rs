@@ -121,6 +121,17 @@ impl CheckContext {
         self.needs.storage_env()
     }
 
+    /// What a door may use while it works for this check; `name` names what it creates.
+    pub(crate) fn door(&self, name: String) -> crate::doors::DoorContext<'_> {
+        crate::doors::DoorContext {
+            janitor: &self.janitor,
+            cancel: &self.cancel,
+            run_id: &self.run_id,
+            check_id: &self.spec.id,
+            name,
+        }
+    }
+
     pub(crate) fn gcs(&self) -> GcsAccess {
         GcsAccess(self.needs.clone())
     }

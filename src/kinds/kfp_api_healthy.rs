@@ -3,12 +3,12 @@
 //! and is not so much older than the SDK that compiled kfcheck's samples that it would drop what
 //! they ask for.
 
-use super::kfp_support::load_pipeline;
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::kfp::Health;
 use crate::clients::kfp_spec::{CompiledSpec, Version};
 use crate::context::Need;
+use crate::doors::sample::load_pipeline;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
