@@ -19,3 +19,14 @@ pub enum SuiteBase {
     /// A `--suite` directory.
     Dir(PathBuf),
 }
+
+impl SuiteBase {
+    /// A path a check names, below the suite directory (as given for the embedded suite, whose
+    /// files are looked up in [`EMBEDDED`]).
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        match self {
+            SuiteBase::Dir(d) => d.join(p),
+            SuiteBase::Embedded => PathBuf::from(p),
+        }
+    }
+}

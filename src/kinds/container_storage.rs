@@ -223,10 +223,10 @@ impl Kind for ContainerStorage {
             // Relative paths are relative to the suite folder that names them.
             p.key_file = p
                 .key_file
-                .map(|k| super::pipeline_lint::resolve(&cx.spec.base, &k.to_string_lossy()));
+                .map(|k| cx.spec.base.resolve(&k.to_string_lossy()));
             p.adc_dir = p
                 .adc_dir
-                .map(|d| super::pipeline_lint::resolve(&cx.spec.base, &d.to_string_lossy()));
+                .map(|d| cx.spec.base.resolve(&d.to_string_lossy()));
             let Some(bucket) = p.bucket.clone() else {
                 return Err(CheckError::NotApplicable(
                     "no bucket configured (set params.bucket in your suite)".into(),

@@ -304,7 +304,7 @@ impl Kind for GcpCredentials {
                 .all_namespaces::<Secret>(&client, Selectors::name(&secret_field))
                 .await
                 .map_err(|e| kube_error(&e, "list secrets"))?;
-            let only = super::profile_matrix::named_profiles(
+            let only = crate::context::resources::named_profiles(
                 &objs,
                 p.profiles
                     .clone()

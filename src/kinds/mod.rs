@@ -25,8 +25,7 @@ mod webhooks_ready;
 use crate::assets::SuiteBase;
 pub(crate) use crate::context::errors::{kfp_error, kube_error};
 use crate::context::Need;
-pub use crate::model::CheckError;
-use crate::model::{Finding, Problem};
+pub use crate::model::{CheckError, Outcome};
 pub use context::{CheckContext, CheckView, GcsAccess};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -53,14 +52,6 @@ pub struct KindMeta {
     pub fix: &'static str,
     /// Parameters, one `name: meaning` line each.
     pub params: &'static [(&'static str, &'static str)],
-}
-
-/// What a check decided: findings (not ready), problems (could not decide), neutral notes.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub findings: Vec<Finding>,
-    pub problems: Vec<Problem>,
-    pub notes: Vec<String>,
 }
 
 pub trait Kind: Send + Sync + 'static {

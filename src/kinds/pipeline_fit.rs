@@ -2,11 +2,11 @@
 //! node satisfy its resources, node selector, required affinity and tolerations?
 //! (`kfcheck lint --cluster` adds this check to the static lint.)
 
-use super::pipeline_lint::{resolve, run_outcome, sources, validate_paths};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::pipeline::fit::FitNode;
+use crate::pipeline::inputs::{run_outcome, sources, validate_paths};
 use crate::pipeline::lint::{lint_run, LintOptions};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Node;
@@ -60,7 +60,7 @@ impl Kind for PipelineFit {
             let fit: Vec<FitNode> = nodes.iter().filter_map(FitNode::from_node).collect();
             let node_count = fit.len();
             let opts = LintOptions {
-                owners_file: p.owners.as_ref().map(|o| resolve(&cx.spec.base, o)),
+                owners_file: p.owners.as_ref().map(|o| cx.spec.base.resolve(o)),
                 fit: Some(Arc::new(fit)),
                 skip_static_rules: true,
                 ..LintOptions::default()

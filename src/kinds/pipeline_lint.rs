@@ -2,16 +2,16 @@
 //! accelerator, scheduling and image problems, addressed to each pipeline's owner.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
-use crate::assets::{embedded, SuiteBase, EMBEDDED};
+use crate::assets::SuiteBase;
 use crate::model::Severity;
+use crate::pipeline::inputs::{run_outcome, sources, validate_paths};
 #[cfg(test)]
 use crate::pipeline::lint::lint_sources;
-use crate::pipeline::lint::{expand_paths, lint_run, FileReport, LintOptions, LintRun, Source};
+use crate::pipeline::lint::{lint_run, LintOptions};
 use crate::pipeline::rules::{find_rule, LintConfig};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub struct PipelineLint;
@@ -79,120 +79,9 @@ fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
                 .unwrap_or_else(|| LintConfig::default().require_requests),
         },
         severities: severity_overrides(&p.rules)?,
-        owners_file: p.owners.as_ref().map(|o| resolve(base, o)),
+        owners_file: p.owners.as_ref().map(|o| base.resolve(o)),
         ..LintOptions::default()
     })
-}
-
-pub(crate) fn resolve(base: &SuiteBase, p: &str) -> PathBuf {
-    match base {
-        SuiteBase::Dir(d) => d.join(p),
-        SuiteBase::Embedded => PathBuf::from(p),
-    }
-}
-
-/// Embedded paths resolve to files compiled into the binary (a directory prefix selects all below).
-pub(crate) fn embedded_sources(path: &str) -> Vec<Source> {
-    let prefix = path.trim_start_matches("./");
-    let full = if prefix.starts_with("checks/") {
-        prefix.to_string()
-    } else {
-        format!("checks/{prefix}")
-    };
-    if let Some(text) = embedded(&full) {
-        return vec![Source::Embedded { name: full, text }];
-    }
-    let dir = format!("{}/", full.trim_end_matches('/'));
-    EMBEDDED
-        .iter()
-        .filter(|(p, _)| p.starts_with(&dir))
-        .map(|(p, t)| Source::Embedded {
-            name: p.to_string(),
-            text: t,
-        })
-        .collect()
-}
-
-/// `paths` names something, and in the embedded suite only pipelines compiled into the binary.
-pub(crate) fn validate_paths(paths: &[String], base: &SuiteBase) -> Result<(), String> {
-    if paths.is_empty() {
-        return Err("`paths` must name at least one file or directory".into());
-    }
-    if *base == SuiteBase::Embedded {
-        if let Some(path) = paths.iter().find(|x| embedded_sources(x).is_empty()) {
-            return Err(format!("no embedded pipeline at '{path}'"));
-        }
-    }
-    Ok(())
-}
-
-/// The inputs named by `paths`: embedded files, or files below the suite directory; plus one
-/// problem per path that does not exist.
-pub(crate) fn sources(
-    paths: &[String],
-    base: &SuiteBase,
-) -> (Vec<Source>, Vec<crate::model::Problem>) {
-    match base {
-        SuiteBase::Embedded => (
-            paths.iter().flat_map(|x| embedded_sources(x)).collect(),
-            Vec::new(),
-        ),
-        SuiteBase::Dir(_) => {
-            let paths: Vec<PathBuf> = paths.iter().map(|x| resolve(base, x)).collect();
-            let (files, missing) = expand_paths(&paths);
-            (files.into_iter().map(Source::Path).collect(), missing)
-        }
-    }
-}
-
-/// Turns a lint run into one check outcome.
-pub(crate) fn run_outcome(run: LintRun, extra_problems: Vec<crate::model::Problem>) -> Outcome {
-    let mut out = outcome(run.reports, extra_problems);
-    out.notes.extend(run.notes);
-    out
-}
-
-/// Turns per-file reports into one check outcome.
-pub(crate) fn outcome(
-    reports: Vec<FileReport>,
-    extra_problems: Vec<crate::model::Problem>,
-) -> Outcome {
-    let mut out = Outcome {
-        problems: extra_problems,
-        ..Outcome::default()
-    };
-    let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut tasks = 0;
-    for r in &reports {
-        if let Some(f) = r.format {
-            *by_format.entry(f.as_str()).or_default() += 1;
-            tasks += r.tasks;
-        }
-    }
-    let formats: Vec<String> = by_format.iter().map(|(f, n)| format!("{n} {f}")).collect();
-    out.notes.push(format!(
-        "inspected {} pipeline file(s) ({}), {tasks} task(s)",
-        by_format.values().sum::<usize>(),
-        if formats.is_empty() {
-            "none parsed".into()
-        } else {
-            formats.join(", ")
-        }
-    ));
-    // Nothing inspected proves nothing: never a pass.
-    if reports.is_empty() && out.problems.is_empty() {
-        out.problems.push(crate::model::Problem {
-            subject: crate::model::Subject::new("paths", "pipeline files"),
-            message: "no pipeline file to inspect".into(),
-        });
-    }
-    for r in reports {
-        if let Some(p) = r.problem() {
-            out.problems.push(p);
-        }
-        out.findings.extend(r.findings);
-    }
-    out
 }
 
 impl Kind for PipelineLint {
@@ -225,7 +114,9 @@ impl Kind for PipelineLint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::inputs::{embedded_sources, outcome};
     use serde_json::json;
+    use std::path::PathBuf;
 
     #[test]
     fn params_are_validated() {

@@ -6,7 +6,7 @@
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::kube_cache::{not_served, Selectors};
-use crate::context::resources::profile_resource;
+use crate::context::resources::{named_profiles, profile_resource};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
@@ -177,42 +177,6 @@ pub(crate) struct ProfileFacts {
     /// Permissions SubjectAccessReview denied, with the reason the API server gave.
     pub denied: Vec<(Permission, String)>,
     pub asked: usize,
-}
-
-/// The profiles a check looks at: every one, or those named (by `profiles:` or `-n`). A name that
-/// is not a profile is an error naming the profiles that exist: `-n team-typo` must never read as
-/// "no profiles exist" or pass with nothing examined.
-pub(crate) fn named_profiles(
-    objs: &[DynamicObject],
-    only: Option<&Vec<String>>,
-) -> Result<Option<Vec<String>>, CheckError> {
-    let Some(only) = only else { return Ok(None) };
-    let mut existing: Vec<&str> = objs
-        .iter()
-        .filter_map(|o| o.metadata.name.as_deref())
-        .collect();
-    existing.sort_unstable();
-    let unknown: Vec<&str> = only
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !existing.contains(n))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(Some(only.clone()));
-    }
-    let have = if existing.is_empty() {
-        "the cluster has no profiles".to_string()
-    } else {
-        format!("profiles: {}", existing.join(", "))
-    };
-    let which = unknown
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Err(CheckError::Undecided(format!(
-        "{which} is not a Kubeflow profile ({have})"
-    )))
 }
 
 /// Profile name and owner (kind, name) from the Profile objects.

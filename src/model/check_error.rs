@@ -1,5 +1,7 @@
-//! Why a check (or a door working for one) could not decide: a leaf that every layer from the
-//! context up can return.
+//! What a check decided ([`Outcome`]), or why it (or a door working for one) could not decide
+//! ([`CheckError`]): leaves that every layer from the context up can return.
+
+use super::{Finding, Problem};
 
 /// A check could not run to a decision at all.
 #[derive(Debug, thiserror::Error)]
@@ -13,4 +15,12 @@ pub enum CheckError {
     /// reason; never passed.
     #[error("{0}")]
     NotApplicable(String),
+}
+
+/// What a check decided: findings (not ready), problems (could not decide), neutral notes.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub problems: Vec<Problem>,
+    pub notes: Vec<String>,
 }

@@ -8,7 +8,7 @@ pub mod owned;
 mod result;
 mod sweep;
 
-pub use check_error::CheckError;
+pub use check_error::{CheckError, Outcome};
 pub use exit::{exit_code_for, not_run, verdict_reason, ExitStatus};
 pub use finding::{Evidence, Finding, Problem, Severity, Subject};
 pub use result::{CheckResult, NeedState, RunReport, Status, Summary};

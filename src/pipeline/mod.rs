@@ -3,6 +3,7 @@
 
 pub mod argo;
 pub mod fit;
+pub mod inputs;
 pub mod labels;
 pub mod lint;
 pub mod model;
