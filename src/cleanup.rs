@@ -5,13 +5,14 @@
 use crate::context::kube_cache::not_served;
 use crate::context::kube_client::describe;
 use crate::context::owned;
-use k8s_openapi::api::core::v1::Pod;
+use crate::model::owned::Created;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::core::PartialObjectMeta;
 
 pub use crate::model::SweepReport;
 
-/// One type kfcheck may create.
+/// One Kubernetes type kfcheck may create.
+#[derive(Debug, Clone, PartialEq)]
 struct Target {
     kind: &'static str,
     ar: ApiResource,
@@ -20,29 +21,49 @@ struct Target {
     optional: bool,
 }
 
-fn builtin<K: kube::Resource<DynamicType = ()>>(namespaced: bool) -> Target {
-    Target {
-        kind: leak(K::kind(&()).to_string()),
-        ar: ApiResource::erase::<K>(&()),
-        namespaced,
-        optional: false,
-    }
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
 /// How long one list or delete may take (the shared client has no read timeout).
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The Kubernetes types kfcheck's kinds create, and only those: today the GPU probe pod
-/// (`gpu-schedulable`). Listing types nothing creates asked for grants the least-privilege role
-/// (deploy/rbac.yaml) rightly lacks, so `cleanup` as that account could never succeed. A kind that
-/// creates a new type adds it here and its list/delete grant to deploy/rbac.yaml; the scenario
-/// test runs `cleanup` as that account.
+/// The Kubernetes types kfcheck's kinds declare they create ([`Created::Kube`] in each kind's
+/// metadata), and only those: listing types nothing creates asks for grants the least-privilege
+/// role (deploy/rbac.yaml) rightly lacks, so `cleanup` as that account could never succeed. A
+/// kind that creates a new type declares it and adds its list/delete grant to deploy/rbac.yaml;
+/// the scenario test runs `cleanup` as that account.
 fn targets() -> Vec<Target> {
-    vec![builtin::<Pod>(true)]
+    let mut declared: Vec<Created> = crate::kinds::KINDS
+        .iter()
+        .flat_map(|k| k.meta().creates.iter().copied())
+        .filter(|c| matches!(c, Created::Kube { .. }))
+        .collect();
+    declared.sort();
+    declared.dedup();
+    declared
+        .into_iter()
+        .filter_map(|c| match c {
+            Created::Kube {
+                kind,
+                api_version,
+                plural,
+                namespaced,
+            } => {
+                let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+                Some(Target {
+                    kind,
+                    ar: ApiResource {
+                        group: group.into(),
+                        version: version.into(),
+                        api_version: api_version.into(),
+                        kind: kind.into(),
+                        plural: plural.into(),
+                    },
+                    namespaced,
+                    // Built-in types (no group) are always served; custom resources may not be.
+                    optional: !group.is_empty(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Lists (metadata only) and, unless `dry_run`, deletes every object labelled as kfcheck's
@@ -243,4 +264,40 @@ pub async fn sweep_kfp(
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+
+    #[test]
+    fn the_sweep_covers_exactly_the_declared_kubernetes_types() {
+        // Today the GPU probe pod (gpu-schedulable) is the one Kubernetes object kinds create.
+        assert_eq!(
+            targets(),
+            vec![Target {
+                kind: "Pod",
+                ar: ApiResource::erase::<Pod>(&()),
+                namespaced: true,
+                optional: false,
+            }]
+        );
+        // Every declared type has a sweep, or a reason it is the janitor's alone (the match is
+        // exhaustive: a new kind of object needs a decision here).
+        for k in crate::kinds::KINDS {
+            for c in k.meta().creates {
+                match c {
+                    Created::Kube { kind, .. } => {
+                        assert!(
+                            targets().iter().any(|t| t.kind == *kind),
+                            "{kind} is not swept"
+                        )
+                    }
+                    Created::KfpObjects | Created::Containers => {} // sweep_kfp, clients::container::sweep
+                    Created::BucketObjects | Created::PluginDefined => {} // janitor only, see Created
+                }
+            }
+        }
+    }
 }

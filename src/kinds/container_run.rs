@@ -10,6 +10,7 @@ use crate::clients::redact;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
 use crate::doors::Mode;
+use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -22,6 +23,7 @@ static META: KindMeta = KindMeta {
     name: "container-run",
     needs: &[Need::Docker],
     effect: Effect::CreatesResources,
+    creates: &[Created::Containers],
     default_timeout: Duration::from_secs(300),
     what: "An image and command run as a local Docker container (CPU mode, or GPU mode with all GPUs requested like `docker run --gpus all`) and exit 0 within the timeout; in GPU mode the kfcheck probe inside reports the GPUs it sees. The container is labelled with the run id and removed afterwards.",
     why: "If a component does not run in Docker on the data scientist's machine it will not run in Kubeflow either; running it locally separates image and code problems from cluster problems.",

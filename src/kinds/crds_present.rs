@@ -17,6 +17,7 @@ static META: KindMeta = KindMeta {
     name: "crds-present",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(60),
     what: "Each expected CustomResourceDefinition exists, is Established, and serves the expected versions.",
     why: "Without them pipelines (Argo Workflows), notebooks, profiles and PodDefaults cannot be created at all; a version that is no longer served breaks clients that still use it.",

@@ -16,6 +16,7 @@ static META: KindMeta = KindMeta {
     name: "deployments-available",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(60),
     what: "Each expected Deployment exists in the namespace and its Available condition is True.",
     why: "An unavailable KFP API server, UI, persistence agent or metadata writer breaks pipeline runs for every user, even while most pods look green.",

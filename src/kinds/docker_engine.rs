@@ -15,6 +15,7 @@ static META: KindMeta = KindMeta {
     name: "docker-engine",
     needs: &[Need::Docker],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "The Docker engine answers, speaks an API version that supports GPU device requests (1.40+), and reports whether an NVIDIA runtime is installed.",
     why: "Data scientists prove their components in local containers before migrating; GPU components need `--gpus all`, which needs a recent engine and the NVIDIA container runtime.",

@@ -8,6 +8,7 @@
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::redact;
+use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, Problem, Severity, Subject};
 use futures::future::BoxFuture;
 use rustix::process::{kill_process_group, Pid, Signal};
@@ -27,6 +28,7 @@ static META: KindMeta = KindMeta {
     name: "exec",
     needs: &[],
     effect: Effect::CreatesResources,
+    creates: &[Created::PluginDefined],
     default_timeout: Duration::from_secs(300),
     what: "Runs an external plug-in command and reads its JSON verdict: {\"findings\": [{\"rule\", \"message\", \"severity\", \"subject\", \"evidence\", \"remediation\"}], \"notes\": [], \"error\": \"...\"}.",
     why: "Lets a platform team add site-specific checks (any language, any tool) that run, time out, clean up and report exactly like built-in ones.",

@@ -19,6 +19,7 @@ static META: KindMeta = KindMeta {
     name: "gcp-credentials",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "For every profile: a Google service-account key secret parses as JSON and has the fields a token exchange needs (a PKCS#8 RSA private key that loads, client_email, private_key_id, an https token_uri), or the pipeline service account carries a well-formed Workload Identity annotation that matches the profile's plugin. Only field names are ever reported, never values.",
     why: "A key that is truncated, re-encoded or copied without its private key mounts fine and fails only when a pipeline step first touches the bucket, with an authentication error deep in the step's log.",

@@ -19,6 +19,7 @@ static META: KindMeta = KindMeta {
     name: "gpu-inventory",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "Nodes advertise allocatable GPUs, are Ready, run a Ready GPU device-plugin pod, and carry a label that pipeline node selectors can target; the inventory per pool and the taints to tolerate are reported.",
     why: "GPU pipeline steps need a node that both advertises the resource and matches their selector; a GPU node whose device plugin is down advertises 0 and every GPU step waits forever.",

@@ -6,6 +6,7 @@ use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, Ki
 use crate::assets::SuiteBase;
 use crate::context::owned;
 use crate::context::Need;
+use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
@@ -20,6 +21,7 @@ static META: KindMeta = KindMeta {
     name: "gpu-schedulable",
     needs: &[Need::Kube],
     effect: Effect::CreatesResources,
+    creates: &[Created::Kube { kind: "Pod", api_version: "v1", plural: "pods", namespaced: true }],
     default_timeout: Duration::from_secs(120),
     what: "A probe pod requesting GPUs, with the node selector and tolerations GPU steps use, is bound to a node by the scheduler within the timeout. The pod runs a pause image, is labelled with the run id and is deleted afterwards.",
     why: "GPU inventory can look right while nothing can land on it: a taint nobody tolerates, a selector no node matches, a quota, or GPUs all taken. Only the scheduler can say for sure.",

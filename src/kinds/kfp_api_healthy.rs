@@ -20,6 +20,7 @@ static META: KindMeta = KindMeta {
     name: "kfp-api-healthy",
     needs: &[Need::Kfp],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "The KFP API server answers healthz (apiServerReady through the UI proxy), serves the v2beta1 API, and its version is not older than the kfp SDK that compiled the samples (sdkVersion in the compiled YAML); a server older than `resource_strings_since` is warned about when a sample sets resources only through the newer string fields, which it may drop.",
     why: "Through the dashboard, healthz is HTTP 200 even when the API server behind it is down; and an API server older than the SDK can accept a pipeline yet silently ignore its resource requests, so GPU steps land on CPU nodes.",

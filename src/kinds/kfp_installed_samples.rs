@@ -12,6 +12,7 @@ use crate::context::Need;
 use crate::doors::rest::{result_of, RestDoor, Submit, Watched};
 use crate::doors::sample::{run_deadline, GpuParams};
 use crate::doors::{verdict, Mode};
+use crate::model::owned::Created;
 use crate::model::{Problem, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -23,6 +24,7 @@ static META: KindMeta = KindMeta {
     name: "kfp-installed-samples",
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
+    creates: &[Created::KfpObjects],
     default_timeout: Duration::from_secs(900),
     what: "Every shared pipeline the server was installed with (matching `match`) runs to SUCCEEDED in CPU mode (its own latest version) and in GPU mode (a copy of its spec asking for a GPU, with the GPU node selector and toleration). Runs go to kfcheck's own experiment and are deleted afterwards.",
     why: "The preloaded samples are the first thing a new user clicks; if they fail out of the box, or cannot run on a GPU node, users conclude Kubeflow is broken.",

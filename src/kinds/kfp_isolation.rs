@@ -16,6 +16,7 @@ static META: KindMeta = KindMeta {
     name: "kfp-isolation",
     needs: &[Need::Kfp],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(60),
     what: "In multi-user mode, listing the profile namespace's experiments without credentials is refused (401 or 403), and with the token given by --kfp-isolation-token (an identity without access to the namespace) is refused with 403.",
     why: "Profiles are Kubeflow's only wall between teams: if another identity can read a namespace's experiments and runs, it can also read their parameters and artifacts.",

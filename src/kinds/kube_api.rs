@@ -15,6 +15,7 @@ static META: KindMeta = KindMeta {
     name: "kube-api",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "The Kubernetes API server answers with kfcheck's credentials, its /readyz reports ready, and its version is at least the minimum the Kubeflow release supports.",
     why: "Every other cluster check, and every pipeline run, goes through this API; an old server lacks APIs Kubeflow's manifests use.",

@@ -43,6 +43,8 @@ pub struct KindMeta {
     pub name: &'static str,
     pub needs: &'static [Need],
     pub effect: Effect,
+    /// What it creates (empty for read-only kinds); `kfcheck cleanup` sweeps these types.
+    pub creates: &'static [crate::model::owned::Created],
     pub default_timeout: Duration,
     /// What it checks.
     pub what: &'static str,
@@ -167,6 +169,12 @@ mod tests {
                 m.name
             );
             assert!(!m.default_timeout.is_zero());
+            assert_eq!(
+                m.effect == Effect::CreatesResources,
+                !m.creates.is_empty(),
+                "{}: a kind that creates anything declares what, and only then",
+                m.name
+            );
         }
     }
 

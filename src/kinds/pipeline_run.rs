@@ -13,6 +13,7 @@ use crate::context::Need;
 use crate::doors::rest::{RestDoor, Submit};
 use crate::doors::sample::{run_deadline, GpuParams};
 use crate::doors::{verdict, Door, DoorName, Mode, Sample};
+use crate::model::owned::Created;
 use crate::model::Subject;
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -24,6 +25,7 @@ static META: KindMeta = KindMeta {
     name: "pipeline-run",
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
+    creates: &[Created::KfpObjects],
     default_timeout: Duration::from_secs(600),
     what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
     why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",

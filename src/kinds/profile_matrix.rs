@@ -26,6 +26,7 @@ static META: KindMeta = KindMeta {
     name: "profile-matrix",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(60),
     what: "For every Kubeflow Profile: the namespace exists with the labels the pipeline and platform controllers select on; the pipeline service account, the artifact-store secret (with its keys) and the access-ml-pipeline PodDefault exist; and SubjectAccessReview confirms the service account and the profile owner may do what pipelines and notebooks do. A matrix of the results is reported.",
     why: "A profile that misses any of these looks fine on the dashboard, then fails the data scientist's first run: pods without artifact credentials, notebooks that cannot reach the KFP API, runs rejected for RBAC.",

@@ -15,6 +15,7 @@ static META: KindMeta = KindMeta {
     name: "storage-class-default",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "Exactly one StorageClass is marked default (storageclass.kubernetes.io/is-default-class: \"true\").",
     why: "Notebook workspaces, pipeline PVCs (kfp-kubernetes CreatePVC) and KFP's own MySQL/object-store volumes request no class; without a default they stay Pending, and with two defaults the choice is arbitrary.",

@@ -21,6 +21,7 @@ static META: KindMeta = KindMeta {
     name: "webhooks-ready",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
+    creates: &[],
     default_timeout: Duration::from_secs(30),
     what: "Every mutating and validating admission webhook that points at an in-cluster Service finds that Service, the port it calls, and at least one ready endpoint.",
     why: "Kubeflow injects credentials and settings through webhooks (PodDefaults, the KFP cache): with no endpoint, a webhook that fails closed blocks every matching pod, and one that fails open lets pods start without the volumes and tokens they need.",

@@ -73,6 +73,30 @@ pub fn labels(run_id: &str, check: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// What a kind creates, declared in its metadata: `kfcheck cleanup` sweeps exactly the
+/// declared types (a hand-kept list would let a new kind's objects escape it), and the
+/// least-privilege role (deploy/rbac.yaml) grants exactly their list and delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Created {
+    /// Kubernetes objects of one type, labelled with the run id; swept by label.
+    Kube {
+        kind: &'static str,
+        /// `v1`, `argoproj.io/v1alpha1`.
+        api_version: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+    },
+    /// KFP experiments, runs and pipelines named `kfcheck-<run id>-…`; swept by name.
+    KfpObjects,
+    /// Local Docker containers labelled with the run id; swept by label.
+    Containers,
+    /// Objects under `kfcheck/<run id>/` in a bucket; removed by the janitor (credentials are
+    /// per check, so there is nothing a later sweep could reach).
+    BucketObjects,
+    /// Whatever a plug-in creates; its own cleanup command removes it.
+    PluginDefined,
+}
+
 #[cfg(test)]
 mod name_tests {
     use super::object_name;

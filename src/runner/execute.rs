@@ -347,6 +347,7 @@ mod tests {
         name: "behave",
         needs: &[],
         effect: Effect::CreatesResources,
+        creates: &[crate::model::owned::Created::PluginDefined],
         default_timeout: Duration::from_secs(5),
         what: "test",
         why: "test",
