@@ -4,5 +4,5 @@
 mod execute;
 mod janitor;
 
-pub use execute::{run_checks, Event, RunOptions, StopReason};
+pub use execute::{run_checks, RunOptions, StopReason};
 pub use janitor::{Janitor, JanitorHandle};
