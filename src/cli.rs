@@ -454,4 +454,28 @@ mod tests {
         .unwrap();
         assert!(!format!("{cli:?}").contains("CANARY"));
     }
+
+    #[test]
+    fn needs_and_formats_are_accepted_by_their_own_names() {
+        for need in Need::ALL {
+            for format in Format::ALL {
+                let report = format!("{}=r", format.name());
+                let args = [
+                    "kfcheck",
+                    "--require",
+                    need.name(),
+                    "-o",
+                    format.name(),
+                    "--report",
+                    &report,
+                    "all",
+                ];
+                let cli = Cli::try_parse_from(args).unwrap();
+                assert_eq!(cli.global.require, vec![need]);
+                assert_eq!(cli.global.output, format);
+                assert_eq!(cli.global.report, vec![(format, PathBuf::from("r"))]);
+            }
+        }
+        assert!(Cli::try_parse_from(["kfcheck", "--require", "gcs", "all"]).is_err());
+    }
 }

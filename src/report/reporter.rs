@@ -81,3 +81,48 @@ impl Reporter for Rendered {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_run() -> RunReport {
+        RunReport {
+            run_id: "0123456789".into(),
+            started_at: "2026-11-29T10:00:00Z".into(),
+            duration_ms: 1,
+            interrupted: false,
+            needs: Vec::new(),
+            results: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stdout_gets_the_rendered_report_and_a_failed_file_says_which_report_and_where() {
+        let run = empty_run();
+        let exit = ExitStatus::NothingSelected;
+        let mut stdout = String::new();
+        let mut on_stdout = Rendered::stdout(Format::Json, TableOptions::default());
+        on_stdout.on_event(&Event::Planned { total: 0 });
+        on_stdout.finish(&run, exit, &mut stdout).unwrap();
+        assert_eq!(
+            stdout,
+            render(Format::Json, &run, exit, &TableOptions::default())
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut to_dir = Rendered::file(Format::Junit, dir.path().into(), TableOptions::default());
+        let e = to_dir.finish(&run, exit, &mut stdout).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "cannot write junit report to {}: ",
+                dir.path().display()
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            stdout,
+            render(Format::Json, &run, exit, &TableOptions::default())
+        );
+    }
+}
