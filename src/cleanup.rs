@@ -9,14 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::core::PartialObjectMeta;
 
-/// What one sweep did.
-#[derive(Debug, Default)]
-pub struct SweepReport {
-    /// `kind namespace/name`, deleted (or, on a dry run, found).
-    pub found: Vec<String>,
-    /// What could not be listed or deleted, and why.
-    pub failed: Vec<String>,
-}
+pub use crate::model::SweepReport;
 
 /// One type kfcheck may create.
 struct Target {

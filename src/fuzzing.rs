@@ -3,13 +3,13 @@
 //! only when an invariant breaks: a crash there is a bug here. Not an API; hidden from the docs.
 //! Kept in one file so the targets need no more than `pub(crate)` from the modules they reach.
 
+use crate::assets::SuiteBase;
 use crate::clients::kfp::{Experiment, Health, Pipeline, PipelineVersion, Run, RunDetails};
 use crate::clients::kfp_spec::{error_message, CompiledSpec, GpuMode, RunState, Version};
 use crate::clients::redact::{redact, tail, MASK};
 use crate::model::Severity;
 use crate::pipeline::lint::{lint_text, LintOptions};
 use crate::pipeline::parse::{parse_pipeline, parse_pipeline_fast, parse_pipeline_full};
-use crate::suite::SuiteBase;
 use serde_json::Value;
 
 /// The fast block reader against the full parser: when both accept a file, they give the same

@@ -6,13 +6,16 @@
 //! `commands` does each subcommand's work; `app` wires the parsed command line to them.
 
 pub mod app;
+pub mod assets;
 pub mod cleanup;
 pub mod cli;
 pub mod clients;
 pub(crate) mod commands;
 pub mod context;
+pub mod doors;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod janitor;
 pub mod kinds;
 pub mod local;
 pub mod model;

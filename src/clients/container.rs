@@ -72,18 +72,7 @@ pub fn describe(e: &bollard::errors::Error) -> String {
             status_code,
             message,
         } => format!("{message} ({status_code})"),
-        other => {
-            let mut s = other.to_string();
-            let mut cur = std::error::Error::source(other);
-            while let Some(c) = cur {
-                let m = c.to_string();
-                if !s.contains(&m) {
-                    s = format!("{s}: {m}");
-                }
-                cur = c.source();
-            }
-            s
-        }
+        other => super::errors::chain(other),
     }
 }
 
@@ -280,15 +269,15 @@ pub async fn sweep(
     docker: &bollard::Docker,
     run_id: Option<&str>,
     dry_run: bool,
-) -> crate::cleanup::SweepReport {
-    let mut report = crate::cleanup::SweepReport::default();
+) -> crate::model::SweepReport {
+    let mut report = crate::model::SweepReport::default();
     let mut labels = vec![format!(
         "{}={}",
-        crate::context::owned::MANAGED_BY_KEY,
-        crate::context::owned::MANAGED_BY
+        crate::model::owned::MANAGED_BY_KEY,
+        crate::model::owned::MANAGED_BY
     )];
     if let Some(r) = run_id {
-        labels.push(format!("{}={r}", crate::context::owned::RUN_ID_KEY));
+        labels.push(format!("{}={r}", crate::model::owned::RUN_ID_KEY));
     }
     let opts = bollard::query_parameters::ListContainersOptions {
         all: true,

@@ -4,6 +4,7 @@
 //! GCE/GKE metadata server under Workload Identity), bounded retries on 429/5xx, and errors that
 //! say which identity was used and what was refused. Tokens and keys never leave this module.
 
+use super::errors::chain;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -381,8 +382,7 @@ fn key_auth(path: &Path, v: &serde_json::Value, via_adc: bool) -> Result<(Source
         .ok_or_else(|| bad("has no client_email"))?
         .to_string();
     let pem = text(v, "private_key").ok_or_else(|| bad("has no private_key"))?;
-    let key =
-        crate::kinds::load_private_key(pem).map_err(|why| bad(&format!("private_key: {why}")))?;
+    let key = load_private_key(pem).map_err(|why| bad(&format!("private_key: {why}")))?;
     let token_uri = text(v, "token_uri")
         .unwrap_or(DEFAULT_TOKEN_URI)
         .to_string();
@@ -1027,21 +1027,6 @@ fn form_post(uri: &str, body: String) -> Result<http::Request<Full<Bytes>>, http
         .body(Full::new(Bytes::from(body)))
 }
 
-/// An error with its sources, once each.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 /// The server's message in a refusal: the JSON error's message, else the body's first 300
 /// characters, redacted before it is cut (a cut JWT or key would no longer look like one).
 fn refusal_message(body: &[u8]) -> String {
@@ -1056,6 +1041,23 @@ fn refusal_message(body: &[u8]) -> String {
             .trim()
             .to_string(),
     }
+}
+
+/// Loads the key exactly as signing would: PEM armour, base64 body, PKCS#8 RSA key.
+pub(crate) fn load_private_key(pem: &str) -> Result<ring::signature::RsaKeyPair, &'static str> {
+    let body = pem.trim();
+    let body = body
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")
+        .ok_or("no PKCS#8 PEM header (BEGIN PRIVATE KEY)")?;
+    let body = body
+        .strip_suffix("-----END PRIVATE KEY-----")
+        .ok_or("no PEM footer (END PRIVATE KEY): truncated?")?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "PEM body is not valid base64")?;
+    ring::signature::RsaKeyPair::from_pkcs8(&der)
+        .map_err(|_| "PEM body is not a valid PKCS#8 RSA key")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! object is looked up by its unique name first. Tokens and cookies never appear in errors or
 //! `Debug`.
 
+use super::errors::innermost;
 use super::kfp_spec::error_message;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -466,17 +467,6 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
-}
-
-/// The innermost cause of a transport error, without the URL's query or any header.
-fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = s.to_string();
-        src = s.source();
-    }
-    msg
 }
 
 /// A transport failure, told apart by whether the request can have reached the server: a

@@ -3,6 +3,7 @@
 //! the Kubernetes API, redaction of what containers print, and bounded, honest reads of files a user names. Kinds get them from the context (`Needs`), never build their own.
 
 pub mod container;
+pub mod errors;
 pub mod files;
 pub mod gcs;
 pub mod kfp;

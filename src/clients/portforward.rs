@@ -7,7 +7,7 @@
 //! keeps its connections alive, so that is a handful per run). When opening fails, the pod is
 //! picked again once, so a pod replaced during a long run costs one retry, not the run.
 
-use crate::context::kube_client::describe;
+use super::errors::describe_kube as describe;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};

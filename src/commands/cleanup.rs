@@ -79,7 +79,7 @@ pub(crate) fn cleanup(g: &Global, dry_run: bool, run_id: Option<&str>) -> AppOut
         });
         return out;
     }
-    let mut report = crate::cleanup::SweepReport::default();
+    let mut report = crate::model::SweepReport::default();
     let mut descs = Vec::new();
     for (d, r) in swept {
         descs.push(d);

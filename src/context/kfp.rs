@@ -223,7 +223,7 @@ async fn forward(k: &KfpSettings, kube: &KubeForKfp) -> Result<PortForward, Need
 /// The names of the cluster's Kubeflow profiles (each is its namespace), sorted; `None` when they
 /// cannot be listed (no CRD, no permission): then nothing is guessed.
 async fn profile_names(kube: kube::Client) -> Option<Vec<String>> {
-    let ar = crate::kinds::profile_resource();
+    let ar = super::resources::profile_resource();
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(kube, &ar);
     let list = api
         .list_metadata(&kube::api::ListParams::default())

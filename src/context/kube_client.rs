@@ -155,28 +155,7 @@ fn shown_url(u: &http::Uri) -> String {
     format!("{}://{host}{}", u.scheme_str().unwrap_or("https"), u.path())
 }
 
-/// A kube error as a short sentence: status code and reason for API errors, the innermost cause
-/// for transport errors. Never includes request headers (credentials), and what a server or an
-/// exec credential plug-in said is redacted (a 500 may echo the request; a failing plug-in may
-/// print the token it half-made).
-pub fn describe(e: &kube::Error) -> String {
-    crate::clients::redact::redact(&describe_raw(e))
-}
-
-fn describe_raw(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} {} ({})", s.code, s.reason, s.message),
-        other => {
-            let mut msg = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(s) = src {
-                msg = s.to_string();
-                src = s.source();
-            }
-            msg
-        }
-    }
-}
+pub use crate::clients::errors::describe_kube as describe;
 
 #[cfg(test)]
 mod tests {

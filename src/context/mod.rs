@@ -5,11 +5,13 @@
 //! *broken* (its checks error: could not decide).
 
 mod docker;
+pub(crate) mod errors;
 pub mod gcs;
 pub mod kfp;
 pub(crate) mod kube_cache;
 pub(crate) mod kube_client;
-pub mod owned;
+pub(crate) mod resources;
+pub use crate::model::owned;
 
 use std::path::PathBuf;
 use tokio::sync::OnceCell;

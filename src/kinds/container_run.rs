@@ -4,11 +4,13 @@
 //! whose JSON line says which GPUs it saw; without a GPU runtime the check is skipped.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
-use crate::clients::container::{self, ContainerError, Ran, Spec};
+use crate::assets::SuiteBase;
+use crate::clients::container::Spec;
 use crate::clients::redact;
-use crate::context::{owned, Need};
+use crate::context::Need;
+use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
+use crate::doors::Mode;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -36,15 +38,6 @@ static META: KindMeta = KindMeta {
         ("pull", "pull the image when it is not present (default false: use local images only)"),
     ],
 };
-
-pub(crate) const PROBE_IMAGE: &str = "kfcheck-probe:dev";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Mode {
-    Cpu,
-    Gpu,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,80 +76,6 @@ fn none() -> String {
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(120)
-}
-
-/// `timeout: 60s`.
-pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    crate::units::deserialize_duration(d, |s, e| format!("{s}: {e} (e.g. 60s)"))
-}
-
-pub(crate) fn check_network(n: &str) -> Result<(), String> {
-    matches!(n, "none" | "host" | "bridge")
-        .then_some(())
-        .ok_or_else(|| format!("network {n:?}: use none, host or bridge"))
-}
-
-/// Whether Docker reports an NVIDIA runtime (as `docker info` lists runtimes).
-pub(crate) async fn gpu_runtime(
-    docker: &bollard::Docker,
-) -> Result<Result<(), String>, CheckError> {
-    let info = docker.info().await.map_err(|e| {
-        CheckError::Undecided(format!(
-            "failed to read Docker info: {}",
-            container::describe(&e)
-        ))
-    })?;
-    let default = info.default_runtime.unwrap_or_default();
-    let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
-    runtimes.sort();
-    if default.contains("nvidia") || runtimes.iter().any(|r| r.contains("nvidia")) {
-        Ok(Ok(()))
-    } else {
-        Ok(Err(format!(
-            "Docker has no GPU runtime (runtimes: {}); install the NVIDIA Container Toolkit to run GPU containers",
-            if runtimes.is_empty() { "none".into() } else { runtimes.join(", ") }
-        )))
-    }
-}
-
-/// Runs `spec` under the janitor: removal is registered before the container is created.
-pub(crate) async fn run_labelled(
-    cx: &CheckContext,
-    docker: &bollard::Docker,
-    mut spec: Spec,
-    timeout: Duration,
-    pull: bool,
-) -> Result<Ran, CheckError> {
-    container::ensure_image(docker, &spec.image, pull)
-        .await
-        .map_err(|e| CheckError::Undecided(e.to_string()))?;
-    spec.labels = owned::labels(&cx.run_id, &cx.spec.id);
-    let check: String = cx
-        .spec
-        .id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    spec.name = format!("kfcheck-{check}-{}", cx.run_id);
-    let (d, name) = (docker.clone(), spec.name.clone());
-    cx.janitor
-        .register(format!("remove container {name}"), move || {
-            Box::pin(async move { container::remove(&d, &name).await })
-        });
-    container::run_to_end(docker, &spec, timeout, &cx.cancel)
-        .await
-        .map_err(|e| match e {
-            ContainerError::Interrupted => {
-                CheckError::Undecided("interrupted while the container ran".into())
-            }
-            other => CheckError::Undecided(other.to_string()),
-        })
 }
 
 /// What the container did, as the pure evaluation sees it.
@@ -274,7 +193,7 @@ impl Kind for ContainerRun {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let p: Params = cx.params()?;
-            let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
+            let docker = cx.docker().await?;
             if p.mode == Mode::Gpu {
                 if let Err(why) = gpu_runtime(&docker).await? {
                     return Err(CheckError::NotApplicable(why));
@@ -302,7 +221,8 @@ impl Kind for ContainerRun {
                 gpus: p.mode == Mode::Gpu,
                 ..Spec::default()
             };
-            let ran = run_labelled(&cx, &docker, spec, p.timeout, p.pull).await?;
+            let ran =
+                run_labelled(&cx.door(String::new()), &docker, spec, p.timeout, p.pull).await?;
             let facts = Facts {
                 image: p.image.clone(),
                 mode: p.mode,
@@ -312,7 +232,7 @@ impl Kind for ContainerRun {
                 timed_out: ran.timed_out,
                 duration: ran.duration,
                 log_tail: redact::tail(&ran.logs, 20, 2000),
-                probe: container::probe_line(&ran.logs),
+                probe: crate::clients::container::probe_line(&ran.logs),
             };
             evaluate(&facts, cx.spec.severity)
         })

@@ -3,15 +3,15 @@
 //! or gcloud's ADC folder), does a bucket round trip and uploads a result object; kfcheck then
 //! reads that object back from the host with the same credentials, and removes it.
 
-use super::container_run::{check_network, duration, run_labelled, PROBE_IMAGE};
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::container::{self, Spec};
 use crate::clients::gcs::GcsError;
 use crate::clients::redact;
 use crate::context::gcs::GcsChoice;
 use crate::context::Need;
+use crate::doors::docker::{check_network, duration, run_labelled, PROBE_IMAGE};
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -232,8 +232,8 @@ impl Kind for ContainerStorage {
                     "no bucket configured (set params.bucket in your suite)".into(),
                 ));
             };
-            let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
-            let mut env = cx.needs.storage_env();
+            let docker = cx.docker().await?;
+            let mut env = cx.storage_env();
             let mut binds = Vec::new();
             let how = if let Some(k) = &p.key_file {
                 let k = std::fs::canonicalize(k)
@@ -264,17 +264,13 @@ impl Kind for ContainerStorage {
             let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
             // Registered before anything is written: the janitor deletes the run's prefix.
             {
-                let (needs, choice, bucket, prefix) = (
-                    cx.needs.clone(),
-                    choice.clone(),
-                    bucket.clone(),
-                    prefix.clone(),
-                );
+                let (needs, choice, bucket, prefix) =
+                    (cx.gcs(), choice.clone(), bucket.clone(), prefix.clone());
                 cx.janitor
                     .register(format!("delete gs://{bucket}/{prefix}*"), move || {
                         Box::pin(async move {
                             // Credentials that cannot get a token cannot have written anything either.
-                            let c = match needs.gcs(&choice).await {
+                            let c = match needs.client(&choice).await {
                                 Ok(c) => c,
                                 Err(
                                     e @ (GcsError::BadCredentials { .. }
@@ -341,7 +337,8 @@ impl Kind for ContainerStorage {
                 network: Some(p.network.clone()),
                 ..Spec::default()
             };
-            let ran = run_labelled(&cx, &docker, spec, p.timeout, p.pull).await?;
+            let ran =
+                run_labelled(&cx.door(String::new()), &docker, spec, p.timeout, p.pull).await?;
             let probe = container::probe_line(&ran.logs);
             let result_seen = match (
                 p.verify_result,
@@ -350,7 +347,7 @@ impl Kind for ContainerStorage {
                     .and_then(|v| v.get("result_object"))
                     .and_then(|o| o.as_str()),
             ) {
-                (true, Some(obj)) => Some(match cx.needs.gcs(&choice).await {
+                (true, Some(obj)) => Some(match cx.gcs().client(&choice).await {
                     Ok(c) => c
                         .download(&bucket, obj)
                         .await

@@ -2,9 +2,9 @@
 //! serve the versions its controllers and SDKs use.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Deserialize;
@@ -142,8 +142,7 @@ impl Kind for CrdsPresent {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let crds = cx
-                .needs
-                .kube_cache
+                .kube_cache()?
                 .cluster::<CustomResourceDefinition>(&client)
                 .await
                 .map_err(|e| kube_error(&e, "list customresourcedefinitions"))?;

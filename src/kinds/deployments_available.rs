@@ -1,9 +1,9 @@
 //! `deployments-available`: the Deployments of a Kubeflow install exist and are Available.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -181,8 +181,7 @@ impl Kind for DeploymentsAvailable {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let list = cx
-                .needs
-                .kube_cache
+                .kube_cache()?
                 .namespaced::<Deployment>(&client, &p.namespace)
                 .await
                 .map_err(|e| {
@@ -199,8 +198,7 @@ impl Kind for DeploymentsAvailable {
                 .any(|s| s.available.as_ref().is_none_or(|a| a.0 != "True"))
             {
                 let pods = cx
-                    .needs
-                    .kube_cache
+                    .kube_cache()?
                     .namespaced::<Pod>(&client, &p.namespace)
                     .await
                     .map_err(|e| {

@@ -2,9 +2,9 @@
 //! whether it has a GPU runtime (so GPU container checks can run or be skipped with a reason).
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
@@ -98,7 +98,7 @@ impl Kind for DockerEngine {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let p: Params = cx.params()?;
-            let docker = cx.needs.docker().await.map_err(CheckError::Undecided)?;
+            let docker = cx.docker().await?;
             let v = docker.version().await.map_err(|e| {
                 CheckError::Undecided(format!("failed to read the Docker version: {e}"))
             })?;

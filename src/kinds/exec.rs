@@ -6,9 +6,9 @@
 //! string it reports is redacted and has its control characters escaped before it is kept.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::redact;
 use crate::model::{Evidence, Finding, Problem, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use rustix::process::{kill_process_group, Pid, Signal};
 use serde::Deserialize;

@@ -3,11 +3,10 @@
 //! Workload Identity annotation that names a Google service account. Values are never shown.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::kube_cache::{not_served, Selectors};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
-use base64::Engine as _;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::DynamicObject;
@@ -146,7 +145,7 @@ pub(crate) fn key_problems(bytes: &[u8]) -> Vec<KeyProblem> {
             "an RSA private key in PKCS#8 PEM",
         )),
         Some(pem) => {
-            if let Err(why) = load_private_key(pem) {
+            if let Err(why) = crate::clients::gcs::load_private_key(pem) {
                 out.push(p("private_key", why, "an RSA private key in PKCS#8 PEM"));
             }
         }
@@ -162,23 +161,6 @@ fn category(e: &serde_json::Error) -> &'static str {
         serde_json::error::Category::Data => "unexpected data",
         serde_json::error::Category::Eof => "truncated",
     }
-}
-
-/// Loads the key exactly as signing would: PEM armour, base64 body, PKCS#8 RSA key.
-pub(crate) fn load_private_key(pem: &str) -> Result<ring::signature::RsaKeyPair, &'static str> {
-    let body = pem.trim();
-    let body = body
-        .strip_prefix("-----BEGIN PRIVATE KEY-----")
-        .ok_or("no PKCS#8 PEM header (BEGIN PRIVATE KEY)")?;
-    let body = body
-        .strip_suffix("-----END PRIVATE KEY-----")
-        .ok_or("no PEM footer (END PRIVATE KEY): truncated?")?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| "PEM body is not valid base64")?;
-    ring::signature::RsaKeyPair::from_pkcs8(&der)
-        .map_err(|_| "PEM body is not a valid PKCS#8 RSA key")
 }
 
 /// `NAME@PROJECT.iam.gserviceaccount.com` (also the older `developer.` and `appspot.` forms).
@@ -304,8 +286,8 @@ impl Kind for GcpCredentials {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let cache = &cx.needs.kube_cache;
-            let objs = match cache.dynamic(&client, &super::profile_matrix::profile_resource(), Selectors::default()).await {
+            let cache = cx.kube_cache()?;
+            let objs = match cache.dynamic(&client, &crate::context::resources::profile_resource(), Selectors::default()).await {
                 Ok(o) => o,
                 Err(e) if not_served(&e) => {
                     return Err(CheckError::NotApplicable("the Profile API (profiles.kubeflow.org) is not served, so there are no profiles to check".into()))
@@ -326,7 +308,7 @@ impl Kind for GcpCredentials {
                 &objs,
                 p.profiles
                     .clone()
-                    .or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]))
+                    .or_else(|| cx.namespace().map(String::from).map(|n| vec![n]))
                     .as_ref(),
             )?;
             let mut facts: Vec<CredFacts> = objs

@@ -2,11 +2,11 @@
 //! target, with the taints pipelines must tolerate.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::kube_cache::Selectors;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::Deserialize;
@@ -308,8 +308,7 @@ impl Kind for GpuInventory {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let nodes = cx
-                .needs
-                .kube_cache
+                .kube_cache()?
                 .cluster::<Node>(&client)
                 .await
                 .map_err(|e| kube_error(&e, "list nodes"))?;
@@ -319,8 +318,7 @@ impl Kind for GpuInventory {
                 let mut all = Vec::new();
                 for sel in &p.device_plugin_selectors {
                     let pods = cx
-                        .needs
-                        .kube_cache
+                        .kube_cache()?
                         .all_namespaces::<Pod>(&client, Selectors::labels(sel))
                         .await
                         .map_err(|e| {

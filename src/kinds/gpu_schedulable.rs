@@ -3,10 +3,10 @@
 //! it is removed. This is the scheduler's own answer, not a re-implementation of it.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::owned;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};

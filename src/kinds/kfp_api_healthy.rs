@@ -3,13 +3,13 @@
 //! and is not so much older than the SDK that compiled kfcheck's samples that it would drop what
 //! they ask for.
 
-use super::kfp_support::load_pipeline;
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::Health;
 use crate::clients::kfp_spec::{CompiledSpec, Version};
 use crate::context::Need;
+use crate::doors::sample::load_pipeline;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
@@ -182,7 +182,7 @@ impl Kind for KfpApiHealthy {
                     string_only: spec.string_only_resources(),
                 });
             }
-            let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            let kfp = cx.kfp().await?;
             // A fresh look: the need was resolved at start-up.
             let health = kfp
                 .client

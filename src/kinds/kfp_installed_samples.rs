@@ -3,16 +3,16 @@
 //! its spec with an accelerator request, a node selector and a toleration injected into every
 //! step. The installed pipelines are never changed; kfcheck's experiment and runs are deleted.
 
-use super::kfp_support::{
-    create_experiment, evaluate_run, run_deadline, submit_run, wait_for_run, GpuParams, Watched,
-};
 use super::{kfp_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::{Pipeline, RunSource};
 use crate::clients::kfp_spec::CompiledSpec;
 use crate::context::kfp::{is_kfcheck_name, kfp_name};
 use crate::context::Need;
+use crate::doors::rest::{result_of, RestDoor, Submit, Watched};
+use crate::doors::sample::{run_deadline, GpuParams};
+use crate::doors::{verdict, Mode};
 use crate::model::{Problem, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
@@ -36,13 +36,6 @@ static META: KindMeta = KindMeta {
     ],
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Mode {
-    Cpu,
-    Gpu,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
@@ -54,7 +47,7 @@ struct Params {
     gpu: GpuParams,
     #[serde(default = "ten")]
     max_pipelines: usize,
-    #[serde(default, with = "super::kfp_support::duration")]
+    #[serde(default, with = "crate::doors::sample::duration")]
     run_timeout: Option<Duration>,
 }
 
@@ -109,7 +102,7 @@ impl Kind for KfpInstalledSamples {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let set = matcher(&p.patterns).map_err(CheckError::Undecided)?;
-            let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            let kfp = cx.kfp().await?;
             if let Some(why) = kfp.v2_unavailable() {
                 return Err(CheckError::Undecided(why));
             }
@@ -176,38 +169,39 @@ impl Kind for KfpInstalledSamples {
                     plans.push((pl.shown_name().to_string(), *mode, source));
                 }
             }
-            let experiment =
-                create_experiment(&cx, &kfp, &kfp_name(&cx.run_id, &cx.spec.id)).await?;
+            let door = RestDoor::new(kfp, Submit::Inline);
+            let dcx = cx.door(kfp_name(&cx.run_id, &cx.spec.id));
+            let experiment = door.create_experiment(&dcx, &dcx.name).await?;
             let mut runs = Vec::new();
             for (i, (pipeline, mode, source)) in plans.iter().enumerate() {
-                let mode_name = if *mode == Mode::Cpu { "cpu" } else { "gpu" };
+                let mode_name = mode.name();
                 let name = kfp_name(
                     &cx.run_id,
                     &format!("{}-{}-{mode_name} {pipeline}", cx.spec.id, i + 1),
                 );
-                let run = submit_run(
-                    &cx,
-                    &kfp,
-                    &name,
-                    &experiment.experiment_id,
-                    source,
-                    &serde_json::Map::new(),
-                )
-                .await?;
+                let run = door
+                    .submit_run(
+                        &dcx,
+                        &name,
+                        &experiment.experiment_id,
+                        source,
+                        &serde_json::Map::new(),
+                    )
+                    .await?;
                 runs.push((pipeline.clone(), mode_name, run.run_id));
             }
             // All runs at once: the slowest bounds the check, not their sum.
-            let limit = run_deadline(&cx, p.run_timeout);
+            let limit = run_deadline(cx.spec.timeout, p.run_timeout);
             let watched: Vec<Result<Watched, CheckError>> = futures::future::join_all(
                 runs.iter()
-                    .map(|(_, _, id)| wait_for_run(&cx, &kfp.client, id, limit)),
+                    .map(|(_, _, id)| door.wait_for_run(&dcx, id, limit)),
             )
             .await;
             for ((pipeline, mode, _), w) in runs.iter().zip(watched) {
                 let w = w?;
                 let what = format!("{pipeline} ({mode} mode)");
-                match evaluate_run(
-                    &w,
+                match verdict(
+                    &result_of(&w),
                     Subject::new("kfp-pipeline", what.clone()),
                     cx.spec.severity,
                     &what,

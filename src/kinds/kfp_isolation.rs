@@ -3,10 +3,10 @@
 //! (`--kfp-isolation-token`) must get 403. Read-only: it only lists experiments.
 
 use super::{CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::clients::kfp::{Auth, KfpError};
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use std::time::Duration;
 
@@ -99,7 +99,7 @@ impl Kind for KfpIsolation {
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
-            let kfp = cx.needs.kfp().await.map_err(CheckError::Undecided)?;
+            let kfp = cx.kfp().await?;
             if !kfp.multi_user {
                 return Err(CheckError::NotApplicable(
                     "KFP runs in single-user mode: there is no per-namespace isolation to check"

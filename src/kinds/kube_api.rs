@@ -1,10 +1,10 @@
 //! `kube-api`: the Kubernetes API answers, reports ready, and runs a version Kubeflow supports.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::kube_client::describe;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;

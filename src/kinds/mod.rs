@@ -3,6 +3,7 @@
 
 mod container_run;
 mod container_storage;
+mod context;
 mod crds_present;
 mod deployments_available;
 mod docker_engine;
@@ -13,26 +14,22 @@ mod gpu_schedulable;
 mod kfp_api_healthy;
 mod kfp_installed_samples;
 mod kfp_isolation;
-mod kfp_sample_run;
-mod kfp_support;
 mod kube_api;
 mod pipeline_fit;
 mod pipeline_lint;
+mod pipeline_run;
 mod profile_matrix;
-pub(crate) use profile_matrix::profile_resource;
 mod storage_class_default;
 mod webhooks_ready;
 
-pub(crate) use gcp_credentials::load_private_key;
-
-use crate::context::{Need, Needs};
+use crate::assets::SuiteBase;
+pub(crate) use crate::context::errors::{kfp_error, kube_error};
+use crate::context::Need;
+pub use crate::model::CheckError;
 use crate::model::{Finding, Problem};
-use crate::runner::JanitorHandle;
-use crate::suite::{CheckSpec, SuiteBase};
+pub use context::{CheckContext, CheckView, GcsAccess};
 use futures::future::BoxFuture;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Whether running the kind changes anything anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,46 +63,15 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
-/// A check could not run to a decision at all.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error("{0}")]
-    Undecided(String),
-    /// A 403 or RBAC denial: reads as "kfcheck lacks permission ...", never as "not ready".
-    #[error("kfcheck lacks permission to {0}")]
-    Forbidden(String),
-    /// There is nothing for this check to look at (no profiles at all, say): skipped, with the
-    /// reason; never passed.
-    #[error("{0}")]
-    NotApplicable(String),
-}
-
-/// Everything a running check may use. Clients come from `needs` only.
-pub struct CheckContext {
-    pub spec: Arc<CheckSpec>,
-    pub needs: Arc<Needs>,
-    pub janitor: JanitorHandle,
-    pub cancel: CancellationToken,
-    pub run_id: Arc<str>,
-}
-
-impl CheckContext {
-    /// The check's typed parameters (validated at load time, so an error here is a kfcheck bug
-    /// or a suite changed underneath; either way the check cannot decide).
-    pub(crate) fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, CheckError> {
-        typed_params(&self.spec.params).map_err(CheckError::Undecided)
-    }
-
-    /// The Kubernetes client; only for kinds that declared the need.
-    pub(crate) async fn kube(&self) -> Result<kube::Client, CheckError> {
-        self.needs.kube().await.map_err(CheckError::Undecided)
-    }
-}
-
 pub trait Kind: Send + Sync + 'static {
     fn meta(&self) -> &'static KindMeta;
     /// Validates a check's parameters strictly (unknown fields are errors).
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String>;
+    /// What a check of this kind needs, from its (validated) parameters; the runner resolves
+    /// only these, and the check can reach only these. The kind's static needs by default.
+    fn needs(&self, _params: &serde_json::Value) -> Vec<Need> {
+        self.meta().needs.to_vec()
+    }
     /// Gathers and evaluates. Must not print; must register cleanup before creating anything.
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>>;
 }
@@ -126,44 +92,29 @@ pub static KINDS: &[KindRef] = &[
     &kfp_api_healthy::KfpApiHealthy,
     &kfp_installed_samples::KfpInstalledSamples,
     &kfp_isolation::KfpIsolation,
-    &kfp_sample_run::KfpSampleRun,
     &kube_api::KubeApi,
     &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
+    &pipeline_run::PipelineRun,
     &profile_matrix::ProfileMatrix,
     &storage_class_default::StorageClassDefault,
     &webhooks_ready::WebhooksReady,
 ];
 
+/// Old kind names, still accepted (a suite written for an older kfcheck keeps working):
+/// (old name, the kind it now is).
+pub static ALIASES: &[(&str, &str)] = &[
+    // The REST door's sample run became `pipeline-run` (door: rest, the default).
+    ("kfp-sample-run", "pipeline-run"),
+];
+
+/// A kind by its name or an old name ([`ALIASES`]).
 pub fn find_kind(name: &str) -> Option<KindRef> {
+    let name = ALIASES
+        .iter()
+        .find(|(old, _)| *old == name)
+        .map_or(name, |(_, new)| new);
     KINDS.iter().copied().find(|k| k.meta().name == name)
-}
-
-/// Maps a Kubernetes API error to "could not decide"; a 403 reads as a missing permission.
-pub(crate) fn kube_error(e: &kube::Error, what: &str) -> CheckError {
-    match e {
-        kube::Error::Api(s) if s.code == 403 => CheckError::Forbidden(what.to_string()),
-        kube::Error::Api(s) if s.code == 401 => CheckError::Undecided(format!(
-            "the API server rejected kfcheck's credentials (401) when trying to {what}"
-        )),
-        other => CheckError::Undecided(format!(
-            "failed to {what}: {}",
-            crate::context::kube_client::describe(other)
-        )),
-    }
-}
-
-/// Maps a KFP API error to "could not decide": 403 reads as a missing permission, 401 as
-/// refused credentials, 404 as not found.
-/// Server text is redacted here too: a transport error may name a URL with credentials in it.
-pub(crate) fn kfp_error(e: &crate::clients::KfpError, what: &str) -> CheckError {
-    let redact = crate::clients::redact::redact;
-    match e.status() {
-        Some(403) => CheckError::Forbidden(format!("{what} in KFP ({})", redact(&e.message()))),
-        Some(401) => CheckError::Undecided(format!("KFP rejected kfcheck's credentials (401) when trying to {what}: {}; the token or cookie may have expired", redact(&e.message()))),
-        Some(404) => CheckError::Undecided(format!("failed to {what}: not found ({})", redact(&e.message()))),
-        _ => CheckError::Undecided(format!("failed to {what}: {}", redact(&e.to_string()))),
-    }
 }
 
 /// Whether a pod is Ready and, if not, why in a few words: the first unready container's waiting
@@ -226,6 +177,21 @@ mod tests {
             );
             assert!(!m.default_timeout.is_zero());
         }
+    }
+
+    #[test]
+    fn old_kind_names_stay_accepted_as_aliases_of_a_registered_kind() {
+        for (old, new) in ALIASES {
+            assert!(
+                KINDS.iter().all(|k| k.meta().name != *old),
+                "{old} is both a kind and an alias"
+            );
+            assert_eq!(find_kind(old).map(|k| k.meta().name), Some(*new));
+        }
+        assert_eq!(
+            find_kind("kfp-sample-run").map(|k| k.meta().name),
+            Some("pipeline-run")
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use super::pipeline_lint::{resolve, run_outcome, sources, validate_paths};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::pipeline::fit::FitNode;
 use crate::pipeline::lint::{lint_run, LintOptions};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Node;
 use serde::Deserialize;
@@ -53,8 +53,7 @@ impl Kind for PipelineFit {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
             let nodes = cx
-                .needs
-                .kube_cache
+                .kube_cache()?
                 .cluster::<Node>(&client)
                 .await
                 .map_err(|e| kube_error(&e, "list nodes"))?;

@@ -2,12 +2,12 @@
 //! accelerator, scheduling and image problems, addressed to each pipeline's owner.
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::{embedded, SuiteBase, EMBEDDED};
 use crate::model::Severity;
 #[cfg(test)]
 use crate::pipeline::lint::lint_sources;
 use crate::pipeline::lint::{expand_paths, lint_run, FileReport, LintOptions, LintRun, Source};
 use crate::pipeline::rules::{find_rule, LintConfig};
-use crate::suite::{embedded, SuiteBase, EMBEDDED};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::BTreeMap;

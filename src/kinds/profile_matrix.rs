@@ -4,10 +4,11 @@
 //! asked of the API server itself with SubjectAccessReview.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::kube_cache::{not_served, Selectors};
+use crate::context::resources::profile_resource;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authorization::v1::{
@@ -149,16 +150,6 @@ fn default_permissions() -> Vec<Permission> {
         p(Who::Owner, "list", "kubeflow.org", "poddefaults"),
         p(Who::Owner, "create", "pipelines.kubeflow.org", "runs"),
     ]
-}
-
-pub(crate) fn profile_resource() -> ApiResource {
-    ApiResource {
-        group: "kubeflow.org".into(),
-        version: "v1".into(),
-        api_version: "kubeflow.org/v1".into(),
-        kind: "Profile".into(),
-        plural: "profiles".into(),
-    }
 }
 
 fn pod_default_resource() -> ApiResource {
@@ -461,7 +452,7 @@ impl Kind for ProfileMatrix {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let cache = &cx.needs.kube_cache;
+            let cache = cx.kube_cache()?;
             let objs = match cache
                 .dynamic(&client, &profile_resource(), Selectors::default())
                 .await
@@ -486,7 +477,7 @@ impl Kind for ProfileMatrix {
                 &objs,
                 p.profiles
                     .clone()
-                    .or_else(|| cx.needs.settings.namespace.clone().map(|n| vec![n]))
+                    .or_else(|| cx.namespace().map(String::from).map(|n| vec![n]))
                     .as_ref(),
             )?;
             let list = profiles(&objs, only.as_ref());

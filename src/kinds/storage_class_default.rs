@@ -1,9 +1,9 @@
 //! `storage-class-default`: exactly one default StorageClass, so PVCs without a class bind.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::storage::v1::StorageClass;
 use serde::Deserialize;
@@ -100,8 +100,7 @@ impl Kind for StorageClassDefault {
         Box::pin(async move {
             let client = cx.kube().await?;
             let classes = cx
-                .needs
-                .kube_cache
+                .kube_cache()?
                 .cluster::<StorageClass>(&client)
                 .await
                 .map_err(|e| kube_error(&e, "list storageclasses"))?;

@@ -2,9 +2,9 @@
 //! at least one ready endpoint behind it.
 
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::model::{Evidence, Finding, Severity, Subject};
-use crate::suite::SuiteBase;
 use futures::future::BoxFuture;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ServiceReference, ValidatingWebhookConfiguration,
@@ -218,7 +218,7 @@ impl Kind for WebhooksReady {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let client = cx.kube().await?;
-            let cache = &cx.needs.kube_cache;
+            let cache = cx.kube_cache()?;
             let (m, v) = tokio::try_join!(
                 async {
                     cache

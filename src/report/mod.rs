@@ -6,7 +6,7 @@
 mod format;
 mod json;
 mod junit;
-pub mod progress;
+mod progress;
 mod reporter;
 mod sink;
 mod table;

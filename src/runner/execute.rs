@@ -1,7 +1,7 @@
 //! The run loop (JoinSet + semaphore + cancellation token, in the style of nextest).
 
-use super::janitor::Janitor;
 use crate::context::{Need, NeedError, Needs};
+use crate::janitor::Janitor;
 use crate::kinds::{CheckContext, CheckError, Outcome};
 use crate::model::{CheckResult, Event, NeedState, Problem, Status, Subject};
 use crate::suite::CheckSpec;
@@ -93,8 +93,8 @@ pub async fn run_checks(
     // Needs: each distinct one resolved once, concurrently.
     let mut wanted: BTreeMap<Need, Vec<String>> = BTreeMap::new();
     for c in &checks {
-        for n in c.kind.meta().needs {
-            wanted.entry(*n).or_default().push(c.id.clone());
+        for n in c.needs() {
+            wanted.entry(n).or_default().push(c.id.clone());
         }
     }
     let resolved: HashMap<Need, Result<String, NeedError>> = futures::future::join_all(
@@ -145,9 +145,7 @@ pub async fn run_checks(
     let mut task_ids: HashMap<tokio::task::Id, Arc<CheckSpec>> = HashMap::new();
     for spec in checks {
         let unavailable: Vec<(&NeedError, String)> = spec
-            .kind
-            .meta()
-            .needs
+            .needs()
             .iter()
             .filter_map(|n| {
                 resolved[n]
@@ -173,14 +171,15 @@ pub async fn run_checks(
             continue;
         }
         let spec = Arc::new(spec);
-        let cx = CheckContext {
-            spec: spec.clone(),
-            needs: needs.clone(),
-            janitor: janitor.handle(&spec.id),
-            cancel: cancel.child_token(),
-            run_id: run_id.clone(),
-        };
+        let cx = CheckContext::new(
+            Arc::new(spec.view()),
+            needs.clone(),
+            janitor.handle(&spec.id),
+            cancel.child_token(),
+            run_id.clone(),
+        );
         let fut = one_check(
+            spec.clone(),
             cx,
             semaphore.clone(),
             janitor.clone(),
@@ -232,13 +231,13 @@ pub async fn run_checks(
 }
 
 async fn one_check(
+    spec: Arc<CheckSpec>,
     cx: CheckContext,
     semaphore: Arc<Semaphore>,
     janitor: Janitor,
     stop: Arc<AtomicU8>,
     on_event: Arc<dyn Fn(&Event) + Send + Sync>,
 ) -> CheckResult {
-    let spec = cx.spec.clone();
     let cancel = cx.cancel.clone();
     let stopped_reason = |stop: &AtomicU8| match stop.load(Ordering::SeqCst) {
         DEADLINE => (
@@ -325,10 +324,10 @@ async fn one_check(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assets::SuiteBase;
     use crate::context::Settings;
     use crate::kinds::{CheckError, Effect, Kind, KindMeta, Outcome};
     use crate::model::{Evidence, Finding, Severity};
-    use crate::suite::SuiteBase;
     use futures::future::BoxFuture;
     use std::sync::atomic::AtomicUsize;
 

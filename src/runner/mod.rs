@@ -2,7 +2,6 @@
 //! deadline, panics caught, cancellation (Ctrl-C) that still runs cleanup, results in id order.
 
 mod execute;
-mod janitor;
 
+pub use crate::janitor::{Janitor, JanitorHandle};
 pub use execute::{run_checks, RunOptions, StopReason};
-pub use janitor::{Janitor, JanitorHandle};

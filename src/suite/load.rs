@@ -1,21 +1,13 @@
 //! Loading and strict validation of check files. Every error names the file and, where the YAML
 //! tells, the line: unknown fields, duplicate ids, unknown kinds and bad parameters.
 
+use crate::assets::SuiteBase;
 use crate::kinds::{find_kind, KindRef};
 use crate::model::Severity;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Where a check came from; relative paths in its parameters resolve against it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SuiteBase {
-    /// The default suite compiled into the binary (paths resolve to embedded files).
-    Embedded,
-    /// A `--suite` directory.
-    Dir(PathBuf),
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +49,25 @@ pub struct CheckSpec {
     pub origin: String,
 }
 
+impl CheckSpec {
+    /// What the check needs: its kind's answer for its parameters.
+    pub fn needs(&self) -> Vec<crate::context::Need> {
+        self.kind.needs(&self.params)
+    }
+
+    /// What its kind sees of it when it runs.
+    pub fn view(&self) -> crate::kinds::CheckView {
+        crate::kinds::CheckView {
+            id: self.id.clone(),
+            severity: self.severity,
+            timeout: self.timeout,
+            params: self.params.clone(),
+            base: self.base.clone(),
+            needs: self.needs(),
+        }
+    }
+}
+
 impl std::fmt::Debug for CheckSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckSpec")
@@ -92,7 +103,7 @@ impl Suite {
 pub fn load_suite(dirs: &[PathBuf]) -> Result<Suite, Vec<SuiteError>> {
     let mut errors = Vec::new();
     let mut by_id: BTreeMap<String, CheckSpec> = BTreeMap::new();
-    let embedded: Vec<(String, String)> = super::EMBEDDED
+    let embedded: Vec<(String, String)> = crate::assets::EMBEDDED
         .iter()
         .filter(|(p, _)| p.matches('/').count() == 1)
         .map(|(p, t)| (p.to_string(), t.to_string()))

@@ -1,0 +1,87 @@
+//! Doors: the ways a data scientist's pipeline reaches the cluster, each proven with the same
+//! compiled sample in CPU and GPU mode so that the doors can be compared to locate a fault.
+//! Every door does the same four things ([`Door`]): it has one need, submits a [`Sample`]
+//! (registering cleanup with the janitor before it creates anything), waits for a terminal
+//! state within the deadline, and tells the run door-neutrally ([`RunResult`]), which one
+//! [`verdict`] judges. The Docker door (one component as a local container) has its helpers
+//! here too. Doors sit below the kinds: the `pipeline-run` kind picks a door by name.
+
+pub(crate) mod docker;
+mod outcome;
+pub(crate) mod rest;
+pub(crate) mod sample;
+
+pub use outcome::{verdict, RunResult, StepResult};
+pub use sample::{Mode, Sample};
+
+use crate::context::Need;
+use crate::janitor::JanitorHandle;
+use crate::model::CheckError;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A door as a check names it (`door: rest`). The notebook and Argo doors come with their own
+/// files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DoorName {
+    /// The KFP REST API behind the dashboard.
+    #[default]
+    Rest,
+}
+
+impl DoorName {
+    pub fn name(self) -> &'static str {
+        match self {
+            DoorName::Rest => "rest",
+        }
+    }
+
+    /// What the door needs, known before any client exists (the runner resolves only this).
+    pub fn need(self) -> Need {
+        match self {
+            DoorName::Rest => Need::Kfp,
+        }
+    }
+}
+
+/// What a door may use while it works for one check.
+pub struct DoorContext<'a> {
+    pub janitor: &'a JanitorHandle,
+    pub cancel: &'a CancellationToken,
+    pub run_id: &'a str,
+    pub check_id: &'a str,
+    /// The unique name of what the door creates (carries the run id).
+    pub name: String,
+}
+
+/// A submitted run: enough to wait for it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub name: String,
+    /// The door's own id for it (a KFP run id, a Workflow name).
+    pub id: String,
+    pub at: Instant,
+}
+
+/// What every door does.
+pub trait Door: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn need(&self) -> Need;
+    /// Submits the sample in its mode; cleanup of everything it creates is registered with the
+    /// janitor first.
+    fn submit<'a>(
+        &'a self,
+        cx: &'a DoorContext<'a>,
+        sample: &'a Sample,
+    ) -> BoxFuture<'a, Result<Submitted, CheckError>>;
+    /// Waits for a terminal state within `deadline` and tells what it saw.
+    fn wait<'a>(
+        &'a self,
+        cx: &'a DoorContext<'a>,
+        submitted: &'a Submitted,
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<RunResult, CheckError>>;
+}

@@ -1,0 +1,179 @@
+//! What a running check sees: a narrow view of its definition ([`CheckView`], built by the suite
+//! layer; kinds never see the suite) and its clients, reachable only for the needs the check
+//! declared. The fields are private to this file so that a kind cannot go around the gate: a
+//! need it did not declare is a kfcheck bug, reported as such (and caught by the tests that run
+//! every kind).
+
+use super::{typed_params, CheckError};
+use crate::assets::SuiteBase;
+use crate::context::gcs::GcsChoice;
+use crate::context::kfp::Kfp;
+use crate::context::kube_cache::KubeCache;
+use crate::context::{Need, Needs};
+use crate::janitor::JanitorHandle;
+use crate::model::Severity;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A check's definition as its kind sees it.
+#[derive(Debug, Clone)]
+pub struct CheckView {
+    pub id: String,
+    pub severity: Severity,
+    pub timeout: Duration,
+    pub params: serde_json::Value,
+    /// Where the check's relative paths resolve.
+    pub base: SuiteBase,
+    /// What the check declared it needs (its kind's needs for these parameters).
+    pub needs: Vec<Need>,
+}
+
+/// Everything a running check may use.
+pub struct CheckContext {
+    pub spec: Arc<CheckView>,
+    needs: Arc<Needs>,
+    pub janitor: JanitorHandle,
+    pub cancel: CancellationToken,
+    pub run_id: Arc<str>,
+}
+
+/// GCS clients for a check and for the cleanup it registers (GCS credentials are per check,
+/// not a run-wide need).
+#[derive(Clone)]
+pub struct GcsAccess(Arc<Needs>);
+
+impl GcsAccess {
+    pub async fn client(
+        &self,
+        choice: &GcsChoice,
+    ) -> Result<crate::clients::gcs::GcsClient, crate::clients::gcs::GcsError> {
+        self.0.gcs(choice).await
+    }
+}
+
+impl CheckContext {
+    pub fn new(
+        spec: Arc<CheckView>,
+        needs: Arc<Needs>,
+        janitor: JanitorHandle,
+        cancel: CancellationToken,
+        run_id: Arc<str>,
+    ) -> CheckContext {
+        CheckContext {
+            spec,
+            needs,
+            janitor,
+            cancel,
+            run_id,
+        }
+    }
+
+    /// The check's typed parameters (validated at load time, so an error here is a kfcheck bug
+    /// or a suite changed underneath; either way the check cannot decide).
+    pub(crate) fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, CheckError> {
+        typed_params(&self.spec.params).map_err(CheckError::Undecided)
+    }
+
+    fn declared(&self, need: Need) -> Result<(), CheckError> {
+        if self.spec.needs.contains(&need) {
+            Ok(())
+        } else {
+            Err(CheckError::Undecided(format!(
+                "kfcheck bug: check {} reached for the {} need it did not declare",
+                self.spec.id,
+                need.name()
+            )))
+        }
+    }
+
+    /// The Kubernetes client.
+    pub(crate) async fn kube(&self) -> Result<kube::Client, CheckError> {
+        self.declared(Need::Kube)?;
+        self.needs.kube().await.map_err(CheckError::Undecided)
+    }
+
+    /// The run-wide cache of Kubernetes lists (part of the kube need).
+    pub(crate) fn kube_cache(&self) -> Result<&KubeCache, CheckError> {
+        self.declared(Need::Kube)?;
+        Ok(&self.needs.kube_cache)
+    }
+
+    /// The KFP API.
+    pub(crate) async fn kfp(&self) -> Result<Kfp, CheckError> {
+        self.declared(Need::Kfp)?;
+        self.needs.kfp().await.map_err(CheckError::Undecided)
+    }
+
+    /// The Docker engine.
+    pub(crate) async fn docker(&self) -> Result<bollard::Docker, CheckError> {
+        self.declared(Need::Docker)?;
+        self.needs.docker().await.map_err(CheckError::Undecided)
+    }
+
+    /// `-n NAMESPACE`, when given.
+    pub(crate) fn namespace(&self) -> Option<&str> {
+        self.needs.settings.namespace.as_deref()
+    }
+
+    /// Storage settings passed through from kfcheck's environment to containers it starts.
+    pub(crate) fn storage_env(&self) -> Vec<String> {
+        self.needs.storage_env()
+    }
+
+    /// What a door may use while it works for this check; `name` names what it creates.
+    pub(crate) fn door(&self, name: String) -> crate::doors::DoorContext<'_> {
+        crate::doors::DoorContext {
+            janitor: &self.janitor,
+            cancel: &self.cancel,
+            run_id: &self.run_id,
+            check_id: &self.spec.id,
+            name,
+        }
+    }
+
+    pub(crate) fn gcs(&self) -> GcsAccess {
+        GcsAccess(self.needs.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(needs: Vec<Need>) -> CheckContext {
+        let view = CheckView {
+            id: "c".into(),
+            severity: Severity::Error,
+            timeout: Duration::from_secs(1),
+            params: serde_json::Value::Null,
+            base: SuiteBase::Embedded,
+            needs,
+        };
+        let janitor = crate::janitor::Janitor::default();
+        CheckContext::new(
+            Arc::new(view),
+            Arc::new(Needs::new(Default::default())),
+            janitor.handle("c"),
+            CancellationToken::new(),
+            "r".into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_undeclared_need_is_a_kfcheck_bug_not_a_client() {
+        let c = cx(vec![Need::Docker]);
+        for e in [
+            c.kube().await.err(),
+            c.kfp().await.err(),
+            c.kube_cache().err(),
+        ] {
+            let m = e.expect("refused").to_string();
+            assert!(m.starts_with("kfcheck bug: check c reached for the"), "{m}");
+        }
+        // Declared: the client's own answer (no kubeconfig here), not the bug.
+        let c = cx(vec![Need::Kube]);
+        let m = c.kube().await.err().unwrap().to_string();
+        assert!(!m.contains("kfcheck bug"), "{m}");
+    }
+}

@@ -1,0 +1,181 @@
+//! `pipeline-run`: one of kfcheck's compiled sample pipelines (embedded in the binary, or below
+//! a `--suite` directory) submitted through a door (`door: rest`, the KFP REST API as the
+//! dashboard does; the notebook and Argo doors come with their own files) in CPU or GPU mode,
+//! waited for to a terminal state within the check's deadline, and judged by the one verdict
+//! every door shares. What the door creates carries the run id in its name and is removed
+//! afterwards; a run still going at the deadline is terminated and deleted. The old kind name
+//! `kfp-sample-run` is an alias (REST door, GPU mode when `gpu:` is given).
+
+use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
+use crate::context::kfp::kfp_name;
+use crate::context::Need;
+use crate::doors::rest::{RestDoor, Submit};
+use crate::doors::sample::{run_deadline, GpuParams};
+use crate::doors::{verdict, Door, DoorName, Mode, Sample};
+use crate::model::Subject;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::time::Duration;
+
+pub struct PipelineRun;
+
+static META: KindMeta = KindMeta {
+    name: "pipeline-run",
+    needs: &[Need::Kfp],
+    effect: Effect::CreatesResources,
+    default_timeout: Duration::from_secs(600),
+    what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
+    why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",
+    fix: "Read the failed step and its message in the evidence, then that pod's logs; a run that never finishes usually has a Pending pod that no node can take.",
+    params: &[
+        ("pipeline", "compiled pipeline YAML, relative to the suite (embedded: pipelines/kfcheck-cpu-sample.yaml)"),
+        ("door", "rest (the KFP REST API behind the dashboard; default)"),
+        ("mode", "cpu or gpu (default: gpu when `gpu` is given, else cpu)"),
+        ("parameters", "map of run parameters (default none)"),
+        ("gpu", "GPU mode settings for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}; without them GPU mode runs the sample's own GPU requests"),
+        ("submit", "rest door: inline (the spec inside the run, default) or upload (multipart upload as a pipeline, a second version, and a run of that version: the dashboard's upload path)"),
+        ("run_timeout", "how long the run may take, e.g. 8m (default: the check's timeout less a margin)"),
+    ],
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    pipeline: String,
+    #[serde(default)]
+    door: DoorName,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    parameters: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    gpu: Option<GpuParams>,
+    #[serde(default)]
+    submit: Submit,
+    #[serde(default, with = "crate::doors::sample::duration")]
+    run_timeout: Option<Duration>,
+}
+
+impl Params {
+    fn mode(&self) -> Result<Mode, String> {
+        match (self.mode, &self.gpu) {
+            (Some(Mode::Cpu), Some(_)) => {
+                Err("gpu: settings are for mode: gpu (remove them, or set mode: gpu)".into())
+            }
+            (Some(m), _) => Ok(m),
+            (None, Some(_)) => Ok(Mode::Gpu),
+            (None, None) => Ok(Mode::Cpu),
+        }
+    }
+}
+
+fn sample_of(p: &Params, base: &SuiteBase) -> Result<Sample, String> {
+    Sample::load(
+        base,
+        &p.pipeline,
+        p.mode()?,
+        p.gpu.as_ref(),
+        p.parameters.clone(),
+    )
+}
+
+impl Kind for PipelineRun {
+    fn meta(&self) -> &'static KindMeta {
+        &META
+    }
+
+    fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
+        let p: Params = typed_params(params)?;
+        sample_of(&p, base).map(|_| ())
+    }
+
+    fn needs(&self, params: &serde_json::Value) -> Vec<Need> {
+        let door = typed_params::<Params>(params)
+            .map(|p| p.door)
+            .unwrap_or_default();
+        vec![door.need()]
+    }
+
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+        Box::pin(async move {
+            let p: Params = cx.params()?;
+            let sample = sample_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+            let door: Box<dyn Door> = match p.door {
+                DoorName::Rest => Box::new(RestDoor::new(cx.kfp().await?, p.submit)),
+            };
+            let dcx = cx.door(kfp_name(&cx.run_id, &cx.spec.id));
+            let submitted = door.submit(&dcx, &sample).await?;
+            let deadline = run_deadline(cx.spec.timeout, p.run_timeout);
+            let result = door.wait(&dcx, &submitted, deadline).await?;
+            let what = sample.what().to_string();
+            let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
+            let mut out = Outcome::default();
+            match verdict(&result, subject, cx.spec.severity, &what) {
+                Ok(note) => out
+                    .notes
+                    .push(format!("{note}, {} status poll(s)", result.polls)),
+                Err(f) => out.findings.push(*f),
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_validated_against_the_embedded_samples() {
+        let ok = serde_json::json!({"pipeline": "pipelines/kfcheck-gpu-sample.yaml", "gpu": {"type": "nvidia-tesla-t4"}, "run_timeout": "2m"});
+        assert!(PipelineRun.validate(&ok, &SuiteBase::Embedded).is_ok());
+        assert!(PipelineRun
+            .validate(
+                &serde_json::json!({"pipeline": "pipelines/nope.yaml"}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
+        assert!(PipelineRun
+            .validate(
+                &serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "run_timeout": "soon"}),
+                &SuiteBase::Embedded
+            )
+            .is_err());
+        let p: Params = typed_params(&ok).unwrap();
+        let s = sample_of(&p, &SuiteBase::Embedded).unwrap();
+        assert_eq!(
+            s.mode,
+            Mode::Gpu,
+            "gpu settings alone mean GPU mode (the old kind's meaning)"
+        );
+        let sel = &s.spec.platform.unwrap()["platforms"]["kubernetes"]["deploymentSpec"]
+            ["executors"]["exec-gpu-probe"]["nodeSelector"]["labels"];
+        assert_eq!(
+            sel["cloud.google.com/gke-accelerator"], "nvidia-tesla-t4",
+            "the configured GPU type replaces the sample's"
+        );
+    }
+
+    #[test]
+    fn door_and_mode_are_parameters_and_the_need_follows_the_door() {
+        let base = &SuiteBase::Embedded;
+        let cpu = serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "rest", "mode": "cpu"});
+        assert!(PipelineRun.validate(&cpu, base).is_ok());
+        assert_eq!(PipelineRun.needs(&cpu), vec![Need::Kfp]);
+        let gpu =
+            serde_json::json!({"pipeline": "pipelines/kfcheck-gpu-sample.yaml", "mode": "gpu"});
+        assert!(PipelineRun.validate(&gpu, base).is_ok());
+        let contradiction = serde_json::json!({"pipeline": "pipelines/kfcheck-gpu-sample.yaml", "mode": "cpu", "gpu": {"type": "nvidia-l4"}});
+        assert!(PipelineRun
+            .validate(&contradiction, base)
+            .unwrap_err()
+            .contains("mode: gpu"));
+        let unknown =
+            serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "telnet"});
+        assert!(PipelineRun
+            .validate(&unknown, base)
+            .unwrap_err()
+            .contains("rest"));
+    }
+}
