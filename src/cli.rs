@@ -1,5 +1,10 @@
-//! Command-line definition (clap). Flags and subcommands only; behaviour lives in `app`.
+//! Command-line definition (clap). Flags and subcommands only; behaviour lives in `commands`,
+//! reached through `app`. The lower layers' value types (`Need`, `Format`) know nothing of clap:
+//! their clap values are defined here, from their own names.
 
+use crate::context::Need;
+use crate::report::Format;
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -45,7 +50,7 @@ pub struct Global {
     /// Treat a missing need as an error instead of skipping its checks (repeatable), e.g. in a
     /// CI gate that must reach the cluster: --require kube.
     #[arg(long, global = true, value_enum, value_name = "NEED")]
-    pub require: Vec<crate::context::Need>,
+    pub require: Vec<Need>,
     /// Extra check suite directory: adds checks and overrides default ones by id (repeatable).
     #[arg(long, global = true, value_name = "DIR")]
     pub suite: Vec<PathBuf>,
@@ -59,11 +64,11 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
     /// Format printed on stdout.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = crate::report::Format::Table)]
-    pub output: crate::report::Format,
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
     /// Also write a report to a file, as FORMAT=PATH, e.g. json=kfcheck.json (repeatable).
     #[arg(long, global = true, value_name = "FORMAT=PATH", value_parser = parse_report)]
-    pub report: Vec<(crate::report::Format, PathBuf)>,
+    pub report: Vec<(Format, PathBuf)>,
     /// Group pipeline findings per owner (CODEOWNERS, else last git author).
     #[arg(long, global = true)]
     pub by_owner: bool,
@@ -188,6 +193,36 @@ impl std::str::FromStr for SecretArg {
     }
 }
 
+/// `--require NEED`: the need's own name; the help says what each one is.
+impl ValueEnum for Need {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Need::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            Need::Kube => "A Kubernetes API server reachable with the resolved kubeconfig",
+            Need::Docker => "A Docker engine",
+            Need::Kfp => {
+                "A Kubeflow Pipelines API endpoint (--kfp-endpoint, a port-forward to \
+                 --kfp-service, or in-cluster)"
+            }
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
+}
+
+/// `-o FORMAT`: the format's own name (`Format::name`, also what `--report` parses).
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Format::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Error,
@@ -278,7 +313,7 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
+fn parse_report(s: &str) -> Result<(Format, PathBuf), String> {
     let (f, p) = s
         .split_once('=')
         .ok_or("expected FORMAT=PATH, e.g. json=report.json")?;
@@ -418,5 +453,29 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{cli:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn needs_and_formats_are_accepted_by_their_own_names() {
+        for need in Need::ALL {
+            for format in Format::ALL {
+                let report = format!("{}=r", format.name());
+                let args = [
+                    "kfcheck",
+                    "--require",
+                    need.name(),
+                    "-o",
+                    format.name(),
+                    "--report",
+                    &report,
+                    "all",
+                ];
+                let cli = Cli::try_parse_from(args).unwrap();
+                assert_eq!(cli.global.require, vec![need]);
+                assert_eq!(cli.global.output, format);
+                assert_eq!(cli.global.report, vec![(format, PathBuf::from("r"))]);
+            }
+        }
+        assert!(Cli::try_parse_from(["kfcheck", "--require", "gcs", "all"]).is_err());
     }
 }

@@ -1,13 +1,16 @@
 //! kfcheck: tells a platform team whether a Kubeflow cluster is really ready for data scientists.
 //!
-//! Layers (dependencies flow one way): `model` ← `kinds` ← `runner`; `report` sees only `model`
-//! and run events; `app` wires the command line to them.
+//! Layers (dependencies flow one way, low to high): `units`, `model` < `pipeline`, `clients` <
+//! `context` < `doors` < `kinds` < `suite` < `runner` < `report` < `cleanup`, `probe`, `local` <
+//! `cli` < `commands` < `app`, `fuzzing`. `report` sees only `model` (results and run events);
+//! `commands` does each subcommand's work; `app` wires the parsed command line to them.
 
 pub mod app;
 pub mod assets;
 pub mod cleanup;
 pub mod cli;
 pub mod clients;
+pub(crate) mod commands;
 pub mod context;
 pub mod doors;
 #[doc(hidden)]

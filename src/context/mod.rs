@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::OnceCell;
 
 /// Something outside kfcheck that a kind depends on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Need {
     /// A Kubernetes API server reachable with the resolved kubeconfig.
     Kube,
@@ -29,6 +29,9 @@ pub enum Need {
 }
 
 impl Need {
+    /// Every need, in the order help texts list them.
+    pub const ALL: [Need; 3] = [Need::Kube, Need::Docker, Need::Kfp];
+
     pub fn name(self) -> &'static str {
         match self {
             Need::Kube => "kube",

@@ -5,18 +5,36 @@
 
 pub mod plan;
 
-use crate::app::AppOutput;
-use crate::cli::LocalRunArgs;
 use crate::clients::container::{self, Spec};
 use crate::clients::redact;
 use crate::context::{owned, Needs, Settings};
-use crate::model::ExitStatus;
+use crate::model::{AppOutput, ExitStatus};
 use plan::{Bindings, ParamSource, Plan};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
+
+/// What `kfcheck local-run` was asked to do (the command layer fills it in from the command line).
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    /// Compiled pipeline (KFP v2 IR YAML).
+    pub pipeline: PathBuf,
+    /// Folder for step inputs, outputs, logs and manifest.json (`None`: a new one under target/).
+    pub workdir: Option<PathBuf>,
+    /// Pipeline parameters as NAME=VALUE.
+    pub params: Vec<String>,
+    /// Image replacements as FROM=TO.
+    pub images: Vec<String>,
+    /// Pull images that are not present.
+    pub pull: bool,
+    pub step_timeout: Duration,
+    /// Network for the containers (host, none or bridge).
+    pub network: String,
+    /// Run GPU steps with all GPUs.
+    pub gpus: bool,
+}
 
 /// Where the run folder is mounted in every step's container.
 const MOUNT: &str = "/kfcheck/data";
@@ -111,17 +129,6 @@ pub fn digest(p: &Path) -> std::io::Result<(String, u64)> {
     ))
 }
 
-fn run_id() -> String {
-    let n = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{:010x}",
-        (n as u64 ^ (u64::from(std::process::id()) << 20)) & 0xff_ffff_ffff
-    )
-}
-
 fn usage(m: impl Into<String>) -> AppOutput {
     AppOutput {
         stderr: format!("kfcheck: local-run: {}\n", m.into()),
@@ -143,7 +150,7 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
+pub fn run(settings: &Settings, a: &LocalRun) -> AppOutput {
     let text = match std::fs::read_to_string(&a.pipeline) {
         Ok(t) => t,
         Err(e) => return usage(format!("{}: {e}", a.pipeline.display())),
@@ -173,7 +180,7 @@ pub fn run(settings: &Settings, a: &LocalRunArgs) -> AppOutput {
     if !matches!(a.network.as_str(), "host" | "none" | "bridge") {
         return usage(format!("--network {}: use host, none or bridge", a.network));
     }
-    let id = run_id();
+    let id = crate::model::run_id::new();
     let workdir = a
         .workdir
         .clone()
@@ -294,7 +301,7 @@ async fn execute(
     plan: &Plan,
     params: &BTreeMap<String, String>,
     images: &BTreeMap<String, String>,
-    a: &LocalRunArgs,
+    a: &LocalRun,
     workdir: &Path,
     id: &str,
     cancel: &CancellationToken,
@@ -342,7 +349,7 @@ async fn run_step(
     params: &BTreeMap<String, String>,
     out_params: &BTreeMap<(String, String), String>,
     images: &BTreeMap<String, String>,
-    a: &LocalRunArgs,
+    a: &LocalRun,
     workdir: &Path,
     id: &str,
     cancel: &CancellationToken,

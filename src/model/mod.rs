@@ -1,15 +1,21 @@
-//! Pure data shared by every layer: statuses, severities, findings, check results and the run
-//! report. Nothing here does I/O; reporters and kinds both depend on these types.
+//! Pure data shared by every layer: statuses, severities, findings, check results, the run
+//! report, run events and command output. Nothing here does I/O (a new run id reads only the
+//! clock); reporters and kinds both depend on these types.
 
 mod check_error;
+mod event;
 mod exit;
 mod finding;
+mod output;
 pub mod owned;
 mod result;
+pub mod run_id;
 mod sweep;
 
 pub use check_error::{CheckError, Outcome};
+pub use event::Event;
 pub use exit::{exit_code_for, not_run, verdict_reason, ExitStatus};
 pub use finding::{Evidence, Finding, Problem, Severity, Subject};
+pub use output::AppOutput;
 pub use result::{CheckResult, NeedState, RunReport, Status, Summary};
 pub use sweep::SweepReport;

@@ -3,11 +3,21 @@
 //! reached (TCP connect, timed).
 
 use super::{ms, ProbeStatus};
-use crate::cli::EnvProbeArgs;
 use crate::clients::gcs::{GcsClient, Options};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// What `kfcheck probe env` was asked to look at (the command layer fills it in from the command
+/// line).
+#[derive(Debug, Clone, Default)]
+pub struct EnvProbe {
+    /// Endpoints to test for reachability, URL or HOST:PORT.
+    pub endpoint: Vec<String>,
+    /// Folders whose file names to list as mounted secrets (empty: the usual ones).
+    pub secrets_dir: Vec<PathBuf>,
+    pub no_metadata: bool,
+}
 
 const DEFAULT_SECRET_DIRS: &[&str] = &[
     "/var/secrets",
@@ -110,7 +120,7 @@ fn id_field(status: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-pub(crate) async fn run(a: &EnvProbeArgs) -> (ProbeStatus, Value) {
+pub(crate) async fn run(a: &EnvProbe) -> (ProbeStatus, Value) {
     let status_file = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
     let identity = json!({

@@ -6,7 +6,6 @@
 //! utilisation NVML reported when the probe looked.
 
 use super::ProbeStatus;
-use crate::cli::GpuProbeArgs;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -129,8 +128,8 @@ pub fn evaluate(r: &GpuReport, expect_at_least: u32) -> (ProbeStatus, Value) {
     (status, v)
 }
 
-pub(crate) fn run(a: &GpuProbeArgs) -> (ProbeStatus, Value) {
-    evaluate(&gpu_report(), a.expect)
+pub(crate) fn run(expect_at_least: u32) -> (ProbeStatus, Value) {
+    evaluate(&gpu_report(), expect_at_least)
 }
 
 #[cfg(test)]

@@ -7,11 +7,23 @@ mod env;
 mod gpu;
 mod storage;
 
+pub use env::EnvProbe;
 pub use gpu::gpu_report;
+pub use storage::StorageProbe;
 
-use crate::app::AppOutput;
-use crate::cli::{ProbeArgs, ProbeWhat};
-use crate::model::ExitStatus;
+use crate::model::{AppOutput, ExitStatus};
+use std::path::Path;
+
+/// Which probe to run, with its parameters.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Storage(StorageProbe),
+    /// Fail when fewer GPUs than `expect` are visible.
+    Gpu {
+        expect: u32,
+    },
+    Env(EnvProbe),
+}
 
 /// The verdict every probe line carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,8 +44,9 @@ impl ProbeStatus {
     }
 }
 
-/// Runs a probe within `deadline` (the global `--timeout`) and renders its line.
-pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
+/// Runs a probe within `deadline` (the global `--timeout`) and renders its line, also written to
+/// `output_file` when given.
+pub fn run(probe: &Probe, output_file: Option<&Path>, deadline: std::time::Duration) -> AppOutput {
     // One thread: the probe does one thing at a time, and hyper's connection task then hands body
     // chunks over without waking another thread (measured by scripts/bench-docker).
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -49,10 +62,10 @@ pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
             }
         }
     };
-    let (status, value) = match &args.what {
-        ProbeWhat::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
-        ProbeWhat::Gpu(a) => gpu::run(a),
-        ProbeWhat::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
+    let (status, value) = match probe {
+        Probe::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
+        Probe::Gpu { expect } => gpu::run(*expect),
+        Probe::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
     };
     let line = value.to_string();
     let mut out = AppOutput {
@@ -60,7 +73,7 @@ pub fn run(args: &ProbeArgs, deadline: std::time::Duration) -> AppOutput {
         exit: Some(status.exit()),
         ..Default::default()
     };
-    if let Some(path) = &args.output_file {
+    if let Some(path) = output_file {
         let written = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -3,12 +3,31 @@
 //! step; optionally leaves a result object behind for the caller to verify and remove.
 
 use super::{ms, ProbeStatus};
-use crate::cli::StorageProbeArgs;
 use crate::clients::gcs::{GcsClient, GcsError, Options};
 use crate::units::parse_size;
 use bytes::Bytes;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What `kfcheck probe storage` was asked to round-trip (the command layer fills it in from the
+/// command line).
+#[derive(Debug, Clone)]
+pub struct StorageProbe {
+    pub bucket: String,
+    /// Objects go under PREFIX/RUN-ID/ (and SCOPE/ when given).
+    pub prefix: String,
+    /// Run id for object names (`None`: one made up by the probe).
+    pub run_id: Option<String>,
+    pub scope: Option<String>,
+    /// Size of the object written and read back, as given (e.g. 64KiB).
+    pub size: String,
+    pub key_file: Option<PathBuf>,
+    pub endpoint: Option<String>,
+    pub no_metadata: bool,
+    /// Also upload the result line (left for the caller).
+    pub upload_result: bool,
+}
 
 /// Bytes that differ per position, so a truncated or shifted read cannot compare equal.
 pub(crate) fn payload(len: usize, seed: u64) -> Bytes {
@@ -43,7 +62,7 @@ fn status_for(e: &GcsError) -> ProbeStatus {
     }
 }
 
-pub(crate) fn options(a: &StorageProbeArgs) -> Options {
+pub(crate) fn options(a: &StorageProbe) -> Options {
     let mut o = Options::from_env();
     o.endpoint = a.endpoint.clone();
     o.key_file = a.key_file.clone();
@@ -51,16 +70,13 @@ pub(crate) fn options(a: &StorageProbeArgs) -> Options {
     o
 }
 
-pub(crate) async fn run(a: &StorageProbeArgs) -> (ProbeStatus, Value) {
+pub(crate) async fn run(a: &StorageProbe) -> (ProbeStatus, Value) {
     let started = Instant::now();
     // Unique per invocation: pid 1 in every container would collide.
-    let run_id = a.run_id.clone().unwrap_or_else(|| {
-        let us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0);
-        format!("probe-{:x}", us & 0xff_ffff_ffff)
-    });
+    let run_id = a
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("probe-{}", crate::model::run_id::new()));
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
@@ -178,7 +194,7 @@ fn mbps(bytes: usize, d: std::time::Duration) -> f64 {
 
 async fn roundtrip(
     c: &GcsClient,
-    a: &StorageProbeArgs,
+    a: &StorageProbe,
     object: &str,
     prefix: &str,
     data: Bytes,

@@ -1,51 +1,20 @@
-//! Reporters: render a finished run. They see only `model` types; several can render one run
-//! (`-o table` on stdout plus `--report json=PATH --report junit=PATH`).
+//! Reporters: follow a run through its events and render it when it is over, all through one
+//! trait (`Reporter`), so a new output (a streaming format) is one more consumer. They see only
+//! `model` types; several can render one run (`-o table` on stdout plus `--report json=PATH
+//! --report junit=PATH`, with the live progress bar on a terminal).
 
+mod format;
 mod json;
 mod junit;
-pub mod progress;
+mod progress;
+mod reporter;
 mod sink;
 mod table;
 
+pub use format::{render, Format};
 pub use json::{render_json, SCHEMA_VERSION};
 pub use junit::render_junit;
+pub use progress::Progress;
+pub use reporter::{Rendered, ReportError, Reporter};
 pub use sink::write_report;
 pub use table::{render_table, TableOptions};
-
-use std::str::FromStr;
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Junit,
-}
-
-impl FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "table" => Ok(Format::Table),
-            "json" => Ok(Format::Json),
-            "junit" => Ok(Format::Junit),
-            o => Err(format!(
-                "unknown report format '{o}' (expected table, json or junit)"
-            )),
-        }
-    }
-}
-
-/// Renders `report` in `format`. `exit` is the exit status the run maps to.
-pub fn render(
-    format: Format,
-    report: &crate::model::RunReport,
-    exit: crate::model::ExitStatus,
-    table: &TableOptions,
-) -> String {
-    match format {
-        Format::Table => render_table(report, exit, table),
-        Format::Json => render_json(report, exit),
-        Format::Junit => render_junit(report, exit),
-    }
-}

@@ -1,12 +1,11 @@
 //! Live progress on stderr while checks run, only when stderr is a terminal.
 
-use crate::runner::Event;
+use super::{ReportError, Reporter};
+use crate::model::{Event, ExitStatus, RunReport};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::Arc;
 
-#[derive(Clone)]
 pub struct Progress {
-    bar: Option<Arc<ProgressBar>>,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
@@ -20,12 +19,12 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress {
-            bar: Some(Arc::new(bar)),
-        }
+        Progress { bar: Some(bar) }
     }
+}
 
-    pub fn event(&self, e: &Event) {
+impl Reporter for Progress {
+    fn on_event(&mut self, e: &Event) {
         let Some(bar) = &self.bar else { return };
         match e {
             Event::Planned { total } => bar.set_length(*total as u64),
@@ -37,9 +36,11 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    /// Clears the bar: the report follows on stdout.
+    fn finish(&mut self, _: &RunReport, _: ExitStatus, _: &mut String) -> Result<(), ReportError> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        Ok(())
     }
 }

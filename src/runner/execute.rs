@@ -3,7 +3,7 @@
 use crate::context::{Need, NeedError, Needs};
 use crate::janitor::Janitor;
 use crate::kinds::{CheckContext, CheckError, Outcome};
-use crate::model::{CheckResult, NeedState, Problem, Status, Subject};
+use crate::model::{CheckResult, Event, NeedState, Problem, Status, Subject};
 use crate::suite::CheckSpec;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Progress events for reporters (live progress on a terminal).
-#[derive(Debug, Clone)]
-pub enum Event {
-    Planned { total: usize },
-    Started { id: String },
-    Finished { result: CheckResult },
-}
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {

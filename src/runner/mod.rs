@@ -4,4 +4,4 @@
 mod execute;
 
 pub use crate::janitor::{Janitor, JanitorHandle};
-pub use execute::{run_checks, Event, RunOptions, StopReason};
+pub use execute::{run_checks, RunOptions, StopReason};

@@ -1,0 +1,24 @@
+//! The subcommands' work, one file each: `app` dispatches a parsed command line here, and each
+//! command turns its flags into the lower layers' own parameters and its result into an
+//! `AppOutput` (commands never print).
+
+mod cleanup;
+mod explain;
+mod generated;
+mod lint;
+mod list;
+mod local;
+mod probe;
+mod run;
+mod shared;
+mod signals;
+
+pub(crate) use cleanup::cleanup;
+pub(crate) use explain::explain;
+pub(crate) use generated::{completions, man};
+pub(crate) use lint::lint;
+pub(crate) use list::list;
+pub(crate) use local::{local_run, parity};
+pub(crate) use probe::probe;
+pub(crate) use run::run;
+pub(crate) use shared::{kfp_identity_conflict, load_suite};

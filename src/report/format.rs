@@ -1,0 +1,67 @@
+//! The output formats, named once: `Format::name` and `FromStr` are the only mapping between a
+//! format and its name (`-o`, `--report FORMAT=PATH`, messages).
+
+use super::{render_json, render_junit, render_table, TableOptions};
+use std::str::FromStr;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+}
+
+impl Format {
+    /// Every format, in the order help texts list them.
+    pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Junit];
+
+    /// The name on the command line (`-o json`, `--report junit=PATH`) and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Table => "table",
+            Format::Json => "json",
+            Format::Junit => "junit",
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown report format '{s}' (expected table, json or junit)"))
+    }
+}
+
+/// Renders `report` in `format`. `exit` is the exit status the run maps to.
+pub fn render(
+    format: Format,
+    report: &crate::model::RunReport,
+    exit: crate::model::ExitStatus,
+    table: &TableOptions,
+) -> String {
+    match format {
+        Format::Table => render_table(report, exit, table),
+        Format::Json => render_json(report, exit),
+        Format::Junit => render_junit(report, exit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    #[test]
+    fn every_name_parses_back_and_unknown_names_list_the_known_ones() {
+        for f in Format::ALL {
+            assert_eq!(f.name().parse::<Format>(), Ok(f));
+        }
+        assert_eq!(
+            "xml".parse::<Format>(),
+            Err("unknown report format 'xml' (expected table, json or junit)".to_string())
+        );
+    }
+}
