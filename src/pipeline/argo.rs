@@ -3,35 +3,10 @@
 //! container; workflow-level ones apply to every pod.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{
-    misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, KubeSpec, LineIndex,
-    ParseError, Scalar,
-};
-use serde::Deserialize;
+use super::shapes::argo::PodSpecPatch;
+use super::shapes::{misplaced, Affinity, Doc, K8sResources, K8sToleration, KubeSpec};
+use super::yaml::{check_alias_budget, offset_of, LineIndex, ParseError};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Template {
-    pub name: Option<String>,
-    pub container: Option<Container>,
-    pub script: Option<Container>,
-    pub node_selector: Option<BTreeMap<String, Scalar>>,
-    pub tolerations: Option<Vec<K8sToleration>>,
-    pub affinity: Option<Affinity>,
-    pub pod_spec_patch: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Container {
-    pub image: Option<String>,
-    pub resources: Option<K8sResources>,
-    // Placement keys here are ignored by the platform (rule placement-ignored).
-    pub node_selector: Option<serde::de::IgnoredAny>,
-    pub tolerations: Option<serde::de::IgnoredAny>,
-    pub affinity: Option<serde::de::IgnoredAny>,
-}
 
 pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError> {
     let spec = doc
@@ -119,26 +94,8 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
     })
 }
 
-/// The part of an Argo `podSpecPatch` (a JSON string; kfp 1.8 puts parameterised resources and
-/// node selectors there) that the task model needs.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PodSpecPatch {
-    #[serde(default)]
-    containers: Vec<PatchContainer>,
-    node_selector: Option<BTreeMap<String, Scalar>>,
-    tolerations: Option<Vec<K8sToleration>>,
-    affinity: Option<Affinity>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PatchContainer {
-    name: Option<String>,
-    resources: Option<K8sResources>,
-}
-
 fn apply_pod_spec_patch(task: &mut Task, patch: &str) {
-    let parsed = super::parse::check_alias_budget(patch)
+    let parsed = check_alias_budget(patch)
         .ok()
         .and_then(|()| serde_yaml_ng::from_str::<PodSpecPatch>(patch).ok());
     let Some(p) = parsed else {
@@ -247,8 +204,8 @@ pub(crate) fn toleration(t: &K8sToleration) -> Toleration {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::parse_pipeline;
     use super::*;
+    use crate::pipeline::parse_pipeline;
 
     const V1: &str = r#"apiVersion: argoproj.io/v1alpha1
 kind: Workflow

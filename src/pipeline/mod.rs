@@ -1,6 +1,9 @@
 //! Compiled pipelines: parse KFP v2 IR, KFP v1 Argo and Tekton into one task model, lint it, and
 //! find who owns each file. Never writes to the files it reads.
 
+// Readers depend one way, each file only on those after it: `parse` (detects the format and
+// dispatches) → `v2`, `argo`, `tekton` (shapes to task model; `tekton` borrows from `argo`) →
+// `shapes` (the serde shapes of every format) → `yaml` (errors, scalars, lines, alias budget).
 pub mod argo;
 pub mod fit;
 pub mod inputs;
@@ -11,9 +14,11 @@ pub mod owners;
 pub mod parse;
 pub mod quantity;
 pub mod rules;
+pub mod shapes;
 pub mod skim;
 pub mod tekton;
 pub mod v2;
+pub mod yaml;
 
 pub use lint::{lint_sources, FileReport, LintOptions, Source};
 pub use parse::{parse_pipeline, ParseError};

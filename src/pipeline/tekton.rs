@@ -4,82 +4,10 @@
 
 use super::argo::{k8s_resources, toleration};
 use super::model::{Format, Pipeline, Task};
-use super::parse::{
-    misplaced, offset_of, Affinity, Doc, K8sResources, K8sToleration, LineIndex, ParseError, Scalar,
-};
-use serde::Deserialize;
+use super::shapes::tekton::{PipelineTask, PodTemplate, Step};
+use super::shapes::{misplaced, Doc};
+use super::yaml::{offset_of, LineIndex, ParseError};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PipelineSpec {
-    pub tasks: Option<Vec<PipelineTask>>,
-    #[serde(rename = "finally")]
-    pub finally_tasks: Option<Vec<PipelineTask>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PipelineTask {
-    pub name: Option<String>,
-    pub task_spec: Option<TaskSpec>,
-    pub task_ref: Option<TaskRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct TaskRef {
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TaskSpec {
-    pub steps: Option<Vec<Step>>,
-    pub step_template: Option<Step>,
-    /// Custom tasks (kfp-tekton PipelineLoop) embed a whole pipeline spec.
-    pub spec: Option<Box<CustomTaskSpec>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CustomTaskSpec {
-    pub pipeline_spec: Option<PipelineSpec>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Step {
-    pub name: Option<String>,
-    pub image: Option<String>,
-    pub resources: Option<K8sResources>,
-    pub compute_resources: Option<K8sResources>,
-    // Placement keys here are ignored by the platform (rule placement-ignored).
-    pub node_selector: Option<serde::de::IgnoredAny>,
-    pub tolerations: Option<serde::de::IgnoredAny>,
-    pub affinity: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TaskRunSpec {
-    pub pipeline_task_name: Option<String>,
-    pub pod_template: Option<PodTemplate>,
-    pub task_pod_template: Option<PodTemplate>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct TaskRunTemplate {
-    pub pod_template: Option<PodTemplate>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PodTemplate {
-    pub node_selector: Option<BTreeMap<String, Scalar>>,
-    pub tolerations: Option<Vec<K8sToleration>>,
-    pub affinity: Option<Affinity>,
-}
 
 const MAX_LOOP_DEPTH: usize = 32;
 
@@ -294,8 +222,8 @@ impl Walk<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::parse_pipeline;
     use super::*;
+    use crate::pipeline::parse_pipeline;
 
     #[test]
     fn pipelinerun_v1_with_task_run_specs() {

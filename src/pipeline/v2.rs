@@ -2,136 +2,10 @@
 //! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::parse::{
-    affinity_term, misplaced, offset_of, LineIndex, MatchExpression, ParseError, Scalar,
-};
-use serde::de::IgnoredAny;
-use serde::Deserialize;
+use super::shapes::v2::{ComponentSpec, DagTask, Executor, ExecutorConfig, Platforms, V2Resources};
+use super::shapes::{affinity_term, misplaced, Doc};
+use super::yaml::{offset_of, LineIndex, ParseError, Scalar};
 use std::collections::{BTreeMap, HashMap};
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PipelineInfo {
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ComponentSpec {
-    pub executor_label: Option<String>,
-    pub dag: Option<Dag>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Dag {
-    pub tasks: Option<BTreeMap<String, DagTask>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DagTask {
-    pub component_ref: Option<NameRef>,
-    pub task_info: Option<NameRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct NameRef {
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct DeploymentSpec {
-    pub executors: Option<BTreeMap<String, Executor>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Executor {
-    pub container: Option<Container>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Container {
-    pub image: Option<String>,
-    pub resources: Option<V2Resources>,
-    // Placement keys here are ignored by the platform (rule placement-ignored).
-    pub node_selector: Option<serde::de::IgnoredAny>,
-    pub tolerations: Option<serde::de::IgnoredAny>,
-    pub affinity: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct V2Resources {
-    pub cpu_limit: Option<Scalar>,
-    pub cpu_request: Option<Scalar>,
-    pub memory_limit: Option<Scalar>,
-    pub memory_request: Option<Scalar>,
-    pub resource_cpu_limit: Option<Scalar>,
-    pub resource_cpu_request: Option<Scalar>,
-    pub resource_memory_limit: Option<Scalar>,
-    pub resource_memory_request: Option<Scalar>,
-    pub accelerator: Option<Accelerator>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Accelerator {
-    #[serde(rename = "type")]
-    pub type_: Option<Scalar>,
-    pub count: Option<Scalar>,
-    pub resource_type: Option<Scalar>,
-    pub resource_count: Option<Scalar>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Platforms {
-    pub kubernetes: Option<KubernetesPlatform>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct KubernetesPlatform {
-    pub deployment_spec: Option<PlatformDeployment>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct PlatformDeployment {
-    pub executors: Option<BTreeMap<String, ExecutorConfig>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ExecutorConfig {
-    pub node_selector: Option<PlatformNodeSelector>,
-    pub tolerations: Option<Vec<PlatformToleration>>,
-    pub node_affinity: Option<Vec<PlatformNodeAffinity>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PlatformNodeSelector {
-    pub labels: Option<BTreeMap<String, Scalar>>,
-    pub node_selector_json: Option<IgnoredAny>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PlatformToleration {
-    pub key: Option<String>,
-    pub operator: Option<String>,
-    pub value: Option<Scalar>,
-    pub effect: Option<String>,
-    pub toleration_json: Option<IgnoredAny>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PlatformNodeAffinity {
-    pub match_expressions: Option<Vec<MatchExpression>>,
-    pub match_fields: Option<Vec<MatchExpression>>,
-    pub node_affinity_json: Option<IgnoredAny>,
-    pub weight: Option<IgnoredAny>,
-}
 
 const MAX_DAG_DEPTH: usize = 64;
 
@@ -142,7 +16,7 @@ const MAX_DAG_DEPTH: usize = 64;
 pub const MAX_TASK_INSTANCES: u64 = 100_000;
 
 pub(crate) fn to_pipeline(
-    ir: &super::parse::Doc,
+    ir: &Doc,
     platform: Option<&Platforms>,
     text: &str,
 ) -> Result<Pipeline, ParseError> {
@@ -485,8 +359,8 @@ fn apply_platform(task: &mut Task, cfg: &ExecutorConfig) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse::parse_pipeline;
     use super::*;
+    use crate::pipeline::parse_pipeline;
 
     const TWO_DOC: &str = r#"# PIPELINE DEFINITION
 components:
