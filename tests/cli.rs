@@ -614,6 +614,35 @@ fn list_explain_completions_and_man() {
         "{}",
         stdout(&o)
     );
+    // Every finding rule a kind reports is explained too, with the kinds that report it.
+    let o = kfcheck(&["explain", "gpu-node-unlabelled"]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o).starts_with(
+            "Finding rule gpu-node-unlabelled of kind gpu-inventory (default severity warning)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = kfcheck(&["explain", "run-failed"]);
+    assert!(
+        stdout(&o).contains("of kinds kfp-installed-samples, pipeline-run"),
+        "{}",
+        stdout(&o)
+    );
+    let o = kfcheck(&["explain", "gpu-inventory"]);
+    assert!(
+        stdout(&o).contains("no-gpu-nodes (error): no node advertises gpus"),
+        "{}",
+        stdout(&o)
+    );
+    // An old kind name explains the kind it became.
+    let o = kfcheck(&["explain", "kfp-sample-run"]);
+    assert!(
+        stdout(&o).starts_with("Kind pipeline-run"),
+        "{}",
+        stdout(&o)
+    );
     let o = kfcheck(&["completions", "bash"]);
     assert!(stdout(&o).contains("_kfcheck()"));
     let o = kfcheck(&["man"]);

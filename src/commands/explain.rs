@@ -1,7 +1,7 @@
-//! `kfcheck explain`: what a check, a check kind or a pipeline lint rule verifies, why it
-//! matters and how to fix it, from the registries' own metadata.
+//! `kfcheck explain`: what a check, a check kind, a kind's finding rule or a pipeline lint rule
+//! verifies, why it matters and how to fix it, from the registries' own metadata.
 
-use crate::kinds::{find_kind, Effect, KindRef, KINDS};
+use crate::kinds::{find_finding_rule, find_kind, Effect, KindRef, KINDS};
 use crate::model::{AppOutput, ExitStatus};
 use crate::pipeline::rules::{find_rule, RULES};
 use crate::suite::Suite;
@@ -32,6 +32,15 @@ fn explain_kind(out: &mut String, kind: KindRef) {
             out.push_str(&format!("  {p}: {d}\n"));
         }
     }
+    if !m.rules.is_empty() {
+        out.push_str("\nFindings (default severity):\n");
+        for r in m.rules {
+            out.push_str(&format!(
+                "  {} ({}): {}\n",
+                r.id, r.default_severity, r.summary
+            ));
+        }
+    }
     if m.name == "pipeline-lint" {
         out.push_str("\nRules (default severity):\n");
         for r in RULES {
@@ -43,7 +52,8 @@ fn explain_kind(out: &mut String, kind: KindRef) {
     }
 }
 
-/// `kfcheck explain NAME`: a check of the suite, else a kind, else a pipeline lint rule.
+/// `kfcheck explain NAME`: a check of the suite, else a kind, else a pipeline lint rule, else a
+/// kind's finding rule.
 pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
     let mut out = String::new();
     if let Some(c) = suite.get(name) {
@@ -70,6 +80,21 @@ pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
         out.push_str(&format!(
             "Pipeline lint rule {} (default severity {})\n\nWhat it checks: {}\nWhy it matters: {}\nHow to fix: {}\n",
             r.id, r.default_severity, r.summary, r.why, r.fix
+        ));
+    } else if let Some((_, r)) = find_finding_rule(name) {
+        let kinds: Vec<&str> = KINDS
+            .iter()
+            .filter(|k| k.meta().rules.iter().any(|x| x.id == r.id))
+            .map(|k| k.meta().name)
+            .collect();
+        out.push_str(&format!(
+            "Finding rule {} of {} {} (default severity {})\n\nWhat it reports: {}\nHow to fix: {}\nSeverity: a check's `severity:` replaces an error rule's default; warnings keep theirs.\n",
+            r.id,
+            if kinds.len() == 1 { "kind" } else { "kinds" },
+            kinds.join(", "),
+            r.default_severity,
+            r.summary,
+            r.fix
         ));
     } else {
         let kinds: Vec<&str> = KINDS.iter().map(|k| k.meta().name).collect();

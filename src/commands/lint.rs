@@ -71,6 +71,7 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         title: "Compiled pipelines are schedulable and pinned".into(),
         category: "pipelines".into(),
         severity: Severity::Error,
+        severity_override: None,
         timeout: g.timeout,
         enabled: true,
         description: None,

@@ -11,7 +11,7 @@ mod outcome;
 pub(crate) mod rest;
 pub(crate) mod sample;
 
-pub use outcome::{verdict, RunResult, StepResult};
+pub use outcome::{verdict, RunResult, StepResult, RUN_RULES};
 pub use sample::{Mode, Sample};
 
 use crate::context::Need;

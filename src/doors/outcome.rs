@@ -4,8 +4,24 @@
 //! line. Pure.
 
 use crate::clients::kfp_spec::RunState;
-use crate::model::{Evidence, Finding, Severity, Subject};
+use crate::model::{Evidence, Finding, FindingRule, Severity, Subject};
 use std::time::Duration;
+
+/// The findings [`verdict`] can report, for the kinds that run a door.
+pub static RUN_RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "run-not-finished",
+        default_severity: Severity::Error,
+        summary: "the run did not finish in time",
+        fix: "Look at the run's pods: a Pending pod usually means no node fits its resources, selector or tolerations; the run was terminated and deleted.",
+    },
+    FindingRule {
+        id: "run-failed",
+        default_severity: Severity::Error,
+        summary: "the run failed (the failing step is named)",
+        fix: "Read the failed step's logs (the pod in the evidence, or the run's pods by label) and fix what it reports; resubmit with `kfcheck run` to confirm.",
+    },
+];
 
 /// One step (task) of a run as a door saw it.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use crate::context::Need;
 use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
 use crate::doors::Mode;
 use crate::model::owned::Created;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -19,11 +20,34 @@ use std::time::Duration;
 
 pub struct ContainerRun;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "container-timed-out",
+        default_severity: Severity::Error,
+        summary: "container did not finish within the timeout",
+        fix: "Make the command finish (it may wait for input or a network it cannot reach), or raise `timeout`.",
+    },
+    FindingRule {
+        id: "gpu-not-visible-in-container",
+        default_severity: Severity::Error,
+        summary: "gpu container sees fewer gpus than expected",
+        fix: "Install the NVIDIA driver and Container Toolkit on the Docker host and check `docker run --gpus all` there.",
+    },
+    FindingRule {
+        id: "container-exit-nonzero",
+        default_severity: Severity::Error,
+        summary: "container exited with an error",
+        fix: "Read the container's log tail in the evidence and fix the image or command so it exits 0.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "container-run",
     needs: &[Need::Docker],
     effect: Effect::CreatesResources,
     creates: &[Created::Containers],
+    rules: RULES,
     default_timeout: Duration::from_secs(300),
     what: "An image and command run as a local Docker container (CPU mode, or GPU mode with all GPUs requested like `docker run --gpus all`) and exit 0 within the timeout; in GPU mode the kfcheck probe inside reports the GPUs it sees. The container is labelled with the run id and removed afterwards.",
     why: "If a component does not run in Docker on the data scientist's machine it will not run in Kubeflow either; running it locally separates image and code problems from cluster problems.",

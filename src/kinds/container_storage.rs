@@ -12,6 +12,7 @@ use crate::context::gcs::GcsChoice;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, run_labelled, PROBE_IMAGE};
 use crate::model::owned::Created;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -20,11 +21,28 @@ use std::time::Duration;
 
 pub struct ContainerStorage;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "storage-container-timed-out",
+        default_severity: Severity::Error,
+        summary: "storage probe container did not finish within the timeout",
+        fix: "Check that the container can reach the storage endpoint (network host) and raise `timeout` for large objects.",
+    },
+    FindingRule {
+        id: "result-object-missing",
+        default_severity: Severity::Error,
+        summary: "result object uploaded from the container is not visible from the host",
+        fix: "Check that the container and the host use the same bucket and endpoint.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "container-storage",
     needs: &[Need::Docker],
     effect: Effect::CreatesResources,
     creates: &[Created::Containers, Created::BucketObjects],
+    rules: RULES,
     default_timeout: Duration::from_secs(300),
     what: "The kfcheck probe, in a local container with the credentials mounted as a data scientist would (a service-account key file with GOOGLE_APPLICATION_CREDENTIALS, or the gcloud ADC folder), lists the bucket, writes an object under kfcheck/<run-id>/<check-id>/, reads it back and compares, deletes it, and uploads a result object that kfcheck then finds from the host. Objects and the container are removed afterwards.",
     why: "Credentials that work on the host often fail in a container: a key file not mounted, the variable pointing at the host path, ADC living in the home directory. A component that cannot reach the bucket locally will not in Kubeflow either.",

@@ -4,6 +4,7 @@
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -13,11 +14,34 @@ use std::time::Duration;
 
 pub struct CrdsPresent;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "crd-missing",
+        default_severity: Severity::Error,
+        summary: "crd missing",
+        fix: "Apply the missing CRD from the Kubeflow manifests.",
+    },
+    FindingRule {
+        id: "crd-version-not-served",
+        default_severity: Severity::Error,
+        summary: "crd does not serve an expected version",
+        fix: "Upgrade the CRD to a release that serves the expected version.",
+    },
+    FindingRule {
+        id: "crd-not-established",
+        default_severity: Severity::Error,
+        summary: "crd not established",
+        fix: "Check the CRD's conditions (`kubectl describe crd`) for naming conflicts or schema errors.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "crds-present",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(60),
     what: "Each expected CustomResourceDefinition exists, is Established, and serves the expected versions.",
     why: "Without them pipelines (Argo Workflows), notebooks, profiles and PodDefaults cannot be created at all; a version that is no longer served breaks clients that still use it.",

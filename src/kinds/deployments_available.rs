@@ -3,6 +3,7 @@
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,11 +13,34 @@ use std::time::Duration;
 
 pub struct DeploymentsAvailable;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "deployment-missing",
+        default_severity: Severity::Error,
+        summary: "deployment missing",
+        fix: "Install the Deployment in its namespace (Kubeflow manifests), or remove it from this check's list if this install does not use it.",
+    },
+    FindingRule {
+        id: "deployment-scaled-to-zero",
+        default_severity: Severity::Error,
+        summary: "deployment scaled to zero",
+        fix: "Scale it back up (`kubectl scale deploy NAME --replicas 1`) and find out what scaled it down (an autoscaler, a maintenance script, GitOps drift).",
+    },
+    FindingRule {
+        id: "deployment-unavailable",
+        default_severity: Severity::Error,
+        summary: "deployment not available",
+        fix: "Look at the Deployment's pods named in the evidence (`kubectl describe pod`, logs): CrashLoopBackOff, Pending or image pull errors tell what to fix.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "deployments-available",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(60),
     what: "Each expected Deployment exists in the namespace and its Available condition is True.",
     why: "An unavailable KFP API server, UI, persistence agent or metadata writer breaks pipeline runs for every user, even while most pods look green.",

@@ -4,6 +4,7 @@
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -11,11 +12,28 @@ use std::time::Duration;
 
 pub struct DockerEngine;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "api-too-old",
+        default_severity: Severity::Error,
+        summary: "docker api too old for gpu device requests",
+        fix: "Upgrade the Docker engine to 19.03 or newer.",
+    },
+    FindingRule {
+        id: "gpu-runtime-missing",
+        default_severity: Severity::Error,
+        summary: "no nvidia runtime configured",
+        fix: "Install the NVIDIA Container Toolkit and run `nvidia-ctk runtime configure --runtime=docker`.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "docker-engine",
     needs: &[Need::Docker],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "The Docker engine answers, speaks an API version that supports GPU device requests (1.40+), and reports whether an NVIDIA runtime is installed.",
     why: "Data scientists prove their components in local containers before migrating; GPU components need `--gpus all`, which needs a recent engine and the NVIDIA container runtime.",

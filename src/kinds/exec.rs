@@ -29,6 +29,7 @@ static META: KindMeta = KindMeta {
     needs: &[],
     effect: Effect::CreatesResources,
     creates: &[Created::PluginDefined],
+    rules: &[],
     default_timeout: Duration::from_secs(300),
     what: "Runs an external plug-in command and reads its JSON verdict: {\"findings\": [{\"rule\", \"message\", \"severity\", \"subject\", \"evidence\", \"remediation\"}], \"notes\": [], \"error\": \"...\"}.",
     why: "Lets a platform team add site-specific checks (any language, any tool) that run, time out, clean up and report exactly like built-in ones.",

@@ -6,6 +6,7 @@ use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, Ki
 use crate::assets::SuiteBase;
 use crate::context::kube_cache::{not_served, Selectors};
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -15,11 +16,52 @@ use std::time::Duration;
 
 pub struct GcpCredentials;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "gcp-key-not-in-secret",
+        default_severity: Severity::Error,
+        summary: "gcp key secret lacks the key file",
+        fix: "Recreate the secret with the key file under the name steps mount (user-gcp-sa.json for kfp.gcp.use_gcp_secret).",
+    },
+    FindingRule {
+        id: "gcp-key-malformed",
+        default_severity: Severity::Error,
+        summary: "gcp service-account key cannot be used for a token exchange",
+        fix: "Recreate the key secret from a fresh service-account key file (JSON with type, client_email, private_key and token_uri).",
+    },
+    FindingRule {
+        id: "workload-identity-malformed",
+        default_severity: Severity::Error,
+        summary: "workload identity annotation is not a google service-account email",
+        fix: "Set the Profile's WorkloadIdentity plugin gcpServiceAccount to the full Google service-account email and let the profile controller re-annotate.",
+    },
+    FindingRule {
+        id: "workload-identity-mismatch",
+        default_severity: Severity::Error,
+        summary: "workload identity annotation differs from the profile's plugin",
+        fix: "Let the profile controller reconcile the service account (it writes the plugin's gcpServiceAccount).",
+    },
+    FindingRule {
+        id: "workload-identity-not-applied",
+        default_severity: Severity::Error,
+        summary: "profile asks for workload identity but the service account is not annotated",
+        fix: "Check the profile controller's logs: it annotates the service account when the WorkloadIdentity plugin is set.",
+    },
+    FindingRule {
+        id: "gcp-credentials-missing",
+        default_severity: Severity::Error,
+        summary: "profile has no gcp credentials",
+        fix: "Give the profile a Workload Identity plugin (GKE) or a key secret; or set require: false where pipelines do not use Google Cloud.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "gcp-credentials",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "For every profile: a Google service-account key secret parses as JSON and has the fields a token exchange needs (a PKCS#8 RSA private key that loads, client_email, private_key_id, an https token_uri), or the pipeline service account carries a well-formed Workload Identity annotation that matches the profile's plugin. Only field names are ever reported, never values.",
     why: "A key that is truncated, re-encoded or copied without its private key mounts fine and fails only when a pipeline step first touches the bucket, with an authentication error deep in the step's log.",

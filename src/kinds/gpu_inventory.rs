@@ -5,6 +5,7 @@ use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, Ki
 use crate::assets::SuiteBase;
 use crate::context::kube_cache::Selectors;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
 use futures::future::BoxFuture;
@@ -15,11 +16,58 @@ use std::time::Duration;
 
 pub struct GpuInventory;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "gpu-not-allocatable",
+        default_severity: Severity::Error,
+        summary: "gpu node advertises no allocatable gpus",
+        fix: "Check the GPU device plugin pod on this node (driver, plugin logs); allocatable drops to 0 when the plugin is down.",
+    },
+    FindingRule {
+        id: "gpu-node-not-ready",
+        default_severity: Severity::Error,
+        summary: "gpu node not ready",
+        fix: "Find out why the node is NotReady (`kubectl describe node`).",
+    },
+    FindingRule {
+        id: "gpu-node-unlabelled",
+        default_severity: Severity::Warning,
+        summary: "gpu node has no accelerator label for node selectors",
+        fix: "Label GPU nodes with their accelerator (GKE sets cloud.google.com/gke-accelerator; GPU Feature Discovery sets nvidia.com/gpu.product).",
+    },
+    FindingRule {
+        id: "no-gpu-nodes",
+        default_severity: Severity::Error,
+        summary: "no node advertises gpus",
+        fix: "Add a GPU node pool with the device plugin, or disable the GPU checks for a CPU-only cluster.",
+    },
+    FindingRule {
+        id: "too-few-gpus",
+        default_severity: Severity::Error,
+        summary: "fewer schedulable gpus than required",
+        fix: "Scale the GPU node pool, or lower min_gpus for this check.",
+    },
+    FindingRule {
+        id: "device-plugin-missing",
+        default_severity: Severity::Error,
+        summary: "no gpu device-plugin pod on this gpu node",
+        fix: "Check the device-plugin DaemonSet's node selector and tolerations against this node's labels and taints (NVIDIA: nvidia-device-plugin-daemonset; GKE: nvidia-gpu-device-plugin).",
+    },
+    FindingRule {
+        id: "device-plugin-not-ready",
+        default_severity: Severity::Error,
+        summary: "gpu device-plugin pod on this node is not ready",
+        fix: "Read the device-plugin pod's logs on this node (driver not installed or mismatched is the usual cause); until it is Ready, new GPU pods there cannot start.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "gpu-inventory",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "Nodes advertise allocatable GPUs, are Ready, run a Ready GPU device-plugin pod, and carry a label that pipeline node selectors can target; the inventory per pool and the taints to tolerate are reported.",
     why: "GPU pipeline steps need a node that both advertises the resource and matches their selector; a GPU node whose device plugin is down advertises 0 and every GPU step waits forever.",

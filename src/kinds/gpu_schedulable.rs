@@ -8,6 +8,7 @@ use crate::context::owned;
 use crate::context::Need;
 use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, Subject};
+use crate::model::{FindingRule, Severity};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -17,11 +18,28 @@ use std::time::{Duration, Instant};
 
 pub struct GpuSchedulable;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "gpu-quota-exceeded",
+        default_severity: Severity::Error,
+        summary: "resource quota refuses a gpu pod",
+        fix: "Raise the namespace's ResourceQuota for the GPU resource (a Profile's resourceQuotaSpec), or free GPUs held by finished pods.",
+    },
+    FindingRule {
+        id: "gpu-probe-unschedulable",
+        default_severity: Severity::Error,
+        summary: "gpu probe pod was not scheduled",
+        fix: "Read the scheduler's event in the evidence: add GPU capacity, fix the accelerator label or selector, or tolerate the GPU taint.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "gpu-schedulable",
     needs: &[Need::Kube],
     effect: Effect::CreatesResources,
     creates: &[Created::Kube { kind: "Pod", api_version: "v1", plural: "pods", namespaced: true }],
+    rules: RULES,
     default_timeout: Duration::from_secs(120),
     what: "A probe pod requesting GPUs, with the node selector and tolerations GPU steps use, is bound to a node by the scheduler within the timeout. The pod runs a pause image, is labelled with the run id and is deleted afterwards.",
     why: "GPU inventory can look right while nothing can land on it: a taint nobody tolerates, a selector no node matches, a quota, or GPUs all taken. Only the scheduler can say for sure.",

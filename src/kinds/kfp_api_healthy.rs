@@ -9,6 +9,7 @@ use crate::clients::kfp::Health;
 use crate::clients::kfp_spec::{CompiledSpec, Version};
 use crate::context::Need;
 use crate::doors::sample::load_pipeline;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -16,11 +17,40 @@ use std::time::Duration;
 
 pub struct KfpApiHealthy;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "api-server-not-ready",
+        default_severity: Severity::Error,
+        summary: "the kfp ui answers but its api server does not",
+        fix: "Check the ml-pipeline Deployment in namespace kubeflow (pods, logs, its MySQL and object store) and the Service the UI proxies to.",
+    },
+    FindingRule {
+        id: "v2-api-missing",
+        default_severity: Severity::Error,
+        summary: "the server is kfp 1.x and cannot run v2 pipelines",
+        fix: "Upgrade Kubeflow Pipelines to 2.x: KFP v2 pipelines cannot run on a 1.x server.",
+    },
+    FindingRule {
+        id: "sdk-newer-than-server",
+        default_severity: Severity::Warning,
+        summary: "the sample was compiled by a newer kfp sdk than the server",
+        fix: "Upgrade the KFP backend, or compile pipelines with an SDK no newer than the server.",
+    },
+    FindingRule {
+        id: "resource-requests-may-be-dropped",
+        default_severity: Severity::Warning,
+        summary: "resources set only in fields this server may not read",
+        fix: "Upgrade the KFP backend, or set resources as constants so the SDK also writes the older numeric fields.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "kfp-api-healthy",
     needs: &[Need::Kfp],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "The KFP API server answers healthz (apiServerReady through the UI proxy), serves the v2beta1 API, and its version is not older than the kfp SDK that compiled the samples (sdkVersion in the compiled YAML); a server older than `resource_strings_since` is warned about when a sample sets resources only through the newer string fields, which it may drop.",
     why: "Through the dashboard, healthz is HTTP 200 even when the API server behind it is down; and an API server older than the SDK can accept a pipeline yet silently ignore its resource requests, so GPU steps land on CPU nodes.",

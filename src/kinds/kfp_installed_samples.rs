@@ -25,6 +25,7 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
     creates: &[Created::KfpObjects],
+    rules: crate::doors::RUN_RULES,
     default_timeout: Duration::from_secs(900),
     what: "Every shared pipeline the server was installed with (matching `match`) runs to SUCCEEDED in CPU mode (its own latest version) and in GPU mode (a copy of its spec asking for a GPU, with the GPU node selector and toleration). Runs go to kfcheck's own experiment and are deleted afterwards.",
     why: "The preloaded samples are the first thing a new user clicks; if they fail out of the box, or cannot run on a GPU node, users conclude Kubeflow is broken.",

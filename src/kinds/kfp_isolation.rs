@@ -6,17 +6,35 @@ use super::{CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::kfp::{Auth, KfpError};
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
 pub struct KfpIsolation;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "anonymous-access",
+        default_severity: Severity::Error,
+        summary: "experiments are listed for a request without credentials",
+        fix: "Put KFP behind the authenticating gateway and restore its Istio AuthorizationPolicies; never expose ml-pipeline without them.",
+    },
+    FindingRule {
+        id: "cross-namespace-access",
+        default_severity: Severity::Error,
+        summary: "another identity can list this namespace's experiments",
+        fix: "Remove that identity's RoleBinding or contributor entry in the profile, and check MULTIUSER_SHARED_READ is not set.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "kfp-isolation",
     needs: &[Need::Kfp],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(60),
     what: "In multi-user mode, listing the profile namespace's experiments without credentials is refused (401 or 403), and with the token given by --kfp-isolation-token (an identity without access to the namespace) is refused with 403.",
     why: "Profiles are Kubeflow's only wall between teams: if another identity can read a namespace's experiments and runs, it can also read their parameters and artifacts.",

@@ -4,6 +4,7 @@ use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outc
 use crate::assets::SuiteBase;
 use crate::context::kube_client::describe;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -11,11 +12,28 @@ use std::time::Duration;
 
 pub struct KubeApi;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "version-unsupported",
+        default_severity: Severity::Error,
+        summary: "kubernetes version below the supported minimum",
+        fix: "Upgrade the control plane to the supported minimum Kubernetes version or newer.",
+    },
+    FindingRule {
+        id: "api-not-ready",
+        default_severity: Severity::Error,
+        summary: "api server readyz reports not ready",
+        fix: "Fix the failing API server components listed by /readyz?verbose (etcd first: without it nothing works).",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "kube-api",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "The Kubernetes API server answers with kfcheck's credentials, its /readyz reports ready, and its version is at least the minimum the Kubeflow release supports.",
     why: "Every other cluster check, and every pipeline run, goes through this API; an old server lacks APIs Kubeflow's manifests use.",

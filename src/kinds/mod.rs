@@ -45,6 +45,9 @@ pub struct KindMeta {
     pub effect: Effect,
     /// What it creates (empty for read-only kinds); `kfcheck cleanup` sweeps these types.
     pub creates: &'static [crate::model::owned::Created],
+    /// The finding rules it can report; empty for kinds whose rules live elsewhere (the lint
+    /// rules of `pipeline::rules`, a plug-in's own).
+    pub rules: &'static [crate::model::FindingRule],
     pub default_timeout: Duration,
     /// What it checks.
     pub what: &'static str,
@@ -93,6 +96,14 @@ pub static KINDS: &[KindRef] = &[
     &storage_class_default::StorageClassDefault,
     &webhooks_ready::WebhooksReady,
 ];
+
+/// A finding rule any kind registers, with the (first) kind that reports it.
+pub fn find_finding_rule(id: &str) -> Option<(&'static str, &'static crate::model::FindingRule)> {
+    KINDS.iter().find_map(|k| {
+        let m = k.meta();
+        m.rules.iter().find(|r| r.id == id).map(|r| (m.name, r))
+    })
+}
 
 /// Old kind names, still accepted (a suite written for an older kfcheck keeps working):
 /// (old name, the kind it now is).
@@ -176,6 +187,77 @@ mod tests {
                 m.name
             );
         }
+    }
+
+    /// Rule ids written in a kind's (or a door's) production source: `Finding::new("id"` and
+    /// `rule: "id"`.
+    fn rule_ids_in(file: &str) -> std::collections::BTreeSet<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
+        let mut ids = std::collections::BTreeSet::new();
+        for marker in ["Finding::new(", "rule: "] {
+            for (i, _) in text.match_indices(marker) {
+                let rest = text[i + marker.len()..].trim_start();
+                if let Some(lit) = rest.strip_prefix('"') {
+                    ids.insert(lit[..lit.find('"').unwrap()].to_string());
+                }
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn every_finding_rule_a_kind_can_emit_is_registered_once() {
+        let mut all: Vec<&str> = crate::pipeline::rules::RULES.iter().map(|r| r.id).collect();
+        for k in KINDS {
+            let m = k.meta();
+            let file = format!("src/kinds/{}.rs", m.name.replace('-', "_"));
+            let mut written = rule_ids_in(&file);
+            if m.rules == crate::doors::RUN_RULES {
+                written.extend(rule_ids_in("src/doors/outcome.rs"));
+            }
+            let registered: std::collections::BTreeSet<String> =
+                m.rules.iter().map(|r| r.id.to_string()).collect();
+            if m.rules.is_empty() {
+                // Lint and fit report the lint registry's rules; a plug-in reports its own.
+                assert!(
+                    written.is_empty() || m.name == "exec",
+                    "{}: rules {written:?} not registered",
+                    m.name
+                );
+                continue;
+            }
+            assert_eq!(
+                written, registered,
+                "{}: rules written in {file} vs registered",
+                m.name
+            );
+            for r in m.rules {
+                assert!(
+                    r.fix.ends_with('.') && !r.summary.is_empty(),
+                    "{}: {} docs",
+                    m.name,
+                    r.id
+                );
+                if m.rules != crate::doors::RUN_RULES || !all.contains(&r.id) {
+                    all.push(r.id);
+                }
+            }
+        }
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            n,
+            "rule ids are unique across kinds and lint rules"
+        );
+        assert!(find_finding_rule("gpu-node-not-ready").is_some());
+        assert_eq!(
+            find_finding_rule("run-failed").map(|(k, _)| k),
+            Some("kfp-installed-samples")
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: &[],
     default_timeout: Duration::from_secs(120),
     what: "Every task of the compiled pipelines fits at least one node of the live cluster: allocatable CPU, memory and GPUs, node selector, required node affinity, and tolerations for the node's NoSchedule/NoExecute taints. Values that come from pipeline parameters are reported as undecided (info), never as fitting.",
     why: "A task no node can take stays Pending forever: the run looks stuck rather than failed, and nobody is told which request or selector is at fault.",

@@ -21,6 +21,7 @@ static META: KindMeta = KindMeta {
     needs: &[],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: &[],
     default_timeout: Duration::from_secs(120),
     what: "Compiled pipelines request valid CPU, memory and GPU resources, reach GPU nodes with matching selectors and tolerations, and pin their images.",
     why: "These mistakes pass compilation and upload, then fail or hang only when a run reaches the step, often hours into a pipeline.",

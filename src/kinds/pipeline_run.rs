@@ -26,6 +26,7 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
     creates: &[Created::KfpObjects],
+    rules: crate::doors::RUN_RULES,
     default_timeout: Duration::from_secs(600),
     what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
     why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",

@@ -8,6 +8,7 @@ use crate::assets::SuiteBase;
 use crate::context::kube_cache::{not_served, Selectors};
 use crate::context::resources::{named_profiles, profile_resource};
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -22,11 +23,70 @@ use std::time::Duration;
 
 pub struct ProfileMatrix;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "profile-namespace-missing",
+        default_severity: Severity::Error,
+        summary: "profile has no namespace",
+        fix: "Check the profile controller (profiles-deployment in kubeflow): it creates the namespace named after the profile.",
+    },
+    FindingRule {
+        id: "namespace-label-missing",
+        default_severity: Severity::Error,
+        summary: "profile namespace lacks a label controllers select on",
+        fix: "Restore the label (the profile controller sets it from namespace-labels-data); KFP's pipelines-profile-controller only provisions namespaces labelled pipelines.kubeflow.org/enabled=true.",
+    },
+    FindingRule {
+        id: "service-account-missing",
+        default_severity: Severity::Error,
+        summary: "pipeline service account is missing",
+        fix: "Let the profile controller recreate it (delete and re-apply the Profile if it does not).",
+    },
+    FindingRule {
+        id: "artifact-secret-missing",
+        default_severity: Severity::Error,
+        summary: "artifact-store secret is missing",
+        fix: "Check KFP's kubeflow-pipelines-profile-controller: it creates the artifact secret in every namespace labelled pipelines.kubeflow.org/enabled=true.",
+    },
+    FindingRule {
+        id: "artifact-secret-key-missing",
+        default_severity: Severity::Error,
+        summary: "artifact-store secret lacks a key",
+        fix: "Recreate the secret with every key the artifact store configuration names.",
+    },
+    FindingRule {
+        id: "poddefault-missing",
+        default_severity: Severity::Error,
+        summary: "poddefault for kfp access is missing",
+        fix: "Create the access-ml-pipeline PodDefault in this namespace (no controller creates it); without it notebooks get no KFP token.",
+    },
+    FindingRule {
+        id: "rbac-denied",
+        default_severity: Severity::Error,
+        summary: "rbac denies a verb the profile needs",
+        fix: "Restore the profile's RoleBindings (default-editor → kubeflow-edit, namespaceAdmin → kubeflow-admin) or grant the verb in the aggregated ClusterRoles.",
+    },
+    FindingRule {
+        id: "no-profiles",
+        default_severity: Severity::Warning,
+        summary: "no profiles exist",
+        fix: "Create a Profile for each user or team; in multi-user mode a user without one has nowhere to run pipelines or notebooks.",
+    },
+    FindingRule {
+        id: "profiles-not-installed",
+        default_severity: Severity::Error,
+        summary: "the profile api is not served",
+        fix: "Install Kubeflow's profile controller and its CRD, or drop this check for a single-user (standalone KFP) install.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "profile-matrix",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(60),
     what: "For every Kubeflow Profile: the namespace exists with the labels the pipeline and platform controllers select on; the pipeline service account, the artifact-store secret (with its keys) and the access-ml-pipeline PodDefault exist; and SubjectAccessReview confirms the service account and the profile owner may do what pipelines and notebooks do. A matrix of the results is reported.",
     why: "A profile that misses any of these looks fine on the dashboard, then fails the data scientist's first run: pods without artifact credentials, notebooks that cannot reach the KFP API, runs rejected for RBAC.",

@@ -3,6 +3,7 @@
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -11,11 +12,28 @@ use std::time::Duration;
 
 pub struct StorageClassDefault;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "no-default-storageclass",
+        default_severity: Severity::Error,
+        summary: "no default storageclass",
+        fix: "Mark one StorageClass as default (annotation storageclass.kubernetes.io/is-default-class: \"true\"): Kubeflow's volumes (notebooks, pipelines) request the default.",
+    },
+    FindingRule {
+        id: "several-default-storageclasses",
+        default_severity: Severity::Warning,
+        summary: "more than one default storageclass",
+        fix: "Remove the default annotation from all but one StorageClass.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "storage-class-default",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "Exactly one StorageClass is marked default (storageclass.kubernetes.io/is-default-class: \"true\").",
     why: "Notebook workspaces, pipeline PVCs (kfp-kubernetes CreatePVC) and KFP's own MySQL/object-store volumes request no class; without a default they stay Pending, and with two defaults the choice is arbitrary.",

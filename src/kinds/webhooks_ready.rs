@@ -4,6 +4,7 @@
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
+use crate::model::FindingRule;
 use crate::model::{Evidence, Finding, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::admissionregistration::v1::{
@@ -17,11 +18,34 @@ use std::time::Duration;
 
 pub struct WebhooksReady;
 
+/// The findings this kind can report (`kfcheck explain <rule>`).
+static RULES: &[FindingRule] = &[
+    FindingRule {
+        id: "webhook-service-missing",
+        default_severity: Severity::Error,
+        summary: "webhook service does not exist",
+        fix: "Reinstall the component that owns this webhook, or delete the stale webhook configuration.",
+    },
+    FindingRule {
+        id: "webhook-port-missing",
+        default_severity: Severity::Error,
+        summary: "webhook service has no such port",
+        fix: "Make the webhook configuration's service port match the Service.",
+    },
+    FindingRule {
+        id: "webhook-no-ready-endpoints",
+        default_severity: Severity::Error,
+        summary: "webhook service has no ready endpoints",
+        fix: "Start the webhook's pods (or fix why they are not Ready): until then every API request the webhook intercepts fails.",
+    },
+];
+
 static META: KindMeta = KindMeta {
     name: "webhooks-ready",
     needs: &[Need::Kube],
     effect: Effect::ReadOnly,
     creates: &[],
+    rules: RULES,
     default_timeout: Duration::from_secs(30),
     what: "Every mutating and validating admission webhook that points at an in-cluster Service finds that Service, the port it calls, and at least one ready endpoint.",
     why: "Kubeflow injects credentials and settings through webhooks (PodDefaults, the KFP cache): with no endpoint, a webhook that fails closed blocks every matching pod, and one that fails open lets pods start without the volumes and tokens they need.",

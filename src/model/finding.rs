@@ -149,3 +149,26 @@ pub struct Problem {
     pub subject: Subject,
     pub message: String,
 }
+/// A finding rule a check kind can report, registered in the kind's metadata like the lint
+/// rules (`kfcheck explain <rule>` shows it). Its severity is resolved once, by the runner
+/// ([`FindingRule::severity`]), never inside the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FindingRule {
+    pub id: &'static str,
+    pub default_severity: Severity,
+    /// What it reports, as a short lowercase fragment.
+    pub summary: &'static str,
+    /// How to fix it, in general (a finding's own remediation names the object).
+    pub fix: &'static str,
+}
+
+impl FindingRule {
+    /// The severity a finding of this rule gets: a check's `severity:` replaces the default of
+    /// the rules that fail the check (default error); warnings and notes keep theirs.
+    pub fn severity(&self, check_override: Option<Severity>) -> Severity {
+        match (self.default_severity, check_override) {
+            (Severity::Error, Some(s)) => s,
+            (d, _) => d,
+        }
+    }
+}

@@ -230,6 +230,29 @@ pub async fn run_checks(
     (results, need_states, reason)
 }
 
+/// Severity is resolved here, once, for every kind with registered rules: the check's
+/// `severity:` for the rules that fail a check, else the rule's default. A finding whose rule
+/// the kind did not register is a kfcheck bug, reported as a problem (never dropped).
+fn resolve_severities(spec: &CheckSpec, o: &mut Outcome) {
+    let rules = spec.kind.meta().rules;
+    if rules.is_empty() {
+        return;
+    }
+    for f in &mut o.findings {
+        match rules.iter().find(|r| r.id == f.rule) {
+            Some(rule) => f.severity = rule.severity(spec.severity_override),
+            None => o.problems.push(Problem {
+                subject: Subject::new("check", spec.id.clone()),
+                message: format!(
+                    "kfcheck bug: finding rule {} is not registered by kind {}",
+                    f.rule,
+                    spec.kind.meta().name
+                ),
+            }),
+        }
+    }
+}
+
 async fn one_check(
     spec: Arc<CheckSpec>,
     cx: CheckContext,
@@ -279,7 +302,8 @@ async fn one_check(
         }
     };
     let mut r = match outcome {
-        Ok(Ok(o)) => {
+        Ok(Ok(mut o)) => {
+            resolve_severities(&spec, &mut o);
             let mut r = result(
                 &spec,
                 Status::from_outcome(&o.findings, &o.problems),
@@ -340,6 +364,7 @@ mod tests {
         needs: &[],
         effect: Effect::CreatesResources,
         creates: &[crate::model::owned::Created::PluginDefined],
+        rules: &[],
         default_timeout: Duration::from_secs(5),
         what: "test",
         why: "test",
@@ -351,6 +376,98 @@ mod tests {
         needs: &[Need::Kube],
         ..META
     };
+
+    static RULED: KindMeta = KindMeta {
+        name: "ruled",
+        rules: &[
+            crate::model::FindingRule {
+                id: "broken",
+                default_severity: Severity::Error,
+                summary: "s",
+                fix: "f.",
+            },
+            crate::model::FindingRule {
+                id: "odd",
+                default_severity: Severity::Warning,
+                summary: "s",
+                fix: "f.",
+            },
+        ],
+        ..META
+    };
+
+    struct Ruled;
+    impl Kind for Ruled {
+        fn meta(&self) -> &'static KindMeta {
+            &RULED
+        }
+        fn validate(&self, _: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+            Ok(())
+        }
+        fn run(&'static self, _: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+            Box::pin(async { Ok(Outcome::default()) })
+        }
+    }
+
+    #[test]
+    fn severity_is_resolved_centrally_from_the_rule_and_the_check() {
+        let finding = |rule: &str, severity| Finding {
+            rule: rule.into(),
+            severity,
+            message: "m".into(),
+            subject: crate::model::Subject::new("x", "y"),
+            evidence: Vec::new(),
+            remediation: "Fix it.".into(),
+            owner: None,
+        };
+        let outcome = || Outcome {
+            // What the kind chose does not matter: the runner decides.
+            findings: vec![
+                finding("broken", Severity::Info),
+                finding("odd", Severity::Error),
+                finding("stray", Severity::Error),
+            ],
+            ..Outcome::default()
+        };
+        let mut c = spec("c", "", Duration::from_secs(1));
+        c.kind = &Ruled;
+        let mut o = outcome();
+        resolve_severities(&c, &mut o);
+        let got: Vec<Severity> = o.findings.iter().map(|f| f.severity).collect();
+        assert_eq!(
+            got[..2],
+            [Severity::Error, Severity::Warning],
+            "rule defaults"
+        );
+        assert_eq!(o.problems.len(), 1, "an unregistered rule is a kfcheck bug");
+        assert!(
+            o.problems[0]
+                .message
+                .contains("finding rule stray is not registered"),
+            "{:?}",
+            o.problems
+        );
+        c.severity_override = Some(Severity::Warning);
+        let mut o = outcome();
+        resolve_severities(&c, &mut o);
+        assert_eq!(
+            o.findings[0].severity,
+            Severity::Warning,
+            "the check's severity replaces an error rule's"
+        );
+        assert_eq!(
+            o.findings[1].severity,
+            Severity::Warning,
+            "a warning rule keeps its own"
+        );
+        c.severity_override = Some(Severity::Info);
+        let mut o = outcome();
+        resolve_severities(&c, &mut o);
+        assert_eq!(
+            (o.findings[0].severity, o.findings[1].severity),
+            (Severity::Info, Severity::Warning)
+        );
+    }
 
     struct NeedsKube;
     impl Kind for NeedsKube {
@@ -415,6 +532,7 @@ mod tests {
             title: id.into(),
             category: "test".into(),
             severity: Severity::Error,
+            severity_override: None,
             timeout,
             enabled: true,
             description: None,

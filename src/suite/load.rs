@@ -40,6 +40,9 @@ pub struct CheckSpec {
     pub title: String,
     pub category: String,
     pub severity: Severity,
+    /// The `severity:` the check file wrote, if any (it replaces the default of the kind's
+    /// error rules, see [`crate::model::FindingRule::severity`]).
+    pub severity_override: Option<Severity>,
     pub timeout: Duration,
     pub enabled: bool,
     pub description: Option<String>,
@@ -317,6 +320,7 @@ pub(crate) fn parse_file(
             title: raw.title,
             category: raw.category,
             severity: raw.severity.unwrap_or(Severity::Error),
+            severity_override: raw.severity,
             timeout,
             enabled: raw.enabled,
             description: raw.description,
