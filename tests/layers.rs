@@ -123,6 +123,25 @@ struct Source {
     text: String,
 }
 
+impl Source {
+    fn new(rel: &str, text: &str) -> Source {
+        let module = rel
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_string();
+        let (folder, file) = rel.rsplit_once('/').unwrap_or(("", rel));
+        Source {
+            rel: rel.to_string(),
+            module,
+            folder: folder.to_string(),
+            stem: file.trim_end_matches(".rs").to_string(),
+            text: production(text),
+        }
+    }
+}
+
 fn sources() -> Vec<Source> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut all = Vec::new();
@@ -135,20 +154,7 @@ fn sources() -> Vec<Source> {
                 .unwrap()
                 .to_string_lossy()
                 .replace('\\', "/");
-            let module = rel
-                .split('/')
-                .next()
-                .unwrap()
-                .trim_end_matches(".rs")
-                .to_string();
-            let (folder, file) = rel.rsplit_once('/').unwrap_or(("", &rel));
-            Source {
-                module,
-                folder: folder.to_string(),
-                stem: file.trim_end_matches(".rs").to_string(),
-                text: production(&std::fs::read_to_string(&p).unwrap()),
-                rel,
-            }
+            Source::new(&rel, &std::fs::read_to_string(&p).unwrap())
         })
         .collect()
 }
@@ -294,22 +300,7 @@ fn imports_flow_one_way() {
 #[test]
 fn the_checker_sees_what_it_must_refuse() {
     // The rules on literal sources, so that a checker that sees nothing cannot pass.
-    let src = |rel: &str, text: &str| {
-        let module = rel
-            .split('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".rs")
-            .to_string();
-        let (folder, file) = rel.rsplit_once('/').unwrap_or(("", rel));
-        Source {
-            rel: rel.into(),
-            module,
-            folder: folder.into(),
-            stem: file.trim_end_matches(".rs").into(),
-            text: production(text),
-        }
-    };
+    let src = Source::new;
     let up = [
         src("model/x.rs", "use crate::{units::parse, kinds::KINDS};"),
         src(

@@ -4,7 +4,7 @@
 //! deadline; and tells the run door-neutrally ([`RunResult`]) from its task details.
 
 use super::{Door, DoorContext, RunResult, Sample, StepResult, Submitted};
-use crate::clients::kfp::{Created, Experiment, KfpError, Run, RunSource, TaskDetail};
+use crate::clients::kfp::{Created, Experiment, KfpClient, KfpError, Run, RunSource, TaskDetail};
 use crate::clients::kfp_spec::RunState;
 use crate::context::errors::kfp_error;
 use crate::context::kfp::Kfp;
@@ -73,6 +73,74 @@ pub(crate) fn poll_pause(waited: Duration) -> Duration {
     (waited / 4).clamp(Duration::from_millis(250), Duration::from_secs(5))
 }
 
+/// What the REST door creates besides runs (those are terminated first, see `submit_run`).
+#[derive(Debug, Clone, Copy)]
+enum Removable {
+    Experiment,
+    /// With all its versions (deleted by cascade).
+    Pipeline,
+}
+
+/// Registers, before the create, the deletion of what `created` will have seen, and of what a
+/// lookup by the unique `name` finds when the create is not sure it saw everything.
+fn register_delete(
+    cx: &DoorContext<'_>,
+    client: &KfpClient,
+    what: Removable,
+    name: &str,
+    ns: Option<String>,
+    created: &Created,
+) {
+    let shown = match what {
+        Removable::Experiment => "KFP experiment",
+        Removable::Pipeline => "KFP pipeline",
+    };
+    let (client, n, seen) = (client.clone(), name.to_string(), created.clone());
+    cx.janitor
+        .register(format!("delete {shown} {name}"), move || {
+            Box::pin(async move {
+                let found = if !seen.unsure() {
+                    None
+                } else {
+                    Some(match what {
+                        Removable::Experiment => {
+                            client.list_experiments(ns.as_deref(), &n).await.map(|l| {
+                                l.into_iter()
+                                    .filter(|e| e.display_name == n)
+                                    .map(|e| e.experiment_id)
+                                    .collect()
+                            })
+                        }
+                        Removable::Pipeline => {
+                            client.list_pipelines(ns.as_deref(), &n).await.map(|l| {
+                                l.into_iter()
+                                    .filter(|p| p.shown_name() == n)
+                                    .map(|p| p.pipeline_id)
+                                    .collect()
+                            })
+                        }
+                    })
+                };
+                let ids = ids_to_delete(&seen, found)?;
+                for id in &ids {
+                    let deleted = match what {
+                        Removable::Experiment => client.delete_experiment(id).await,
+                        Removable::Pipeline => client.delete_pipeline(id).await,
+                    };
+                    match deleted {
+                        Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
+                        Err(e) => return Err(format!("{e} (run `kfcheck cleanup`)")),
+                    }
+                }
+                Ok(match (ids.is_empty(), what) {
+                    (true, _) => format!("{shown} {n} was never created"),
+                    (false, Removable::Experiment) => format!("deleted {shown} {n}"),
+                    (false, Removable::Pipeline) => format!("deleted {shown} {n} and its versions"),
+                })
+            })
+        });
+}
+
 impl RestDoor {
     pub fn new(kfp: Kfp, submit: Submit) -> RestDoor {
         RestDoor {
@@ -94,39 +162,14 @@ impl RestDoor {
             .map_err(CheckError::Undecided)?
             .map(String::from);
         let created = Created::default();
-        let (client, n, s, seen) = (
-            kfp.client.clone(),
-            name.to_string(),
+        register_delete(
+            cx,
+            &kfp.client,
+            Removable::Experiment,
+            name,
             ns.clone(),
-            created.clone(),
+            &created,
         );
-        cx.janitor
-            .register(format!("delete KFP experiment {name}"), move || {
-                Box::pin(async move {
-                    let found = if seen.unsure() {
-                        Some(client.list_experiments(s.as_deref(), &n).await.map(|l| {
-                            l.into_iter()
-                                .filter(|e| e.display_name == n)
-                                .map(|e| e.experiment_id)
-                                .collect()
-                        }))
-                    } else {
-                        None
-                    };
-                    let ids = ids_to_delete(&seen, found)?;
-                    for id in &ids {
-                        match client.delete_experiment(id).await {
-                            Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
-                            Err(e) => return Err(format!("{e} (run `kfcheck cleanup`)")),
-                        }
-                    }
-                    Ok(if ids.is_empty() {
-                        format!("KFP experiment {n} was never created")
-                    } else {
-                        format!("deleted KFP experiment {n}")
-                    })
-                })
-            });
         let what = format!(
             "create experiments{}",
             ns.as_ref()
@@ -158,39 +201,14 @@ impl RestDoor {
             .map_err(CheckError::Undecided)?
             .map(String::from);
         let created = Created::default();
-        let (client, n, s, seen) = (
-            kfp.client.clone(),
-            name.to_string(),
+        register_delete(
+            cx,
+            &kfp.client,
+            Removable::Pipeline,
+            name,
             ns.clone(),
-            created.clone(),
+            &created,
         );
-        cx.janitor
-            .register(format!("delete KFP pipeline {name}"), move || {
-                Box::pin(async move {
-                    let found = if seen.unsure() {
-                        Some(client.list_pipelines(s.as_deref(), &n).await.map(|l| {
-                            l.into_iter()
-                                .filter(|p| p.shown_name() == n)
-                                .map(|p| p.pipeline_id)
-                                .collect()
-                        }))
-                    } else {
-                        None
-                    };
-                    let ids = ids_to_delete(&seen, found)?;
-                    for id in &ids {
-                        match client.delete_pipeline(id).await {
-                            Ok(()) | Err(KfpError::Status { status: 404, .. }) => {}
-                            Err(e) => return Err(format!("{e} (run `kfcheck cleanup`)")),
-                        }
-                    }
-                    Ok(if ids.is_empty() {
-                        format!("KFP pipeline {n} was never created")
-                    } else {
-                        format!("deleted KFP pipeline {n} and its versions")
-                    })
-                })
-            });
         let what = format!(
             "upload pipelines{}",
             ns.as_ref()
