@@ -4,7 +4,8 @@
 //! failures, and the calls kfcheck makes. Every request is bounded in time, every answer in size
 //! and every list in pages. A create is never repeated blindly: when its answer is lost, the
 //! object is looked up by its unique name first. Tokens and cookies never appear in errors or
-//! `Debug`.
+//! `Debug`. TLS, the backoff, the body cap and [`Secret`] are [`super::http`]'s; the Dex login
+//! is [`super::dex`]'s.
 
 use super::errors::innermost;
 use super::http::{tls_config, Backoff, BodyCap, Transient};
