@@ -5,6 +5,7 @@
 //! say which identity was used and what was refused. Tokens and keys never leave this module.
 
 use super::errors::chain;
+use super::http::{native_roots, verifying_config, Backoff, BodyCap, Secret, Transient};
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -229,21 +230,12 @@ impl Default for Retry {
 impl Retry {
     /// Backoff before retry `n` (1-based), with up to 25% jitter from the clock.
     pub fn backoff(&self, n: u32) -> Duration {
-        let base = self
-            .first_backoff
-            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16))
-            .min(self.max_backoff);
-        let jitter = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-            % 250;
-        base + base * jitter / 1000
+        Backoff::jittered(self.first_backoff, self.max_backoff).delay(n)
     }
 }
 
 pub fn retryable(status: u16) -> bool {
-    status == 429 || status == 408 || (500..600).contains(&status)
+    Transient::Google.status(status)
 }
 
 /// Percent-encodes an object name for a URL path segment or query value: everything but the
@@ -281,7 +273,7 @@ use serde::Deserialize as _;
 type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 struct Token {
-    value: String,
+    value: Secret,
     expires: Instant,
 }
 
@@ -295,8 +287,8 @@ enum Auth {
     },
     User {
         client_id: String,
-        client_secret: String,
-        refresh_token: String,
+        client_secret: Secret,
+        refresh_token: Secret,
         token_uri: String,
     },
     Metadata {
@@ -318,9 +310,11 @@ fn http_client() -> Result<Http, String> {
     tcp.enforce_http(false);
     // Small requests (list, delete, token) must not wait for Nagle's algorithm.
     tcp.set_nodelay(true);
+    let roots = native_roots()
+        .require_some()
+        .map_err(|e| format!("failed to load the system's root certificates: {e}"))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_native_roots()
-        .map_err(|e| format!("failed to load the system's root certificates: {e}"))?
+        .with_tls_config(verifying_config(roots)?)
         .https_or_http()
         .enable_http1()
         .wrap_connector(tcp);
@@ -428,8 +422,8 @@ fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
                 },
                 Auth::User {
                     client_id: get("client_id")?,
-                    client_secret: get("client_secret")?,
-                    refresh_token: get("refresh_token")?,
+                    client_secret: Secret::new(get("client_secret")?),
+                    refresh_token: Secret::new(get("refresh_token")?),
                     token_uri,
                 },
             ))
@@ -573,7 +567,7 @@ impl GcsClient {
     }
 
     /// The access token, fetched once and refreshed a minute before it expires.
-    async fn bearer(&self) -> Result<Option<String>, GcsError> {
+    async fn bearer(&self) -> Result<Option<Secret>, GcsError> {
         if matches!(self.auth, Auth::None) {
             return Ok(None);
         }
@@ -617,8 +611,8 @@ impl GcsClient {
                 let body = format!(
                     "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
                     form_escape(client_id),
-                    form_escape(client_secret),
-                    form_escape(refresh_token)
+                    form_escape(client_secret.expose()),
+                    form_escape(refresh_token.expose())
                 );
                 (form_post(token_uri, body), token_uri.clone())
             }
@@ -658,9 +652,10 @@ impl GcsClient {
             };
             return Err(refused(format!("{endpoint} answered {status}: {what}")));
         }
-        let token = text(&v, "access_token")
-            .ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?
-            .to_string();
+        let token = Secret::new(
+            text(&v, "access_token")
+                .ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?,
+        );
         // A token server's word on expiry is capped at a day: a huge `expires_in` must neither
         // overflow the clock nor keep a token past any real lifetime.
         let ttl = v
@@ -691,7 +686,7 @@ impl GcsClient {
             let token = self.bearer().await?;
             let mut b = http::Request::builder().method(method.clone()).uri(url);
             if let Some(t) = &token {
-                b = b.header("Authorization", format!("Bearer {t}"));
+                b = b.header("Authorization", format!("Bearer {}", t.expose()));
             }
             if let Some(ct) = content_type {
                 b = b.header("Content-Type", ct);
@@ -987,13 +982,13 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
-    if len > limit {
+    let mut buf = BodyCap::new(limit);
+    if buf.declared(len, true).is_err() {
         return Err(format!(
             "the answer is {len} bytes, over the {} limit",
             crate::clients::files::limit_text(limit)
         ));
     }
-    let mut buf = Vec::with_capacity(len as usize);
     let mut body = resp.into_body();
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
@@ -1009,16 +1004,15 @@ async fn read_body(
             }
         };
         if let Ok(data) = frame.into_data() {
-            if (buf.len() + data.len()) as u64 > limit {
+            if buf.push(&data).is_err() {
                 return Err(format!(
                     "the answer is over the {} limit",
                     crate::clients::files::limit_text(limit)
                 ));
             }
-            buf.extend_from_slice(&data);
         }
     }
-    Ok(Bytes::from(buf))
+    Ok(Bytes::from(buf.into_inner()))
 }
 
 fn form_post(uri: &str, body: String) -> Result<http::Request<Full<Bytes>>, http::Error> {

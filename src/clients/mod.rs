@@ -1,11 +1,16 @@
-//! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API, Google Cloud
-//! Storage, running one labelled container to completion, a port-forward to a Service through
-//! the Kubernetes API, redaction of what containers print, and bounded, honest reads of files a user names. Kinds get them from the context (`Needs`), never build their own.
+//! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API (with the Dex
+//! login through the gateway), Google Cloud Storage, what their HTTP has in common (credentials,
+//! TLS, bounded retries, capped bodies), running one labelled container to completion, a
+//! port-forward to a Service through the Kubernetes API, redaction of what containers print, and
+//! bounded, honest reads of files a user names. Kinds get them from the context (`Needs`), never
+//! build their own.
 
 pub mod container;
+pub mod dex;
 pub mod errors;
 pub mod files;
 pub mod gcs;
+pub mod http;
 pub mod kfp;
 pub mod kfp_spec;
 pub mod portforward;
