@@ -24,7 +24,6 @@ const PAGE_SIZE: usize = 100;
 /// Connecting (TCP and TLS) never waits longer than this, whatever `--kfp-request-timeout` says.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub use super::dex::dex_login;
 pub use super::http::Secret;
 
 /// How kfcheck proves who it is.

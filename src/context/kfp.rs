@@ -3,7 +3,8 @@
 //! credentials refused with 401/403 is *broken*. Credentials are never part of a message.
 
 use super::{NeedError, Settings};
-use crate::clients::kfp::{dex_login, Auth, ConnectOptions, KfpClient, KfpError, Secret};
+use crate::clients::dex::dex_login;
+use crate::clients::kfp::{Auth, ConnectOptions, KfpClient, KfpError, Secret};
 use crate::clients::portforward::{ForwardError, PortForward, ServiceRef};
 use base64::Engine as _;
 use std::path::PathBuf;
