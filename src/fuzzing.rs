@@ -216,3 +216,51 @@ fn spec_invariants(spec: &CompiledSpec) {
         }
     }
 }
+
+/// Jupyter kernel messages: arbitrary bytes as a text frame and as a v1 binary frame decode or
+/// fail, never panic; a decoded binary frame's JSON parts, framed again, decode the same; and
+/// what kfcheck sends for the text as code decodes as its own execute request.
+pub fn jupyter_messages(data: &[u8]) {
+    use crate::clients::jupyter_msg::{
+        decode_binary, decode_text, encode_binary, execute_request_binary, execute_request_text,
+    };
+    let text = String::from_utf8_lossy(data);
+    let _ = decode_text(&text);
+    if let Ok(m) = decode_binary(data) {
+        assert!(
+            m.msg_id.len() + m.msg_type.len() <= data.len(),
+            "decoded more than was sent"
+        );
+    }
+    for sent in [
+        decode_text(&execute_request_text("s", "id", &text)),
+        decode_binary(&execute_request_binary("s", "id", &text)),
+    ] {
+        let m = sent.expect("kfcheck's own execute_request decodes");
+        assert_eq!(
+            (m.msg_type.as_str(), m.msg_id.as_str()),
+            ("execute_request", "id")
+        );
+    }
+    // Re-framing: the JSON parts of a text frame, as a binary frame, give the same message.
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(&text) {
+        let part = |k: &str| o.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        let channel = o
+            .get("channel")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default();
+        let parts = [
+            part("header"),
+            part("parent_header"),
+            part("metadata"),
+            part("content"),
+        ];
+        if let Ok(a) = decode_text(&text) {
+            let b = decode_binary(&encode_binary(
+                channel,
+                [&parts[0], &parts[1], &parts[2], &parts[3]],
+            ));
+            assert_eq!(Ok(a), b, "the two framings disagree");
+        }
+    }
+}

@@ -73,6 +73,11 @@ fn kfp_messages_corpus() {
 }
 
 #[test]
+fn jupyter_messages_corpus() {
+    replay("jupyter_messages", kfcheck::fuzzing::jupyter_messages);
+}
+
+#[test]
 fn every_target_is_listed_once() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let list = std::fs::read_to_string(root.join("fuzz/seeds")).unwrap();
