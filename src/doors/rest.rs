@@ -141,7 +141,24 @@ fn register_delete(
         });
 }
 
+/// `create experiments in namespace team-a`, for an error message.
+fn in_namespace(what: &str, ns: Option<&str>) -> String {
+    match ns {
+        Some(n) => format!("{what} in namespace {n}"),
+        None => what.to_string(),
+    }
+}
+
 impl RestDoor {
+    /// Where experiments and pipelines are created (a profile namespace in multi-user mode).
+    fn write_namespace(&self) -> Result<Option<String>, CheckError> {
+        Ok(self
+            .kfp
+            .namespace_for_writes()
+            .map_err(CheckError::Undecided)?
+            .map(String::from))
+    }
+
     pub fn new(kfp: Kfp, submit: Submit) -> RestDoor {
         RestDoor {
             kfp,
@@ -157,10 +174,7 @@ impl RestDoor {
         name: &str,
     ) -> Result<Experiment, CheckError> {
         let kfp = &self.kfp;
-        let ns = kfp
-            .namespace_for_writes()
-            .map_err(CheckError::Undecided)?
-            .map(String::from);
+        let ns = self.write_namespace()?;
         let created = Created::default();
         register_delete(
             cx,
@@ -170,12 +184,7 @@ impl RestDoor {
             ns.clone(),
             &created,
         );
-        let what = format!(
-            "create experiments{}",
-            ns.as_ref()
-                .map(|n| format!(" in namespace {n}"))
-                .unwrap_or_default()
-        );
+        let what = in_namespace("create experiments", ns.as_deref());
         kfp.client
             .create_experiment(
                 name,
@@ -196,10 +205,7 @@ impl RestDoor {
         yaml: &str,
     ) -> Result<crate::clients::kfp::Pipeline, CheckError> {
         let kfp = &self.kfp;
-        let ns = kfp
-            .namespace_for_writes()
-            .map_err(CheckError::Undecided)?
-            .map(String::from);
+        let ns = self.write_namespace()?;
         let created = Created::default();
         register_delete(
             cx,
@@ -209,12 +215,7 @@ impl RestDoor {
             ns.clone(),
             &created,
         );
-        let what = format!(
-            "upload pipelines{}",
-            ns.as_ref()
-                .map(|n| format!(" in namespace {n}"))
-                .unwrap_or_default()
-        );
+        let what = in_namespace("upload pipelines", ns.as_deref());
         kfp.client
             .upload_pipeline(name, ns.as_deref(), yaml, &created)
             .await
