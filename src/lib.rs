@@ -1,9 +1,11 @@
 //! kfcheck: tells a platform team whether a Kubeflow cluster is really ready for data scientists.
 //!
-//! Layers (dependencies flow one way, low to high): `units`, `model` < `pipeline`, `clients` <
-//! `context` < `doors` < `kinds` < `suite` < `runner` < `report` < `cleanup`, `probe`, `local` <
-//! `cli` < `commands` < `app`, `fuzzing`. `report` sees only `model` (results and run events);
-//! `commands` does each subcommand's work; `app` wires the parsed command line to them.
+//! Layers (dependencies flow one way, low to high; `tests/layers.rs` enforces the order and
+//! docs/architecture.md explains it): `units`, `model`, `assets` < `pipeline`, `clients` <
+//! `janitor`, `context` < `doors` < `kinds` < `suite` < `runner` < `report` < `cleanup`,
+//! `probe`, `local` < `cli` < `commands` < `app`, `fuzzing`. `report` sees only `model` (results
+//! and run events); `commands` does each subcommand's work; `app` wires the parsed command line
+//! to them.
 
 pub mod app;
 pub mod assets;

@@ -1,6 +1,7 @@
 //! Protocol clients that kinds, the probe and `local-run` share: the KFP REST API (with the Dex
 //! login through the gateway), Google Cloud Storage, what their HTTP has in common (credentials,
-//! TLS, bounded retries, capped bodies), running one labelled container to completion, a
+//! TLS, bounded retries, capped bodies; `errors` tells error chains once), the Jupyter kernel
+//! messages the notebook door will speak, running one labelled container to completion, a
 //! port-forward to a Service through the Kubernetes API, redaction of what containers print, and
 //! bounded, honest reads of files a user names. Kinds get them from the context (`Needs`), never
 //! build their own.
