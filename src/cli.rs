@@ -303,6 +303,14 @@ pub struct LintArgs {
     /// resources, selectors and tolerations? Needs a cluster (--kubeconfig).
     #[arg(long)]
     pub cluster: bool,
+    /// Leave out files and directories matching GLOB, relative to each directory given or as a
+    /// name (`ci/**`, `kustomization.yaml`; repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Files found in directories that are not compiled pipelines (CI configs, kustomizations)
+    /// are problems ("could not decide") instead of being skipped with a note.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

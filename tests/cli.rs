@@ -497,6 +497,97 @@ fn json_output_validates_against_the_committed_schema() {
 }
 
 #[test]
+fn lint_of_a_real_repository_judges_its_pipelines_and_notes_the_rest() {
+    // A pipelines repository: compiled pipelines beside CI configs, kustomizations, a
+    // package.json and an empty file; hidden directories (.github) are never walked.
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    for dir in ["pipelines", "manifests", "ci", ".github/workflows"] {
+        std::fs::create_dir_all(p.join(dir)).unwrap();
+    }
+    std::fs::copy(
+        repo().join(PASS_DIR).join("cpu-train-evaluate.yaml"),
+        p.join("pipelines/good.yaml"),
+    )
+    .unwrap();
+    write(
+        p,
+        "manifests/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
+    );
+    write(p, "ci/build.yml", "name: build\non: [push]\njobs: {}\n");
+    write(p, ".github/workflows/ci.yml", "name: ci\n");
+    write(p, "package.json", "{\"name\": \"x\"}\n");
+    write(p, "empty.yaml", "");
+    let dir = p.to_str().unwrap();
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(code(&o), 0, "the pipelines' verdict: {}", stdout(&o));
+    let notes = json(&o)["checks"][0]["notes"].to_string();
+    assert!(
+        notes.contains("inspected 1 pipeline file(s)")
+            && notes.contains("skipped 4 that are not pipelines"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("kustomization.yaml: found kustomize.config.k8s.io/v1beta1 Kustomization"),
+        "{notes}"
+    );
+    // A failing pipeline still fails; a broken one (malformed YAML) is still undecided.
+    std::fs::copy(repo().join(FAIL), p.join("pipelines/bad.yaml")).unwrap();
+    assert_eq!(code(&kfcheck(&["lint", dir])), 1);
+    write(p, "pipelines/broken.yaml", "root:\n  dag: {tasks: [\n");
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(
+        json(&o)["checks"][0]["problems"].as_array().unwrap().len(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    // --exclude leaves files and whole directories out; a file named explicitly that is no
+    // pipeline is a problem (it was asked for).
+    let o = kfcheck(&[
+        "lint",
+        dir,
+        "--exclude",
+        "pipelines/b*",
+        "--exclude",
+        "ci/**",
+        "--exclude",
+        "package.json",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let notes = json(&o)["checks"][0]["notes"].to_string();
+    assert!(
+        notes.contains("skipped 2 that are not pipelines"),
+        "{notes}"
+    );
+    let named = p.join("manifests/kustomization.yaml");
+    assert_eq!(code(&kfcheck(&["lint", named.to_str().unwrap()])), 3);
+    // --strict: the files that are no pipeline cannot be decided.
+    assert_eq!(
+        code(&kfcheck(&[
+            "lint",
+            dir,
+            "--exclude",
+            "pipelines/b*",
+            "--strict"
+        ])),
+        3
+    );
+    // A directory of nothing but non-pipelines proves nothing.
+    let only = tempfile::tempdir().unwrap();
+    write(only.path(), "kustomization.yaml", "kind: Kustomization\n");
+    assert_eq!(code(&kfcheck(&["lint", only.path().to_str().unwrap()])), 3);
+    assert_eq!(
+        code(&kfcheck(&["lint", dir, "--exclude", "["])),
+        2,
+        "a bad glob is a usage error"
+    );
+}
+
+#[test]
 fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
@@ -517,7 +608,9 @@ fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     let big = std::fs::File::create(p.join("huge.yaml")).unwrap();
     big.set_len(50_000_000).unwrap();
     std::os::unix::fs::symlink(p.join("gone.yaml"), p.join("dangling.yaml")).unwrap();
-    let o = kfcheck(&["lint", p.to_str().unwrap(), "-o", "json"]);
+    // --strict: files that are no pipeline are problems too (by default they are skipped, see
+    // lint_of_a_real_repository_judges_its_pipelines_and_notes_the_rest).
+    let o = kfcheck(&["lint", p.to_str().unwrap(), "--strict", "-o", "json"]);
     let doc = json(&o);
     assert_eq!(code(&o), 1, "a failing finding outranks undecided files");
     let problems = doc["checks"][0]["problems"].as_array().unwrap();

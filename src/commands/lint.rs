@@ -51,6 +51,8 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
     let mut params = serde_json::json!({
         "paths": present.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         "rules": rules,
+        "exclude": args.exclude,
+        "strict": args.strict,
     });
     if let Some(o) = &args.owners {
         if let Err(e) = crate::clients::files::check_regular(o) {
@@ -84,7 +86,10 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         let Some(fit) = find_kind("pipeline-fit") else {
             return AppOutput::usage("pipeline-fit kind missing");
         };
-        let mut params = serde_json::json!({ "paths": checks[0].params["paths"].clone() });
+        let mut params = serde_json::json!({
+            "paths": checks[0].params["paths"].clone(),
+            "exclude": checks[0].params["exclude"].clone(),
+        });
         if let Some(o) = checks[0].params.get("owners") {
             params["owners"] = o.clone();
         }

@@ -6,7 +6,7 @@ use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, Ki
 use crate::assets::SuiteBase;
 use crate::context::Need;
 use crate::pipeline::fit::FitNode;
-use crate::pipeline::inputs::{run_outcome, sources, validate_paths};
+use crate::pipeline::inputs::{exclude_set, run_outcome, sources, validate_paths};
 use crate::pipeline::lint::{lint_run, LintOptions};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Node;
@@ -29,6 +29,7 @@ static META: KindMeta = KindMeta {
     params: &[
         ("paths", "files or directories of compiled pipelines, as for pipeline-lint"),
         ("owners", "CODEOWNERS file to use instead of discovering one per repository"),
+        ("exclude", "globs of files or directories to leave out, as for pipeline-lint"),
     ],
 };
 
@@ -38,6 +39,8 @@ struct Params {
     paths: Vec<String>,
     #[serde(default)]
     owners: Option<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
 }
 
 impl Kind for PipelineFit {
@@ -47,6 +50,7 @@ impl Kind for PipelineFit {
 
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
+        exclude_set(&p.exclude)?;
         validate_paths(&p.paths, base)
     }
 
@@ -68,8 +72,9 @@ impl Kind for PipelineFit {
                 ..LintOptions::default()
             };
             let base = cx.spec.base.clone();
+            let exclude = exclude_set(&p.exclude).map_err(CheckError::Undecided)?;
             let mut out = tokio::task::spawn_blocking(move || {
-                let (srcs, problems) = sources(&p.paths, &base);
+                let (srcs, problems) = sources(&p.paths, &base, &exclude);
                 run_outcome(lint_run(&srcs, &opts), problems)
             })
             .await

@@ -4,7 +4,7 @@
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::model::Severity;
-use crate::pipeline::inputs::{run_outcome, sources, validate_paths};
+use crate::pipeline::inputs::{exclude_set, run_outcome, sources, validate_paths};
 #[cfg(test)]
 use crate::pipeline::lint::lint_sources;
 use crate::pipeline::lint::{lint_run, LintOptions};
@@ -30,6 +30,8 @@ static META: KindMeta = KindMeta {
         ("paths", "files or directories of compiled pipelines, relative to the suite directory (embedded suite: checks/pipelines/)"),
         ("rules", "map of rule id to off, info, warning or error, overriding the rule's default severity"),
         ("require_requests", "resources every task must request or limit (default: [cpu, memory])"),
+        ("exclude", "globs of files or directories to leave out, relative to each directory named or as names (e.g. ci/**, kustomization.yaml)"),
+        ("strict", "files found in directories that are not compiled pipelines are problems instead of skipped with a note (default false)"),
         ("owners", "CODEOWNERS file to use instead of discovering one per repository"),
     ],
 };
@@ -44,6 +46,12 @@ struct Params {
     require_requests: Option<Vec<String>>,
     #[serde(default)]
     owners: Option<String>,
+    /// Globs of files and directories left out (relative to each directory named, or names).
+    #[serde(default)]
+    exclude: Vec<String>,
+    /// Files found in directories that are no pipeline are problems instead of skipped.
+    #[serde(default)]
+    strict: bool,
 }
 
 /// Parses `off|info|warning|error` per rule id; errors name the rule.
@@ -82,6 +90,7 @@ fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
         },
         severities: severity_overrides(&p.rules)?,
         owners_file: p.owners.as_ref().map(|o| base.resolve(o)),
+        strict: p.strict,
         ..LintOptions::default()
     })
 }
@@ -94,6 +103,7 @@ impl Kind for PipelineLint {
     fn validate(&self, params: &serde_json::Value, base: &SuiteBase) -> Result<(), String> {
         let p: Params = typed_params(params)?;
         validate_paths(&p.paths, base)?;
+        exclude_set(&p.exclude)?;
         options(&p, base).map(|_| ())
     }
 
@@ -104,7 +114,8 @@ impl Kind for PipelineLint {
             let base = cx.spec.base.clone();
             // Parsing is CPU work: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                let (sources, problems) = sources(&p.paths, &base);
+                let exclude = exclude_set(&p.exclude).map_err(CheckError::Undecided)?;
+                let (sources, problems) = sources(&p.paths, &base, &exclude);
                 Ok(run_outcome(lint_run(&sources, &opts), problems))
             })
             .await
@@ -168,6 +179,7 @@ mod tests {
         let (srcs, problems) = sources(
             &[dir.path().display().to_string()],
             &SuiteBase::Dir(PathBuf::new()),
+            &globset::GlobSet::empty(),
         );
         let out = outcome(lint_sources(&srcs, &LintOptions::default()), problems);
         assert!(out.findings.is_empty());

@@ -2,7 +2,7 @@
 //! suite (a directory prefix selects all below it), files below the suite directory otherwise;
 //! and one lint run turned into one check outcome. Shared by the lint and fit kinds.
 
-use super::lint::{expand_paths, FileReport, LintRun, Source};
+use super::lint::{find_sources, FileReport, LintRun, Source};
 use crate::assets::{embedded, SuiteBase, EMBEDDED};
 use crate::model::Outcome;
 use std::collections::BTreeMap;
@@ -43,11 +43,21 @@ pub(crate) fn validate_paths(paths: &[String], base: &SuiteBase) -> Result<(), S
     Ok(())
 }
 
-/// The inputs named by `paths`: embedded files, or files below the suite directory; plus one
-/// problem per path that does not exist.
+/// `exclude:` / `--exclude` globs, checked at load time.
+pub(crate) fn exclude_set(globs: &[String]) -> Result<globset::GlobSet, String> {
+    let mut b = globset::GlobSetBuilder::new();
+    for g in globs {
+        b.add(globset::Glob::new(g).map_err(|e| format!("exclude '{g}': {e}"))?);
+    }
+    b.build().map_err(|e| format!("exclude: {e}"))
+}
+
+/// The inputs named by `paths`: embedded files, or files below the suite directory (those that
+/// `exclude` matches left out); plus one problem per path that does not exist.
 pub(crate) fn sources(
     paths: &[String],
     base: &SuiteBase,
+    exclude: &globset::GlobSet,
 ) -> (Vec<Source>, Vec<crate::model::Problem>) {
     match base {
         SuiteBase::Embedded => (
@@ -56,8 +66,7 @@ pub(crate) fn sources(
         ),
         SuiteBase::Dir(_) => {
             let paths: Vec<PathBuf> = paths.iter().map(|x| base.resolve(x)).collect();
-            let (files, missing) = expand_paths(&paths);
-            (files.into_iter().map(Source::Path).collect(), missing)
+            find_sources(&paths, exclude)
         }
     }
 }
@@ -87,17 +96,41 @@ pub(crate) fn outcome(
         }
     }
     let formats: Vec<String> = by_format.iter().map(|(f, n)| format!("{n} {f}")).collect();
+    let skipped = reports.iter().filter(|r| r.skipped.is_some()).count();
     out.notes.push(format!(
-        "inspected {} pipeline file(s) ({}), {tasks} task(s)",
+        "inspected {} pipeline file(s) ({}), {tasks} task(s){}",
         by_format.values().sum::<usize>(),
         if formats.is_empty() {
             "none parsed".into()
         } else {
             formats.join(", ")
+        },
+        if skipped > 0 {
+            format!("; skipped {skipped} that are not pipelines")
+        } else {
+            String::new()
         }
     ));
+    // Files found in directories that are no pipeline: one note, a few named.
+    let skipped: Vec<String> = reports
+        .iter()
+        .filter_map(|r| {
+            r.skipped
+                .as_ref()
+                .map(|why| format!("{}: {why}", r.display))
+        })
+        .collect();
+    if !skipped.is_empty() {
+        let more = skipped.len().saturating_sub(5);
+        out.notes.push(format!(
+            "skipped {} file(s) found in directories that are not compiled pipelines: {}{}; --strict makes them problems",
+            skipped.len(),
+            skipped[..skipped.len().min(5)].join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
     // Nothing inspected proves nothing: never a pass.
-    if reports.is_empty() && out.problems.is_empty() {
+    if reports.iter().all(|r| r.skipped.is_some()) && out.problems.is_empty() {
         out.problems.push(crate::model::Problem {
             subject: crate::model::Subject::new("paths", "pipeline files"),
             message: "no pipeline file to inspect".into(),

@@ -19,18 +19,32 @@ pub const MAX_FILE_BYTES: u64 = 32 << 20;
 /// directory below it is reported, never silently left out.
 pub const MAX_WALK_DEPTH: usize = 256;
 
-/// One input: a file on disk, or a pipeline embedded in the kfcheck binary.
+/// One input: a file on disk (named, or found in a named directory), or a pipeline embedded in
+/// the kfcheck binary.
 #[derive(Debug, Clone)]
 pub enum Source {
     Path(PathBuf),
-    Embedded { name: String, text: &'static str },
+    /// Found by walking a directory: when it is no pipeline at all (a kustomization, a CI
+    /// config), it is skipped with a note unless the run is strict.
+    Found(PathBuf),
+    Embedded {
+        name: String,
+        text: &'static str,
+    },
 }
 
 impl Source {
     pub fn display(&self) -> String {
         match self {
-            Source::Path(p) => p.display().to_string(),
+            Source::Path(p) | Source::Found(p) => p.display().to_string(),
             Source::Embedded { name, .. } => name.clone(),
+        }
+    }
+
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Source::Path(p) | Source::Found(p) => Some(p),
+            Source::Embedded { .. } => None,
         }
     }
 }
@@ -46,6 +60,8 @@ pub struct LintOptions {
     pub fit: Option<std::sync::Arc<Vec<super::fit::FitNode>>>,
     /// Only the cluster fit (the static rules run in their own check).
     pub skip_static_rules: bool,
+    /// Files found in directories that are no pipeline are problems, not skipped.
+    pub strict: bool,
 }
 
 /// Rule ids of the cluster fit (not in [`RULES`]: they need a live cluster).
@@ -61,15 +77,20 @@ pub struct FileReport {
     pub tasks: usize,
     pub findings: Vec<Finding>,
     pub error: Option<ParseError>,
+    /// Not inspected: found in a directory, and no pipeline (why, in a few words).
+    pub skipped: Option<String>,
 }
 
 impl FileReport {
     pub fn problem(&self) -> Option<Problem> {
-        self.error.as_ref().map(|e| Problem {
-            subject: Subject::new("file", self.display.clone())
-                .in_file(self.display.clone(), e.line),
-            message: e.message.clone(),
-        })
+        self.error
+            .as_ref()
+            .filter(|_| self.skipped.is_none())
+            .map(|e| Problem {
+                subject: Subject::new("file", self.display.clone())
+                    .in_file(self.display.clone(), e.line),
+                message: e.message.clone(),
+            })
     }
 }
 
@@ -78,13 +99,27 @@ impl FileReport {
 /// per directory that holds no pipeline file, and per directory left out below
 /// [`MAX_WALK_DEPTH`].
 pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
+    let (sources, problems) = find_sources(paths, &globset::GlobSet::empty());
+    let files = sources
+        .into_iter()
+        .filter_map(|s| s.path().map(Path::to_path_buf))
+        .collect();
+    (files, problems)
+}
+
+/// [`expand_paths`] as lint inputs: a named file is a [`Source::Path`], a file found below a
+/// named directory a [`Source::Found`]; what `exclude` matches (a path relative to the named
+/// directory, or a file or directory name) is left out, directories without being walked.
+pub fn find_sources(paths: &[PathBuf], exclude: &globset::GlobSet) -> (Vec<Source>, Vec<Problem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
                 let before = files.len();
-                walk(p, &mut files, &mut problems);
+                let mut found = Vec::new();
+                walk(p, exclude, &mut found, &mut problems);
+                files.extend(found.into_iter().map(Source::Found));
                 if files.len() == before {
                     problems.push(dir_problem(
                         p,
@@ -95,7 +130,7 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
                     ));
                 }
             }
-            Ok(_) => files.push(p.clone()),
+            Ok(_) => files.push(Source::Path(p.clone())),
             Err(e) => problems.push(Problem {
                 subject: Subject::new("file", p.display().to_string())
                     .in_file(p.display().to_string(), None),
@@ -104,6 +139,15 @@ pub fn expand_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Problem>) {
         }
     }
     (files, problems)
+}
+
+/// Whether `--exclude` leaves `path` (below the walked directory `top`) out.
+fn excluded(exclude: &globset::GlobSet, top: &Path, path: &Path) -> bool {
+    if exclude.is_empty() {
+        return false;
+    }
+    let rel = path.strip_prefix(top).unwrap_or(path);
+    exclude.is_match(rel) || path.file_name().is_some_and(|n| exclude.is_match(n))
 }
 
 fn dir_problem(dir: &Path, message: String) -> Problem {
@@ -116,7 +160,12 @@ fn dir_problem(dir: &Path, message: String) -> Problem {
 
 /// Depth-first in sorted order (a directory's entries where it sorts among its siblings), with
 /// an explicit stack of directories being listed instead of recursion.
-fn walk(top: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+fn walk(
+    top: &Path,
+    exclude: &globset::GlobSet,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
     let mut stack: Vec<std::vec::IntoIter<(PathBuf, bool)>> = Vec::new();
     if let Some(children) = list_dir(top, problems) {
         stack.push(children.into_iter());
@@ -126,6 +175,9 @@ fn walk(top: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
             stack.pop();
             continue;
         };
+        if excluded(exclude, top, &child) {
+            continue;
+        }
         if !is_dir {
             if child
                 .extension()
@@ -199,7 +251,7 @@ fn read_checked<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, ParseE
         return Err(ParseError::new("not a regular file"));
     }
     if meta.len() == 0 {
-        return Err(ParseError::new("empty file"));
+        return Err(ParseError::not_a_pipeline("empty file"));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(ParseError::new(format!(
@@ -245,9 +297,10 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
         tasks: 0,
         findings: Vec::new(),
         error: None,
+        skipped: None,
     };
     if text.trim().is_empty() {
-        report.error = Some(ParseError::new("empty file"));
+        report.error = Some(ParseError::not_a_pipeline("empty file"));
         return report;
     }
     let pipeline = match parse_pipeline(text) {
@@ -307,9 +360,24 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
 }
 
 fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
+    let mut report = read_and_lint(source, opts);
+    if let (Source::Found(_), Some(e), false) = (source, &report.error, opts.strict) {
+        if e.not_a_pipeline {
+            // "not a compiled pipeline (found v1 ConfigMap): expected ..." -> "found v1 ConfigMap"
+            let head = e.message.split(':').next().unwrap_or_default();
+            let why = head
+                .split_once(" (")
+                .map_or(head, |(_, found)| found.trim_end_matches(')'));
+            report.skipped = Some(why.to_string());
+        }
+    }
+    report
+}
+
+fn read_and_lint(source: &Source, opts: &LintOptions) -> FileReport {
     match source {
         Source::Embedded { name, text } => lint_text(name, text, opts),
-        Source::Path(p) => match READ_BUF.with(|buf| {
+        Source::Path(p) | Source::Found(p) => match READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             read_checked(p, &mut buf).map(|text| lint_text(&p.display().to_string(), text, opts))
         }) {
@@ -321,6 +389,7 @@ fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
                 tasks: 0,
                 findings: Vec::new(),
                 error: Some(e),
+                skipped: None,
             },
         },
     }
@@ -341,13 +410,7 @@ pub fn lint_sources(sources: &[Source], opts: &LintOptions) -> Vec<FileReport> {
 
 /// [`lint_sources`] with the run's notes.
 pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
-    let paths: Vec<&Path> = sources
-        .iter()
-        .filter_map(|s| match s {
-            Source::Path(p) => Some(p.as_path()),
-            Source::Embedded { .. } => None,
-        })
-        .collect();
+    let paths: Vec<&Path> = sources.iter().filter_map(Source::path).collect();
     // Owner lookups (git history) run while the files are linted.
     let pending = OwnerResolver::new(opts.owners_file.clone()).start(&paths);
     let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
@@ -356,10 +419,10 @@ pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
         if report.findings.is_empty() {
             continue;
         }
-        let owner = match source {
-            Source::Embedded { .. } => "kfcheck (bundled sample)".to_string(),
-            Source::Path(p) => owners
-                .get(p.as_path())
+        let owner = match source.path() {
+            None => "kfcheck (bundled sample)".to_string(),
+            Some(p) => owners
+                .get(p)
                 .cloned()
                 .unwrap_or_else(|| "unknown".to_string()),
         };

@@ -173,7 +173,7 @@ fn not_a_pipeline(docs: &[Doc]) -> ParseError {
         _ if docs[0].platforms.is_some() => " (found only a platform spec)".to_string(),
         _ => String::new(),
     };
-    ParseError::new(format!(
+    ParseError::not_a_pipeline(format!(
         "not a compiled pipeline{what}: expected KFP v2 IR (deploymentSpec/root), an Argo Workflow or a Tekton PipelineRun"
     ))
 }

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 pub struct ParseError {
     pub message: String,
     pub line: Option<u64>,
+    /// The text is readable but is no compiled pipeline (a kustomization, a CI config, an empty
+    /// file): `lint DIR` skips such files found in a directory, with a note.
+    pub not_a_pipeline: bool,
 }
 
 impl ParseError {
@@ -19,6 +22,15 @@ impl ParseError {
         ParseError {
             message: message.into(),
             line: None,
+            not_a_pipeline: false,
+        }
+    }
+
+    /// A readable file that is not a compiled pipeline.
+    pub fn not_a_pipeline(message: impl Into<String>) -> Self {
+        ParseError {
+            not_a_pipeline: true,
+            ..ParseError::new(message)
         }
     }
 }
@@ -184,8 +196,8 @@ pub(crate) fn yaml_error(e: serde_yaml_ng::Error) -> ParseError {
         message.truncate(idx);
     }
     ParseError {
-        message: format!("malformed YAML: {message}"),
         line,
+        ..ParseError::new(format!("malformed YAML: {message}"))
     }
 }
 
