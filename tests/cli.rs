@@ -729,6 +729,23 @@ fn list_explain_completions_and_man() {
         "{}",
         stdout(&o)
     );
+    // A near miss is named.
+    let o = kfcheck(&["explain", "gpu-invntory"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("did you mean 'gpu-inventory'?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kfcheck(&["run", "kfp-cpu-smaple"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(
+            "no check or category named 'kfp-cpu-smaple' (did you mean 'kfp-cpu-sample'?"
+        ),
+        "{}",
+        stderr(&o)
+    );
     // An old kind name explains the kind it became.
     let o = kfcheck(&["explain", "kfp-sample-run"]);
     assert!(

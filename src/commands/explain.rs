@@ -98,8 +98,23 @@ pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
         ));
     } else {
         let kinds: Vec<&str> = KINDS.iter().map(|k| k.meta().name).collect();
+        let known = suite
+            .checks
+            .iter()
+            .map(|c| c.id.as_str())
+            .chain(kinds.iter().copied())
+            .chain(RULES.iter().map(|r| r.id))
+            .chain(
+                KINDS
+                    .iter()
+                    .flat_map(|k| k.meta().rules.iter().map(|r| r.id)),
+            );
+        let hint = match crate::suite::did_you_mean(name, known) {
+            Some(m) => format!("did you mean '{m}'? "),
+            None => String::new(),
+        };
         return AppOutput::usage(format!(
-            "no check, kind or rule named '{name}' (checks: `kfcheck list`; kinds: {})",
+            "no check, kind or rule named '{name}' ({hint}checks: `kfcheck list`; kinds: {})",
             kinds.join(", ")
         ));
     }

@@ -78,8 +78,16 @@ pub(crate) fn execute(
     let (picked, unmatched) = select(suite, &selection);
     let mut out = AppOutput::default();
     for w in &unmatched {
+        let names = suite
+            .checks
+            .iter()
+            .flat_map(|c| [c.id.as_str(), c.category.as_str()]);
+        let hint = match crate::suite::did_you_mean(w, names) {
+            Some(m) => format!("did you mean '{m}'? "),
+            None => String::new(),
+        };
         out.stderr.push_str(&format!(
-            "kfcheck: no check or category named '{w}' (see `kfcheck list`)\n"
+            "kfcheck: no check or category named '{w}' ({hint}see `kfcheck list`)\n"
         ));
     }
     let checks: Vec<CheckSpec> = picked.into_iter().cloned().collect();

@@ -6,6 +6,6 @@ mod select;
 
 pub(crate) use load::parse_file;
 pub use load::{load_suite, CheckSpec, Suite, SuiteError};
-pub use select::{select, Selection};
+pub use select::{did_you_mean, select, Selection};
 
 pub use crate::assets::{embedded, SuiteBase, EMBEDDED};
