@@ -65,8 +65,21 @@ fn header(cells: &[&str], o: &TableOptions) -> Vec<Cell> {
         .collect()
 }
 
-fn detail(c: &CheckResult) -> String {
+/// A check's one-line detail. A check that did not run for a need that is missing or broken says
+/// which need, and the Needs section below the table says why, once.
+fn detail(c: &CheckResult, needs: &[crate::model::NeedState]) -> String {
     if let Some(r) = &c.reason {
+        let unavailable: Vec<&crate::model::NeedState> = needs
+            .iter()
+            .filter(|n| !n.available && r.contains(&format!("needs {}: ", n.name)))
+            .collect();
+        if !unavailable.is_empty() && r.starts_with("needs ") {
+            let which: Vec<String> = unavailable
+                .iter()
+                .map(|n| format!("{} ({})", n.name, n.state))
+                .collect();
+            return format!("needs {}: see Needs below", which.join(", "));
+        }
         return match c.notes.first() {
             Some(n) if c.status == Status::Errored && !c.problems.is_empty() => format!("{r}; {n}"),
             _ => r.clone(),
@@ -204,7 +217,7 @@ pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> S
                 colored(c.status.as_str(), status_color(c.status), o),
                 Cell::new(&c.id),
                 Cell::new(&c.category),
-                Cell::new(detail(c)),
+                Cell::new(detail(c, &report.needs)),
             ]);
         }
         out.push_str(&t.to_string());
