@@ -774,6 +774,40 @@ fn list_explain_completions_and_man() {
 }
 
 #[test]
+fn at_100_columns_no_line_is_wider_than_the_terminal() {
+    for args in [
+        &["all"][..],
+        &["list"],
+        &["explain", "gpu-inventory"],
+        &["explain", "pipeline-run"],
+        &["explain", "accelerator-type-invalid"],
+        &["lint", FAIL],
+    ] {
+        let o = kfcheck_command(&repo())
+            .args(args)
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        let out = stdout(&o);
+        assert!(out.lines().count() > 2, "{args:?}: {out}");
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{args:?}: {} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+    // Without a terminal or COLUMNS (a pipe, a file), lines are whole.
+    let o = kfcheck(&["all"]);
+    assert!(
+        stdout(&o).lines().any(|l| l.chars().count() > 100),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn colour_is_only_an_extra() {
     let o = kfcheck(&["lint", FAIL, "--color", "always"]);
     assert!(stdout(&o).contains("\u{1b}["));

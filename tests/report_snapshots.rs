@@ -103,6 +103,21 @@ fn table() {
 }
 
 #[test]
+fn table_in_a_narrow_terminal() {
+    // 60 columns: the table's cells wrap inside it, the text around it at spaces.
+    let r = fixed_report();
+    let o = TableOptions {
+        width: Some(60),
+        ..plain()
+    };
+    let text = render(Format::Table, &r, exit_code_for(&r, false), &o);
+    for line in text.lines() {
+        assert!(line.chars().count() <= 60, "{line:?}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn table_by_owner_verbose() {
     let r = fixed_report();
     let o = TableOptions {

@@ -118,6 +118,10 @@ pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
             kinds.join(", ")
         ));
     }
+    let out = match super::shared::terminal_width() {
+        Some(w) => crate::report::fit(&out, w.into()),
+        None => out,
+    };
     AppOutput {
         stdout: out,
         exit: Some(ExitStatus::Ready),

@@ -13,7 +13,7 @@ pub(crate) fn list(output: Format, suite: &Suite) -> AppOutput {
         .map(|c| {
             serde_json::json!({
                 "id": c.id, "category": c.category, "kind": c.kind.meta().name, "title": c.title,
-                "enabled": c.enabled, "needs": c.kind.meta().needs.iter().map(|n| n.name()).collect::<Vec<_>>(),
+                "enabled": c.enabled, "needs": c.needs().iter().map(|n| n.name()).collect::<Vec<_>>(),
                 "origin": c.origin,
             })
         })
@@ -23,9 +23,13 @@ pub(crate) fn list(output: Format, suite: &Suite) -> AppOutput {
         _ => {
             let mut t = comfy_table::Table::new();
             t.load_preset(comfy_table::presets::NOTHING);
+            if let Some(w) = super::shared::terminal_width() {
+                t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+                t.set_width(w);
+            }
             t.set_header(vec!["ID", "CATEGORY", "KIND", "NEEDS", "ENABLED", "TITLE"]);
             for c in &suite.checks {
-                let needs: Vec<&str> = c.kind.meta().needs.iter().map(|n| n.name()).collect();
+                let needs: Vec<&str> = c.needs().iter().map(|n| n.name()).collect();
                 t.add_row(vec![
                     c.id.clone(),
                     c.category.clone(),

@@ -40,7 +40,7 @@ fn reporters(g: &Global) -> Vec<Box<dyn Reporter>> {
         by_owner: g.by_owner,
         quiet: g.quiet,
         verbose: g.verbose > 0,
-        width: std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()),
+        width: super::shared::terminal_width(),
     };
     let plain = TableOptions {
         color: false,

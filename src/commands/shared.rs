@@ -87,3 +87,22 @@ pub(crate) fn load_suite(g: &Global) -> Result<Suite, AppOutput> {
         }
     })
 }
+
+/// The width to fit the table and text to: `COLUMNS` when set, else the terminal's own width
+/// when stdout is one (a pipe or file gets the full lines).
+pub(crate) fn terminal_width() -> Option<u16> {
+    if let Some(c) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<u16>().ok())
+    {
+        return Some(c).filter(|c| *c > 0);
+    }
+    let out = std::io::stdout();
+    if !std::io::IsTerminal::is_terminal(&out) {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(&out)
+        .ok()
+        .map(|w| w.ws_col)
+        .filter(|c| *c > 0)
+}

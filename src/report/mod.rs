@@ -10,6 +10,7 @@ mod progress;
 mod reporter;
 mod sink;
 mod table;
+mod wrap;
 
 pub use format::{render, Format};
 pub use json::{render_json, SCHEMA_VERSION};
@@ -18,3 +19,4 @@ pub use progress::Progress;
 pub use reporter::{Rendered, ReportError, Reporter};
 pub use sink::write_report;
 pub use table::{render_table, TableOptions};
+pub use wrap::fit;

@@ -207,6 +207,14 @@ fn escaped(report: &RunReport) -> RunReport {
 }
 
 pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
+    let out = table_text(report, exit, o);
+    match o.width {
+        Some(w) => super::wrap::fit(&out, w.into()),
+        None => out,
+    }
+}
+
+fn table_text(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
     let report = &escaped(report);
     let mut out = String::new();
     if !o.quiet {

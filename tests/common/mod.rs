@@ -34,6 +34,8 @@ pub fn kfcheck_command(dir: &Path) -> Command {
         .env_remove("KUBECONFIG")
         .env("HOME", dir.join("no-such-home"))
         .env_remove("DOCKER_HOST")
+        // Full lines, whatever terminal the tests run in (narrow output has its own test).
+        .env_remove("COLUMNS")
         .env("NO_COLOR", "1");
     c
 }
