@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, Command, Global};
 use crate::commands;
+use crate::report::Format;
 use crate::suite::{Selection, Suite};
 
 pub use crate::model::AppOutput;
@@ -12,6 +13,15 @@ pub fn run(cli: Cli) -> AppOutput {
     let g = &cli.global;
     if let Some(conflict) = commands::kfp_identity_conflict(&g.kfp) {
         return AppOutput::usage(conflict);
+    }
+    let (name, formats) = outputs(&cli.command);
+    if !formats.contains(&g.output) {
+        let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+        return AppOutput::usage(format!(
+            "-o {}: `kfcheck {name}` writes {} only",
+            g.output.name(),
+            names.join(" or ")
+        ));
     }
     match &cli.command {
         Command::Completions { shell } => commands::completions(*shell),
@@ -30,6 +40,25 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::Cleanup { dry_run, run_id } => {
             with_suite(g, |_| commands::cleanup(g, *dry_run, run_id.as_deref()))
         }
+    }
+}
+
+/// What `-o` each subcommand honours; any other is refused, never ignored.
+fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
+    const TEXT: &[Format] = &[Format::Table];
+    match command {
+        Command::All => ("all", &Format::ALL),
+        Command::Run { .. } => ("run", &Format::ALL),
+        Command::Lint(_) => ("lint", &Format::ALL),
+        Command::List => ("list", &[Format::Table, Format::Json]),
+        // The probe's output is its JSON line, whatever the format.
+        Command::Probe(_) => ("probe", &[Format::Table, Format::Json]),
+        Command::Explain { .. } => ("explain", TEXT),
+        Command::Cleanup { .. } => ("cleanup", TEXT),
+        Command::LocalRun(_) => ("local-run", TEXT),
+        Command::Parity { .. } => ("parity", TEXT),
+        Command::Completions { .. } => ("completions", TEXT),
+        Command::Man => ("man", TEXT),
     }
 }
 

@@ -774,6 +774,33 @@ fn list_explain_completions_and_man() {
 }
 
 #[test]
+fn every_subcommand_honours_or_refuses_its_output_format() {
+    assert_eq!(code(&kfcheck(&["list", "-o", "json"])), 0);
+    for (args, says) in [
+        (
+            &["list", "-o", "junit"][..],
+            "-o junit: `kfcheck list` writes table or json only",
+        ),
+        (
+            &["explain", "gpu-inventory", "-o", "json"],
+            "-o json: `kfcheck explain` writes table only",
+        ),
+        (
+            &["man", "-o", "json"],
+            "-o json: `kfcheck man` writes table only",
+        ),
+        (
+            &["cleanup", "--dry-run", "-o", "junit"],
+            "`kfcheck cleanup` writes table only",
+        ),
+    ] {
+        let o = kfcheck(args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn at_100_columns_no_line_is_wider_than_the_terminal() {
     for args in [
         &["all"][..],
