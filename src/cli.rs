@@ -407,7 +407,8 @@ pub struct LocalRunArgs {
     /// Compiled pipeline (KFP v2 IR YAML).
     #[arg(value_name = "PIPELINE.yaml")]
     pub pipeline: PathBuf,
-    /// Folder for step inputs, outputs, logs and manifest.json (default: a new folder under target/).
+    /// Folder for step inputs, outputs, logs and manifest.json (default: a new folder in the
+    /// system's temporary directory, never the current one).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
     /// Pipeline parameter, NAME=VALUE (repeatable; defaults come from the pipeline).

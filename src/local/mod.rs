@@ -181,10 +181,7 @@ pub fn run(settings: &Settings, a: &LocalRun) -> AppOutput {
         return usage(format!("--network {}: use host, none or bridge", a.network));
     }
     let id = crate::model::run_id::new();
-    let workdir = a
-        .workdir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("target/kfcheck-local-run").join(&id));
+    let workdir = a.workdir.clone().unwrap_or_else(|| default_workdir(&id));
     let workdir = match std::fs::create_dir_all(workdir.join("logs"))
         .and_then(|_| std::fs::canonicalize(&workdir))
     {
@@ -592,9 +589,26 @@ pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
     }
 }
 
+/// Where a run keeps its files when `--workdir` is not given: a new folder under the system's
+/// temporary directory, never the user's working directory.
+fn default_workdir(run_id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kfcheck-local-run-{run_id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_workdir_nothing_is_written_where_the_user_stands() {
+        let w = default_workdir("0123456789");
+        assert!(
+            w.is_absolute() && w.starts_with(std::env::temp_dir()),
+            "{}",
+            w.display()
+        );
+        assert!(w.ends_with("kfcheck-local-run-0123456789"));
+    }
 
     fn m(outputs: &[(&str, &str)], exit: i64) -> Manifest {
         Manifest {
