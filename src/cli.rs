@@ -33,7 +33,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every subcommand takes; help lists them after the subcommand's own, under their own
+/// heading.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, global = true, value_name = "PATH")]
@@ -247,7 +250,7 @@ pub enum Command {
     },
     /// List the checks in the suite.
     List,
-    /// Explain a check, a check kind or a pipeline lint rule.
+    /// Explain a check, a check kind, a finding rule or a pipeline lint rule.
     Explain {
         #[arg(value_name = "ID|KIND|RULE")]
         name: String,

@@ -774,6 +774,18 @@ fn list_explain_completions_and_man() {
 }
 
 #[test]
+fn help_shows_a_subcommands_own_options_first_and_the_global_ones_apart() {
+    let help = stdout(&kfcheck(&["lint", "--help"]));
+    let own = help.find("--exclude").expect("lint's own option");
+    let global = help
+        .find("Global options:")
+        .expect("a heading for the global options");
+    let kubeconfig = help.find("--kubeconfig").expect("a global option");
+    assert!(own < global && global < kubeconfig, "{help}");
+    assert!(help.contains("KFP API:"), "{help}");
+}
+
+#[test]
 fn every_subcommand_honours_or_refuses_its_output_format() {
     assert_eq!(code(&kfcheck(&["list", "-o", "json"])), 0);
     for (args, says) in [
