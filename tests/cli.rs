@@ -780,7 +780,7 @@ fn help_shows_a_subcommands_own_options_first_and_the_global_ones_apart() {
     let global = help
         .find("Global options:")
         .expect("a heading for the global options");
-    let kubeconfig = help.find("--kubeconfig").expect("a global option");
+    let kubeconfig = help.find("--kubeconfig <PATH>").expect("a global option");
     assert!(own < global && global < kubeconfig, "{help}");
     assert!(help.contains("KFP API:"), "{help}");
 }
