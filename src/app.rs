@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> AppOutput {
     }
     match &cli.command {
         Command::Completions { shell } => commands::completions(*shell),
-        Command::Man => commands::man(),
+        Command::Man { page } => commands::man(page.as_deref()),
         Command::Probe(args) => commands::probe(args, g.timeout),
         Command::LocalRun(args) => commands::local_run(g, args),
         Command::Parity { expected, actual } => commands::parity(expected, actual),
@@ -58,7 +58,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
         Command::LocalRun(_) => ("local-run", TEXT),
         Command::Parity { .. } => ("parity", TEXT),
         Command::Completions { .. } => ("completions", TEXT),
-        Command::Man => ("man", TEXT),
+        Command::Man { .. } => ("man", TEXT),
     }
 }
 

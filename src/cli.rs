@@ -274,8 +274,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print the man page (roff): kfcheck(1), or a subcommand's own page (`kfcheck man lint`
+    /// is kfcheck-lint(1), the page kfcheck(1) refers to).
+    Man {
+        /// The subcommand whose page to print.
+        #[arg(value_name = "SUBCOMMAND")]
+        page: Option<String>,
+    },
     /// Run inside a container or pod: print one JSON result line (storage, gpu, env).
     Probe(ProbeArgs),
     /// Run a compiled pipeline's container steps in order with Docker, and write a manifest.

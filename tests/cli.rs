@@ -771,6 +771,32 @@ fn list_explain_completions_and_man() {
     assert!(stdout(&o).contains("_kfcheck()"));
     let o = kfcheck(&["man"]);
     assert!(stdout(&o).contains(".TH kfcheck"));
+    // Every page kfcheck(1) refers to exists: `kfcheck man SUBCOMMAND`.
+    let main = stdout(&o);
+    for sub in [
+        "all",
+        "run",
+        "list",
+        "explain",
+        "lint",
+        "cleanup",
+        "probe",
+        "local-run",
+        "parity",
+    ] {
+        assert!(
+            main.contains(&format!("kfcheck\\-{}(1)", sub.replace('-', "\\-"))),
+            "{sub}"
+        );
+        let page = kfcheck(&["man", sub]);
+        assert_eq!(code(&page), 0, "{sub}");
+        assert!(
+            stdout(&page).contains(&format!(".TH kfcheck-{sub} 1")),
+            "{sub}: {}",
+            stdout(&page)
+        );
+    }
+    assert_eq!(code(&kfcheck(&["man", "nope"])), 2);
 }
 
 #[test]
