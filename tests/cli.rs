@@ -769,6 +769,27 @@ fn list_explain_completions_and_man() {
     );
     let o = kfcheck(&["completions", "bash"]);
     assert!(stdout(&o).contains("_kfcheck()"));
+    // Completions know the check ids, categories, kinds and rules (bash and zsh; clap's fish
+    // generator completes no positional values).
+    for shell in ["bash", "zsh"] {
+        let script = stdout(&kfcheck(&["completions", shell]));
+        for name in [
+            "kfp-cpu-sample",
+            "pipelines",
+            "pipeline-run",
+            "gpu-node-unlabelled",
+            "image-unpinned=error",
+        ] {
+            assert!(script.contains(name), "{shell} completions lack {name}");
+        }
+    }
+    // ... while parsing still takes any id (a --suite directory's own).
+    let o = kfcheck(&["run", "not-in-the-default-suite"]);
+    assert!(
+        stderr(&o).contains("no check or category named 'not-in-the-default-suite'"),
+        "{}",
+        stderr(&o)
+    );
     let o = kfcheck(&["man"]);
     assert!(stdout(&o).contains(".TH kfcheck"));
     // Every page kfcheck(1) refers to exists: `kfcheck man SUBCOMMAND`.
