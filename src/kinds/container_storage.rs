@@ -24,6 +24,42 @@ pub struct ContainerStorage;
 /// The findings this kind can report (`kfcheck explain <rule>`).
 static RULES: &[FindingRule] = &[
     FindingRule {
+        id: "bucket-missing",
+        default_severity: Severity::Error,
+        summary: "bucket does not exist",
+        fix: "Create the bucket, or fix the bucket name the components use.",
+    },
+    FindingRule {
+        id: "storage-denied-in-container",
+        default_severity: Severity::Error,
+        summary: "storage refuses the container's identity",
+        fix: "Grant the service account roles/storage.objectAdmin on the bucket (or a custom role with list, create, get and delete).",
+    },
+    FindingRule {
+        id: "no-credentials-in-container",
+        default_severity: Severity::Error,
+        summary: "container finds no google credentials",
+        fix: "Mount a key file (key_file) or the gcloud ADC folder (adc_dir), or run where the metadata server answers.",
+    },
+    FindingRule {
+        id: "credentials-unusable-in-container",
+        default_severity: Severity::Error,
+        summary: "credentials file in the container is unusable",
+        fix: "Mount the JSON key file Google issued, unmodified, and point GOOGLE_APPLICATION_CREDENTIALS at it.",
+    },
+    FindingRule {
+        id: "token-refused-in-container",
+        default_severity: Severity::Error,
+        summary: "token endpoint refuses the container's key",
+        fix: "Create a new key for the service account (the key may be deleted, disabled or expired) and mount it.",
+    },
+    FindingRule {
+        id: "storage-roundtrip-failed-in-container",
+        default_severity: Severity::Error,
+        summary: "bucket round trip from the container failed",
+        fix: "Fix what the error in the evidence names: the bucket, the credentials mounted into the container, or the network between them.",
+    },
+    FindingRule {
         id: "storage-container-timed-out",
         default_severity: Severity::Error,
         summary: "storage probe container did not finish within the timeout",

@@ -189,14 +189,14 @@ mod tests {
         }
     }
 
-    /// Rule ids written in a kind's (or a door's) production source: `Finding::new("id"` and
-    /// `rule: "id"`.
+    /// Rule ids written in a kind's (or a door's) production source: `Finding::new("id"`,
+    /// `rule: "id"` and a table arm `=> ("id", "message", "fix")` whose id a finding then uses.
     fn rule_ids_in(file: &str) -> std::collections::BTreeSet<String> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let text = std::fs::read_to_string(&path).unwrap();
         let text = &text[..text.find("#[cfg(test)]").unwrap_or(text.len())];
         let mut ids = std::collections::BTreeSet::new();
-        for marker in ["Finding::new(", "rule: "] {
+        for marker in ["Finding::new(", "rule: ", "=> ("] {
             for (i, _) in text.match_indices(marker) {
                 let rest = text[i + marker.len()..].trim_start();
                 if let Some(lit) = rest.strip_prefix('"') {
