@@ -298,7 +298,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Pipeline files or directories (searched for .yaml, .yml and .json).
+    /// Pipeline files or directories (searched for .yaml, .yml and .json); `-` reads one
+    /// pipeline from standard input.
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
     /// CODEOWNERS file naming each pipeline's owners (default: discovered per repository).

@@ -511,6 +511,37 @@ fn json_output_validates_against_the_committed_schema() {
 }
 
 #[test]
+fn lint_reads_a_pipeline_from_standard_input() {
+    use std::io::Write;
+    let lint = |text: &[u8], extra: &[&str]| {
+        let mut child = kfcheck_command(&repo())
+            .args(["lint", "-", "-o", "json"])
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let failing = std::fs::read(repo().join(FAIL)).unwrap();
+    let o = lint(&failing, &[]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let doc = json(&o);
+    assert_eq!(
+        doc["checks"][0]["findings"][0]["subject"]["file"], "-",
+        "{doc:#}"
+    );
+    let passing = std::fs::read(repo().join(PASS_DIR).join("cpu-train-evaluate.yaml")).unwrap();
+    assert_eq!(code(&lint(&passing, &[])), 0);
+    // Named twice, read once; nothing on stdin is not a pass; neither is a non-pipeline.
+    assert_eq!(code(&lint(&passing, &["-"])), 0);
+    assert_eq!(code(&lint(b"", &[])), 3);
+    assert_eq!(code(&lint(b"kind: Kustomization\n", &[])), 3);
+}
+
+#[test]
 fn lint_of_a_real_repository_judges_its_pipelines_and_notes_the_rest() {
     // A pipelines repository: compiled pipelines beside CI configs, kustomizations, a
     // package.json and an empty file; hidden directories (.github) are never walked.

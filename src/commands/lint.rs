@@ -23,13 +23,16 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         .iter()
         .map(|p| (p, std::fs::symlink_metadata(p)))
         .collect();
+    // `-` is standard input.
+    let stdin = |p: &PathBuf| p.as_os_str() == "-";
     let present: Vec<&PathBuf> = looked
         .iter()
-        .filter(|(_, m)| m.is_ok())
+        .filter(|(p, m)| m.is_ok() || stdin(p))
         .map(|(p, _)| *p)
         .collect();
     let missing: Vec<String> = looked
         .iter()
+        .filter(|(p, _)| !stdin(p))
         .filter_map(|(p, m)| m.as_ref().err().map(|e| (p, e)))
         .map(|(p, e)| match e.kind() {
             std::io::ErrorKind::NotFound => {

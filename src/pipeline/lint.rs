@@ -27,6 +27,8 @@ pub enum Source {
     /// Found by walking a directory: when it is no pipeline at all (a kustomization, a CI
     /// config), it is skipped with a note unless the run is strict.
     Found(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
     Embedded {
         name: String,
         text: &'static str,
@@ -37,6 +39,7 @@ impl Source {
     pub fn display(&self) -> String {
         match self {
             Source::Path(p) | Source::Found(p) => p.display().to_string(),
+            Source::Stdin => "-".to_string(),
             Source::Embedded { name, .. } => name.clone(),
         }
     }
@@ -44,7 +47,7 @@ impl Source {
     fn path(&self) -> Option<&Path> {
         match self {
             Source::Path(p) | Source::Found(p) => Some(p),
-            Source::Embedded { .. } => None,
+            Source::Embedded { .. } | Source::Stdin => None,
         }
     }
 }
@@ -114,6 +117,13 @@ pub fn find_sources(paths: &[PathBuf], exclude: &globset::GlobSet) -> (Vec<Sourc
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
+        if p.as_os_str() == "-" {
+            // Standard input, read once however often it is named.
+            if !files.iter().any(|s| matches!(s, Source::Stdin)) {
+                files.push(Source::Stdin);
+            }
+            continue;
+        }
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => {
                 let before = files.len();
@@ -270,6 +280,28 @@ fn read_checked<'b>(path: &Path, buf: &'b mut Vec<u8>) -> Result<&'b str, ParseE
             "file grew over the 32 MiB limit while being read; not inspected",
         ));
     }
+    text_of(buf)
+}
+
+/// Standard input (`kfcheck lint -`), read to its end within [`MAX_FILE_BYTES`].
+fn read_stdin(buf: &mut Vec<u8>) -> Result<&str, ParseError> {
+    use std::io::Read;
+    buf.clear();
+    std::io::stdin()
+        .lock()
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(buf)
+        .map_err(|e| ParseError::new(format!("cannot read standard input: {}", io_reason(&e))))?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(ParseError::new(
+            "standard input is over the 32 MiB limit of the KFP API; not inspected",
+        ));
+    }
+    text_of(buf)
+}
+
+/// Bytes read as pipeline text: no NUL bytes, valid UTF-8.
+fn text_of(buf: &[u8]) -> Result<&str, ParseError> {
     if memchr::memchr(0, buf).is_some() {
         return Err(ParseError::new(
             "binary file (contains NUL bytes), not YAML",
@@ -377,6 +409,21 @@ fn lint_one(source: &Source, opts: &LintOptions) -> FileReport {
 fn read_and_lint(source: &Source, opts: &LintOptions) -> FileReport {
     match source {
         Source::Embedded { name, text } => lint_text(name, text, opts),
+        Source::Stdin => {
+            let mut buf = Vec::new();
+            match read_stdin(&mut buf) {
+                Ok(text) => lint_text("-", text, opts),
+                Err(e) => FileReport {
+                    display: "-".into(),
+                    format: None,
+                    pipeline: None,
+                    tasks: 0,
+                    findings: Vec::new(),
+                    error: Some(e),
+                    skipped: None,
+                },
+            }
+        }
         Source::Path(p) | Source::Found(p) => match READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             read_checked(p, &mut buf).map(|text| lint_text(&p.display().to_string(), text, opts))
