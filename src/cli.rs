@@ -320,6 +320,13 @@ pub struct LintArgs {
     /// are problems ("could not decide") instead of being skipped with a note.
     #[arg(long)]
     pub strict: bool,
+    /// Repository config whose suppressions apply to every input (default: the nearest
+    /// .kfcheck.yaml above each file, up to the repository root).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Ignore .kfcheck.yaml files: every finding counts.
+    #[arg(long)]
+    pub no_config: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

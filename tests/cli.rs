@@ -633,6 +633,114 @@ fn lint_of_a_real_repository_judges_its_pipelines_and_notes_the_rest() {
 }
 
 #[test]
+fn a_repository_config_suppresses_a_rule_for_a_pipeline_or_task_with_its_reason() {
+    // A repository (.git) with a failing pipeline and a .kfcheck.yaml at its root; kfcheck is
+    // run from elsewhere on a subdirectory, so the config is found by walking up.
+    let d = tempfile::tempdir().unwrap();
+    let repo_dir = d.path().join("repo");
+    std::fs::create_dir_all(repo_dir.join(".git")).unwrap();
+    std::fs::create_dir_all(repo_dir.join("pipelines")).unwrap();
+    std::fs::copy(repo().join(FAIL), repo_dir.join("pipelines/bad.yaml")).unwrap();
+    let dir = repo_dir.join("pipelines");
+    let dir = dir.to_str().unwrap();
+    assert_eq!(code(&kfcheck(&["lint", dir])), 1, "fails without a config");
+
+    // Another task of the same pipeline: nothing suppressed, and the note says so.
+    let cfg = write(
+        &repo_dir,
+        ".kfcheck.yaml",
+        "lint:\n  suppress:\n    - rule: limit-below-request\n      pipeline: limit-below-*\n      task: train\n      reason: the trainer sets its own limits\n",
+    );
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        json(&o)["checks"][0]["notes"]
+            .to_string()
+            .contains("matched no finding in this run"),
+        "{}",
+        stdout(&o)
+    );
+
+    // The task that has the finding: suppressed, reported apart with its reason and line.
+    write(
+        &repo_dir,
+        ".kfcheck.yaml",
+        "# accepted findings\nlint:\n  suppress:\n    - rule: limit-below-request\n      pipeline: limit-below-*\n      task: prepare-*\n      reason: prepare-data bursts on purpose (ticket ML-42)\n",
+    );
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let check = &json(&o)["checks"][0];
+    assert_eq!(check["findings"].as_array().unwrap().len(), 0, "{check:#}");
+    let s = &check["suppressed"][0];
+    assert_eq!(s["finding"]["rule"], "limit-below-request");
+    assert_eq!(s["finding"]["subject"]["name"], "prepare-data");
+    assert_eq!(s["reason"], "prepare-data bursts on purpose (ticket ML-42)");
+    assert_eq!(s["by"], format!("{}:4", cfg.display()));
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&json(&o)), "{}", stdout(&o));
+    let table = stdout(&kfcheck(&["lint", dir]));
+    assert!(
+        table.contains("Suppressed by repository config (1)")
+            && table.contains("suppressed: prepare-data bursts on purpose (ticket ML-42)"),
+        "{table}"
+    );
+    // By the file's path (relative to the config) instead of the pipeline's name.
+    write(
+        &repo_dir,
+        ".kfcheck.yaml",
+        "lint:\n  suppress:\n    - rule: limit-below-request\n      pipeline: pipelines/bad.yaml\n      reason: r\n",
+    );
+    assert_eq!(code(&kfcheck(&["lint", dir])), 0);
+    // --no-config: every finding counts. Expired: counts again, and a note says so.
+    assert_eq!(code(&kfcheck(&["lint", dir, "--no-config"])), 1);
+    write(
+        &repo_dir,
+        ".kfcheck.yaml",
+        "lint:\n  suppress:\n    - rule: limit-below-request\n      reason: r\n      expires: 2020-01-31\n",
+    );
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stdout(&o).contains("expired on 2020-01-31; its findings count again"),
+        "{}",
+        stdout(&o)
+    );
+    // A broken config cannot decide (exit 3) and names itself and the line; named with
+    // --config it is bad usage (exit 2). Its files' findings still stand.
+    write(
+        &repo_dir,
+        ".kfcheck.yaml",
+        "lint:\n  suppress:\n    - rule: limit-below-requests\n      reason: typo\n",
+    );
+    let o = kfcheck(&["lint", dir, "-o", "json"]);
+    assert_eq!(code(&o), 1, "the finding stands: {}", stdout(&o));
+    let problems = json(&o)["checks"][0]["problems"].to_string();
+    assert!(
+        problems.contains("unknown rule 'limit-below-requests'") && problems.contains("\"line\":3"),
+        "{problems}"
+    );
+    let good = write(
+        d.path(),
+        "elsewhere.yaml",
+        "lint:\n  suppress:\n    - rule: limit-below-request\n      reason: r\n",
+    );
+    let o = kfcheck(&["lint", dir, "--config", good.to_str().unwrap()]);
+    assert_eq!(
+        code(&o),
+        0,
+        "--config replaces the discovered one: {}",
+        stdout(&o)
+    );
+    let o = kfcheck(&["lint", dir, "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown rule"), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();

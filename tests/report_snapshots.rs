@@ -28,6 +28,7 @@ fn fixed_report() -> RunReport {
         findings: vec![],
         problems: vec![],
         notes: vec![format!("{id} note")],
+        suppressed: vec![],
     };
     let mut failed = check("lint-team", "pipelines", Status::Failed);
     failed.findings = vec![

@@ -63,6 +63,14 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         }
         params["owners"] = serde_json::Value::String(o.display().to_string());
     }
+    if let Some(c) = &args.config {
+        if let Err(e) = crate::pipeline::repo_config::load(c) {
+            return AppOutput::usage(format!("--config {e}"));
+        }
+        params["config"] = serde_json::Value::String(c.display().to_string());
+    } else if args.no_config {
+        params["config"] = serde_json::Value::String("none".into());
+    }
     let Some(kind) = find_kind("pipeline-lint") else {
         return AppOutput::usage("pipeline-lint kind missing");
     };
@@ -93,8 +101,10 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
             "paths": checks[0].params["paths"].clone(),
             "exclude": checks[0].params["exclude"].clone(),
         });
-        if let Some(o) = checks[0].params.get("owners") {
-            params["owners"] = o.clone();
+        for key in ["owners", "config"] {
+            if let Some(v) = checks[0].params.get(key) {
+                params[key] = v.clone();
+            }
         }
         checks.push(CheckSpec {
             id: "lint-cluster-fit".into(),

@@ -478,6 +478,7 @@ fn evaluate(ran: &Ran, default_severity: Severity, check_id: &str) -> Result<Out
         findings,
         problems,
         notes: result.notes.iter().map(|n| clean(n)).collect(),
+        ..Outcome::default()
     })
 }
 

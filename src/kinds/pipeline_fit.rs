@@ -8,6 +8,7 @@ use crate::context::Need;
 use crate::pipeline::fit::FitNode;
 use crate::pipeline::inputs::{exclude_set, run_outcome, sources, validate_paths};
 use crate::pipeline::lint::{lint_run, LintOptions};
+use crate::pipeline::repo_config::ConfigChoice;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Node;
 use serde::Deserialize;
@@ -29,6 +30,7 @@ static META: KindMeta = KindMeta {
     params: &[
         ("paths", "files or directories of compiled pipelines, as for pipeline-lint"),
         ("owners", "CODEOWNERS file to use instead of discovering one per repository"),
+        ("config", "a .kfcheck.yaml whose suppressions apply to every file, instead of the nearest one above each file (up to the repository root); none turns them off"),
         ("exclude", "globs of files or directories to leave out, as for pipeline-lint"),
     ],
 };
@@ -39,6 +41,9 @@ struct Params {
     paths: Vec<String>,
     #[serde(default)]
     owners: Option<String>,
+    /// A repository config for every file, or `none`; absent: discovered per file.
+    #[serde(default)]
+    config: Option<String>,
     #[serde(default)]
     exclude: Vec<String>,
 }
@@ -69,6 +74,9 @@ impl Kind for PipelineFit {
                 owners_file: p.owners.as_ref().map(|o| cx.spec.base.resolve(o)),
                 fit: Some(Arc::new(fit)),
                 skip_static_rules: true,
+                repo_config: ConfigChoice::from_param(p.config.as_deref(), |c| {
+                    cx.spec.base.resolve(c)
+                }),
                 ..LintOptions::default()
             };
             let base = cx.spec.base.clone();

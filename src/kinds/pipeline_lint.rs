@@ -8,6 +8,7 @@ use crate::pipeline::inputs::{exclude_set, run_outcome, sources, validate_paths}
 #[cfg(test)]
 use crate::pipeline::lint::lint_sources;
 use crate::pipeline::lint::{lint_run, LintOptions};
+use crate::pipeline::repo_config::ConfigChoice;
 use crate::pipeline::rules::{find_rule, LintConfig};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -33,6 +34,7 @@ static META: KindMeta = KindMeta {
         ("exclude", "globs of files or directories to leave out, relative to each directory named or as names (e.g. ci/**, kustomization.yaml)"),
         ("strict", "files found in directories that are not compiled pipelines are problems instead of skipped with a note (default false)"),
         ("owners", "CODEOWNERS file to use instead of discovering one per repository"),
+        ("config", "a .kfcheck.yaml whose suppressions apply to every file, instead of the nearest one above each file (up to the repository root); none turns them off"),
     ],
 };
 
@@ -46,6 +48,9 @@ struct Params {
     require_requests: Option<Vec<String>>,
     #[serde(default)]
     owners: Option<String>,
+    /// A repository config for every file, or `none`; absent: discovered per file.
+    #[serde(default)]
+    config: Option<String>,
     /// Globs of files and directories left out (relative to each directory named, or names).
     #[serde(default)]
     exclude: Vec<String>,
@@ -91,6 +96,7 @@ fn options(p: &Params, base: &SuiteBase) -> Result<LintOptions, String> {
         severities: severity_overrides(&p.rules)?,
         owners_file: p.owners.as_ref().map(|o| base.resolve(o)),
         strict: p.strict,
+        repo_config: ConfigChoice::from_param(p.config.as_deref(), |c| base.resolve(c)),
         ..LintOptions::default()
     })
 }

@@ -1,7 +1,7 @@
 //! What a check decided ([`Outcome`]), or why it (or a door working for one) could not decide
 //! ([`CheckError`]): leaves that every layer from the context up can return.
 
-use super::{Finding, Problem};
+use super::{Finding, Problem, Suppressed};
 
 /// A check could not run to a decision at all.
 #[derive(Debug, thiserror::Error)]
@@ -23,4 +23,6 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     pub problems: Vec<Problem>,
     pub notes: Vec<String>,
+    /// Findings a repository config suppressed (they never decide the status).
+    pub suppressed: Vec<Suppressed>,
 }

@@ -9,5 +9,5 @@ use super::CheckResult;
 pub enum Event {
     Planned { total: usize },
     Started { id: String },
-    Finished { result: CheckResult },
+    Finished { result: Box<CheckResult> },
 }

@@ -140,6 +140,7 @@ mod tests {
             findings: vec![],
             problems: vec![],
             notes: vec![],
+            suppressed: vec![],
         }
     }
 

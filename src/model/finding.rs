@@ -143,6 +143,16 @@ impl Finding {
     }
 }
 
+/// A finding that a repository's config (`.kfcheck.yaml`) suppressed, with the reason it gives:
+/// reported apart, never counted toward the check's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppressed {
+    pub finding: Finding,
+    pub reason: String,
+    /// Where the suppression is written (`repo/.kfcheck.yaml:7`).
+    pub by: String,
+}
+
 /// Something a check could not decide about (unparseable file, API error): never a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

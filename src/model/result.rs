@@ -1,6 +1,6 @@
 //! Check results and the run report that reporters render.
 
-use super::finding::{Finding, Problem, Severity};
+use super::finding::{Finding, Problem, Severity, Suppressed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -61,6 +61,9 @@ pub struct CheckResult {
     pub problems: Vec<Problem>,
     /// Neutral facts worth showing (files inspected, versions seen).
     pub notes: Vec<String>,
+    /// Findings that a repository config (`.kfcheck.yaml`) suppressed, each with its reason.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub suppressed: Vec<Suppressed>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

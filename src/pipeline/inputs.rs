@@ -73,7 +73,9 @@ pub(crate) fn sources(
 
 /// Turns a lint run into one check outcome.
 pub(crate) fn run_outcome(run: LintRun, extra_problems: Vec<crate::model::Problem>) -> Outcome {
-    let mut out = outcome(run.reports, extra_problems);
+    let mut problems = extra_problems;
+    problems.extend(run.problems);
+    let mut out = outcome(run.reports, problems);
     out.notes.extend(run.notes);
     out
 }
@@ -141,6 +143,14 @@ pub(crate) fn outcome(
             out.problems.push(p);
         }
         out.findings.extend(r.findings);
+        out.suppressed.extend(r.suppressed);
+    }
+    if !out.suppressed.is_empty() {
+        out.notes.push(format!(
+            "{} finding(s) suppressed by the repository's {}",
+            out.suppressed.len(),
+            super::repo_config::FILE_NAME
+        ));
     }
     out
 }

@@ -6,6 +6,7 @@
 use super::model::Format;
 use super::owners::OwnerResolver;
 use super::parse::{parse_pipeline, ParseError};
+use super::repo_config::Configs;
 use super::rules::{LintConfig, RULES};
 use crate::model::{Finding, Problem, Severity, Subject};
 use rayon::prelude::*;
@@ -65,6 +66,8 @@ pub struct LintOptions {
     pub skip_static_rules: bool,
     /// Files found in directories that are no pipeline are problems, not skipped.
     pub strict: bool,
+    /// Which repository configs (`.kfcheck.yaml`) suppress findings.
+    pub repo_config: super::repo_config::ConfigChoice,
 }
 
 /// Rule ids of the cluster fit (not in [`RULES`]: they need a live cluster).
@@ -82,6 +85,8 @@ pub struct FileReport {
     pub error: Option<ParseError>,
     /// Not inspected: found in a directory, and no pipeline (why, in a few words).
     pub skipped: Option<String>,
+    /// Findings a repository config suppressed.
+    pub suppressed: Vec<crate::model::Suppressed>,
 }
 
 impl FileReport {
@@ -330,6 +335,7 @@ pub fn lint_text(display: &str, text: &str, opts: &LintOptions) -> FileReport {
         findings: Vec::new(),
         error: None,
         skipped: None,
+        suppressed: Vec::new(),
     };
     if text.trim().is_empty() {
         report.error = Some(ParseError::not_a_pipeline("empty file"));
@@ -421,6 +427,7 @@ fn read_and_lint(source: &Source, opts: &LintOptions) -> FileReport {
                     findings: Vec::new(),
                     error: Some(e),
                     skipped: None,
+                    suppressed: Vec::new(),
                 },
             }
         }
@@ -437,16 +444,19 @@ fn read_and_lint(source: &Source, opts: &LintOptions) -> FileReport {
                 findings: Vec::new(),
                 error: Some(e),
                 skipped: None,
+                suppressed: Vec::new(),
             },
         },
     }
 }
 
-/// The reports of a lint run, plus notes about it (a CODEOWNERS file that was not used).
+/// The reports of a lint run, plus notes about it (a CODEOWNERS file that was not used, a
+/// suppression that matched nothing) and the repository configs that could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct LintRun {
     pub reports: Vec<FileReport>,
     pub notes: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// Lints every source in parallel and attaches owners to findings. Output order is the input
@@ -460,6 +470,12 @@ pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
     let paths: Vec<&Path> = sources.iter().filter_map(Source::path).collect();
     // Owner lookups (git history) run while the files are linted.
     let pending = OwnerResolver::new(opts.owners_file.clone()).start(&paths);
+    // Repository configs: found and read once each, before the parallel part.
+    let mut configs = Configs::new(opts.repo_config.clone());
+    let applied: Vec<_> = sources
+        .iter()
+        .map(|s| configs.for_input(s.path()))
+        .collect();
     let mut reports: Vec<FileReport> = sources.par_iter().map(|s| lint_one(s, opts)).collect();
     let (owners, notes) = pending.finish_with_notes();
     for (source, report) in sources.iter().zip(reports.iter_mut()) {
@@ -477,7 +493,38 @@ pub fn lint_run(sources: &[Source], opts: &LintOptions) -> LintRun {
             f.owner = Some(owner.clone());
         }
     }
-    LintRun { reports, notes }
+    // Suppressions last, so a suppressed finding keeps its owner.
+    let mut problems: Vec<Problem> = Vec::new();
+    for ((source, report), applied) in sources.iter().zip(reports.iter_mut()).zip(applied) {
+        match applied {
+            None => {}
+            Some(Ok(a)) => {
+                let findings = std::mem::take(&mut report.findings);
+                let (kept, gone) = a.apply(source.path(), report.pipeline.as_deref(), findings);
+                report.findings = kept;
+                report.suppressed = gone;
+            }
+            // One problem per config, however many files it governs; their findings stand.
+            Some(Err(e))
+                if !problems
+                    .iter()
+                    .any(|p| p.subject.name == e.file && p.message == e.message) =>
+            {
+                problems.push(Problem {
+                    subject: Subject::new("file", e.file.clone()).in_file(e.file.clone(), e.line),
+                    message: e.message.clone(),
+                });
+            }
+            Some(Err(_)) => {}
+        }
+    }
+    let mut notes = notes;
+    notes.extend(configs.notes());
+    LintRun {
+        reports,
+        notes,
+        problems,
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod model;
 pub mod owners;
 pub mod parse;
 pub mod quantity;
+pub mod repo_config;
 pub mod rules;
 pub mod shapes;
 pub mod skim;

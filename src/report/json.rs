@@ -53,6 +53,16 @@ struct Check<'a> {
     findings: Vec<Finding<'a>>,
     problems: Vec<Problem<'a>>,
     notes: &'a [String],
+    /// Findings a repository config suppressed (an addition: absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    suppressed: Vec<Suppressed<'a>>,
+}
+
+#[derive(Serialize)]
+struct Suppressed<'a> {
+    finding: Finding<'a>,
+    reason: &'a str,
+    by: &'a str,
 }
 
 #[derive(Serialize)]
@@ -108,27 +118,7 @@ fn check(c: &CheckResult) -> Check<'_> {
         status: c.status.as_str(),
         duration_ms: c.duration_ms,
         reason: c.reason.as_deref(),
-        findings: c
-            .findings
-            .iter()
-            .map(|f| Finding {
-                rule: &f.rule,
-                severity: f.severity.as_str(),
-                message: &f.message,
-                subject: subject(&f.subject),
-                evidence: f
-                    .evidence
-                    .iter()
-                    .map(|e| Evidence {
-                        key: &e.key,
-                        observed: &e.observed,
-                        expected: e.expected.as_deref(),
-                    })
-                    .collect(),
-                remediation: &f.remediation,
-                owner: f.owner.as_deref(),
-            })
-            .collect(),
+        findings: c.findings.iter().map(finding).collect(),
         problems: c
             .problems
             .iter()
@@ -138,6 +128,35 @@ fn check(c: &CheckResult) -> Check<'_> {
             })
             .collect(),
         notes: &c.notes,
+        suppressed: c
+            .suppressed
+            .iter()
+            .map(|s| Suppressed {
+                finding: finding(&s.finding),
+                reason: &s.reason,
+                by: &s.by,
+            })
+            .collect(),
+    }
+}
+
+fn finding(f: &crate::model::Finding) -> Finding<'_> {
+    Finding {
+        rule: &f.rule,
+        severity: f.severity.as_str(),
+        message: &f.message,
+        subject: subject(&f.subject),
+        evidence: f
+            .evidence
+            .iter()
+            .map(|e| Evidence {
+                key: &e.key,
+                observed: &e.observed,
+                expected: e.expected.as_deref(),
+            })
+            .collect(),
+        remediation: &f.remediation,
+        owner: f.owner.as_deref(),
     }
 }
 

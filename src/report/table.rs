@@ -191,19 +191,28 @@ fn escaped(report: &RunReport) -> RunReport {
             p.message = escape_text(&p.message);
         }
         for f in &mut c.findings {
-            f.rule = escape_text(&f.rule);
-            f.message = escape_text(&f.message);
-            f.remediation = escape_text(&f.remediation);
-            f.owner = f.owner.as_deref().map(escape_text);
-            escape_subject(&mut f.subject);
-            for e in &mut f.evidence {
-                e.key = escape_text(&e.key);
-                e.observed = escape_text(&e.observed);
-                e.expected = e.expected.as_deref().map(escape_text);
-            }
+            escape_finding(f);
+        }
+        for s in &mut c.suppressed {
+            escape_finding(&mut s.finding);
+            s.reason = escape_text(&s.reason);
+            s.by = escape_text(&s.by);
         }
     }
     r
+}
+
+fn escape_finding(f: &mut Finding) {
+    f.rule = escape_text(&f.rule);
+    f.message = escape_text(&f.message);
+    f.remediation = escape_text(&f.remediation);
+    f.owner = f.owner.as_deref().map(escape_text);
+    escape_subject(&mut f.subject);
+    for e in &mut f.evidence {
+        e.key = escape_text(&e.key);
+        e.observed = escape_text(&e.observed);
+        e.expected = e.expected.as_deref().map(escape_text);
+    }
 }
 
 pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
@@ -278,6 +287,33 @@ fn table_text(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String 
         out.push_str(&format!(
             "\n{hidden} info finding(s) hidden; -v shows them.\n"
         ));
+    }
+
+    // Suppressed findings: apart, each with the reason the repository gives and where.
+    let suppressed: Vec<_> = report
+        .results
+        .iter()
+        .flat_map(|c| c.suppressed.iter())
+        .collect();
+    if !suppressed.is_empty() && !o.quiet {
+        out.push_str(&format!(
+            "
+Suppressed by repository config ({})
+",
+            suppressed.len()
+        ));
+        for s in suppressed {
+            let f = &s.finding;
+            out.push_str(&format!(
+                "  {:<7} {}  [{}]\n          {}\n          suppressed: {} ({})\n",
+                f.severity.as_str(),
+                f.subject.display(),
+                f.rule,
+                f.message,
+                s.reason,
+                s.by
+            ));
+        }
     }
 
     let problems: Vec<_> = report
@@ -375,6 +411,7 @@ mod tests {
                 message: forged.into(),
             }],
             notes: vec![forged.into()],
+            suppressed: vec![],
         };
         RunReport {
             run_id: "r".into(),

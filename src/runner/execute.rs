@@ -65,6 +65,7 @@ fn result(
         findings: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
+        suppressed: Vec::new(),
     }
 }
 
@@ -166,7 +167,9 @@ pub async fn run_checks(
             };
             let why: Vec<String> = unavailable.into_iter().map(|(_, w)| w).collect();
             let r = result(&spec, status, Some(why.join("; ")), Duration::ZERO);
-            on_event(&Event::Finished { result: r.clone() });
+            on_event(&Event::Finished {
+                result: Box::new(r.clone()),
+            });
             results.push(r);
             continue;
         }
@@ -195,13 +198,13 @@ pub async fn run_checks(
         tokio::select! {
             next = set.join_next_with_id() => match next {
                 None => break,
-                Some(Ok((_, r))) => { on_event(&Event::Finished { result: r.clone() }); results.push(r) }
+                Some(Ok((_, r))) => { on_event(&Event::Finished { result: Box::new(r.clone()) }); results.push(r) }
                 Some(Err(e)) => {
                     // The wrapper itself failed: a kfcheck bug, never silently dropped.
                     if let Some(spec) = task_ids.get(&e.id()) {
                         let msg = format!("kfcheck bug: check runner failed: {}", panic_message(e));
                         let r = result(spec, Status::Errored, Some(msg), Duration::ZERO);
-                        on_event(&Event::Finished { result: r.clone() });
+                        on_event(&Event::Finished { result: Box::new(r.clone()) });
                         results.push(r);
                     }
                 }
@@ -313,6 +316,7 @@ async fn one_check(
             r.findings = o.findings;
             r.problems = o.problems;
             r.notes = o.notes;
+            r.suppressed = o.suppressed;
             if r.status == Status::Errored {
                 r.reason = Some(format!("could not decide {} item(s)", r.problems.len()));
             }
