@@ -525,11 +525,7 @@ mod tests {
             let p = write(d.path(), FILE_NAME, text);
             let e = load(&p).unwrap_err();
             assert!(e.message.contains(want), "{text:?}: {}", e.message);
-            assert!(
-                e.message.starts_with(&p.display().to_string()),
-                "{}",
-                e.message
-            );
+            assert!(e.to_string().starts_with(&p.display().to_string()), "{e}");
             if line.is_some() {
                 assert_eq!(e.line, line, "{text:?}: {}", e.message);
             }
