@@ -7,6 +7,10 @@ use super::rules::Hit;
 use crate::model::Evidence;
 use std::collections::BTreeMap;
 
+/// Rule ids of the cluster fit (not in the static rules: they need a live cluster).
+pub const FIT_RULE: &str = "task-unschedulable";
+pub const FIT_UNDECIDED_RULE: &str = "task-fit-undecided";
+
 /// A node as the fit needs it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FitNode {

@@ -70,9 +70,7 @@ pub struct LintOptions {
     pub repo_config: super::repo_config::ConfigChoice,
 }
 
-/// Rule ids of the cluster fit (not in [`RULES`]: they need a live cluster).
-pub const FIT_RULE: &str = "task-unschedulable";
-pub const FIT_UNDECIDED_RULE: &str = "task-fit-undecided";
+pub use super::fit::{FIT_RULE, FIT_UNDECIDED_RULE};
 
 /// The outcome for one file.
 #[derive(Debug, Clone)]

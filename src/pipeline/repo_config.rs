@@ -177,8 +177,8 @@ fn today() -> i64 {
 /// Whether `id` names a lint rule (a static rule or the cluster fit's).
 fn known_rule(id: &str) -> bool {
     super::rules::find_rule(id).is_some()
-        || id == super::lint::FIT_RULE
-        || id == super::lint::FIT_UNDECIDED_RULE
+        || id == super::fit::FIT_RULE
+        || id == super::fit::FIT_UNDECIDED_RULE
 }
 
 /// Lines of the `- ` entries under `suppress:`, in order (block style; flow style has none).
