@@ -29,6 +29,12 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::Probe(args) => commands::probe(args, g.timeout),
         Command::LocalRun(args) => commands::local_run(g, args),
         Command::Parity { expected, actual } => commands::parity(expected, actual),
+        Command::History { dir } => commands::history(g, dir.as_ref()),
+        Command::Diff {
+            old,
+            new,
+            tolerance,
+        } => commands::diff(g, old, new, *tolerance),
         // These load the suite first: a broken `--suite` is a usage error for all of them.
         Command::All => with_suite(g, |s| commands::run(g, s, Selection::All)),
         Command::Run { selection } => with_suite(g, |s| {
@@ -57,6 +63,8 @@ fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
         Command::Cleanup { .. } => ("cleanup", TEXT),
         Command::LocalRun(_) => ("local-run", TEXT),
         Command::Parity { .. } => ("parity", TEXT),
+        Command::History { .. } => ("history", &[Format::Table, Format::Json]),
+        Command::Diff { .. } => ("diff", &[Format::Table, Format::Json]),
         Command::Completions { .. } => ("completions", TEXT),
         Command::Man { .. } => ("man", TEXT),
     }

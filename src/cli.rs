@@ -72,6 +72,18 @@ pub struct Global {
     /// Also write a report to a file, as FORMAT=PATH, e.g. json=kfcheck.json (repeatable).
     #[arg(long, global = true, value_name = "FORMAT=PATH", value_parser = parse_report)]
     pub report: Vec<(Format, PathBuf)>,
+    /// Keep this run's JSON report in DIR (one file per run, oldest removed beyond
+    /// --history-keep); `kfcheck history` lists them, `kfcheck diff` and --baseline read them.
+    #[arg(long, global = true, value_name = "DIR", env = "KFCHECK_HISTORY")]
+    pub history: Option<PathBuf>,
+    /// How many runs --history keeps.
+    #[arg(long, global = true, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_keep: u32,
+    /// Compare this run with a baseline and exit 1 on any regression (a check that passed and
+    /// now warns, fails or cannot be decided; a new finding in a failing check), even where the
+    /// run alone would be ready: a report file, or with --history: last, last-good, a run id.
+    #[arg(long, global = true, value_name = "REPORT|last-good|last|RUN-ID")]
+    pub baseline: Option<String>,
     /// Group pipeline findings per owner (CODEOWNERS, else last git author).
     #[arg(long, global = true)]
     pub by_owner: bool,
@@ -285,6 +297,24 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Run a compiled pipeline's container steps in order with Docker, and write a manifest.
     LocalRun(LocalRunArgs),
+    /// List the runs kept by --history DIR: when, verdict, counts.
+    History {
+        /// The history directory (default: --history, $KFCHECK_HISTORY).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Compare two runs: checks that regressed or were fixed, new and resolved findings,
+    /// durations that moved. Exit 1 when the new run regressed. OLD and NEW are JSON report
+    /// files, or with --history: last, last-good, a run id.
+    Diff {
+        #[arg(value_name = "OLD")]
+        old: String,
+        #[arg(value_name = "NEW")]
+        new: String,
+        /// Relative change in a duration worth showing (0.5 = 50%).
+        #[arg(long, value_name = "RATIO", default_value_t = 0.5)]
+        tolerance: f64,
+    },
     /// Compare two local-run manifests: same steps, same exit codes, same output digests.
     Parity {
         /// The reference manifest (e.g. the local run).

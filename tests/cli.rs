@@ -741,6 +741,128 @@ fn a_repository_config_suppresses_a_rule_for_a_pipeline_or_task_with_its_reason(
 }
 
 #[test]
+fn history_diff_and_the_baseline_gate() {
+    // One exec check whose result a state file decides: pass, warn or fail.
+    let d = tempfile::tempdir().unwrap();
+    let suite = d.path().join("suite");
+    let state = d.path().join("state");
+    let hist = d.path().join("history");
+    std::fs::create_dir_all(&suite).unwrap();
+    let plug = write(
+        d.path(),
+        "plug.sh",
+        &format!(
+            "case $(cat {}) in\n  pass) echo '{{\"findings\": []}}' ;;\n  warn) echo '{{\"findings\": [{{\"rule\": \"slow\", \"severity\": \"warning\", \"message\": \"slow disk\", \"remediation\": \"Fix it.\"}}]}}' ;;\n  *) echo '{{\"findings\": [{{\"rule\": \"down\", \"severity\": \"error\", \"message\": \"down\", \"remediation\": \"Fix it.\"}}]}}' ;;\nesac\n",
+            state.display()
+        ),
+    );
+    write_exec_check(
+        &suite,
+        "probe",
+        "10s",
+        &format!("[sh, {}]", plug.display()),
+        None,
+    );
+    let run = |mode: &str, extra: &[&str]| {
+        std::fs::write(&state, mode).unwrap();
+        let mut args = vec![
+            "--suite",
+            suite.to_str().unwrap(),
+            "--history",
+            hist.to_str().unwrap(),
+            "run",
+            "probe",
+        ];
+        args.extend_from_slice(extra);
+        kfcheck(&args)
+    };
+    // No good run kept yet: the gate says so and the verdict stands.
+    let o = run("pass", &["--baseline", "last-good"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing to compare with"),
+        "{}",
+        stderr(&o)
+    );
+    // A warning alone is ready (exit 0, see exit_1_when_a_check_fails_and_fail_on_warning);
+    // against the last good run it is a regression (exit 1).
+    let o = run("warn", &["--baseline", "last-good"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 regression(s) against the baseline")
+            && stderr(&o).contains("probe passed -> warned"),
+        "{}",
+        stderr(&o)
+    );
+    // That gated run is kept as not ready, so last-good is still the first run.
+    let o = run("pass", &["--baseline", "last-good"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no regression"), "{}", stderr(&o));
+    run("fail", &[]);
+
+    // history lists the four runs, oldest first.
+    let o = kfcheck(&["history", hist.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let runs = json(&o)["runs"].as_array().unwrap().clone();
+    let verdicts: Vec<&str> = runs
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["ready", "not-ready", "ready", "not-ready"]);
+    let table = stdout(&kfcheck(&["history", hist.to_str().unwrap()]));
+    assert!(table.contains("4 run(s) in"), "{table}");
+
+    // diff: the first run against the last; by file and by reference.
+    let first = runs[0]["file"].as_str().unwrap();
+    let o = kfcheck(&["--history", hist.to_str().unwrap(), "diff", first, "last"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("regressed   probe  passed -> failed"),
+        "{}",
+        stdout(&o)
+    );
+    let o = kfcheck(&[
+        "--history",
+        hist.to_str().unwrap(),
+        "diff",
+        "last-good",
+        "last-good",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["regressions"], 0);
+    // Bad references are usage errors, said truly.
+    let o = kfcheck(&["diff", "nope.json", "last"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("need --history DIR"), "{}", stderr(&o));
+    let not_report = write(d.path(), "x.json", "{\"a\": 1}");
+    let o = kfcheck(&["diff", not_report.to_str().unwrap(), first]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("not a kfcheck JSON report"),
+        "{}",
+        stderr(&o)
+    );
+    // --history-keep prunes to the newest N.
+    run("pass", &["--history-keep", "2"]);
+    let o = kfcheck(&["history", hist.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(json(&o)["runs"].as_array().unwrap().len(), 2);
+    // A history that cannot be written: a ready run exits 2 and says why.
+    let blocked = write(d.path(), "blocked", "a file, not a directory");
+    let o = kfcheck(&[
+        "--suite",
+        suite.to_str().unwrap(),
+        "--history",
+        blocked.to_str().unwrap(),
+        "run",
+        "probe",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--history"), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_input_files_each_get_one_line_and_the_rest_is_inspected() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();

@@ -5,6 +5,7 @@
 mod cleanup;
 mod explain;
 mod generated;
+mod history;
 mod lint;
 mod list;
 mod local;
@@ -16,6 +17,7 @@ mod signals;
 pub(crate) use cleanup::cleanup;
 pub(crate) use explain::explain;
 pub(crate) use generated::{completions, man};
+pub(crate) use history::{diff, history};
 pub(crate) use lint::lint;
 pub(crate) use list::list;
 pub(crate) use local::{local_run, parity};

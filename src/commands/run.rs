@@ -172,6 +172,9 @@ pub(crate) fn execute(
             humantime::format_duration(g.timeout)
         ));
     }
+    if exit != ExitStatus::Interrupted && exit != ExitStatus::Usage {
+        super::history::gate(g, &report, &mut exit, &mut out.stderr);
+    }
     for reporter in lock(&reporters).iter_mut() {
         if let Err(e) = reporter.finish(&report, exit, &mut out.stdout) {
             out.stderr.push_str(&format!("kfcheck: {e}\n"));
@@ -181,6 +184,7 @@ pub(crate) fn execute(
             }
         }
     }
+    super::history::keep(g, &report, &mut exit, &mut out.stderr);
     out.exit = Some(exit);
     out
 }

@@ -3,7 +3,9 @@
 //! `model` types; several can render one run (`-o table` on stdout plus `--report json=PATH
 //! --report junit=PATH`, with the live progress bar on a terminal).
 
+pub mod diff;
 mod format;
+pub mod history;
 mod json;
 mod junit;
 mod progress;

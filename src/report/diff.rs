@@ -1,0 +1,419 @@
+//! Two runs compared (`kfcheck diff OLD NEW`, `--baseline`): checks that got worse, checks that
+//! were fixed, findings that are new or gone, and durations that moved beyond a tolerance. Works
+//! on the versioned JSON report (any schema_version 1 document, from any kfcheck version that
+//! wrote one), so a report kept by a scheduled run a year ago still compares.
+//!
+//! What counts as a **regression** (what a pre-upgrade gate fails on): a check that passed and
+//! now warns, fails or can no longer be decided (errored, timed out, skipped); a check that warned
+//! and now fails or cannot be decided; and, in a check whose status stayed the same but is not
+//! passed, a finding (rule and subject) that the old run did not have. A check in only one of the runs is listed, never counted:
+//! the selections differ.
+
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The parts of a JSON report a comparison reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportDoc {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    pub verdict: String,
+    #[serde(default)]
+    pub exit_code: i64,
+    pub checks: Vec<DocCheck>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocCheck {
+    pub id: String,
+    pub status: String,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub findings: Vec<DocFinding>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocFinding {
+    pub rule: String,
+    pub severity: String,
+    pub message: String,
+    pub subject: DocSubject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DocSubject {
+    pub kind: String,
+    pub name: String,
+}
+
+/// Reports larger than this are refused (a report of 1,000 checks is a few MB).
+const MAX_REPORT_BYTES: u64 = 256 << 20;
+
+impl ReportDoc {
+    /// Reads a kfcheck JSON report; errors name the file.
+    pub fn read(path: &Path) -> Result<ReportDoc, String> {
+        let shown = path.display();
+        let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
+        if !meta.is_file() || meta.len() > MAX_REPORT_BYTES {
+            return Err(format!("{shown}: not a kfcheck report file"));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+        ReportDoc::parse(&text).map_err(|e| format!("{shown}: {e}"))
+    }
+
+    pub fn parse(text: &str) -> Result<ReportDoc, String> {
+        let doc: ReportDoc = serde_json::from_str(text)
+            .map_err(|e| format!("not a kfcheck JSON report (kfcheck ... -o json): {e}"))?;
+        if doc.schema_version != 1 {
+            return Err(format!(
+                "report schema_version {} is not one this kfcheck reads (1)",
+                doc.schema_version
+            ));
+        }
+        Ok(doc)
+    }
+}
+
+/// How a check's status moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Regressed,
+    Fixed,
+    Changed,
+    OnlyOld,
+    OnlyNew,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Regressed => "regressed",
+            Change::Fixed => "fixed",
+            Change::Changed => "changed",
+            Change::OnlyOld => "not run now",
+            Change::OnlyNew => "new check",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub check: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingChange {
+    pub check: String,
+    pub rule: String,
+    pub severity: String,
+    pub subject: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    pub check: String,
+    pub what: &'static str,
+    pub before: f64,
+    pub after: f64,
+}
+
+/// The comparison of two runs.
+#[derive(Debug, Clone)]
+pub struct Diff {
+    pub statuses: Vec<StatusChange>,
+    pub new_findings: Vec<FindingChange>,
+    pub resolved_findings: Vec<FindingChange>,
+    /// Durations that moved beyond the tolerance (both at least a second).
+    pub figures: Vec<Figure>,
+    /// Status regressions plus new findings in checks that do not pass.
+    pub regressions: usize,
+}
+
+/// Good to bad: passed, warned, then everything that is not a decision, then failed.
+fn rank(status: &str) -> u8 {
+    match status {
+        "passed" => 0,
+        "warned" => 1,
+        "skipped" | "errored" | "timed_out" => 2,
+        _ => 3,
+    }
+}
+
+fn key(f: &DocFinding) -> (String, String, String) {
+    (
+        f.rule.clone(),
+        f.subject.kind.clone(),
+        f.subject.name.clone(),
+    )
+}
+
+/// Compares `old` with `new`; `tolerance` is the relative change in a duration worth showing
+/// (0.5 = 50%).
+pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
+    let mut statuses = Vec::new();
+    let mut new_findings = Vec::new();
+    let mut resolved_findings = Vec::new();
+    let mut figures = Vec::new();
+    let mut regressions = 0;
+    let find = |doc: &ReportDoc, id: &str| doc.checks.iter().position(|c| c.id == id);
+    let ids: BTreeSet<&str> = old
+        .checks
+        .iter()
+        .chain(&new.checks)
+        .map(|c| c.id.as_str())
+        .collect();
+    for id in ids {
+        let (o, n) = (
+            find(old, id).map(|i| &old.checks[i]),
+            find(new, id).map(|i| &new.checks[i]),
+        );
+        let change = match (o, n) {
+            (Some(_), None) => Some(Change::OnlyOld),
+            (None, Some(_)) => Some(Change::OnlyNew),
+            (Some(o), Some(n)) if o.status == n.status => None,
+            (Some(o), Some(n)) if rank(&n.status) > rank(&o.status) => Some(Change::Regressed),
+            (Some(o), Some(n)) if n.status == "passed" && o.status != "passed" => {
+                Some(Change::Fixed)
+            }
+            (Some(_), Some(_)) => Some(Change::Changed),
+            (None, None) => None,
+        };
+        let status_regressed = change == Some(Change::Regressed);
+        if let Some(change) = change {
+            if change == Change::Regressed {
+                regressions += 1;
+            }
+            statuses.push(StatusChange {
+                check: id.to_string(),
+                before: o.map(|c| c.status.clone()),
+                after: n.map(|c| c.status.clone()),
+                change,
+            });
+        }
+        let (Some(o), Some(n)) = (o, n) else { continue };
+        let old_keys: BTreeSet<_> = o.findings.iter().map(key).collect();
+        let new_keys: BTreeSet<_> = n.findings.iter().map(key).collect();
+        let as_change = |f: &DocFinding| FindingChange {
+            check: id.to_string(),
+            rule: f.rule.clone(),
+            severity: f.severity.clone(),
+            subject: format!("{} {}", f.subject.kind, f.subject.name),
+            message: f.message.clone(),
+        };
+        for f in n.findings.iter().filter(|f| !old_keys.contains(&key(f))) {
+            // A new finding in a check that still passes is an info note, not a regression;
+            // in a check whose status got worse it is part of that one regression.
+            if n.status != "passed" && f.severity != "info" && !status_regressed {
+                regressions += 1;
+            }
+            new_findings.push(as_change(f));
+        }
+        for f in o.findings.iter().filter(|f| !new_keys.contains(&key(f))) {
+            resolved_findings.push(as_change(f));
+        }
+        let (b, a) = (o.duration_ms as f64 / 1000.0, n.duration_ms as f64 / 1000.0);
+        if b >= 1.0 && a >= 1.0 && ((a / b) - 1.0).abs() > tolerance {
+            figures.push(Figure {
+                check: id.to_string(),
+                what: "duration (s)",
+                before: b,
+                after: a,
+            });
+        }
+    }
+    Diff {
+        statuses,
+        new_findings,
+        resolved_findings,
+        figures,
+        regressions,
+    }
+}
+
+fn run_line(label: &str, d: &ReportDoc) -> String {
+    format!(
+        "{label} {} (run {}, verdict {}, exit {})\n",
+        d.started_at, d.run_id, d.verdict, d.exit_code
+    )
+}
+
+/// The comparison as text.
+pub fn render_text(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
+    let mut out = String::new();
+    out.push_str(&run_line("old:", old));
+    out.push_str(&run_line("new:", new));
+    if !d.statuses.is_empty() {
+        out.push_str(&format!("\nChecks that changed ({})\n", d.statuses.len()));
+        let w = d.statuses.iter().map(|s| s.check.len()).max().unwrap_or(0);
+        for s in &d.statuses {
+            out.push_str(&format!(
+                "  {:<11} {:<w$}  {} -> {}\n",
+                s.change.as_str(),
+                s.check,
+                s.before.as_deref().unwrap_or("-"),
+                s.after.as_deref().unwrap_or("-"),
+            ));
+        }
+    }
+    for (title, list) in [
+        ("New findings", &d.new_findings),
+        ("Resolved findings", &d.resolved_findings),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{title} ({})\n", list.len()));
+        for f in list {
+            out.push_str(&format!(
+                "  {:<7} {}  [{}] ({})\n          {}\n",
+                f.severity, f.subject, f.rule, f.check, f.message
+            ));
+        }
+    }
+    if !d.figures.is_empty() {
+        out.push_str(&format!("\nFigures that moved ({})\n", d.figures.len()));
+        for f in &d.figures {
+            out.push_str(&format!(
+                "  {}  {}: {:.1} -> {:.1} ({:+.0}%)\n",
+                f.check,
+                f.what,
+                f.before,
+                f.after,
+                (f.after / f.before - 1.0) * 100.0
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n{} regression(s); verdict {} -> {}\n",
+        d.regressions, old.verdict, new.verdict
+    ));
+    out
+}
+
+/// The comparison as a JSON document.
+pub fn render_json(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
+    let run = |r: &ReportDoc| serde_json::json!({"run_id": r.run_id, "started_at": r.started_at, "verdict": r.verdict, "exit_code": r.exit_code});
+    let finding = |f: &FindingChange| serde_json::json!({"check": f.check, "rule": f.rule, "severity": f.severity, "subject": f.subject, "message": f.message});
+    let doc = serde_json::json!({
+        "old": run(old),
+        "new": run(new),
+        "regressions": d.regressions,
+        "checks": d.statuses.iter().map(|s| serde_json::json!({
+            "check": s.check, "before": s.before, "after": s.after, "change": s.change.as_str(),
+        })).collect::<Vec<_>>(),
+        "new_findings": d.new_findings.iter().map(finding).collect::<Vec<_>>(),
+        "resolved_findings": d.resolved_findings.iter().map(finding).collect::<Vec<_>>(),
+        "figures": d.figures.iter().map(|f| serde_json::json!({
+            "check": f.check, "what": f.what, "before": f.before, "after": f.after,
+        })).collect::<Vec<_>>(),
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (id, status, duration ms, findings as (rule, subject))
+    type Check<'a> = (&'a str, &'a str, u64, &'a [(&'a str, &'a str)]);
+
+    fn doc(checks: &[Check]) -> ReportDoc {
+        let checks: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|(id, status, ms, findings)| {
+                serde_json::json!({
+                    "id": id, "status": status, "duration_ms": ms,
+                    "findings": findings.iter().map(|(rule, subject)| serde_json::json!({
+                        "rule": rule, "severity": "error", "message": "m",
+                        "subject": {"kind": "node", "name": subject},
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        ReportDoc::parse(
+            &serde_json::json!({
+                "schema_version": 1, "run_id": "r", "started_at": "t", "verdict": "ready",
+                "exit_code": 0, "checks": checks,
+            })
+            .to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn regressions_fixes_and_findings() {
+        let old = doc(&[
+            ("a", "passed", 2000, &[]),
+            ("b", "failed", 10, &[("r1", "n1")]),
+            ("c", "passed", 10, &[]),
+            ("d", "warned", 10, &[]),
+            ("gone", "passed", 10, &[]),
+            ("f", "failed", 10, &[("r1", "n1")]),
+        ]);
+        let new = doc(&[
+            ("a", "warned", 5000, &[]),
+            ("b", "passed", 10, &[]),
+            ("c", "errored", 10, &[]),
+            ("d", "warned", 10, &[]),
+            ("added", "failed", 10, &[("r9", "x")]),
+            ("f", "failed", 10, &[("r1", "n1"), ("r2", "n2")]),
+        ]);
+        let d = diff(&old, &new, 0.5);
+        let got: Vec<(&str, Change)> = d
+            .statuses
+            .iter()
+            .map(|s| (s.check.as_str(), s.change))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Change::Regressed),
+                ("added", Change::OnlyNew),
+                ("b", Change::Fixed),
+                ("c", Change::Regressed),
+                ("gone", Change::OnlyOld),
+            ]
+        );
+        // a and c regressed; f has a new finding while failing.
+        assert_eq!(d.regressions, 3);
+        assert_eq!(d.new_findings.len(), 1);
+        assert_eq!(d.new_findings[0].rule, "r2");
+        assert_eq!(d.resolved_findings.len(), 1);
+        assert_eq!(d.resolved_findings[0].check, "b");
+        assert_eq!(d.figures.len(), 1, "a's duration moved 150%");
+        let text = render_text(&old, &new, &d);
+        assert!(
+            text.contains("regressed   a      passed -> warned"),
+            "{text}"
+        );
+        assert!(text.contains("3 regression(s)"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&render_json(&old, &new, &d)).unwrap();
+        assert_eq!(json["regressions"], 3);
+        // The same run against itself: nothing.
+        let same = diff(&new, &new, 0.5);
+        assert!(same.statuses.is_empty() && same.regressions == 0 && same.figures.is_empty());
+    }
+
+    #[test]
+    fn only_kfcheck_reports_of_schema_1_are_read() {
+        assert!(ReportDoc::parse("{}")
+            .unwrap_err()
+            .contains("not a kfcheck JSON report"));
+        let v2 =
+            r#"{"schema_version":2,"run_id":"r","started_at":"t","verdict":"ready","checks":[]}"#;
+        assert!(ReportDoc::parse(v2)
+            .unwrap_err()
+            .contains("schema_version 2"));
+    }
+}
