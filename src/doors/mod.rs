@@ -7,6 +7,7 @@
 //! here too. Doors sit below the kinds: the `pipeline-run` kind picks a door by name.
 
 pub(crate) mod docker;
+pub mod notebook_cell;
 mod outcome;
 pub(crate) mod rest;
 pub(crate) mod sample;
