@@ -10,11 +10,13 @@ pub enum Format {
     Table,
     Json,
     Junit,
+    /// Markdown for CI step summaries.
+    Markdown,
 }
 
 impl Format {
     /// Every format, in the order help texts list them.
-    pub const ALL: [Format; 3] = [Format::Table, Format::Json, Format::Junit];
+    pub const ALL: [Format; 4] = [Format::Table, Format::Json, Format::Junit, Format::Markdown];
 
     /// The name on the command line (`-o json`, `--report junit=PATH`) and in messages.
     pub fn name(self) -> &'static str {
@@ -22,6 +24,7 @@ impl Format {
             Format::Table => "table",
             Format::Json => "json",
             Format::Junit => "junit",
+            Format::Markdown => "markdown",
         }
     }
 }
@@ -32,7 +35,9 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| format!("unknown report format '{s}' (expected table, json or junit)"))
+            .ok_or_else(|| {
+                format!("unknown report format '{s}' (expected table, json, junit or markdown)")
+            })
     }
 }
 
@@ -47,6 +52,7 @@ pub fn render(
         Format::Table => render_table(report, exit, table),
         Format::Json => render_json(report, exit),
         Format::Junit => render_junit(report, exit),
+        Format::Markdown => super::markdown::render_markdown(report, exit),
     }
 }
 
@@ -61,7 +67,9 @@ mod tests {
         }
         assert_eq!(
             "xml".parse::<Format>(),
-            Err("unknown report format 'xml' (expected table, json or junit)".to_string())
+            Err(
+                "unknown report format 'xml' (expected table, json, junit or markdown)".to_string()
+            )
         );
     }
 }

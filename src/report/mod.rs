@@ -8,6 +8,7 @@ mod format;
 pub mod history;
 mod json;
 mod junit;
+mod markdown;
 mod progress;
 mod reporter;
 mod sink;

@@ -67,7 +67,7 @@ fn header(cells: &[&str], o: &TableOptions) -> Vec<Cell> {
 
 /// A check's one-line detail. A check that did not run for a need that is missing or broken says
 /// which need, and the Needs section below the table says why, once.
-fn detail(c: &CheckResult, needs: &[crate::model::NeedState]) -> String {
+pub(super) fn detail(c: &CheckResult, needs: &[crate::model::NeedState]) -> String {
     if let Some(r) = &c.reason {
         let unavailable: Vec<&crate::model::NeedState> = needs
             .iter()

@@ -1,5 +1,6 @@
 """Standard consumers read kfcheck's reports: the JSON through the `jsonschema` package against
-schema/report.schema.json, the JUnit XML through `junitparser` (what CI plugins use). Runs real
+schema/report.schema.json, the JUnit XML through `junitparser` (what CI plugins use), the
+Markdown through `markdown-it-py` with GitHub's table extension (a CI step summary). Runs real
 kfcheck commands; exits non-zero on the first mismatch and prints `N passed, N failed`."""
 
 import json
@@ -10,6 +11,7 @@ import tempfile
 
 import jsonschema
 from junitparser import Error, Failure, JUnitXml, Skipped
+from markdown_it import MarkdownIt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KFCHECK = os.path.join(ROOT, "target", "debug", "kfcheck")
@@ -98,11 +100,40 @@ def all_without_cluster():
     assert any(isinstance(r, Error) and "the cluster was not examined" in (r.message or "") for r in verdict), verdict
 
 
+def markdown_summary():
+    # A plug-in whose finding tries to close the table, inject HTML and open a link.
+    d = tempfile.mkdtemp()
+    hostile = "x | y |\\n<img src=q onerror=alert(1)> [link](http://e) **b**"
+    plug = {"findings": [{"rule": "r", "severity": "error", "message": hostile, "remediation": "Fix it."}]}
+    with open(os.path.join(d, "plug.yaml"), "w") as f:
+        f.write("id: plug\nkind: exec\ntitle: t\ncategory: c\nparams: {command: [sh, -c, %s]}\n"
+                % json.dumps("echo '%s'" % json.dumps(plug)))
+    md_path = os.path.join(tempfile.mkdtemp(), "summary.md")
+    p = run("--suite", d, "run", "plug", "lint-sample-pipelines", "--report", f"markdown={md_path}")
+    assert p.returncode == 1, p.stdout + p.stderr
+    text = open(md_path).read()
+    parser = MarkdownIt("commonmark").enable("table")
+    tokens = parser.parse(text)
+    assert not [t for t in tokens if t.type == "html_block"], "HTML block from foreign text"
+    # One table of the two checks (header + 2 rows), its first cells the statuses.
+    rows = [t for t in tokens if t.type == "tr_open"]
+    html = parser.render(text)
+    assert html.count("<table>") == 1, html
+    assert len(rows) == 3, len(rows)
+    assert "<img" not in html and "<a href" not in html, html
+    assert "&lt;img src" in html, html
+    # kfcheck's own emphasis only: the verdict and the finding's severity.
+    assert html.count("<strong>") == 2, html
+    heads = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert heads[0] == "kfcheck: not-ready" and "Findings (1)" in heads, heads
+
+
 for name, fn in [
     ("failing lint: JSON valid, JUnit failure", failing_lint),
     ("timed-out plug-in: JUnit error", mixed_suite),
     ("a disabled check named explicitly runs", disabled_check_named_explicitly_runs),
     ("kfcheck all without a cluster", all_without_cluster),
+    ("Markdown summary: one table, no foreign markup", markdown_summary),
 ]:
     case(name, fn)
 
