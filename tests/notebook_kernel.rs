@@ -146,7 +146,7 @@ fn each_fault_is_named_by_its_layer() {
     // The PodDefault is missing: no token file, or an empty one.
     let (r, out) = run_cell(&config(&emu, "nb3", 30), None, true);
     assert_eq!(layer(&r), Some(Layer::TokenMissing), "{out}");
-    assert!(r.token.unwrap().from_env);
+    assert!(r.token_file.unwrap().from_env);
     let (r, _) = run_cell(&config(&emu, "nb3", 30), Some(""), true);
     assert_eq!(layer(&r), Some(Layer::TokenMissing));
     // A token KFP does not know: 401.

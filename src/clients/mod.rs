@@ -12,6 +12,7 @@ pub mod errors;
 pub mod files;
 pub mod gcs;
 pub mod http;
+pub mod jupyter;
 pub mod jupyter_msg;
 pub mod kfp;
 pub mod kfp_spec;

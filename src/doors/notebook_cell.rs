@@ -138,7 +138,7 @@ pub struct KernelReport {
     #[serde(default)]
     pub server_version: Option<String>,
     #[serde(default)]
-    pub token: Option<KernelToken>,
+    pub token_file: Option<KernelToken>,
     #[serde(default)]
     pub steps: Vec<KernelStep>,
     #[serde(default)]

@@ -1,0 +1,349 @@
+//! The Jupyter client (src/clients/jupyter.rs) against a real jupyter_server with a real ipykernel
+//! (.venv-notebook, scripts/python-env notebook), served under a Kubeflow-style base URL, with and
+//! without a token; and kfcheck's notebook kernel program run in that kernel against the KFP
+//! emulator, as the notebook door runs it.
+
+mod common;
+use common::*;
+use kfcheck::clients::http::Secret;
+use kfcheck::clients::jupyter::{JupyterAuth, JupyterClient, JupyterError, JupyterOptions};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BASE: &str = "/notebook/kubeflow-user-example-com/nb-kfcheck/";
+const TOKEN: &str = "jupyter-test-token-7f3a";
+
+/// A real Jupyter server, stopped when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    _root: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn venv() -> Option<PathBuf> {
+    let p = repo().join(".venv-notebook/bin/jupyter");
+    if p.is_file() {
+        return Some(p);
+    }
+    unavailable(
+        "no .venv-notebook (scripts/python-env notebook builds it)".to_string(),
+        "no .venv-notebook for the Jupyter tests".to_string(),
+    )
+}
+
+fn server(token: Option<&str>, env: &[(&str, &str)]) -> Option<Server> {
+    let jupyter = venv()?;
+    let root = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(jupyter);
+    cmd.args([
+        "server",
+        "--allow-root",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+    ])
+    .arg(format!("--port={port}"))
+    .arg(format!("--ServerApp.base_url={BASE}"))
+    .arg(format!("--ServerApp.root_dir={}", root.path().display()))
+    .arg(format!("--IdentityProvider.token={}", token.unwrap_or("")))
+    .arg("--ServerApp.password=")
+    .env("JUPYTER_RUNTIME_DIR", root.path().join(".runtime"))
+    .env("JUPYTER_DATA_DIR", root.path().join(".data"))
+    .env("HOME", root.path())
+    .envs(env.iter().copied())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}{BASE}");
+    let s = Server {
+        child,
+        url: url.clone(),
+        _root: root,
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if up {
+            break;
+        }
+        assert!(Instant::now() < until, "jupyter server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(s)
+}
+
+fn client(url: &str, token: Option<&str>, offer_v1: bool) -> JupyterClient {
+    JupyterClient::new(
+        url,
+        JupyterAuth {
+            token: token.map(Secret::new),
+            ..JupyterAuth::default()
+        },
+        JupyterOptions {
+            request_timeout: Duration::from_secs(20),
+            offer_v1,
+        },
+    )
+    .unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn cells_run_and_report_output_results_errors_and_deadlines() {
+    let Some(s) = server(Some(TOKEN), &[]) else {
+        return;
+    };
+    rt().block_on(async {
+        for offer_v1 in [true, false] {
+            let c = client(&s.url, Some(TOKEN), offer_v1);
+            assert!(c.status().await.unwrap().get("started").is_some());
+            // A user's own kernel, started before kfcheck's: never touched.
+            let (code, body) = raw(&s.url, "POST", "api/kernels", Some(TOKEN), None);
+            assert_eq!(code, 201, "{body}");
+            let theirs: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let theirs = theirs["id"].as_str().unwrap().to_string();
+
+            let k = c.start_kernel(None).await.unwrap();
+            let out = c
+                .execute(&k.id, "print(1+1)", Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert_eq!(out.stdout, "2\n", "{out:?}");
+            assert_eq!(out.status, "ok");
+            assert_eq!(out.framing, if offer_v1 { "v1" } else { "json" }, "{out:?}");
+            let out = c
+                .execute(&k.id, "21*2", Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(out.results, ["42"]);
+            let out = c
+                .execute(
+                    &k.id,
+                    "raise ValueError('bad value')",
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap();
+            let (ename, evalue, tb) = out.error.unwrap();
+            assert_eq!(
+                (ename.as_str(), evalue.as_str()),
+                ("ValueError", "bad value")
+            );
+            assert!(!tb.is_empty());
+            assert_eq!(out.status, "error");
+            // A cell that asks for input fails at once (stdin is not offered), kernel fine.
+            let out = c
+                .execute(&k.id, "input('name? ')", Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(out.error.unwrap().0, "StdinNotImplementedError");
+            // A cell past its deadline: interrupted, and the kernel still serves.
+            let t = Instant::now();
+            let out = c
+                .execute(&k.id, "import time; time.sleep(60)", Duration::from_secs(2))
+                .await
+                .unwrap();
+            assert!(
+                out.timed_out && t.elapsed() < Duration::from_secs(20),
+                "{out:?}"
+            );
+            let mut ok = false;
+            for _ in 0..20 {
+                let o = c
+                    .execute(&k.id, "print('alive')", Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                if o.stdout.contains("alive") {
+                    ok = true;
+                    break;
+                }
+            }
+            assert!(ok, "the kernel serves after an interrupt");
+            // A secret printed by a cell is redacted before kfcheck keeps it.
+            let out = c
+                .execute(
+                    &k.id,
+                    "print('Authorization: Bearer abc.def.ghi')",
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap();
+            assert!(!out.stdout.contains("abc.def.ghi"), "{}", out.stdout);
+
+            // Only kfcheck's kernel is shut down; a foreign one is refused.
+            assert!(c.shutdown(&theirs).await.is_err());
+            assert!(c.shutdown_all().await.is_empty());
+            let left: Vec<String> = c
+                .kernels()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.id)
+                .collect();
+            assert_eq!(left, std::slice::from_ref(&theirs));
+            raw(
+                &s.url,
+                "DELETE",
+                &format!("api/kernels/{theirs}"),
+                Some(TOKEN),
+                None,
+            );
+        }
+    });
+}
+
+#[test]
+fn auth_xsrf_base_url_and_a_dying_kernel() {
+    let Some(open) = server(None, &[]) else {
+        return;
+    };
+    rt().block_on(async {
+        // No token (Kubeflow's images): a POST without the XSRF token is refused, the client's
+        // is not.
+        let (code, _) = raw(&open.url, "POST", "api/kernels", None, None);
+        assert_eq!(code, 403);
+        let c = client(&open.url, None, true);
+        let k = c.start_kernel(Some("python3")).await.unwrap();
+        // Contents round trip.
+        c.put_file("kfcheck-probe.txt", "hello").await.unwrap();
+        assert_eq!(c.get_file("kfcheck-probe.txt").await.unwrap(), "hello");
+        c.delete_file("kfcheck-probe.txt").await.unwrap();
+        assert!(matches!(
+            c.get_file("kfcheck-probe.txt").await,
+            Err(JupyterError::NotFound(_))
+        ));
+        // The kernel dies mid-cell.
+        let e = c
+            .execute(&k.id, "import os; os._exit(1)", Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, JupyterError::KernelDied(_) | JupyterError::Channel(_)),
+            "{e}"
+        );
+        c.shutdown_all().await;
+        // A wrong base URL: 404, worded.
+        let wrong = open.url.replace("nb-kfcheck", "nb-other");
+        let e = client(&wrong, None, true).status().await.unwrap_err();
+        assert!(matches!(e, JupyterError::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("base URL"), "{e}");
+    });
+    drop(open);
+    let Some(locked) = server(Some(TOKEN), &[]) else {
+        return;
+    };
+    rt().block_on(async {
+        for token in [None, Some("wrong-token")] {
+            let e = client(&locked.url, token, true)
+                .kernels()
+                .await
+                .unwrap_err();
+            assert!(matches!(e, JupyterError::Unauthorized { .. }), "{e}");
+            assert!(!e.to_string().contains(TOKEN));
+        }
+        // Nothing listens: unreachable, within the request timeout.
+        let e = client("http://127.0.0.1:9/x/", None, true)
+            .status()
+            .await
+            .unwrap_err();
+        assert!(matches!(e, JupyterError::Unreachable { .. }), "{e}");
+    });
+}
+
+#[test]
+fn the_notebook_kernel_program_submits_the_sample_from_a_real_kernel() {
+    use common::emulator::Emulator;
+    use kfcheck::doors::notebook_cell::{cell, parse, CellConfig};
+    let ns = "kubeflow-user-example-com";
+    let sa = format!("system:serviceaccount:{ns}:default-editor");
+    let Some(emu) = Emulator::start(&[
+        "--multi-user",
+        "--token",
+        &format!("nb-token-42={sa}"),
+        "--grant",
+        &format!("{sa}={ns}"),
+    ]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "nb-token-42").unwrap();
+    // The PodDefault's token path, as the notebook pod has it.
+    let Some(s) = server(
+        Some(TOKEN),
+        &[("KF_PIPELINES_SA_TOKEN_PATH", token.to_str().unwrap())],
+    ) else {
+        return;
+    };
+    let cfg = CellConfig {
+        namespace: ns.into(),
+        pipeline_yaml: std::fs::read_to_string(
+            repo().join("checks/pipelines/kfcheck-cpu-sample.yaml"),
+        )
+        .unwrap(),
+        run_name: "kfcheck-nbk-notebook-cpu".into(),
+        experiment_name: "kfcheck-nbk-notebook".into(),
+        timeout_s: 60,
+        host: Some(emu.url.clone()),
+        arguments: serde_json::Map::new(),
+    };
+    rt().block_on(async {
+        let c = client(&s.url, Some(TOKEN), true);
+        let k = c.start_kernel(None).await.unwrap();
+        let out = c
+            .execute(&k.id, &cell(&cfg), Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert!(out.error.is_none(), "{out:?}");
+        let r = parse(&out.stdout).unwrap();
+        assert!(r.error.is_none(), "{}", out.stdout);
+        assert_eq!(r.run.unwrap().state, "SUCCEEDED");
+        c.shutdown_all().await;
+    });
+    assert_eq!(emu.leftovers(Some(ns), &[]), Vec::<String>::new());
+}
+
+/// A request made without the client (what a browser or curl would send).
+fn raw(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+        .arg(format!("{url}{path}"))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body.unwrap_or("{}"),
+        ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: token {t}")]);
+    }
+    let o = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
