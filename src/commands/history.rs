@@ -5,7 +5,7 @@
 use crate::cli::Global;
 use crate::model::{AppOutput, ExitStatus, RunReport};
 use crate::report::diff::{diff as compare, render_json, render_text, ReportDoc};
-use crate::report::history::{list, record, resolve};
+use crate::report::history::{list, record, resolve, resolve_with, Entry};
 use crate::report::Format;
 use std::path::PathBuf;
 
@@ -74,8 +74,12 @@ pub(crate) fn history(g: &Global, dir: Option<&PathBuf>) -> AppOutput {
     out
 }
 
-fn load(reference: &str, g: &Global) -> Result<(ReportDoc, String), String> {
-    match resolve(reference, g.history.as_deref()) {
+fn load(
+    reference: &str,
+    g: &Global,
+    listed: &mut Option<Vec<Entry>>,
+) -> Result<(ReportDoc, String), String> {
+    match resolve_with(reference, g.history.as_deref(), listed) {
         Ok(Some(e)) => Ok((e.doc, e.path.display().to_string())),
         Ok(None) => Err(format!("{reference}: no such run in the history")),
         Err(e) => Err(e.to_string()),
@@ -89,7 +93,8 @@ pub(crate) fn diff(g: &Global, old: &str, new: &str, tolerance: f64) -> AppOutpu
             "--tolerance {tolerance}: expected a ratio of 0 or more"
         ));
     }
-    let (o, n) = match (load(old, g), load(new, g)) {
+    let mut listed = None;
+    let (o, n) = match (load(old, g, &mut listed), load(new, g, &mut listed)) {
         (Ok(o), Ok(n)) => (o.0, n.0),
         (Err(e), _) | (_, Err(e)) => return AppOutput::usage(e),
     };

@@ -104,6 +104,16 @@ pub fn list(dir: &Path) -> Result<(Vec<Entry>, Vec<String>), HistoryError> {
 /// A run named by `reference`: a report file, or in `history`: `last`, `last-good` (the latest
 /// run whose verdict was ready), or a run id (a unique prefix is enough).
 pub fn resolve(reference: &str, history: Option<&Path>) -> Result<Option<Entry>, HistoryError> {
+    resolve_with(reference, history, &mut None)
+}
+
+/// [`resolve`] reading the history's reports at most once for several references (`listed`
+/// holds them after the first).
+pub fn resolve_with(
+    reference: &str,
+    history: Option<&Path>,
+    listed: &mut Option<Vec<Entry>>,
+) -> Result<Option<Entry>, HistoryError> {
     let as_file = Path::new(reference);
     if as_file.is_file() {
         let doc = ReportDoc::read(as_file).map_err(HistoryError::Reference)?;
@@ -120,7 +130,10 @@ pub fn resolve(reference: &str, history: Option<&Path>) -> Result<Option<Entry>,
     if !dir.is_dir() {
         return Ok(None);
     }
-    let (entries, _) = list(dir)?;
+    if listed.is_none() {
+        *listed = Some(list(dir)?.0);
+    }
+    let entries = listed.as_deref().unwrap_or_default();
     let found = match reference {
         "last" => entries.last().cloned(),
         "last-good" => entries
