@@ -121,7 +121,8 @@ pub struct JupyterClient {
     started: Mutex<Vec<String>>,
 }
 
-fn ms(d: Duration) -> u64 {
+/// Whole seconds for a message (at least 1).
+fn secs(d: Duration) -> u64 {
     d.as_secs().max(1)
 }
 
@@ -202,7 +203,7 @@ impl JupyterClient {
         if e.is_timeout() {
             JupyterError::Timeout {
                 url: url.to_string(),
-                secs: ms(self.opts.request_timeout),
+                secs: secs(self.opts.request_timeout),
             }
         } else {
             JupyterError::Unreachable {
@@ -296,7 +297,7 @@ impl JupyterClient {
             401 => {
                 return Err(JupyterError::Unauthorized {
                     status,
-                    hint: "a token is required (--notebook-token) or the one given is wrong".into(),
+                    hint: "the server requires a token, or the one given is wrong".into(),
                 })
             }
             403 if message().contains("XSRF") || message().contains("_xsrf") => {
@@ -659,7 +660,7 @@ impl JupyterClient {
         let limit = self.opts.request_timeout;
         let timeout = || JupyterError::Timeout {
             url: shown.clone(),
-            secs: ms(limit),
+            secs: secs(limit),
         };
         let tcp =
             tokio::time::timeout(limit, tokio::net::TcpStream::connect((host.as_str(), port)))
