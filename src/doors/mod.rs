@@ -7,12 +7,32 @@
 //! here too. Doors sit below the kinds: the `pipeline-run` kind picks a door by name.
 
 pub(crate) mod docker;
+pub(crate) mod notebook;
 pub mod notebook_cell;
+pub(crate) mod notebook_target;
 mod outcome;
 pub(crate) mod rest;
 pub(crate) mod sample;
 
-pub use outcome::{verdict, RunResult, StepResult, RUN_RULES};
+pub use outcome::{verdict, DoorFault, RunResult, StepResult, RUN_RULES};
+
+use crate::model::FindingRule;
+
+/// What `pipeline-run` can report: the run's verdict and the notebook door's own findings.
+pub static PIPELINE_RUN_RULES: [FindingRule; 16] = {
+    let (run, nb) = (outcome::RUN_RULE_LIST, notebook_cell::NOTEBOOK_RULES);
+    let mut out = [run[0]; 16];
+    let mut i = 0;
+    while i < 16 {
+        out[i] = if i < run.len() {
+            run[i]
+        } else {
+            nb[i - run.len()]
+        };
+        i += 1;
+    }
+    out
+};
 pub use sample::{Mode, Sample};
 
 use crate::context::Need;
@@ -23,20 +43,23 @@ use serde::Deserialize;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// A door as a check names it (`door: rest`). The notebook and Argo doors come with their own
-/// files.
+/// A door as a check names it (`door: rest`, `door: notebook`). The Argo door comes with its
+/// own file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DoorName {
     /// The KFP REST API behind the dashboard.
     #[default]
     Rest,
+    /// A Kubeflow notebook server's kernel, as a data scientist's `kfp.Client()`.
+    Notebook,
 }
 
 impl DoorName {
     pub fn name(self) -> &'static str {
         match self {
             DoorName::Rest => "rest",
+            DoorName::Notebook => "notebook",
         }
     }
 
@@ -44,6 +67,8 @@ impl DoorName {
     pub fn need(self) -> Need {
         match self {
             DoorName::Rest => Need::Kfp,
+            // The notebook's kernel reaches KFP itself; kfcheck needs only the Kubernetes API.
+            DoorName::Notebook => Need::Kube,
         }
     }
 }

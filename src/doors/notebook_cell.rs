@@ -5,6 +5,7 @@
 //! text is untrusted: bounded, redacted, never a credential.
 
 use crate::clients::redact::redact;
+use crate::model::{FindingRule, Severity};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -54,13 +55,56 @@ pub enum Layer {
     RunFailed,
     RunTimeout,
     ProbeBug,
+    /// The notebook's Jupyter server did not serve kfcheck (set by the door, not the kernel).
+    Server,
+    /// The kernel died while the cell ran (set by the door).
+    KernelDied,
     #[serde(other)]
     Error,
 }
 
+/// Every layer, in the order `kfcheck explain` lists their rules.
+pub const LAYERS: [Layer; 14] = [
+    Layer::KfpMissing,
+    Layer::TokenMissing,
+    Layer::IstioDenied,
+    Layer::KfpForbidden,
+    Layer::Unauthenticated,
+    Layer::NotFound,
+    Layer::Unreachable,
+    Layer::ServerError,
+    Layer::RunFailed,
+    Layer::RunTimeout,
+    Layer::ProbeBug,
+    Layer::Server,
+    Layer::KernelDied,
+    Layer::Error,
+];
+
+const fn rule_of(l: Layer) -> FindingRule {
+    let (id, summary, fix) = l.describe();
+    FindingRule {
+        id,
+        default_severity: Severity::Error,
+        summary,
+        fix,
+    }
+}
+
+/// The notebook door's findings, one per layer.
+pub const NOTEBOOK_RULES: [FindingRule; 14] = {
+    let mut out = [rule_of(Layer::Error); 14];
+    let mut i = 0;
+    while i < 14 {
+        out[i] = rule_of(LAYERS[i]);
+        i += 1;
+    }
+    out
+};
+
 impl Layer {
     /// Finding rule, what was observed, and the fix.
-    pub fn describe(self) -> (&'static str, &'static str, &'static str) {
+    pub const fn describe(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Layer::KfpMissing => ("notebook-kfp-missing", "the kfp SDK cannot be imported in the notebook's kernel", "Use a notebook image with kfp installed (matching the KFP server's version), or `pip install kfp` in the image."),
             Layer::TokenMissing => ("notebook-token-missing", "the notebook has no KFP token file (KF_PIPELINES_SA_TOKEN_PATH)", "Select the access-ml-pipeline PodDefault for the notebook (it mounts the token) and restart it; a pod started before the PodDefault existed does not have it."),
@@ -73,6 +117,8 @@ impl Layer {
             Layer::RunFailed => ("notebook-run-failed", "the sample submitted from the notebook did not succeed", "The submission worked, so the fault is in the backend: read the failed step's pod log (the REST door's result for the same sample says more)."),
             Layer::RunTimeout => ("notebook-run-timeout", "the sample submitted from the notebook did not finish in time", "See why its steps wait (kubectl get pods -l pipeline/runid=<run id>)."),
             Layer::ProbeBug => ("notebook-probe-error", "kfcheck's kernel program failed unexpectedly", "Report it to kfcheck with the traceback in the evidence."),
+            Layer::Server => ("notebook-server-error", "the notebook's Jupyter server did not serve kfcheck through the notebook's Service", "Check the notebook's pod log and that its Service forwards port 80 to the server's port (8888) with the base URL NB_PREFIX."),
+            Layer::KernelDied => ("notebook-kernel-died", "the notebook's kernel died while kfcheck's cell ran", "Look for an OOMKilled container or a kernel crash in the notebook's pod log; give the notebook more memory."),
             Layer::Error => ("notebook-error", "the notebook's call to KFP failed", "Read the error in the evidence."),
         }
     }

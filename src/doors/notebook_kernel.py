@@ -101,17 +101,22 @@ def main():
         return fail("token-missing", "the pipelines token at %s is empty" % path)
     step("token file", True, "%s (%d bytes)" % (path, size))
 
+    # kfp.Client() reads KF_PIPELINES_ENDPOINT, and then sends no token of its own: the
+    # PodDefault's token file is passed as credentials there, and the step says so.
+    host = CONFIG.get("host") or os.environ.get("KF_PIPELINES_ENDPOINT")
+    if host and not CONFIG.get("host"):
+        step("KF_PIPELINES_ENDPOINT", True, host + " (kfp.Client() sends no token there by itself)")
     try:
-        if CONFIG.get("host"):
+        if host:
             creds = set_volume_credentials.ServiceAccountTokenVolumeCredentials(path=path)
-            client = kfp.Client(host=CONFIG["host"], namespace=ns, credentials=creds)
+            client = kfp.Client(host=host, namespace=ns, credentials=creds)
         else:
             client = kfp.Client(namespace=ns)
     except Exception as e:  # noqa: BLE001
         layer, message, status = classify(e)
         step("kfp.Client()", False, message)
         return fail(layer, "kfp.Client() failed: " + message, status=status)
-    step("kfp.Client()", True, CONFIG.get("host") or "in-cluster")
+    step("kfp.Client()", True, host or "in-cluster")
 
     try:
         raw = client._healthz_api.healthz_service_get_healthz(_preload_content=False)

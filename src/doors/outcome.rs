@@ -8,7 +8,9 @@ use crate::model::{Evidence, Finding, FindingRule, Severity, Subject};
 use std::time::Duration;
 
 /// The findings [`verdict`] can report, for the kinds that run a door.
-pub static RUN_RULES: &[FindingRule] = &[
+pub static RUN_RULES: &[FindingRule] = &RUN_RULE_LIST;
+/// [`RUN_RULES`] as an array, for tables that add a door's own rules.
+pub const RUN_RULE_LIST: [FindingRule; 2] = [
     FindingRule {
         id: "run-not-finished",
         default_severity: Severity::Error,
@@ -62,6 +64,21 @@ pub struct RunResult {
     pub polls: u32,
     /// The label selector of the run's pods (`pipeline/runid=r1`), for the fix text.
     pub pods: String,
+    /// What kept the door from running the sample at all (a notebook's kernel without kfp, say):
+    /// the finding, whatever the run fields say.
+    pub failure: Option<DoorFault>,
+    /// What the door noticed besides the run (a cleanup it could not finish), for the check's
+    /// notes.
+    pub notes: Vec<String>,
+}
+
+/// A door's own finding, before or instead of a run's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorFault {
+    pub rule: &'static str,
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    pub fix: String,
 }
 
 /// How a run ended, as a finding (not ready) or a note (it worked).
@@ -71,6 +88,16 @@ pub fn verdict(
     severity: Severity,
     what: &str,
 ) -> Result<String, Box<Finding>> {
+    if let Some(f) = &r.failure {
+        return Err(Box::new(Finding::new(
+            f.rule,
+            severity,
+            subject,
+            format!("{what}: {}", f.message),
+            f.evidence.clone(),
+            f.fix.clone(),
+        )));
+    }
     let run_ev = Evidence::new("run", r.run.clone());
     let secs = format!("{:.2}s", r.waited.as_secs_f64());
     if !r.finished {
@@ -178,6 +205,8 @@ mod tests {
             waited: Duration::from_secs(2),
             polls: 2,
             pods: "workflows.argoproj.io/workflow=wf".into(),
+            failure: None,
+            notes: Vec::new(),
         }
     }
 

@@ -384,6 +384,8 @@ pub fn result_of(w: &Watched) -> RunResult {
         waited: w.waited,
         polls: w.polls,
         pods: format!("pipeline/runid={}", w.run.run_id),
+        failure: None,
+        notes: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outc
 use crate::assets::SuiteBase;
 use crate::context::kfp::kfp_name;
 use crate::context::Need;
+use crate::doors::notebook::{NotebookDoor, NotebookParams};
 use crate::doors::rest::{RestDoor, Submit};
 use crate::doors::sample::{run_deadline, GpuParams};
 use crate::doors::{verdict, Door, DoorName, Mode, Sample};
@@ -26,14 +27,17 @@ static META: KindMeta = KindMeta {
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
     creates: &[Created::KfpObjects],
-    rules: crate::doors::RUN_RULES,
+    rules: &crate::doors::PIPELINE_RUN_RULES,
     default_timeout: Duration::from_secs(600),
     what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
     why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",
     fix: "Read the failed step and its message in the evidence, then that pod's logs; a run that never finishes usually has a Pending pod that no node can take.",
     params: &[
         ("pipeline", "compiled pipeline YAML, relative to the suite (embedded: pipelines/kfcheck-cpu-sample.yaml)"),
-        ("door", "rest (the KFP REST API behind the dashboard; default)"),
+        ("door", "rest (the KFP REST API behind the dashboard; default) or notebook (a Kubeflow notebook server's kernel in the profile -n, as a data scientist's kfp.Client())"),
+        ("notebook", "notebook door: the Notebook to use (default: the first Ready one in the profile, by name)"),
+        ("kfp_endpoint", "notebook door: the KFP endpoint as the kernel should use it (default: kfp.Client()'s own, in-cluster or KF_PIPELINES_ENDPOINT)"),
+        ("kernel", "notebook door: the kernel to start (default: the server's default)"),
         ("mode", "cpu or gpu (default: gpu when `gpu` is given, else cpu)"),
         ("parameters", "map of run parameters (default none)"),
         ("gpu", "GPU mode settings for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}; without them GPU mode runs the sample's own GPU requests"),
@@ -58,6 +62,12 @@ struct Params {
     submit: Submit,
     #[serde(default, with = "crate::doors::sample::duration")]
     run_timeout: Option<Duration>,
+    #[serde(default)]
+    notebook: Option<String>,
+    #[serde(default)]
+    kfp_endpoint: Option<String>,
+    #[serde(default)]
+    kernel: Option<String>,
 }
 
 impl Params {
@@ -73,7 +83,35 @@ impl Params {
     }
 }
 
+/// Settings that only one door reads, given to another: a mistake, not a default.
+fn door_settings(p: &Params) -> Result<NotebookParams, String> {
+    let nb = NotebookParams {
+        notebook: p.notebook.clone(),
+        kfp_endpoint: p.kfp_endpoint.clone(),
+        kernel: p.kernel.clone(),
+    };
+    let notebook_only = [
+        ("notebook", nb.notebook.is_some()),
+        ("kfp_endpoint", nb.kfp_endpoint.is_some()),
+        ("kernel", nb.kernel.is_some()),
+    ];
+    match p.door {
+        DoorName::Rest => {
+            if let Some((k, _)) = notebook_only.iter().find(|(_, set)| *set) {
+                return Err(format!("{k}: is a setting of door: notebook"));
+            }
+        }
+        DoorName::Notebook => {
+            if p.submit != Submit::Inline {
+                return Err("submit: is a setting of door: rest".into());
+            }
+        }
+    }
+    Ok(nb)
+}
+
 fn sample_of(p: &Params, base: &SuiteBase) -> Result<Sample, String> {
+    door_settings(p)?;
     Sample::load(
         base,
         &p.pipeline,
@@ -106,6 +144,17 @@ impl Kind for PipelineRun {
             let sample = sample_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
             let door: Box<dyn Door> = match p.door {
                 DoorName::Rest => Box::new(RestDoor::new(cx.kfp().await?, p.submit)),
+                DoorName::Notebook => {
+                    let Some(ns) = cx.namespace() else {
+                        return Err(CheckError::NotApplicable("no profile namespace: the notebook door runs in a notebook server of a profile (-n PROFILE)".into()));
+                    };
+                    let settings = door_settings(&p).map_err(CheckError::Undecided)?;
+                    Box::new(NotebookDoor::new(
+                        cx.kube().await?,
+                        ns.to_string(),
+                        settings,
+                    ))
+                }
             };
             let dcx = cx.door(kfp_name(&cx.run_id, &cx.spec.id));
             let submitted = door.submit(&dcx, &sample).await?;
@@ -114,6 +163,7 @@ impl Kind for PipelineRun {
             let what = sample.what().to_string();
             let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
             let mut out = Outcome::default();
+            out.notes.extend(result.notes.iter().cloned());
             match verdict(&result, subject, cx.spec.severity, &what) {
                 Ok(note) => out
                     .notes

@@ -1,0 +1,534 @@
+//! The notebook door: the sample submitted from inside a Kubeflow notebook server's kernel, the
+//! way a data scientist calls `kfp.Client()` in a notebook. The door picks a Ready `Notebook` in
+//! the profile namespace ([`notebook_target`](super::notebook_target)), reaches its Jupyter
+//! server through kfcheck's own port-forward to the notebook's Service (the base URL
+//! `/notebook/<ns>/<name>/` kept), starts a kernel of its own (its shutdown registered with the
+//! janitor first), and runs the kernel program as one cell. The cell checks the kernel's
+//! environment, submits the sample, waits, removes what it created and prints one result line,
+//! which becomes the door-neutral [`RunResult`]; a failure before the run is a finding named by
+//! its layer (kfp missing, token file missing, mesh 403, KFP 403, ...). A user's own kernels are
+//! never touched.
+
+use super::notebook_cell::{cell, parse, CellConfig, KernelReport, Layer};
+use super::notebook_target::{choose, list_notebooks, workspaces_served, NotebookTarget};
+use super::{Door, DoorContext, DoorFault, RunResult, Sample, StepResult, Submitted};
+use crate::clients::jupyter::{JupyterAuth, JupyterClient, JupyterError, JupyterOptions};
+use crate::clients::kfp_spec::RunState;
+use crate::clients::portforward::{ForwardError, PortForward};
+use crate::context::Need;
+use crate::model::{CheckError, Evidence};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The notebook door's own settings in a `pipeline-run` check.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotebookParams {
+    /// A Notebook by name (default: the first Ready one in the namespace, by name).
+    #[serde(default)]
+    pub notebook: Option<String>,
+    /// The KFP endpoint as the kernel should use it (default: `kfp.Client()`'s own, in-cluster).
+    #[serde(default)]
+    pub kfp_endpoint: Option<String>,
+    /// The kernel to start (default: the server's default kernel).
+    #[serde(default)]
+    pub kernel: Option<String>,
+}
+
+/// How long the kernel program may take beyond the run itself (import, healthz, cleanup).
+const CELL_MARGIN: Duration = Duration::from_secs(30);
+
+struct Session {
+    target: NotebookTarget,
+    client: Arc<JupyterClient>,
+    kernel: Option<String>,
+    /// Why the server could not give kfcheck a kernel.
+    fault: Option<JupyterError>,
+    config: CellConfig,
+}
+
+/// The notebook door for one check.
+pub struct NotebookDoor {
+    kube: kube::Client,
+    namespace: String,
+    params: NotebookParams,
+    request_timeout: Duration,
+    session: Mutex<Option<Session>>,
+}
+
+impl NotebookDoor {
+    pub fn new(kube: kube::Client, namespace: String, params: NotebookParams) -> NotebookDoor {
+        NotebookDoor {
+            kube,
+            namespace,
+            params,
+            request_timeout: Duration::from_secs(30),
+            session: Mutex::new(None),
+        }
+    }
+
+    /// The notebook to use, or why there is none (skipped: nothing to run the door through).
+    async fn target(&self) -> Result<NotebookTarget, CheckError> {
+        let ns = &self.namespace;
+        let workspaces = workspaces_served(&self.kube).await;
+        let v2 = |m: String| {
+            match &workspaces {
+            Some(v) => format!("{m}; this cluster serves Notebooks 2.0 ({v} Workspace), which the notebook door does not use yet"),
+            None => m,
+        }
+        };
+        let notebooks = match list_notebooks(&self.kube, ns).await {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                return Err(CheckError::NotApplicable(v2(
+                    "the cluster serves no Notebook API (notebooks.kubeflow.org)".into(),
+                )))
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(CheckError::Forbidden(format!(
+                    "list notebooks in namespace {ns}"
+                )))
+            }
+            Err(e) => {
+                return Err(CheckError::Undecided(format!(
+                    "cannot list the notebooks of namespace {ns}: {}",
+                    crate::clients::errors::describe_kube(&e)
+                )))
+            }
+        };
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.kube.clone(), ns);
+        let pods = match pods.list(&Default::default()).await {
+            Ok(l) => l.items,
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(CheckError::Forbidden(format!(
+                    "list pods in namespace {ns}"
+                )))
+            }
+            Err(e) => {
+                return Err(CheckError::Undecided(format!(
+                    "cannot list the pods of namespace {ns}: {}",
+                    crate::clients::errors::describe_kube(&e)
+                )))
+            }
+        };
+        choose(ns, &notebooks, &pods, self.params.notebook.as_deref()).map_err(|why| {
+            CheckError::NotApplicable(v2(format!(
+                "{why}: the notebook door runs in a Ready notebook server of the profile (start one, or name one with `notebook:`)"
+            )))
+        })
+    }
+}
+
+/// A Jupyter failure before the cell as the door's finding.
+fn server_fault(t: &NotebookTarget, e: &JupyterError, via: &str) -> DoorFault {
+    let (rule, _, fix) = Layer::Server.describe();
+    DoorFault {
+        rule,
+        message: format!(
+            "the Jupyter server of {} did not start a kernel for kfcheck",
+            t.shown()
+        ),
+        evidence: vec![
+            Evidence::new("error", e.to_string()),
+            Evidence::new("reached through", via.to_string()),
+            Evidence::new("image", t.image.clone()),
+        ],
+        fix: fix.into(),
+    }
+}
+
+/// The kernel's report, door-neutrally.
+pub fn result_of(
+    t: &NotebookTarget,
+    r: &KernelReport,
+    waited: Duration,
+    run_name: &str,
+) -> RunResult {
+    let run = r.run.as_ref();
+    let run_id = run.map(|x| x.id.clone()).unwrap_or_default();
+    let state = run
+        .map(|x| RunState::parse(Some(&x.state)))
+        .unwrap_or(RunState::Unspecified);
+    let layer = r.error.as_ref().map(|e| e.layer);
+    let mut evidence: Vec<Evidence> = r
+        .steps
+        .iter()
+        .map(|s| {
+            Evidence::new(
+                format!("step {}", s.name),
+                format!(
+                    "{}{}",
+                    if s.ok { "ok" } else { "FAILED" },
+                    if s.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", s.detail)
+                    }
+                ),
+            )
+        })
+        .collect();
+    evidence.push(Evidence::new("notebook", t.shown()));
+    evidence.push(Evidence::new("image", t.image.clone()));
+    if let Some(v) = &r.kfp_version {
+        evidence.push(Evidence::new("kfp SDK in the kernel", v.clone()));
+    }
+    let failure = match (layer, &r.error) {
+        // A run that failed or did not finish is told by the verdict from its state.
+        (None | Some(Layer::RunFailed) | Some(Layer::RunTimeout), _) => None,
+        (Some(l), Some(e)) => {
+            let (rule, summary, fix) = l.describe();
+            evidence.insert(0, Evidence::new("error", e.message.clone()));
+            Some(DoorFault {
+                rule,
+                message: summary.to_string(),
+                evidence,
+                fix: fix.into(),
+            })
+        }
+        (Some(_), None) => None,
+    };
+    let notes = r
+        .cleanup
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| {
+            format!(
+                "the kernel could not {} ({}); `kfcheck cleanup` removes kfcheck's KFP objects",
+                c.what,
+                c.error.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    RunResult {
+        door: "notebook",
+        run: if run_id.is_empty() {
+            run_name.to_string()
+        } else {
+            format!("{run_name} ({run_id})")
+        },
+        run_id,
+        finished: layer != Some(Layer::RunTimeout) && run.is_some(),
+        state,
+        message: match (layer, &r.error) {
+            (Some(Layer::RunFailed | Layer::RunTimeout), Some(e)) => Some(e.message.clone()),
+            _ => None,
+        },
+        steps: run
+            .map(|x| x.tasks.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|k| StepResult {
+                name: k.name.clone(),
+                state: RunState::parse(Some(&k.state)),
+                state_text: k.state.clone(),
+                leaf: true,
+                exit_code: None,
+                message: Some(k.message.clone()).filter(|m| !m.is_empty()),
+                pod: k.pod.clone(),
+                node: None,
+            })
+            .collect(),
+        scheduled: None,
+        gpu_seen: None,
+        waited,
+        polls: 1,
+        pods: format!(
+            "pipeline/runid={}",
+            run.map(|x| x.id.as_str()).unwrap_or("<run id>")
+        ),
+        failure,
+        notes,
+    }
+}
+
+impl Door for NotebookDoor {
+    fn name(&self) -> &'static str {
+        "notebook"
+    }
+
+    fn need(&self) -> Need {
+        Need::Kube
+    }
+
+    fn submit<'a>(
+        &'a self,
+        cx: &'a DoorContext<'a>,
+        sample: &'a Sample,
+    ) -> BoxFuture<'a, Result<Submitted, CheckError>> {
+        Box::pin(async move {
+            let target = self.target().await?;
+            let forward = PortForward::start(self.kube.clone(), target.service.clone())
+                .await
+                .map_err(|e| match e {
+                    ForwardError::NoService(m) | ForwardError::Failed(m) => CheckError::Undecided(
+                        format!("cannot port-forward to {}: {m}", target.shown()),
+                    ),
+                })?;
+            let forward = Arc::new(forward);
+            let base = format!("http://{}{}", forward.local, target.base_path);
+            let client = JupyterClient::new(
+                &base,
+                JupyterAuth::default(),
+                JupyterOptions {
+                    request_timeout: self.request_timeout,
+                    offer_v1: true,
+                },
+            )
+            .map_err(|e| CheckError::Undecided(e.to_string()))?;
+            let client = Arc::new(client);
+            // Registered before the kernel exists: whatever happens, the kernels kfcheck
+            // started (and only those) are shut down, through the same forward.
+            let (c, pf, shown) = (client.clone(), forward.clone(), target.shown());
+            cx.janitor.register(
+                format!("shut down kfcheck's kernel in {shown}"),
+                move || {
+                    Box::pin(async move {
+                        let _keep = pf;
+                        let started = c.started();
+                        let failed = c.shutdown_all().await;
+                        match failed.first() {
+                            None if started.is_empty() => {
+                                Ok(format!("no kernel was started in {shown}"))
+                            }
+                            None => Ok(format!(
+                                "shut down kernel {} in {shown}",
+                                started.join(", ")
+                            )),
+                            Some((id, e)) => Err(format!("kernel {id} in {shown}: {e}")),
+                        }
+                    })
+                },
+            );
+            let config = CellConfig {
+                namespace: self.namespace.clone(),
+                pipeline_yaml: sample.spec.to_yaml().map_err(CheckError::Undecided)?,
+                run_name: cx.name.clone(),
+                experiment_name: cx.name.clone(),
+                timeout_s: 0,
+                host: self.params.kfp_endpoint.clone(),
+                arguments: sample.parameters.clone(),
+            };
+            let (kernel, fault) = match client.start_kernel(self.params.kernel.as_deref()).await {
+                Ok(k) => (Some(k.id), None),
+                Err(e) => (None, Some(e)),
+            };
+            let id = kernel.clone().unwrap_or_default();
+            *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(Session {
+                target,
+                client,
+                kernel,
+                fault,
+                config,
+            });
+            Ok(Submitted {
+                name: cx.name.clone(),
+                id,
+                at: Instant::now(),
+            })
+        })
+    }
+
+    fn wait<'a>(
+        &'a self,
+        cx: &'a DoorContext<'a>,
+        submitted: &'a Submitted,
+        deadline: Duration,
+    ) -> BoxFuture<'a, Result<RunResult, CheckError>> {
+        Box::pin(async move {
+            let Some(s) = self
+                .session
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            else {
+                return Err(CheckError::Undecided(
+                    "kfcheck bug: the notebook door waited before it submitted".into(),
+                ));
+            };
+            let via = format!("kfcheck's port-forward to service {}", s.target.service);
+            let empty = |failure: Option<DoorFault>| RunResult {
+                door: "notebook",
+                run: submitted.name.clone(),
+                run_id: String::new(),
+                finished: true,
+                state: RunState::Unspecified,
+                message: None,
+                steps: Vec::new(),
+                scheduled: None,
+                gpu_seen: None,
+                waited: submitted.at.elapsed(),
+                polls: 0,
+                pods: "pipeline/runid=<run id>".into(),
+                failure,
+                notes: Vec::new(),
+            };
+            let Some(kernel) = s.kernel.clone() else {
+                let e = s
+                    .fault
+                    .clone()
+                    .unwrap_or(JupyterError::Channel("no kernel".into()));
+                return Ok(empty(Some(server_fault(&s.target, &e, &via))));
+            };
+            let mut config = s.config.clone();
+            config.timeout_s = deadline.saturating_sub(CELL_MARGIN).as_secs().max(1);
+            let code = cell(&config);
+            let ran = tokio::select! {
+                _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while the cell ran in {}", s.target.shown()))),
+                r = s.client.execute(&kernel, &code, deadline) => r,
+            };
+            let out = match ran {
+                Ok(o) => o,
+                Err(e @ JupyterError::KernelDied(_)) => {
+                    let (rule, summary, fix) = Layer::KernelDied.describe();
+                    return Ok(empty(Some(DoorFault {
+                        rule,
+                        message: summary.into(),
+                        evidence: vec![
+                            Evidence::new("error", e.to_string()),
+                            Evidence::new("notebook", s.target.shown()),
+                        ],
+                        fix: fix.into(),
+                    })));
+                }
+                Err(e) => return Ok(empty(Some(server_fault(&s.target, &e, &via)))),
+            };
+            let waited = submitted.at.elapsed();
+            if out.timed_out {
+                let mut r = empty(None);
+                r.finished = false;
+                r.waited = waited;
+                r.notes.push(format!(
+                    "the cell passed its deadline of {}s and the kernel was interrupted",
+                    deadline.as_secs()
+                ));
+                return Ok(r);
+            }
+            match parse(&out.stdout) {
+                Ok(report) => {
+                    let mut r = result_of(&s.target, &report, waited, &submitted.name);
+                    r.notes.push(format!(
+                        "ran in kernel {kernel} of {} ({}, {} framing)",
+                        s.target.shown(),
+                        via,
+                        out.framing
+                    ));
+                    Ok(r)
+                }
+                Err(why) => {
+                    let (rule, _, fix) = Layer::ProbeBug.describe();
+                    let mut ev = vec![
+                        Evidence::new("result", why),
+                        Evidence::new("notebook", s.target.shown()),
+                    ];
+                    if let Some((name, value, tb)) = &out.error {
+                        ev.push(Evidence::new("exception", format!("{name}: {value}")));
+                        if let Some(last) = tb.last() {
+                            ev.push(Evidence::new("traceback (last line)", last.clone()));
+                        }
+                    }
+                    if !out.stderr.is_empty() {
+                        ev.push(Evidence::new(
+                            "stderr",
+                            out.stderr.chars().take(600).collect::<String>(),
+                        ));
+                    }
+                    Ok(empty(Some(DoorFault {
+                        rule,
+                        message: "kfcheck's kernel program did not report a result".into(),
+                        evidence: ev,
+                        fix: fix.into(),
+                    })))
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::portforward::ServiceRef;
+    use crate::doors::verdict;
+    use crate::model::{Severity, Subject};
+
+    fn target() -> NotebookTarget {
+        NotebookTarget {
+            namespace: "team-a".into(),
+            name: "nb".into(),
+            pod: "nb-0".into(),
+            service: ServiceRef {
+                namespace: "team-a".into(),
+                name: "nb".into(),
+                port: 80,
+            },
+            base_path: "/notebook/team-a/nb/".into(),
+            image: "jupyter:v1".into(),
+        }
+    }
+
+    fn judged(line: &str) -> Result<String, Box<crate::model::Finding>> {
+        let report = parse(&format!("KFCHECK-RESULT {line}")).unwrap();
+        let r = result_of(&target(), &report, Duration::from_secs(3), "kfcheck-r-x");
+        verdict(
+            &r,
+            Subject::new("kfp-run", "cpu"),
+            Severity::Error,
+            "cpu sample",
+        )
+    }
+
+    #[test]
+    fn a_kernel_report_becomes_the_door_neutral_verdict() {
+        let ok = judged(r#"{"steps": [{"name": "import kfp", "ok": true}], "run": {"id": "r1", "state": "SUCCEEDED", "tasks": [{"name": "a", "state": "SUCCEEDED"}]}, "cleanup": []}"#).unwrap();
+        assert_eq!(ok, "cpu sample: run r1 succeeded in 3.00s (1 task(s))");
+        let failed = judged(r#"{"run": {"id": "r2", "state": "FAILED", "tasks": [{"name": "sum", "state": "FAILED", "message": "OOMKilled", "pod": "p-1"}]}, "error": {"layer": "run-failed", "message": "run r2 ended FAILED"}}"#).unwrap_err();
+        assert_eq!(failed.rule, "run-failed");
+        assert_eq!(failed.message, "cpu sample failed at task sum");
+        let hung = judged(r#"{"run": {"id": "r3", "state": "TIMED_OUT", "tasks": []}, "error": {"layer": "run-timeout", "message": "did not finish"}}"#).unwrap_err();
+        assert_eq!(hung.rule, "run-not-finished");
+    }
+
+    #[test]
+    fn a_failure_before_the_run_is_named_by_its_layer_with_the_steps() {
+        let f = judged(r#"{"steps": [{"name": "import kfp", "ok": true, "detail": "2.17.3"}, {"name": "token file", "ok": false, "detail": "/var/run/secrets/kubeflow/pipelines/token: No such file"}], "error": {"layer": "token-missing", "message": "no pipelines token"}}"#).unwrap_err();
+        assert_eq!(f.rule, "notebook-token-missing");
+        assert!(
+            f.message
+                .starts_with("cpu sample: the notebook has no KFP token file"),
+            "{}",
+            f.message
+        );
+        let ev: Vec<String> = f
+            .evidence
+            .iter()
+            .map(|e| format!("{}={}", e.key, e.observed))
+            .collect();
+        assert!(
+            ev.contains(&"error=no pipelines token".to_string()),
+            "{ev:?}"
+        );
+        assert!(
+            ev.iter()
+                .any(|e| e.starts_with("step token file=FAILED: /var/run")),
+            "{ev:?}"
+        );
+        assert!(
+            ev.contains(&"notebook=notebook team-a/nb (pod nb-0)".to_string()),
+            "{ev:?}"
+        );
+        let mesh = judged(r#"{"error": {"layer": "istio-denied", "message": "403 from the mesh: RBAC: access denied", "status": 403}}"#).unwrap_err();
+        assert_eq!(mesh.rule, "notebook-mesh-denied");
+    }
+
+    #[test]
+    fn a_cleanup_the_kernel_could_not_finish_is_a_note() {
+        let report = parse(r#"KFCHECK-RESULT {"run": {"id": "r1", "state": "SUCCEEDED"}, "cleanup": [{"what": "delete run r1", "ok": false, "error": "503"}]}"#).unwrap();
+        let r = result_of(&target(), &report, Duration::from_secs(1), "n");
+        assert_eq!(r.notes.len(), 1);
+        assert!(r.notes[0].contains("delete run r1 (503)"), "{}", r.notes[0]);
+    }
+}
