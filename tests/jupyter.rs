@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use kfcheck::clients::http::Secret;
 use kfcheck::clients::jupyter::{JupyterAuth, JupyterClient, JupyterError, JupyterOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -346,4 +346,256 @@ fn raw(
     let text = String::from_utf8_lossy(&o.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The notebook door end to end: a Notebook with its Service and pod in the scenario sandbox's
+/// profile, kwok forwarding the pod's 8888 to a real Jupyter server (Kubeflow's empty token, so
+/// the XSRF path) whose kernel has the PodDefault's token file (minted for default-editor) and
+/// reaches the KFP emulator, which checks the token with a real TokenReview. `kfcheck -n
+/// <profile> run notebook` passes, a user's own kernel is untouched, kfcheck's kernel is gone;
+/// then the token file is taken away (the finding names the PodDefault), and with no notebook
+/// the checks are skipped with the reason.
+#[test]
+fn the_notebook_door_runs_the_samples_from_a_notebook_in_the_sandbox() {
+    use common::emulator::Emulator;
+    let Some(dir) = scenario_sandbox() else {
+        return;
+    };
+    let kubeconfig = dir.join("kubeconfig");
+    let kc = kubeconfig.to_str().unwrap();
+    let ns = "kubeflow-user-example-com";
+    let nb = "nb-kfcheck";
+    let sa = format!("system:serviceaccount:{ns}:default-editor");
+    let Some(emu) = Emulator::start(&[
+        "--multi-user",
+        "--token-review",
+        kc,
+        "--grant",
+        &format!("{sa}={ns}"),
+    ]) else {
+        return;
+    };
+    sandbox(&dir, &["scenario", "healthy"]);
+    let kubectl = sandbox_kubectl(&dir);
+    let k = |args: &[&str], stdin: Option<&str>| -> String {
+        let mut c = Command::new(&kubectl);
+        c.arg("--kubeconfig").arg(kc).args(args);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let tokens = tempfile::tempdir().unwrap();
+    let token = tokens.path().join("token");
+    let minted = k(
+        &[
+            "-n",
+            ns,
+            "create",
+            "token",
+            "default-editor",
+            "--audience",
+            "pipelines.kubeflow.org",
+        ],
+        None,
+    );
+    std::fs::write(&token, minted.trim()).unwrap();
+    // Kubeflow's image: an empty token, the base URL NB_PREFIX.
+    let Some(s) = server(
+        None,
+        &[
+            ("KF_PIPELINES_SA_TOKEN_PATH", token.to_str().unwrap()),
+            ("KF_PIPELINES_ENDPOINT", emu.url.as_str()),
+        ],
+    ) else {
+        return;
+    };
+    let port = s.url.trim_start_matches("http://127.0.0.1:");
+    let port = &port[..port.find('/').unwrap()];
+    // What Kubeflow's notebook controller makes of a Notebook: the pod and the Service (port 80
+    // to 8888); kwok marks the pod Running and Ready.
+    let objects = format!(
+        r#"
+apiVersion: kubeflow.org/v1
+kind: Notebook
+metadata: {{name: {nb}, namespace: {ns}, labels: {{access-ml-pipeline: "true"}}}}
+spec:
+  template:
+    spec:
+      containers:
+      - name: {nb}
+        image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {nb}-0, namespace: {ns}, labels: {{statefulset: {nb}, notebook-name: {nb}, access-ml-pipeline: "true"}}}}
+spec:
+  containers:
+  - name: {nb}
+    image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
+    env: [{{name: NB_PREFIX, value: /notebook/{ns}/{nb}}}]
+    ports: [{{name: notebook-port, containerPort: 8888}}]
+    resources: {{requests: {{cpu: 10m, memory: 32Mi}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {nb}, namespace: {ns}}}
+spec:
+  selector: {{statefulset: {nb}}}
+  ports: [{{name: http-{nb}, port: 80, targetPort: 8888}}]
+"#
+    );
+    struct Undo<'a>(&'a Path, String, PathBuf, &'a str);
+    impl Drop for Undo<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(repo().join("scripts/sandbox"))
+                .args(["forward", "8888", "--delete", "--namespace", self.3])
+                .env("KFCHECK_SANDBOX_DIR", self.0)
+                .output();
+            let mut c = Command::new(&self.2);
+            c.args([
+                "--kubeconfig",
+                self.0.join("kubeconfig").to_str().unwrap(),
+                "delete",
+                "--ignore-not-found",
+                "--wait=false",
+                "-f",
+                "-",
+            ]);
+            c.stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Ok(mut child) = c.spawn() {
+                use std::io::Write;
+                let _ = child.stdin.take().unwrap().write_all(self.1.as_bytes());
+                let _ = child.wait();
+            }
+        }
+    }
+    let _undo = Undo(&dir, objects.clone(), kubectl.clone(), ns);
+    k(&["apply", "-f", "-"], Some(&objects));
+    sandbox(
+        &dir,
+        &[
+            "forward",
+            "8888",
+            &format!("127.0.0.1:{port}"),
+            "--namespace",
+            ns,
+        ],
+    );
+    let ready = Instant::now() + Duration::from_secs(60);
+    while k(
+        &[
+            "-n",
+            ns,
+            "get",
+            "pod",
+            &format!("{nb}-0"),
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        None,
+    ) != "True"
+    {
+        assert!(
+            Instant::now() < ready,
+            "the notebook pod did not become Ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A user's own kernel, which kfcheck must leave alone.
+    let user =
+        rt().block_on(async { client(&s.url, None, true).start_kernel(None).await.unwrap() });
+
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--kubeconfig",
+            kc,
+            "-n",
+            ns,
+            "run",
+            "notebook",
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = kfcheck(&args);
+        (code(&o), json(&o))
+    };
+    let (rc, doc) = run(&[]);
+    assert_eq!(rc, 0, "{doc:#}");
+    for id in ["notebook-cpu-sample", "notebook-gpu-sample"] {
+        let c = check(&doc, id);
+        assert_eq!(c["status"], "passed", "{c:#}");
+        let notes = c["notes"].to_string();
+        assert!(
+            notes.contains(&format!("notebook {ns}/{nb} (pod {nb}-0)")),
+            "{notes}"
+        );
+        assert!(notes.contains("succeeded"), "{notes}");
+    }
+    emu.assert_runs_made_as(2, &sa);
+    assert_eq!(emu.leftovers(Some(ns), &[]), Vec::<String>::new());
+    emu.assert_no_violations();
+    let kernels = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
+    assert_eq!(
+        kernels.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        vec![user.id.as_str()],
+        "kfcheck's kernels are gone, the user's is alive"
+    );
+
+    // The PodDefault's token file is not there: the finding says so and names the PodDefault.
+    std::fs::remove_file(&token).unwrap();
+    let (rc, doc) = run(&["notebook-cpu-sample"]);
+    assert_eq!(rc, 1, "{doc:#}");
+    let f = &check(&doc, "notebook-cpu-sample")["findings"][0];
+    assert_eq!(f["rule"], "notebook-token-missing", "{f:#}");
+    assert!(
+        f["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("access-ml-pipeline"),
+        "{f:#}"
+    );
+
+    // A notebook that is stopped: nothing to run through, so skipped with every reason.
+    k(
+        &[
+            "-n",
+            ns,
+            "annotate",
+            "notebook",
+            nb,
+            "kubeflow-resource-stopped=2026-12-03T00:00:00Z",
+        ],
+        None,
+    );
+    let (rc, doc) = run(&["notebook-cpu-sample"]);
+    let c = check(&doc, "notebook-cpu-sample");
+    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert!(
+        c.to_string().contains(&format!(
+            "{nb}: stopped (annotation kubeflow-resource-stopped)"
+        )),
+        "{c:#}"
+    );
+    assert_ne!(
+        rc, 0,
+        "a run with only skipped checks is not ready: {doc:#}"
+    );
+    let kernels = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
+    assert_eq!(kernels.len(), 1, "{kernels:?}");
 }

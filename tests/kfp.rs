@@ -1038,18 +1038,7 @@ fn with_no_endpoint_kfcheck_port_forwards_to_ml_pipeline_itself() {
         need.contains(&format!("a token minted for {ns}/default-editor")),
         "{need}"
     );
-    let log = emu.get("/_emulator/requests?log=1&limit=500");
-    let runs: Vec<&Value> = log["log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs")
-        .collect();
-    assert_eq!(runs.len(), 2, "{runs:#?}");
-    assert!(
-        runs.iter().all(|r| r["identity"] == sa.as_str()),
-        "{runs:#?}"
-    );
+    emu.assert_runs_made_as(2, &sa);
     emu.assert_no_violations();
 
     // Ctrl-C mid-run: the run is terminated and deleted through the same port-forward.

@@ -140,6 +140,19 @@ impl Emulator {
             .unwrap_or(0)
     }
 
+    /// Exactly `n` runs were created, every one by `identity` (as the emulator authenticated it).
+    pub fn assert_runs_made_as(&self, n: usize, identity: &str) {
+        let log = self.get("/_emulator/requests?log=1&limit=500");
+        let runs: Vec<&Value> = log["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs")
+            .collect();
+        assert_eq!(runs.len(), n, "{runs:#?}");
+        assert!(runs.iter().all(|r| r["identity"] == identity), "{runs:#?}");
+    }
+
     pub fn assert_no_violations(&self) {
         let v = self.get("/_emulator/violations");
         assert_eq!(
