@@ -598,4 +598,156 @@ spec:
     );
     let kernels = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
     assert_eq!(kernels.len(), 1, "{kernels:?}");
+
+    // Notebooks 2.0 served beside v1 Notebooks: detected and said.
+    let crd = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: workspaces.kubeflow.org}
+spec:
+  group: kubeflow.org
+  names: {kind: Workspace, plural: workspaces, singular: workspace}
+  scope: Namespaced
+  versions:
+  - name: v1beta1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#;
+    struct Crd<'a>(&'a Path, PathBuf);
+    impl Drop for Crd<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(&self.1)
+                .args(["--kubeconfig", self.0.join("kubeconfig").to_str().unwrap()])
+                .args([
+                    "delete",
+                    "crd",
+                    "workspaces.kubeflow.org",
+                    "--ignore-not-found",
+                ])
+                .output();
+        }
+    }
+    let _crd = Crd(&dir, kubectl.clone());
+    k(&["apply", "-f", "-"], Some(crd));
+    k(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/workspaces.kubeflow.org",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    let (_, doc) = run(&["notebook-cpu-sample"]);
+    let c = check(&doc, "notebook-cpu-sample");
+    assert_eq!(c["status"], "skipped", "{c:#}");
+    assert!(
+        c.to_string()
+            .contains("this cluster serves Notebooks 2.0 (kubeflow.org/v1beta1 Workspace)"),
+        "{c:#}"
+    );
+
+    // create: true. The sandbox has no notebook controller, so this thread plays it: for each
+    // Notebook kfcheck labelled, the pod and Service, owned by the Notebook (the garbage
+    // collector removes them with it), with the base URL the Jupyter server above serves.
+    let suite = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(repo().join("checks/notebook-cpu-sample.yaml")).unwrap();
+    write(
+        suite.path(),
+        "notebook-cpu-sample.yaml",
+        &format!("{base}  create: true\n  ready_timeout: 40s\n"),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let controller = {
+        let (stop, kubectl, kc, ns, nb) = (stop.clone(), kubectl.clone(), kc.to_string(), ns, nb);
+        std::thread::spawn(move || {
+            let mut done = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let o = Command::new(&kubectl)
+                    .args(["--kubeconfig", &kc, "-n", ns, "get", "notebooks"])
+                    .args(["-l", "app.kubernetes.io/managed-by=kfcheck", "-o"])
+                    .arg("jsonpath={range .items[*]}{.metadata.name} {.metadata.uid}{\"\\n\"}{end}")
+                    .output()
+                    .unwrap();
+                for line in stdout(&o).lines() {
+                    let Some((name, uid)) = line.split_once(' ') else {
+                        continue;
+                    };
+                    if !done.insert(name.to_string()) {
+                        continue;
+                    }
+                    let owner = format!("ownerReferences: [{{apiVersion: kubeflow.org/v1, kind: Notebook, name: {name}, uid: {uid}, controller: true}}]");
+                    let objects = format!(
+                        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}-0, namespace: {ns}, labels: {{statefulset: {name}, notebook-name: {name}}}, {owner}}}\nspec:\n  containers:\n  - name: {name}\n    image: x:v1\n    env: [{{name: NB_PREFIX, value: /notebook/{ns}/{nb}}}]\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}, {owner}}}\nspec:\n  selector: {{statefulset: {name}}}\n  ports: [{{port: 80, targetPort: 8888}}]\n"
+                    );
+                    let mut c = Command::new(&kubectl);
+                    c.args(["--kubeconfig", &kc, "apply", "-f", "-"]);
+                    c.stdin(Stdio::piped())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null());
+                    let mut child = c.spawn().unwrap();
+                    use std::io::Write;
+                    child
+                        .stdin
+                        .take()
+                        .unwrap()
+                        .write_all(objects.as_bytes())
+                        .unwrap();
+                    child.wait().unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let with_suite = || {
+        let o = kfcheck(&[
+            "--kubeconfig",
+            kc,
+            "-n",
+            ns,
+            "--suite",
+            suite.path().to_str().unwrap(),
+            "run",
+            "notebook-cpu-sample",
+            "-o",
+            "json",
+        ]);
+        (code(&o), json(&o))
+    };
+    std::fs::write(&token, minted.trim()).unwrap();
+    let (rc, doc) = with_suite();
+    let c = check(&doc, "notebook-cpu-sample");
+    assert_eq!(rc, 0, "{doc:#}");
+    assert!(c["notes"].to_string().contains("kfcheck-nb-"), "{c:#}");
+    let left = || {
+        k(
+            &[
+                "-n",
+                ns,
+                "get",
+                "notebooks",
+                "-l",
+                "app.kubernetes.io/managed-by=kfcheck",
+                "-o",
+                "name",
+            ],
+            None,
+        )
+    };
+    assert_eq!(left(), "", "kfcheck deleted the Notebook it created");
+    // No controller: the created Notebook never gets a pod, and the finding says so.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    controller.join().unwrap();
+    write(
+        suite.path(),
+        "notebook-cpu-sample.yaml",
+        &format!("{base}  create: true\n  ready_timeout: 2s\n"),
+    );
+    let (rc, doc) = with_suite();
+    let f = &check(&doc, "notebook-cpu-sample")["findings"][0];
+    assert_eq!(rc, 1, "{doc:#}");
+    assert_eq!(f["rule"], "notebook-not-ready", "{f:#}");
+    assert!(f.to_string().contains("no pod"), "{f:#}");
+    assert_eq!(left(), "", "deleted also when it never became Ready");
 }

@@ -19,11 +19,11 @@ pub use outcome::{verdict, DoorFault, RunResult, StepResult, RUN_RULES};
 use crate::model::FindingRule;
 
 /// What `pipeline-run` can report: the run's verdict and the notebook door's own findings.
-pub static PIPELINE_RUN_RULES: [FindingRule; 16] = {
+pub static PIPELINE_RUN_RULES: [FindingRule; 17] = {
     let (run, nb) = (outcome::RUN_RULE_LIST, notebook_cell::NOTEBOOK_RULES);
-    let mut out = [run[0]; 16];
+    let mut out = [run[0]; 17];
     let mut i = 0;
-    while i < 16 {
+    while i < 17 {
         out[i] = if i < run.len() {
             run[i]
         } else {

@@ -35,7 +35,20 @@ pub struct NotebookParams {
     /// The kernel to start (default: the server's default kernel).
     #[serde(default)]
     pub kernel: Option<String>,
+    /// Create a labelled Notebook for the check, wait until it is Ready, delete it after.
+    #[serde(default)]
+    pub create: bool,
+    /// The image of a created Notebook (default [`DEFAULT_IMAGE`]).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// How long a created Notebook may take to be Ready (default 5m).
+    #[serde(default, with = "crate::doors::sample::duration")]
+    pub ready_timeout: Option<Duration>,
 }
+
+/// The image a created Notebook runs when none is given: Kubeflow's own Jupyter image.
+pub const DEFAULT_IMAGE: &str = "ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0";
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long the kernel program may take beyond the run itself (import, healthz, cleanup).
 const CELL_MARGIN: Duration = Duration::from_secs(30);
@@ -56,6 +69,8 @@ pub struct NotebookDoor {
     params: NotebookParams,
     request_timeout: Duration,
     session: Mutex<Option<Session>>,
+    /// What kept the door from reaching a server at all (a created notebook never Ready).
+    early: Mutex<Option<DoorFault>>,
 }
 
 impl NotebookDoor {
@@ -66,6 +81,133 @@ impl NotebookDoor {
             params,
             request_timeout: Duration::from_secs(30),
             session: Mutex::new(None),
+            early: Mutex::new(None),
+        }
+    }
+
+    /// Creates the check's Notebook (labelled, with `access-ml-pipeline` so the PodDefault
+    /// applies, as the profile's `default-editor`), after registering its deletion, and waits
+    /// until it can be used. `Err(fault)`: it was created but never became usable.
+    async fn create(
+        &self,
+        cx: &DoorContext<'_>,
+    ) -> Result<Result<NotebookTarget, DoorFault>, CheckError> {
+        use kube::api::{DeleteParams, DynamicObject, PostParams};
+        let ns = self.namespace.clone();
+        let hash = cx.check_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        // Short: the controller derives the StatefulSet, its pods' labels and the Service from it.
+        let name = format!("kfcheck-nb-{:08x}-{}", hash as u32, cx.run_id);
+        let image = self
+            .params
+            .image
+            .clone()
+            .unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+        let mut labels = crate::model::owned::labels(cx.run_id, cx.check_id);
+        labels.insert("access-ml-pipeline".into(), "true".into());
+        let nb: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "kubeflow.org/v1",
+            "kind": "Notebook",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"template": {"spec": {
+                "serviceAccountName": "default-editor",
+                "containers": [{"name": name, "image": image,
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]
+            }}}
+        }))
+        .map_err(|e| CheckError::Undecided(format!("kfcheck bug: the Notebook manifest: {e}")))?;
+        let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(
+            self.kube.clone(),
+            &ns,
+            &super::notebook_target::notebook_resource("v1"),
+        );
+        let (a, n, run_id) = (api.clone(), name.clone(), cx.run_id.to_string());
+        cx.janitor
+            .register(format!("delete Notebook {ns}/{name}"), move || {
+                Box::pin(async move {
+                    // Only the one this run labelled.
+                    match a.get_opt(&n).await {
+                        Ok(Some(o))
+                            if o.metadata
+                                .labels
+                                .as_ref()
+                                .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
+                                == Some(&run_id) =>
+                        {
+                            a.delete(&n, &DeleteParams::background())
+                                .await
+                                .map_err(|e| {
+                                    format!(
+                                        "cannot delete Notebook {n}: {e} (run `kfcheck cleanup`)"
+                                    )
+                                })?;
+                            Ok(format!("deleted Notebook {n}"))
+                        }
+                        Ok(_) => Ok(format!("Notebook {n} was never created")),
+                        Err(e) => Err(format!(
+                            "cannot read Notebook {n}: {e} (run `kfcheck cleanup`)"
+                        )),
+                    }
+                })
+            });
+        match api.create(&PostParams::default(), &nb).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(CheckError::Forbidden(format!(
+                    "create notebooks in namespace {ns}"
+                )))
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Err(CheckError::NotApplicable(
+                    "the cluster serves no kubeflow.org/v1 Notebook API to create a notebook with"
+                        .into(),
+                ))
+            }
+            Err(e) => {
+                return Err(CheckError::Undecided(format!(
+                    "cannot create Notebook {ns}/{name}: {}",
+                    crate::clients::errors::describe_kube(&e)
+                )))
+            }
+        }
+        let limit = self.params.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT);
+        let started = Instant::now();
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.kube.clone(), &ns);
+        let mut last: String;
+        loop {
+            let nb = api.get_opt(&name).await;
+            let listed = pods
+                .list(&kube::api::ListParams::default().labels(&format!("notebook-name={name}")))
+                .await;
+            match (nb, listed) {
+                (Ok(Some(nb)), Ok(p)) => match super::notebook_target::judge(&nb, &p.items) {
+                    Ok(t) => return Ok(Ok(t)),
+                    Err(why) => last = why,
+                },
+                (Ok(None), _) => last = "deleted by someone else".into(),
+                (Err(e), _) | (_, Err(e)) => last = crate::clients::errors::describe_kube(&e),
+            }
+            if started.elapsed() >= limit {
+                let (rule, summary, fix) = Layer::NotReady.describe();
+                return Ok(Err(DoorFault {
+                    rule,
+                    message: format!(
+                        "{summary} (Notebook {ns}/{name} within {}s)",
+                        limit.as_secs()
+                    ),
+                    evidence: vec![
+                        Evidence::new("last seen", last).expected("pod Running and Ready"),
+                        Evidence::new("image", image),
+                    ],
+                    fix: fix.into(),
+                }));
+            }
+            tokio::select! {
+                _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while waiting for Notebook {ns}/{name}"))),
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
         }
     }
 
@@ -260,7 +402,21 @@ impl Door for NotebookDoor {
         sample: &'a Sample,
     ) -> BoxFuture<'a, Result<Submitted, CheckError>> {
         Box::pin(async move {
-            let target = self.target().await?;
+            let target = if self.params.create {
+                match self.create(cx).await? {
+                    Ok(t) => t,
+                    Err(fault) => {
+                        *self.early.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+                        return Ok(Submitted {
+                            name: cx.name.clone(),
+                            id: String::new(),
+                            at: Instant::now(),
+                        });
+                    }
+                }
+            } else {
+                self.target().await?
+            };
             let forward = PortForward::start(self.kube.clone(), target.service.clone())
                 .await
                 .map_err(|e| match e {
@@ -339,6 +495,25 @@ impl Door for NotebookDoor {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<RunResult, CheckError>> {
         Box::pin(async move {
+            let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(fault) = early {
+                return Ok(RunResult {
+                    door: "notebook",
+                    run: submitted.name.clone(),
+                    run_id: String::new(),
+                    finished: true,
+                    state: RunState::Unspecified,
+                    message: None,
+                    steps: Vec::new(),
+                    scheduled: None,
+                    gpu_seen: None,
+                    waited: submitted.at.elapsed(),
+                    polls: 0,
+                    pods: "pipeline/runid=<run id>".into(),
+                    failure: Some(fault),
+                    notes: Vec::new(),
+                });
+            }
             let Some(s) = self
                 .session
                 .lock()

@@ -59,12 +59,14 @@ pub enum Layer {
     Server,
     /// The kernel died while the cell ran (set by the door).
     KernelDied,
+    /// The Notebook kfcheck created never became Ready (set by the door).
+    NotReady,
     #[serde(other)]
     Error,
 }
 
 /// Every layer, in the order `kfcheck explain` lists their rules.
-pub const LAYERS: [Layer; 14] = [
+pub const LAYERS: [Layer; 15] = [
     Layer::KfpMissing,
     Layer::TokenMissing,
     Layer::IstioDenied,
@@ -78,6 +80,7 @@ pub const LAYERS: [Layer; 14] = [
     Layer::ProbeBug,
     Layer::Server,
     Layer::KernelDied,
+    Layer::NotReady,
     Layer::Error,
 ];
 
@@ -92,10 +95,10 @@ const fn rule_of(l: Layer) -> FindingRule {
 }
 
 /// The notebook door's findings, one per layer.
-pub const NOTEBOOK_RULES: [FindingRule; 14] = {
-    let mut out = [rule_of(Layer::Error); 14];
+pub const NOTEBOOK_RULES: [FindingRule; 15] = {
+    let mut out = [rule_of(Layer::Error); 15];
     let mut i = 0;
-    while i < 14 {
+    while i < 15 {
         out[i] = rule_of(LAYERS[i]);
         i += 1;
     }
@@ -119,6 +122,7 @@ impl Layer {
             Layer::ProbeBug => ("notebook-probe-error", "kfcheck's kernel program failed unexpectedly", "Report it to kfcheck with the traceback in the evidence."),
             Layer::Server => ("notebook-server-error", "the notebook's Jupyter server did not serve kfcheck through the notebook's Service", "Check the notebook's pod log and that its Service forwards port 80 to the server's port (8888) with the base URL NB_PREFIX."),
             Layer::KernelDied => ("notebook-kernel-died", "the notebook's kernel died while kfcheck's cell ran", "Look for an OOMKilled container or a kernel crash in the notebook's pod log; give the notebook more memory."),
+            Layer::NotReady => ("notebook-not-ready", "the Notebook kfcheck created did not become Ready", "Look at the Notebook's pod (kubectl -n <profile> describe pod -l notebook-name=<name>): an image that cannot be pulled, no node with room, or a notebook controller that is not running."),
             Layer::Error => ("notebook-error", "the notebook's call to KFP failed", "Read the error in the evidence."),
         }
     }

@@ -26,7 +26,15 @@ static META: KindMeta = KindMeta {
     name: "pipeline-run",
     needs: &[Need::Kfp],
     effect: Effect::CreatesResources,
-    creates: &[Created::KfpObjects],
+    creates: &[
+        Created::KfpObjects,
+        Created::Kube {
+            kind: "Notebook",
+            api_version: "kubeflow.org/v1",
+            plural: "notebooks",
+            namespaced: true,
+        },
+    ],
     rules: &crate::doors::PIPELINE_RUN_RULES,
     default_timeout: Duration::from_secs(600),
     what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
@@ -38,6 +46,9 @@ static META: KindMeta = KindMeta {
         ("notebook", "notebook door: the Notebook to use (default: the first Ready one in the profile, by name)"),
         ("kfp_endpoint", "notebook door: the KFP endpoint as the kernel should use it (default: kfp.Client()'s own, in-cluster or KF_PIPELINES_ENDPOINT)"),
         ("kernel", "notebook door: the kernel to start (default: the server's default)"),
+        ("create", "notebook door: true to create a labelled Notebook for the check (as default-editor, with the access-ml-pipeline PodDefault label), wait until it is Ready and delete it after (default false: use an existing one)"),
+        ("image", "notebook door, create: the Notebook's image (default ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0)"),
+        ("ready_timeout", "notebook door, create: how long the created Notebook may take to be Ready (default 5m)"),
         ("mode", "cpu or gpu (default: gpu when `gpu` is given, else cpu)"),
         ("parameters", "map of run parameters (default none)"),
         ("gpu", "GPU mode settings for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}; without them GPU mode runs the sample's own GPU requests"),
@@ -68,6 +79,12 @@ struct Params {
     kfp_endpoint: Option<String>,
     #[serde(default)]
     kernel: Option<String>,
+    #[serde(default)]
+    create: bool,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default, with = "crate::doors::sample::duration")]
+    ready_timeout: Option<Duration>,
 }
 
 impl Params {
@@ -89,11 +106,17 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
         notebook: p.notebook.clone(),
         kfp_endpoint: p.kfp_endpoint.clone(),
         kernel: p.kernel.clone(),
+        create: p.create,
+        image: p.image.clone(),
+        ready_timeout: p.ready_timeout,
     };
     let notebook_only = [
         ("notebook", nb.notebook.is_some()),
         ("kfp_endpoint", nb.kfp_endpoint.is_some()),
         ("kernel", nb.kernel.is_some()),
+        ("create", nb.create),
+        ("image", nb.image.is_some()),
+        ("ready_timeout", nb.ready_timeout.is_some()),
     ];
     match p.door {
         DoorName::Rest => {
@@ -104,6 +127,15 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
         DoorName::Notebook => {
             if p.submit != Submit::Inline {
                 return Err("submit: is a setting of door: rest".into());
+            }
+            if nb.create && nb.notebook.is_some() {
+                return Err(
+                    "notebook: names an existing Notebook and create: makes one; give one of them"
+                        .into(),
+                );
+            }
+            if !nb.create && (nb.image.is_some() || nb.ready_timeout.is_some()) {
+                return Err("image: and ready_timeout: are for create: true".into());
             }
         }
     }
