@@ -256,6 +256,34 @@ mod tests {
             .validate(&contradiction, base)
             .unwrap_err()
             .contains("mode: gpu"));
+        let nb = serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "notebook", "create": true, "image": "jupyter:v1", "ready_timeout": "2m"});
+        assert!(PipelineRun.validate(&nb, base).is_ok());
+        assert_eq!(
+            PipelineRun.needs(&nb),
+            vec![Need::Kube],
+            "the kernel reaches KFP itself"
+        );
+        for (bad, says) in [
+            (
+                serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "kernel": "python3"}),
+                "kernel: is a setting of door: notebook",
+            ),
+            (
+                serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "notebook", "submit": "upload"}),
+                "submit: is a setting of door: rest",
+            ),
+            (
+                serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "notebook", "create": true, "notebook": "mine"}),
+                "give one of them",
+            ),
+            (
+                serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "notebook", "image": "x:v1"}),
+                "are for create: true",
+            ),
+        ] {
+            let e = PipelineRun.validate(&bad, base).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
         let unknown =
             serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "telnet"});
         assert!(PipelineRun
