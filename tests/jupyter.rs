@@ -557,6 +557,34 @@ spec:
         "kfcheck's kernels are gone, the user's is alive"
     );
 
+    // A run that never finishes: the kernel gives up at run_timeout, terminates and deletes it.
+    let hang_suite = tempfile::tempdir().unwrap();
+    let cpu = std::fs::read_to_string(repo().join("checks/notebook-cpu-sample.yaml")).unwrap();
+    write(
+        hang_suite.path(),
+        "notebook-cpu-sample.yaml",
+        &format!("{cpu}  run_timeout: 3s\n"),
+    );
+    emu.script(serde_json::json!({"runs": [{"match": "kfcheck-*-notebook-cpu-sample", "outcome": "hang"}]}));
+    let o = kfcheck(&[
+        "--kubeconfig",
+        kc,
+        "-n",
+        ns,
+        "--suite",
+        hang_suite.path().to_str().unwrap(),
+        "run",
+        "notebook-cpu-sample",
+        "-o",
+        "json",
+    ]);
+    emu.script(serde_json::json!({"replace": true, "runs": []}));
+    let (rc, doc) = (code(&o), json(&o));
+    assert_eq!(rc, 1, "{doc:#}");
+    let f = &check(&doc, "notebook-cpu-sample")["findings"][0];
+    assert_eq!(f["rule"], "run-not-finished", "{f:#}");
+    assert_eq!(emu.leftovers(Some(ns), &[]), Vec::<String>::new());
+
     // The PodDefault's token file is not there: the finding says so and names the PodDefault.
     std::fs::remove_file(&token).unwrap();
     let (rc, doc) = run(&["notebook-cpu-sample"]);

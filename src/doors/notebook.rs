@@ -549,11 +549,12 @@ impl Door for NotebookDoor {
                 return Ok(empty(Some(server_fault(&s.target, &e, &via))));
             };
             let mut config = s.config.clone();
-            config.timeout_s = deadline.saturating_sub(CELL_MARGIN).as_secs().max(1);
+            // The run has the whole deadline; the cell that waits for it a margin more.
+            config.timeout_s = deadline.as_secs().max(1);
             let code = cell(&config);
             let ran = tokio::select! {
                 _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while the cell ran in {}", s.target.shown()))),
-                r = s.client.execute(&kernel, &code, deadline) => r,
+                r = s.client.execute(&kernel, &code, deadline + CELL_MARGIN) => r,
             };
             let out = match ran {
                 Ok(o) => o,
@@ -578,7 +579,7 @@ impl Door for NotebookDoor {
                 r.waited = waited;
                 r.notes.push(format!(
                     "the cell passed its deadline of {}s and the kernel was interrupted",
-                    deadline.as_secs()
+                    (deadline + CELL_MARGIN).as_secs()
                 ));
                 return Ok(r);
             }
