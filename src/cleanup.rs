@@ -273,15 +273,24 @@ mod tests {
 
     #[test]
     fn the_sweep_covers_exactly_the_declared_kubernetes_types() {
-        // Today the GPU probe pod (gpu-schedulable) is the one Kubernetes object kinds create.
+        // Today: the notebook door's Notebook (`create: true`; a custom resource, so optional)
+        // and the GPU probe pod (gpu-schedulable).
         assert_eq!(
             targets(),
-            vec![Target {
-                kind: "Pod",
-                ar: ApiResource::erase::<Pod>(&()),
-                namespaced: true,
-                optional: false,
-            }]
+            vec![
+                Target {
+                    kind: "Notebook",
+                    ar: crate::doors::notebook_target::notebook_resource("v1"),
+                    namespaced: true,
+                    optional: true,
+                },
+                Target {
+                    kind: "Pod",
+                    ar: ApiResource::erase::<Pod>(&()),
+                    namespaced: true,
+                    optional: false,
+                }
+            ]
         );
         // Every declared type has a sweep, or a reason it is the janitor's alone (the match is
         // exhaustive: a new kind of object needs a decision here).

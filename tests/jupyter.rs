@@ -520,12 +520,25 @@ spec:
     let user =
         rt().block_on(async { client(&s.url, None, true).start_kernel(None).await.unwrap() });
 
+    // The profile has the healthy scenario's notebook too: these checks name the test's.
+    let named = tempfile::tempdir().unwrap();
+    for id in ["notebook-cpu-sample", "notebook-gpu-sample"] {
+        let text = std::fs::read_to_string(repo().join(format!("checks/{id}.yaml"))).unwrap();
+        write(
+            named.path(),
+            &format!("{id}.yaml"),
+            &format!("{text}  notebook: {nb}\n"),
+        );
+    }
+    let named_dir = named.path().to_str().unwrap().to_string();
     let run = |extra: &[&str]| {
         let mut args = vec![
             "--kubeconfig",
             kc,
             "-n",
             ns,
+            "--suite",
+            &named_dir,
             "run",
             "notebook",
             "-o",
@@ -563,7 +576,7 @@ spec:
     write(
         hang_suite.path(),
         "notebook-cpu-sample.yaml",
-        &format!("{cpu}  run_timeout: 3s\n"),
+        &format!("{cpu}  run_timeout: 3s\n  notebook: {nb}\n"),
     );
     emu.script(serde_json::json!({"runs": [{"match": "kfcheck-*-notebook-cpu-sample", "outcome": "hang"}]}));
     let o = kfcheck(&[
@@ -616,7 +629,7 @@ spec:
     assert_eq!(c["status"], "skipped", "{c:#}");
     assert!(
         c.to_string().contains(&format!(
-            "{nb}: stopped (annotation kubeflow-resource-stopped)"
+            "Notebook {ns}/{nb} cannot be used: stopped (annotation kubeflow-resource-stopped)"
         )),
         "{c:#}"
     );

@@ -195,13 +195,14 @@ impl Kind for PipelineRun {
             let what = sample.what().to_string();
             let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
             let mut out = Outcome::default();
-            out.notes.extend(result.notes.iter().cloned());
             match verdict(&result, subject, cx.spec.severity, &what) {
                 Ok(note) => out
                     .notes
                     .push(format!("{note}, {} status poll(s)", result.polls)),
                 Err(f) => out.findings.push(*f),
             }
+            // After the verdict's own note, which the table shows first.
+            out.notes.extend(result.notes.iter().cloned());
             Ok(out)
         })
     }

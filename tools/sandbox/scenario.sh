@@ -133,6 +133,8 @@ apply_healthy() {
   {
     for f in "$scenarios_dir"/healthy/*.yaml; do printf -- '---\n'; cat "$f"; done
     gen profiles --state "$state" # the profile template, per profiles.conf, with its Secrets
+    # What lives in a profile namespace, so after the profiles.
+    for f in "$scenarios_dir"/healthy/after-profiles/*.yaml; do printf -- '---\n'; cat "$f"; done
   } | ssa -f - >/dev/null
   # What a reconciled Profile shows; status is a subresource, so it is applied on its own.
   gen profile-status | ssa --subresource=status -f - >/dev/null
