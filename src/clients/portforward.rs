@@ -244,7 +244,8 @@ fn open_error(e: &kube::Error, ns: &str, pod: &str) -> String {
     }
 }
 
-fn is_ready(p: &Pod) -> bool {
+/// Running, Ready and not being deleted: a pod worth forwarding to.
+pub(crate) fn is_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
         && p.status.as_ref().is_some_and(|s| {
             s.phase.as_deref() == Some("Running")

@@ -387,6 +387,26 @@ pub fn result_of(
     }
 }
 
+/// A result with no run in it: the door stopped before one existed (or could be watched).
+fn no_run(submitted: &Submitted, failure: Option<DoorFault>) -> RunResult {
+    RunResult {
+        door: "notebook",
+        run: submitted.name.clone(),
+        run_id: String::new(),
+        finished: true,
+        state: RunState::Unspecified,
+        message: None,
+        steps: Vec::new(),
+        scheduled: None,
+        gpu_seen: None,
+        waited: submitted.at.elapsed(),
+        polls: 0,
+        pods: "pipeline/runid=<run id>".into(),
+        failure,
+        notes: Vec::new(),
+    }
+}
+
 impl Door for NotebookDoor {
     fn name(&self) -> &'static str {
         "notebook"
@@ -495,24 +515,9 @@ impl Door for NotebookDoor {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<RunResult, CheckError>> {
         Box::pin(async move {
-            let early = self.early.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(fault) = early {
-                return Ok(RunResult {
-                    door: "notebook",
-                    run: submitted.name.clone(),
-                    run_id: String::new(),
-                    finished: true,
-                    state: RunState::Unspecified,
-                    message: None,
-                    steps: Vec::new(),
-                    scheduled: None,
-                    gpu_seen: None,
-                    waited: submitted.at.elapsed(),
-                    polls: 0,
-                    pods: "pipeline/runid=<run id>".into(),
-                    failure: Some(fault),
-                    notes: Vec::new(),
-                });
+            let empty = |failure: Option<DoorFault>| no_run(submitted, failure);
+            if let Some(fault) = self.early.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Ok(empty(Some(fault)));
             }
             let Some(s) = self
                 .session
@@ -525,22 +530,6 @@ impl Door for NotebookDoor {
                 ));
             };
             let via = format!("kfcheck's port-forward to service {}", s.target.service);
-            let empty = |failure: Option<DoorFault>| RunResult {
-                door: "notebook",
-                run: submitted.name.clone(),
-                run_id: String::new(),
-                finished: true,
-                state: RunState::Unspecified,
-                message: None,
-                steps: Vec::new(),
-                scheduled: None,
-                gpu_seen: None,
-                waited: submitted.at.elapsed(),
-                polls: 0,
-                pods: "pipeline/runid=<run id>".into(),
-                failure,
-                notes: Vec::new(),
-            };
             let Some(kernel) = s.kernel.clone() else {
                 let e = s
                     .fault

@@ -6,7 +6,7 @@
 //! port-forward). When none can be used, every notebook is named with the reason; a cluster that
 //! serves Notebooks 2.0 (`Workspace`) is said to.
 
-use crate::clients::portforward::ServiceRef;
+use crate::clients::portforward::{is_ready, ServiceRef};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use serde_json::Value;
@@ -63,17 +63,6 @@ fn first_container(nb: &DynamicObject) -> Option<&Value> {
         .get(0)
 }
 
-fn is_pod_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status.as_ref().is_some_and(|s| {
-            s.phase.as_deref() == Some("Running")
-                && s.conditions
-                    .iter()
-                    .flatten()
-                    .any(|c| c.type_ == "Ready" && c.status == "True")
-        })
-}
-
 /// The pod of a notebook: labelled `notebook-name=<name>` (or `statefulset=<name>`).
 fn pod_of<'a>(name: &str, pods: &'a [Pod]) -> Option<&'a Pod> {
     let labelled = |p: &&Pod| {
@@ -84,10 +73,7 @@ fn pod_of<'a>(name: &str, pods: &'a [Pod]) -> Option<&'a Pod> {
     };
     let mut mine: Vec<&Pod> = pods.iter().filter(labelled).collect();
     mine.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-    mine.iter()
-        .find(|p| is_pod_ready(p))
-        .or(mine.first())
-        .copied()
+    mine.iter().find(|p| is_ready(p)).or(mine.first()).copied()
 }
 
 fn phase_of(p: &Pod) -> String {
@@ -130,7 +116,7 @@ pub fn judge(nb: &DynamicObject, pods: &[Pod]) -> Result<NotebookTarget, String>
         return Err("no pod (labelled notebook-name or statefulset with its name)".into());
     };
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    if !is_pod_ready(pod) {
+    if !is_ready(pod) {
         return Err(format!("pod {pod_name} is {}", phase_of(pod)));
     }
     let container = first_container(nb);
