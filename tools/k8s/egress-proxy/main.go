@@ -10,6 +10,10 @@
 //   - answers any other CONNECT at once with 503 and closes, so a webhook that fails open costs
 //     no time and fails the same way on every machine (dialling a ClusterIP would depend on the
 //     host's routes: a dropped SYN costs the whole webhook timeout on every pod creation);
+//   - tunnels a CONNECT to an address named in the --map file to the address it maps to: the
+//     sandbox's real node (scripts/sandbox node) has a node IP on its pod bridge, but its kubelet
+//     listens on 127.0.0.1 only; the file is read at every CONNECT, so the node can come and go
+//     while the proxy runs;
 //   - answers GET /healthz with "ok" (scripts/sandbox waits for it).
 //
 // Standard library only, so it builds with the rest of tools/k8s and adds no module.
@@ -41,7 +45,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func main() {
 	var socket string
 	var allow listFlag
+	var mapFile string
 	flag.StringVar(&socket, "socket", "", "Unix socket to listen on (the egress selector's udsName)")
+	flag.StringVar(&mapFile, "map", "", "file of 'FROM TO' lines (HOST:PORT each): a CONNECT to FROM goes to TO; read at every CONNECT, a missing file maps nothing")
 	flag.Var(&allow, "allow", "HOST:PORT that CONNECT may reach (repeatable); everything else gets 503")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds | log.LUTC)
@@ -98,11 +104,34 @@ func main() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		go serve(c.(*net.UnixConn), allowed)
+		go serve(c.(*net.UnixConn), allowed, mapFile)
 	}
 }
 
-func serve(c *net.UnixConn, allowed map[string]bool) {
+// mapped reads the --map file: the address FROM maps to, if a line names it.
+func mapped(file, from string) (string, bool) {
+	if file == "" {
+		return "", false
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Printf("--map %s: %v", file, err)
+		}
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == from {
+			if _, _, err := net.SplitHostPort(f[1]); err == nil {
+				return f[1], true
+			}
+		}
+	}
+	return "", false
+}
+
+func serve(c *net.UnixConn, allowed map[string]bool, mapFile string) {
 	// The apiserver sends the request at once; a peer that does not gets cut off.
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
@@ -124,7 +153,9 @@ func serve(c *net.UnixConn, allowed map[string]bool) {
 
 	// For CONNECT, Host is the request target (host:port).
 	target := req.Host
-	if !allowed[target] {
+	if to, ok := mapped(mapFile, target); ok {
+		target = to
+	} else if !allowed[target] {
 		log.Printf("refused CONNECT %s (not kwok's server; the sandbox has no cluster network)", target)
 		reply(c, http.StatusServiceUnavailable,
 			fmt.Sprintf("egress-proxy: %s is not reachable: the sandbox has no cluster network, only kwok's server\n", target))
