@@ -31,3 +31,32 @@ base_rootfs() {
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
   return 0
 }
+
+# debian_python_rootfs ROOT: base_rootfs plus Debian's python3.11 (installed when missing) and its
+# standard library, without tests, IDLE, tkinter and the other parts no component uses.
+debian_python_rootfs() {
+  local root="$1"
+  local py; py="$(readlink -f /usr/bin/python3.11 2>/dev/null || true)"
+  [[ -x "$py" ]] || { apt_install python3.11-minimal; py=/usr/bin/python3.11; }
+  base_rootfs "$root"
+  copy_with_libs "$root" "$py" /usr/bin/python3.11
+  ln -sf python3.11 "$root/usr/bin/python3"
+  ln -sf python3.11 "$root/usr/bin/python"
+  mkdir -p "$root/usr/lib"
+  tar -C /usr/lib --exclude='__pycache__' --exclude='python3.11/test' --exclude='python3.11/idlelib' \
+    --exclude='python3.11/tkinter' --exclude='python3.11/ensurepip' --exclude='python3.11/lib2to3' \
+    --exclude='python3.11/distutils' --exclude='python3.11/pydoc_data' -cf - python3.11 | tar -C "$root/usr/lib" -xf -
+  copy_libs_of "$root" "$root/usr/lib/python3.11/lib-dynload"
+}
+
+# copy_libs_of ROOT DIR: the host's shared libraries that the .so files under DIR (inside ROOT)
+# load and ROOT lacks, copied in at the same paths (libraries bundled inside ROOT are left alone).
+copy_libs_of() {
+  local root="$1" so lib
+  while IFS= read -r so; do
+    ldd "$so" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
+      [[ "$lib" == "$root"/* || -e "$root$lib" ]] && continue
+      mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
+    done
+  done < <(find "$2" -name '*.so*' -type f)
+}

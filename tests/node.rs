@@ -1,0 +1,505 @@
+//! The sandbox's real node (scripts/sandbox node, docs/sandbox.md "The real node"): pods that
+//! really run. A probe pod does a bucket round trip against fake-gcs-server and kfcheck's result
+//! comes from the pod's log; its service-account identity is checked with a TokenReview of the
+//! token read through `exec`; the notebook door runs the samples on a real Jupyter server in a
+//! pod, reached through kfcheck's port-forward via the real kubelet. Every test ends by counting
+//! the packets of the pod network that left by the machine's outward interface: any fails it.
+//!
+//! Needs KFCHECK_TEST_NODE_SANDBOX (scripts/test sets it after `scripts/sandbox node up` and
+//! loads the probe and python images) and, for the bucket, KFCHECK_TEST_GCS.
+
+mod common;
+
+use common::{
+    check, code, json, kfcheck, repo, sandbox_kubectl, stderr, stdout, unavailable, write,
+};
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn node_sandbox() -> Option<PathBuf> {
+    match std::env::var("KFCHECK_TEST_NODE_SANDBOX") {
+        Ok(d) if Path::new(&d).join("node/ports").is_file() => Some(PathBuf::from(d)),
+        _ => unavailable(
+            "KFCHECK_TEST_NODE_SANDBOX is not set: scripts/test brings the real node up",
+            "KFCHECK_TEST_NODE_SANDBOX not set (KFCHECK_SANDBOX_DIR=target/sandbox-node scripts/sandbox up && ... node up, then export it)",
+        ),
+    }
+}
+
+/// The node's IP (its pod bridge's host address): the only host address pods can reach.
+fn node_ip(dir: &Path) -> String {
+    let ports = std::fs::read_to_string(dir.join("node/ports")).unwrap();
+    ports
+        .lines()
+        .find_map(|l| l.strip_prefix("node_ip="))
+        .expect("node_ip in node/ports")
+        .to_string()
+}
+
+/// A TCP relay on `ip` (an address on this machine) to `target`; returns its port. Lives as
+/// long as the test process.
+fn relay(ip: &str, target: String) -> u16 {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for inbound in listener.incoming().flatten() {
+            let target = target.clone();
+            std::thread::spawn(move || {
+                let Ok(outbound) = TcpStream::connect(&target) else {
+                    return;
+                };
+                let (mut a, mut b) = (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut a, &mut b);
+                    let _ = b.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut c, mut d) = (outbound, inbound);
+                let _ = std::io::copy(&mut c, &mut d);
+                let _ = d.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    port
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn new(dir: &Path) -> Kubectl {
+        Kubectl {
+            bin: sandbox_kubectl(dir),
+            kubeconfig: dir.join("kubeconfig"),
+        }
+    }
+
+    fn try_run(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut c = Command::new(&self.bin);
+        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.try_run(args, stdin);
+        assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// Waits for a jsonpath of an object to read `want`.
+    fn wait_for(&self, ns: &str, what: &str, path: &str, want: &str, limit: Duration) {
+        let end = Instant::now() + limit;
+        loop {
+            let o = self.try_run(
+                &["-n", ns, "get", what, "-o", &format!("jsonpath={path}")],
+                None,
+            );
+            if stdout(&o) == want {
+                return;
+            }
+            if Instant::now() > end {
+                let d = self.try_run(&["-n", ns, "describe", what], None);
+                panic!(
+                    "{what}: {path} is not {want} after {limit:?}:\n{}",
+                    stdout(&d)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A namespace of the test's own, deleted when dropped.
+struct Namespace<'a> {
+    k: &'a Kubectl,
+    name: String,
+}
+
+impl<'a> Namespace<'a> {
+    fn new(k: &'a Kubectl, prefix: &str) -> Namespace<'a> {
+        let name = format!("{prefix}-{}", std::process::id());
+        let _ = k.try_run(&["delete", "namespace", &name, "--wait=true"], None);
+        k.run(&["create", "namespace", &name], None);
+        k.run(
+            &[
+                "label",
+                "namespace",
+                &name,
+                "app.kubernetes.io/managed-by=kfcheck",
+            ],
+            None,
+        );
+        Namespace { k, name }
+    }
+}
+
+impl Drop for Namespace<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .k
+            .try_run(&["delete", "namespace", &self.name, "--wait=false"], None);
+    }
+}
+
+/// No packet of the node's pod network has left by the machine's outward interface.
+fn assert_no_traffic_out(dir: &Path) {
+    let o = Command::new(repo().join("scripts/sandbox"))
+        .args(["node", "traffic"])
+        .env("KFCHECK_SANDBOX_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "scripts/sandbox node traffic: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o).trim(),
+        "0",
+        "packets of the pod network left the machine by its outward interface"
+    );
+}
+
+const NODE_PLACEMENT: &str = r#"
+  nodeSelector: {kfcheck.dev/node: real}
+  tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]"#;
+
+#[test]
+fn a_probe_pod_on_the_real_node_round_trips_the_bucket_and_carries_its_service_account() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let Ok(gcs) = std::env::var("KFCHECK_TEST_GCS") else {
+        unavailable::<()>(
+            "KFCHECK_TEST_GCS is not set: scripts/test starts fake-gcs-server",
+            "KFCHECK_TEST_GCS not set (scripts/fake-gcs up)",
+        );
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-probe");
+    let ip = node_ip(&dir);
+    let storage = format!("{ip}:{}", relay(&ip, gcs));
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "storage-probe"],
+        None,
+    );
+    let run_id = format!("node-{}", std::process::id());
+    // The identity the pod's workload would present (an audience of its own), projected.
+    let pod = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: probe, labels: {{app.kubernetes.io/managed-by: kfcheck}}}}
+spec:
+  restartPolicy: Never
+  serviceAccountName: storage-probe{NODE_PLACEMENT}
+  containers:
+  - name: probe
+    image: kfcheck.local/probe:dev
+    args: [probe, storage, --bucket, kfcheck-test, --run-id, {run_id}, --size, 256KiB]
+    env: [{{name: STORAGE_EMULATOR_HOST, value: "{storage}"}}]
+    volumeMounts: [{{name: identity, mountPath: /var/run/secrets/tokens, readOnly: true}}]
+  volumes:
+  - name: identity
+    projected:
+      sources:
+      - serviceAccountToken: {{path: storage-token, audience: kfcheck-storage, expirationSeconds: 3600}}
+"#
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&pod));
+    k.wait_for(
+        &ns.name,
+        "pod/probe",
+        "{.status.phase}",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    // The result, from the pod's log (through the real kubelet).
+    let log = k.run(&["-n", &ns.name, "logs", "probe"], None);
+    let result: serde_json::Value = log
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["probe"] == "storage")
+        .unwrap_or_else(|| panic!("no probe line in the pod's log:\n{log}"));
+    assert_eq!(result["status"], "passed", "{result:#}");
+    assert_eq!(result["run_id"], run_id.as_str(), "{result:#}");
+    let ops: Vec<&str> = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["op"].as_str())
+        .collect();
+    for op in ["list", "write", "read", "delete"] {
+        assert!(ops.contains(&op), "{op} missing from {ops:?}");
+    }
+    // Object names carry the host name: the pod's.
+    assert!(
+        result["object"].as_str().unwrap().ends_with("-probe.bin"),
+        "{result:#}"
+    );
+    assert_eq!(result["credentials"]["kind"], "emulator", "{result:#}");
+
+    // The same pod again, kept running, to read its projected identity through exec.
+    let keep = pod.replace("name: probe,", "name: identity,").replace(
+        &format!(
+            "args: [probe, storage, --bucket, kfcheck-test, --run-id, {run_id}, --size, 256KiB]"
+        ),
+        "command: [/bin/sleep, \"3600\"]",
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&keep));
+    k.wait_for(
+        &ns.name,
+        "pod/identity",
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+    let token = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "exec",
+            "identity",
+            "--",
+            "cat",
+            "/var/run/secrets/tokens/storage-token",
+        ],
+        None,
+    );
+    let review = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": token.trim(), "audiences": ["kfcheck-storage"]},
+    });
+    let answer = k.run(
+        &["create", "-o", "json", "-f", "-"],
+        Some(&review.to_string()),
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer["status"]["authenticated"], true,
+        "{:#}",
+        answer["status"]
+    );
+    assert_eq!(
+        answer["status"]["user"]["username"],
+        format!("system:serviceaccount:{}:storage-probe", ns.name).as_str()
+    );
+    // Bound to the pod that mounts it, on the real node.
+    let extra = answer["status"]["user"]["extra"].to_string();
+    assert!(
+        extra.contains("identity") && extra.contains("kfcheck-node"),
+        "{extra}"
+    );
+    assert_no_traffic_out(&dir);
+}
+
+#[test]
+fn the_notebook_door_runs_the_samples_on_a_real_jupyter_server_in_a_pod() {
+    use common::emulator::Emulator;
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let kubeconfig = dir.join("kubeconfig");
+    let kc = kubeconfig.to_str().unwrap();
+    let crds = std::env::var("KFCHECK_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared"))
+        .join("kubeflow/crds/kubeflow.org_notebooks.yaml");
+    k.run(
+        &["apply", "--server-side", "-f", crds.to_str().unwrap()],
+        None,
+    );
+    k.run(
+        &[
+            "wait",
+            "--for",
+            "condition=Established",
+            "crd/notebooks.kubeflow.org",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let ns = Namespace::new(&k, "kfcheck-node-user");
+    let nb = "real-notebook";
+    let sa = format!("system:serviceaccount:{}:default-editor", ns.name);
+    let Some(emu) = Emulator::start(&[
+        "--multi-user",
+        "--token-review",
+        kc,
+        "--grant",
+        &format!("{sa}={}", ns.name),
+    ]) else {
+        return;
+    };
+    let ip = node_ip(&dir);
+    let pipelines = format!(
+        "http://{ip}:{}",
+        relay(&ip, emu.url.trim_start_matches("http://").to_string())
+    );
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "default-editor"],
+        None,
+    );
+    let prefix = format!("/notebook/{}/{nb}", ns.name);
+    // What Kubeflow's notebook controller makes of a Notebook, with the pipelines token that
+    // Kubeflow's PodDefault projects; the server is a real Jupyter Server in the python image.
+    let objects = format!(
+        r#"
+apiVersion: kubeflow.org/v1
+kind: Notebook
+metadata: {{name: {nb}, labels: {{access-ml-pipeline: "true"}}}}
+spec:
+  template:
+    spec:
+      containers:
+      - name: {nb}
+        image: kfcheck.local/python:3.11
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {nb}-0, labels: {{statefulset: {nb}, notebook-name: {nb}, access-ml-pipeline: "true"}}}}
+spec:
+  serviceAccountName: default-editor{NODE_PLACEMENT}
+  containers:
+  - name: {nb}
+    image: kfcheck.local/python:3.11
+    command: [python3, -m, jupyter_server, --ip=0.0.0.0, --port=8888, --allow-root, "--ServerApp.base_url={prefix}/", --IdentityProvider.token=, --ServerApp.root_dir=/tmp]
+    env:
+    - {{name: NB_PREFIX, value: "{prefix}"}}
+    - {{name: HOME, value: /tmp}}
+    - {{name: KF_PIPELINES_ENDPOINT, value: "{pipelines}"}}
+    - {{name: KF_PIPELINES_SA_TOKEN_PATH, value: /var/run/secrets/kubeflow/pipelines/token}}
+    ports: [{{name: notebook-port, containerPort: 8888}}]
+    readinessProbe: {{httpGet: {{path: "{prefix}/api", port: 8888}}, periodSeconds: 1}}
+    volumeMounts: [{{name: volume-kf-pipeline-token, mountPath: /var/run/secrets/kubeflow/pipelines, readOnly: true}}]
+  volumes:
+  - name: volume-kf-pipeline-token
+    projected:
+      sources:
+      - serviceAccountToken: {{path: token, audience: pipelines.kubeflow.org, expirationSeconds: 7200}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {nb}}}
+spec:
+  selector: {{statefulset: {nb}}}
+  ports: [{{name: http-{nb}, port: 80, targetPort: 8888}}]
+"#
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&objects));
+    k.wait_for(
+        &ns.name,
+        &format!("pod/{nb}-0"),
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+        "True",
+        Duration::from_secs(90),
+    );
+    let suite = tempfile::tempdir().unwrap();
+    for id in ["notebook-cpu-sample", "notebook-gpu-sample"] {
+        let text = std::fs::read_to_string(repo().join(format!("checks/{id}.yaml"))).unwrap();
+        write(
+            suite.path(),
+            &format!("{id}.yaml"),
+            &format!("{text}  notebook: {nb}\n"),
+        );
+    }
+    let o = kfcheck(&[
+        "--kubeconfig",
+        kc,
+        "-n",
+        &ns.name,
+        "--suite",
+        suite.path().to_str().unwrap(),
+        "run",
+        "notebook",
+        "-o",
+        "json",
+    ]);
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}\n{}", stderr(&o));
+    for id in ["notebook-cpu-sample", "notebook-gpu-sample"] {
+        let c = check(&doc, id);
+        assert_eq!(c["status"], "passed", "{c:#}");
+        let notes = c["notes"].to_string();
+        assert!(notes.contains(&format!("pod {nb}-0")), "{notes}");
+    }
+    // Both runs were made as the pod's own service account (its projected token, reviewed by
+    // the emulator against the apiserver).
+    emu.assert_runs_made_as(2, &sa);
+    // kfcheck's kernels are gone from the real server.
+    let kernels = k.run(
+        &["-n", &ns.name, "exec", &format!("{nb}-0"), "--", "python3", "-c",
+          &format!("import json,urllib.request;print(len(json.load(urllib.request.urlopen('http://127.0.0.1:8888{prefix}/api/kernels'))))")],
+        None,
+    );
+    assert_eq!(kernels.trim(), "0", "kfcheck left kernels on the server");
+    assert_no_traffic_out(&dir);
+}
+
+#[test]
+fn an_image_that_was_not_imported_fails_at_once_without_leaving_the_machine() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-pull");
+    let pod = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: pull}}
+spec:
+  restartPolicy: Never{NODE_PLACEMENT}
+  containers:
+  - {{name: pull, image: "registry.example.com/kfcheck/absent:1.0"}}
+"#
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&pod));
+    let end = Instant::now() + Duration::from_secs(60);
+    let reason = loop {
+        let r = k.run(
+            &[
+                "-n",
+                &ns.name,
+                "get",
+                "pod",
+                "pull",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.reason}",
+            ],
+            None,
+        );
+        if r == "ErrImagePull" || r == "ImagePullBackOff" {
+            break r;
+        }
+        assert!(Instant::now() < end, "the pull did not fail: {r:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let events = k.run(&["-n", &ns.name, "get", "events", "-o", "json"], None);
+    assert!(
+        events.contains("127.0.0.1:9"),
+        "the pull went elsewhere than the closed local port ({reason}):\n{events}"
+    );
+    assert_no_traffic_out(&dir);
+}
