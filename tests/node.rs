@@ -330,15 +330,13 @@ fn the_notebook_door_runs_the_samples_on_a_real_jupyter_server_in_a_pod() {
         &["apply", "--server-side", "-f", crds.to_str().unwrap()],
         None,
     );
-    k.run(
-        &[
-            "wait",
-            "--for",
-            "condition=Established",
-            "crd/notebooks.kubeflow.org",
-            "--timeout=60s",
-        ],
-        None,
+    // Polled: `kubectl wait` right after the apply fails on a CRD with no conditions yet.
+    k.wait_for(
+        "default",
+        "crd/notebooks.kubeflow.org",
+        "{.status.conditions[?(@.type==\"Established\")].status}",
+        "True",
+        Duration::from_secs(60),
     );
     let ns = Namespace::new(&k, "kfcheck-node-user");
     let nb = "real-notebook";
