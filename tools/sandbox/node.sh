@@ -64,6 +64,8 @@ node_prereqs() {
     || pkgs+=(containernetworking-plugins)
   command -v unshare >/dev/null || pkgs+=(util-linux)
   command -v ip >/dev/null || pkgs+=(iproute2)
+  # The traffic counter (node_traffic_make); Docker's engine package brings it on most machines.
+  command -v iptables >/dev/null || pkgs+=(iptables)
   if ((${#pkgs[@]})); then
     log "installing Debian's ${pkgs[*]}"
     apt-cache show "${pkgs[0]}" >/dev/null 2>&1 || apt-get update -qq >&2
