@@ -29,6 +29,17 @@ fn node_sandbox() -> Option<PathBuf> {
     }
 }
 
+/// fake-gcs-server's address on loopback (scripts/test starts it).
+fn fake_gcs() -> Option<String> {
+    match std::env::var("KFCHECK_TEST_GCS") {
+        Ok(a) => Some(a),
+        Err(_) => unavailable(
+            "KFCHECK_TEST_GCS is not set: scripts/test starts fake-gcs-server",
+            "KFCHECK_TEST_GCS not set (scripts/fake-gcs up)",
+        ),
+    }
+}
+
 /// The node's IP (its pod bridge's host address): the only host address pods can reach.
 fn node_ip(dir: &Path) -> String {
     let ports = std::fs::read_to_string(dir.join("node/ports")).unwrap();
@@ -186,11 +197,7 @@ fn a_probe_pod_on_the_real_node_round_trips_the_bucket_and_carries_its_service_a
     let Some(dir) = node_sandbox() else {
         return;
     };
-    let Ok(gcs) = std::env::var("KFCHECK_TEST_GCS") else {
-        unavailable::<()>(
-            "KFCHECK_TEST_GCS is not set: scripts/test starts fake-gcs-server",
-            "KFCHECK_TEST_GCS not set (scripts/fake-gcs up)",
-        );
+    let Some(gcs) = fake_gcs() else {
         return;
     };
     let k = Kubectl::new(&dir);
@@ -499,5 +506,116 @@ spec:
         events.contains("127.0.0.1:9"),
         "the pull went elsewhere than the closed local port ({reason}):\n{events}"
     );
+    assert_no_traffic_out(&dir);
+}
+
+#[test]
+fn the_pod_storage_check_round_trips_the_bucket_from_a_pod_and_names_what_stops_it() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let Some(gcs) = fake_gcs() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-storage");
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "default-editor"],
+        None,
+    );
+    let ip = node_ip(&dir);
+    let relayed = format!("{ip}:{}", relay(&ip, gcs.clone()));
+    let placement = "  node_selector: {kfcheck.dev/node: real}\n  tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]\n";
+    let suite = tempfile::tempdir().unwrap();
+    let add = |id: &str, extra: &str| {
+        let image = if extra.contains("image:") {
+            ""
+        } else {
+            "  image: kfcheck.local/probe:dev\n"
+        };
+        write(
+            suite.path(),
+            &format!("{id}.yaml"),
+            &format!("id: {id}\nkind: pod-storage\ntitle: t\ncategory: secrets\nparams:\n  bucket: kfcheck-test\n  size: 200KiB\n  timeout: 60s\n{placement}{image}{extra}"),
+        );
+    };
+    // The pod reaches the emulator at the node's address; the host (verify_result) at its own.
+    add(
+        "pod-storage",
+        &format!("  verify_result: true\n  env: {{STORAGE_EMULATOR_HOST: \"{relayed}\"}}\n"),
+    );
+    add(
+        "pod-storage-no-secret",
+        "  secret: user-gcp-sa\n  secret_key: user-gcp-sa.json\n",
+    );
+    add(
+        "pod-storage-no-image",
+        "  image: kfcheck.local/not-imported:1.0\n",
+    );
+    add("pod-storage-no-account", "  service_account: nobody\n");
+    let mut c = common::kfcheck_command(suite.path());
+    c.args([
+        "--kubeconfig",
+        dir.join("kubeconfig").to_str().unwrap(),
+        "-n",
+        &ns.name,
+        "--suite",
+        suite.path().to_str().unwrap(),
+        "run",
+        "pod-storage",
+        "pod-storage-no-secret",
+        "pod-storage-no-image",
+        "pod-storage-no-account",
+        "-o",
+        "json",
+    ])
+    .env("STORAGE_EMULATOR_HOST", &gcs);
+    let o = c.output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    assert_eq!(code(&o), 1, "{doc:#}\n{}", stderr(&o));
+    let ok = check(&doc, "pod-storage");
+    assert_eq!(ok["status"], "passed", "{ok:#}");
+    let notes = ok["notes"].to_string();
+    assert!(notes.contains("round trip of 204800 bytes"), "{notes}");
+    assert!(notes.contains("read back from the host"), "{notes}");
+    assert!(notes.contains("node kfcheck-node"), "{notes}");
+    let secret = check(&doc, "pod-storage-no-secret");
+    assert_eq!(
+        secret["findings"][0]["rule"], "storage-secret-missing",
+        "{secret:#}"
+    );
+    let image = check(&doc, "pod-storage-no-image");
+    assert_eq!(
+        image["findings"][0]["rule"], "storage-pod-not-started",
+        "{image:#}"
+    );
+    assert!(
+        image["findings"][0].to_string().contains("ErrImagePull")
+            || image["findings"][0]
+                .to_string()
+                .contains("ImagePullBackOff"),
+        "{image:#}"
+    );
+    let account = check(&doc, "pod-storage-no-account");
+    assert_eq!(
+        account["findings"][0]["rule"], "storage-service-account-missing",
+        "{account:#}"
+    );
+    // Nothing of kfcheck's is left: pods deleted, objects under the run's prefix removed.
+    let left = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/managed-by=kfcheck",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(left.trim(), "", "pods left: {left}");
     assert_no_traffic_out(&dir);
 }

@@ -13,26 +13,15 @@ pub(crate) mod notebook_target;
 mod outcome;
 pub(crate) mod rest;
 pub(crate) mod sample;
+pub(crate) mod storage_probe;
 
 pub use outcome::{verdict, DoorFault, RunResult, StepResult, RUN_RULES};
 
 use crate::model::FindingRule;
 
 /// What `pipeline-run` can report: the run's verdict and the notebook door's own findings.
-pub static PIPELINE_RUN_RULES: [FindingRule; 17] = {
-    let (run, nb) = (outcome::RUN_RULE_LIST, notebook_cell::NOTEBOOK_RULES);
-    let mut out = [run[0]; 17];
-    let mut i = 0;
-    while i < 17 {
-        out[i] = if i < run.len() {
-            run[i]
-        } else {
-            nb[i - run.len()]
-        };
-        i += 1;
-    }
-    out
-};
+pub static PIPELINE_RUN_RULES: [FindingRule; 17] =
+    crate::model::concat_rules(&outcome::RUN_RULE_LIST, &notebook_cell::NOTEBOOK_RULES);
 pub use sample::{Mode, Sample};
 
 use crate::context::Need;

@@ -135,6 +135,77 @@ impl CheckContext {
     pub(crate) fn gcs(&self) -> GcsAccess {
         GcsAccess(self.needs.clone())
     }
+
+    /// Registers, before anything is written, the janitor's deletion of every object under
+    /// `gs://bucket/prefix` with the host's storage client for `choice` (a storage probe's
+    /// objects). Credentials that cannot get a token cannot have written anything either.
+    pub(crate) fn delete_bucket_prefix_later(
+        &self,
+        choice: GcsChoice,
+        bucket: String,
+        prefix: String,
+    ) {
+        use crate::clients::gcs::GcsError;
+        let needs = self.gcs();
+        self.janitor
+            .register(format!("delete gs://{bucket}/{prefix}*"), move || {
+                Box::pin(async move {
+                    let nothing = |e: &GcsError| {
+                        format!(
+                            "nothing to delete under gs://{bucket}/{prefix} ({})",
+                            e.class()
+                        )
+                    };
+                    let c = match needs.client(&choice).await {
+                        Ok(c) => c,
+                        Err(e @ (GcsError::BadCredentials { .. } | GcsError::NoCredentials(_))) => {
+                            return Ok(nothing(&e))
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    let objs = match c.list(&bucket, &prefix, 1000).await {
+                        Ok(o) => o,
+                        Err(GcsError::BucketMissing { .. }) => {
+                            return Ok(format!("bucket {bucket} does not exist: nothing to delete"))
+                        }
+                        Err(e @ GcsError::Token { .. }) => return Ok(nothing(&e)),
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    for o in &objs {
+                        c.delete(&bucket, &o.name)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Ok(format!(
+                        "deleted {} object(s) under gs://{bucket}/{prefix}",
+                        objs.len()
+                    ))
+                })
+            });
+    }
+
+    /// The host's view of the result object a storage probe uploaded (named in its result
+    /// line): `None` when not asked for or not named; `Some(Ok(()))` when it reads back.
+    pub(crate) async fn result_object_seen(
+        &self,
+        verify: bool,
+        choice: &GcsChoice,
+        bucket: &str,
+        probe: Option<&serde_json::Value>,
+    ) -> Option<Result<(), String>> {
+        let obj = probe?.get("result_object")?.as_str()?;
+        if !verify {
+            return None;
+        }
+        Some(match self.gcs().client(choice).await {
+            Ok(c) => c
+                .download(bucket, obj)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the host could not build a storage client: {e}")),
+        })
+    }
 }
 
 #[cfg(test)]

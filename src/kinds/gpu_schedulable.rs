@@ -11,7 +11,7 @@ use crate::model::{Evidence, Finding, Subject};
 use crate::model::{FindingRule, Severity};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -165,26 +165,7 @@ impl Kind for GpuSchedulable {
                 .map_err(CheckError::Undecided)?;
             let pods: Api<Pod> = Api::namespaced(client, &p.namespace);
             let shown = format!("{}/{name}", p.namespace);
-            // Registered before the create: whatever happens next, the janitor deletes it.
-            let cleanup_api = pods.clone();
-            let (cleanup_name, cleanup_shown) = (name.clone(), shown.clone());
-            cx.janitor.register(format!("delete pod {shown}"), move || {
-                Box::pin(async move {
-                    match cleanup_api
-                        .delete(&cleanup_name, &DeleteParams::default().grace_period(0))
-                        .await
-                    {
-                        Ok(_) => Ok(format!("deleted pod {cleanup_shown}")),
-                        Err(kube::Error::Api(s)) if s.code == 404 => {
-                            Ok(format!("pod {cleanup_shown} was already gone"))
-                        }
-                        Err(e) => Err(format!(
-                            "{} (run `kfcheck cleanup`)",
-                            crate::context::kube_client::describe(&e)
-                        )),
-                    }
-                })
-            });
+            super::delete_pod_later(&cx.janitor, pods.clone(), name.clone(), shown.clone());
             let subject = Subject::new("pod", shown.clone());
             let started = Instant::now();
             if let Err(e) = pods.create(&PostParams::default(), &pod).await {

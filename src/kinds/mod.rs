@@ -18,6 +18,7 @@ mod kube_api;
 mod pipeline_fit;
 mod pipeline_lint;
 mod pipeline_run;
+mod pod_storage;
 mod profile_matrix;
 mod storage_class_default;
 mod webhooks_ready;
@@ -92,6 +93,7 @@ pub static KINDS: &[KindRef] = &[
     &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
     &pipeline_run::PipelineRun,
+    &pod_storage::PodStorage,
     &profile_matrix::ProfileMatrix,
     &storage_class_default::StorageClassDefault,
     &webhooks_ready::WebhooksReady,
@@ -152,6 +154,33 @@ pub(crate) fn pod_state(p: &k8s_openapi::api::core::v1::Pod) -> (bool, String) {
                 .unwrap_or_else(|| "Unknown".into())
         }),
     )
+}
+
+/// Registers the deletion of pod `name` (shown as `shown`) with the janitor, before it is created:
+/// whatever happens next, it is deleted (at once, grace period 0); a pod already gone is fine.
+pub(crate) fn delete_pod_later(
+    janitor: &crate::janitor::JanitorHandle,
+    pods: kube::api::Api<k8s_openapi::api::core::v1::Pod>,
+    name: String,
+    shown: String,
+) {
+    janitor.register(format!("delete pod {shown}"), move || {
+        Box::pin(async move {
+            match pods
+                .delete(&name, &kube::api::DeleteParams::default().grace_period(0))
+                .await
+            {
+                Ok(_) => Ok(format!("deleted pod {shown}")),
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    Ok(format!("pod {shown} was already gone"))
+                }
+                Err(e) => Err(format!(
+                    "{} (run `kfcheck cleanup`)",
+                    crate::context::kube_client::describe(&e)
+                )),
+            }
+        })
+    });
 }
 
 /// Deserializes typed parameters, rejecting unknown fields, with a readable message.
@@ -217,6 +246,10 @@ mod tests {
             if m.rules == crate::doors::RUN_RULES {
                 written.extend(rule_ids_in("src/doors/outcome.rs"));
             }
+            if matches!(m.name, "pod-storage" | "container-storage") {
+                // Both report the storage probe's findings.
+                written.extend(rule_ids_in("src/doors/storage_probe.rs"));
+            }
             if m.name == "pipeline-run" {
                 for f in [
                     "src/doors/outcome.rs",
@@ -249,7 +282,10 @@ mod tests {
                     m.name,
                     r.id
                 );
-                if !crate::doors::RUN_RULES.contains(r) || !all.contains(&r.id) {
+                // Tables that more than one kind reports count once.
+                let shared = crate::doors::RUN_RULES.contains(r)
+                    || crate::doors::storage_probe::STORAGE_RULE_LIST.contains(r);
+                if !shared || !all.contains(&r.id) {
                     all.push(r.id);
                 }
             }

@@ -172,6 +172,25 @@ pub struct FindingRule {
     pub fix: &'static str,
 }
 
+/// Two rule tables as one, at compile time (a kind that reports another's findings too);
+/// `N` must be the sum of their lengths.
+pub const fn concat_rules<const N: usize>(
+    a: &[FindingRule],
+    b: &[FindingRule],
+) -> [FindingRule; N] {
+    assert!(
+        a.len() + b.len() == N,
+        "concat_rules: N is not the sum of the lengths"
+    );
+    let mut out = [a[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
+
 impl FindingRule {
     /// The severity a finding of this rule gets: a check's `severity:` replaces the default of
     /// the rules that fail the check (default error); warnings and notes keep theirs.

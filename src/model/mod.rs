@@ -15,7 +15,9 @@ mod sweep;
 pub use check_error::{CheckError, Outcome};
 pub use event::Event;
 pub use exit::{exit_code_for, not_run, verdict_reason, ExitStatus};
-pub use finding::{Evidence, Finding, FindingRule, Problem, Severity, Subject, Suppressed};
+pub use finding::{
+    concat_rules, Evidence, Finding, FindingRule, Problem, Severity, Subject, Suppressed,
+};
 pub use output::AppOutput;
 pub use result::{CheckResult, NeedState, RunReport, Status, Summary};
 pub use sweep::SweepReport;

@@ -1,0 +1,538 @@
+//! `pod-storage`: the kfcheck probe runs in a pod in the profile's namespace, as the profile's
+//! service account (default `default-editor`) with the credentials a step gets there (a key-file
+//! Secret mounted with GOOGLE_APPLICATION_CREDENTIALS, or the pod's own environment: Workload
+//! Identity's metadata server, an emulator), does a bucket round trip, and prints its result
+//! line; kfcheck reads that line from the pod's log. Optionally the host reads back a result
+//! object the pod uploaded. The pod and every object are removed afterwards.
+
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use crate::assets::SuiteBase;
+use crate::clients::redact;
+use crate::context::gcs::GcsChoice;
+use crate::context::owned;
+use crate::context::Need;
+use crate::doors::docker::duration;
+use crate::doors::storage_probe::{self, evaluate, Facts, STORAGE_RULE_LIST};
+use crate::model::owned::Created;
+use crate::model::{concat_rules, Evidence, Finding, FindingRule, Severity, Subject};
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use kube::api::{Api, LogParams, PostParams};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub struct PodStorage;
+
+const OWN_RULES: [FindingRule; 3] = [
+    FindingRule {
+        id: "storage-pod-not-started",
+        default_severity: Severity::Error,
+        summary: "storage probe pod did not start",
+        fix: "Read the pod's state in the evidence: make the image pullable from the cluster (image), let the pod schedule (node_selector, tolerations, quota), or fix what the container cannot be created without.",
+    },
+    FindingRule {
+        id: "storage-secret-missing",
+        default_severity: Severity::Error,
+        summary: "credentials secret for pods is missing or lacks its key",
+        fix: "Create the Secret in the profile's namespace with the service-account key under the named key (Kubeflow's PodDefaults mount such a Secret into steps), or fix `secret`/`secret_key`.",
+    },
+    FindingRule {
+        id: "storage-service-account-missing",
+        default_severity: Severity::Error,
+        summary: "service account for the storage probe pod does not exist",
+        fix: "Name the service account steps run as in `service_account`, or fix the profile (its controller creates default-editor in the namespace).",
+    },
+];
+
+static RULES: [FindingRule; 11] = concat_rules(&STORAGE_RULE_LIST, &OWN_RULES);
+
+static META: KindMeta = KindMeta {
+    name: "pod-storage",
+    needs: &[Need::Kube],
+    effect: Effect::CreatesResources,
+    creates: &[
+        Created::Kube { kind: "Pod", api_version: "v1", plural: "pods", namespaced: true },
+        Created::BucketObjects,
+    ],
+    rules: &RULES,
+    default_timeout: Duration::from_secs(300),
+    what: "The kfcheck probe, in a labelled pod in the profile's namespace running as its service account (default default-editor), with the key-file Secret steps mount (or the pod's own identity), lists the bucket, writes an object under kfcheck/<run-id>/, reads it back and compares, and deletes it; kfcheck reads the probe's result line from the pod's log. The pod is deleted afterwards.",
+    why: "A pipeline step reaches the bucket from a pod, with the credentials the profile gives it there: a Secret that is missing, a key that is not mounted, or an identity without rights only shows from inside the cluster.",
+    fix: "Grant the profile's identity roles/storage.objectAdmin on the bucket, create or fix the credentials Secret steps mount, and make sure pods can reach the storage endpoint.",
+    params: &[
+        ("bucket", "bucket to use (no bucket: the check is skipped)"),
+        ("namespace", "where the pod runs (default: -n, the profile)"),
+        ("service_account", "the pod's service account (default default-editor, a profile's steps' identity)"),
+        ("secret", "Secret holding a service-account key, mounted at /var/secrets/google (default none: the pod's own identity)"),
+        ("secret_key", "the key in that Secret (default key.json; Kubeflow's user-gcp-sa uses user-gcp-sa.json)"),
+        ("endpoint", "storage endpoint, keeping authentication (default Google's)"),
+        ("env", "map of environment variables for the probe container (e.g. STORAGE_EMULATOR_HOST, a proxy)"),
+        ("image", "probe image, pullable by the cluster (default kfcheck-probe:dev)"),
+        ("size", "size of the object written (default 1MB)"),
+        ("timeout", "how long the pod may take from creation to its result (default 120s)"),
+        ("node_selector", "map of node labels for the pod (default none)"),
+        ("tolerations", "list of Kubernetes tolerations (default none)"),
+        ("verify_result", "the pod uploads a result object that kfcheck reads from the host with its own credentials (default false)"),
+    ],
+};
+
+const KEY_DIR: &str = "/var/secrets/google";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    bucket: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default = "default_editor")]
+    service_account: String,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default = "key_json")]
+    secret_key: String,
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default = "storage_probe::default_image")]
+    image: String,
+    #[serde(default = "storage_probe::default_size")]
+    size: String,
+    #[serde(
+        default = "storage_probe::default_timeout",
+        deserialize_with = "duration"
+    )]
+    timeout: Duration,
+    #[serde(default)]
+    node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
+    #[serde(default)]
+    verify_result: bool,
+}
+
+fn default_editor() -> String {
+    "default-editor".into()
+}
+fn key_json() -> String {
+    "key.json".into()
+}
+
+/// The probe's arguments.
+fn probe_args(p: &Params, bucket: &str, run_id: &str, check: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "probe", "storage", "--bucket", bucket, "--run-id", run_id, "--scope", check, "--size",
+        &p.size,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if p.verify_result {
+        args.push("--upload-result".into());
+    }
+    if let Some(e) = &p.endpoint {
+        args.extend(["--endpoint".to_string(), e.clone()]);
+    }
+    if p.secret.is_some() {
+        // A mounted key is the identity: a metadata server is not asked.
+        args.push("--no-metadata".into());
+    }
+    args
+}
+
+/// The probe pod: never restarted, bounded by activeDeadlineSeconds, as hardened as a step may be.
+fn probe_pod(
+    name: &str,
+    p: &Params,
+    args: Vec<String>,
+    labels: BTreeMap<String, String>,
+) -> Result<Pod, String> {
+    let mut env: Vec<serde_json::Value> = p
+        .env
+        .iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+        .collect();
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    if let Some(secret) = &p.secret {
+        env.push(serde_json::json!({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": format!("{KEY_DIR}/{}", p.secret_key)}));
+        mounts.push(serde_json::json!({"name": "gcp-key", "mountPath": KEY_DIR, "readOnly": true}));
+        volumes.push(serde_json::json!({"name": "gcp-key", "secret": {"secretName": secret}}));
+    }
+    let v = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": p.timeout.as_secs().max(1),
+            "serviceAccountName": p.service_account,
+            "nodeSelector": p.node_selector,
+            "tolerations": p.tolerations,
+            "volumes": volumes,
+            "containers": [{
+                "name": "probe",
+                "image": p.image,
+                "imagePullPolicy": "IfNotPresent",
+                "args": args,
+                "env": env,
+                "volumeMounts": mounts,
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+            }],
+        },
+    });
+    serde_json::from_value(v).map_err(|e| format!("building the probe pod: {e}"))
+}
+
+/// Where the pod stands: finished (Succeeded or Failed), and a few words on its state.
+fn pod_finished(pod: &Pod) -> (bool, String) {
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
+    let finished = matches!(phase.as_str(), "Succeeded" | "Failed");
+    let (_, state) = super::pod_state(pod);
+    let message = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.first())
+        .and_then(|c| c.state.as_ref()?.waiting.as_ref()?.message.clone())
+        .or_else(|| {
+            pod.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status != "True")?
+                .message
+                .clone()
+        });
+    let what = match message {
+        Some(m) => format!("{phase}, {state}: {}", redact::redact(&m)),
+        None => format!("{phase}, {state}"),
+    };
+    (finished, what)
+}
+
+/// The container is waiting for a reason that does not clear by itself (an image that cannot be
+/// pulled, a config the container cannot be created with): no point in waiting longer.
+fn stuck(pod: &Pod) -> bool {
+    const STUCK: &[&str] = &[
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    ];
+    any_container(pod, |s| {
+        s.waiting
+            .as_ref()
+            .and_then(|w| w.reason.as_deref())
+            .is_some_and(|r| STUCK.contains(&r))
+    })
+}
+
+/// Some container of the pod is in a state that `test` accepts.
+fn any_container(
+    pod: &Pod,
+    test: impl Fn(&k8s_openapi::api::core::v1::ContainerState) -> bool,
+) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().is_some_and(&test)))
+}
+
+/// The container ever ran (it has a running or terminated state, not only waiting).
+fn container_ran(pod: &Pod) -> bool {
+    any_container(pod, |s| s.running.is_some() || s.terminated.is_some())
+}
+
+fn exit_code(pod: &Pod) -> Option<i64> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .first()?
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()
+        .map(|t| i64::from(t.exit_code))
+}
+
+impl Kind for PodStorage {
+    fn meta(&self) -> &'static KindMeta {
+        &META
+    }
+
+    fn validate(&self, params: &serde_json::Value, _: &SuiteBase) -> Result<(), String> {
+        let p: Params = typed_params(params)?;
+        crate::units::parse_size(&p.size)?;
+        if p.env.keys().any(|k| k == "GOOGLE_APPLICATION_CREDENTIALS") && p.secret.is_some() {
+            return Err(
+                "GOOGLE_APPLICATION_CREDENTIALS is set by `secret`; do not give it in env too"
+                    .into(),
+            );
+        }
+        if p.secret_key.contains('/') || p.secret_key.is_empty() {
+            return Err(format!("secret_key {:?} is not a Secret key", p.secret_key));
+        }
+        Ok(())
+    }
+
+    fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
+        Box::pin(async move {
+            let p: Params = cx.params()?;
+            let Some(bucket) = p.bucket.clone() else {
+                return Err(CheckError::NotApplicable(
+                    "no bucket configured (set params.bucket in your suite)".into(),
+                ));
+            };
+            let Some(ns) = p
+                .namespace
+                .clone()
+                .or_else(|| cx.namespace().map(str::to_string))
+            else {
+                return Err(CheckError::NotApplicable(
+                    "no profile namespace: give -n NAMESPACE (or params.namespace)".into(),
+                ));
+            };
+            let client = cx.kube().await?;
+            let how = match &p.secret {
+                Some(s) => format!(
+                    "pod in {ns} as service account {}, Secret {s} key {} mounted at {KEY_DIR}",
+                    p.service_account, p.secret_key
+                ),
+                None => format!(
+                    "pod in {ns} as service account {} with its own identity (no key mounted)",
+                    p.service_account
+                ),
+            };
+            // Admission refuses a pod whose service account is missing with a 403 that reads like
+            // a permission problem: asked first, it is named for what it is.
+            let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+            match accounts.get_opt(&p.service_account).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let mut out = Outcome::default();
+                    out.findings.push(Finding::new(
+                        "storage-service-account-missing",
+                        cx.spec.severity,
+                        Subject::new("serviceaccount", format!("{ns}/{}", p.service_account)),
+                        "service account for the storage probe pod does not exist",
+                        vec![Evidence::new(
+                            "service account",
+                            format!("{ns}/{} not found", p.service_account),
+                        )
+                        .expected("the identity steps run as")],
+                        OWN_RULES[2].fix,
+                    ));
+                    return Ok(out);
+                }
+                Err(e) => {
+                    return Err(kube_error(
+                        &e,
+                        &format!("get serviceaccount {ns}/{}", p.service_account),
+                    ))
+                }
+            }
+            if let Some(secret) = &p.secret {
+                let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+                let missing = match secrets.get_opt(secret).await {
+                    Ok(None) => Some(format!("Secret {ns}/{secret} does not exist")),
+                    Ok(Some(s)) => {
+                        let has = s
+                            .data
+                            .as_ref()
+                            .is_some_and(|d| d.contains_key(&p.secret_key))
+                            || s.string_data
+                                .as_ref()
+                                .is_some_and(|d| d.contains_key(&p.secret_key));
+                        (!has).then(|| format!("Secret {ns}/{secret} has no key {}", p.secret_key))
+                    }
+                    Err(e) => return Err(kube_error(&e, &format!("get secret {ns}/{secret}"))),
+                };
+                if let Some(why) = missing {
+                    let mut out = Outcome::default();
+                    out.findings.push(Finding::new(
+                        "storage-secret-missing",
+                        cx.spec.severity,
+                        Subject::new("secret", format!("{ns}/{secret}")),
+                        "credentials secret for pods is missing or lacks its key",
+                        vec![Evidence::new("secret", why).expected(format!("key {}", p.secret_key))],
+                        OWN_RULES[1].fix,
+                    ));
+                    return Ok(out);
+                }
+            }
+            let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
+            // The host's client, for the result object and the cleanup of the run's prefix.
+            let choice = GcsChoice {
+                key_file: None,
+                adc_dir: None,
+                endpoint: p.endpoint.clone(),
+                no_metadata: false,
+            };
+            if p.verify_result {
+                cx.delete_bucket_prefix_later(choice.clone(), bucket.clone(), prefix.clone());
+            }
+            let name = owned::object_name("storage-probe", &cx.spec.id, &cx.run_id);
+            let pod = probe_pod(
+                &name,
+                &p,
+                probe_args(&p, &bucket, &cx.run_id, &cx.spec.id),
+                owned::labels(&cx.run_id, &cx.spec.id),
+            )
+            .map_err(CheckError::Undecided)?;
+            let pods: Api<Pod> = Api::namespaced(client, &ns);
+            let shown = format!("{ns}/{name}");
+            super::delete_pod_later(&cx.janitor, pods.clone(), name.clone(), shown.clone());
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .map_err(|e| kube_error(&e, &format!("create pods in {ns}")))?;
+            let started = Instant::now();
+            let last = loop {
+                let pod = pods
+                    .get(&name)
+                    .await
+                    .map_err(|e| kube_error(&e, &format!("get pod {shown}")))?;
+                let (finished, _) = pod_finished(&pod);
+                if finished || stuck(&pod) || started.elapsed() >= p.timeout {
+                    break pod;
+                }
+                tokio::select! {
+                    _ = cx.cancel.cancelled() => return Err(CheckError::Undecided("interrupted while waiting for the storage probe pod".into())),
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                }
+            };
+            let (finished, state) = pod_finished(&last);
+            if !container_ran(&last) {
+                let mut out = Outcome::default();
+                out.findings.push(Finding::new(
+                    "storage-pod-not-started",
+                    cx.spec.severity,
+                    Subject::new("pod", shown),
+                    "storage probe pod did not start",
+                    vec![
+                        Evidence::new("pod", state).expected("the probe container running"),
+                        Evidence::new("waited", format!("{}s", started.elapsed().as_secs())),
+                        Evidence::new("image", p.image.clone()),
+                    ],
+                    OWN_RULES[0].fix,
+                ));
+                return Ok(out);
+            }
+            let logs = pods
+                .logs(
+                    &name,
+                    &LogParams {
+                        container: Some("probe".into()),
+                        tail_lines: Some(200),
+                        limit_bytes: Some(256 * 1024),
+                        ..LogParams::default()
+                    },
+                )
+                .await
+                .map_err(|e| kube_error(&e, &format!("read the log of pod {shown}")))?;
+            let probe = crate::clients::container::probe_line(&logs);
+            let result_seen = cx
+                .result_object_seen(p.verify_result, &choice, &bucket, probe.as_ref())
+                .await;
+            let facts = Facts {
+                bucket,
+                how: how.clone(),
+                exit_code: exit_code(&last),
+                timed_out: !finished && probe.is_none(),
+                log_tail: redact::tail(&logs, 10, 2000),
+                probe,
+                result_seen,
+            };
+            let mut out = evaluate(&facts, cx.spec.severity)?;
+            if out.findings.is_empty() {
+                out.notes.push(format!(
+                    "read from the log of pod {shown} (node {})",
+                    last.spec
+                        .as_ref()
+                        .and_then(|s| s.node_name.clone())
+                        .unwrap_or_else(|| "?".into())
+                ));
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: serde_json::Value) -> Params {
+        typed_params(&v).unwrap()
+    }
+
+    #[test]
+    fn the_pod_mounts_the_secret_and_runs_the_probe_as_the_profiles_identity() {
+        let p = params(
+            serde_json::json!({"bucket": "b", "secret": "user-gcp-sa", "secret_key": "user-gcp-sa.json", "env": {"HTTPS_PROXY": "http://proxy:3128"}, "timeout": "90s", "node_selector": {"pool": "cpu"}}),
+        );
+        let args = probe_args(&p, "b", "r1", "pod-storage");
+        assert_eq!(&args[..4], ["probe", "storage", "--bucket", "b"]);
+        assert!(args.contains(&"--no-metadata".to_string()), "{args:?}");
+        assert!(!args.contains(&"--upload-result".to_string()), "{args:?}");
+        let pod = probe_pod("x", &p, args, owned::labels("r1", "pod-storage")).unwrap();
+        let v = serde_json::to_value(&pod).unwrap();
+        assert_eq!(v["spec"]["serviceAccountName"], "default-editor");
+        assert_eq!(v["spec"]["restartPolicy"], "Never");
+        assert_eq!(v["spec"]["activeDeadlineSeconds"], 90);
+        assert_eq!(v["spec"]["nodeSelector"]["pool"], "cpu");
+        assert_eq!(
+            v["spec"]["volumes"][0]["secret"]["secretName"],
+            "user-gcp-sa"
+        );
+        let env = v["spec"]["containers"][0]["env"].to_string();
+        assert!(
+            env.contains("/var/secrets/google/user-gcp-sa.json"),
+            "{env}"
+        );
+        assert!(env.contains("HTTPS_PROXY"), "{env}");
+        assert_eq!(v["metadata"]["labels"]["kfcheck.io/run-id"], "r1");
+    }
+
+    #[test]
+    fn parameters_are_checked() {
+        let ok = |v: serde_json::Value| PodStorage.validate(&v, &SuiteBase::Embedded);
+        assert!(ok(serde_json::json!({"bucket": "b"})).is_ok());
+        assert!(ok(serde_json::json!({"size": "lots"})).is_err());
+        assert!(ok(
+            serde_json::json!({"secret": "s", "env": {"GOOGLE_APPLICATION_CREDENTIALS": "/x"}})
+        )
+        .is_err());
+        assert!(ok(serde_json::json!({"secret_key": "a/b"})).is_err());
+        assert!(ok(serde_json::json!({"buckets": "b"})).is_err());
+    }
+
+    #[test]
+    fn a_pod_that_never_ran_is_told_apart_from_one_that_did() {
+        let waiting: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": "failed to pull"}}}]}})).unwrap();
+        assert!(!container_ran(&waiting));
+        assert!(stuck(&waiting));
+        let (finished, what) = pod_finished(&waiting);
+        assert!(!finished);
+        assert!(
+            what.contains("ErrImagePull") && what.contains("failed to pull"),
+            "{what}"
+        );
+        let done: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Succeeded", "containerStatuses": [{"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}]}})).unwrap();
+        assert!(container_ran(&done));
+        assert!(!stuck(&done));
+        assert!(pod_finished(&done).0);
+        assert_eq!(exit_code(&done), Some(0));
+    }
+}
