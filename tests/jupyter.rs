@@ -377,26 +377,8 @@ fn the_notebook_door_runs_the_samples_from_a_notebook_in_the_sandbox() {
     };
     sandbox(&dir, &["scenario", "healthy"]);
     let kubectl = sandbox_kubectl(&dir);
-    let k = |args: &[&str], stdin: Option<&str>| -> String {
-        let mut c = Command::new(&kubectl);
-        c.arg("--kubeconfig").arg(kc).args(args);
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        if let Some(text) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-        }
-        let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));
-        stdout(&o)
-    };
+    let runner = common::Kubectl::new(&dir);
+    let k = |args: &[&str], stdin: Option<&str>| runner.run(args, stdin);
     let tokens = tempfile::tempdir().unwrap();
     let token = tokens.path().join("token");
     let minted = k(

@@ -10,13 +10,10 @@
 
 mod common;
 
-use common::{
-    check, code, json, kfcheck, repo, sandbox_kubectl, stderr, stdout, unavailable, write,
-};
-use std::io::Write as _;
+use common::{check, code, json, kfcheck, repo, stderr, stdout, unavailable, write, Kubectl};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn node_sandbox() -> Option<PathBuf> {
@@ -75,66 +72,6 @@ fn relay(ip: &str, target: String) -> u16 {
         }
     });
     port
-}
-
-struct Kubectl {
-    bin: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    fn new(dir: &Path) -> Kubectl {
-        Kubectl {
-            bin: sandbox_kubectl(dir),
-            kubeconfig: dir.join("kubeconfig"),
-        }
-    }
-
-    fn try_run(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-        let mut c = Command::new(&self.bin);
-        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let o = self.try_run(args, stdin);
-        assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-
-    /// Waits for a jsonpath of an object to read `want`.
-    fn wait_for(&self, ns: &str, what: &str, path: &str, want: &str, limit: Duration) {
-        let end = Instant::now() + limit;
-        loop {
-            let o = self.try_run(
-                &["-n", ns, "get", what, "-o", &format!("jsonpath={path}")],
-                None,
-            );
-            if stdout(&o) == want {
-                return;
-            }
-            if Instant::now() > end {
-                let d = self.try_run(&["-n", ns, "describe", what], None);
-                panic!(
-                    "{what}: {path} is not {want} after {limit:?}:\n{}",
-                    stdout(&d)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 /// A namespace of the test's own, deleted when dropped.

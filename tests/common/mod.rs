@@ -5,8 +5,10 @@
 pub mod emulator;
 
 use std::fmt::Display;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -180,4 +182,65 @@ pub fn sandbox_kubectl(dir: &Path) -> PathBuf {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     PathBuf::from(stdout(&o).trim()).join("kubectl")
+}
+
+/// The sandbox's own kubectl with the kubeconfig of the sandbox in a folder.
+pub struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    pub fn new(dir: &Path) -> Kubectl {
+        Kubectl {
+            bin: sandbox_kubectl(dir),
+            kubeconfig: dir.join("kubeconfig"),
+        }
+    }
+
+    pub fn try_run(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut c = Command::new(&self.bin);
+        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let o = self.try_run(args, stdin);
+        assert!(o.status.success(), "kubectl {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// Waits for a jsonpath of an object to read `want`.
+    pub fn wait_for(&self, ns: &str, what: &str, path: &str, want: &str, limit: Duration) {
+        let end = Instant::now() + limit;
+        loop {
+            let o = self.try_run(
+                &["-n", ns, "get", what, "-o", &format!("jsonpath={path}")],
+                None,
+            );
+            if stdout(&o) == want {
+                return;
+            }
+            if Instant::now() > end {
+                let d = self.try_run(&["-n", ns, "describe", what], None);
+                panic!(
+                    "{what}: {path} is not {want} after {limit:?}:\n{}",
+                    stdout(&d)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }

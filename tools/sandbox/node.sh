@@ -177,9 +177,10 @@ node_traffic_remove() {
 node_traffic() {
   node_vars
   local chain="KFCHECK-${node_cgroup#kfcheck-node-}"
-  iptables -w 5 -L "$chain" -n -v -x 2>/dev/null | awk 'NR > 2 { n += $1 } END { print n + 0 }' \
-    && iptables -w 5 -L "$chain" -n >/dev/null 2>&1 \
+  local listing
+  listing="$(iptables -w 5 -L "$chain" -n -v -x 2>/dev/null)" \
     || die "no traffic counter (iptables chain $chain): is the node up?"
+  awk 'NR > 2 { n += $1 } END { print n + 0 }' <<<"$listing"
 }
 
 node_containerd_config() {
@@ -271,8 +272,6 @@ EOF
 }
 
 node_kubelet_config() {
-  local cgroup_v1=true
-  [[ "$(stat -fc %T /sys/fs/cgroup)" == cgroup2fs ]] && cgroup_v1=false
   cat > "$node_dir/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -319,8 +318,6 @@ fileCheckFrequency: 20s
 localStorageCapacityIsolation: true
 enableDebuggingHandlers: true
 EOF
-  # failCgroupV1 only means something on v1; the field is accepted either way.
-  : "$cgroup_v1"
 }
 
 # node_sysctl_values: the kernel tunables the kubelet checks under protectKernelDefaults, with
@@ -378,11 +375,9 @@ node_up() {
   local t0=$SECONDS
   # shellcheck source=/dev/null
   source "$state/ports"
-  if [[ -f "$node_dir/ports" ]] && pid_of kubelet >/dev/null && pid_of containerd >/dev/null; then
-    if [[ "$(node_kubectl get node "$node_name" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]; then
-      log "node $node_name already up"
-      return 0
-    fi
+  if [[ -f "$node_dir/ports" ]] && pid_of kubelet >/dev/null && pid_of containerd >/dev/null && node_ready; then
+    log "node $node_name already up"
+    return 0
   fi
   node_prereqs
   node_down_locked quiet
@@ -464,7 +459,6 @@ node_down_locked() {
   if ip link show "$node_bridge" >/dev/null 2>&1; then ip link del "$node_bridge"; fi
   node_traffic_remove
   rm -rf "$node_run" "$node_dir"
-  rm -f "$state/pids/kubelet.pid" "$state/pids/containerd.pid"
   [[ "${1:-}" == quiet ]] || log "node down"
 }
 
@@ -513,6 +507,8 @@ node_smoke() {
   node_ready || die "node $node_name is not Ready (scripts/sandbox node up)"
   local ns=kfcheck-node-smoke t0=$SECONDS busybox
   busybox="$(node_image_ref busybox)"
+  local placement="  nodeSelector: {${node_label%%=*}: ${node_label#*=}}
+  tolerations: [{key: $node_taint_key, operator: Exists, effect: NoSchedule}]"
   node_kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
   node_kubectl create namespace "$ns" >/dev/null
   node_kubectl label namespace "$ns" app.kubernetes.io/managed-by=kfcheck >/dev/null
@@ -524,8 +520,7 @@ kind: Pod
 metadata: {name: once}
 spec:
   restartPolicy: Never
-  nodeSelector: {kfcheck.dev/node: real}
-  tolerations: [{key: $node_taint_key, operator: Exists, effect: NoSchedule}]
+$placement
   containers:
   - name: once
     image: $busybox
@@ -535,8 +530,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: web}
 spec:
-  nodeSelector: {kfcheck.dev/node: real}
-  tolerations: [{key: $node_taint_key, operator: Exists, effect: NoSchedule}]
+$placement
   containers:
   - name: web
     image: $busybox
