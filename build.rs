@@ -1,5 +1,5 @@
 //! Embeds the default suite (`checks/*.yaml`) and the bundled sample pipelines
-//! (`checks/pipelines/*.yaml`) into the binary, so `kfcheck all` works anywhere.
+//! (`checks/pipelines/*.yaml`) and Workflows (`checks/workflows/*.yaml`) into the binary, so `kfcheck all` works anywhere.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,11 +28,18 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     println!("cargo:rerun-if-changed=checks");
     println!("cargo:rerun-if-changed=checks/pipelines");
+    println!("cargo:rerun-if-changed=checks/workflows");
     let mut out = String::from("/// (path relative to the repository root, contents)\npub static EMBEDDED: &[(&str, &str)] = &[\n");
     list(&root.join("checks"), "checks/", &mut out);
     list(
         &root.join("checks/pipelines"),
         "checks/pipelines/",
+        &mut out,
+    );
+    // The raw-YAML door's own sample Workflows.
+    list(
+        &root.join("checks/workflows"),
+        "checks/workflows/",
         &mut out,
     );
     out.push_str("];\n");

@@ -273,8 +273,8 @@ mod tests {
 
     #[test]
     fn the_sweep_covers_exactly_the_declared_kubernetes_types() {
-        // Today: the notebook door's Notebook (`create: true`; a custom resource, so optional)
-        // and the GPU probe pod (gpu-schedulable).
+        // Today: the notebook door's Notebook (`create: true`; a custom resource, so optional),
+        // the GPU probe pod (gpu-schedulable) and the raw-YAML door's Workflow.
         assert_eq!(
             targets(),
             vec![
@@ -289,6 +289,12 @@ mod tests {
                     ar: ApiResource::erase::<Pod>(&()),
                     namespaced: true,
                     optional: false,
+                },
+                Target {
+                    kind: "Workflow",
+                    ar: crate::doors::argo::workflow_resource(),
+                    namespaced: true,
+                    optional: true,
                 }
             ]
         );

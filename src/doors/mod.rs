@@ -6,6 +6,7 @@
 //! [`verdict`] judges. The Docker door (one component as a local container) has its helpers
 //! here too. Doors sit below the kinds: the `pipeline-run` kind picks a door by name.
 
+pub(crate) mod argo;
 pub(crate) mod docker;
 pub(crate) mod notebook;
 pub mod notebook_cell;
@@ -19,9 +20,12 @@ pub use outcome::{verdict, DoorFault, RunResult, StepResult, RUN_RULES};
 
 use crate::model::FindingRule;
 
-/// What `pipeline-run` can report: the run's verdict and the notebook door's own findings.
-pub static PIPELINE_RUN_RULES: [FindingRule; 17] =
-    crate::model::concat_rules(&outcome::RUN_RULE_LIST, &notebook_cell::NOTEBOOK_RULES);
+/// What `pipeline-run` can report: the run's verdict and the notebook and Argo doors' own
+/// findings.
+pub static PIPELINE_RUN_RULES: [FindingRule; 21] = crate::model::concat_rules(
+    &crate::model::concat_rules::<17>(&outcome::RUN_RULE_LIST, &notebook_cell::NOTEBOOK_RULES),
+    &argo::ARGO_RULE_LIST,
+);
 pub use sample::{Mode, Sample};
 
 use crate::context::Need;
@@ -32,8 +36,7 @@ use serde::Deserialize;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-/// A door as a check names it (`door: rest`, `door: notebook`). The Argo door comes with its
-/// own file.
+/// A door as a check names it (`door: rest`, `door: notebook`, `door: argo`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DoorName {
@@ -42,6 +45,8 @@ pub enum DoorName {
     Rest,
     /// A Kubeflow notebook server's kernel, as a data scientist's `kfp.Client()`.
     Notebook,
+    /// Raw YAML: an Argo Workflow created with the Kubernetes API, no KFP in between.
+    Argo,
 }
 
 impl DoorName {
@@ -49,6 +54,7 @@ impl DoorName {
         match self {
             DoorName::Rest => "rest",
             DoorName::Notebook => "notebook",
+            DoorName::Argo => "argo",
         }
     }
 
@@ -58,6 +64,7 @@ impl DoorName {
             DoorName::Rest => Need::Kfp,
             // The notebook's kernel reaches KFP itself; kfcheck needs only the Kubernetes API.
             DoorName::Notebook => Need::Kube,
+            DoorName::Argo => Need::Kube,
         }
     }
 }

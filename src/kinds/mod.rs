@@ -255,6 +255,7 @@ mod tests {
                     "src/doors/outcome.rs",
                     "src/doors/notebook_cell.rs",
                     "src/doors/notebook.rs",
+                    "src/doors/argo.rs",
                 ] {
                     written.extend(rule_ids_in(f));
                 }

@@ -1,6 +1,7 @@
 //! `pipeline-run`: one of kfcheck's compiled sample pipelines (embedded in the binary, or below
 //! a `--suite` directory) submitted through a door (`door: rest`, the KFP REST API as the
-//! dashboard does; the notebook and Argo doors come with their own files) in CPU or GPU mode,
+//! dashboard does; `notebook`, a notebook server's kernel; `argo`, the same work as a raw Argo
+//! Workflow; each door has its own file under `doors/`) in CPU or GPU mode,
 //! waited for to a terminal state within the check's deadline, and judged by the one verdict
 //! every door shares. What the door creates carries the run id in its name and is removed
 //! afterwards; a run still going at the deadline is terminated and deleted. The old kind name
@@ -10,6 +11,7 @@ use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outc
 use crate::assets::SuiteBase;
 use crate::context::kfp::kfp_name;
 use crate::context::Need;
+use crate::doors::argo::{ArgoDoor, ArgoParams, WorkflowSample};
 use crate::doors::notebook::{NotebookDoor, NotebookParams};
 use crate::doors::rest::{RestDoor, Submit};
 use crate::doors::sample::{run_deadline, GpuParams};
@@ -34,6 +36,12 @@ static META: KindMeta = KindMeta {
             plural: "notebooks",
             namespaced: true,
         },
+        Created::Kube {
+            kind: "Workflow",
+            api_version: "argoproj.io/v1alpha1",
+            plural: "workflows",
+            namespaced: true,
+        },
     ],
     rules: &crate::doors::PIPELINE_RUN_RULES,
     default_timeout: Duration::from_secs(600),
@@ -41,8 +49,11 @@ static META: KindMeta = KindMeta {
     why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",
     fix: "Read the failed step and its message in the evidence, then that pod's logs; a run that never finishes usually has a Pending pod that no node can take.",
     params: &[
-        ("pipeline", "compiled pipeline YAML, relative to the suite (embedded: pipelines/kfcheck-cpu-sample.yaml)"),
-        ("door", "rest (the KFP REST API behind the dashboard; default) or notebook (a Kubeflow notebook server's kernel in the profile -n, as a data scientist's kfp.Client())"),
+        ("pipeline", "compiled pipeline YAML, relative to the suite (default: the embedded pipelines/kfcheck-cpu-sample.yaml, or kfcheck-gpu-sample.yaml in GPU mode)"),
+        ("door", "rest (the KFP REST API behind the dashboard; default), notebook (a Kubeflow notebook server's kernel in the profile -n, as a data scientist's kfp.Client()) or argo (raw YAML: an Argo Workflow doing the sample's work, created in the profile -n with the Kubernetes API and watched)"),
+        ("workflow", "argo door: a Workflow file to run instead of kfcheck's sample (default: the embedded workflows/kfcheck-cpu-sample.yaml, or kfcheck-gpu-sample.yaml in GPU mode)"),
+        ("service_account", "argo door: the ServiceAccount the steps run as (default: default-editor where the profile has it, else pipeline-runner)"),
+        ("start_timeout", "argo door: how long the Workflow may go without a status before no controller is said to act on it (default 30s)"),
         ("notebook", "notebook door: the Notebook to use (default: the first Ready one in the profile, by name)"),
         ("kfp_endpoint", "notebook door: the KFP endpoint as the kernel should use it (default: kfp.Client()'s own, in-cluster or KF_PIPELINES_ENDPOINT)"),
         ("kernel", "notebook door: the kernel to start (default: the server's default)"),
@@ -60,7 +71,8 @@ static META: KindMeta = KindMeta {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    pipeline: String,
+    #[serde(default)]
+    pipeline: Option<String>,
     #[serde(default)]
     door: DoorName,
     #[serde(default)]
@@ -85,6 +97,12 @@ struct Params {
     image: Option<String>,
     #[serde(default, with = "crate::doors::sample::duration")]
     ready_timeout: Option<Duration>,
+    #[serde(default)]
+    workflow: Option<String>,
+    #[serde(default)]
+    service_account: Option<String>,
+    #[serde(default, with = "crate::doors::sample::duration")]
+    start_timeout: Option<Duration>,
 }
 
 impl Params {
@@ -98,6 +116,38 @@ impl Params {
             (None, None) => Ok(Mode::Cpu),
         }
     }
+}
+
+/// The compiled sample of the mode unless the check names one.
+fn pipeline_path(p: &Params) -> Result<String, String> {
+    Ok(match (&p.pipeline, p.mode()?) {
+        (Some(path), _) => path.clone(),
+        (None, Mode::Cpu) => "pipelines/kfcheck-cpu-sample.yaml".into(),
+        (None, Mode::Gpu) => "pipelines/kfcheck-gpu-sample.yaml".into(),
+    })
+}
+
+/// The Argo door's settings; given to another door they are a mistake.
+fn argo_settings(p: &Params) -> Result<ArgoParams, String> {
+    let a = ArgoParams {
+        workflow: p.workflow.clone(),
+        service_account: p.service_account.clone(),
+        start_timeout: p.start_timeout,
+    };
+    if p.door != DoorName::Argo {
+        for (k, set) in [
+            ("workflow", a.workflow.is_some()),
+            ("service_account", a.service_account.is_some()),
+            ("start_timeout", a.start_timeout.is_some()),
+        ] {
+            if set {
+                return Err(format!("{k}: is a setting of door: argo"));
+            }
+        }
+    } else if p.submit != Submit::Inline {
+        return Err("submit: is a setting of door: rest".into());
+    }
+    Ok(a)
 }
 
 /// Settings that only one door reads, given to another: a mistake, not a default.
@@ -118,8 +168,9 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
         ("image", nb.image.is_some()),
         ("ready_timeout", nb.ready_timeout.is_some()),
     ];
+    argo_settings(p)?;
     match p.door {
-        DoorName::Rest => {
+        DoorName::Rest | DoorName::Argo => {
             if let Some((k, _)) = notebook_only.iter().find(|(_, set)| *set) {
                 return Err(format!("{k}: is a setting of door: notebook"));
             }
@@ -144,12 +195,31 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
 
 fn sample_of(p: &Params, base: &SuiteBase) -> Result<Sample, String> {
     door_settings(p)?;
+    if p.door == DoorName::Argo {
+        workflow_of(p, base)?;
+    }
     Sample::load(
         base,
-        &p.pipeline,
+        &pipeline_path(p)?,
         p.mode()?,
         p.gpu.as_ref(),
-        p.parameters.clone(),
+        // The Argo door gives the parameters to its Workflow.
+        if p.door == DoorName::Argo {
+            Default::default()
+        } else {
+            p.parameters.clone()
+        },
+    )
+}
+
+/// The Workflow the Argo door runs.
+fn workflow_of(p: &Params, base: &SuiteBase) -> Result<WorkflowSample, String> {
+    WorkflowSample::load(
+        base,
+        p.workflow.as_deref(),
+        p.mode()?,
+        p.gpu.as_ref(),
+        &p.parameters,
     )
 }
 
@@ -187,18 +257,38 @@ impl Kind for PipelineRun {
                         settings,
                     ))
                 }
+                DoorName::Argo => {
+                    let Some(ns) = cx.namespace() else {
+                        return Err(CheckError::NotApplicable("no profile namespace: the raw-YAML door creates its Workflow in a profile (-n PROFILE)".into()));
+                    };
+                    let settings = argo_settings(&p).map_err(CheckError::Undecided)?;
+                    let wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+                    Box::new(ArgoDoor::new(
+                        cx.kube().await?,
+                        ns.to_string(),
+                        settings,
+                        wf,
+                        p.mode().map_err(CheckError::Undecided)?,
+                    ))
+                }
             };
             let dcx = cx.door(kfp_name(&cx.run_id, &cx.spec.id));
             let submitted = door.submit(&dcx, &sample).await?;
             let deadline = run_deadline(cx.spec.timeout, p.run_timeout);
             let result = door.wait(&dcx, &submitted, deadline).await?;
-            let what = sample.what().to_string();
-            let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
+            let (what, subject, asked) = if p.door == DoorName::Argo {
+                let wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+                let what = wf.what();
+                let subject = Subject::new("workflow", format!("{what} ({})", wf.shown));
+                (what, subject, "API request(s), the status watched")
+            } else {
+                let what = sample.what().to_string();
+                let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
+                (what, subject, "status poll(s)")
+            };
             let mut out = Outcome::default();
             match verdict(&result, subject, cx.spec.severity, &what) {
-                Ok(note) => out
-                    .notes
-                    .push(format!("{note}, {} status poll(s)", result.polls)),
+                Ok(note) => out.notes.push(format!("{note}, {} {asked}", result.polls)),
                 Err(f) => out.findings.push(*f),
             }
             // After the verdict's own note, which the table shows first.

@@ -101,7 +101,15 @@ cmd_scenarios() {
 # ---------------------------------------------------------------------------------------------
 # healthy
 
-crd_files() { printf '%s\n' "$shared_dir"/kubeflow/crds/*.yaml; }
+# The CRDs of a Kubeflow install, with Argo's fully validated Workflow CRD in place of the minimal
+# one where shared/ has it (what the real controller of scripts/sandbox argo is tested with).
+crd_files() {
+  local f full="$shared_dir/kubeflow/crds-full-schema/argoproj.io_workflows.yaml"
+  for f in "$shared_dir"/kubeflow/crds/*.yaml; do
+    if [[ "${f##*/}" == argoproj.io_workflows.yaml && -f "$full" ]]; then f="$full"; fi
+    printf '%s\n' "$f"
+  done
+}
 
 # crds_established: every CRD that apply_crds applied (crds.names) exists and is Established.
 # One LIST (29 GETs by name take seconds).
@@ -121,7 +129,9 @@ apply_crds() {
   # Applying 29 CRDs (the Istio ones are large) is the slowest part of a switch; skip it when these
   # very files were applied before and every CRD is still there and Established.
   if [[ "$(cat "$state/crds.sha" 2>/dev/null)" == "$sum" ]] && crds_established; then return 0; fi
-  ssa -o name -f "$shared_dir/kubeflow/crds/" > "$state/crds.names.tmp"
+  local files=() f
+  while IFS= read -r f; do files+=(-f "$f"); done < <(crd_files)
+  ssa -o name "${files[@]}" > "$state/crds.names.tmp"
   mv "$state/crds.names.tmp" "$state/crds.names"
   wait_for "the Kubeflow CRDs to be Established" crds_established
   printf '%s\n' "$sum" > "$state/crds.sha"

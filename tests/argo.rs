@@ -1,0 +1,378 @@
+//! The raw-YAML door (`pipeline-run` with `door: argo`, docs/argo.md) against a real Argo
+//! workflow-controller (scripts/sandbox argo: built from the pinned argo-workflows/v4 module) on
+//! the scenario sandbox, whose step pods kwok runs on its CPU and GPU nodes
+//! (tools/sandbox/kwok-stages/pod-workflow-*.yaml).
+//!
+//! kwok runs no container, so no `wait` container reports a step's outputs. The harness here
+//! plays that part, and only that part: for the steps of kfcheck's own sample Workflows it writes
+//! the WorkflowTaskResult the executor would have written (marked incomplete while the pod runs,
+//! then complete with the outputs, computed from the step's real inputs as the sample's script
+//! would), and says so on stderr. Everything else, the DAG, parameter passing, scheduling and
+//! phases, is the real controller's.
+//!
+//! One test, the cases in order: the controller is stopped and started in one of them.
+
+mod common;
+
+use common::{check, code, json, kfcheck, scenario_sandbox, stderr, write, Kubectl};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const NS: &str = "kubeflow-user-example-com";
+
+/// kfcheck `-n NS run ID` with the check `ID.yaml` written to the suite, as JSON.
+fn run_check(dir: &Path, suite: &Path, check_yaml: &str) -> (i32, serde_json::Value, String) {
+    let id = check_yaml
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("id: ")
+        .to_string();
+    std::fs::write(suite.join(format!("{id}.yaml")), check_yaml).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    let o = kfcheck(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "-n",
+        NS,
+        "run",
+        &id,
+        "-o",
+        "json",
+    ]);
+    (code(&o), json(&o), stderr(&o))
+}
+
+fn argo_check(id: &str, params: &str) -> String {
+    format!("id: {id}\nkind: pipeline-run\ntitle: raw YAML\ncategory: argo\ntimeout: 90s\nparams:\n  door: argo\n{params}")
+}
+
+/// The outputs kfcheck's sample steps write, from their inputs (what their scripts compute).
+fn sample_outputs(template: &serde_json::Value) -> Option<serde_json::Value> {
+    let input = |name: &str| {
+        template["inputs"]["parameters"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)?["value"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let (name, value) = match template["name"].as_str()? {
+        "make-numbers" => {
+            let count: u64 = input("count")?.parse().ok()?;
+            let numbers: Vec<String> = (1..=count).map(|n| n.to_string()).collect();
+            ("numbers", numbers.join(" "))
+        }
+        "sum-numbers" => {
+            let total: u64 = input("numbers")?
+                .split_whitespace()
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum();
+            ("total", total.to_string())
+        }
+        "gpu-probe" => ("gpu-name", "NVIDIA L4".to_string()),
+        _ => return None,
+    };
+    Some(serde_json::json!({"parameters": [{"name": name, "value": value}]}))
+}
+
+/// Plays the executor's task-result reports for the sample steps on kwok's nodes until stopped:
+/// the controller holds a step with outputs Running until a result brings them.
+#[allow(clippy::print_stderr, reason = "the harness says what it wrote")]
+fn task_result_harness(k: Kubectl, stop: Arc<AtomicBool>) {
+    let mut written: BTreeSet<String> = BTreeSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(150));
+        let o = k.try_run(
+            &[
+                "-n",
+                NS,
+                "get",
+                "pods",
+                "-l",
+                "workflows.argoproj.io/workflow",
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        let pods: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        for p in pods["items"].as_array().into_iter().flatten() {
+            let node_id = p["metadata"]["annotations"]["workflows.argoproj.io/node-id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let wf = p["metadata"]["labels"]["workflows.argoproj.io/workflow"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if p["status"]["phase"] != "Succeeded"
+                || node_id.is_empty()
+                || written.contains(&node_id)
+            {
+                continue;
+            }
+            // The step's template name and inputs, as the controller resolved them.
+            let o = k.try_run(&["-n", NS, "get", "workflow", &wf, "-o", "json"], None);
+            let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            let node = &w["status"]["nodes"][&node_id];
+            let step = serde_json::json!({"name": node["templateName"], "inputs": node["inputs"]});
+            let Some(outputs) = sample_outputs(&step) else {
+                written.insert(node_id);
+                continue;
+            };
+            let result = serde_json::json!({
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "WorkflowTaskResult",
+                "metadata": {"name": node_id, "namespace": NS, "labels": {
+                    "workflows.argoproj.io/workflow": wf,
+                    "workflows.argoproj.io/report-outputs-completed": "true"}},
+                "outputs": outputs,
+            });
+            let o = k.try_run(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager",
+                    "kfcheck-test-harness",
+                    "-f",
+                    "-",
+                ],
+                Some(&result.to_string()),
+            );
+            if o.status.success() {
+                eprintln!("harness: wrote the task result of {node_id} (kwok runs no wait container): {outputs}");
+                written.insert(node_id);
+            }
+        }
+    }
+}
+
+fn finding(c: &serde_json::Value) -> &serde_json::Value {
+    &c["findings"][0]
+}
+
+fn workflows_left(k: &Kubectl) -> String {
+    k.run(
+        &[
+            "-n",
+            NS,
+            "get",
+            "workflows",
+            "-l",
+            "app.kubernetes.io/managed-by=kfcheck",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+}
+
+#[test]
+fn the_raw_yaml_door_against_a_real_argo_controller() {
+    let Some(dir) = scenario_sandbox() else {
+        return;
+    };
+    common::sandbox(&dir, &["scenario", "healthy"]);
+    common::sandbox(&dir, &["argo", "up"]);
+    let k = Kubectl::new(&dir);
+    let stop = Arc::new(AtomicBool::new(false));
+    let harness = {
+        let (k, stop) = (Kubectl::new(&dir), stop.clone());
+        std::thread::spawn(move || task_result_harness(k, stop))
+    };
+    let suite = tempfile::tempdir().unwrap();
+
+    // Healthy, CPU: three steps, each one's output the next one's input.
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check("argo-cpu", "  mode: cpu\n  parameters: {count: 7}\n"),
+    );
+    let c = check(&doc, "argo-cpu");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (0, Some("passed")),
+        "{c}\n{err}"
+    );
+    let notes = c["notes"].to_string();
+    assert!(
+        notes.contains("succeeded") && notes.contains("(3 task(s))"),
+        "{notes}"
+    );
+    assert!(notes.contains("the status watched"), "{notes}");
+    assert_eq!(
+        workflows_left(&k),
+        "",
+        "the Workflow is deleted after the run"
+    );
+
+    // Healthy, GPU: the step lands on the GPU node.
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check("argo-gpu", "  mode: gpu\n  gpu: {type: nvidia-l4}\n"),
+    );
+    let c = check(&doc, "argo-gpu");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (0, Some("passed")),
+        "{c}\n{err}"
+    );
+
+    // A user's Workflow whose step fails: the failed step, its exit code and node are named.
+    std::fs::create_dir_all(suite.path().join("workflows")).unwrap();
+    write(
+        &suite.path().join("workflows"),
+        "fails.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: fails-}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n      - {name: prepare, template: ok}\n      - {name: train, template: broken, dependencies: [prepare]}\n  - name: ok\n    container: {image: python:3.11-slim, command: [python3, -c, 'print(1)']}\n  - name: broken\n    metadata: {labels: {kfcheck.sandbox/fault: step-fails}}\n    container: {image: python:3.11-slim, command: [python3, -c, 'raise SystemExit(1)']}\n",
+    );
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check("argo-fails", "  workflow: workflows/fails.yaml\n"),
+    );
+    let c = check(&doc, "argo-fails");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = finding(c);
+    assert_eq!(f["rule"], "run-failed", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("failed at task train"),
+        "{f}"
+    );
+    let ev = f["evidence"].to_string();
+    assert!(ev.contains("kwok-cpu-0") && ev.contains("\"1\""), "{ev}");
+
+    // GPU type no node has: the step stays Pending, and the scheduler's reason is shown.
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check(
+            "argo-no-gpu",
+            "  mode: gpu\n  gpu: {type: nvidia-h100-80gb}\n  run_timeout: 6s\n",
+        ),
+    );
+    let c = check(&doc, "argo-no-gpu");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = finding(c);
+    assert_eq!(f["rule"], "run-not-finished", "{f}");
+    assert_eq!(
+        workflows_left(&k),
+        "",
+        "a run cut off at the deadline is deleted too"
+    );
+
+    // A ServiceAccount that may not write task results: asked of the API server, named.
+    k.run(
+        &[
+            "-n",
+            NS,
+            "create",
+            "serviceaccount",
+            "kfcheck-test-no-results",
+        ],
+        None,
+    );
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check("argo-rbac", "  service_account: kfcheck-test-no-results\n"),
+    );
+    k.run(
+        &[
+            "-n",
+            NS,
+            "delete",
+            "serviceaccount",
+            "kfcheck-test-no-results",
+        ],
+        None,
+    );
+    let c = check(&doc, "argo-rbac");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = finding(c);
+    assert_eq!(f["rule"], "argo-taskresult-rbac", "{f}");
+    assert!(
+        f["message"].as_str().unwrap().contains("create or patch"),
+        "{f}"
+    );
+
+    // A second controller install without an instanceID: both would act on the Workflow.
+    let second = "apiVersion: v1\nkind: Namespace\nmetadata: {name: kfcheck-test-argo}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: workflow-controller, namespace: kfcheck-test-argo}\nspec:\n  selector: {matchLabels: {app: second-controller}}\n  template:\n    metadata: {labels: {app: second-controller}}\n    spec:\n      containers:\n      - {name: main, image: quay.io/argoproj/workflow-controller:v4.0.5}\n";
+    k.run(&["apply", "-f", "-"], Some(second));
+    k.wait_for(
+        "kfcheck-test-argo",
+        "deployment/workflow-controller",
+        "{.status.readyReplicas}",
+        "1",
+        Duration::from_secs(60),
+    );
+    let (rc, doc, err) = run_check(&dir, suite.path(), &argo_check("argo-two", ""));
+    k.run(
+        &["delete", "namespace", "kfcheck-test-argo", "--wait=false"],
+        None,
+    );
+    let c = check(&doc, "argo-two");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = finding(c);
+    assert_eq!(f["rule"], "argo-controllers-overlap", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("kfcheck-test-argo/workflow-controller"),
+        "{f}"
+    );
+
+    // The controller down (its Deployment still reports ready): nothing acts on the Workflow.
+    common::sandbox(&dir, &["argo", "down"]);
+    let (rc, doc, err) = run_check(
+        &dir,
+        suite.path(),
+        &argo_check("argo-down", "  start_timeout: 4s\n"),
+    );
+    common::sandbox(&dir, &["argo", "up"]);
+    let c = check(&doc, "argo-down");
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = finding(c);
+    assert_eq!(f["rule"], "argo-controller-not-acting", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("kubeflow/workflow-controller reports ready yet did not act"),
+        "{f}"
+    );
+    assert_eq!(workflows_left(&k), "");
+
+    stop.store(true, Ordering::Relaxed);
+    harness.join().unwrap();
+}
