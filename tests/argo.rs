@@ -153,25 +153,71 @@ fn task_result_harness(k: Kubectl, stop: Arc<AtomicBool>) {
     }
 }
 
-fn finding(c: &serde_json::Value) -> &serde_json::Value {
-    &c["findings"][0]
+/// kfcheck's Workflows still there once deletion has had time to finish (foreground deletion
+/// keeps the object until the garbage collector has removed its pods).
+fn workflows_left(k: &Kubectl) -> String {
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = k.run(
+            &[
+                "-n",
+                NS,
+                "get",
+                "workflows",
+                "-l",
+                "app.kubernetes.io/managed-by=kfcheck",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        if left.is_empty() || std::time::Instant::now() > end {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
-fn workflows_left(k: &Kubectl) -> String {
-    k.run(
-        &[
-            "-n",
-            NS,
-            "get",
-            "workflows",
-            "-l",
-            "app.kubernetes.io/managed-by=kfcheck",
-            "-o",
-            "name",
-        ],
-        None,
-    )
+/// Runs the check `id` with `params` and requires it to fail with `rule`, its message saying
+/// `says`; returns the finding.
+fn fails_with(
+    dir: &Path,
+    suite: &Path,
+    id: &str,
+    params: &str,
+    rule: &str,
+    says: &str,
+) -> serde_json::Value {
+    let (rc, doc, err) = run_check(dir, suite, &argo_check(id, params));
+    let c = check(&doc, id);
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (1, Some("failed")),
+        "{c}\n{err}"
+    );
+    let f = c["findings"][0].clone();
+    assert_eq!(f["rule"], rule, "{f}");
+    assert!(f["message"].as_str().unwrap().contains(says), "{f}");
+    f
 }
+
+/// Runs the check `id` with `params` and requires it to pass; returns its notes.
+fn passes(dir: &Path, suite: &Path, id: &str, params: &str) -> String {
+    let (rc, doc, err) = run_check(dir, suite, &argo_check(id, params));
+    let c = check(&doc, id);
+    assert_eq!(
+        (rc, c["status"].as_str()),
+        (0, Some("passed")),
+        "{c}\n{err}"
+    );
+    c["notes"].to_string()
+}
+
+const FAILS: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: fails-}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n      - {name: prepare, template: ok}\n      - {name: train, template: broken, dependencies: [prepare]}\n  - name: ok\n    container: {image: python:3.11-slim, command: [python3, -c, 'print(1)']}\n  - name: broken\n    metadata: {labels: {kfcheck.sandbox/fault: step-fails}}\n    container: {image: python:3.11-slim, command: [python3, -c, 'raise SystemExit(1)']}\n";
+
+const SIDECAR: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: sidecar-}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    metadata: {labels: {kfcheck.sandbox/fault: sidecar-stays}}\n    container: {image: python:3.11-slim, command: [python3, -c, 'print(1)']}\n    sidecars:\n    - {name: istio-proxy, image: docker.io/istio/proxyv2:1.24.0, command: [pilot-agent, proxy]}\n";
+
+const SECOND_CONTROLLER: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: kfcheck-test-argo}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: workflow-controller, namespace: kfcheck-test-argo}\nspec:\n  selector: {matchLabels: {app: second-controller}}\n  template:\n    metadata: {labels: {app: second-controller}}\n    spec:\n      containers:\n      - {name: main, image: quay.io/argoproj/workflow-controller:v4.0.5}\n";
 
 #[test]
 fn the_raw_yaml_door_against_a_real_argo_controller() {
@@ -186,21 +232,19 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         let (k, stop) = (Kubectl::new(&dir), stop.clone());
         std::thread::spawn(move || task_result_harness(k, stop))
     };
-    let suite = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = tmp.path();
+    std::fs::create_dir_all(suite.join("workflows")).unwrap();
+    write(&suite.join("workflows"), "fails.yaml", FAILS);
+    write(&suite.join("workflows"), "sidecar.yaml", SIDECAR);
 
     // Healthy, CPU: three steps, each one's output the next one's input.
-    let (rc, doc, err) = run_check(
+    let notes = passes(
         &dir,
-        suite.path(),
-        &argo_check("argo-cpu", "  mode: cpu\n  parameters: {count: 7}\n"),
+        suite,
+        "argo-cpu",
+        "  mode: cpu\n  parameters: {count: 7}\n",
     );
-    let c = check(&doc, "argo-cpu");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (0, Some("passed")),
-        "{c}\n{err}"
-    );
-    let notes = c["notes"].to_string();
     assert!(
         notes.contains("succeeded") && notes.contains("(3 task(s))"),
         "{notes}"
@@ -213,69 +257,49 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     );
 
     // Healthy, GPU: the step lands on the GPU node.
-    let (rc, doc, err) = run_check(
+    passes(
         &dir,
-        suite.path(),
-        &argo_check("argo-gpu", "  mode: gpu\n  gpu: {type: nvidia-l4}\n"),
-    );
-    let c = check(&doc, "argo-gpu");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (0, Some("passed")),
-        "{c}\n{err}"
+        suite,
+        "argo-gpu",
+        "  mode: gpu\n  gpu: {type: nvidia-l4}\n",
     );
 
     // A user's Workflow whose step fails: the failed step, its exit code and node are named.
-    std::fs::create_dir_all(suite.path().join("workflows")).unwrap();
-    write(
-        &suite.path().join("workflows"),
-        "fails.yaml",
-        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: fails-}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    dag:\n      tasks:\n      - {name: prepare, template: ok}\n      - {name: train, template: broken, dependencies: [prepare]}\n  - name: ok\n    container: {image: python:3.11-slim, command: [python3, -c, 'print(1)']}\n  - name: broken\n    metadata: {labels: {kfcheck.sandbox/fault: step-fails}}\n    container: {image: python:3.11-slim, command: [python3, -c, 'raise SystemExit(1)']}\n",
-    );
-    let (rc, doc, err) = run_check(
+    let f = fails_with(
         &dir,
-        suite.path(),
-        &argo_check("argo-fails", "  workflow: workflows/fails.yaml\n"),
-    );
-    let c = check(&doc, "argo-fails");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (1, Some("failed")),
-        "{c}\n{err}"
-    );
-    let f = finding(c);
-    assert_eq!(f["rule"], "run-failed", "{f}");
-    assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("failed at task train"),
-        "{f}"
+        suite,
+        "argo-fails",
+        "  workflow: workflows/fails.yaml\n",
+        "run-failed",
+        "failed at task train",
     );
     let ev = f["evidence"].to_string();
     assert!(ev.contains("kwok-cpu-0") && ev.contains("\"1\""), "{ev}");
 
-    // GPU type no node has: the step stays Pending, and the scheduler's reason is shown.
-    let (rc, doc, err) = run_check(
+    // A GPU type no node has: the step stays Pending until the deadline.
+    fails_with(
         &dir,
-        suite.path(),
-        &argo_check(
-            "argo-no-gpu",
-            "  mode: gpu\n  gpu: {type: nvidia-h100-80gb}\n  run_timeout: 6s\n",
-        ),
+        suite,
+        "argo-no-gpu",
+        "  mode: gpu\n  gpu: {type: nvidia-h100-80gb}\n  run_timeout: 6s\n",
+        "run-not-finished",
+        "did not finish in time",
     );
-    let c = check(&doc, "argo-no-gpu");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (1, Some("failed")),
-        "{c}\n{err}"
-    );
-    let f = finding(c);
-    assert_eq!(f["rule"], "run-not-finished", "{f}");
     assert_eq!(
         workflows_left(&k),
         "",
         "a run cut off at the deadline is deleted too"
+    );
+
+    // A sidecar that never exits (as an injected Istio proxy in a raw run): the step never ends,
+    // and the container that keeps it alive is named.
+    fails_with(
+        &dir,
+        suite,
+        "argo-sidecar",
+        "  workflow: workflows/sidecar.yaml\n  run_timeout: 6s\n",
+        "argo-sidecar-keeps-pod",
+        "istio-proxy keeps running",
     );
 
     // A ServiceAccount that may not write task results: asked of the API server, named.
@@ -289,10 +313,13 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         ],
         None,
     );
-    let (rc, doc, err) = run_check(
+    fails_with(
         &dir,
-        suite.path(),
-        &argo_check("argo-rbac", "  service_account: kfcheck-test-no-results\n"),
+        suite,
+        "argo-rbac",
+        "  service_account: kfcheck-test-no-results\n",
+        "argo-taskresult-rbac",
+        "create or patch",
     );
     k.run(
         &[
@@ -304,22 +331,9 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         ],
         None,
     );
-    let c = check(&doc, "argo-rbac");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (1, Some("failed")),
-        "{c}\n{err}"
-    );
-    let f = finding(c);
-    assert_eq!(f["rule"], "argo-taskresult-rbac", "{f}");
-    assert!(
-        f["message"].as_str().unwrap().contains("create or patch"),
-        "{f}"
-    );
 
     // A second controller install without an instanceID: both would act on the Workflow.
-    let second = "apiVersion: v1\nkind: Namespace\nmetadata: {name: kfcheck-test-argo}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: workflow-controller, namespace: kfcheck-test-argo}\nspec:\n  selector: {matchLabels: {app: second-controller}}\n  template:\n    metadata: {labels: {app: second-controller}}\n    spec:\n      containers:\n      - {name: main, image: quay.io/argoproj/workflow-controller:v4.0.5}\n";
-    k.run(&["apply", "-f", "-"], Some(second));
+    k.run(&["apply", "-f", "-"], Some(SECOND_CONTROLLER));
     k.wait_for(
         "kfcheck-test-argo",
         "deployment/workflow-controller",
@@ -327,50 +341,33 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         "1",
         Duration::from_secs(60),
     );
-    let (rc, doc, err) = run_check(&dir, suite.path(), &argo_check("argo-two", ""));
+    fails_with(
+        &dir,
+        suite,
+        "argo-two",
+        "",
+        "argo-controllers-overlap",
+        "kfcheck-test-argo/workflow-controller",
+    );
     k.run(
         &["delete", "namespace", "kfcheck-test-argo", "--wait=false"],
         None,
     );
-    let c = check(&doc, "argo-two");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (1, Some("failed")),
-        "{c}\n{err}"
-    );
-    let f = finding(c);
-    assert_eq!(f["rule"], "argo-controllers-overlap", "{f}");
-    assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("kfcheck-test-argo/workflow-controller"),
-        "{f}"
-    );
 
     // The controller down (its Deployment still reports ready): nothing acts on the Workflow.
     common::sandbox(&dir, &["argo", "down"]);
-    let (rc, doc, err) = run_check(
-        &dir,
-        suite.path(),
-        &argo_check("argo-down", "  start_timeout: 4s\n"),
-    );
+    let down = std::panic::catch_unwind(|| {
+        fails_with(
+            &dir,
+            suite,
+            "argo-down",
+            "  start_timeout: 4s\n",
+            "argo-controller-not-acting",
+            "kubeflow/workflow-controller reports ready yet did not act",
+        );
+    });
     common::sandbox(&dir, &["argo", "up"]);
-    let c = check(&doc, "argo-down");
-    assert_eq!(
-        (rc, c["status"].as_str()),
-        (1, Some("failed")),
-        "{c}\n{err}"
-    );
-    let f = finding(c);
-    assert_eq!(f["rule"], "argo-controller-not-acting", "{f}");
-    assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("kubeflow/workflow-controller reports ready yet did not act"),
-        "{f}"
-    );
+    assert!(down.is_ok(), "the controller-down case failed (above)");
     assert_eq!(workflows_left(&k), "");
 
     stop.store(true, Ordering::Relaxed);

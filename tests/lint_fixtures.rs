@@ -11,6 +11,10 @@ use kfcheck::pipeline::lint::{expand_paths, lint_sources, LintOptions, Source};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+/// Fixture folders below `fixtures/pipelines`, each with `pass/` and `fail/`. `v2-argo` is
+/// hand-written (the KFP backend compiles it, no SDK does); the others come from the SDKs.
+const FORMATS: [&str; 4] = ["v2", "v1", "tekton", "v2-argo"];
+
 fn files(dir: &str) -> Vec<PathBuf> {
     let (files, missing) = expand_paths(&[repo().join(dir)]);
     assert!(missing.is_empty(), "{missing:?}");
@@ -20,7 +24,7 @@ fn files(dir: &str) -> Vec<PathBuf> {
 #[test]
 fn fail_fixtures_trigger_exactly_their_rule() {
     let mut checked = 0;
-    for format in ["v2", "v1", "tekton"] {
+    for format in FORMATS {
         let fail = files(&format!("fixtures/pipelines/{format}/fail"));
         assert!(fail.len() >= 5, "{format}: too few fail fixtures");
         let sources: Vec<Source> = fail.iter().cloned().map(Source::Path).collect();
@@ -64,7 +68,7 @@ fn fail_fixtures_trigger_exactly_their_rule() {
 #[test]
 fn every_rule_has_a_fail_fixture() {
     let mut covered = BTreeSet::new();
-    for format in ["v2", "v1", "tekton"] {
+    for format in FORMATS {
         for f in files(&format!("fixtures/pipelines/{format}/fail")) {
             covered.insert(
                 f.file_stem()
@@ -92,6 +96,7 @@ fn pass_fixtures_and_samples_are_clean() {
         "fixtures/pipelines/v2/pass",
         "fixtures/pipelines/v1/pass",
         "fixtures/pipelines/tekton/pass",
+        "fixtures/pipelines/v2-argo/pass",
         "checks/pipelines",
     ] {
         let sources: Vec<Source> = files(dir).into_iter().map(Source::Path).collect();
@@ -204,6 +209,7 @@ fn truncated_pipelines_read_the_same_on_both_paths() {
         "fixtures/pipelines/v2/pass/nested-sub-pipeline.yaml",
         "fixtures/pipelines/v1/pass/cpu-basic.yaml",
         "fixtures/pipelines/tekton/pass/parallel-for.yaml",
+        "fixtures/pipelines/v2-argo/pass/nested-pipeline-loop.yaml",
     ] {
         let text = std::fs::read_to_string(repo().join(f)).unwrap();
         let step = (text.len() / 97).max(1);
@@ -360,4 +366,159 @@ fn a_component_reused_a_few_times_is_still_one_task_per_instance() {
         .iter()
         .all(|t| t.image.as_deref() == Some("python:3.11")
             && t.line == Some(p.tasks[0].line.unwrap())));
+}
+
+/// Argo Workflows compiled by the KFP v2 backend (driver/launcher form) are linted as the tasks
+/// their `spec.arguments.parameters` describe, never as KFP's own driver, launcher and
+/// placeholder templates.
+#[test]
+fn kfp_v2_compiled_workflows_are_linted_as_their_tasks() {
+    use kfcheck::pipeline::lint::lint_text;
+    let dir = repo().join("fixtures/pipelines/v2-argo");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+
+    // A GPU request inside such a file is seen, and reported on the user's task.
+    let text = read("fail/gpu-without-placement.yaml");
+    let report = lint_text("gpu.yaml", &text, &LintOptions::default());
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.format.map(|f| f.as_str()), Some("kfp-v2-argo"));
+    let got: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+        .collect();
+    assert_eq!(got, [("gpu-without-placement", "train")]);
+    // At the `- name: implementations-<hash>` line of the GPU step's container.
+    let value = text
+        .lines()
+        .position(|l| l.contains("nvidia/cuda"))
+        .unwrap();
+    assert!(text
+        .lines()
+        .nth(value - 1)
+        .unwrap()
+        .contains("- name: implementations-"));
+    assert_eq!(report.findings[0].subject.line, Some(value as u64));
+
+    // The task model is the one the v2 IR gives: image, resources, accelerator, placement.
+    let p = kfcheck::pipeline::parse_pipeline(&read("pass/gpu-selector-toleration.yaml")).unwrap();
+    let names: Vec<&str> = p.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["evaluate", "prepare-data", "train"]);
+    assert_eq!(p.name.as_deref(), Some("gpu-selector-toleration"));
+    let train = &p.tasks[2];
+    assert_eq!(
+        train.image.as_deref(),
+        Some("nvidia/cuda:12.4.1-base-ubuntu22.04")
+    );
+    let gpu = &train.resources.extended[0];
+    assert_eq!(gpu.name, "nvidia.com/gpu");
+    assert_eq!(gpu.limit.as_ref().unwrap().raw, "1");
+    assert_eq!(
+        train.resources.memory_limit.as_ref().unwrap().shown(),
+        "resourceMemoryLimit: 16Gi"
+    );
+    assert_eq!(
+        train.node_selector,
+        [(
+            "cloud.google.com/gke-accelerator".to_string(),
+            "nvidia-l4".to_string()
+        )]
+    );
+    assert_eq!(
+        train.tolerations[0].shown(),
+        "nvidia.com/gpu Exists NoSchedule"
+    );
+    assert!(p.tasks[0].tolerations.is_empty() && p.tasks[0].node_selector.is_empty());
+
+    // Nested DAGs and loops are named as in the IR; one container shared by two components
+    // (one hash) keeps each component's own Kubernetes config.
+    let p = kfcheck::pipeline::parse_pipeline(&read("pass/nested-pipeline-loop.yaml")).unwrap();
+    let names: Vec<&str> = p.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["for-loop-2/say", "inner/say-2", "inner/train"]);
+    assert!(p.tasks[2].tolerations.len() == 1 && !p.tasks[2].resources.extended.is_empty());
+    assert!(p.tasks[0].tolerations.is_empty() && p.tasks[1].tolerations.is_empty());
+    assert_eq!(p.tasks[0].image, p.tasks[1].image);
+
+    // No finding in any such file is about KFP's machinery.
+    for f in files("fixtures/pipelines/v2-argo") {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let r = lint_text(&f.display().to_string(), &text, &LintOptions::default());
+        assert!(r.error.is_none(), "{}: {:?}", f.display(), r.error);
+        assert_eq!(r.format.map(|f| f.as_str()), Some("kfp-v2-argo"));
+        for finding in &r.findings {
+            let shown = format!("{finding:?}");
+            for machinery in [
+                "kfp-driver",
+                "kfp-launcher",
+                "should-be-overridden",
+                "system-",
+            ] {
+                assert!(
+                    !shown.contains(machinery),
+                    "{}: a finding about KFP's {machinery}: {finding:#?}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+/// A JSON string in such a workflow that does not parse is a clear error at its line, and
+/// never a panic nor a silently empty pipeline.
+#[test]
+fn malformed_json_in_a_kfp_v2_compiled_workflow_is_an_error() {
+    use kfcheck::pipeline::lint::lint_text;
+    let text = std::fs::read_to_string(
+        repo().join("fixtures/pipelines/v2-argo/pass/gpu-selector-toleration.yaml"),
+    )
+    .unwrap();
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let cases = [
+        // A workflow parameter: the task's Kubernetes config.
+        (
+            text.replacen(r#"'{"nodeSelector":{"#, r#"'{"nodeSelector":{{"#, 1),
+            "kubernetes-comp-train",
+            line_of("- name: kubernetes-comp-train"),
+        ),
+        // The root DAG.
+        (
+            text.replacen(r#"'{"dag":{"tasks":"#, r#"'{"dag":{"tasks":["#, 1),
+            "components-root",
+            line_of("- name: components-root"),
+        ),
+        // A driver task's own `task` argument.
+        (
+            text.replacen(
+                r#"'{"cachingOptions":{"enableCache":true},"componentRef":{"name":"comp-train"}"#,
+                r#"'{"cachingOptions":{"enableCache":true},"componentRef":{"name":"comp-train""#,
+                1,
+            ),
+            "train-driver",
+            line_of("name: train-driver"),
+        ),
+    ];
+    for (bad, names, line) in cases {
+        assert_ne!(bad, text);
+        let r = lint_text("bad.yaml", &bad, &LintOptions::default());
+        let e = r.error.unwrap_or_else(|| panic!("{names}: no error"));
+        assert!(
+            e.message.contains("malformed JSON") && e.message.contains(names),
+            "{e:?}"
+        );
+        assert_eq!(e.line, Some(line), "{e:?}");
+        assert_eq!(r.tasks, 0);
+    }
+    // A parameter the driver tasks name but the workflow does not define.
+    let missing = text.replacen(
+        "- name: kubernetes-comp-train",
+        "- name: kubernetes-other",
+        1,
+    );
+    let e = lint_text("missing.yaml", &missing, &LintOptions::default())
+        .error
+        .unwrap();
+    assert!(
+        e.message.contains("kubernetes-comp-train") && e.message.contains("not defined"),
+        "{e:?}"
+    );
 }

@@ -74,13 +74,7 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         tasks.push(task);
     }
     let meta = doc.metadata.as_ref();
-    let name = meta.and_then(|m| {
-        m.name.clone().or_else(|| {
-            m.generate_name
-                .clone()
-                .map(|g| g.trim_end_matches('-').to_string())
-        })
-    });
+    let name = workflow_name(doc);
     let sdk_version = meta
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.kfp_sdk_version.as_ref())
@@ -91,6 +85,17 @@ pub(crate) fn to_pipeline(doc: &Doc, text: &str) -> Result<Pipeline, ParseError>
         sdk_version,
         tasks,
         orphan_platform_executors: Vec::new(),
+    })
+}
+
+/// The workflow's name, else its `generateName` without the trailing `-`.
+pub(crate) fn workflow_name(doc: &Doc) -> Option<String> {
+    doc.metadata.as_ref().and_then(|m| {
+        m.name.clone().or_else(|| {
+            m.generate_name
+                .clone()
+                .map(|g| g.trim_end_matches('-').to_string())
+        })
     })
 }
 

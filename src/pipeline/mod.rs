@@ -1,10 +1,13 @@
-//! Compiled pipelines: parse KFP v2 IR, KFP v1 Argo and Tekton into one task model, lint it, and
-//! find who owns each file. Never writes to the files it reads.
+//! Compiled pipelines: parse KFP v2 IR, the KFP v2 backend's Argo Workflows, KFP v1 Argo and
+//! Tekton into one task model, lint it, and find who owns each file. Never writes to the files
+//! it reads.
 
 // Readers depend one way, each file only on those after it: `parse` (detects the format and
-// dispatches) → `v2`, `argo`, `tekton` (shapes to task model; `tekton` borrows from `argo`) →
-// `shapes` (the serde shapes of every format) → `yaml` (errors, scalars, lines, alias budget).
+// dispatches) → `argo_v2` (walks its JSON with `v2`) → `v2`, `argo`, `tekton` (shapes to task
+// model; `tekton` borrows from `argo`) → `shapes` (the serde shapes of every format) → `yaml`
+// (errors, scalars, lines, alias budget).
 pub mod argo;
+pub mod argo_v2;
 pub mod fit;
 pub mod inputs;
 pub mod labels;

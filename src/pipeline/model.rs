@@ -8,6 +8,9 @@ pub enum Format {
     KfpV2,
     /// KFP v1 compiled Argo Workflow (also WorkflowTemplate, CronWorkflow).
     Argo,
+    /// Argo Workflow compiled by the KFP v2 backend (driver/launcher templates; the tasks are
+    /// IR JSON in its parameters). Linted like `KfpV2`.
+    KfpV2Argo,
     /// KFP-Tekton PipelineRun (or Pipeline + Task documents).
     Tekton,
 }
@@ -17,6 +20,7 @@ impl Format {
         match self {
             Format::KfpV2 => "kfp-v2",
             Format::Argo => "argo-workflow",
+            Format::KfpV2Argo => "kfp-v2-argo",
             Format::Tekton => "tekton",
         }
     }

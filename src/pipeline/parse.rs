@@ -1,11 +1,11 @@
 //! Reads compiled pipeline text (YAML or JSON, one or more documents) into the task model.
 //! Detects the format from the content, never from the file name, and hands the documents to the
-//! format's reader (`v2`, `argo`, `tekton`).
+//! format's reader (`v2`, `argo_v2`, `argo`, `tekton`).
 
 use super::model::Pipeline;
 use super::shapes::Doc;
 use super::yaml::yaml_error;
-use super::{argo, tekton, v2};
+use super::{argo, argo_v2, tekton, v2};
 use serde::Deserialize;
 
 // Paths callers use (`parse::check_alias_budget`, `parse::ParseError`, ...) from before the
@@ -132,6 +132,13 @@ fn build(docs: Vec<Doc>, text: &str) -> Result<Pipeline, ParseError> {
         return v2::to_pipeline(ir, platform, text);
     }
     if let Some(doc) = docs.iter().find(|d| is_argo(d)) {
+        // The KFP v2 backend's output: KFP's driver/launcher templates and the IR as JSON
+        // parameters. Without the parameters it is read as any Argo workflow.
+        if argo_v2::has_kfp_templates(doc) {
+            if let Some(p) = argo_v2::to_pipeline(doc, text)? {
+                return Ok(p);
+            }
+        }
         return argo::to_pipeline(doc, text);
     }
     if docs.iter().any(is_tekton) {

@@ -1,7 +1,7 @@
 //! The serde shapes of every supported format: the `Doc` union of the top-level keys one pass
 //! over a document fills, the Kubernetes pieces (resources, tolerations, node affinity) that
 //! several formats share, and one submodule per format for the rest. Data and small accessors
-//! only; turning shapes into the task model is the job of `argo`, `tekton` and `v2`.
+//! only; turning shapes into the task model is the job of `argo`, `argo_v2`, `tekton` and `v2`.
 
 use super::model::{AffinityTerm, Requirement};
 use super::yaml::Scalar;
@@ -366,6 +366,59 @@ pub(crate) mod argo {
     pub(crate) struct PatchContainer {
         pub name: Option<String>,
         pub resources: Option<K8sResources>,
+    }
+}
+
+/// What a KFP v2 compiled Argo Workflow keeps outside its templates' containers: the workflow
+/// parameters (JSON strings of the IR's components, containers and Kubernetes configs) and the
+/// DAG tasks whose arguments name them. Read only for workflows with KFP's driver templates, in a
+/// second pass, so that the `arguments` of every other Argo workflow stay unread.
+pub(crate) mod kfp_argo {
+    use super::Scalar;
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct Workflow {
+        pub api_version: Option<String>,
+        pub kind: Option<String>,
+        pub spec: Option<WorkflowSpec>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct WorkflowSpec {
+        pub arguments: Option<Arguments>,
+        pub templates: Option<Vec<Template>>,
+        /// CronWorkflow nests the workflow spec.
+        pub workflow_spec: Option<Box<WorkflowSpec>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct Arguments {
+        pub parameters: Option<Vec<Parameter>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct Parameter {
+        pub name: Option<String>,
+        pub value: Option<Scalar>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct Template {
+        pub dag: Option<Dag>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct Dag {
+        pub tasks: Option<Vec<DagTask>>,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    pub(crate) struct DagTask {
+        pub name: Option<String>,
+        pub arguments: Option<Arguments>,
     }
 }
 

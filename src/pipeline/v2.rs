@@ -2,7 +2,9 @@
 //! Task → `componentRef` → component `executorLabel` → `deploymentSpec.executors[label]`.
 
 use super::model::{Extended, Format, Pipeline, Qty, Resources, Task, Toleration};
-use super::shapes::v2::{ComponentSpec, DagTask, Executor, ExecutorConfig, Platforms, V2Resources};
+use super::shapes::v2::{
+    ComponentSpec, Container, DagTask, ExecutorConfig, Platforms, V2Resources,
+};
 use super::shapes::{affinity_term, misplaced, Doc};
 use super::yaml::{offset_of, LineIndex, ParseError, Scalar};
 use std::collections::{BTreeMap, HashMap};
@@ -26,7 +28,6 @@ pub(crate) fn to_pipeline(
         .as_ref()
         .and_then(|d| d.executors.as_ref())
         .unwrap_or(&empty);
-    let components = ir.components.as_ref();
     let platform_execs = platform
         .and_then(|p| p.kubernetes.as_ref())
         .and_then(|k| k.deployment_spec.as_ref())
@@ -37,25 +38,26 @@ pub(crate) fn to_pipeline(
         offset_of(text, "platforms:").or_else(|| offset_of(text, "\"platforms\""));
 
     let executor_lines = deploy_offset.map(|o| LineIndex::new(text, o));
-    let mut ctx = Walk {
-        executors,
-        components,
-        platform_execs,
-        executor_lines,
-        tasks: Vec::new(),
-        built: HashMap::new(),
+    let line = |label: &str| executor_lines.as_ref().and_then(|l| l.key(label));
+    let walked = Ir {
+        root: ir.root.as_ref(),
+        components: ir
+            .components
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect(),
+        containers: executors
+            .iter()
+            .filter_map(|(k, e)| Some((k.as_str(), e.container.as_ref()?)))
+            .collect(),
+        platform: platform_execs
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v))
+            .collect(),
     };
-    if let Some(root) = &ir.root {
-        // Count first, by reference (each component once), so that nothing is expanded that
-        // would go over the limit.
-        let instances = ctx.instances(root, "root", 0, &mut HashMap::new())?;
-        if instances > MAX_TASK_INSTANCES {
-            return Err(ParseError::new(format!(
-                "pipeline DAG expands to {instances} task instances at all levels of nesting (components reused at many levels), over the limit of {MAX_TASK_INSTANCES}; not inspected"
-            )));
-        }
-        ctx.component(root, "", 0)?;
-    }
+    let tasks = tasks(&walked, &line)?;
     let orphan_platform_executors = platform_execs
         .map(|p| {
             let orphans: Vec<&String> = p
@@ -75,17 +77,53 @@ pub(crate) fn to_pipeline(
         format: Format::KfpV2,
         name: ir.pipeline_info.as_ref().and_then(|i| i.name.clone()),
         sdk_version: ir.sdk_version.clone(),
-        tasks: ctx.tasks,
+        tasks,
         orphan_platform_executors,
     })
 }
 
-struct Walk<'a> {
-    executors: &'a BTreeMap<String, Executor>,
-    components: Option<&'a BTreeMap<String, ComponentSpec>>,
-    platform_execs: Option<&'a BTreeMap<String, ExecutorConfig>>,
-    /// Lines of the keys below `deploymentSpec:`.
-    executor_lines: Option<LineIndex<'a>>,
+/// What the task walk reads of a v2 pipeline, wherever it is stored: the IR document's own maps
+/// (here), or the JSON strings of a workflow the KFP backend compiled (`argo_v2`).
+pub(crate) struct Ir<'a> {
+    pub root: Option<&'a ComponentSpec>,
+    /// Component name → spec (DAG or executor label).
+    pub components: BTreeMap<&'a str, &'a ComponentSpec>,
+    /// Executor label → the container it runs; labels of importers and resolvers are absent.
+    pub containers: BTreeMap<&'a str, &'a Container>,
+    /// Executor label → its kfp-kubernetes config.
+    pub platform: BTreeMap<&'a str, &'a ExecutorConfig>,
+}
+
+/// One task per container instance in the DAG below `ir.root`, named by its path of task names.
+/// `line` gives the line of an executor label's definition. Errors on cycles, on nesting deeper
+/// than [`MAX_DAG_DEPTH`] and on more than [`MAX_TASK_INSTANCES`] instances.
+pub(crate) fn tasks<'a>(
+    ir: &Ir<'a>,
+    line: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Vec<Task>, ParseError> {
+    let mut ctx = Walk {
+        ir,
+        line,
+        tasks: Vec::new(),
+        built: HashMap::new(),
+    };
+    if let Some(root) = ir.root {
+        // Count first, by reference (each component once), so that nothing is expanded that
+        // would go over the limit.
+        let instances = ctx.instances(root, "root", 0, &mut HashMap::new())?;
+        if instances > MAX_TASK_INSTANCES {
+            return Err(ParseError::new(format!(
+                "pipeline DAG expands to {instances} task instances at all levels of nesting (components reused at many levels), over the limit of {MAX_TASK_INSTANCES}; not inspected"
+            )));
+        }
+        ctx.component(root, "", 0)?;
+    }
+    Ok(ctx.tasks)
+}
+
+struct Walk<'a, 'w> {
+    ir: &'w Ir<'a>,
+    line: &'w dyn Fn(&str) -> Option<u64>,
     tasks: Vec<Task>,
     /// The task each executor label makes (`None`: no user container), built once per label and
     /// copied per instance.
@@ -96,15 +134,16 @@ struct Walk<'a> {
 /// number of DAG task instances below and including it.
 type Counts<'a> = HashMap<&'a str, Option<u64>>;
 
-impl<'a> Walk<'a> {
+impl<'a> Walk<'a, '_> {
     fn child(&self, task: &DagTask) -> Option<(&'a str, &'a ComponentSpec)> {
         let name = task
             .component_ref
             .as_ref()
             .and_then(|c| c.name.as_deref())?;
-        self.components
-            .and_then(|c| c.get_key_value(name))
-            .map(|(k, v)| (k.as_str(), v))
+        self.ir
+            .components
+            .get_key_value(name)
+            .map(|(k, v)| (*k, *v))
     }
 
     /// Task instances (DAG tasks at every level of nesting, as the expansion visits them) below `comp`,
@@ -205,7 +244,7 @@ impl<'a> Walk<'a> {
 
     /// The task an executor makes, without its name; `None` when nothing runs as a user container.
     fn build_task(&self, label: &str) -> Option<Task> {
-        let Some(container) = self.executors.get(label).and_then(|e| e.container.as_ref()) else {
+        let Some(container) = self.ir.containers.get(label) else {
             return None; // importer / resolver: nothing runs as a user container
         };
         // kfp-kubernetes CreatePVC/DeletePVC executors are stubs the KFP backend handles itself.
@@ -219,7 +258,7 @@ impl<'a> Walk<'a> {
         let mut task = Task {
             executor: Some(label.to_string()),
             image: container.image.clone(),
-            line: self.executor_lines.as_ref().and_then(|l| l.key(label)),
+            line: (self.line)(label),
             ignored_placement: misplaced(
                 "container",
                 [
@@ -233,7 +272,7 @@ impl<'a> Walk<'a> {
         if let Some(r) = &container.resources {
             task.resources = resources(r);
         }
-        if let Some(cfg) = self.platform_execs.and_then(|p| p.get(label)) {
+        if let Some(cfg) = self.ir.platform.get(label) {
             apply_platform(&mut task, cfg);
         }
         Some(task)

@@ -53,7 +53,7 @@ argo_build_into() {
   cp "$argo_tools/go.mod" "$tmp/src/go.mod"
   cp "$argo_tools/go.sum" "$tmp/src/go.sum"
   # -modfile keeps tools/argo/go.mod as committed; the replace points at the patched copy.
-  go mod edit -modfile="$tmp/src/go.mod" -replace "$argo_module=$tmp/src/argo-workflows"
+  go mod edit -replace "$argo_module=$tmp/src/argo-workflows" "$tmp/src/go.mod"
   ( cd "$argo_tools" && CGO_ENABLED=0 nice -n 19 go build -modfile="$tmp/src/go.mod" -trimpath \
       -ldflags "-s -w" -o "$tmp/" "$argo_module/cmd/workflow-controller" "$argo_module/cmd/argoexec" ) \
     || { rm -rf "$tmp"; die "go build of Argo failed"; }
@@ -102,6 +102,15 @@ data:
 EOF
 }
 
+# argo_crds_established: every argoproj.io CRD applied (argo_crd_files) is Established.
+argo_crds_established() {
+  local want have
+  want="$(argo_crd_files | wc -l)"
+  have="$(argo_k get crd -o jsonpath='{range .items[*]}{.spec.group} {.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' 2>/dev/null \
+    | awk '$1 == "argoproj.io" && $2 == "True"' | wc -l)"
+  ((have >= want))
+}
+
 argo_ready() { grep -q 'msg="Starting Workflow Controller"' "$state/logs/workflow-controller.log" 2>/dev/null; }
 
 argo_up() {
@@ -118,14 +127,23 @@ argo_up() {
   for f in "${files[@]}"; do args+=(-f "$f"); done
   argo_k apply --server-side --force-conflicts --field-manager kfcheck-sandbox "${args[@]}" >/dev/null \
     || die "applying the Argo CRDs failed"
-  argo_k wait --for condition=Established --timeout "${ready_timeout}s" "${args[@]}" >/dev/null \
-    || die "the Argo CRDs were not Established in ${ready_timeout}s"
+  # Polled: `kubectl wait` fails at once on a CRD that has no conditions yet.
+  local deadline=$((SECONDS + ready_timeout))
+  until argo_crds_established; do
+    ((SECONDS < deadline)) || die "the Argo CRDs were not Established in ${ready_timeout}s"
+    sleep 0.2
+  done
   argo_config_yaml | argo_k apply --server-side --force-conflicts --field-manager kfcheck-sandbox -f - >/dev/null
   mkdir -p "$state/pids" "$state/logs"
   printf '%s\n' "$abin" > "$state/argo-bin"
   # One controller, and a Workflow re-read every second rather than every 10 s (its default), so
   # that a sandbox run of short steps is not paced by the requeue.
   export LEADER_ELECTION_DISABLE=true DEFAULT_REQUEUE_TIME=1s
+  # The controller asks an image's registry for its entrypoint when a container has no command
+  # (seen: a DNS lookup of index.docker.io). Only addresses on this machine are ever reached:
+  # every HTTP(S) request but the apiserver's goes to a closed local port and fails at once.
+  export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
+  export https_proxy="$HTTPS_PROXY" http_proxy="$HTTP_PROXY" no_proxy="$NO_PROXY"
   bin="$abin" start_one workflow-controller \
     --kubeconfig "$state/kubeconfig" --namespace "$argo_namespace" --configmap "$argo_configmap" \
     --executor-image "${KFCHECK_ARGOEXEC_IMAGE:-kfcheck-argoexec:dev}" --log-format text

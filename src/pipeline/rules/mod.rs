@@ -227,7 +227,8 @@ pub(crate) fn has_accelerator_placement(task: &Task) -> bool {
 /// Picks the remediation wording for the SDK that produced the pipeline.
 pub(crate) fn per_format(p: &Pipeline, v2: &str, argo: &str, tekton: &str) -> String {
     match p.format {
-        Format::KfpV2 => v2,
+        // The backend compiles v2 IR into Argo; the author still writes kfp v2 code.
+        Format::KfpV2 | Format::KfpV2Argo => v2,
         Format::Argo => argo,
         Format::Tekton => tekton,
     }
