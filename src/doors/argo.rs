@@ -678,13 +678,7 @@ pub fn result_of(
 
 /// Why a Pending pod is not scheduled, from its PodScheduled condition.
 fn unschedulable(p: &Pod) -> Option<String> {
-    let c = p
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let c = super::not_scheduled(p)?;
     Some(redact(c.message.as_deref().unwrap_or("not scheduled")))
 }
 

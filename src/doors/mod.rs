@@ -107,3 +107,15 @@ pub trait Door: Send + Sync {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<RunResult, CheckError>>;
 }
+
+/// A pod's PodScheduled condition while it is not bound (the scheduler's reason and message).
+pub(crate) fn not_scheduled(
+    pod: &k8s_openapi::api::core::v1::Pod,
+) -> Option<&k8s_openapi::api::core::v1::PodCondition> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+}

@@ -128,13 +128,7 @@ fn probe_pod(name: &str, p: &Params, labels: BTreeMap<String, String>) -> Result
 
 /// What the scheduler said about a pod that is not bound: its PodScheduled condition.
 pub(crate) fn unscheduled_reason(pod: &Pod) -> Option<String> {
-    let c = pod
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let c = crate::doors::not_scheduled(pod)?;
     Some(match (&c.reason, &c.message) {
         (Some(r), Some(m)) => format!("{r}: {m}"),
         (Some(r), None) => r.clone(),

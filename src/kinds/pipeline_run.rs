@@ -244,6 +244,13 @@ impl Kind for PipelineRun {
         Box::pin(async move {
             let p: Params = cx.params()?;
             let sample = sample_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+            // What the verdict names: the Workflow the Argo door runs, else the compiled sample.
+            let mut named = (
+                "kfp-run",
+                sample.what().to_string(),
+                sample.shown.clone(),
+                "status poll(s)",
+            );
             let door: Box<dyn Door> = match p.door {
                 DoorName::Rest => Box::new(RestDoor::new(cx.kfp().await?, p.submit)),
                 DoorName::Notebook => {
@@ -263,6 +270,12 @@ impl Kind for PipelineRun {
                     };
                     let settings = argo_settings(&p).map_err(CheckError::Undecided)?;
                     let wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+                    named = (
+                        "workflow",
+                        wf.what(),
+                        wf.shown.clone(),
+                        "API request(s), the status watched",
+                    );
                     Box::new(ArgoDoor::new(
                         cx.kube().await?,
                         ns.to_string(),
@@ -276,16 +289,8 @@ impl Kind for PipelineRun {
             let submitted = door.submit(&dcx, &sample).await?;
             let deadline = run_deadline(cx.spec.timeout, p.run_timeout);
             let result = door.wait(&dcx, &submitted, deadline).await?;
-            let (what, subject, asked) = if p.door == DoorName::Argo {
-                let wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
-                let what = wf.what();
-                let subject = Subject::new("workflow", format!("{what} ({})", wf.shown));
-                (what, subject, "API request(s), the status watched")
-            } else {
-                let what = sample.what().to_string();
-                let subject = Subject::new("kfp-run", format!("{what} ({})", sample.shown));
-                (what, subject, "status poll(s)")
-            };
+            let (kind, what, shown, asked) = named;
+            let subject = Subject::new(kind, format!("{what} ({shown})"));
             let mut out = Outcome::default();
             match verdict(&result, subject, cx.spec.severity, &what) {
                 Ok(note) => out.notes.push(format!("{note}, {} {asked}", result.polls)),
