@@ -3,22 +3,19 @@
 //! the scenario sandbox, whose step pods kwok runs on its CPU and GPU nodes
 //! (tools/sandbox/kwok-stages/pod-workflow-*.yaml).
 //!
-//! kwok runs no container, so no `wait` container reports a step's outputs. The harness here
-//! plays that part, and only that part: for the steps of kfcheck's own sample Workflows it writes
-//! the WorkflowTaskResult the executor would have written (marked incomplete while the pod runs,
-//! then complete with the outputs, computed from the step's real inputs as the sample's script
-//! would), and says so on stderr. Everything else, the DAG, parameter passing, scheduling and
-//! phases, is the real controller's.
+//! kwok runs no container, so no `wait` container reports a step's outputs. The sandbox's
+//! stand-in (`kwok-task-results`, tools/argo/taskresults, started by `scripts/sandbox argo up`)
+//! plays that part, and only that part: for the steps of kfcheck's own sample Workflows on kwok's
+//! nodes it writes the WorkflowTaskResult the executor would have written, with the outputs
+//! computed from the step's real inputs as the sample's script would, and logs each one.
+//! Everything else, the DAG, parameter passing, scheduling and phases, is the real controller's.
 //!
 //! One test, the cases in order: the controller is stopped and started in one of them.
 
 mod common;
 
 use common::{check, code, json, kfcheck, scenario_sandbox, stderr, write, Kubectl};
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const NS: &str = "kubeflow-user-example-com";
@@ -50,107 +47,6 @@ fn run_check(dir: &Path, suite: &Path, check_yaml: &str) -> (i32, serde_json::Va
 
 fn argo_check(id: &str, params: &str) -> String {
     format!("id: {id}\nkind: pipeline-run\ntitle: raw YAML\ncategory: argo\ntimeout: 90s\nparams:\n  door: argo\n{params}")
-}
-
-/// The outputs kfcheck's sample steps write, from their inputs (what their scripts compute).
-fn sample_outputs(template: &serde_json::Value) -> Option<serde_json::Value> {
-    let input = |name: &str| {
-        template["inputs"]["parameters"]
-            .as_array()?
-            .iter()
-            .find(|p| p["name"] == name)?["value"]
-            .as_str()
-            .map(str::to_string)
-    };
-    let (name, value) = match template["name"].as_str()? {
-        "make-numbers" => {
-            let count: u64 = input("count")?.parse().ok()?;
-            let numbers: Vec<String> = (1..=count).map(|n| n.to_string()).collect();
-            ("numbers", numbers.join(" "))
-        }
-        "sum-numbers" => {
-            let total: u64 = input("numbers")?
-                .split_whitespace()
-                .filter_map(|n| n.parse::<u64>().ok())
-                .sum();
-            ("total", total.to_string())
-        }
-        "gpu-probe" => ("gpu-name", "NVIDIA L4".to_string()),
-        _ => return None,
-    };
-    Some(serde_json::json!({"parameters": [{"name": name, "value": value}]}))
-}
-
-/// Plays the executor's task-result reports for the sample steps on kwok's nodes until stopped:
-/// the controller holds a step with outputs Running until a result brings them.
-#[allow(clippy::print_stderr, reason = "the harness says what it wrote")]
-fn task_result_harness(k: Kubectl, stop: Arc<AtomicBool>) {
-    let mut written: BTreeSet<String> = BTreeSet::new();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(150));
-        let o = k.try_run(
-            &[
-                "-n",
-                NS,
-                "get",
-                "pods",
-                "-l",
-                "workflows.argoproj.io/workflow",
-                "-o",
-                "json",
-            ],
-            None,
-        );
-        let pods: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        for p in pods["items"].as_array().into_iter().flatten() {
-            let node_id = p["metadata"]["annotations"]["workflows.argoproj.io/node-id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let wf = p["metadata"]["labels"]["workflows.argoproj.io/workflow"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if p["status"]["phase"] != "Succeeded"
-                || node_id.is_empty()
-                || written.contains(&node_id)
-            {
-                continue;
-            }
-            // The step's template name and inputs, as the controller resolved them.
-            let o = k.try_run(&["-n", NS, "get", "workflow", &wf, "-o", "json"], None);
-            let w: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-            let node = &w["status"]["nodes"][&node_id];
-            let step = serde_json::json!({"name": node["templateName"], "inputs": node["inputs"]});
-            let Some(outputs) = sample_outputs(&step) else {
-                written.insert(node_id);
-                continue;
-            };
-            let result = serde_json::json!({
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "WorkflowTaskResult",
-                "metadata": {"name": node_id, "namespace": NS, "labels": {
-                    "workflows.argoproj.io/workflow": wf,
-                    "workflows.argoproj.io/report-outputs-completed": "true"}},
-                "outputs": outputs,
-            });
-            let o = k.try_run(
-                &[
-                    "apply",
-                    "--server-side",
-                    "--field-manager",
-                    "kfcheck-test-harness",
-                    "-f",
-                    "-",
-                ],
-                Some(&result.to_string()),
-            );
-            if o.status.success() {
-                eprintln!("harness: wrote the task result of {node_id} (kwok runs no wait container): {outputs}");
-                written.insert(node_id);
-            }
-        }
-    }
 }
 
 /// kfcheck's Workflows still there once deletion has had time to finish (foreground deletion
@@ -227,11 +123,6 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     common::sandbox(&dir, &["scenario", "healthy"]);
     common::sandbox(&dir, &["argo", "up"]);
     let k = Kubectl::new(&dir);
-    let stop = Arc::new(AtomicBool::new(false));
-    let harness = {
-        let (k, stop) = (Kubectl::new(&dir), stop.clone());
-        std::thread::spawn(move || task_result_harness(k, stop))
-    };
     let tmp = tempfile::tempdir().unwrap();
     let suite = tmp.path();
     std::fs::create_dir_all(suite.join("workflows")).unwrap();
@@ -250,6 +141,11 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         "{notes}"
     );
     assert!(notes.contains("the status watched"), "{notes}");
+    let standin = std::fs::read_to_string(dir.join("logs/kwok-task-results.log")).unwrap();
+    assert!(
+        standin.contains("(sum-numbers): wrote the task result") && standin.contains("{total 28}"),
+        "the stand-in wrote the results of kwok's steps (1+...+7 = 28):\n{standin}"
+    );
     assert_eq!(
         workflows_left(&k),
         "",
@@ -369,7 +265,4 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     common::sandbox(&dir, &["argo", "up"]);
     assert!(down.is_ok(), "the controller-down case failed (above)");
     assert_eq!(workflows_left(&k), "");
-
-    stop.store(true, Ordering::Relaxed);
-    harness.join().unwrap();
 }

@@ -37,6 +37,26 @@ argo_bin_dir() { printf '%s/argo/%s' "$cache" "$(argo_bin_hash)"; }
 
 argo_build() { cached_build "$(argo_bin_dir)" "argo-workflows $(argo_version)" argo_build_into; }
 
+# The sandbox's stand-in for the wait container on kwok's nodes (tools/argo/taskresults), a
+# build of its own so that changing it never rebuilds Argo.
+standin_bin_dir() {
+  local h
+  h="$({
+    cat "$argo_tools/go.mod" "$argo_tools/go.sum" "$argo_tools/taskresults/main.go"
+    go env GOVERSION GOOS GOARCH
+  } | sha256sum | cut -c1-16)"
+  printf '%s/argo/kwok-task-results-%s' "$cache" "$h"
+}
+
+standin_build() { cached_build "$(standin_bin_dir)" "kwok-task-results" standin_build_into; }
+
+standin_build_into() {
+  local tmp="$1"
+  ( cd "$argo_tools" && CGO_ENABLED=0 nice -n 19 go build -trimpath -ldflags "-s -w" \
+      -o "$tmp/kwok-task-results" ./taskresults ) \
+    || { rm -rf "$tmp"; die "go build of tools/argo/taskresults failed"; }
+}
+
 # argo_build_into TMP DIR: the cached_build recipe.
 argo_build_into() {
   local tmp="$1" dir="$2" src
@@ -111,14 +131,17 @@ argo_crds_established() {
   ((have >= want))
 }
 
+standin_ready() { grep -q 'watching Workflow pods' "$state/logs/kwok-task-results.log" 2>/dev/null; }
+
 argo_ready() { grep -q 'msg="Starting Workflow Controller"' "$state/logs/workflow-controller.log" 2>/dev/null; }
 
 argo_up() {
   [[ -f "$state/kubeconfig" ]] || die "the sandbox is not up (scripts/sandbox up first)"
   lock_state
-  local t0=$SECONDS abin
+  local t0=$SECONDS abin sbin
   abin="$(argo_build)"
-  if pid_of workflow-controller >/dev/null && argo_ready; then
+  sbin="$(standin_build)"
+  if pid_of workflow-controller >/dev/null && argo_ready && pid_of kwok-task-results >/dev/null; then
     log "argo: already up"
     return 0
   fi
@@ -149,6 +172,11 @@ argo_up() {
     --executor-image "${KFCHECK_ARGOEXEC_IMAGE:-kfcheck-argoexec:dev}" --log-format text
   wait_until workflow-controller 0.2 argo_ready \
     || fail_component workflow-controller "not ready after ${ready_timeout}s"
+  # kwok's pods run no wait container: the stand-in writes the task results of their steps.
+  pid_of kwok-task-results >/dev/null \
+    || bin="$sbin" start_one kwok-task-results --kubeconfig "$state/kubeconfig"
+  wait_until kwok-task-results 0.2 standin_ready \
+    || fail_component kwok-task-results "not ready after ${ready_timeout}s"
   log "argo: workflow-controller $(argo_version) up in $((SECONDS - t0))s (pid $(pid_of workflow-controller))"
 }
 
@@ -159,16 +187,20 @@ argo_down() {
   else
     log "argo: the controller is not running"
   fi
+  if pid_of kwok-task-results >/dev/null; then stop_group kwok-task-results; fi
 }
 
 argo_status() {
-  local pid
-  if pid="$(pid_of workflow-controller)"; then
-    printf '%-24s running (pid %s)\n' workflow-controller "$pid"
-  else
-    printf '%-24s not running\n' workflow-controller
-    return 1
-  fi
+  local pid name rc=0
+  for name in workflow-controller kwok-task-results; do
+    if pid="$(pid_of "$name")"; then
+      printf '%-24s running (pid %s)\n' "$name" "$pid"
+    else
+      printf '%-24s not running\n' "$name"
+      rc=1
+    fi
+  done
+  return "$rc"
 }
 
 cmd_argo() {
@@ -177,7 +209,7 @@ cmd_argo() {
     up) argo_up ;;
     down) argo_down ;;
     status) argo_status ;;
-    build) argo_build ;;
+    build) argo_build; standin_build ;;
     bin) argo_bin_dir; echo ;;
     *) die "usage: scripts/sandbox argo up|down|status|build|bin" ;;
   esac
