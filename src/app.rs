@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::List => with_suite(g, |s| commands::list(g.output, s)),
         Command::Explain { name } => with_suite(g, |s| commands::explain(s, name)),
         Command::Lint(args) => with_suite(g, |_| commands::lint(g, args)),
+        Command::ApplyCheck { files } => commands::apply_check(g, files),
         Command::Cleanup { dry_run, run_id } => {
             with_suite(g, |_| commands::cleanup(g, *dry_run, run_id.as_deref()))
         }
@@ -56,6 +57,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
         Command::All => ("all", &Format::ALL),
         Command::Run { .. } => ("run", &Format::ALL),
         Command::Lint(_) => ("lint", &Format::ALL),
+        Command::ApplyCheck { .. } => ("apply-check", &Format::ALL),
         Command::List => ("list", &[Format::Table, Format::Json]),
         // The probe's output is its JSON line, whatever the format.
         Command::Probe(_) => ("probe", &[Format::Table, Format::Json]),

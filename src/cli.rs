@@ -269,6 +269,18 @@ pub enum Command {
     },
     /// Inspect compiled pipeline YAML (KFP v2 IR, KFP v1 Argo, Tekton); never edits it.
     Lint(LintArgs),
+    /// Ask the live cluster whether it would accept YAML before anyone submits it: every object
+    /// in the files (an Argo Workflow, KFP v1 compiled YAML, a Workflow the KFP v2 backend
+    /// compiled, any Kubernetes object) is sent as a server-side dry run (dryRun=All, strict
+    /// field validation), so schema, admission-webhook and quota errors show now. Nothing is
+    /// persisted; the files are never edited. Objects without a namespace go to -n (else
+    /// default). Exit 0 when every object is accepted, 1 when one is refused, 3 when one could
+    /// not be asked (no cluster, no permission, a KFP v2 pipeline spec, which is not a
+    /// Kubernetes object).
+    ApplyCheck {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Delete what earlier runs left behind: only objects labelled
     /// app.kubernetes.io/managed-by=kfcheck, in every namespace, Docker containers with that
     /// label when a Docker engine is configured, and (with a KFP endpoint) KFP runs, experiments

@@ -45,6 +45,47 @@ fn run_check(dir: &Path, suite: &Path, check_yaml: &str) -> (i32, serde_json::Va
     (code(&o), json(&o), stderr(&o))
 }
 
+/// kfcheck `-n NS run argo` (the default suite's argo-cpu-sample and argo-gpu-sample, with the
+/// checks of `suite` overriding them by id): exit code, JSON report, JUnit text.
+fn run_argo(dir: &Path, suite: &Path) -> (i32, serde_json::Value, String) {
+    let kubeconfig = dir.join("kubeconfig");
+    let junit = suite.join("report.xml");
+    let o = kfcheck(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--suite",
+        suite.to_str().unwrap(),
+        "-n",
+        NS,
+        "run",
+        "argo",
+        "-o",
+        "json",
+        "--report",
+        &format!("junit={}", junit.display()),
+    ]);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let doc = json(&o);
+    assert!(
+        jsonschema::validator_for(&schema).unwrap().is_valid(&doc),
+        "the report with its door matrix follows schema/report.schema.json:\n{doc:#}"
+    );
+    (code(&o), doc, std::fs::read_to_string(junit).unwrap())
+}
+
+/// The door matrix's diagnosis patterns of a report.
+fn diagnoses(doc: &serde_json::Value) -> Vec<String> {
+    doc["doors"]["diagnoses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["pattern"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn argo_check(id: &str, params: &str) -> String {
     format!("id: {id}\nkind: pipeline-run\ntitle: raw YAML\ncategory: argo\ntimeout: 90s\nparams:\n  door: argo\n{params}")
 }
@@ -115,6 +156,109 @@ const SIDECAR: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadat
 
 const SECOND_CONTROLLER: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: kfcheck-test-argo}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: workflow-controller, namespace: kfcheck-test-argo}\nspec:\n  selector: {matchLabels: {app: second-controller}}\n  template:\n    metadata: {labels: {app: second-controller}}\n    spec:\n      containers:\n      - {name: main, image: quay.io/argoproj/workflow-controller:v4.0.5}\n";
 
+/// `kfcheck apply-check`: server-side dry runs against the sandbox's real API server (with the
+/// full-schema Workflow CRD and a real ResourceQuota); nothing is persisted.
+fn apply_check(dir: &Path, k: &Kubectl) {
+    let files = tempfile::tempdir().unwrap();
+    let typo = write(
+        files.path(),
+        "typo.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: typo-}\nspec:\n  entrypoint: main\n  templates:\n  - name: main\n    container: {image: python:3.11-slim, commandd: [python3]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: kfcheck-test-apply}\ndata: {a: b}\n---\napiVersion: nope.example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let pod = write(
+        files.path(),
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kfcheck-test-apply, namespace: kfcheck-test-quota}\nspec:\n  containers: [{name: main, image: busybox:1.36}]\n",
+    );
+    let kubeconfig = dir.join("kubeconfig");
+    let run = |paths: &[&Path]| {
+        let mut args = vec![
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-n",
+            NS,
+            "apply-check",
+        ];
+        args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+        args.extend(["-o", "json"]);
+        let o = kfcheck(&args);
+        (code(&o), check(&json(&o), "apply-check").clone())
+    };
+    // kfcheck's own sample Workflows and a Workflow the KFP v2 backend compiled are accepted.
+    let (rc, c) = run(&[
+        &common::repo().join("checks/workflows/kfcheck-cpu-sample.yaml"),
+        &common::repo().join("checks/workflows/kfcheck-gpu-sample.yaml"),
+        &common::repo().join("fixtures/pipelines/v2-argo/pass/gpu-selector-toleration.yaml"),
+    ]);
+    assert_eq!((rc, c["status"].as_str()), (0, Some("passed")), "{c:#}");
+    assert!(
+        c["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("3 of 3 object(s) accepted"),
+        "{c:#}"
+    );
+    // A misspelt field (strict field validation) and a kind the cluster does not serve are
+    // refused by name; the ConfigMap beside them is accepted and not created.
+    let (rc, c) = run(&[&typo]);
+    assert_eq!((rc, c["status"].as_str()), (1, Some("failed")), "{c:#}");
+    let found: Vec<String> = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{} {}", f["rule"], f["message"]))
+        .collect();
+    assert!(
+        found[0].contains("apply-rejected")
+            && found[0].contains("unknown field \\\"spec.templates[0].container.commandd\\\""),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("apply-kind-unknown") && found[1].contains("nope.example.com/v1 Widget"),
+        "{found:?}"
+    );
+    assert!(k
+        .try_run(&["-n", NS, "get", "configmap", "kfcheck-test-apply"], None)
+        .stdout
+        .is_empty());
+    // A namespace's quota refuses the object.
+    k.run(&["create", "namespace", "kfcheck-test-quota"], None);
+    k.run(
+        &[
+            "-n",
+            "kfcheck-test-quota",
+            "create",
+            "quota",
+            "none",
+            "--hard=pods=0",
+        ],
+        None,
+    );
+    k.wait_for(
+        "kfcheck-test-quota",
+        "resourcequota/none",
+        "{.status.hard.pods}",
+        "0",
+        Duration::from_secs(30),
+    );
+    let (rc, c) = run(&[&pod]);
+    k.run(
+        &["delete", "namespace", "kfcheck-test-quota", "--wait=false"],
+        None,
+    );
+    assert_eq!(rc, 1, "{c:#}");
+    assert!(
+        c["findings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("a quota or limit range of the namespace refuses it"),
+        "{c:#}"
+    );
+    // A KFP v2 pipeline spec is not a Kubernetes object: undecided, never a pass.
+    let (rc, c) = run(&[&common::repo().join("checks/pipelines/kfcheck-cpu-sample.yaml")]);
+    assert_eq!((rc, c["status"].as_str()), (3, Some("errored")), "{c:#}");
+}
+
 #[test]
 fn the_raw_yaml_door_against_a_real_argo_controller() {
     let Some(dir) = scenario_sandbox() else {
@@ -123,6 +267,7 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     common::sandbox(&dir, &["scenario", "healthy"]);
     common::sandbox(&dir, &["argo", "up"]);
     let k = Kubectl::new(&dir);
+    apply_check(&dir, &k);
     let tmp = tempfile::tempdir().unwrap();
     let suite = tmp.path();
     std::fs::create_dir_all(suite.join("workflows")).unwrap();
@@ -150,6 +295,39 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         workflows_left(&k),
         "",
         "the Workflow is deleted after the run"
+    );
+
+    // The default suite's raw-YAML checks (`kfcheck -n PROFILE run argo`): both pass, and the
+    // door matrix has their two cells and nothing to diagnose.
+    let overrides = tempfile::tempdir().unwrap();
+    let (rc, doc, junit) = run_argo(&dir, overrides.path());
+    assert_eq!(rc, 0, "{doc:#}");
+    for id in ["argo-cpu-sample", "argo-gpu-sample"] {
+        assert_eq!(check(&doc, id)["status"], "passed", "{doc:#}");
+    }
+    let cells: Vec<String> = doc["doors"]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}/{} {}", c["door"], c["mode"], c["state"]).replace('"', ""))
+        .collect();
+    assert_eq!(cells, ["argo/cpu passed", "argo/gpu passed"], "{doc:#}");
+    assert!(diagnoses(&doc).is_empty(), "{doc:#}");
+    assert!(junit.contains("name=\"argo/gpu\""), "{junit}");
+
+    // GPU steps cannot be placed (a GPU type no node has) while CPU passes: the matrix says GPU
+    // infrastructure, in every report.
+    write(
+        overrides.path(),
+        "argo-gpu-sample.yaml",
+        "id: argo-gpu-sample\nkind: pipeline-run\ntitle: GPU type no node has\ncategory: argo\ntimeout: 60s\nparams:\n  door: argo\n  mode: gpu\n  gpu: {type: nvidia-h100-80gb}\n  run_timeout: 6s\n",
+    );
+    let (rc, doc, junit) = run_argo(&dir, overrides.path());
+    assert_eq!(rc, 1, "{doc:#}");
+    assert_eq!(diagnoses(&doc), ["doors-gpu-only"], "{doc:#}");
+    assert!(
+        junit.contains("doors-gpu-only") && junit.contains("failed: argo-gpu-sample failed"),
+        "{junit}"
     );
 
     // Healthy, GPU: the step lands on the GPU node.
@@ -250,7 +428,8 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         None,
     );
 
-    // The controller down (its Deployment still reports ready): nothing acts on the Workflow.
+    // The controller down (its Deployment still reports ready): nothing acts on the Workflow,
+    // and with every door failing in both modes the matrix points below KFP.
     common::sandbox(&dir, &["argo", "down"]);
     let down = std::panic::catch_unwind(|| {
         fails_with(
@@ -261,6 +440,16 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
             "argo-controller-not-acting",
             "kubeflow/workflow-controller reports ready yet did not act",
         );
+        for mode in ["cpu", "gpu"] {
+            write(
+                overrides.path(),
+                &format!("argo-{mode}-sample.yaml"),
+                &format!("id: argo-{mode}-sample\nkind: pipeline-run\ntitle: t\ncategory: argo\ntimeout: 60s\nparams:\n  door: argo\n  mode: {mode}\n  start_timeout: 4s\n"),
+            );
+        }
+        let (rc, doc, _) = run_argo(&dir, overrides.path());
+        assert_eq!(rc, 1, "{doc:#}");
+        assert_eq!(diagnoses(&doc), ["doors-everything-fails"], "{doc:#}");
     });
     common::sandbox(&dir, &["argo", "up"]);
     assert!(down.is_ok(), "the controller-down case failed (above)");

@@ -2,8 +2,8 @@
 //! as a snapshot diff to review, never silently.
 
 use kfcheck::model::{
-    exit_code_for, CheckResult, Evidence, Finding, NeedState, Problem, RunReport, Severity, Status,
-    Subject,
+    exit_code_for, CheckResult, DoorRun, Evidence, Finding, NeedState, Problem, RunReport,
+    Severity, Status, Subject,
 };
 use kfcheck::report::{render, Format, TableOptions};
 
@@ -60,6 +60,16 @@ fn fixed_report() -> RunReport {
     errored.reason = Some("kfcheck lacks permission to list pods in namespace team-a".into());
     let mut timed = check("slow", "site", Status::TimedOut);
     timed.reason = Some("check timed out after 1s".into());
+    let mut argo = check("argo-cpu-sample", "argo", Status::Failed);
+    argo.findings = vec![Finding {
+        rule: "argo-taskresult-rbac".into(),
+        severity: Severity::Error,
+        message: "ServiceAccount default-editor may not create or patch workflowtaskresults".into(),
+        subject: Subject::new("workflow", "kfcheck-cpu-sample"),
+        evidence: vec![],
+        remediation: "Grant the ServiceAccount create and patch on workflowtaskresults.".into(),
+        owner: None,
+    }];
     RunReport {
         run_id: "0123456789".into(),
         started_at: "2026-11-29T10:00:00Z".into(),
@@ -78,6 +88,20 @@ fn fixed_report() -> RunReport {
             failed,
             errored,
             timed,
+            check("kfp-cpu-sample", "kfp", Status::Passed),
+            argo,
+        ],
+        doors: vec![
+            DoorRun {
+                check: "kfp-cpu-sample".into(),
+                door: "rest",
+                mode: "cpu",
+            },
+            DoorRun {
+                check: "argo-cpu-sample".into(),
+                door: "argo",
+                mode: "cpu",
+            },
         ],
     }
 }

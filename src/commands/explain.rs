@@ -2,6 +2,7 @@
 //! verifies, why it matters and how to fix it, from the registries' own metadata.
 
 use crate::kinds::{find_finding_rule, find_kind, Effect, KindRef, KINDS};
+use crate::model::matrix::{find_pattern, PATTERNS};
 use crate::model::{AppOutput, ExitStatus};
 use crate::pipeline::rules::{find_rule, RULES};
 use crate::suite::Suite;
@@ -96,6 +97,11 @@ pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
             r.summary,
             r.fix
         ));
+    } else if let Some(p) = find_pattern(name) {
+        out.push_str(&format!(
+            "Door matrix pattern {}\n\nWhen: {}\nWhere the fault is: {}\nWhat to read first: {}\n\nThe matrix compares kfcheck's sample runs through the REST door (kfp-cpu-sample, kfp-gpu-sample), the notebook door (notebook-cpu-sample, notebook-gpu-sample) and raw YAML (argo-cpu-sample, argo-gpu-sample) when a run covers two door/mode cells or more; a cell that was skipped or errored counts neither way.\n",
+            p.id, p.when, p.points_to, p.look_at
+        ));
     } else {
         let kinds: Vec<&str> = KINDS.iter().map(|k| k.meta().name).collect();
         let known = suite
@@ -104,6 +110,7 @@ pub(crate) fn explain(suite: &Suite, name: &str) -> AppOutput {
             .map(|c| c.id.as_str())
             .chain(kinds.iter().copied())
             .chain(RULES.iter().map(|r| r.id))
+            .chain(PATTERNS.iter().map(|p| p.id))
             .chain(
                 KINDS
                     .iter()

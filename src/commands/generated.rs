@@ -39,6 +39,11 @@ fn with_names(cmd: clap::Command) -> clap::Command {
             .iter()
             .flat_map(|k| k.meta().rules.iter().map(|r| r.id.to_string())),
     );
+    names.extend(
+        crate::model::matrix::PATTERNS
+            .iter()
+            .map(|p| p.id.to_string()),
+    );
     names.sort();
     names.dedup();
     let levels: Vec<String> = crate::pipeline::rules::RULES

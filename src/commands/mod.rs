@@ -2,6 +2,7 @@
 //! command turns its flags into the lower layers' own parameters and its result into an
 //! `AppOutput` (commands never print).
 
+mod apply_check;
 mod cleanup;
 mod explain;
 mod generated;
@@ -14,6 +15,7 @@ mod run;
 mod shared;
 mod signals;
 
+pub(crate) use apply_check::apply_check;
 pub(crate) use cleanup::cleanup;
 pub(crate) use explain::explain;
 pub(crate) use generated::{completions, man};

@@ -6,7 +6,7 @@ use super::shared::settings;
 use super::signals::ShutdownSignals;
 use crate::cli::{ColorChoice, FailOn, Global};
 use crate::context::{Need, Needs};
-use crate::model::{exit_code_for, AppOutput, Event, ExitStatus, RunReport};
+use crate::model::{exit_code_for, AppOutput, DoorRun, Event, ExitStatus, RunReport};
 use crate::report::{Progress, Rendered, Reporter, TableOptions};
 use crate::runner::{run_checks, Janitor, RunOptions, StopReason};
 use crate::suite::{select, CheckSpec, Selection, Suite};
@@ -91,6 +91,17 @@ pub(crate) fn execute(
         ));
     }
     let checks: Vec<CheckSpec> = picked.into_iter().cloned().collect();
+    let doors: Vec<DoorRun> = checks
+        .iter()
+        .filter_map(|c| {
+            let (door, mode) = c.kind.sample_door(&c.params)?;
+            Some(DoorRun {
+                check: c.id.clone(),
+                door,
+                mode,
+            })
+        })
+        .collect();
     let mut settings = settings(g);
     // `lint --cluster` asked for the cluster: not finding one is an error, not a skip.
     if require_kube && !settings.required.contains(&Need::Kube) {
@@ -154,6 +165,7 @@ pub(crate) fn execute(
         interrupted: stop == StopReason::Interrupted,
         needs,
         results,
+        doors,
     };
     let mut exit = exit_code_for(&report, g.fail_on == FailOn::Warning);
     // A selection word that matched nothing is a typo a CI gate must not swallow; when nothing at

@@ -1,6 +1,7 @@
 //! Check kinds: Rust code that gathers facts and evaluates them. A check in `checks/*.yaml` is an
 //! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
 
+mod apply_dry_run;
 mod container_run;
 mod container_storage;
 mod context;
@@ -69,6 +70,12 @@ pub trait Kind: Send + Sync + 'static {
     fn needs(&self, _params: &serde_json::Value) -> Vec<Need> {
         self.meta().needs.to_vec()
     }
+    /// The door and mode through which a check of this kind runs kfcheck's own sample, for the
+    /// report's door matrix (`pipeline-run`); `None` for every other kind and for a check that
+    /// runs a pipeline or Workflow of the user's.
+    fn sample_door(&self, _params: &serde_json::Value) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// Gathers and evaluates. Must not print; must register cleanup before creating anything.
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>>;
 }
@@ -77,6 +84,7 @@ pub type KindRef = &'static dyn Kind;
 
 /// Every kind kfcheck knows. Adding a kind = one file + one line here.
 pub static KINDS: &[KindRef] = &[
+    &apply_dry_run::ApplyDryRun,
     &container_run::ContainerRun,
     &container_storage::ContainerStorage,
     &crds_present::CrdsPresent,
@@ -325,7 +333,11 @@ mod tests {
     fn every_kind_is_used_by_the_default_suite() {
         let suite = crate::suite::load_suite(&[]).unwrap();
         // `exec` is the plug-in kind for user suites; examples/suite/ and the CLI tests use it.
-        for k in KINDS.iter().filter(|k| k.meta().name != "exec") {
+        // `apply-dry-run` is `kfcheck apply-check`'s kind, for the user's files (tests/argo.rs).
+        for k in KINDS
+            .iter()
+            .filter(|k| !["exec", "apply-dry-run"].contains(&k.meta().name))
+        {
             assert!(
                 suite
                     .checks

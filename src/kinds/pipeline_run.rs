@@ -120,11 +120,17 @@ impl Params {
 
 /// The compiled sample of the mode unless the check names one.
 fn pipeline_path(p: &Params) -> Result<String, String> {
-    Ok(match (&p.pipeline, p.mode()?) {
-        (Some(path), _) => path.clone(),
-        (None, Mode::Cpu) => "pipelines/kfcheck-cpu-sample.yaml".into(),
-        (None, Mode::Gpu) => "pipelines/kfcheck-gpu-sample.yaml".into(),
+    Ok(match &p.pipeline {
+        Some(path) => path.clone(),
+        None => default_pipeline(p.mode()?).into(),
     })
+}
+
+fn default_pipeline(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Cpu => "pipelines/kfcheck-cpu-sample.yaml",
+        Mode::Gpu => "pipelines/kfcheck-gpu-sample.yaml",
+    }
 }
 
 /// The Argo door's settings; given to another door they are a mistake.
@@ -238,6 +244,16 @@ impl Kind for PipelineRun {
             .map(|p| p.door)
             .unwrap_or_default();
         vec![door.need()]
+    }
+
+    fn sample_door(&self, params: &serde_json::Value) -> Option<(&'static str, &'static str)> {
+        let p: Params = typed_params(params).ok()?;
+        let mode = p.mode().ok()?;
+        let own_pipeline = p
+            .pipeline
+            .as_deref()
+            .is_none_or(|x| x == default_pipeline(mode));
+        (own_pipeline && p.workflow.is_none()).then_some((p.door.name(), mode.name()))
     }
 
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {

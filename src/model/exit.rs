@@ -162,6 +162,7 @@ mod tests {
             interrupted: false,
             needs,
             results,
+            doors: vec![],
         }
     }
 

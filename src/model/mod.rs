@@ -6,6 +6,7 @@ mod check_error;
 mod event;
 mod exit;
 mod finding;
+pub mod matrix;
 mod output;
 pub mod owned;
 mod result;
@@ -18,6 +19,7 @@ pub use exit::{exit_code_for, not_run, verdict_reason, ExitStatus};
 pub use finding::{
     concat_rules, Evidence, Finding, FindingRule, Problem, Severity, Subject, Suppressed,
 };
+pub use matrix::DoorMatrix;
 pub use output::AppOutput;
-pub use result::{CheckResult, NeedState, RunReport, Status, Summary};
+pub use result::{CheckResult, DoorRun, NeedState, RunReport, Status, Summary};
 pub use sweep::SweepReport;

@@ -114,4 +114,15 @@ pub struct RunReport {
     pub interrupted: bool,
     pub needs: Vec<NeedState>,
     pub results: Vec<CheckResult>,
+    /// The selected checks that run kfcheck's samples through a door, for the door matrix.
+    pub doors: Vec<DoorRun>,
+}
+
+/// One selected check that runs kfcheck's sample through `door` in `mode` (the door matrix:
+/// `model::matrix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoorRun {
+    pub check: String,
+    pub door: &'static str,
+    pub mode: &'static str,
 }

@@ -23,6 +23,65 @@ struct Doc<'a> {
     summary: Summary,
     needs: Vec<Need<'a>>,
     checks: Vec<Check<'a>>,
+    /// The door matrix (an addition: absent when the run covers fewer than two door/mode cells).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    doors: Option<Doors>,
+}
+
+#[derive(Serialize)]
+struct Doors {
+    cells: Vec<DoorCell>,
+    diagnoses: Vec<DoorDiagnosis>,
+}
+
+#[derive(Serialize)]
+struct DoorCell {
+    door: &'static str,
+    mode: &'static str,
+    state: &'static str,
+    checks: Vec<DoorCheck>,
+}
+
+#[derive(Serialize)]
+struct DoorCheck {
+    id: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct DoorDiagnosis {
+    pattern: &'static str,
+    line: String,
+}
+
+fn doors(m: crate::model::DoorMatrix) -> Doors {
+    Doors {
+        cells: m
+            .cells
+            .into_iter()
+            .map(|c| DoorCell {
+                door: c.door,
+                mode: c.mode,
+                state: c.state.as_str(),
+                checks: c
+                    .checks
+                    .into_iter()
+                    .map(|(id, s)| DoorCheck {
+                        id,
+                        status: s.as_str(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        diagnoses: m
+            .diagnoses
+            .into_iter()
+            .map(|d| DoorDiagnosis {
+                pattern: d.pattern,
+                line: d.line,
+            })
+            .collect(),
+    }
 }
 
 #[derive(Serialize)]
@@ -186,6 +245,7 @@ pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
             })
             .collect(),
         checks: report.results.iter().map(check).collect(),
+        doors: report.door_matrix().map(doors),
     };
     let mut s =
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));

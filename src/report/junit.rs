@@ -1,5 +1,6 @@
 //! JUnit XML for CI systems: one test suite per category, one test case per check.
 
+use crate::model::matrix::{CellState, DoorMatrix};
 use crate::model::{CheckResult, ExitStatus, RunReport, Status};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
@@ -35,6 +36,42 @@ fn describe(c: &CheckResult) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// The door matrix as a `doors` suite: one case per door and mode (`rest/cpu`), a failed cell
+/// carrying the diagnosis lines, and each diagnosis as a `diagnosis` property of the suite.
+fn doors_suite(m: &DoorMatrix) -> TestSuite {
+    let mut suite = TestSuite::new("doors");
+    let lines: Vec<String> = m
+        .diagnoses
+        .iter()
+        .map(|d| format!("{} ({})", d.line, d.pattern))
+        .collect();
+    for d in &m.diagnoses {
+        suite.add_property(("diagnosis", format!("{}: {}", d.pattern, d.line).as_str()));
+    }
+    for c in &m.cells {
+        let checks: Vec<String> = c.checks.iter().map(|(id, s)| format!("{id} {s}")).collect();
+        let status = match c.state {
+            CellState::Passed => TestCaseStatus::success(),
+            CellState::Undecided => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(format!("undecided: {}", checks.join(", ")));
+                s
+            }
+            CellState::Failed => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(format!("failed: {}", checks.join(", ")));
+                s.set_type("failed");
+                s.set_description(lines.join("\n"));
+                s
+            }
+        };
+        let mut case = TestCase::new(format!("{}/{}", c.door, c.mode), status);
+        case.set_classname("kfcheck.doors");
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 /// `exit` is the run's exit status: an undecided run adds one errored `verdict` case to a
@@ -87,6 +124,9 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
             .add_test_case(case);
     }
     junit.add_test_suites(suites.into_values());
+    if let Some(m) = report.door_matrix() {
+        junit.add_test_suite(doors_suite(&m));
+    }
     if exit == ExitStatus::Undecided {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
         s.set_message(

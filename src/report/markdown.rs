@@ -118,6 +118,26 @@ pub fn render_markdown(report: &RunReport, exit: ExitStatus) -> String {
             ));
         }
     }
+    if let Some(m) = report.door_matrix() {
+        out.push_str("\n### Doors\n\n| Door | CPU | GPU |\n| --- | --- | --- |\n");
+        for door in crate::model::matrix::DOORS {
+            if !m.cells.iter().any(|c| c.door == door) {
+                continue;
+            }
+            let at = |mode| m.cell(door, mode).map_or("not run", |c| c.state.as_str());
+            out.push_str(&format!("| {door} | {} | {} |\n", at("cpu"), at("gpu")));
+        }
+        if !m.diagnoses.is_empty() {
+            out.push('\n');
+        }
+        for d in &m.diagnoses {
+            out.push_str(&format!(
+                "- **Diagnosis** ({}): {}\n",
+                md(d.pattern),
+                md(&d.line)
+            ));
+        }
+    }
     if !report.needs.is_empty() {
         out.push_str("\n### Needs\n\n| Need | State | Detail |\n| --- | --- | --- |\n");
         for n in &report.needs {

@@ -94,6 +94,7 @@ mod tests {
             interrupted: false,
             needs: Vec::new(),
             results: Vec::new(),
+            doors: vec![],
         }
     }
 

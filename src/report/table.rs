@@ -1,6 +1,7 @@
 //! The human report: a check table, findings (optionally grouped per owner), what could not be
 //! decided, needs, and a one-line verdict. Statuses are words; colour is only an extra.
 
+use crate::model::matrix::{CellState, DOORS, MODES};
 use crate::model::{CheckResult, ExitStatus, Finding, RunReport, Severity, Status, Summary};
 use comfy_table::{presets, Attribute, Cell, Color, ContentArrangement, Table};
 use std::collections::BTreeMap;
@@ -215,6 +216,57 @@ fn escape_finding(f: &mut Finding) {
     }
 }
 
+fn cell_color(s: CellState) -> Color {
+    match s {
+        CellState::Passed => Color::Green,
+        CellState::Failed => Color::Red,
+        CellState::Undecided => Color::Magenta,
+    }
+}
+
+/// The door × mode matrix of kfcheck's samples and its diagnosis lines (shown with -q too: the
+/// diagnosis is what locates a fault).
+fn doors_section(report: &RunReport, o: &TableOptions) -> String {
+    let Some(m) = report.door_matrix() else {
+        return String::new();
+    };
+    let mut out = String::from("\nDoors (kfcheck's samples by door and mode)\n");
+    let modes: Vec<&str> = MODES
+        .into_iter()
+        .filter(|mode| m.cells.iter().any(|c| c.mode == *mode))
+        .collect();
+    let mut t = new_table(o);
+    let mut head = vec!["DOOR"];
+    head.extend(
+        modes
+            .iter()
+            .map(|m| if *m == "cpu" { "CPU" } else { "GPU" }),
+    );
+    t.set_header(header(&head, o));
+    for door in DOORS {
+        if !m.cells.iter().any(|c| c.door == door) {
+            continue;
+        }
+        let mut row = vec![Cell::new(door)];
+        for mode in &modes {
+            row.push(match m.cell(door, mode) {
+                Some(c) => colored(c.state.as_str(), cell_color(c.state), o),
+                None => Cell::new("not run"),
+            });
+        }
+        t.add_row(row);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    for d in &m.diagnoses {
+        out.push_str(&format!(
+            "  Diagnosis: {} (kfcheck explain {})\n",
+            d.line, d.pattern
+        ));
+    }
+    out
+}
+
 pub fn render_table(report: &RunReport, exit: ExitStatus, o: &TableOptions) -> String {
     let out = table_text(report, exit, o);
     match o.width {
@@ -333,6 +385,8 @@ Suppressed by repository config ({})
         }
     }
 
+    out.push_str(&doors_section(report, o));
+
     if !o.quiet && !report.needs.is_empty() {
         out.push_str("\nNeeds\n");
         let mut t = new_table(o);
@@ -420,6 +474,7 @@ mod tests {
             interrupted: false,
             needs: vec![],
             results: vec![c],
+            doors: vec![],
         }
     }
 
