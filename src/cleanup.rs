@@ -57,8 +57,9 @@ fn targets() -> Vec<Target> {
                         plural: plural.into(),
                     },
                     namespaced,
-                    // Built-in types (no group) are always served; custom resources may not be.
-                    optional: !group.is_empty(),
+                    // Built-in types (the core group, or one without a dot such as batch) are
+                    // always served; custom resources (whose groups have dots) may not be.
+                    optional: group.contains('.'),
                 })
             }
             _ => None,
@@ -274,10 +275,17 @@ mod tests {
     #[test]
     fn the_sweep_covers_exactly_the_declared_kubernetes_types() {
         // Today: the notebook door's Notebook (`create: true`; a custom resource, so optional),
-        // the GPU probe pod (gpu-schedulable) and the raw-YAML door's Workflow.
+        // the GPU probe pod (gpu-schedulable), the raw-YAML door's Workflow and its fallback Job
+        // where Argo is not installed (built in, so not optional).
         assert_eq!(
             targets(),
             vec![
+                Target {
+                    kind: "Job",
+                    ar: ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&()),
+                    namespaced: true,
+                    optional: false,
+                },
                 Target {
                     kind: "Notebook",
                     ar: crate::doors::notebook_target::notebook_resource("v1"),

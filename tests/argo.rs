@@ -93,6 +93,11 @@ fn argo_check(id: &str, params: &str) -> String {
 /// kfcheck's Workflows still there once deletion has had time to finish (foreground deletion
 /// keeps the object until the garbage collector has removed its pods).
 fn workflows_left(k: &Kubectl) -> String {
+    left_of(k, "workflows")
+}
+
+/// kfcheck's objects of `resource` still in the profile after 20 s.
+fn left_of(k: &Kubectl, resource: &str) -> String {
     let end = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = k.run(
@@ -100,7 +105,7 @@ fn workflows_left(k: &Kubectl) -> String {
                 "-n",
                 NS,
                 "get",
-                "workflows",
+                resource,
                 "-l",
                 "app.kubernetes.io/managed-by=kfcheck",
                 "-o",
@@ -454,4 +459,49 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     common::sandbox(&dir, &["argo", "up"]);
     assert!(down.is_ok(), "the controller-down case failed (above)");
     assert_eq!(workflows_left(&k), "");
+
+    // Argo not installed (the controller stopped, its Workflow CRD deleted): the default suite's
+    // raw-YAML checks run the sample's work as a Kubernetes Job instead, in both modes, say so,
+    // and delete the Jobs after. `argo up` puts the CRDs and the controller back.
+    common::sandbox(&dir, &["argo", "down"]);
+    k.run(&["delete", "crd", "workflows.argoproj.io"], None);
+    let no_argo = std::panic::catch_unwind(|| {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while k
+            .try_run(&["get", "--raw", "/apis/argoproj.io/v1alpha1"], None)
+            .stdout
+            .windows(11)
+            .any(|w| w == b"\"workflows\"")
+        {
+            assert!(
+                std::time::Instant::now() < end,
+                "the Workflow API is still served"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let fresh = tempfile::tempdir().unwrap();
+        let (rc, doc, _) = run_argo(&dir, fresh.path());
+        assert_eq!(rc, 0, "{doc:#}");
+        for id in ["argo-cpu-sample", "argo-gpu-sample"] {
+            let c = check(&doc, id);
+            assert_eq!(c["status"], "passed", "{c:#}");
+            let notes = c["notes"].to_string();
+            assert!(
+                notes.contains("Argo is not installed")
+                    && notes.contains("ran as a Kubernetes Job instead"),
+                "{notes}"
+            );
+            assert!(notes.contains("run kfcheck-job-"), "{notes}");
+        }
+        assert_eq!(
+            left_of(&k, "jobs"),
+            "",
+            "the fallback Jobs are deleted after the run"
+        );
+    });
+    common::sandbox(&dir, &["argo", "up"]);
+    assert!(
+        no_argo.is_ok(),
+        "the Argo-not-installed case failed (above)"
+    );
 }

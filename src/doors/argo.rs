@@ -56,6 +56,10 @@ pub const ARGO_RULE_LIST: [FindingRule; 4] = [
     },
 ];
 
+fn job_resource() -> ApiResource {
+    ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&())
+}
+
 pub(crate) fn workflow_resource() -> ApiResource {
     ApiResource {
         group: "argoproj.io".into(),
@@ -280,6 +284,8 @@ pub struct ArgoDoor {
 
 #[derive(Default)]
 struct Seen {
+    /// Argo is not installed: the sample runs as a Kubernetes Job (doors/argo_job.rs).
+    job: bool,
     fault: Option<DoorFault>,
     controllers: Vec<Controller>,
     notes: Vec<String>,
@@ -525,13 +531,103 @@ impl ArgoDoor {
         }
     }
 
+    /// Whether the cluster serves the Workflow API (one discovery request).
+    async fn argo_served(&self) -> Result<bool, CheckError> {
+        let gvk = kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow");
+        self.count(1);
+        match bounded(kube::discovery::pinned_kind(&self.kube, &gvk)).await? {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(kube::Error::Discovery(_)) => Ok(false),
+            Err(e) => Err(CheckError::Undecided(format!(
+                "cannot ask whether the cluster serves Argo's Workflow API: {}",
+                describe_kube(&e)
+            ))),
+        }
+    }
+
+    /// Argo is not installed: kfcheck's sample as a Kubernetes Job (doors/argo_job.rs), created
+    /// as the same ServiceAccount, labelled and registered for deletion before the create.
+    async fn submit_job(&self, cx: &DoorContext<'_>) -> Result<Submitted, CheckError> {
+        let ns = self.namespace.clone();
+        let name = crate::model::owned::object_name("job", cx.check_id, cx.run_id);
+        let sa = self.service_account().await?;
+        let labels: serde_json::Map<String, Value> =
+            crate::model::owned::labels(cx.run_id, cx.check_id)
+                .into_iter()
+                .map(|(k, v)| (k, json!(v)))
+                .collect();
+        let job =
+            super::argo_job::sample_job(&self.sample.manifest, self.mode, &name, &ns, &sa, &labels)
+                .map_err(CheckError::Undecided)?;
+        let obj: DynamicObject = serde_json::from_value(job)
+            .map_err(|e| CheckError::Undecided(format!("the fallback Job: {e}")))?;
+        let api: Api<DynamicObject> = Api::namespaced_with(self.kube.clone(), &ns, &job_resource());
+        let (a, n, run_id) = (api.clone(), name.clone(), cx.run_id.to_string());
+        cx.janitor
+            .register(format!("delete Job {ns}/{name}"), move || {
+                Box::pin(async move {
+                    match a.get_opt(&n).await {
+                        Ok(Some(o))
+                            if o.metadata
+                                .labels
+                                .as_ref()
+                                .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
+                                == Some(&run_id) =>
+                        {
+                            // Foreground: its pod goes with it.
+                            a.delete(&n, &DeleteParams::foreground())
+                                .await
+                                .map_err(|e| {
+                                    format!("cannot delete Job {n}: {e} (run `kfcheck cleanup`)")
+                                })?;
+                            Ok(format!("deleted Job {n}"))
+                        }
+                        Ok(_) => Ok(format!("Job {n} was never created")),
+                        Err(e) => Err(format!("cannot read Job {n}: {e} (run `kfcheck cleanup`)")),
+                    }
+                })
+            });
+        {
+            let mut seen = self.seen();
+            seen.job = true;
+            seen.notes.push(format!(
+                "Argo is not installed (the cluster serves no argoproj.io/v1alpha1 Workflow API): the sample's work ran as a Kubernetes Job instead, {ns}/{name}, as {sa}, so raw YAML still shows whether pods run{}",
+                if self.mode == Mode::Gpu { " on a GPU node and see a GPU" } else { "" }
+            ));
+        }
+        self.count(1);
+        let created = match bounded(api.create(&PostParams::default(), &obj)).await? {
+            Ok(o) => o,
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(CheckError::Forbidden(format!(
+                    "create jobs.batch in namespace {ns}"
+                )))
+            }
+            Err(e) => {
+                return Err(CheckError::Undecided(format!(
+                    "cannot create Job {ns}/{name}: {}",
+                    describe_kube(&e)
+                )))
+            }
+        };
+        Ok(Submitted {
+            name,
+            id: created.metadata.resource_version.unwrap_or_default(),
+            at: Instant::now(),
+        })
+    }
+
+    /// The run's pods: a Workflow's, or the fallback Job's.
     async fn pods(&self, workflow: &str) -> Vec<Pod> {
         let api: Api<Pod> = Api::namespaced(self.kube.clone(), &self.namespace);
+        let label = if self.seen().job {
+            super::argo_job::JOB_NAME_LABEL
+        } else {
+            WORKFLOW_LABEL
+        };
         self.count(1);
-        match bounded(
-            api.list(&ListParams::default().labels(&format!("{WORKFLOW_LABEL}={workflow}"))),
-        )
-        .await
+        match bounded(api.list(&ListParams::default().labels(&format!("{label}={workflow}")))).await
         {
             Ok(Ok(l)) => l.items,
             _ => Vec::new(),
@@ -744,6 +840,9 @@ impl Door for ArgoDoor {
         _sample: &'a super::Sample,
     ) -> BoxFuture<'a, Result<Submitted, CheckError>> {
         Box::pin(async move {
+            if self.sample.own && !self.argo_served().await? {
+                return self.submit_job(cx).await;
+            }
             let ns = self.namespace.clone();
             let name = crate::model::owned::object_name("wf", cx.check_id, cx.run_id);
             let sa = self.service_account().await?;
@@ -894,13 +993,30 @@ impl Door for ArgoDoor {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<RunResult, CheckError>> {
         Box::pin(async move {
+            // Argo absent: the fallback Job, whose controller is Kubernetes' own (no start limit).
+            let job = self.seen().job;
+            let (resource, what) = if job {
+                (job_resource(), "Job")
+            } else {
+                (workflow_resource(), "Workflow")
+            };
+            let phase = |o: &Value| -> String {
+                if job {
+                    super::argo_job::job_phase(o).to_string()
+                } else {
+                    o["status"]["phase"].as_str().unwrap_or("").to_string()
+                }
+            };
             let api: Api<DynamicObject> =
-                Api::namespaced_with(self.kube.clone(), &self.namespace, &workflow_resource());
-            let start_limit = self
-                .params
-                .start_timeout
-                .unwrap_or(DEFAULT_START_TIMEOUT)
-                .min(deadline);
+                Api::namespaced_with(self.kube.clone(), &self.namespace, &resource);
+            let start_limit = if job {
+                deadline
+            } else {
+                self.params
+                    .start_timeout
+                    .unwrap_or(DEFAULT_START_TIMEOUT)
+                    .min(deadline)
+            };
             let mut last: Value = Value::Null;
             let mut version = submitted.id.clone();
             let mut finished = false;
@@ -911,7 +1027,7 @@ impl Door for ArgoDoor {
                     break;
                 }
                 // Before any status: only until the start limit.
-                let started = !last["status"]["phase"].as_str().unwrap_or("").is_empty();
+                let started = !phase(&last).is_empty();
                 let limit = if started {
                     left
                 } else {
@@ -929,7 +1045,7 @@ impl Door for ArgoDoor {
                     Ok(s) => s,
                     Err(e) => {
                         return Err(CheckError::Undecided(format!(
-                            "cannot watch Workflow {}: {}",
+                            "cannot watch {what} {}: {}",
                             submitted.name,
                             describe_kube(&e)
                         )))
@@ -939,7 +1055,7 @@ impl Door for ArgoDoor {
                 let until = tokio::time::Instant::now() + limit;
                 loop {
                     let ev = tokio::select! {
-                        _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while watching Workflow {}", submitted.name))),
+                        _ = cx.cancel.cancelled() => return Err(CheckError::Undecided(format!("interrupted while watching {what} {}", submitted.name))),
                         _ = tokio::time::sleep_until(until) => continue 'watch,
                         ev = stream.next() => ev,
                     };
@@ -951,15 +1067,11 @@ impl Door for ArgoDoor {
                         )) => {
                             version = o.metadata.resource_version.clone().unwrap_or(version);
                             last = serde_json::to_value(&o).unwrap_or(Value::Null);
-                            if terminal(last["status"]["phase"].as_str().unwrap_or("")) {
+                            if terminal(&phase(&last)) {
                                 finished = true;
                                 break 'watch;
                             }
-                            if last["status"]["phase"]
-                                .as_str()
-                                .is_some_and(|p| !p.is_empty())
-                                && !started
-                            {
+                            if !phase(&last).is_empty() && !started {
                                 // Now the whole deadline applies.
                                 continue 'watch;
                             }
@@ -978,7 +1090,7 @@ impl Door for ArgoDoor {
                                     version =
                                         o.metadata.resource_version.clone().unwrap_or_default();
                                     last = serde_json::to_value(&o).unwrap_or(Value::Null);
-                                    if terminal(last["status"]["phase"].as_str().unwrap_or("")) {
+                                    if terminal(&phase(&last)) {
                                         finished = true;
                                         break 'watch;
                                     }
@@ -988,7 +1100,7 @@ impl Door for ArgoDoor {
                                 }
                                 Err(e) => {
                                     return Err(CheckError::Undecided(format!(
-                                        "cannot read Workflow {}: {}",
+                                        "cannot read {what} {}: {}",
                                         submitted.name,
                                         describe_kube(&e)
                                     )))
@@ -998,13 +1110,13 @@ impl Door for ArgoDoor {
                         }
                         Some(Ok(kube::core::WatchEvent::Error(s))) => {
                             return Err(CheckError::Undecided(format!(
-                                "the watch of Workflow {} failed: {} {}",
+                                "the watch of {what} {} failed: {} {}",
                                 submitted.name, s.code, s.message
                             )))
                         }
                         Some(Err(e)) => {
                             return Err(CheckError::Undecided(format!(
-                                "the watch of Workflow {} failed: {}",
+                                "the watch of {what} {} failed: {}",
                                 submitted.name,
                                 describe_kube(&e)
                             )))
@@ -1017,7 +1129,36 @@ impl Door for ArgoDoor {
                 last = json!({"metadata": {"name": submitted.name}});
             }
             let pods = self.pods(&submitted.name).await;
-            let mut result = result_of(&last, &pods, submitted, finished, waited, self.mode);
+            let mut result = if job {
+                // Only the GPU step's own log line tells that it saw a GPU; none served (kwok)
+                // is "cannot tell".
+                let gpu_seen = if self.mode == Mode::Gpu && finished {
+                    let pod = pods.iter().find_map(|p| p.metadata.name.clone());
+                    match pod {
+                        Some(p) => self
+                            .log_tail(&p)
+                            .await
+                            .map(|t| t.contains("kfcheck: gpu sample ok"))
+                            .filter(|seen| *seen),
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                if self.mode == Mode::Gpu && finished && gpu_seen.is_none() {
+                    self.seen().notes.push("the Job's log (none served, or without the sample's `kfcheck: gpu sample ok` line) does not show that the step saw a GPU; the pod's placement and exit are all this run tells".into());
+                }
+                super::argo_job::job_result(
+                    &last,
+                    &pods,
+                    &submitted.name,
+                    finished,
+                    waited,
+                    gpu_seen,
+                )
+            } else {
+                result_of(&last, &pods, submitted, finished, waited, self.mode)
+            };
             let fault = self.seen().fault.clone();
             if not_acting {
                 result.failure = Some(self.not_acting(waited));

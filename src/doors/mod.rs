@@ -7,6 +7,7 @@
 //! here too. Doors sit below the kinds: the `pipeline-run` kind picks a door by name.
 
 pub(crate) mod argo;
+mod argo_job;
 pub(crate) mod docker;
 pub(crate) mod notebook;
 pub mod notebook_cell;

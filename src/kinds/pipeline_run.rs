@@ -42,6 +42,13 @@ static META: KindMeta = KindMeta {
             plural: "workflows",
             namespaced: true,
         },
+        // The raw-YAML door's fallback where Argo is not installed.
+        Created::Kube {
+            kind: "Job",
+            api_version: "batch/v1",
+            plural: "jobs",
+            namespaced: true,
+        },
     ],
     rules: &crate::doors::PIPELINE_RUN_RULES,
     default_timeout: Duration::from_secs(600),
