@@ -563,31 +563,8 @@ impl ArgoDoor {
         let obj: DynamicObject = serde_json::from_value(job)
             .map_err(|e| CheckError::Undecided(format!("the fallback Job: {e}")))?;
         let api: Api<DynamicObject> = Api::namespaced_with(self.kube.clone(), &ns, &job_resource());
-        let (a, n, run_id) = (api.clone(), name.clone(), cx.run_id.to_string());
-        cx.janitor
-            .register(format!("delete Job {ns}/{name}"), move || {
-                Box::pin(async move {
-                    match a.get_opt(&n).await {
-                        Ok(Some(o))
-                            if o.metadata
-                                .labels
-                                .as_ref()
-                                .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
-                                == Some(&run_id) =>
-                        {
-                            // Foreground: its pod goes with it.
-                            a.delete(&n, &DeleteParams::foreground())
-                                .await
-                                .map_err(|e| {
-                                    format!("cannot delete Job {n}: {e} (run `kfcheck cleanup`)")
-                                })?;
-                            Ok(format!("deleted Job {n}"))
-                        }
-                        Ok(_) => Ok(format!("Job {n} was never created")),
-                        Err(e) => Err(format!("cannot read Job {n}: {e} (run `kfcheck cleanup`)")),
-                    }
-                })
-            });
+        // Foreground: its pod goes with it.
+        cx.delete_after("Job", &api, &name, DeleteParams::foreground());
         {
             let mut seen = self.seen();
             seen.job = true;
@@ -935,31 +912,8 @@ impl Door for ArgoDoor {
             })?;
             let api: Api<DynamicObject> =
                 Api::namespaced_with(self.kube.clone(), &ns, &workflow_resource());
-            let (a, n, run_id) = (api.clone(), name.clone(), cx.run_id.to_string());
-            cx.janitor
-                .register(format!("delete Workflow {ns}/{name}"), move || {
-                    Box::pin(async move {
-                        match a.get_opt(&n).await {
-                            Ok(Some(o))
-                                if o.metadata
-                                    .labels
-                                    .as_ref()
-                                    .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
-                                    == Some(&run_id) =>
-                            {
-                                // Foreground: the step pods go with it.
-                                a.delete(&n, &DeleteParams::foreground()).await.map_err(|e| {
-                                format!("cannot delete Workflow {n}: {e} (run `kfcheck cleanup`)")
-                            })?;
-                                Ok(format!("deleted Workflow {n}"))
-                            }
-                            Ok(_) => Ok(format!("Workflow {n} was never created")),
-                            Err(e) => Err(format!(
-                                "cannot read Workflow {n}: {e} (run `kfcheck cleanup`)"
-                            )),
-                        }
-                    })
-                });
+            // Foreground: the step pods go with it.
+            cx.delete_after("Workflow", &api, &name, DeleteParams::foreground());
             self.count(1);
             let created = match bounded(api.create(&PostParams::default(), &obj)).await? {
                 Ok(o) => o,

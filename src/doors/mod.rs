@@ -80,6 +80,44 @@ pub struct DoorContext<'a> {
     pub name: String,
 }
 
+impl DoorContext<'_> {
+    /// Registers with the janitor, before the create, the deletion of the `kind` object `name`
+    /// that `api` serves, and only if it carries this run's id (never someone else's object).
+    pub fn delete_after(
+        &self,
+        kind: &'static str,
+        api: &kube::Api<kube::api::DynamicObject>,
+        name: &str,
+        how: kube::api::DeleteParams,
+    ) {
+        let (a, n, run_id) = (api.clone(), name.to_string(), self.run_id.to_string());
+        let ns = api.namespace().unwrap_or_default().to_string();
+        self.janitor
+            .register(format!("delete {kind} {ns}/{name}"), move || {
+                Box::pin(async move {
+                    match a.get_opt(&n).await {
+                        Ok(Some(o))
+                            if o.metadata
+                                .labels
+                                .as_ref()
+                                .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
+                                == Some(&run_id) =>
+                        {
+                            a.delete(&n, &how).await.map_err(|e| {
+                                format!("cannot delete {kind} {n}: {e} (run `kfcheck cleanup`)")
+                            })?;
+                            Ok(format!("deleted {kind} {n}"))
+                        }
+                        Ok(_) => Ok(format!("{kind} {n} was never created")),
+                        Err(e) => Err(format!(
+                            "cannot read {kind} {n}: {e} (run `kfcheck cleanup`)"
+                        )),
+                    }
+                })
+            });
+    }
+}
+
 /// A submitted run: enough to wait for it.
 #[derive(Debug, Clone)]
 pub struct Submitted {

@@ -122,35 +122,8 @@ impl NotebookDoor {
             &ns,
             &super::notebook_target::notebook_resource("v1"),
         );
-        let (a, n, run_id) = (api.clone(), name.clone(), cx.run_id.to_string());
-        cx.janitor
-            .register(format!("delete Notebook {ns}/{name}"), move || {
-                Box::pin(async move {
-                    // Only the one this run labelled.
-                    match a.get_opt(&n).await {
-                        Ok(Some(o))
-                            if o.metadata
-                                .labels
-                                .as_ref()
-                                .and_then(|l| l.get(crate::model::owned::RUN_ID_KEY))
-                                == Some(&run_id) =>
-                        {
-                            a.delete(&n, &DeleteParams::background())
-                                .await
-                                .map_err(|e| {
-                                    format!(
-                                        "cannot delete Notebook {n}: {e} (run `kfcheck cleanup`)"
-                                    )
-                                })?;
-                            Ok(format!("deleted Notebook {n}"))
-                        }
-                        Ok(_) => Ok(format!("Notebook {n} was never created")),
-                        Err(e) => Err(format!(
-                            "cannot read Notebook {n}: {e} (run `kfcheck cleanup`)"
-                        )),
-                    }
-                })
-            });
+        // Only the one this run labelled.
+        cx.delete_after("Notebook", &api, &name, DeleteParams::background());
         match api.create(&PostParams::default(), &nb).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 403 => {
