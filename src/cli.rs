@@ -444,6 +444,25 @@ pub struct GpuProbeArgs {
     /// Fail when fewer GPUs than this are visible.
     #[arg(long, default_value_t = 1)]
     pub expect: u32,
+    /// Load every visible GPU (FP32 FMA kernel, device-memory stream, pinned host-link copies)
+    /// and judge what it achieved against what the driver says it should do.
+    #[arg(long)]
+    pub load: bool,
+    /// Seconds of load per GPU: 40% compute, 40% memory, 20% host link.
+    #[arg(long, default_value_t = 10.0, value_name = "S", requires = "load")]
+    pub seconds: f64,
+    /// Fail below this share of the expected FP32 throughput.
+    #[arg(long, default_value_t = 0.8, value_name = "RATIO", requires = "load")]
+    pub min_compute: f64,
+    /// Fail below this share of the expected device-memory bandwidth.
+    #[arg(long, default_value_t = 0.7, value_name = "RATIO", requires = "load")]
+    pub min_memory: f64,
+    /// Fail below this share of the expected PCIe bandwidth (slower direction; default: not judged).
+    #[arg(long, value_name = "RATIO", requires = "load")]
+    pub min_host_link: Option<f64>,
+    /// Do not sample NVML while loading (to measure what sampling costs).
+    #[arg(long, requires = "load")]
+    pub no_sample: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -19,7 +19,24 @@ pub(crate) fn probe(args: &ProbeArgs, deadline: Duration) -> AppOutput {
             no_metadata: a.no_metadata,
             upload_result: a.upload_result,
         }),
-        ProbeWhat::Gpu(a) => Probe::Gpu { expect: a.expect },
+        ProbeWhat::Gpu(a) => {
+            if !(a.seconds > 0.0 && a.seconds <= 3600.0) {
+                return AppOutput::usage(format!(
+                    "probe gpu: --seconds must be between 0 and 3600 (got {})",
+                    a.seconds
+                ));
+            }
+            Probe::Gpu {
+                expect: a.expect,
+                load: a.load.then_some(crate::probe::gpu_load::LoadArgs {
+                    seconds: a.seconds,
+                    min_compute: a.min_compute,
+                    min_memory: a.min_memory,
+                    min_host_link: a.min_host_link,
+                    sample: !a.no_sample,
+                }),
+            }
+        }
         ProbeWhat::Env(a) => Probe::Env(EnvProbe {
             endpoint: a.endpoint.clone(),
             secrets_dir: a.secrets_dir.clone(),

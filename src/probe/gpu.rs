@@ -1,9 +1,8 @@
 //! `kfcheck probe gpu`: which NVIDIA GPUs this container or pod can see, through NVML (the
 //! driver's library, loaded at run time; without it the probe says "no NVIDIA driver").
 //!
-//! The line is shaped for the load test of a later issue: `load` is `null` now and will carry
-//! the kernel that ran, its duration and sampled utilisation per device; `devices[].sample` is the
-//! utilisation NVML reported when the probe looked.
+//! With `--load` the line's `load` object carries what each GPU achieved under load against what
+//! it should do (`gpu_load.rs`); without it `load` is `null` and the probe proves visibility only.
 
 use super::ProbeStatus;
 use serde::{Deserialize, Serialize};
@@ -98,15 +97,22 @@ pub fn gpu_report() -> GpuReport {
     r
 }
 
-/// Pure: the verdict from a report. Fewer GPUs than expected is a failure; no driver is too
-/// (the container was supposed to see GPUs).
-pub fn evaluate(r: &GpuReport, expect_at_least: u32) -> (ProbeStatus, Value) {
+/// Pure: the verdict from a report and, with `--load`, the load's status and object. Fewer GPUs
+/// than expected is a failure; no driver is too (the container was supposed to see GPUs). A load
+/// that failed fails the line; one that could not decide makes it errored.
+pub fn evaluate(
+    r: &GpuReport,
+    expect_at_least: u32,
+    load: Option<(Option<ProbeStatus>, Value)>,
+) -> (ProbeStatus, Value) {
     let n = r.devices.len() as u32;
-    let status = if n >= expect_at_least {
+    let visible = if n >= expect_at_least {
         ProbeStatus::Passed
     } else {
         ProbeStatus::Failed
     };
+    let (load_status, load) = load.unwrap_or((None, Value::Null));
+    let status = load_status.map_or(visible, |l| super::gpu_load::worse(visible, l));
     let mut v = json!({
         "probe": "gpu",
         "status": status,
@@ -116,20 +122,50 @@ pub fn evaluate(r: &GpuReport, expect_at_least: u32) -> (ProbeStatus, Value) {
         "cuda_driver_version": r.cuda_driver_version,
         "visible_devices_env": r.visible_devices_env,
         "devices": r.devices,
-        // Reserved for the load test (later issue): {"kernel", "seconds", "samples": [...], "peak_utilization_pct"}.
-        "load": null,
+        "load": load,
     });
-    if status != ProbeStatus::Passed {
-        v["reason"] = json!(r
-            .unavailable
-            .clone()
+    if visible != ProbeStatus::Passed {
+        // A skipped load names the missing layer, which says more than NVML's failure.
+        let skip = v["load"]["skipped"]["reason"].as_str().map(str::to_string);
+        v["reason"] = json!(skip
+            .or_else(|| r.unavailable.clone())
             .unwrap_or_else(|| format!("{n} GPU(s) visible, expected at least {expect_at_least}")));
+    } else if status != ProbeStatus::Passed {
+        v["reason"] = json!(load_reason(&v["load"]));
     }
     (status, v)
 }
 
-pub(crate) fn run(expect_at_least: u32) -> (ProbeStatus, Value) {
-    evaluate(&gpu_report(), expect_at_least)
+/// One line for a load that failed or could not decide: the first finding or error of each device.
+fn load_reason(load: &Value) -> String {
+    let mut parts = Vec::new();
+    for e in load["errors"].as_array().into_iter().flatten() {
+        parts.push(format!(
+            "GPU {}: the load could not run: {}",
+            e["ordinal"],
+            e["message"].as_str().unwrap_or_default()
+        ));
+    }
+    for d in load["devices"].as_array().into_iter().flatten() {
+        if let Some(f) = d["findings"].as_array().filter(|f| !f.is_empty()) {
+            let text: Vec<&str> = f.iter().filter_map(Value::as_str).collect();
+            parts.push(format!("GPU {}: {}", d["ordinal"], text.join("; ")));
+        }
+    }
+    if parts.is_empty() {
+        "the load did not decide".into()
+    } else {
+        parts.join(" | ")
+    }
+}
+
+pub(crate) fn run(
+    expect_at_least: u32,
+    load: Option<&super::gpu_load::LoadArgs>,
+) -> (ProbeStatus, Value) {
+    let report = gpu_report();
+    let load = load.map(super::gpu_load::run);
+    evaluate(&report, expect_at_least, load)
 }
 
 #[cfg(test)]
@@ -142,7 +178,7 @@ mod tests {
             unavailable: Some("no NVIDIA driver (x)".into()),
             ..Default::default()
         };
-        let (s, v) = evaluate(&r, 1);
+        let (s, v) = evaluate(&r, 1, None);
         assert_eq!(s, ProbeStatus::Failed);
         assert!(v["reason"]
             .as_str()
@@ -157,10 +193,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        let (s, v) = evaluate(&r, 1);
+        let (s, v) = evaluate(&r, 1, None);
         assert_eq!(s, ProbeStatus::Passed);
         assert_eq!(v["devices"][0]["name"], "NVIDIA L4");
-        assert_eq!(evaluate(&r, 2).0, ProbeStatus::Failed);
+        assert_eq!(evaluate(&r, 2, None).0, ProbeStatus::Failed);
     }
 
     #[test]

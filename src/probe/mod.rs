@@ -5,6 +5,7 @@
 
 mod env;
 mod gpu;
+pub mod gpu_load;
 mod storage;
 
 pub use env::EnvProbe;
@@ -18,9 +19,11 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub enum Probe {
     Storage(StorageProbe),
-    /// Fail when fewer GPUs than `expect` are visible.
+    /// Fail when fewer GPUs than `expect` are visible; with `load`, also load each one and judge
+    /// what it achieved.
     Gpu {
         expect: u32,
+        load: Option<gpu_load::LoadArgs>,
     },
     Env(EnvProbe),
 }
@@ -64,7 +67,7 @@ pub fn run(probe: &Probe, output_file: Option<&Path>, deadline: std::time::Durat
     };
     let (status, value) = match probe {
         Probe::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
-        Probe::Gpu { expect } => gpu::run(*expect),
+        Probe::Gpu { expect, load } => gpu::run(*expect, load.as_ref()),
         Probe::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
     };
     let line = value.to_string();
