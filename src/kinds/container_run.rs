@@ -1,7 +1,10 @@
 //! `container-run`: a component's image and command run as a local Docker container, in CPU mode
 //! or GPU mode (`--gpus all` as a device request), and exit 0 within a timeout. The log tail is
 //! kept as evidence (redacted). In GPU mode the container is expected to be the kfcheck probe,
-//! whose JSON line says which GPUs it saw; without a GPU runtime the check is skipped.
+//! whose JSON line says which GPUs it saw and, loaded (`probe gpu --load`, the default), what each
+//! achieved against what it should; without a GPU runtime the check is skipped. In CPU mode the
+//! probe's environment line must show no GPU (a CPU container that gets one wastes it and hides a
+//! runtime misconfiguration).
 
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
@@ -9,6 +12,7 @@ use crate::clients::container::Spec;
 use crate::clients::redact;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
+use crate::doors::gpu_line::{read_load, GPU_LOAD_RULE_LIST};
 use crate::doors::Mode;
 use crate::model::owned::Created;
 use crate::model::FindingRule;
@@ -21,7 +25,9 @@ use std::time::Duration;
 pub struct ContainerRun;
 
 /// The findings this kind can report (`kfcheck explain <rule>`).
-static RULES: &[FindingRule] = &[
+static RULES: &[FindingRule] = &crate::model::concat_rules::<7>(&OWN_RULES, &GPU_LOAD_RULE_LIST);
+
+const OWN_RULES: [FindingRule; 4] = [
     FindingRule {
         id: "container-timed-out",
         default_severity: Severity::Error,
@@ -40,6 +46,12 @@ static RULES: &[FindingRule] = &[
         summary: "container exited with an error",
         fix: "Read the container's log tail in the evidence and fix the image or command so it exits 0.",
     },
+    FindingRule {
+        id: "gpu-visible-in-cpu-container",
+        default_severity: Severity::Error,
+        summary: "a cpu-mode container can see a gpu",
+        fix: "A container that asked for no GPU got one: the NVIDIA runtime is Docker's default runtime and the image sets NVIDIA_VISIBLE_DEVICES=all (CUDA base images do). Set NVIDIA_VISIBLE_DEVICES=void for CPU work, or stop making nvidia the default runtime; in Kubernetes the same fault lets CPU pods use GPUs the scheduler thinks are free.",
+    },
 ];
 
 static META: KindMeta = KindMeta {
@@ -55,9 +67,10 @@ static META: KindMeta = KindMeta {
     params: &[
         ("image", "image to run (default kfcheck-probe:dev, built by scripts/probe-image)"),
         ("command", "entrypoint override, list of words (default: the image's)"),
-        ("args", "arguments, list of words (default: probe env in CPU mode, probe gpu in GPU mode)"),
+        ("args", "arguments, list of words (default: probe env in CPU mode, probe gpu --load in GPU mode)"),
         ("mode", "cpu or gpu (default cpu)"),
         ("expect_gpus", "GPU mode: at least this many GPUs must be visible inside (default 1)"),
+        ("load", "GPU mode: false for visibility only, or {seconds, min_compute, min_memory, min_host_link} for the loaded probe (default: load for 10 s, compute >= 0.8 and memory >= 0.7 of expected)"),
         ("timeout", "how long the container may run before it is killed, e.g. 60s (default 120s)"),
         ("network", "none or host (default none)"),
         ("env", "map of environment variables for the container"),
@@ -86,6 +99,78 @@ struct Params {
     env: BTreeMap<String, String>,
     #[serde(default)]
     pull: bool,
+    #[serde(default)]
+    load: LoadParam,
+}
+
+/// `load: false`, `load: true` or the loaded probe's settings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LoadParam {
+    Switch(bool),
+    Settings(LoadSettings),
+}
+
+impl Default for LoadParam {
+    fn default() -> Self {
+        LoadParam::Switch(true)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadSettings {
+    #[serde(default = "ten")]
+    seconds: f64,
+    #[serde(default)]
+    min_compute: Option<f64>,
+    #[serde(default)]
+    min_memory: Option<f64>,
+    #[serde(default)]
+    min_host_link: Option<f64>,
+}
+
+fn ten() -> f64 {
+    10.0
+}
+
+impl LoadParam {
+    /// The probe's `--load ...` arguments, or none for visibility only.
+    fn args(&self) -> Vec<String> {
+        let s = match self {
+            LoadParam::Switch(false) => return vec![],
+            LoadParam::Switch(true) => LoadSettings {
+                seconds: 10.0,
+                min_compute: None,
+                min_memory: None,
+                min_host_link: None,
+            },
+            LoadParam::Settings(s) => *s,
+        };
+        let mut a = vec![
+            "--load".to_string(),
+            "--seconds".into(),
+            s.seconds.to_string(),
+        ];
+        for (flag, v) in [
+            ("--min-compute", s.min_compute),
+            ("--min-memory", s.min_memory),
+            ("--min-host-link", s.min_host_link),
+        ] {
+            if let Some(v) = v {
+                a.push(flag.into());
+                a.push(v.to_string());
+            }
+        }
+        a
+    }
+
+    fn seconds(&self) -> f64 {
+        match self {
+            LoadParam::Switch(_) => 10.0,
+            LoadParam::Settings(s) => s.seconds,
+        }
+    }
 }
 
 fn probe_image() -> String {
@@ -176,6 +261,67 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
             "GPU container sees {count} GPU(s): {}",
             names.join(", ")
         ));
+        let load = read_load(p);
+        for (rule, message, figures) in load.findings {
+            let meta = GPU_LOAD_RULE_LIST.iter().find(|r| r.id == rule);
+            out.findings.push(Finding::new(
+                rule,
+                severity,
+                subject.clone(),
+                meta.map_or("", |m| m.summary),
+                vec![
+                    Evidence::new("load", message),
+                    Evidence::new("figures", figures),
+                ],
+                meta.map_or("", |m| m.fix),
+            ));
+        }
+        out.notes.extend(load.notes);
+        if let Some(why) = load.undecided {
+            if out.findings.is_empty() {
+                return Err(CheckError::Undecided(why));
+            }
+            out.notes.push(why);
+        }
+        if !out.findings.is_empty() {
+            return Ok(out);
+        }
+    } else if let Some(g) = f
+        .probe
+        .as_ref()
+        .map(|p| &p["gpus"])
+        .filter(|g| g["visible"] == true)
+    {
+        let files: Vec<&str> = g["device_files"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        out.findings.push(Finding::new(
+            "gpu-visible-in-cpu-container",
+            severity,
+            subject.clone(),
+            "a cpu-mode container can see a gpu",
+            vec![
+                Evidence::new(
+                    "device files",
+                    if files.is_empty() {
+                        "none".into()
+                    } else {
+                        files.join(", ")
+                    },
+                )
+                .expected("none"),
+                Evidence::new("NVML devices", g["nvml_devices"].to_string()).expected("0 or null"),
+                Evidence::new(
+                    "NVIDIA_VISIBLE_DEVICES",
+                    g["nvidia_visible_devices"]
+                        .as_str()
+                        .unwrap_or("(unset)")
+                        .to_string(),
+                ),
+            ],
+            OWN_RULES[3].fix,
+        ));
     }
     match f.exit_code {
         Some(0) => out.notes.push(format!(
@@ -213,6 +359,13 @@ impl Kind for ContainerRun {
         if p.timeout.is_zero() {
             return Err("`timeout` must be more than zero".into());
         }
+        let s = p.load.seconds();
+        if !(s > 0.0 && s < p.timeout.as_secs_f64()) {
+            return Err(format!(
+                "`load.seconds` ({s}) must be more than zero and less than `timeout` ({})",
+                humantime::format_duration(p.timeout)
+            ));
+        }
         Ok(())
     }
 
@@ -227,12 +380,16 @@ impl Kind for ContainerRun {
             }
             let default_args = match p.mode {
                 Mode::Cpu => vec!["probe".to_string(), "env".into(), "--no-metadata".into()],
-                Mode::Gpu => vec![
-                    "probe".to_string(),
-                    "gpu".into(),
-                    "--expect".into(),
-                    p.expect_gpus.to_string(),
-                ],
+                Mode::Gpu => {
+                    let mut a = vec![
+                        "probe".to_string(),
+                        "gpu".into(),
+                        "--expect".into(),
+                        p.expect_gpus.to_string(),
+                    ];
+                    a.extend(p.load.args());
+                    a
+                }
             };
             let args = p
                 .args
@@ -316,6 +473,104 @@ mod tests {
         .unwrap();
         assert_eq!(o.findings[0].rule, "gpu-not-visible-in-container");
         assert!(evaluate(&facts(Mode::Gpu, Some(0), false, None), Severity::Error).is_err());
+    }
+
+    #[test]
+    fn gpu_mode_judges_the_load() {
+        let dev = |findings: serde_json::Value| {
+            serde_json::json!({"probe": "gpu", "count": 1, "devices": [{"name": "NVIDIA H200"}],
+                "load": {"devices": [{"ordinal": 0, "name": "NVIDIA H200", "findings": findings,
+                    "compute_tflops": {"achieved": 30.0, "expected": 66.9, "ratio": 0.45},
+                    "memory_gbps": {"achieved": 4400.0, "expected": 4917.0, "ratio": 0.89},
+                    "host_link_gbps": {}}]}})
+        };
+        let o = evaluate(
+            &facts(Mode::Gpu, Some(0), false, Some(dev(serde_json::json!([])))),
+            Severity::Error,
+        )
+        .unwrap();
+        assert!(o.findings.is_empty(), "{:?}", o.findings);
+        assert!(
+            o.notes
+                .iter()
+                .any(|n| n.starts_with("GPU 0 NVIDIA H200: compute 30.0 of 66.9 TFLOP/s")),
+            "{:?}",
+            o.notes
+        );
+        let slow = dev(
+            serde_json::json!([{"rule": "gpu-load-below-expected", "message": "compute reached 0.45 of expected (below 0.8): 30.0 of 66.9"}]),
+        );
+        let o = evaluate(
+            &facts(Mode::Gpu, Some(1), false, Some(slow)),
+            Severity::Error,
+        )
+        .unwrap();
+        assert_eq!(
+            o.findings.len(),
+            1,
+            "one finding, not also exit-nonzero: {:?}",
+            o.findings
+        );
+        assert_eq!(o.findings[0].rule, "gpu-load-below-expected");
+        let skipped = serde_json::json!({"probe": "gpu", "count": 1, "devices": [{"name": "x"}],
+            "load": {"skipped": {"layer": "driver-library", "reason": "no libcuda (NVIDIA_DRIVER_CAPABILITIES lacks compute?)"}}});
+        match evaluate(
+            &facts(Mode::Gpu, Some(0), false, Some(skipped)),
+            Severity::Error,
+        ) {
+            Err(CheckError::Undecided(why)) => {
+                assert!(why.contains("none could be loaded"), "{why}")
+            }
+            other => panic!("a visible GPU that could not be loaded must not pass: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cpu_mode_fails_when_the_container_sees_a_gpu() {
+        let env = |visible: bool| {
+            serde_json::json!({"probe": "env", "status": "passed",
+            "gpus": {"visible": visible, "device_files": if visible { serde_json::json!(["/dev/nvidia0"]) } else { serde_json::json!([]) }, "nvml_devices": null, "nvidia_visible_devices": "all"}})
+        };
+        let o = evaluate(
+            &facts(Mode::Cpu, Some(0), false, Some(env(true))),
+            Severity::Error,
+        )
+        .unwrap();
+        assert_eq!(o.findings[0].rule, "gpu-visible-in-cpu-container");
+        assert!(format!("{:?}", o.findings[0].evidence).contains("/dev/nvidia0"));
+        let o = evaluate(
+            &facts(Mode::Cpu, Some(0), false, Some(env(false))),
+            Severity::Error,
+        )
+        .unwrap();
+        assert!(o.findings.is_empty(), "{:?}", o.findings);
+    }
+
+    #[test]
+    fn the_load_parameter_becomes_probe_flags() {
+        let p = |v: serde_json::Value| -> Params { serde_json::from_value(v).unwrap() };
+        assert_eq!(
+            p(serde_json::json!({})).load.args(),
+            ["--load", "--seconds", "10"]
+        );
+        assert!(p(serde_json::json!({"load": false})).load.args().is_empty());
+        assert_eq!(
+            p(serde_json::json!({"load": {"seconds": 20, "min_compute": 0.9, "min_host_link": 0.5}})).load.args(),
+            ["--load", "--seconds", "20", "--min-compute", "0.9", "--min-host-link", "0.5"]
+        );
+        let base = SuiteBase::Embedded;
+        assert!(ContainerRun
+            .validate(
+                &serde_json::json!({"mode": "gpu", "timeout": "15s", "load": {"seconds": 20}}),
+                &base
+            )
+            .is_err());
+        assert!(ContainerRun
+            .validate(
+                &serde_json::json!({"mode": "gpu", "load": {"secs": 20}}),
+                &base
+            )
+            .is_err());
     }
 
     #[test]

@@ -258,6 +258,18 @@ mod tests {
                 // Both report the storage probe's findings.
                 written.extend(rule_ids_in("src/doors/storage_probe.rs"));
             }
+            if m.name == "container-run" {
+                // The loaded GPU probe's findings, read from its line: each one the probe writes.
+                let probe = std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/probe/gpu_load.rs"),
+                )
+                .unwrap();
+                for r in &crate::doors::gpu_line::GPU_LOAD_RULE_LIST {
+                    if probe.contains(&format!("\"{}\"", r.id)) {
+                        written.insert(r.id.to_string());
+                    }
+                }
+            }
             if m.name == "pipeline-run" {
                 for f in [
                     "src/doors/outcome.rs",
@@ -293,7 +305,8 @@ mod tests {
                 );
                 // Tables that more than one kind reports count once.
                 let shared = crate::doors::RUN_RULES.contains(r)
-                    || crate::doors::storage_probe::STORAGE_RULE_LIST.contains(r);
+                    || crate::doors::storage_probe::STORAGE_RULE_LIST.contains(r)
+                    || crate::doors::gpu_line::GPU_LOAD_RULE_LIST.contains(r);
                 if !shared || !all.contains(&r.id) {
                     all.push(r.id);
                 }

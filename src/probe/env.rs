@@ -120,6 +120,48 @@ fn id_field(status: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Whether this container can reach a GPU: NVIDIA device nodes (`/dev/nvidia0`, ...), devices
+/// NVML lists, and `NVIDIA_VISIBLE_DEVICES` (which only names GPUs; a runtime must act on it).
+/// Pure, for the CPU-mode check that a container that asked for no GPU got none.
+pub(crate) fn gpu_exposure(
+    dev_entries: &[String],
+    nvml_devices: Option<usize>,
+    nvidia_visible_devices: Option<&str>,
+) -> Value {
+    let mut files: Vec<String> = dev_entries
+        .iter()
+        .filter(|n| {
+            n.strip_prefix("nvidia")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|n| format!("/dev/{n}"))
+        .collect();
+    files.sort();
+    json!({
+        "visible": !files.is_empty() || nvml_devices.unwrap_or(0) > 0,
+        "device_files": files,
+        "nvml_devices": nvml_devices,
+        "nvidia_visible_devices": nvidia_visible_devices,
+    })
+}
+
+fn gpus_here() -> Value {
+    let entries: Vec<String> = std::fs::read_dir("/dev")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let report = super::gpu_report();
+    let nvml = report.unavailable.is_none().then_some(report.devices.len());
+    gpu_exposure(
+        &entries,
+        nvml,
+        std::env::var("NVIDIA_VISIBLE_DEVICES").ok().as_deref(),
+    )
+}
+
 pub(crate) async fn run(a: &EnvProbe) -> (ProbeStatus, Value) {
     let status_file = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -162,13 +204,29 @@ pub(crate) async fn run(a: &EnvProbe) -> (ProbeStatus, Value) {
     };
     (
         status,
-        json!({"probe": "env", "status": status, "identity": identity, "secrets": secrets, "credentials": credentials, "endpoints": endpoints}),
+        json!({"probe": "env", "status": status, "identity": identity, "secrets": secrets, "credentials": credentials, "endpoints": endpoints, "gpus": gpus_here()}),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_exposure_counts_device_nodes_and_nvml_not_the_variable() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let v = gpu_exposure(
+            &names(&["null", "nvidiactl", "nvidia-uvm", "nvidia1", "nvidia0"]),
+            None,
+            None,
+        );
+        assert_eq!(v["visible"], true);
+        assert_eq!(v["device_files"], json!(["/dev/nvidia0", "/dev/nvidia1"]));
+        let v = gpu_exposure(&names(&["null", "nvidiactl"]), Some(0), Some("all"));
+        assert_eq!(v["visible"], false, "{v}");
+        assert_eq!(v["nvidia_visible_devices"], "all");
+        assert_eq!(gpu_exposure(&[], Some(2), None)["visible"], true);
+    }
 
     #[test]
     fn targets_become_host_port() {

@@ -148,7 +148,7 @@ fn load_reason(load: &Value) -> String {
     }
     for d in load["devices"].as_array().into_iter().flatten() {
         if let Some(f) = d["findings"].as_array().filter(|f| !f.is_empty()) {
-            let text: Vec<&str> = f.iter().filter_map(Value::as_str).collect();
+            let text: Vec<&str> = f.iter().filter_map(|f| f["message"].as_str()).collect();
             parts.push(format!("GPU {}: {}", d["ordinal"], text.join("; ")));
         }
     }

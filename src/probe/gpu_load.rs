@@ -531,11 +531,17 @@ pub fn figures(info: DeviceInfo, result: LoadResult, observed: Observed) -> Devi
     }
 }
 
+/// The rule of a figure below its threshold, and of one that could not be judged.
+const BELOW: &str = "gpu-load-below-expected";
+const UNDECIDED: &str = "gpu-load-undecided";
+
 /// A device's verdict and the findings that explain it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub status: ProbeStatus,
     pub findings: Vec<String>,
+    /// The rule of each finding (`kfcheck explain <rule>`), in the same order.
+    pub rules: Vec<&'static str>,
     pub throttle: Vec<&'static str>,
 }
 
@@ -546,13 +552,21 @@ pub fn decide(d: &DeviceLoad, a: &LoadArgs) -> Verdict {
     let mut undecided = Vec::new();
     let mut judge = |what: &str, fig: &Figure, min: f64| match fig.ratio() {
         Some(r) if r >= min => {}
-        Some(r) => failed.push(format!(
-            "{what} reached {r:.2} of expected (below {min}): {} of {}",
-            fmt_num(fig.achieved),
-            fmt_num(fig.expected)
+        Some(r) => failed.push((
+            BELOW,
+            format!(
+                "{what} reached {r:.2} of expected (below {min}): {} of {}",
+                fmt_num(fig.achieved),
+                fmt_num(fig.expected)
+            ),
         )),
-        None if fig.achieved.is_none() => undecided.push(format!("{what} was not measured")),
-        None => undecided.push(format!("{what}: no expected figure ({})", fig.basis)),
+        None if fig.achieved.is_none() => {
+            undecided.push((UNDECIDED, format!("{what} was not measured")))
+        }
+        None => undecided.push((
+            UNDECIDED,
+            format!("{what}: no expected figure ({})", fig.basis),
+        )),
     };
     judge("compute", &d.compute, a.min_compute);
     judge("memory bandwidth", &d.memory, a.min_memory);
@@ -575,14 +589,18 @@ pub fn decide(d: &DeviceLoad, a: &LoadArgs) -> Verdict {
         .filter(|t| !BENIGN_THROTTLE.contains(t))
         .collect();
     if !bad.is_empty() {
-        failed.push(format!("throttled while loaded: {}", bad.join(", ")));
+        failed.push((
+            "gpu-throttled",
+            format!("throttled while loaded: {}", bad.join(", ")),
+        ));
     }
     if let (Some(b), Some(e)) = (d.observed.ecc_before, d.observed.ecc_after) {
         let c = e.corrected.saturating_sub(b.corrected);
         let u = e.uncorrected.saturating_sub(b.uncorrected);
         if c + u > 0 {
-            failed.push(format!(
-                "{u} uncorrected and {c} corrected new ECC error(s) during the load"
+            failed.push((
+                "gpu-ecc-errors",
+                format!("{u} uncorrected and {c} corrected new ECC error(s) during the load"),
             ));
         }
     }
@@ -596,7 +614,8 @@ pub fn decide(d: &DeviceLoad, a: &LoadArgs) -> Verdict {
     failed.extend(undecided);
     Verdict {
         status,
-        findings: failed,
+        rules: failed.iter().map(|(r, _)| *r).collect(),
+        findings: failed.into_iter().map(|(_, m)| m).collect(),
         throttle,
     }
 }
@@ -670,7 +689,7 @@ pub fn device_json(d: &DeviceLoad, v: &Verdict) -> Value {
         "compute_capability": format!("{major}.{minor}"),
         "sm_count": d.info.sm_count,
         "status": v.status,
-        "findings": v.findings,
+        "findings": v.rules.iter().zip(&v.findings).map(|(r, m)| json!({"rule": r, "message": m})).collect::<Vec<_>>(),
         "compute_tflops": figure_json(&d.compute, 2),
         "memory_gbps": figure_json(&d.memory, 1),
         "host_link_gbps": {

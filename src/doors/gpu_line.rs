@@ -1,0 +1,200 @@
+//! The GPU probe's line (`kfcheck probe gpu --load`) as a check reads it, wherever the probe ran:
+//! a local container (`container-gpu`) or a pipeline's GPU step. Pure: a line in, the findings,
+//! notes and "could not decide" out. A load that could not run is never a pass.
+
+use crate::model::{FindingRule, Severity};
+use serde_json::Value;
+
+/// What a loaded GPU can be found to do wrong (`kfcheck explain <rule>`).
+pub const GPU_LOAD_RULE_LIST: [FindingRule; 3] = [
+    FindingRule {
+        id: "gpu-load-below-expected",
+        default_severity: Severity::Error,
+        summary: "a loaded gpu computes, streams memory or copies over its host link below what it should",
+        fix: "Compare the achieved and expected figures in the evidence: a low compute ratio with a low clock points at power or thermal limits (nvidia-smi -q -d PERFORMANCE), low memory bandwidth at a degraded device (run DCGM diagnostics, dcgmi diag -r 3), a slow host link at a PCIe slot or riser running below its generation or width (nvidia-smi -q -d PCIE).",
+    },
+    FindingRule {
+        id: "gpu-throttled",
+        default_severity: Severity::Error,
+        summary: "a gpu slowed its clocks under load for a reason other than its power cap",
+        fix: "Thermal or hardware slowdown under a few seconds of load means cooling, power delivery or a failing board: check the node's fans and inlet temperature, nvidia-smi -q -d PERFORMANCE, and drain the node until it is fixed.",
+    },
+    FindingRule {
+        id: "gpu-ecc-errors",
+        default_severity: Severity::Error,
+        summary: "a gpu reported new ecc memory errors while loaded",
+        fix: "Read nvidia-smi -q -d ECC,ROW_REMAPPER on the node: uncorrected errors kill jobs; drain the node and have the GPU's memory checked (DCGM, or the vendor's RMA process).",
+    },
+];
+
+/// What the load part of one probe line says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReading {
+    /// (rule, message, the device's figures as one line).
+    pub findings: Vec<(&'static str, String, String)>,
+    pub notes: Vec<String>,
+    /// Why the load could not decide (it could not run, or a figure could not be judged).
+    pub undecided: Option<String>,
+}
+
+fn num(v: &Value, places: usize) -> String {
+    v.as_f64().map_or("?".into(), |x| format!("{x:.places$}"))
+}
+
+/// One line of a device's figures: achieved of expected, ratio, and NVML's SM activity.
+pub fn figures_line(d: &Value) -> String {
+    let c = &d["compute_tflops"];
+    let m = &d["memory_gbps"];
+    let l = &d["host_link_gbps"];
+    let mut s = format!(
+        "GPU {} {}: compute {} of {} TFLOP/s ({}), memory {} of {} GB/s ({}), host link {} / {} GB/s to / from the device",
+        d["ordinal"],
+        d["name"].as_str().unwrap_or("?"),
+        num(&c["achieved"], 1),
+        num(&c["expected"], 1),
+        num(&c["ratio"], 2),
+        num(&m["achieved"], 0),
+        num(&m["expected"], 0),
+        num(&m["ratio"], 2),
+        num(&l["host_to_device"], 1),
+        num(&l["device_to_host"], 1),
+    );
+    if let Some(x) = l["expected"].as_f64() {
+        s.push_str(&format!(" (expected {x:.1})"));
+    }
+    let phase = &d["nvml"]["phases"]["compute"];
+    if let Some(a) = phase["sm_activity_pct"]["p50"].as_f64() {
+        s.push_str(&format!("; SM activity p50 {a:.0}%"));
+    } else if let Some(u) = phase["utilization_gpu_pct"]["p50"].as_f64() {
+        s.push_str(&format!("; utilisation p50 {u:.0}%"));
+    }
+    if let Some(clk) = phase["sm_clock_mhz"]["p50"].as_f64() {
+        s.push_str(&format!(", SM clock p50 {clk:.0} MHz"));
+    }
+    s
+}
+
+/// Reads the `load` object of a GPU probe line.
+pub fn read_load(line: &Value) -> LoadReading {
+    let mut r = LoadReading::default();
+    let load = &line["load"];
+    if load.is_null() {
+        r.notes
+            .push("visibility only: the probe ran without --load, so no GPU was loaded".into());
+        return r;
+    }
+    if let Some(s) = load.get("skipped").filter(|s| !s.is_null()) {
+        r.undecided = Some(format!(
+            "the GPUs are visible but none could be loaded ({}): {}",
+            s["layer"].as_str().unwrap_or("?"),
+            s["reason"].as_str().unwrap_or("no reason given")
+        ));
+        return r;
+    }
+    let mut undecided = Vec::new();
+    for e in load["errors"].as_array().into_iter().flatten() {
+        undecided.push(format!(
+            "the load could not run on GPU {}: {}",
+            e["ordinal"],
+            e["message"].as_str().unwrap_or("?")
+        ));
+    }
+    for d in load["devices"].as_array().into_iter().flatten() {
+        let line = figures_line(d);
+        let mut clean = true;
+        for f in d["findings"].as_array().into_iter().flatten() {
+            let msg = f["message"].as_str().unwrap_or("?");
+            let rule = GPU_LOAD_RULE_LIST
+                .iter()
+                .find(|x| Some(x.id) == f["rule"].as_str())
+                .map(|x| x.id);
+            clean = false;
+            match rule {
+                Some(rule) => r.findings.push((
+                    rule,
+                    format!(
+                        "GPU {} ({}): {msg}",
+                        d["ordinal"],
+                        d["name"].as_str().unwrap_or("?")
+                    ),
+                    line.clone(),
+                )),
+                None => undecided.push(format!("GPU {}: {msg}", d["ordinal"])),
+            }
+        }
+        if clean {
+            r.notes.push(line);
+        }
+    }
+    if load["devices"].as_array().is_none_or(|d| d.is_empty()) && undecided.is_empty() {
+        undecided.push("the load reported no device".into());
+    }
+    if !undecided.is_empty() {
+        r.undecided = Some(undecided.join("; "));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn device(findings: Value) -> Value {
+        json!({
+            "ordinal": 0, "name": "NVIDIA H200", "status": "passed", "findings": findings,
+            "compute_tflops": {"achieved": 62.14, "expected": 66.9, "ratio": 0.929},
+            "memory_gbps": {"achieved": 4310.0, "expected": 4917.0, "ratio": 0.877},
+            "host_link_gbps": {"host_to_device": 50.2, "device_to_host": 52.1, "expected": 63.0},
+            "nvml": {"phases": {"compute": {"sm_activity_pct": {"p50": 98.0}, "sm_clock_mhz": {"p50": 1980.0}}}}
+        })
+    }
+
+    #[test]
+    fn a_passing_load_is_a_note_with_the_figures() {
+        let r = read_load(&json!({"load": {"devices": [device(json!([]))]}}));
+        assert!(r.findings.is_empty() && r.undecided.is_none(), "{r:?}");
+        assert_eq!(
+            r.notes[0],
+            "GPU 0 NVIDIA H200: compute 62.1 of 66.9 TFLOP/s (0.93), memory 4310 of 4917 GB/s (0.88), host link 50.2 / 52.1 GB/s to / from the device (expected 63.0); SM activity p50 98%, SM clock p50 1980 MHz"
+        );
+    }
+
+    #[test]
+    fn findings_keep_their_rule_and_unknown_ones_are_undecided() {
+        let d = device(json!([
+            {"rule": "gpu-throttled", "message": "throttled while loaded: hw_slowdown"},
+            {"rule": "gpu-load-undecided", "message": "memory bandwidth was not measured"}
+        ]));
+        let r = read_load(&json!({"load": {"devices": [d]}}));
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].0, "gpu-throttled");
+        assert!(r.findings[0]
+            .1
+            .starts_with("GPU 0 (NVIDIA H200): throttled"));
+        assert_eq!(
+            r.undecided.as_deref(),
+            Some("GPU 0: memory bandwidth was not measured")
+        );
+    }
+
+    #[test]
+    fn no_load_a_skipped_load_and_an_errored_one() {
+        let r = read_load(&json!({"load": null}));
+        assert!(r.notes[0].starts_with("visibility only"));
+        assert!(r.undecided.is_none());
+        let r = read_load(
+            &json!({"load": {"skipped": {"layer": "driver-library", "reason": "no libcuda"}}}),
+        );
+        assert!(r
+            .undecided
+            .unwrap()
+            .contains("(driver-library): no libcuda"));
+        let r = read_load(
+            &json!({"load": {"devices": [], "errors": [{"ordinal": 1, "message": "cuMemAlloc_v2 returned CUDA_ERROR_OUT_OF_MEMORY (2)"}]}}),
+        );
+        assert!(r.undecided.unwrap().contains("GPU 1: cuMemAlloc_v2"));
+        let r = read_load(&json!({"load": {"devices": []}}));
+        assert_eq!(r.undecided.as_deref(), Some("the load reported no device"));
+    }
+}
