@@ -50,6 +50,11 @@ pub struct Global {
     /// Docker engine endpoint (default: $DOCKER_HOST, then unix:///var/run/docker.sock).
     #[arg(long, global = true, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// kfcheck's probe image as the cluster pulls it (pushed to your registry, e.g.
+    /// REGISTRY/kfcheck:0.1.0): the GPU sample's step then runs `kfcheck probe gpu --load` in it and
+    /// the run reports what the GPU achieved; without it the step only shows a GPU is visible.
+    #[arg(long, global = true, value_name = "IMAGE", env = "KFCHECK_PROBE_IMAGE")]
+    pub probe_image: Option<String>,
     /// Treat a missing need as an error instead of skipping its checks (repeatable), e.g. in a
     /// CI gate that must reach the cluster: --require kube.
     #[arg(long, global = true, value_enum, value_name = "NEED")]

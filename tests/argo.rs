@@ -336,11 +336,28 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
     );
 
     // Healthy, GPU: the step lands on the GPU node.
-    passes(
+    let notes = passes(
         &dir,
         suite,
         "argo-gpu",
         "  mode: gpu\n  gpu: {type: nvidia-l4}\n",
+    );
+    assert!(
+        notes.contains("visibility only: the GPU step ran nvidia-smi"),
+        "{notes}"
+    );
+    // With a probe image the copy kfcheck submits runs the loaded probe; the real controller
+    // takes it. kwok runs nothing, so the step's output (kwok-task-results') is a GPU name, and
+    // the check says the load was not seen rather than passing it.
+    let notes = passes(
+        &dir,
+        suite,
+        "argo-gpu-probe",
+        "  mode: gpu\n  gpu: {type: nvidia-l4}\n  probe_image: kfcheck-probe:dev\n",
+    );
+    assert!(
+        notes.contains("is a GPU name, not the loaded probe's line"),
+        "{notes}"
     );
 
     // A user's Workflow whose step fails: the failed step, its exit code and node are named.

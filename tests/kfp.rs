@@ -58,6 +58,68 @@ fn cpu_sample() -> String {
 }
 
 #[test]
+fn a_probe_image_sends_the_loaded_probe_in_a_copy_of_the_gpu_sample() {
+    let Some(emu) = Emulator::start(&[]) else {
+        return;
+    };
+    let o = run(
+        &[
+            "--kfp-endpoint",
+            &emu.url,
+            "--probe-image",
+            "registry.example/kfcheck:0.1.0",
+            "run",
+            "kfp-gpu-sample",
+            "kfp-cpu-sample",
+            "-o",
+            "json",
+        ],
+        &[],
+    );
+    let doc = json(&o);
+    assert_eq!(code(&o), 0, "{doc:#}");
+    let c = check(&doc, "kfp-gpu-sample");
+    assert_eq!(c["status"], "passed", "{c:#}");
+    // The REST door reads no step outputs: the check says the load was not seen, never that
+    // the GPU passed it.
+    assert!(
+        c["notes"]
+            .to_string()
+            .contains("the rest door cannot read its line"),
+        "{c:#}"
+    );
+    let log = emu.get("/_emulator/requests?log=1&limit=500");
+    let bodies: Vec<&Value> = log["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["route"] == "/apis/v2beta1/runs")
+        .map(|r| &r["body"])
+        .collect();
+    let exec = |b: &Value, e: &str| {
+        b["pipeline_spec"]["pipeline_spec"]["deploymentSpec"]["executors"][e]["container"].clone()
+    };
+    let gpu = bodies
+        .iter()
+        .map(|b| exec(b, "exec-gpu-probe"))
+        .find(|c| !c.is_null())
+        .expect("the GPU sample was submitted");
+    assert_eq!(gpu["image"], "registry.example/kfcheck:0.1.0");
+    assert!(gpu["args"].to_string().contains("\"--load\""), "{gpu}");
+    // The CPU sample is not touched by the probe image.
+    assert_eq!(check(&doc, "kfp-cpu-sample")["status"], "passed", "{doc:#}");
+    assert!(bodies
+        .iter()
+        .all(|b| exec(b, "exec-make-numbers")["image"] != "registry.example/kfcheck:0.1.0"));
+    // The compiled sample in the repository is never edited.
+    assert!(
+        std::fs::read_to_string(repo().join("checks/pipelines/kfcheck-gpu-sample.yaml"))
+            .unwrap()
+            .contains("nvidia-smi")
+    );
+}
+
+#[test]
 fn single_user_samples_pass_and_leave_nothing_behind() {
     let Some(emu) = Emulator::start(&[]) else {
         return;

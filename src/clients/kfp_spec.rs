@@ -130,6 +130,26 @@ impl CompiledSpec {
     /// A copy of this spec in GPU mode: every container executor asks for `gpu.count` of
     /// `gpu.resource`, and gets the node selector and toleration GPU nodes need. `self` is
     /// never changed.
+    /// A copy whose executor `label` runs `image` with `command` and `args` instead, keeping its
+    /// resources, outputs and platform settings; `None` when the spec has no such container.
+    pub fn with_container(
+        &self,
+        label: &str,
+        image: &str,
+        command: &[String],
+        args: &[String],
+    ) -> Option<CompiledSpec> {
+        let mut copy = self.clone();
+        let c = copy
+            .pipeline
+            .pointer_mut(&format!("/deploymentSpec/executors/{label}/container"))
+            .and_then(Value::as_object_mut)?;
+        c.insert("image".into(), json!(image));
+        c.insert("command".into(), json!(command));
+        c.insert("args".into(), json!(args));
+        Some(copy)
+    }
+
     pub fn with_gpu(&self, gpu: &GpuMode) -> CompiledSpec {
         let mut copy = self.clone();
         let labels: Vec<String> = copy

@@ -40,6 +40,7 @@ pub(crate) fn settings(g: &Global) -> Settings {
         namespace: g.namespace.clone(),
         docker_host: g.docker_host.clone(),
         kfp: kfp_settings(&g.kfp),
+        probe_image: g.probe_image.clone().filter(|i| !i.trim().is_empty()),
         required: g.require.clone(),
         env: Env::capture(),
     }

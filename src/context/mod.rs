@@ -66,6 +66,9 @@ pub struct Settings {
     pub namespace: Option<String>,
     pub docker_host: Option<String>,
     pub kfp: kfp::KfpSettings,
+    /// `--probe-image`: kfcheck's probe image as the cluster pulls it; the GPU samples' step runs
+    /// the loaded GPU probe in it instead of nvidia-smi.
+    pub probe_image: Option<String>,
     /// Needs the user requires (`--require`): missing ones count as broken.
     pub required: Vec<Need>,
     /// The environment, captured once at start-up (tests pass their own).

@@ -135,6 +135,32 @@ impl WorkflowSample {
         })
     }
 
+    /// kfcheck's GPU sample Workflow with its step running the loaded GPU probe from `image`
+    /// (the `--probe-image`), its line written to the step's `gpu-name` output file.
+    pub fn with_probe_image(mut self, image: &str) -> Result<WorkflowSample, String> {
+        use super::gpu_line::{probe_step, SAMPLE_TEMPLATE};
+        let shown = self.shown.clone();
+        let t = self.manifest["spec"]["templates"]
+            .as_array_mut()
+            .and_then(|ts| ts.iter_mut().find(|t| t["name"] == SAMPLE_TEMPLATE))
+            .filter(|t| t["container"].is_object())
+            .ok_or_else(|| format!("{shown}: has no {SAMPLE_TEMPLATE} container step"))?;
+        let path = t["outputs"]["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "gpu-name"))
+            .and_then(|p| p["valueFrom"]["path"].as_str())
+            .ok_or_else(|| {
+                format!("{shown}: the {SAMPLE_TEMPLATE} step has no gpu-name output file")
+            })?
+            .to_string();
+        let (command, args) = probe_step(&path);
+        let c = &mut t["container"];
+        c["image"] = json!(image);
+        c["command"] = json!(command);
+        c["args"] = json!(args);
+        Ok(self)
+    }
+
     /// The Workflow's own name (generateName without its dash), else "workflow".
     pub fn what(&self) -> String {
         let m = &self.manifest["metadata"];
@@ -709,17 +735,27 @@ pub fn result_of(
         pods.iter()
             .any(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()),
     );
-    let gpu_seen = (mode == Mode::Gpu).then(|| {
-        status["nodes"].as_object().is_some_and(|nodes| {
-            nodes.values().any(|n| {
-                n["outputs"]["parameters"].as_array().is_some_and(|ps| {
-                    ps.iter().any(|p| {
-                        p["name"] == "gpu-name"
-                            && p["value"].as_str().is_some_and(|v| !v.is_empty())
+    // The GPU sample's `gpu-name` output: the GPU's name (nvidia-smi), or the probe's line
+    // where the step ran `kfcheck probe gpu --load` (--probe-image).
+    let gpu_output = (mode == Mode::Gpu)
+        .then(|| {
+            status["nodes"].as_object().and_then(|nodes| {
+                nodes.values().find_map(|n| {
+                    n["outputs"]["parameters"].as_array()?.iter().find_map(|p| {
+                        (p["name"] == "gpu-name")
+                            .then(|| p["value"].as_str())
+                            .flatten()
+                            .filter(|v| !v.is_empty())
                     })
                 })
             })
         })
+        .flatten();
+    let gpu_probe = gpu_output.and_then(super::gpu_line::probe_output);
+    let gpu_seen = gpu_output.map(|_| {
+        gpu_probe
+            .as_ref()
+            .is_none_or(|p| p["count"].as_u64().unwrap_or(0) > 0)
     });
     let name = wf["metadata"]["name"].as_str().unwrap_or(&submitted.name);
     let failure = if finished { None } else { sidecar_fault(pods) };
@@ -741,6 +777,7 @@ pub fn result_of(
         scheduled,
         // Only the GPU sample's output tells; absent is "cannot tell", not "no GPU".
         gpu_seen: gpu_seen.filter(|seen| *seen),
+        gpu_probe,
         waited,
         polls: 0,
         pods: format!("{WORKFLOW_LABEL}={name}"),
@@ -1086,30 +1123,37 @@ impl Door for ArgoDoor {
             let mut result = if job {
                 // Only the GPU step's own log line tells that it saw a GPU; none served (kwok)
                 // is "cannot tell".
-                let gpu_seen = if self.mode == Mode::Gpu && finished {
-                    let pod = pods.iter().find_map(|p| p.metadata.name.clone());
-                    match pod {
-                        Some(p) => self
-                            .log_tail(&p)
-                            .await
-                            .map(|t| t.contains("kfcheck: gpu sample ok"))
-                            .filter(|seen| *seen),
+                let tail = if self.mode == Mode::Gpu && finished {
+                    match pods.iter().find_map(|p| p.metadata.name.clone()) {
+                        Some(p) => self.log_tail(&p).await,
                         None => None,
                     }
                 } else {
                     None
                 };
+                // The sample's nvidia-smi line, or the loaded probe's (--probe-image).
+                let gpu_probe = tail.as_deref().and_then(super::gpu_line::probe_output);
+                let gpu_seen = tail
+                    .map(|t| {
+                        t.contains("kfcheck: gpu sample ok")
+                            || gpu_probe
+                                .as_ref()
+                                .is_some_and(|p| p["count"].as_u64().unwrap_or(0) > 0)
+                    })
+                    .filter(|seen| *seen);
                 if self.mode == Mode::Gpu && finished && gpu_seen.is_none() {
                     self.seen().notes.push("the Job's log (none served, or without the sample's `kfcheck: gpu sample ok` line) does not show that the step saw a GPU; the pod's placement and exit are all this run tells".into());
                 }
-                super::argo_job::job_result(
+                let mut r = super::argo_job::job_result(
                     &last,
                     &pods,
                     &submitted.name,
                     finished,
                     waited,
                     gpu_seen,
-                )
+                );
+                r.gpu_probe = gpu_probe;
+                r
             } else {
                 result_of(&last, &pods, submitted, finished, waited, self.mode)
             };
@@ -1163,6 +1207,7 @@ fn deleted_result(submitted: &Submitted, notes: Vec<String>) -> RunResult {
         steps: Vec::new(),
         scheduled: None,
         gpu_seen: None,
+        gpu_probe: None,
         waited: submitted.at.elapsed(),
         polls: 0,
         pods: format!("{WORKFLOW_LABEL}={}", submitted.name),
@@ -1368,5 +1413,84 @@ mod tests {
             "{}",
             f.message
         );
+    }
+
+    #[test]
+    fn a_probe_image_makes_the_gpu_step_run_the_loaded_probe_into_its_output() {
+        let wf = WorkflowSample::load(
+            &SuiteBase::Embedded,
+            None,
+            Mode::Gpu,
+            None,
+            &Default::default(),
+        )
+        .unwrap()
+        .with_probe_image("registry.example/kfcheck:0.1.0")
+        .unwrap();
+        let t = &wf.manifest["spec"]["templates"][0];
+        assert_eq!(t["container"]["image"], "registry.example/kfcheck:0.1.0");
+        assert_eq!(t["container"]["command"], json!(["/usr/local/bin/kfcheck"]));
+        let args = t["container"]["args"].to_string();
+        assert!(
+            args.contains("\"--load\"")
+                && args.contains("\"--output-file\",\"/tmp/kfcheck-gpu-name\""),
+            "{args}"
+        );
+        assert_eq!(
+            t["container"]["resources"]["limits"]["nvidia.com/gpu"], "1",
+            "resources kept"
+        );
+        let cpu = WorkflowSample::load(
+            &SuiteBase::Embedded,
+            None,
+            Mode::Cpu,
+            None,
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(cpu
+            .with_probe_image("x")
+            .unwrap_err()
+            .contains("no gpu-probe container step"));
+
+        // The step's output: the probe's line, or (nvidia-smi) a name.
+        let done = |value: &str| {
+            json!({"metadata": {"name": "wf-1"}, "status": {"phase": "Succeeded", "nodes": {
+                "wf-1": {"displayName": "wf-1", "type": "Pod", "phase": "Succeeded",
+                    "outputs": {"parameters": [{"name": "gpu-name", "value": value}]}}}}})
+        };
+        let line = r#"{"probe":"gpu","status":"passed","count":1,"load":{"devices":[]}}"#;
+        let r = result_of(
+            &done(line),
+            &[],
+            &submitted(),
+            true,
+            Duration::from_secs(3),
+            Mode::Gpu,
+        );
+        assert_eq!(r.gpu_seen, Some(true));
+        assert_eq!(r.gpu_probe.as_ref().unwrap()["count"], 1);
+        let none = r#"{"probe":"gpu","status":"failed","count":0,"load":null}"#;
+        let r = result_of(
+            &done(none),
+            &[],
+            &submitted(),
+            true,
+            Duration::from_secs(3),
+            Mode::Gpu,
+        );
+        assert_eq!(
+            r.gpu_seen, None,
+            "a probe that saw no GPU is not a GPU seen"
+        );
+        let r = result_of(
+            &done("NVIDIA L4"),
+            &[],
+            &submitted(),
+            true,
+            Duration::from_secs(3),
+            Mode::Gpu,
+        );
+        assert_eq!((r.gpu_seen, r.gpu_probe.is_none()), (Some(true), true));
     }
 }

@@ -167,6 +167,7 @@ pub fn job_result(
                 .any(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()),
         ),
         gpu_seen,
+        gpu_probe: None,
         waited,
         polls: 0,
         pods: format!("{JOB_NAME_LABEL}={name}"),

@@ -27,6 +27,39 @@ pub const GPU_LOAD_RULE_LIST: [FindingRule; 3] = [
     },
 ];
 
+/// kfcheck's GPU sample step: the compiled pipeline's executor and the Workflow's template.
+pub const SAMPLE_EXECUTOR: &str = "exec-gpu-probe";
+pub const SAMPLE_TEMPLATE: &str = "gpu-probe";
+/// Where kfcheck's images (the Dockerfile, scripts/probe-image) put the binary.
+pub const PROBE_BINARY: &str = "/usr/local/bin/kfcheck";
+/// Seconds of load in the GPU sample's step.
+pub const SAMPLE_LOAD_SECONDS: u32 = 10;
+
+/// The GPU sample step's command and arguments with a probe image: the loaded probe, its line
+/// written to the step's output `output_file` as well as the log.
+pub fn probe_step(output_file: &str) -> (Vec<String>, Vec<String>) {
+    let args = [
+        "probe",
+        "gpu",
+        "--expect",
+        "1",
+        "--load",
+        "--seconds",
+        &SAMPLE_LOAD_SECONDS.to_string(),
+        "--output-file",
+        output_file,
+    ];
+    (
+        vec![PROBE_BINARY.to_string()],
+        args.iter().map(|a| a.to_string()).collect(),
+    )
+}
+
+/// A step output (or log line) that is the GPU probe's line.
+pub fn probe_output(text: &str) -> Option<Value> {
+    crate::clients::container::probe_line(text).filter(|v| v["probe"] == "gpu")
+}
+
 /// What the load part of one probe line says.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadReading {

@@ -24,9 +24,12 @@ use crate::model::FindingRule;
 
 /// What `pipeline-run` can report: the run's verdict and the notebook and Argo doors' own
 /// findings.
-pub static PIPELINE_RUN_RULES: [FindingRule; 21] = crate::model::concat_rules(
-    &crate::model::concat_rules::<17>(&outcome::RUN_RULE_LIST, &notebook_cell::NOTEBOOK_RULES),
-    &argo::ARGO_RULE_LIST,
+pub static PIPELINE_RUN_RULES: [FindingRule; 24] = crate::model::concat_rules(
+    &crate::model::concat_rules::<21>(
+        &crate::model::concat_rules::<17>(&outcome::RUN_RULE_LIST, &notebook_cell::NOTEBOOK_RULES),
+        &argo::ARGO_RULE_LIST,
+    ),
+    &gpu_line::GPU_LOAD_RULE_LIST,
 );
 pub use sample::{Mode, Sample};
 

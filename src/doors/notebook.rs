@@ -349,6 +349,7 @@ pub fn result_of(
             .collect(),
         scheduled: None,
         gpu_seen: None,
+        gpu_probe: None,
         waited,
         polls: 1,
         pods: format!(
@@ -372,6 +373,7 @@ fn no_run(submitted: &Submitted, failure: Option<DoorFault>) -> RunResult {
         steps: Vec::new(),
         scheduled: None,
         gpu_seen: None,
+        gpu_probe: None,
         waited: submitted.at.elapsed(),
         polls: 0,
         pods: "pipeline/runid=<run id>".into(),

@@ -59,6 +59,9 @@ pub struct RunResult {
     pub scheduled: Option<bool>,
     /// Whether a step saw a GPU; `None` where the door cannot tell.
     pub gpu_seen: Option<bool>,
+    /// The GPU sample step's probe line (`kfcheck probe gpu --load`), where the step ran the
+    /// probe and the door can read its output.
+    pub gpu_probe: Option<serde_json::Value>,
     /// From submission to the last look.
     pub waited: Duration,
     pub polls: u32,
@@ -202,6 +205,7 @@ mod tests {
             steps,
             scheduled: Some(true),
             gpu_seen: None,
+            gpu_probe: None,
             waited: Duration::from_secs(2),
             polls: 2,
             pods: "workflows.argoproj.io/workflow=wf".into(),

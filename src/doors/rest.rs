@@ -381,6 +381,7 @@ pub fn result_of(w: &Watched) -> RunResult {
             .collect(),
         scheduled: None,
         gpu_seen: None,
+        gpu_probe: None,
         waited: w.waited,
         polls: w.polls,
         pods: format!("pipeline/runid={}", w.run.run_id),

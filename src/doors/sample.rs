@@ -112,6 +112,18 @@ impl Sample {
         })
     }
 
+    /// kfcheck's GPU sample with its step running the loaded GPU probe from `image` (the
+    /// `--probe-image`) instead of nvidia-smi: a copy of the spec, never the file.
+    pub fn with_probe_image(mut self, image: &str) -> Result<Sample, String> {
+        use super::gpu_line::{probe_step, SAMPLE_EXECUTOR};
+        let (command, args) = probe_step("{{$.outputs.parameters['gpu_name'].output_file}}");
+        self.spec = self
+            .spec
+            .with_container(SAMPLE_EXECUTOR, image, &command, &args)
+            .ok_or_else(|| format!("{}: has no {SAMPLE_EXECUTOR} step", self.shown))?;
+        Ok(self)
+    }
+
     /// The pipeline's own name, else "pipeline".
     pub fn what(&self) -> &str {
         self.spec.name().unwrap_or("pipeline")
@@ -168,5 +180,54 @@ mod tests {
             ))
         );
         assert!(serde_json::from_value::<GpuParams>(serde_json::json!({"typo": 1})).is_err());
+    }
+
+    #[test]
+    fn a_probe_image_rewrites_a_copy_of_the_gpu_samples_step() {
+        let load = |path: &str| {
+            Sample::load(
+                &SuiteBase::Embedded,
+                path,
+                Mode::Gpu,
+                None,
+                Default::default(),
+            )
+            .unwrap()
+        };
+        let s = load("pipelines/kfcheck-gpu-sample.yaml")
+            .with_probe_image("registry.example/kfcheck:0.1.0")
+            .unwrap();
+        let c = &s.spec.pipeline["deploymentSpec"]["executors"]["exec-gpu-probe"]["container"];
+        assert_eq!(c["image"], "registry.example/kfcheck:0.1.0");
+        assert_eq!(c["command"], serde_json::json!(["/usr/local/bin/kfcheck"]));
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "probe",
+                "gpu",
+                "--expect",
+                "1",
+                "--load",
+                "--seconds",
+                "10",
+                "--output-file",
+                "{{$.outputs.parameters['gpu_name'].output_file}}"
+            ]
+        );
+        assert_eq!(
+            c["resources"]["accelerator"]["resourceCount"], "1",
+            "resources kept"
+        );
+        assert!(s.spec.platform.is_some(), "selector and toleration kept");
+        let e = load("pipelines/kfcheck-cpu-sample.yaml")
+            .with_probe_image("x")
+            .unwrap_err();
+        assert!(e.contains("has no exec-gpu-probe step"), "{e}");
     }
 }

@@ -111,6 +111,11 @@ impl CheckContext {
         self.needs.docker().await.map_err(CheckError::Undecided)
     }
 
+    /// `--probe-image`, when given.
+    pub(crate) fn probe_image(&self) -> Option<&str> {
+        self.needs.settings.probe_image.as_deref()
+    }
+
     /// `-n NAMESPACE`, when given.
     pub(crate) fn namespace(&self) -> Option<&str> {
         self.needs.settings.namespace.as_deref()

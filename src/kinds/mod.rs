@@ -258,7 +258,7 @@ mod tests {
                 // Both report the storage probe's findings.
                 written.extend(rule_ids_in("src/doors/storage_probe.rs"));
             }
-            if m.name == "container-run" {
+            if matches!(m.name, "container-run" | "pipeline-run") {
                 // The loaded GPU probe's findings, read from its line: each one the probe writes.
                 let probe = std::fs::read_to_string(
                     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/probe/gpu_load.rs"),

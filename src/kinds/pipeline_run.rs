@@ -70,6 +70,7 @@ static META: KindMeta = KindMeta {
         ("mode", "cpu or gpu (default: gpu when `gpu` is given, else cpu)"),
         ("parameters", "map of run parameters (default none)"),
         ("gpu", "GPU mode settings for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}; without them GPU mode runs the sample's own GPU requests"),
+        ("probe_image", "GPU mode, kfcheck's own sample: kfcheck's probe image as the cluster pulls it (default: --probe-image); the GPU step then runs `kfcheck probe gpu --load` and the run reports what the GPU achieved"),
         ("submit", "rest door: inline (the spec inside the run, default) or upload (multipart upload as a pipeline, a second version, and a run of that version: the dashboard's upload path)"),
         ("run_timeout", "how long the run may take, e.g. 8m (default: the check's timeout less a margin)"),
     ],
@@ -110,6 +111,8 @@ struct Params {
     service_account: Option<String>,
     #[serde(default, with = "crate::doors::sample::duration")]
     start_timeout: Option<Duration>,
+    #[serde(default)]
+    probe_image: Option<String>,
 }
 
 impl Params {
@@ -266,7 +269,30 @@ impl Kind for PipelineRun {
     fn run(&'static self, cx: CheckContext) -> BoxFuture<'static, Result<Outcome, CheckError>> {
         Box::pin(async move {
             let p: Params = cx.params()?;
-            let sample = sample_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+            let mode = p.mode().map_err(CheckError::Undecided)?;
+            let probe_image = (mode == Mode::Gpu)
+                .then(|| p.probe_image.as_deref().or(cx.probe_image()))
+                .flatten()
+                .filter(|i| !i.trim().is_empty())
+                .map(str::to_string);
+            let mut probe_notes = Vec::new();
+            let mut sample = sample_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+            let own_sample = p
+                .pipeline
+                .as_deref()
+                .is_none_or(|x| x == default_pipeline(mode));
+            if let (Some(img), true) = (&probe_image, p.door != DoorName::Argo) {
+                if own_sample {
+                    sample = sample
+                        .with_probe_image(img)
+                        .map_err(CheckError::Undecided)?;
+                } else {
+                    probe_notes.push(format!(
+                        "the probe image applies to kfcheck's own GPU sample; {} runs as written",
+                        sample.shown
+                    ));
+                }
+            }
             // What the verdict names: the Workflow the Argo door runs, else the compiled sample.
             let mut named = (
                 "kfp-run",
@@ -292,7 +318,14 @@ impl Kind for PipelineRun {
                         return Err(CheckError::NotApplicable("no profile namespace: the raw-YAML door creates its Workflow in a profile (-n PROFILE)".into()));
                     };
                     let settings = argo_settings(&p).map_err(CheckError::Undecided)?;
-                    let wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+                    let mut wf = workflow_of(&p, &cx.spec.base).map_err(CheckError::Undecided)?;
+                    if let Some(img) = &probe_image {
+                        if wf.own {
+                            wf = wf.with_probe_image(img).map_err(CheckError::Undecided)?;
+                        } else {
+                            probe_notes.push(format!("the probe image applies to kfcheck's own GPU sample; {} runs as written", wf.shown));
+                        }
+                    }
                     named = (
                         "workflow",
                         wf.what(),
@@ -304,7 +337,7 @@ impl Kind for PipelineRun {
                         ns.to_string(),
                         settings,
                         wf,
-                        p.mode().map_err(CheckError::Undecided)?,
+                        mode,
                     ))
                 }
             };
@@ -321,8 +354,67 @@ impl Kind for PipelineRun {
             }
             // After the verdict's own note, which the table shows first.
             out.notes.extend(result.notes.iter().cloned());
+            out.notes.extend(probe_notes);
+            if mode == Mode::Gpu {
+                let subject = Subject::new(kind, format!("{what} ({shown})"));
+                if let Some(why) = judge_gpu_probe(
+                    &mut out,
+                    &result,
+                    probe_image.is_some(),
+                    subject,
+                    cx.spec.severity,
+                ) {
+                    return Err(CheckError::Undecided(why));
+                }
+            }
             Ok(out)
         })
+    }
+}
+
+/// The GPU sample step's probe line, where the door could read it: the load's findings and
+/// figures; without a probe image, or where the door cannot read the step's output, a note that
+/// the run proved visibility only. Returns why the check cannot decide, when the load could not
+/// run on a GPU the step saw and nothing else was found.
+fn judge_gpu_probe(
+    out: &mut Outcome,
+    result: &crate::doors::RunResult,
+    probe_image: bool,
+    subject: Subject,
+    severity: crate::model::Severity,
+) -> Option<String> {
+    use crate::doors::gpu_line::{read_load, GPU_LOAD_RULE_LIST};
+    let Some(line) = &result.gpu_probe else {
+        out.notes.push(match (probe_image, result.gpu_seen) {
+            (false, _) => "visibility only: the GPU step ran nvidia-smi; give --probe-image (kfcheck's image as the cluster pulls it) to load the GPU and report what it achieved".into(),
+            (true, Some(true)) => "visibility only: the GPU step's output is a GPU name, not the loaded probe's line (did the step run kfcheck's image?)".into(),
+            (true, _) => format!("visibility only: the GPU step ran the loaded probe, but the {} door cannot read its line (the KFP API returns no step output parameters); its figures are in the step's log", result.door),
+        });
+        return None;
+    };
+    let load = read_load(line);
+    for (rule, message, figures) in load.findings {
+        let meta = GPU_LOAD_RULE_LIST.iter().find(|r| r.id == rule);
+        out.findings.push(crate::model::Finding::new(
+            rule,
+            severity,
+            subject.clone(),
+            meta.map_or("", |m| m.summary),
+            vec![
+                crate::model::Evidence::new("load", message),
+                crate::model::Evidence::new("figures", figures),
+            ],
+            meta.map_or("", |m| m.fix),
+        ));
+    }
+    out.notes.extend(load.notes);
+    match load.undecided {
+        Some(why) if out.findings.is_empty() => Some(why),
+        Some(why) => {
+            out.notes.push(why);
+            None
+        }
+        None => None,
     }
 }
 
@@ -409,5 +501,69 @@ mod tests {
             .validate(&unknown, base)
             .unwrap_err()
             .contains("rest"));
+    }
+
+    #[test]
+    fn the_gpu_steps_probe_line_is_judged_and_its_absence_said() {
+        use crate::doors::RunResult;
+        let base = || RunResult {
+            door: "argo",
+            run: "wf".into(),
+            run_id: "wf".into(),
+            finished: true,
+            state: crate::clients::kfp_spec::RunState::Succeeded,
+            message: None,
+            steps: vec![],
+            scheduled: Some(true),
+            gpu_seen: Some(true),
+            gpu_probe: None,
+            waited: Duration::from_secs(1),
+            polls: 1,
+            pods: "x".into(),
+            failure: None,
+            notes: vec![],
+        };
+        let subject = || Subject::new("workflow", "gpu sample");
+        let sev = crate::model::Severity::Error;
+        let mut out = Outcome::default();
+        assert_eq!(
+            judge_gpu_probe(&mut out, &base(), false, subject(), sev),
+            None
+        );
+        assert!(
+            out.notes[0].contains("ran nvidia-smi; give --probe-image"),
+            "{:?}",
+            out.notes
+        );
+        let mut out = Outcome::default();
+        judge_gpu_probe(&mut out, &base(), true, subject(), sev);
+        assert!(out.notes[0].contains("is a GPU name, not the loaded probe's line"));
+        let mut out = Outcome::default();
+        let rest = RunResult {
+            door: "rest",
+            gpu_seen: None,
+            ..base()
+        };
+        judge_gpu_probe(&mut out, &rest, true, subject(), sev);
+        assert!(out.notes[0].contains("the rest door cannot read its line"));
+
+        let slow = serde_json::json!({"probe": "gpu", "count": 1, "load": {"devices": [{"ordinal": 0, "name": "NVIDIA L4",
+            "findings": [{"rule": "gpu-load-below-expected", "message": "compute reached 0.41 of expected (below 0.8): 12.0 of 29.4"}],
+            "compute_tflops": {"achieved": 12.0, "expected": 29.4, "ratio": 0.41}}]}});
+        let mut out = Outcome::default();
+        let r = RunResult {
+            gpu_probe: Some(slow),
+            ..base()
+        };
+        assert_eq!(judge_gpu_probe(&mut out, &r, true, subject(), sev), None);
+        assert_eq!(out.findings[0].rule, "gpu-load-below-expected");
+        let skipped = serde_json::json!({"probe": "gpu", "count": 1, "load": {"skipped": {"layer": "container-runtime", "reason": "no libcuda"}}});
+        let mut out = Outcome::default();
+        let r = RunResult {
+            gpu_probe: Some(skipped),
+            ..base()
+        };
+        let why = judge_gpu_probe(&mut out, &r, true, subject(), sev).unwrap();
+        assert!(why.contains("(container-runtime): no libcuda"), "{why}");
     }
 }
