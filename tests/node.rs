@@ -556,3 +556,76 @@ fn the_pod_storage_check_round_trips_the_bucket_from_a_pod_and_names_what_stops_
     assert_eq!(left.trim(), "", "pods left: {left}");
     assert_no_traffic_out(&dir);
 }
+
+#[test]
+fn a_cpu_pod_on_the_real_node_sees_no_gpu_and_an_unpullable_image_is_named() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-gpu-isolation");
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "default-editor"],
+        None,
+    );
+    let suite = tempfile::tempdir().unwrap();
+    // The real node offers no GPU, so it is named; the pod tolerates its taint by itself.
+    write(
+        suite.path(),
+        "pod-cpu-no-gpu.yaml",
+        "id: pod-cpu-no-gpu\nkind: pod-gpu-isolation\ntitle: t\ncategory: gpu\nparams:\n  node: kfcheck-node\n  timeout: 60s\n",
+    );
+    write(
+        suite.path(),
+        "pod-cpu-no-gpu-no-image.yaml",
+        "id: pod-cpu-no-gpu-no-image\nkind: pod-gpu-isolation\ntitle: t\ncategory: gpu\nparams:\n  node: kfcheck-node\n  image: kfcheck.local/not-imported:1.0\n  timeout: 30s\n",
+    );
+    let mut c = common::kfcheck_command(suite.path());
+    c.args([
+        "--kubeconfig",
+        dir.join("kubeconfig").to_str().unwrap(),
+        "-n",
+        &ns.name,
+        "--suite",
+        suite.path().to_str().unwrap(),
+        "--probe-image",
+        "kfcheck.local/probe:dev",
+        "run",
+        "pod-cpu-no-gpu",
+        "pod-cpu-no-gpu-no-image",
+        "-o",
+        "json",
+    ]);
+    let o = c.output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    let ok = check(&doc, "pod-cpu-no-gpu");
+    assert_eq!(ok["status"], "passed", "{ok:#}");
+    let notes = ok["notes"].to_string();
+    assert!(
+        notes.contains(
+            "a CPU pod on GPU node kfcheck-node (NVIDIA_VISIBLE_DEVICES=all) sees no GPU"
+        ),
+        "the probe really ran in the pod and read its /dev: {notes}"
+    );
+    let image = check(&doc, "pod-cpu-no-gpu-no-image");
+    assert_eq!(
+        image["findings"][0]["rule"], "gpu-isolation-pod-not-started",
+        "{image:#}"
+    );
+    let left = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/managed-by=kfcheck",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(left.trim(), "", "pods left: {left}");
+    assert_no_traffic_out(&dir);
+}

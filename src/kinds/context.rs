@@ -4,6 +4,8 @@
 //! need it did not declare is a kfcheck bug, reported as such (and caught by the tests that run
 //! every kind).
 
+pub(crate) mod probe_pod;
+
 use super::{typed_params, CheckError};
 use crate::assets::SuiteBase;
 use crate::context::gcs::GcsChoice;

@@ -19,6 +19,7 @@ mod kube_api;
 mod pipeline_fit;
 mod pipeline_lint;
 mod pipeline_run;
+mod pod_gpu_isolation;
 mod pod_storage;
 mod profile_matrix;
 mod storage_class_default;
@@ -101,6 +102,7 @@ pub static KINDS: &[KindRef] = &[
     &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
     &pipeline_run::PipelineRun,
+    &pod_gpu_isolation::PodGpuIsolation,
     &pod_storage::PodStorage,
     &profile_matrix::ProfileMatrix,
     &storage_class_default::StorageClassDefault,

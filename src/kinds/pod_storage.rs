@@ -5,6 +5,7 @@
 //! line; kfcheck reads that line from the pod's log. Optionally the host reads back a result
 //! object the pod uploaded. The pod and every object are removed afterwards.
 
+use super::context::probe_pod::{exit_code, run_probe_pod};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::redact;
@@ -17,10 +18,10 @@ use crate::model::owned::Created;
 use crate::model::{concat_rules, Evidence, Finding, FindingRule, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::Api;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct PodStorage;
 
@@ -187,86 +188,6 @@ fn probe_pod(
     serde_json::from_value(v).map_err(|e| format!("building the probe pod: {e}"))
 }
 
-/// Where the pod stands: finished (Succeeded or Failed), and a few words on its state.
-fn pod_finished(pod: &Pod) -> (bool, String) {
-    let phase = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_else(|| "Pending".into());
-    let finished = matches!(phase.as_str(), "Succeeded" | "Failed");
-    let (_, state) = super::pod_state(pod);
-    let message = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.first())
-        .and_then(|c| c.state.as_ref()?.waiting.as_ref()?.message.clone())
-        .or_else(|| {
-            pod.status
-                .as_ref()?
-                .conditions
-                .as_ref()?
-                .iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status != "True")?
-                .message
-                .clone()
-        });
-    let what = match message {
-        Some(m) => format!("{phase}, {state}: {}", redact::redact(&m)),
-        None => format!("{phase}, {state}"),
-    };
-    (finished, what)
-}
-
-/// The container is waiting for a reason that does not clear by itself (an image that cannot be
-/// pulled, a config the container cannot be created with): no point in waiting longer.
-fn stuck(pod: &Pod) -> bool {
-    const STUCK: &[&str] = &[
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "ErrImageNeverPull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    ];
-    any_container(pod, |s| {
-        s.waiting
-            .as_ref()
-            .and_then(|w| w.reason.as_deref())
-            .is_some_and(|r| STUCK.contains(&r))
-    })
-}
-
-/// Some container of the pod is in a state that `test` accepts.
-fn any_container(
-    pod: &Pod,
-    test: impl Fn(&k8s_openapi::api::core::v1::ContainerState) -> bool,
-) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().is_some_and(&test)))
-}
-
-/// The container ever ran (it has a running or terminated state, not only waiting).
-fn container_ran(pod: &Pod) -> bool {
-    any_container(pod, |s| s.running.is_some() || s.terminated.is_some())
-}
-
-fn exit_code(pod: &Pod) -> Option<i64> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .first()?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()
-        .map(|t| i64::from(t.exit_code))
-}
-
 impl Kind for PodStorage {
     fn meta(&self) -> &'static KindMeta {
         &META
@@ -392,76 +313,45 @@ impl Kind for PodStorage {
             )
             .map_err(CheckError::Undecided)?;
             let pods: Api<Pod> = Api::namespaced(client, &ns);
-            let shown = format!("{ns}/{name}");
-            super::delete_pod_later(&cx.janitor, pods.clone(), name.clone(), shown.clone());
-            pods.create(&PostParams::default(), &pod)
-                .await
-                .map_err(|e| kube_error(&e, &format!("create pods in {ns}")))?;
-            let started = Instant::now();
-            let last = loop {
-                let pod = pods
-                    .get(&name)
-                    .await
-                    .map_err(|e| kube_error(&e, &format!("get pod {shown}")))?;
-                let (finished, _) = pod_finished(&pod);
-                if finished || stuck(&pod) || started.elapsed() >= p.timeout {
-                    break pod;
-                }
-                tokio::select! {
-                    _ = cx.cancel.cancelled() => return Err(CheckError::Undecided("interrupted while waiting for the storage probe pod".into())),
-                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
-                }
-            };
-            let (finished, state) = pod_finished(&last);
-            if !container_ran(&last) {
+            let run =
+                run_probe_pod(&cx, pods, &ns, &name, &pod, p.timeout, "storage probe").await?;
+            if !run.ran {
                 let mut out = Outcome::default();
                 out.findings.push(Finding::new(
                     "storage-pod-not-started",
                     cx.spec.severity,
-                    Subject::new("pod", shown),
+                    Subject::new("pod", run.shown.clone()),
                     "storage probe pod did not start",
                     vec![
-                        Evidence::new("pod", state).expected("the probe container running"),
-                        Evidence::new("waited", format!("{}s", started.elapsed().as_secs())),
+                        Evidence::new("pod", run.state.clone())
+                            .expected("the probe container running"),
+                        Evidence::new("waited", format!("{}s", run.waited.as_secs())),
                         Evidence::new("image", p.image.clone()),
                     ],
                     OWN_RULES[0].fix,
                 ));
                 return Ok(out);
             }
-            let logs = pods
-                .logs(
-                    &name,
-                    &LogParams {
-                        container: Some("probe".into()),
-                        tail_lines: Some(200),
-                        limit_bytes: Some(256 * 1024),
-                        ..LogParams::default()
-                    },
-                )
-                .await
-                .map_err(|e| kube_error(&e, &format!("read the log of pod {shown}")))?;
-            let probe = crate::clients::container::probe_line(&logs);
+            let logs = &run.logs;
+            let probe = crate::clients::container::probe_line(logs);
             let result_seen = cx
                 .result_object_seen(p.verify_result, &choice, &bucket, probe.as_ref())
                 .await;
             let facts = Facts {
                 bucket,
                 how: how.clone(),
-                exit_code: exit_code(&last),
-                timed_out: !finished && probe.is_none(),
-                log_tail: redact::tail(&logs, 10, 2000),
+                exit_code: exit_code(&run.last),
+                timed_out: !run.finished && probe.is_none(),
+                log_tail: redact::tail(logs, 10, 2000),
                 probe,
                 result_seen,
             };
             let mut out = evaluate(&facts, cx.spec.severity)?;
             if out.findings.is_empty() {
                 out.notes.push(format!(
-                    "read from the log of pod {shown} (node {})",
-                    last.spec
-                        .as_ref()
-                        .and_then(|s| s.node_name.clone())
-                        .unwrap_or_else(|| "?".into())
+                    "read from the log of pod {} (node {})",
+                    run.shown,
+                    run.node()
                 ));
             }
             Ok(out)
@@ -516,23 +406,5 @@ mod tests {
         .is_err());
         assert!(ok(serde_json::json!({"secret_key": "a/b"})).is_err());
         assert!(ok(serde_json::json!({"buckets": "b"})).is_err());
-    }
-
-    #[test]
-    fn a_pod_that_never_ran_is_told_apart_from_one_that_did() {
-        let waiting: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": "failed to pull"}}}]}})).unwrap();
-        assert!(!container_ran(&waiting));
-        assert!(stuck(&waiting));
-        let (finished, what) = pod_finished(&waiting);
-        assert!(!finished);
-        assert!(
-            what.contains("ErrImagePull") && what.contains("failed to pull"),
-            "{what}"
-        );
-        let done: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Succeeded", "containerStatuses": [{"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}]}})).unwrap();
-        assert!(container_ran(&done));
-        assert!(!stuck(&done));
-        assert!(pod_finished(&done).0);
-        assert_eq!(exit_code(&done), Some(0));
     }
 }
