@@ -629,3 +629,69 @@ fn a_cpu_pod_on_the_real_node_sees_no_gpu_and_an_unpullable_image_is_named() {
     assert_eq!(left.trim(), "", "pods left: {left}");
     assert_no_traffic_out(&dir);
 }
+
+#[test]
+fn the_rest_door_reads_the_gpu_steps_probe_line_from_its_real_pods_log() {
+    use common::emulator::Emulator;
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-rest-gpu");
+    // The GPU step's pod, for real: the loaded probe in a pod the device plugin gave no GPU.
+    let pod = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: gpu-step, labels: {{app.kubernetes.io/managed-by: kfcheck-test}}}}
+spec:
+  restartPolicy: Never{NODE_PLACEMENT}
+  containers:
+  - name: main
+    image: kfcheck.local/probe:dev
+    args: [probe, gpu, --expect, "0", --load, --seconds, "1"]
+"#
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&pod));
+    k.wait_for(
+        &ns.name,
+        "pod/gpu-step",
+        "{.status.phase}",
+        "Succeeded",
+        Duration::from_secs(90),
+    );
+    // KFP (the emulator) reports that pod as the GPU sample's gpu-probe task.
+    let Some(emu) = Emulator::start(&[]) else {
+        return;
+    };
+    emu.script(
+        serde_json::json!({"runs": [{"match": "*gpu-sample*", "pods": {"gpu-probe": "gpu-step"}}]}),
+    );
+    let o = common::kfcheck_command(&repo())
+        .args([
+            "--kubeconfig",
+            dir.join("kubeconfig").to_str().unwrap(),
+            "--kfp-endpoint",
+            &emu.url,
+            "--probe-image",
+            "kfcheck.local/probe:dev",
+            "run",
+            "kfp-gpu-sample",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc = json(&o);
+    let c = check(&doc, "kfp-gpu-sample");
+    // The probe in that pod could load nothing (no GPU was given): the check cannot decide, and
+    // says which layer is missing, read from the pod's log through the real kubelet.
+    assert_eq!(c["status"], "errored", "{c:#}\n{}", stderr(&o));
+    let why = c.to_string();
+    assert!(
+        why.contains("no GPU could be loaded (device-plugin)"),
+        "{why}"
+    );
+    assert_eq!(code(&o), 3, "{doc:#}");
+    assert_no_traffic_out(&dir);
+}

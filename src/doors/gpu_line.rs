@@ -60,6 +60,69 @@ pub fn probe_output(text: &str) -> Option<Value> {
     crate::clients::container::probe_line(text).filter(|v| v["probe"] == "gpu")
 }
 
+/// The GPU sample step's probe line from its pod's log, found by the pod name the door reported
+/// (the REST door: the KFP API returns no step output parameters). `Ok(None)` when the log has
+/// no probe line; `Err` says why the log could not be read.
+pub async fn step_log_probe_line(
+    client: kube::Client,
+    steps: &[super::StepResult],
+) -> Result<Option<Value>, String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, LogParams};
+    let Some(pod) = steps
+        .iter()
+        .find(|s| s.name == SAMPLE_TEMPLATE)
+        .and_then(|s| s.pod.clone())
+    else {
+        return Err(format!(
+            "the run reports no pod for its {SAMPLE_TEMPLATE} step"
+        ));
+    };
+    let all: Api<Pod> = Api::all(client.clone());
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        all.list(
+            &ListParams::default()
+                .fields(&format!("metadata.name={pod}"))
+                .limit(5),
+        ),
+    )
+    .await
+    .map_err(|_| format!("listing pod {pod}: no answer within 15s"))?
+    .map_err(|e| format!("listing pod {pod}: {e}"))?;
+    let Some(p) = found.items.first() else {
+        return Err(format!("pod {pod} is gone (deleted after the run?)"));
+    };
+    let ns = p.metadata.namespace.clone().unwrap_or_default();
+    let containers: Vec<String> = p
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    // KFP's executor pods run the step in `main` beside Argo's `wait`.
+    let container = containers
+        .iter()
+        .find(|c| *c == "main")
+        .or(containers.first())
+        .cloned();
+    let logs = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        Api::<Pod>::namespaced(client, &ns).logs(
+            &pod,
+            &LogParams {
+                container,
+                tail_lines: Some(200),
+                limit_bytes: Some(256 * 1024),
+                ..LogParams::default()
+            },
+        ),
+    )
+    .await
+    .map_err(|_| format!("reading the log of pod {ns}/{pod}: no answer within 15s"))?
+    .map_err(|e| format!("reading the log of pod {ns}/{pod}: {e}"))?;
+    Ok(probe_output(&logs))
+}
+
 /// What the load part of one probe line says.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadReading {
@@ -117,11 +180,15 @@ pub fn read_load(line: &Value) -> LoadReading {
         return r;
     }
     if let Some(s) = load.get("skipped").filter(|s| !s.is_null()) {
-        r.undecided = Some(format!(
-            "the GPUs are visible but none could be loaded ({}): {}",
+        let (layer, reason) = (
             s["layer"].as_str().unwrap_or("?"),
-            s["reason"].as_str().unwrap_or("no reason given")
-        ));
+            s["reason"].as_str().unwrap_or("no reason given"),
+        );
+        r.undecided = Some(if line["count"].as_u64().unwrap_or(0) > 0 {
+            format!("the GPUs are visible but none could be loaded ({layer}): {reason}")
+        } else {
+            format!("no GPU could be loaded ({layer}): {reason}")
+        });
         return r;
     }
     let mut undecided = Vec::new();

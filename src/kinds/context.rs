@@ -95,6 +95,12 @@ impl CheckContext {
         self.needs.kube().await.map_err(CheckError::Undecided)
     }
 
+    /// The Kubernetes client when the kube need is available, for a check that can say more with
+    /// it but does not need it (the REST door reading the GPU step's log); `None` without it.
+    pub(crate) async fn kube_if_available(&self) -> Option<kube::Client> {
+        self.needs.kube().await.ok()
+    }
+
     /// The run-wide cache of Kubernetes lists (part of the kube need).
     pub(crate) fn kube_cache(&self) -> Result<&KubeCache, CheckError> {
         self.declared(Need::Kube)?;

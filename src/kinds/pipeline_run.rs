@@ -344,7 +344,32 @@ impl Kind for PipelineRun {
             let dcx = cx.door(kfp_name(&cx.run_id, &cx.spec.id));
             let submitted = door.submit(&dcx, &sample).await?;
             let deadline = run_deadline(cx.spec.timeout, p.run_timeout);
-            let result = door.wait(&dcx, &submitted, deadline).await?;
+            let mut result = door.wait(&dcx, &submitted, deadline).await?;
+            // The REST door cannot read step outputs: with Kubernetes at hand, the GPU step's log.
+            if p.door != DoorName::Argo
+                && probe_image.is_some()
+                && result.finished
+                && result.gpu_probe.is_none()
+            {
+                match cx.kube_if_available().await {
+                    Some(client) => {
+                        match crate::doors::gpu_line::step_log_probe_line(client, &result.steps)
+                            .await
+                        {
+                            Ok(Some(line)) => result.gpu_probe = Some(line),
+                            Ok(None) => {
+                                probe_notes.push("the GPU step's log holds no probe line".into())
+                            }
+                            Err(why) => probe_notes
+                                .push(format!("the GPU step's log could not be read: {why}")),
+                        }
+                    }
+                    None => probe_notes.push(
+                        "no Kubernetes access to read the GPU step's log (give --kubeconfig)"
+                            .into(),
+                    ),
+                }
+            }
             let (kind, what, shown, asked) = named;
             let subject = Subject::new(kind, format!("{what} ({shown})"));
             let mut out = Outcome::default();
@@ -388,7 +413,7 @@ fn judge_gpu_probe(
         out.notes.push(match (probe_image, result.gpu_seen) {
             (false, _) => "visibility only: the GPU step ran nvidia-smi; give --probe-image (kfcheck's image as the cluster pulls it) to load the GPU and report what it achieved".into(),
             (true, Some(true)) => "visibility only: the GPU step's output is a GPU name, not the loaded probe's line (did the step run kfcheck's image?)".into(),
-            (true, _) => format!("visibility only: the GPU step ran the loaded probe, but the {} door cannot read its line (the KFP API returns no step output parameters); its figures are in the step's log", result.door),
+            (true, _) => format!("visibility only: the GPU step ran the loaded probe, but the {} door did not get its line (the KFP API returns no step output parameters, and the step's log was not read); its figures are in the step's log", result.door),
         });
         return None;
     };
@@ -545,7 +570,7 @@ mod tests {
             ..base()
         };
         judge_gpu_probe(&mut out, &rest, true, subject(), sev);
-        assert!(out.notes[0].contains("the rest door cannot read its line"));
+        assert!(out.notes[0].contains("the rest door did not get its line"));
 
         let slow = serde_json::json!({"probe": "gpu", "count": 1, "load": {"devices": [{"ordinal": 0, "name": "NVIDIA L4",
             "findings": [{"rule": "gpu-load-below-expected", "message": "compute reached 0.41 of expected (below 0.8): 12.0 of 29.4"}],

@@ -1249,7 +1249,7 @@ class Emulator:
                                 pending_s=float(r.get("pending_ms", d.pending_s * 1000)) / 1000,
                                 task_s=float(r.get("task_ms", d.task_s * 1000)) / 1000,
                                 cancel_s=float(r.get("cancel_ms", d.cancel_s * 1000)) / 1000,
-                                source="script")
+                                source="script", pods=dict(r.get("pods") or {}))
                     s.rules.append(RunRule(r.get("match", "*"), o, r.get("times")))
             if "faults" in data:
                 if replace:

@@ -147,6 +147,9 @@ class Outcome:
     task_s: float = 0.2
     cancel_s: float = 0.2
     source: str = "default"
+    # Task name or key -> the pod name its task detail reports (a real pod a test made), instead
+    # of an invented one.
+    pods: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -376,8 +379,9 @@ def plan_run(run_id: str, spec: dict, outcome: Outcome) -> Tuple[List[TaskPlan],
                 tp.final = "FAILED"
                 tp.error = failed_msg
             return tp
+        pod = outcome.pods.get(node.name) or outcome.pods.get(node.key) or _pod_name(wf)
         tp = TaskPlan(tid, node.key, node.name, parent_id, t, t + outcome.task_s, "SUCCEEDED", "",
-                      _pod_name(wf), str(random.randint(1, 10 ** 6)))
+                      pod, str(random.randint(1, 10 ** 6)))
         if node is target and outcome.kind == "hang":
             tp.end = INF
             stop = True
