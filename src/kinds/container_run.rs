@@ -360,7 +360,8 @@ impl Kind for ContainerRun {
             return Err("`timeout` must be more than zero".into());
         }
         let s = p.load.seconds();
-        if !(s > 0.0 && s < p.timeout.as_secs_f64()) {
+        let loads = p.mode == Mode::Gpu && !matches!(p.load, LoadParam::Switch(false));
+        if loads && !(s > 0.0 && s < p.timeout.as_secs_f64()) {
             return Err(format!(
                 "`load.seconds` ({s}) must be more than zero and less than `timeout` ({})",
                 humantime::format_duration(p.timeout)
@@ -548,6 +549,17 @@ mod tests {
 
     #[test]
     fn the_load_parameter_becomes_probe_flags() {
+        // A CPU container, or a GPU one without the load, may be given less time than a load.
+        let short = SuiteBase::Embedded;
+        assert!(ContainerRun
+            .validate(&serde_json::json!({"mode": "cpu", "timeout": "2s"}), &short)
+            .is_ok());
+        assert!(ContainerRun
+            .validate(
+                &serde_json::json!({"mode": "gpu", "timeout": "2s", "load": false}),
+                &short
+            )
+            .is_ok());
         let p = |v: serde_json::Value| -> Params { serde_json::from_value(v).unwrap() };
         assert_eq!(
             p(serde_json::json!({})).load.args(),
