@@ -123,6 +123,35 @@ pub async fn step_log_probe_line(
     Ok(probe_output(&logs))
 }
 
+/// The evidence of a GPU that a CPU container or pod should not see: the env probe's `gpus`
+/// (device nodes, NVML's count, `NVIDIA_VISIBLE_DEVICES`).
+pub fn gpu_exposure_evidence(g: &Value) -> Vec<crate::model::Evidence> {
+    use crate::model::Evidence;
+    let files: Vec<&str> = g["device_files"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    vec![
+        Evidence::new(
+            "device files",
+            if files.is_empty() {
+                "none".into()
+            } else {
+                files.join(", ")
+            },
+        )
+        .expected("none"),
+        Evidence::new("NVML devices", g["nvml_devices"].to_string()).expected("0 or null"),
+        Evidence::new(
+            "NVIDIA_VISIBLE_DEVICES",
+            g["nvidia_visible_devices"]
+                .as_str()
+                .unwrap_or("(unset)")
+                .to_string(),
+        ),
+    ]
+}
+
 /// What the load part of one probe line says.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadReading {

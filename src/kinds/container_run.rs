@@ -12,7 +12,7 @@ use crate::clients::container::Spec;
 use crate::clients::redact;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
-use crate::doors::gpu_line::{read_load, GPU_LOAD_RULE_LIST};
+use crate::doors::gpu_line::{gpu_exposure_evidence, read_load, GPU_LOAD_RULE_LIST};
 use crate::doors::Mode;
 use crate::model::owned::Created;
 use crate::model::FindingRule;
@@ -292,34 +292,12 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
         .map(|p| &p["gpus"])
         .filter(|g| g["visible"] == true)
     {
-        let files: Vec<&str> = g["device_files"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
         out.findings.push(Finding::new(
             "gpu-visible-in-cpu-container",
             severity,
             subject.clone(),
             "a cpu-mode container can see a gpu",
-            vec![
-                Evidence::new(
-                    "device files",
-                    if files.is_empty() {
-                        "none".into()
-                    } else {
-                        files.join(", ")
-                    },
-                )
-                .expected("none"),
-                Evidence::new("NVML devices", g["nvml_devices"].to_string()).expected("0 or null"),
-                Evidence::new(
-                    "NVIDIA_VISIBLE_DEVICES",
-                    g["nvidia_visible_devices"]
-                        .as_str()
-                        .unwrap_or("(unset)")
-                        .to_string(),
-                ),
-            ],
+            gpu_exposure_evidence(g),
             OWN_RULES[3].fix,
         ));
     }

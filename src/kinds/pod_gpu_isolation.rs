@@ -10,6 +10,7 @@ use crate::assets::SuiteBase;
 use crate::clients::redact;
 use crate::context::{owned, Need};
 use crate::doors::docker::duration;
+use crate::doors::gpu_line::gpu_exposure_evidence;
 use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, FindingRule, Severity, Subject};
 use crate::pipeline::quantity::parse_quantity;
@@ -183,35 +184,16 @@ fn evaluate(
     };
     let mut out = Outcome::default();
     if g["visible"] == true {
-        let files: Vec<&str> = g["device_files"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         out.findings.push(Finding::new(
             "gpu-visible-in-cpu-pod",
             severity,
             Subject::new("node", node.to_string()),
             format!("a pod that requested no GPU sees one on node {node}"),
-            vec![
-                Evidence::new(
-                    "device files",
-                    if files.is_empty() {
-                        "none".into()
-                    } else {
-                        files.join(", ")
-                    },
-                )
-                .expected("none"),
-                Evidence::new("NVML devices", g["nvml_devices"].to_string()).expected("0 or null"),
-                Evidence::new(
-                    "NVIDIA_VISIBLE_DEVICES",
-                    g["nvidia_visible_devices"]
-                        .as_str()
-                        .unwrap_or("(unset)")
-                        .to_string(),
-                ),
-                Evidence::new("pod", shown.to_string()),
-            ],
+            {
+                let mut ev = gpu_exposure_evidence(g);
+                ev.push(Evidence::new("pod", shown.to_string()));
+                ev
+            },
             RULES[0].fix,
         ));
     } else {
@@ -289,12 +271,7 @@ impl Kind for PodGpuIsolation {
                     cx.spec.severity,
                     Subject::new("pod", run.shown.clone()),
                     format!("the CPU pod placed on GPU node {node_name} did not start"),
-                    vec![
-                        Evidence::new("pod", run.state.clone())
-                            .expected("the probe container running"),
-                        Evidence::new("waited", format!("{}s", run.waited.as_secs())),
-                        Evidence::new("image", image),
-                    ],
+                    run.not_started_evidence(&image),
                     RULES[1].fix,
                 ));
                 return Ok(out);

@@ -322,12 +322,7 @@ impl Kind for PodStorage {
                     cx.spec.severity,
                     Subject::new("pod", run.shown.clone()),
                     "storage probe pod did not start",
-                    vec![
-                        Evidence::new("pod", run.state.clone())
-                            .expected("the probe container running"),
-                        Evidence::new("waited", format!("{}s", run.waited.as_secs())),
-                        Evidence::new("image", p.image.clone()),
-                    ],
+                    run.not_started_evidence(&p.image),
                     OWN_RULES[0].fix,
                 ));
                 return Ok(out);

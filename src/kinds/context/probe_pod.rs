@@ -24,6 +24,16 @@ pub(crate) struct PodRun {
 }
 
 impl PodRun {
+    /// The evidence of a pod whose container never ran: its state, the wait, the image.
+    pub fn not_started_evidence(&self, image: &str) -> Vec<crate::model::Evidence> {
+        use crate::model::Evidence;
+        vec![
+            Evidence::new("pod", self.state.clone()).expected("the probe container running"),
+            Evidence::new("waited", format!("{}s", self.waited.as_secs())),
+            Evidence::new("image", image.to_string()),
+        ]
+    }
+
     pub fn node(&self) -> String {
         self.last
             .spec
