@@ -754,7 +754,7 @@ pub fn run(a: &LoadArgs) -> (Option<ProbeStatus>, Value) {
 
 /// Loads every device the driver lists, concurrently, with the NVML sampler beside them.
 fn load_all(drv: &Driver, count: u32, a: &LoadArgs) -> (ProbeStatus, Value) {
-    let v = json!({});
+    let mut v = json!({});
     let version = drv.version().ok();
     let mut infos = Vec::new();
     for i in 0..count as i32 {
@@ -792,7 +792,7 @@ fn load_all(drv: &Driver, count: u32, a: &LoadArgs) -> (ProbeStatus, Value) {
             .zip(&loads)
             .map(|(info, load)| {
                 let plan = &plan;
-                s.spawn(move || drv.load(info.ordinal, plan, load))
+                s.spawn(move || drv.load(info, plan, load))
             })
             .collect();
         let results: Vec<Result<LoadResult, CuError>> = workers
@@ -833,7 +833,6 @@ fn load_all(drv: &Driver, count: u32, a: &LoadArgs) -> (ProbeStatus, Value) {
             }
         }
     }
-    let mut v = v;
     v["cuda_driver_api"] = json!(version.map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10)));
     v["wall_seconds"] = round(Some(wall.as_secs_f64()), 2);
     v["sampler"] = if a.sample {

@@ -510,20 +510,19 @@ impl Drop for Held<'_> {
 }
 
 impl Driver {
-    /// Loads device `ordinal` for `plan`'s phases on the calling thread and returns what it
-    /// achieved. `progress` says which phase is running.
+    /// Loads the device `info` describes (from [`Driver::device`]) for `plan`'s phases on the
+    /// calling thread and returns what it achieved. `progress` says which phase is running.
     pub fn load(
         &self,
-        ordinal: i32,
+        info: &DeviceInfo,
         plan: &LoadPlan,
         progress: &Load,
     ) -> Result<LoadResult, CuError> {
         progress.set(Phase::Setup);
-        let info = self.device(ordinal)?;
         let f = &self.f;
         let mut h = Held {
             drv: self,
-            dev: self.handle(ordinal)?,
+            dev: self.handle(info.ordinal)?,
             ctx: false,
             module: std::ptr::null_mut(),
             device_ptrs: Vec::new(),
