@@ -311,7 +311,7 @@ pub enum Command {
         page: Option<String>,
     },
     /// Run inside a container or pod: print one JSON result line (storage, gpu, env).
-    Probe(ProbeArgs),
+    Probe(Box<ProbeArgs>),
     /// Run a compiled pipeline's container steps in order with Docker, and write a manifest.
     LocalRun(LocalRunArgs),
     /// List the runs kept by --history DIR: when, verdict, counts.
@@ -405,19 +405,44 @@ pub struct ProbeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProbeWhat {
-    /// A GCS round trip: list, write, read back and compare, delete (timed).
+    /// A bucket round trip (GCS or S3): list, write, read back and compare, delete (timed).
     Storage(StorageProbeArgs),
+    /// Bucket throughput: parallel streams writing and reading objects for a set time;
+    /// throughput, latency percentiles, 429 and 503 counted apart.
+    Io(IoProbeArgs),
     /// Which NVIDIA GPUs are visible (NVML).
     Gpu(GpuProbeArgs),
     /// Identity, mounted secrets (names only), credentials source, endpoint reachability.
     Env(EnvProbeArgs),
 }
 
+/// Which bucket, and as whom: shared by `probe storage` and `probe io`.
 #[derive(Debug, Clone, Args)]
-pub struct StorageProbeArgs {
-    /// Bucket to use.
+pub struct StoreArgs {
+    /// Bucket: NAME, gs://NAME, or s3://NAME (minio://NAME too, as KFP's pipeline root says).
     #[arg(long, env = "KFCHECK_BUCKET")]
     pub bucket: String,
+    /// Protocol for a bucket given without a scheme.
+    #[arg(long, value_parser = ["gcs", "s3"], value_name = "gcs|s3")]
+    pub provider: Option<String>,
+    /// Storage endpoint, keeping authentication (GCS: STORAGE_EMULATOR_HOST instead disables
+    /// it; S3: default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS in the region).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// GCS: service-account key file (default: Application Default Credentials, then the
+    /// metadata server).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// GCS: do not ask the GCE/GKE metadata server for credentials.
+    #[arg(long)]
+    pub no_metadata: bool,
+    /// S3: folder holding `accesskey` and `secretkey` files, as a mounted Secret such as
+    /// mlpipeline-minio-artifact (default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "DIR")]
+    pub s3_key_dir: Option<PathBuf>,
+    /// S3: region (default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
     /// Object prefix; objects go under PREFIX/RUN-ID/ (and SCOPE/ when given).
     #[arg(long, default_value = "kfcheck")]
     pub prefix: String,
@@ -427,21 +452,43 @@ pub struct StorageProbeArgs {
     /// Sub-folder under PREFIX/RUN-ID/ (e.g. the check id), so probes of one run never collide.
     #[arg(long, value_name = "NAME")]
     pub scope: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StorageProbeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Size of the object written and read back (e.g. 1KB, 1MB, 100MB).
     #[arg(long, default_value = "64KiB")]
     pub size: String,
-    /// Service-account key file (default: Application Default Credentials, then the metadata server).
-    #[arg(long, value_name = "PATH")]
-    pub key_file: Option<PathBuf>,
-    /// Storage endpoint, keeping authentication (STORAGE_EMULATOR_HOST instead disables it).
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// Do not ask the GCE/GKE metadata server for credentials.
-    #[arg(long)]
-    pub no_metadata: bool,
     /// Also upload the result line as PREFIX/RUN-ID/result-HOSTNAME.json (left for the caller).
     #[arg(long)]
     pub upload_result: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IoProbeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Parallel streams, each writing an object, reading it back and deleting it, in turn.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub streams: u32,
+    /// Size of each object (e.g. 256KiB, 8MiB).
+    #[arg(long, default_value = "4MiB")]
+    pub object_size: String,
+    /// Seconds of measuring.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub seconds: f64,
+    /// Stop sooner once this many bytes have moved (reads and writes together).
+    #[arg(long, default_value = "2GiB", value_name = "SIZE")]
+    pub max_bytes: String,
+    /// What the streams do: write, read (objects written first, not measured) or both in turn.
+    #[arg(long, default_value = "mixed", value_parser = ["mixed", "read", "write"])]
+    pub mode: String,
+    /// Start measuring at this time (milliseconds since the epoch), so probes started one after
+    /// another measure the same window; default: at once.
+    #[arg(long, value_name = "MS")]
+    pub start_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

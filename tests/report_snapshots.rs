@@ -29,6 +29,7 @@ fn fixed_report() -> RunReport {
         problems: vec![],
         notes: vec![format!("{id} note")],
         suppressed: vec![],
+        figures: None,
     };
     let mut failed = check("lint-team", "pipelines", Status::Failed);
     failed.findings = vec![

@@ -5,11 +5,12 @@
 //! say which identity was used and what was refused. Tokens and keys never leave this module.
 
 use super::errors::chain;
-use super::http::{native_roots, verifying_config, Backoff, BodyCap, Secret, Transient};
+use super::http::Secret;
+use super::store::{base_url, http_client, read_body, stream_body, Http, ANSWER_LIMIT};
+pub use super::store::{retryable, ObjectInfo, Retry, StoreError};
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use http_body_util::Full;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,82 +20,6 @@ pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 pub const SCOPE_READ_WRITE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 const METADATA_HOST: &str = "metadata.google.internal";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-
-/// Why a storage operation or the credential lookup failed. Every message names the identity.
-#[derive(Debug, thiserror::Error)]
-pub enum GcsError {
-    #[error("no Google credentials found (tried {0})")]
-    NoCredentials(String),
-    #[error("credentials file {path}: {reason}")]
-    BadCredentials { path: String, reason: String },
-    #[error("failed to get an access token for {identity}: {reason}")]
-    Token { identity: String, reason: String },
-    #[error("storage rejected the credentials of {identity} (401) on {op}: {message}")]
-    Unauthenticated {
-        identity: String,
-        op: String,
-        message: String,
-    },
-    #[error("{identity} is not allowed to {op} (403): {message}")]
-    Denied {
-        identity: String,
-        op: String,
-        message: String,
-    },
-    #[error("bucket {bucket} does not exist (404 on {op}, as {identity})")]
-    BucketMissing {
-        identity: String,
-        bucket: String,
-        op: String,
-    },
-    #[error("object {object} not found in bucket {bucket} (404 on {op})")]
-    ObjectMissing {
-        bucket: String,
-        object: String,
-        op: String,
-    },
-    #[error("storage answered {status} on {op} (as {identity}): {message}")]
-    Status {
-        identity: String,
-        op: String,
-        status: u16,
-        message: String,
-    },
-    #[error("failed to reach {endpoint} on {op}: {reason}")]
-    Transport {
-        endpoint: String,
-        op: String,
-        reason: String,
-    },
-}
-
-impl GcsError {
-    /// A refusal (401/403) or missing bucket: the storage decided, as opposed to could not be asked.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            GcsError::Unauthenticated { .. }
-                | GcsError::Denied { .. }
-                | GcsError::BucketMissing { .. }
-                | GcsError::Token { .. }
-        )
-    }
-
-    /// A short machine-readable class for probe output and tests.
-    pub fn class(&self) -> &'static str {
-        match self {
-            GcsError::NoCredentials(_) => "no-credentials",
-            GcsError::BadCredentials { .. } => "bad-credentials",
-            GcsError::Token { .. } => "token-refused",
-            GcsError::Unauthenticated { .. } => "unauthenticated",
-            GcsError::Denied { .. } => "denied",
-            GcsError::BucketMissing { .. } => "bucket-missing",
-            GcsError::ObjectMissing { .. } => "object-missing",
-            GcsError::Status { .. } => "http-status",
-            GcsError::Transport { .. } => "unreachable",
-        }
-    }
-}
 
 /// Where credentials come from, in the order Google's libraries look.
 #[derive(Debug, Clone, PartialEq)]
@@ -202,42 +127,6 @@ impl Options {
     }
 }
 
-/// Bounded retries with exponential backoff for 429, 5xx and transport errors, and the time
-/// limits of one attempt.
-#[derive(Debug, Clone, Copy)]
-pub struct Retry {
-    pub attempts: u32,
-    pub first_backoff: Duration,
-    pub max_backoff: Duration,
-    /// How long a request may wait for its status line.
-    pub answer_timeout: Duration,
-    /// How long a body may go without a byte (a trickling or stalled server).
-    pub idle_timeout: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 4,
-            first_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(4),
-            answer_timeout: Duration::from_secs(60),
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Retry {
-    /// Backoff before retry `n` (1-based), with up to 25% jitter from the clock.
-    pub fn backoff(&self, n: u32) -> Duration {
-        Backoff::jittered(self.first_backoff, self.max_backoff).delay(n)
-    }
-}
-
-pub fn retryable(status: u16) -> bool {
-    Transient::Google.status(status)
-}
-
 /// Percent-encodes an object name for a URL path segment or query value: everything but the
 /// unreserved characters, so `/` becomes `%2F` as the JSON API requires.
 pub fn escape(name: &str) -> String {
@@ -251,26 +140,6 @@ pub fn escape(name: &str) -> String {
     }
     out
 }
-
-/// A listed object.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-pub struct ObjectInfo {
-    pub name: String,
-    #[serde(default, deserialize_with = "string_number")]
-    pub size: u64,
-}
-
-fn string_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(match v {
-        serde_json::Value::String(s) => s.parse().unwrap_or(0),
-        serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
-        _ => 0,
-    })
-}
-use serde::Deserialize as _;
-
-type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 struct Token {
     value: Secret,
@@ -305,30 +174,8 @@ pub struct GcsClient {
     retry: Retry,
 }
 
-fn http_client() -> Result<Http, String> {
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    // Small requests (list, delete, token) must not wait for Nagle's algorithm.
-    tcp.set_nodelay(true);
-    let roots = native_roots()
-        .require_some()
-        .map_err(|e| format!("failed to load the system's root certificates: {e}"))?;
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(verifying_config(roots)?)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(tcp);
-    // Large objects: read up to 1 MiB per syscall from the first read (hyper's adaptive buffer
-    // starts at 8 KiB) and write bodies without copying them into hyper's buffer; both measured
-    // against curl by scripts/bench-docker.
-    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http1_read_buf_exact_size(1 << 20)
-        .http1_writev(true)
-        .build(https))
-}
-
-fn read_json(path: &Path) -> Result<serde_json::Value, GcsError> {
-    let bad = |reason: String| GcsError::BadCredentials {
+fn read_json(path: &Path) -> Result<serde_json::Value, StoreError> {
+    let bad = |reason: String| StoreError::BadCredentials {
         path: path.display().to_string(),
         reason,
     };
@@ -367,8 +214,12 @@ fn check_token_uri(uri: &str) -> Result<(), String> {
     }
 }
 
-fn key_auth(path: &Path, v: &serde_json::Value, via_adc: bool) -> Result<(Source, Auth), GcsError> {
-    let bad = |reason: &str| GcsError::BadCredentials {
+fn key_auth(
+    path: &Path,
+    v: &serde_json::Value,
+    via_adc: bool,
+) -> Result<(Source, Auth), StoreError> {
+    let bad = |reason: &str| StoreError::BadCredentials {
         path: path.display().to_string(),
         reason: reason.to_string(),
     };
@@ -397,9 +248,9 @@ fn key_auth(path: &Path, v: &serde_json::Value, via_adc: bool) -> Result<(Source
     ))
 }
 
-fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
+fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), StoreError> {
     let v = read_json(path)?;
-    let bad = |reason: String| GcsError::BadCredentials {
+    let bad = |reason: String| StoreError::BadCredentials {
         path: path.display().to_string(),
         reason,
     };
@@ -436,15 +287,6 @@ fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), GcsError> {
             "has no type field and no private_key: not a Google credentials file".into(),
         )),
     }
-}
-
-fn base_url(raw: &str) -> String {
-    let b = if raw.contains("://") {
-        raw.to_string()
-    } else {
-        format!("http://{raw}")
-    };
-    b.trim_end_matches('/').to_string()
 }
 
 /// Signs a JWT bearer assertion (RS256) for the token endpoint.
@@ -485,8 +327,8 @@ fn form_escape(s: &str) -> String {
 impl GcsClient {
     /// Resolves endpoint and credentials: emulator, explicit key file, ADC file, gcloud's ADC
     /// file, then the metadata server (probed with a short timeout).
-    pub async fn connect(opts: &Options) -> Result<GcsClient, GcsError> {
-        let http = http_client().map_err(|reason| GcsError::Transport {
+    pub async fn connect(opts: &Options) -> Result<GcsClient, StoreError> {
+        let http = http_client().map_err(|reason| StoreError::Transport {
             endpoint: "(local)".into(),
             op: "start the HTTP client".into(),
             reason,
@@ -537,7 +379,7 @@ impl GcsClient {
             }
             tried.push(format!("metadata server {host}"));
         }
-        Err(GcsError::NoCredentials(tried.join(", ")))
+        Err(StoreError::NoCredentials(tried.join(", ")))
     }
 
     pub fn source(&self) -> &Source {
@@ -567,7 +409,7 @@ impl GcsClient {
     }
 
     /// The access token, fetched once and refreshed a minute before it expires.
-    async fn bearer(&self) -> Result<Option<Secret>, GcsError> {
+    async fn bearer(&self) -> Result<Option<Secret>, StoreError> {
         if matches!(self.auth, Auth::None) {
             return Ok(None);
         }
@@ -578,7 +420,7 @@ impl GcsClient {
             }
         }
         let identity = self.identity();
-        let refused = |reason: String| GcsError::Token {
+        let refused = |reason: String| StoreError::Token {
             identity: identity.clone(),
             reason,
         };
@@ -679,7 +521,7 @@ impl GcsClient {
         content_type: Option<&str>,
         body: Bytes,
         op: &str,
-    ) -> Result<http::Response<hyper::body::Incoming>, GcsError> {
+    ) -> Result<http::Response<hyper::body::Incoming>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -693,7 +535,7 @@ impl GcsClient {
             }
             let req = b
                 .body(Full::new(body.clone()))
-                .map_err(|e| GcsError::Transport {
+                .map_err(|e| StoreError::Transport {
                     endpoint: self.base.clone(),
                     op: op.into(),
                     reason: e.to_string(),
@@ -712,14 +554,14 @@ impl GcsClient {
                 Ok(Ok(resp)) => return Ok(resp),
                 Ok(Err(_)) | Err(_) if attempt < self.retry.attempts => {}
                 Ok(Err(e)) => {
-                    return Err(GcsError::Transport {
+                    return Err(StoreError::Transport {
                         endpoint: self.base.clone(),
                         op: op.into(),
                         reason: format!("{} (after {attempt} attempts)", chain(&e)),
                     })
                 }
                 Err(_) => {
-                    return Err(GcsError::Transport {
+                    return Err(StoreError::Transport {
                         endpoint: self.base.clone(),
                         op: op.into(),
                         reason: format!(
@@ -741,7 +583,7 @@ impl GcsClient {
         content_type: Option<&str>,
         body: Bytes,
         op: &str,
-    ) -> Result<(u16, Bytes), GcsError> {
+    ) -> Result<(u16, Bytes), StoreError> {
         let resp = self.send_raw(method, url, content_type, body, op).await?;
         let status = resp.status().as_u16();
         let limit = if op.starts_with("read gs://") {
@@ -751,7 +593,7 @@ impl GcsClient {
         };
         let body = read_body(resp, limit, self.retry.idle_timeout)
             .await
-            .map_err(|e| GcsError::Transport {
+            .map_err(|e| StoreError::Transport {
                 endpoint: self.base.clone(),
                 op: op.into(),
                 reason: e,
@@ -767,16 +609,16 @@ impl GcsClient {
         op: &str,
         bucket: &str,
         object: Option<&str>,
-    ) -> GcsError {
+    ) -> StoreError {
         let message = refusal_message(body);
         let identity = self.identity();
         match status {
-            401 => GcsError::Unauthenticated {
+            401 => StoreError::Unauthenticated {
                 identity,
                 op: op.into(),
                 message,
             },
-            403 => GcsError::Denied {
+            403 => StoreError::Denied {
                 identity,
                 op: op.into(),
                 message,
@@ -784,19 +626,26 @@ impl GcsClient {
             404 => {
                 let lower = message.to_ascii_lowercase();
                 match object {
-                    Some(o) if !lower.contains("bucket") => GcsError::ObjectMissing {
+                    Some(o) if !lower.contains("bucket") => StoreError::ObjectMissing {
                         bucket: bucket.into(),
                         object: o.into(),
                         op: op.into(),
                     },
-                    _ => GcsError::BucketMissing {
+                    _ => StoreError::BucketMissing {
                         identity,
                         bucket: bucket.into(),
                         op: op.into(),
                     },
                 }
             }
-            _ => GcsError::Status {
+            429 | 503 => StoreError::Throttled {
+                identity,
+                op: op.into(),
+                status,
+                per_object: per_object_limit(&message),
+                message,
+            },
+            _ => StoreError::Status {
                 identity,
                 op: op.into(),
                 status,
@@ -811,7 +660,7 @@ impl GcsClient {
         bucket: &str,
         prefix: &str,
         max: u32,
-    ) -> Result<Vec<ObjectInfo>, GcsError> {
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
         let url = format!(
             "{}/storage/v1/b/{}/o?prefix={}&maxResults={max}",
             self.base,
@@ -830,7 +679,7 @@ impl GcsClient {
             #[serde(default)]
             items: Vec<ObjectInfo>,
         }
-        let page: Page = serde_json::from_slice(&body).map_err(|e| GcsError::Status {
+        let page: Page = serde_json::from_slice(&body).map_err(|e| StoreError::Status {
             identity: self.identity(),
             op,
             status,
@@ -846,7 +695,7 @@ impl GcsClient {
         object: &str,
         content_type: &str,
         data: Bytes,
-    ) -> Result<(), GcsError> {
+    ) -> Result<(), StoreError> {
         let url = format!(
             "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
             self.base,
@@ -864,7 +713,7 @@ impl GcsClient {
     }
 
     /// Downloads an object's bytes.
-    pub async fn download(&self, bucket: &str, object: &str) -> Result<Bytes, GcsError> {
+    pub async fn download(&self, bucket: &str, object: &str) -> Result<Bytes, StoreError> {
         let url = format!(
             "{}/storage/v1/b/{}/o/{}?alt=media",
             self.base,
@@ -887,8 +736,8 @@ impl GcsClient {
         &self,
         bucket: &str,
         object: &str,
-        mut sink: impl FnMut(&[u8]),
-    ) -> Result<u64, GcsError> {
+        sink: impl FnMut(&[u8]),
+    ) -> Result<u64, StoreError> {
         let url = format!(
             "{}/storage/v1/b/{}/o/{}?alt=media",
             self.base,
@@ -906,39 +755,17 @@ impl GcsClient {
                 .unwrap_or_default();
             return Err(self.refusal(status, &body, &op, bucket, Some(object)));
         }
-        let mut body = resp.into_body();
-        let mut n = 0u64;
-        loop {
-            let frame = match tokio::time::timeout(self.retry.idle_timeout, body.frame()).await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(_) => {
-                    let reason = format!(
-                        "no data for {}s while reading the object (after {n} bytes)",
-                        self.retry.idle_timeout.as_secs()
-                    );
-                    return Err(GcsError::Transport {
-                        endpoint: self.base.clone(),
-                        op: op.clone(),
-                        reason,
-                    });
-                }
-            };
-            let frame = frame.map_err(|e| GcsError::Transport {
+        stream_body(resp, self.retry.idle_timeout, sink)
+            .await
+            .map_err(|reason| StoreError::Transport {
                 endpoint: self.base.clone(),
-                op: op.clone(),
-                reason: format!("connection broke while reading the object: {e}"),
-            })?;
-            if let Ok(data) = frame.into_data() {
-                n += data.len() as u64;
-                sink(&data);
-            }
-        }
-        Ok(n)
+                op,
+                reason,
+            })
     }
 
     /// Deletes an object; one already gone counts as deleted.
-    pub async fn delete(&self, bucket: &str, object: &str) -> Result<(), GcsError> {
+    pub async fn delete(&self, bucket: &str, object: &str) -> Result<(), StoreError> {
         let url = format!(
             "{}/storage/v1/b/{}/o/{}",
             self.base,
@@ -952,15 +779,13 @@ impl GcsClient {
         match status {
             200..=299 => Ok(()),
             _ => match self.refusal(status, &body, &op, bucket, Some(object)) {
-                GcsError::ObjectMissing { .. } => Ok(()),
+                StoreError::ObjectMissing { .. } => Ok(()),
                 e => Err(e),
             },
         }
     }
 }
 
-/// The largest JSON answer read (a list page of 1,000 objects is well under 1 MiB).
-const ANSWER_LIMIT: u64 = 16 << 20;
 /// The largest object `download` buffers (the round trip's objects are small; the IO sweep
 /// streams with `download_to`).
 const OBJECT_LIMIT: u64 = 1 << 30;
@@ -968,52 +793,6 @@ const OBJECT_LIMIT: u64 = 1 << 30;
 const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
 /// The largest key or ADC file read (real ones are a few KiB).
 const KEY_FILE_LIMIT: u64 = 1 << 20;
-
-/// Reads a body of at most `limit` bytes into one buffer, sized from Content-Length only up to
-/// that limit (a forged length allocates nothing), each frame within `idle`.
-async fn read_body(
-    resp: http::Response<hyper::body::Incoming>,
-    limit: u64,
-    idle: Duration,
-) -> Result<Bytes, String> {
-    let len = resp
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    let mut buf = BodyCap::new(limit);
-    if buf.declared(len, true).is_err() {
-        return Err(format!(
-            "the answer is {len} bytes, over the {} limit",
-            crate::clients::files::limit_text(limit)
-        ));
-    }
-    let mut body = resp.into_body();
-    loop {
-        let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(f)) => {
-                f.map_err(|e| format!("connection broke while reading the answer: {e}"))?
-            }
-            Ok(None) => break,
-            Err(_) => {
-                return Err(format!(
-                    "no data for {}s while reading the answer",
-                    idle.as_secs()
-                ))
-            }
-        };
-        if let Ok(data) = frame.into_data() {
-            if buf.push(&data).is_err() {
-                return Err(format!(
-                    "the answer is over the {} limit",
-                    crate::clients::files::limit_text(limit)
-                ));
-            }
-        }
-    }
-    Ok(Bytes::from(buf.into_inner()))
-}
 
 fn form_post(uri: &str, body: String) -> Result<http::Request<Full<Bytes>>, http::Error> {
     http::Request::post(uri)
@@ -1035,6 +814,13 @@ fn refusal_message(body: &[u8]) -> String {
             .trim()
             .to_string(),
     }
+}
+
+/// GCS says "The object ... exceeded the rate limit for object mutation operations" when one
+/// object is updated more than once a second; any other 429 is a project or bucket quota.
+fn per_object_limit(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("object mutation") || m.contains("per object")
 }
 
 /// Loads the key exactly as signing would: PEM armour, base64 body, PKCS#8 RSA key.

@@ -4,7 +4,7 @@
 //! different identities on purpose.
 
 use super::Needs;
-use crate::clients::gcs::{GcsClient, GcsError, Options};
+use crate::clients::gcs::{GcsClient, Options, StoreError};
 use std::path::PathBuf;
 
 /// What a check may override.
@@ -22,7 +22,7 @@ pub const PASS_THROUGH_ENV: &[&str] = &["STORAGE_EMULATOR_HOST", "GCE_METADATA_H
 
 impl Needs {
     /// A GCS client for this check's choice of credentials.
-    pub async fn gcs(&self, choice: &GcsChoice) -> Result<GcsClient, GcsError> {
+    pub async fn gcs(&self, choice: &GcsChoice) -> Result<GcsClient, StoreError> {
         let mut o = Options::from_env();
         o.endpoint = choice.endpoint.clone();
         o.no_metadata = choice.no_metadata;

@@ -67,7 +67,12 @@ pub(crate) async fn run_labelled(
             }
         })
         .collect();
-    spec.name = format!("kfcheck-{check}-{}", cx.run_id);
+    // One container per check, or one per `cx.name` when a check runs several (the io-sweep).
+    spec.name = if cx.name.is_empty() {
+        format!("kfcheck-{check}-{}", cx.run_id)
+    } else {
+        format!("kfcheck-{check}-{}-{}", cx.name, cx.run_id)
+    };
     let (d, name) = (docker.clone(), spec.name.clone());
     cx.janitor
         .register(format!("remove container {name}"), move || {

@@ -17,6 +17,7 @@ mod outcome;
 pub(crate) mod rest;
 pub(crate) mod sample;
 pub(crate) mod storage_probe;
+pub mod store_run;
 
 pub use outcome::{verdict, DoorFault, RunResult, StepResult, RUN_RULES};
 

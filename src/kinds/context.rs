@@ -49,7 +49,7 @@ impl GcsAccess {
     pub async fn client(
         &self,
         choice: &GcsChoice,
-    ) -> Result<crate::clients::gcs::GcsClient, crate::clients::gcs::GcsError> {
+    ) -> Result<crate::clients::gcs::GcsClient, crate::clients::gcs::StoreError> {
         self.0.gcs(choice).await
     }
 }
@@ -158,12 +158,12 @@ impl CheckContext {
         bucket: String,
         prefix: String,
     ) {
-        use crate::clients::gcs::GcsError;
+        use crate::clients::gcs::StoreError;
         let needs = self.gcs();
         self.janitor
             .register(format!("delete gs://{bucket}/{prefix}*"), move || {
                 Box::pin(async move {
-                    let nothing = |e: &GcsError| {
+                    let nothing = |e: &StoreError| {
                         format!(
                             "nothing to delete under gs://{bucket}/{prefix} ({})",
                             e.class()
@@ -171,17 +171,17 @@ impl CheckContext {
                     };
                     let c = match needs.client(&choice).await {
                         Ok(c) => c,
-                        Err(e @ (GcsError::BadCredentials { .. } | GcsError::NoCredentials(_))) => {
-                            return Ok(nothing(&e))
-                        }
+                        Err(
+                            e @ (StoreError::BadCredentials { .. } | StoreError::NoCredentials(_)),
+                        ) => return Ok(nothing(&e)),
                         Err(e) => return Err(e.to_string()),
                     };
                     let objs = match c.list(&bucket, &prefix, 1000).await {
                         Ok(o) => o,
-                        Err(GcsError::BucketMissing { .. }) => {
+                        Err(StoreError::BucketMissing { .. }) => {
                             return Ok(format!("bucket {bucket} does not exist: nothing to delete"))
                         }
-                        Err(e @ GcsError::Token { .. }) => return Ok(nothing(&e)),
+                        Err(e @ StoreError::Token { .. }) => return Ok(nothing(&e)),
                         Err(e) => return Err(e.to_string()),
                     };
                     for o in &objs {

@@ -12,6 +12,7 @@ pub(crate) mod exec;
 mod gcp_credentials;
 mod gpu_inventory;
 mod gpu_schedulable;
+mod io_sweep;
 mod kfp_api_healthy;
 mod kfp_installed_samples;
 mod kfp_isolation;
@@ -95,6 +96,7 @@ pub static KINDS: &[KindRef] = &[
     &gcp_credentials::GcpCredentials,
     &gpu_inventory::GpuInventory,
     &gpu_schedulable::GpuSchedulable,
+    &io_sweep::IoSweep,
     &kfp_api_healthy::KfpApiHealthy,
     &kfp_installed_samples::KfpInstalledSamples,
     &kfp_isolation::KfpIsolation,

@@ -25,4 +25,7 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// Findings a repository config suppressed (they never decide the status).
     pub suppressed: Vec<Suppressed>,
+    /// Figures a check measured that reports keep whole (the io-sweep's curve), as
+    /// `{"<kind>": {...}}`.
+    pub figures: Option<serde_json::Value>,
 }

@@ -141,6 +141,7 @@ mod tests {
             problems: vec![],
             notes: vec![],
             suppressed: vec![],
+            figures: None,
         }
     }
 

@@ -280,6 +280,7 @@ mod tests {
             problems: vec![],
             notes: vec![],
             suppressed: vec![],
+            figures: None,
         }
     }
 

@@ -6,9 +6,11 @@ mod check_error;
 mod event;
 mod exit;
 mod finding;
+pub mod io_curve;
 pub mod matrix;
 mod output;
 pub mod owned;
+mod probe_line;
 mod result;
 pub mod run_id;
 mod sweep;
@@ -21,5 +23,6 @@ pub use finding::{
 };
 pub use matrix::DoorMatrix;
 pub use output::AppOutput;
+pub use probe_line::{ms, ProbeStatus};
 pub use result::{CheckResult, DoorRun, NeedState, RunReport, Status, Summary};
 pub use sweep::SweepReport;

@@ -64,6 +64,9 @@ pub struct CheckResult {
     /// Findings that a repository config (`.kfcheck.yaml`) suppressed, each with its reason.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub suppressed: Vec<Suppressed>,
+    /// Figures the check measured, kept whole (the io-sweep's curve: `{"io_sweep": ...}`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub figures: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,9 @@
 //! which Google credentials a client would pick up, and whether the endpoints it was given can be
 //! reached (TCP connect, timed).
 
-use super::{ms, ProbeStatus};
+use super::ProbeStatus;
 use crate::clients::gcs::{GcsClient, Options};
+use crate::model::ms;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! `kfcheck probe storage|gpu|env`: the in-container side of the Docker and cluster checks. Each
+//! `kfcheck probe storage|io|gpu|env`: the in-container side of the Docker and cluster checks. Each
 //! probe prints exactly one JSON line (`{"probe": ..., "status": ...}`) on stdout, optionally
 //! writes the same line to a file (a pipeline output), and exits 0 passed, 1 failed, 3 errored.
 //! The same binary runs under Docker locally and in pods, so this logic is tested once.
@@ -6,12 +6,14 @@
 mod env;
 mod gpu;
 pub mod gpu_load;
+mod io;
 mod storage;
 
 pub use env::EnvProbe;
 pub use gpu::gpu_report;
 pub use storage::StorageProbe;
 
+pub use crate::model::ProbeStatus;
 use crate::model::{AppOutput, ExitStatus};
 use std::path::Path;
 
@@ -19,6 +21,7 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub enum Probe {
     Storage(StorageProbe),
+    Io(crate::doors::store_run::IoPlan),
     /// Fail when fewer GPUs than `expect` are visible; with `load`, also load each one and judge
     /// what it achieved.
     Gpu {
@@ -26,25 +29,6 @@ pub enum Probe {
         load: Option<gpu_load::LoadArgs>,
     },
     Env(EnvProbe),
-}
-
-/// The verdict every probe line carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProbeStatus {
-    Passed,
-    Failed,
-    Errored,
-}
-
-impl ProbeStatus {
-    fn exit(self) -> ExitStatus {
-        match self {
-            ProbeStatus::Passed => ExitStatus::Ready,
-            ProbeStatus::Failed => ExitStatus::Failed,
-            ProbeStatus::Errored => ExitStatus::Undecided,
-        }
-    }
 }
 
 /// Runs a probe within `deadline` (the global `--timeout`) and renders its line, also written to
@@ -67,6 +51,7 @@ pub fn run(probe: &Probe, output_file: Option<&Path>, deadline: std::time::Durat
     };
     let (status, value) = match probe {
         Probe::Storage(a) => rt.block_on(within(deadline, "storage", storage::run(a))),
+        Probe::Io(a) => rt.block_on(within(deadline, "io", io::run(a))),
         Probe::Gpu { expect, load } => gpu::run(*expect, load.as_ref()),
         Probe::Env(a) => rt.block_on(within(deadline, "env", env::run(a))),
     };
@@ -104,9 +89,4 @@ async fn within(
             serde_json::json!({"probe": what, "status": ProbeStatus::Errored, "error": {"class": "timeout", "message": format!("the probe did not finish within {}", humantime::format_duration(deadline))}}),
         ),
     }
-}
-
-/// Milliseconds with one decimal, for JSON.
-pub(crate) fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }

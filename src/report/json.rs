@@ -115,6 +115,9 @@ struct Check<'a> {
     /// Findings a repository config suppressed (an addition: absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     suppressed: Vec<Suppressed<'a>>,
+    /// Figures the check measured, kept whole (an addition: absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    figures: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -196,6 +199,7 @@ fn check(c: &CheckResult) -> Check<'_> {
                 by: &s.by,
             })
             .collect(),
+        figures: c.figures.as_ref(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `model` types; several can render one run (`-o table` on stdout plus `--report json=PATH
 //! --report junit=PATH`, with the live progress bar on a terminal).
 
+mod curve;
 pub mod diff;
 mod format;
 pub mod history;

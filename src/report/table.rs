@@ -386,6 +386,9 @@ Suppressed by repository config ({})
     }
 
     out.push_str(&doors_section(report, o));
+    if !o.quiet {
+        out.push_str(&super::curve::curves_section(report));
+    }
 
     if !o.quiet && !report.needs.is_empty() {
         out.push_str("\nNeeds\n");
@@ -466,6 +469,7 @@ mod tests {
             }],
             notes: vec![forged.into()],
             suppressed: vec![],
+            figures: None,
         };
         RunReport {
             run_id: "r".into(),

@@ -66,6 +66,7 @@ fn result(
         problems: Vec::new(),
         notes: Vec::new(),
         suppressed: Vec::new(),
+        figures: None,
     }
 }
 
@@ -317,6 +318,7 @@ async fn one_check(
             r.problems = o.problems;
             r.notes = o.notes;
             r.suppressed = o.suppressed;
+            r.figures = o.figures;
             if r.status == Status::Errored {
                 r.reason = Some(format!("could not decide {} item(s)", r.problems.len()));
             }
