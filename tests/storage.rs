@@ -86,49 +86,13 @@ fn roundtrip(
     )
 }
 
-/// Files left under `prefix`, as SeaweedFS's filer lists them (its own HTTP API on the filer
-/// port, not S3: a second view that does not go through kfcheck's client). Directories are
-/// walked; a missing one holds nothing.
+/// Files left under `prefix` in `bucket`, as SeaweedFS's filer lists them (see
+/// [`common::filer_count`]).
 fn list_count(s: &S3, bucket: &str, prefix: &str) -> usize {
     let filer =
         std::env::var("KFCHECK_TEST_S3_FILER").unwrap_or_else(|_| "http://127.0.0.1:18888".into());
     let _ = &s.endpoint;
-    fn walk(filer: &str, path: &str) -> usize {
-        let o = std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-H",
-                "Accept: application/json",
-                "-w",
-                "\n%{http_code}",
-            ])
-            .arg(format!("{filer}{path}?limit=10000"))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&o.stdout).to_string();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", ""));
-        if status == "404" {
-            return 0;
-        }
-        assert_eq!(status, "200", "filer list {path}: {text}");
-        let v: serde_json::Value =
-            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
-        let mut n = 0;
-        for e in v["Entries"].as_array().into_iter().flatten() {
-            let full = e["FullPath"].as_str().unwrap();
-            let dir = e["Mode"].as_u64().unwrap_or(0) & (1 << 31) != 0;
-            n += if dir {
-                walk(filer, &format!("{full}/"))
-            } else {
-                1
-            };
-        }
-        n
-    }
-    walk(
-        &filer,
-        &format!("/buckets/{bucket}/{}", prefix.trim_end_matches('/')),
-    )
+    filer_count(&[], &filer, bucket, prefix)
 }
 
 /// The line failed with `class`, and its message says `word`.

@@ -244,3 +244,55 @@ impl Kubectl {
         }
     }
 }
+
+/// Files under `prefix` in `bucket`, as SeaweedFS's filer lists them: its own HTTP API on the
+/// filer port, not S3, so a second view that does not go through kfcheck's client. Directories
+/// are walked; a missing one holds nothing. `wrap` runs curl inside something (`ip netns exec
+/// NS`), empty for none.
+pub fn filer_count(wrap: &[&str], filer: &str, bucket: &str, prefix: &str) -> usize {
+    fn walk(wrap: &[&str], filer: &str, path: &str) -> usize {
+        let mut c = match wrap.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg("curl");
+                c
+            }
+            None => Command::new("curl"),
+        };
+        let o = c
+            .args([
+                "-sS",
+                "-H",
+                "Accept: application/json",
+                "-w",
+                "\n%{http_code}",
+            ])
+            .arg(format!("{filer}{path}?limit=10000"))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", ""));
+        if status == "404" {
+            return 0;
+        }
+        assert_eq!(status, "200", "filer list {path}: {text}");
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let mut n = 0;
+        for e in v["Entries"].as_array().into_iter().flatten() {
+            let full = e["FullPath"].as_str().unwrap();
+            let dir = e["Mode"].as_u64().unwrap_or(0) & (1 << 31) != 0;
+            n += if dir {
+                walk(wrap, filer, &format!("{full}/"))
+            } else {
+                1
+            };
+        }
+        n
+    }
+    walk(
+        wrap,
+        filer,
+        &format!("/buckets/{bucket}/{}", prefix.trim_end_matches('/')),
+    )
+}
