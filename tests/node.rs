@@ -695,3 +695,125 @@ spec:
     assert_eq!(code(&o), 3, "{doc:#}");
     assert_no_traffic_out(&dir);
 }
+
+/// SeaweedFS on the host (scripts/test starts it) and its per-profile key folders.
+fn seaweedfs() -> Option<(String, PathBuf)> {
+    match (
+        std::env::var("KFCHECK_TEST_S3"),
+        std::env::var("KFCHECK_TEST_S3_KEYS"),
+    ) {
+        (Ok(e), Ok(k)) => Some((e, PathBuf::from(k))),
+        _ => unavailable(
+            "KFCHECK_TEST_S3 is not set: scripts/test starts SeaweedFS",
+            "KFCHECK_TEST_S3 not set (scripts/seaweedfs up)",
+        ),
+    }
+}
+
+#[test]
+fn the_io_sweep_runs_probe_pods_as_the_profile_with_kfps_artifact_secret() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let Some((s3, keys)) = seaweedfs() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-io");
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "default-editor"],
+        None,
+    );
+    // The Secret KFP's profile controller makes: the profile's own S3 user, limited to its
+    // prefix of the artifact bucket.
+    let user = keys.join("kubeflow-user-example-com");
+    let from = |key: &str| format!("--from-file={key}={}", user.join(key).display());
+    k.run(
+        &[
+            "-n",
+            &ns.name,
+            "create",
+            "secret",
+            "generic",
+            "mlpipeline-minio-artifact",
+            &from("accesskey"),
+            &from("secretkey"),
+        ],
+        None,
+    );
+    let ip = node_ip(&dir);
+    let target = s3.trim_start_matches("http://").to_string();
+    let relayed = format!("http://{ip}:{}", relay(&ip, target));
+    let prefix = "private-artifacts/kubeflow-user-example-com/kfcheck-pods";
+    let suite = tempfile::tempdir().unwrap();
+    let add = |id: &str, extra: &str| {
+        write(
+            suite.path(),
+            &format!("{id}.yaml"),
+            &format!("id: {id}\nkind: io-sweep\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: {relayed}\n  prefix: {prefix}\n  image: kfcheck.local/probe:dev\n  object_size: 256KiB\n  seconds: 2\n  concurrency: [1, 2]\n  start_lead: 8s\n  node_selector: {{kfcheck.dev/node: real}}\n  tolerations: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]\n{extra}"),
+        );
+    };
+    add("io-pods", "");
+    add("io-pods-no-secret", "  s3_secret: no-such-secret\n");
+    let mut c = common::kfcheck_command(suite.path());
+    c.args([
+        "--kubeconfig",
+        dir.join("kubeconfig").to_str().unwrap(),
+        "-n",
+        &ns.name,
+        "--suite",
+        suite.path().to_str().unwrap(),
+        "run",
+        "io-pods",
+        "io-pods-no-secret",
+        "-o",
+        "json",
+    ]);
+    let o = c.output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    assert_eq!(code(&o), 1, "{doc:#}\n{}", stderr(&o));
+    let ok = check(&doc, "io-pods");
+    assert!(
+        ok["status"] == "passed" || ok["status"] == "warned",
+        "{ok:#}"
+    );
+    let curve = &ok["figures"]["io_sweep"];
+    assert_eq!(curve["from"], "pod");
+    let steps = curve["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{curve:#}");
+    for s in steps {
+        assert_eq!(
+            s["probes_measured"], s["concurrency"],
+            "every pod's line read: {curve:#}"
+        );
+        assert!(s["mb_per_s"].as_f64().unwrap() > 0.0, "{s}");
+    }
+    let missing = check(&doc, "io-pods-no-secret");
+    assert_eq!(
+        missing["findings"][0]["rule"], "io-secret-missing",
+        "{missing:#}"
+    );
+    let left = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/managed-by=kfcheck",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(left.trim(), "", "pods left: {left}");
+    let filer =
+        std::env::var("KFCHECK_TEST_S3_FILER").unwrap_or_else(|_| "http://127.0.0.1:18888".into());
+    assert_eq!(
+        common::filer_count(&[], &filer, "mlpipeline", &format!("{prefix}/")),
+        0,
+        "objects left under {prefix}"
+    );
+    assert_no_traffic_out(&dir);
+}

@@ -6,7 +6,7 @@
 //! enforce it. Every object is deleted by the probes; every container and pod by the janitor.
 
 use super::context::probe_pod::run_probe_pod;
-use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
+use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::bucket::Provider;
 use crate::clients::container::{self, Spec};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 pub struct IoSweep;
 
-static RULES: [FindingRule; 6] = [
+static RULES: [FindingRule; 8] = [
     FindingRule {
         id: "io-heavy-pod-limit",
         default_severity: Severity::Info,
@@ -64,6 +64,18 @@ static RULES: [FindingRule; 6] = [
         default_severity: Severity::Error,
         summary: "aggregate throughput stays below the set minimum",
         fix: "Look at the network between the pods and the bucket (egress limits, a proxy, the storage class), or lower min_mb_per_s to what the pipelines need.",
+    },
+    FindingRule {
+        id: "io-service-account-missing",
+        default_severity: Severity::Error,
+        summary: "service account for the io probe pods does not exist",
+        fix: "Name the service account pipeline steps run as in `service_account`, or fix the profile (its controller creates default-editor in the namespace).",
+    },
+    FindingRule {
+        id: "io-secret-missing",
+        default_severity: Severity::Error,
+        summary: "storage secret for the io probe pods is missing or lacks a key",
+        fix: "Create the Secret steps mount in the profile's namespace (KFP's profile controller makes mlpipeline-minio-artifact with accesskey and secretkey), or fix `s3_secret`/`secret`.",
     },
 ];
 
@@ -402,6 +414,19 @@ impl Kind for IoSweep {
             };
             let target = p.target(&bucket).map_err(CheckError::Undecided)?;
             let place = Placement::new(&cx, &p, &target).await?;
+            if let Some((rule, subject, seen)) = &place.missing {
+                let r = RULES.iter().find(|r| r.id == *rule).unwrap_or(&RULES[4]);
+                let mut out = Outcome::default();
+                out.findings.push(Finding::new(
+                    *rule,
+                    cx.spec.severity,
+                    subject.clone(),
+                    r.summary,
+                    vec![Evidence::new("found", seen.clone()).expected(place.how.clone())],
+                    r.fix,
+                ));
+                return Ok(out);
+            }
             let steps = steps_of(&p);
             let per_probe_bytes = {
                 let total = crate::units::parse_size(&p.max_bytes).unwrap_or(u64::MAX);
@@ -476,6 +501,8 @@ struct Placement {
     cred_args: Vec<String>,
     binds: Vec<String>,
     env: Vec<String>,
+    /// What the pods cannot run without and is missing: (rule, subject, what was seen).
+    missing: Option<(&'static str, Subject, String)>,
 }
 
 impl Placement {
@@ -492,6 +519,7 @@ impl Placement {
             cred_args: Vec::new(),
             binds: Vec::new(),
             env: Vec::new(),
+            missing: None,
         };
         let s3 = target.provider() == Provider::S3;
         match p.from {
@@ -533,7 +561,8 @@ impl Placement {
                     ));
                 };
                 let client = cx.kube().await?;
-                pl.pods = Some((Api::namespaced(client, &ns), ns.clone()));
+                pl.pods = Some((Api::namespaced(client.clone(), &ns), ns.clone()));
+                pl.missing = pod_prerequisites(&client, &ns, p, s3).await?;
                 let cred = if s3 {
                     let secret = p.s3_secret.as_deref().unwrap_or(KFP_ARTIFACT_SECRET);
                     pl.cred_args
@@ -660,6 +689,69 @@ impl Placement {
             )),
         })
     }
+}
+
+/// The service account the probe pods run as and the Secret they mount, asked for before any
+/// pod is made: admission refuses a pod whose account is missing with a 403 that reads like a
+/// permission problem, and a pod whose Secret is missing never starts.
+async fn pod_prerequisites(
+    client: &kube::Client,
+    ns: &str,
+    p: &Params,
+    s3: bool,
+) -> Result<Option<(&'static str, Subject, String)>, CheckError> {
+    use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sa = &p.service_account;
+    match accounts.get_opt(sa).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Ok(Some((
+                "io-service-account-missing",
+                Subject::new("serviceaccount", format!("{ns}/{sa}")),
+                format!("{ns}/{sa} not found"),
+            )))
+        }
+        Err(e) => return Err(kube_error(&e, &format!("get serviceaccount {ns}/{sa}"))),
+    }
+    let (secret, keys): (&str, Vec<&str>) = if s3 {
+        (
+            p.s3_secret.as_deref().unwrap_or(KFP_ARTIFACT_SECRET),
+            vec!["accesskey", "secretkey"],
+        )
+    } else if let Some(s) = &p.secret {
+        (s.as_str(), vec![p.secret_key.as_str()])
+    } else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let found = secrets
+        .get_opt(secret)
+        .await
+        .map_err(|e| kube_error(&e, &format!("get secret {ns}/{secret}")))?;
+    let subject = Subject::new("secret", format!("{ns}/{secret}"));
+    let Some(found) = found else {
+        return Ok(Some((
+            "io-secret-missing",
+            subject,
+            format!("Secret {ns}/{secret} does not exist"),
+        )));
+    };
+    let has = |k: &str| {
+        found.data.as_ref().is_some_and(|d| d.contains_key(k))
+            || found
+                .string_data
+                .as_ref()
+                .is_some_and(|d| d.contains_key(k))
+    };
+    let lacking: Vec<&str> = keys.into_iter().filter(|k| !has(k)).collect();
+    Ok((!lacking.is_empty()).then(|| {
+        (
+            "io-secret-missing",
+            subject,
+            format!("Secret {ns}/{secret} has no key {}", lacking.join(", ")),
+        )
+    }))
 }
 
 /// A probe pod of the sweep: the pipelines' identity, credentials as steps get them, spread

@@ -2,6 +2,7 @@
 //! instance of one kind with typed parameters. The registry is the plain list in [`KINDS`].
 
 mod apply_dry_run;
+mod artifact_store;
 mod container_run;
 mod container_storage;
 mod context;
@@ -87,6 +88,7 @@ pub type KindRef = &'static dyn Kind;
 /// Every kind kfcheck knows. Adding a kind = one file + one line here.
 pub static KINDS: &[KindRef] = &[
     &apply_dry_run::ApplyDryRun,
+    &artifact_store::ArtifactStore,
     &container_run::ContainerRun,
     &container_storage::ContainerStorage,
     &crds_present::CrdsPresent,
