@@ -138,6 +138,44 @@ pub fn render_markdown(report: &RunReport, exit: ExitStatus) -> String {
             ));
         }
     }
+    for r in &report.results {
+        let Some(c) = r
+            .figures
+            .as_ref()
+            .and_then(|f| f.get("io_sweep"))
+            .and_then(|v| {
+                serde_json::from_value::<crate::model::io_curve::IoCurve>(v.clone()).ok()
+            })
+        else {
+            continue;
+        };
+        out.push_str(&format!(
+            "\n### IO sweep {} ({} from {})\n\n| Probes | MB/s | p95 ms | Errors | 429 | 503 |\n| --- | --- | --- | --- | --- | --- |\n",
+            md(&r.id),
+            md(&c.bucket),
+            md(&c.from)
+        ));
+        for s in &c.steps {
+            let knee = if c.knee_at == Some(s.concurrency) {
+                " (knee)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "| {}{knee} | {:.2} | {:.1} | {:.2}% | {} | {} |\n",
+                s.concurrency,
+                s.mb_per_s,
+                s.p95_ms,
+                s.error_rate * 100.0,
+                s.throttled_429,
+                s.throttled_503
+            ));
+        }
+        out.push_str(&match c.recommended_limit {
+            Some(n) => format!("\nRecommended: at most **{n}** IO-heavy pods at once.\n"),
+            None => "\nNo limit recommended.\n".to_string(),
+        });
+    }
     if !report.needs.is_empty() {
         out.push_str("\n### Needs\n\n| Need | State | Detail |\n| --- | --- | --- |\n");
         for n in &report.needs {
@@ -155,6 +193,43 @@ pub fn render_markdown(report: &RunReport, exit: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::md;
+
+    #[test]
+    fn an_io_sweep_curve_becomes_a_table_with_its_knee_and_limit() {
+        use crate::model::{CheckResult, ExitStatus, RunReport, Status};
+        let step = |c: u32, mb: f64| serde_json::json!({"concurrency": c, "probes_measured": c, "mb_per_s": mb, "mb_per_s_per_probe": mb / f64::from(c), "p95_ms": 100.0, "error_rate": 0.0, "throttled_429": 0, "throttled_503": 0, "throttled_per_object": 0, "bytes": 1, "overhead_ms": 0});
+        let figures = serde_json::json!({"io_sweep": {"from": "pod", "bucket": "s3://mlpipeline", "mode": "mixed", "object_bytes": 1, "streams_per_probe": 1, "seconds_per_step": 4.0, "steps": [step(1, 4.0), step(2, 8.0), step(4, 8.1)], "knee_at": 4, "knee_reason": "throughput", "recommended_limit": 2}});
+        let r = CheckResult {
+            id: "io-sweep".into(),
+            title: "t".into(),
+            category: "storage".into(),
+            kind: "io-sweep".into(),
+            status: Status::Passed,
+            duration_ms: 1,
+            reason: None,
+            findings: vec![],
+            problems: vec![],
+            notes: vec![],
+            suppressed: vec![],
+            figures: Some(figures),
+        };
+        let report = RunReport {
+            run_id: "r".into(),
+            started_at: "t".into(),
+            duration_ms: 1,
+            interrupted: false,
+            needs: vec![],
+            results: vec![r],
+            doors: vec![],
+        };
+        let text = super::render_markdown(&report, ExitStatus::Ready);
+        assert!(
+            text.contains("### IO sweep io-sweep (s3://mlpipeline from pod)"),
+            "{text}"
+        );
+        assert!(text.contains("| 4 (knee) | 8.10 |"), "{text}");
+        assert!(text.contains("at most **2** IO-heavy pods"), "{text}");
+    }
 
     #[test]
     fn foreign_text_cannot_make_markup() {
