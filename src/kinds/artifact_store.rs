@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub struct ArtifactStore;
 
-static RULES: [FindingRule; 5] = [
+static RULES: [FindingRule; 6] = [
     FindingRule {
         id: "artifact-store-secret-missing",
         default_severity: Severity::Error,
@@ -52,6 +52,12 @@ static RULES: [FindingRule; 5] = [
         default_severity: Severity::Error,
         summary: "profile's key may not write its own artifact prefix",
         fix: "Give the profile's S3 user read, write and list on <bucket>/private-artifacts/<profile>/ (what KFP's profile controller sets up).",
+    },
+    FindingRule {
+        id: "artifact-store-roundtrip-failed",
+        default_severity: Severity::Error,
+        summary: "artifact store gave back other bytes than were written",
+        fix: "Look at the store's own health (its volume servers, disks and any proxy in between): an object read back must be the object written.",
     },
     FindingRule {
         id: "artifact-store-cross-profile",
@@ -270,7 +276,7 @@ pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
         let secret_shown = format!("{}/{}", f.profile, c.secret.0);
         if let Some(why) = &f.secret_missing {
             out.findings.push(Finding::new(
-                RULES[0].id,
+                "artifact-store-secret-missing",
                 severity,
                 Subject::new("secret", secret_shown),
                 RULES[0].summary,
@@ -308,18 +314,18 @@ pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
             }
             "failed" => {
                 let class = s("/error/class");
-                let (rule, place_subject) = match class.as_str() {
-                    "unauthenticated" | "bad-credentials" | "no-credentials" => {
-                        (&RULES[1], subject.clone())
-                    }
-                    "bucket-missing" => (
-                        &RULES[2],
-                        Subject::new("bucket", format!("s3://{}", c.bucket)),
-                    ),
-                    _ => (&RULES[3], subject.clone()),
+                // Each rule id written out, so `kfcheck explain` and the registry test see it.
+                let bucket = Subject::new("bucket", format!("s3://{}", c.bucket));
+                let (id, place_subject) = match class.as_str() {
+                    "bucket-missing" => ("artifact-store-bucket-missing", bucket),
+                    "denied" => ("artifact-store-denied", subject.clone()),
+                    "mismatch" => ("artifact-store-roundtrip-failed", subject.clone()),
+                    // unauthenticated: an unknown key or a wrong secret.
+                    _ => ("artifact-store-key-rejected", subject.clone()),
                 };
+                let rule = RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[3]);
                 out.findings.push(Finding::new(
-                    rule.id,
+                    id,
                     severity,
                     place_subject,
                     rule.summary,
@@ -349,10 +355,10 @@ pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
         for (other, r) in &f.cross {
             match r {
                 Ok(n) => out.findings.push(Finding::new(
-                    RULES[4].id,
+                    "artifact-store-cross-profile",
                     severity,
                     subject.clone(),
-                    RULES[4].summary,
+                    RULES[5].summary,
                     vec![
                         Evidence::new("secret", secret_shown.clone()),
                         Evidence::new(
@@ -364,7 +370,7 @@ pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
                         )
                         .expected("access denied"),
                     ],
-                    RULES[4].fix,
+                    RULES[5].fix,
                 )),
                 Err(why) if why.starts_with("denied") => out.notes.push(format!(
                     "{}: its key may not list {other}'s prefix ({why})",

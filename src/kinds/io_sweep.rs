@@ -414,17 +414,9 @@ impl Kind for IoSweep {
             };
             let target = p.target(&bucket).map_err(CheckError::Undecided)?;
             let place = Placement::new(&cx, &p, &target).await?;
-            if let Some((rule, subject, seen)) = &place.missing {
-                let r = RULES.iter().find(|r| r.id == *rule).unwrap_or(&RULES[4]);
+            if let Some(f) = place.missing.clone() {
                 let mut out = Outcome::default();
-                out.findings.push(Finding::new(
-                    *rule,
-                    cx.spec.severity,
-                    subject.clone(),
-                    r.summary,
-                    vec![Evidence::new("found", seen.clone()).expected(place.how.clone())],
-                    r.fix,
-                ));
+                out.findings.push(f);
                 return Ok(out);
             }
             let steps = steps_of(&p);
@@ -501,8 +493,8 @@ struct Placement {
     cred_args: Vec<String>,
     binds: Vec<String>,
     env: Vec<String>,
-    /// What the pods cannot run without and is missing: (rule, subject, what was seen).
-    missing: Option<(&'static str, Subject, String)>,
+    /// What the pods cannot run without and is missing.
+    missing: Option<Finding>,
 }
 
 impl Placement {
@@ -562,7 +554,7 @@ impl Placement {
                 };
                 let client = cx.kube().await?;
                 pl.pods = Some((Api::namespaced(client.clone(), &ns), ns.clone()));
-                pl.missing = pod_prerequisites(&client, &ns, p, s3).await?;
+                pl.missing = pod_prerequisites(&client, &ns, p, s3, cx.spec.severity).await?;
                 let cred = if s3 {
                     let secret = p.s3_secret.as_deref().unwrap_or(KFP_ARTIFACT_SECRET);
                     pl.cred_args
@@ -699,17 +691,24 @@ async fn pod_prerequisites(
     ns: &str,
     p: &Params,
     s3: bool,
-) -> Result<Option<(&'static str, Subject, String)>, CheckError> {
+    severity: Severity,
+) -> Result<Option<Finding>, CheckError> {
     use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
     let sa = &p.service_account;
     match accounts.get_opt(sa).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return Ok(Some((
+            return Ok(Some(Finding::new(
                 "io-service-account-missing",
+                severity,
                 Subject::new("serviceaccount", format!("{ns}/{sa}")),
-                format!("{ns}/{sa} not found"),
+                RULES[6].summary,
+                vec![
+                    Evidence::new("service account", format!("{ns}/{sa} not found"))
+                        .expected("the identity pipeline steps run as"),
+                ],
+                RULES[6].fix,
             )))
         }
         Err(e) => return Err(kube_error(&e, &format!("get serviceaccount {ns}/{sa}"))),
@@ -729,29 +728,31 @@ async fn pod_prerequisites(
         .get_opt(secret)
         .await
         .map_err(|e| kube_error(&e, &format!("get secret {ns}/{secret}")))?;
-    let subject = Subject::new("secret", format!("{ns}/{secret}"));
-    let Some(found) = found else {
-        return Ok(Some((
-            "io-secret-missing",
-            subject,
-            format!("Secret {ns}/{secret} does not exist"),
-        )));
+    let seen = match found {
+        None => format!("Secret {ns}/{secret} does not exist"),
+        Some(found) => {
+            let has = |k: &str| {
+                found.data.as_ref().is_some_and(|d| d.contains_key(k))
+                    || found
+                        .string_data
+                        .as_ref()
+                        .is_some_and(|d| d.contains_key(k))
+            };
+            let lacking: Vec<&str> = keys.iter().copied().filter(|k| !has(k)).collect();
+            if lacking.is_empty() {
+                return Ok(None);
+            }
+            format!("Secret {ns}/{secret} has no key {}", lacking.join(", "))
+        }
     };
-    let has = |k: &str| {
-        found.data.as_ref().is_some_and(|d| d.contains_key(k))
-            || found
-                .string_data
-                .as_ref()
-                .is_some_and(|d| d.contains_key(k))
-    };
-    let lacking: Vec<&str> = keys.into_iter().filter(|k| !has(k)).collect();
-    Ok((!lacking.is_empty()).then(|| {
-        (
-            "io-secret-missing",
-            subject,
-            format!("Secret {ns}/{secret} has no key {}", lacking.join(", ")),
-        )
-    }))
+    Ok(Some(Finding::new(
+        "io-secret-missing",
+        severity,
+        Subject::new("secret", format!("{ns}/{secret}")),
+        RULES[7].summary,
+        vec![Evidence::new("secret", seen).expected(format!("keys {}", keys.join(", ")))],
+        RULES[7].fix,
+    )))
 }
 
 /// A probe pod of the sweep: the pipelines' identity, credentials as steps get them, spread
