@@ -327,3 +327,61 @@ fn the_io_probe_moves_bytes_in_parallel_and_deletes_every_object() {
         "stopped at the refusal, not after 5 s of refusals: {v}"
     );
 }
+
+#[test]
+fn the_storage_roundtrip_kind_from_the_host_names_what_the_store_decided() {
+    let Some(s) = s3() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let add = |id: &str, bucket: &str, who: &str| {
+        write(
+            dir.path(),
+            &format!("suite/{id}.yaml"),
+            &format!(
+                "id: {id}\nkind: storage-roundtrip\ntitle: t\ncategory: test-storage\nparams:\n  from: host\n  bucket: {bucket}\n  endpoint: {}\n  s3_key_dir: {}\n  prefix: kfcheck-host\n  size: 100KiB\n",
+                s.endpoint,
+                s.keys.join(who).display()
+            ),
+        );
+    };
+    add("host-ok", "s3://kfcheck-s3-test", "admin");
+    add("host-reader", "s3://kfcheck-s3-test", "reader");
+    add("host-nobucket", "s3://kfcheck-no-such-bucket", "admin");
+    let o = kfcheck_command(dir.path())
+        .args([
+            "--suite",
+            "suite",
+            "run",
+            "host-ok",
+            "host-reader",
+            "host-nobucket",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    assert_eq!(code(&o), 1, "{doc:#}");
+    let ok = check(&doc, "host-ok");
+    assert_eq!(ok["status"], "passed", "{ok:#}");
+    assert!(
+        ok["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("round trip of 102400 bytes from the host"),
+        "{ok:#}"
+    );
+    assert_eq!(
+        check(&doc, "host-reader")["findings"][0]["rule"],
+        "storage-refused-from-host",
+        "{doc:#}"
+    );
+    assert_eq!(
+        check(&doc, "host-nobucket")["findings"][0]["rule"],
+        "bucket-missing",
+        "{doc:#}"
+    );
+    assert_eq!(list_count(&s, "kfcheck-s3-test", "kfcheck-host/"), 0);
+    let secret = std::fs::read_to_string(s.keys.join("admin/secretkey")).unwrap();
+    assert!(!stdout(&o).contains(secret.trim()));
+}

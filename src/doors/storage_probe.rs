@@ -69,6 +69,28 @@ pub(crate) const STORAGE_RULE_LIST: [FindingRule; 8] = [
     },
 ];
 
+/// What the pod around a storage probe can show (`pod-storage`, `storage-roundtrip` from a pod).
+pub(crate) const POD_STORAGE_RULE_LIST: [FindingRule; 3] = [
+    FindingRule {
+        id: "storage-pod-not-started",
+        default_severity: Severity::Error,
+        summary: "storage probe pod did not start",
+        fix: "Read the pod's state in the evidence: make the image pullable from the cluster (image), let the pod schedule (node_selector, tolerations, quota), or fix what the container cannot be created without.",
+    },
+    FindingRule {
+        id: "storage-secret-missing",
+        default_severity: Severity::Error,
+        summary: "credentials secret for pods is missing or lacks its key",
+        fix: "Create the Secret in the profile's namespace with the service-account key under the named key (Kubeflow's PodDefaults mount such a Secret into steps), or fix `secret`/`secret_key`.",
+    },
+    FindingRule {
+        id: "storage-service-account-missing",
+        default_severity: Severity::Error,
+        summary: "service account for the storage probe pod does not exist",
+        fix: "Name the service account steps run as in `service_account`, or fix the profile (its controller creates default-editor in the namespace).",
+    },
+];
+
 /// What happened, for the pure evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {

@@ -197,6 +197,44 @@ impl CheckContext {
             });
     }
 
+    /// Registers, before anything is written, the janitor's deletion of every object under
+    /// `prefix` in the target's bucket, with the target's own identity and protocol (GCS or S3).
+    pub(crate) fn delete_store_prefix_later(
+        &self,
+        target: crate::doors::store_run::StoreTarget,
+        prefix: String,
+    ) {
+        use crate::clients::store::{Retry, StoreError};
+        let shown = format!("{}/{prefix}", target.url());
+        self.janitor.register(format!("delete {shown}*"), move || {
+            Box::pin(async move {
+                let c = match target.connect(Retry::default()).await {
+                    Ok(c) => c,
+                    Err(e @ (StoreError::BadCredentials { .. } | StoreError::NoCredentials(_))) => {
+                        return Ok(format!("nothing to delete under {shown} ({})", e.class()))
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
+                let objs = match c.list(&target.bucket, &prefix, 1000).await {
+                    Ok(o) => o,
+                    Err(StoreError::BucketMissing { .. }) => {
+                        return Ok(format!(
+                            "{} does not exist: nothing to delete",
+                            target.url()
+                        ))
+                    }
+                    Err(e) => return Err(e.to_string()),
+                };
+                for o in &objs {
+                    c.delete(&target.bucket, &o.name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(format!("deleted {} object(s) under {shown}", objs.len()))
+            })
+        });
+    }
+
     /// The host's view of the result object a storage probe uploaded (named in its result
     /// line): `None` when not asked for or not named; `Some(Ok(()))` when it reads back.
     pub(crate) async fn result_object_seen(

@@ -25,6 +25,7 @@ mod pod_gpu_isolation;
 mod pod_storage;
 mod profile_matrix;
 mod storage_class_default;
+mod storage_roundtrip;
 mod webhooks_ready;
 
 use crate::assets::SuiteBase;
@@ -90,7 +91,6 @@ pub static KINDS: &[KindRef] = &[
     &apply_dry_run::ApplyDryRun,
     &artifact_store::ArtifactStore,
     &container_run::ContainerRun,
-    &container_storage::ContainerStorage,
     &crds_present::CrdsPresent,
     &deployments_available::DeploymentsAvailable,
     &docker_engine::DockerEngine,
@@ -107,9 +107,9 @@ pub static KINDS: &[KindRef] = &[
     &pipeline_lint::PipelineLint,
     &pipeline_run::PipelineRun,
     &pod_gpu_isolation::PodGpuIsolation,
-    &pod_storage::PodStorage,
     &profile_matrix::ProfileMatrix,
     &storage_class_default::StorageClassDefault,
+    &storage_roundtrip::StorageRoundtrip,
     &webhooks_ready::WebhooksReady,
 ];
 
@@ -126,7 +126,30 @@ pub fn find_finding_rule(id: &str) -> Option<(&'static str, &'static crate::mode
 pub static ALIASES: &[(&str, &str)] = &[
     // The REST door's sample run became `pipeline-run` (door: rest, the default).
     ("kfp-sample-run", "pipeline-run"),
+    // The storage round trips from a container and from a pod became `storage-roundtrip`'s
+    // `from: container` and `from: pod` (ALIAS_PARAMS fills `from` in).
+    ("container-storage", "storage-roundtrip"),
+    ("pod-storage", "storage-roundtrip"),
 ];
+
+/// What an old kind name meant that its new kind needs as a parameter: (old name, parameter,
+/// value), set when the check does not give it.
+pub static ALIAS_PARAMS: &[(&str, &str, &str)] = &[
+    ("container-storage", "from", "container"),
+    ("pod-storage", "from", "pod"),
+];
+
+/// Fills in the parameter an old kind name stood for ([`ALIAS_PARAMS`]).
+pub fn alias_params(kind: &str, params: &mut serde_json::Value) {
+    for (old, key, value) in ALIAS_PARAMS {
+        if *old == kind {
+            if let Some(m) = params.as_object_mut() {
+                m.entry(key.to_string())
+                    .or_insert_with(|| serde_json::Value::String(value.to_string()));
+            }
+        }
+    }
+}
 
 /// A kind by its name or an old name ([`ALIASES`]).
 pub fn find_kind(name: &str) -> Option<KindRef> {
@@ -260,9 +283,16 @@ mod tests {
             if m.rules == crate::doors::RUN_RULES {
                 written.extend(rule_ids_in("src/doors/outcome.rs"));
             }
-            if matches!(m.name, "pod-storage" | "container-storage") {
-                // Both report the storage probe's findings.
+            if matches!(
+                m.name,
+                "pod-storage" | "container-storage" | "storage-roundtrip"
+            ) {
+                // All report the storage probe's findings.
                 written.extend(rule_ids_in("src/doors/storage_probe.rs"));
+            }
+            if m.name == "storage-roundtrip" {
+                // From a container or a pod it runs what those two kinds run.
+                written.extend(rule_ids_in("src/kinds/pod_storage.rs"));
             }
             if matches!(m.name, "container-run" | "pipeline-run") {
                 // The loaded GPU probe's findings, read from its line: each one the probe writes.
@@ -312,6 +342,7 @@ mod tests {
                 // Tables that more than one kind reports count once.
                 let shared = crate::doors::RUN_RULES.contains(r)
                     || crate::doors::storage_probe::STORAGE_RULE_LIST.contains(r)
+                    || crate::doors::storage_probe::POD_STORAGE_RULE_LIST.contains(r)
                     || crate::doors::gpu_line::GPU_LOAD_RULE_LIST.contains(r);
                 if !shared || !all.contains(&r.id) {
                     all.push(r.id);

@@ -13,9 +13,11 @@ use crate::context::gcs::GcsChoice;
 use crate::context::owned;
 use crate::context::Need;
 use crate::doors::docker::duration;
-use crate::doors::storage_probe::{self, evaluate, Facts, STORAGE_RULE_LIST};
+use crate::doors::storage_probe::{
+    self, evaluate, Facts, POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST,
+};
 use crate::model::owned::Created;
-use crate::model::{concat_rules, Evidence, Finding, FindingRule, Severity, Subject};
+use crate::model::{concat_rules, Evidence, Finding, FindingRule, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::api::Api;
@@ -25,28 +27,7 @@ use std::time::Duration;
 
 pub struct PodStorage;
 
-const OWN_RULES: [FindingRule; 3] = [
-    FindingRule {
-        id: "storage-pod-not-started",
-        default_severity: Severity::Error,
-        summary: "storage probe pod did not start",
-        fix: "Read the pod's state in the evidence: make the image pullable from the cluster (image), let the pod schedule (node_selector, tolerations, quota), or fix what the container cannot be created without.",
-    },
-    FindingRule {
-        id: "storage-secret-missing",
-        default_severity: Severity::Error,
-        summary: "credentials secret for pods is missing or lacks its key",
-        fix: "Create the Secret in the profile's namespace with the service-account key under the named key (Kubeflow's PodDefaults mount such a Secret into steps), or fix `secret`/`secret_key`.",
-    },
-    FindingRule {
-        id: "storage-service-account-missing",
-        default_severity: Severity::Error,
-        summary: "service account for the storage probe pod does not exist",
-        fix: "Name the service account steps run as in `service_account`, or fix the profile (its controller creates default-editor in the namespace).",
-    },
-];
-
-static RULES: [FindingRule; 11] = concat_rules(&STORAGE_RULE_LIST, &OWN_RULES);
+static RULES: [FindingRule; 11] = concat_rules(&STORAGE_RULE_LIST, &POD_STORAGE_RULE_LIST);
 
 static META: KindMeta = KindMeta {
     name: "pod-storage",
@@ -253,7 +234,7 @@ impl Kind for PodStorage {
                             format!("{ns}/{} not found", p.service_account),
                         )
                         .expected("the identity steps run as")],
-                        OWN_RULES[2].fix,
+                        POD_STORAGE_RULE_LIST[2].fix,
                     ));
                     return Ok(out);
                 }
@@ -288,7 +269,7 @@ impl Kind for PodStorage {
                         Subject::new("secret", format!("{ns}/{secret}")),
                         "credentials secret for pods is missing or lacks its key",
                         vec![Evidence::new("secret", why).expected(format!("key {}", p.secret_key))],
-                        OWN_RULES[1].fix,
+                        POD_STORAGE_RULE_LIST[1].fix,
                     ));
                     return Ok(out);
                 }
@@ -323,7 +304,7 @@ impl Kind for PodStorage {
                     Subject::new("pod", run.shown.clone()),
                     "storage probe pod did not start",
                     run.not_started_evidence(&p.image),
-                    OWN_RULES[0].fix,
+                    POD_STORAGE_RULE_LIST[0].fix,
                 ));
                 return Ok(out);
             }

@@ -294,7 +294,11 @@ pub(crate) fn parse_file(
             },
         };
         let params = match raw.params.map(serde_json::to_value).transpose() {
-            Ok(p) => p.unwrap_or(serde_json::Value::Object(Default::default())),
+            Ok(p) => {
+                let mut p = p.unwrap_or(serde_json::Value::Object(Default::default()));
+                crate::kinds::alias_params(&raw.kind, &mut p);
+                p
+            }
             Err(e) => {
                 errors.push(err(
                     "params",
