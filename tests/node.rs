@@ -755,6 +755,17 @@ fn the_io_sweep_runs_probe_pods_as_the_profile_with_kfps_artifact_secret() {
     };
     add("io-pods", "");
     add("io-pods-no-secret", "  s3_secret: no-such-secret\n");
+    // The round trip from a pod of the profile with the same Secret: its own prefix, and
+    // another profile's, which its key may not write.
+    let roundtrip = |id: &str, owner: &str| {
+        write(
+            suite.path(),
+            &format!("{id}.yaml"),
+            &format!("id: {id}\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: {relayed}\n  prefix: private-artifacts/{owner}/kfcheck\n  image: kfcheck.local/probe:dev\n  size: 100KiB\n  timeout: 60s\n  node_selector: {{kfcheck.dev/node: real}}\n  tolerations: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]\n"),
+        );
+    };
+    roundtrip("pod-s3", "kubeflow-user-example-com");
+    roundtrip("pod-s3-other-profile", "team-gpu");
     let mut c = common::kfcheck_command(suite.path());
     c.args([
         "--kubeconfig",
@@ -766,6 +777,8 @@ fn the_io_sweep_runs_probe_pods_as_the_profile_with_kfps_artifact_secret() {
         "run",
         "io-pods",
         "io-pods-no-secret",
+        "pod-s3",
+        "pod-s3-other-profile",
         "-o",
         "json",
     ]);
@@ -789,6 +802,19 @@ fn the_io_sweep_runs_probe_pods_as_the_profile_with_kfps_artifact_secret() {
         );
         assert!(s["mb_per_s"].as_f64().unwrap() > 0.0, "{s}");
     }
+    let own = check(&doc, "pod-s3");
+    assert_eq!(own["status"], "passed", "{own:#}");
+    assert!(
+        own["notes"]
+            .to_string()
+            .contains("mlpipeline-minio-artifact (accesskey, secretkey)"),
+        "{own:#}"
+    );
+    let other = check(&doc, "pod-s3-other-profile");
+    assert_eq!(
+        other["findings"][0]["rule"], "storage-denied-in-container",
+        "{other:#}"
+    );
     let missing = check(&doc, "io-pods-no-secret");
     assert_eq!(
         missing["findings"][0]["rule"], "io-secret-missing",

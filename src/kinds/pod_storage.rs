@@ -48,9 +48,11 @@ static META: KindMeta = KindMeta {
         ("service_account", "the pod's service account (default default-editor, a profile's steps' identity)"),
         ("secret", "Secret holding a service-account key, mounted at /var/secrets/google (default none: the pod's own identity)"),
         ("secret_key", "the key in that Secret (default key.json; Kubeflow's user-gcp-sa uses user-gcp-sa.json)"),
+        ("s3_secret", "for an s3:// or minio:// bucket: Secret with accesskey and secretkey, mounted at /var/secrets/s3 (default mlpipeline-minio-artifact, KFP's per-profile artifact-store key)"),
         ("endpoint", "storage endpoint, keeping authentication (default Google's)"),
         ("env", "map of environment variables for the probe container (e.g. STORAGE_EMULATOR_HOST, a proxy)"),
         ("image", "probe image, pullable by the cluster (default kfcheck-probe:dev)"),
+        ("prefix", "object prefix; objects go under PREFIX/<run-id>/<check>/ (default kfcheck; a profile's key on KFP's artifact store needs private-artifacts/<profile>/kfcheck)"),
         ("size", "size of the object written (default 1MB)"),
         ("timeout", "how long the pod may take from creation to its result (default 120s)"),
         ("node_selector", "map of node labels for the pod (default none)"),
@@ -60,6 +62,20 @@ static META: KindMeta = KindMeta {
 };
 
 const KEY_DIR: &str = "/var/secrets/google";
+const S3_KEY_DIR: &str = "/var/secrets/s3";
+
+/// For an S3-compatible bucket (`s3://`, `minio://`), the Secret with its key pair.
+fn s3_secret(p: &Params, bucket: &str) -> Option<String> {
+    matches!(
+        crate::clients::bucket::Provider::of_url(bucket),
+        Some((crate::clients::bucket::Provider::S3, _))
+    )
+    .then(|| {
+        p.s3_secret
+            .clone()
+            .unwrap_or_else(|| "mlpipeline-minio-artifact".into())
+    })
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +90,10 @@ struct Params {
     secret: Option<String>,
     #[serde(default = "key_json")]
     secret_key: String,
+    #[serde(default)]
+    s3_secret: Option<String>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
     #[serde(default)]
     endpoint: Option<String>,
     #[serde(default)]
@@ -98,6 +118,9 @@ struct Params {
 fn default_editor() -> String {
     "default-editor".into()
 }
+fn default_prefix() -> String {
+    "kfcheck".into()
+}
 fn key_json() -> String {
     "key.json".into()
 }
@@ -105,8 +128,8 @@ fn key_json() -> String {
 /// The probe's arguments.
 fn probe_args(p: &Params, bucket: &str, run_id: &str, check: &str) -> Vec<String> {
     let mut args: Vec<String> = [
-        "probe", "storage", "--bucket", bucket, "--run-id", run_id, "--scope", check, "--size",
-        &p.size,
+        "probe", "storage", "--bucket", bucket, "--prefix", &p.prefix, "--run-id", run_id,
+        "--scope", check, "--size", &p.size,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -117,7 +140,9 @@ fn probe_args(p: &Params, bucket: &str, run_id: &str, check: &str) -> Vec<String
     if let Some(e) = &p.endpoint {
         args.extend(["--endpoint".to_string(), e.clone()]);
     }
-    if p.secret.is_some() {
+    if s3_secret(p, bucket).is_some() {
+        args.extend(["--s3-key-dir".to_string(), S3_KEY_DIR.to_string()]);
+    } else if p.secret.is_some() {
         // A mounted key is the identity: a metadata server is not asked.
         args.push("--no-metadata".into());
     }
@@ -138,7 +163,11 @@ fn probe_pod(
         .collect();
     let mut mounts = Vec::new();
     let mut volumes = Vec::new();
-    if let Some(secret) = &p.secret {
+    if let Some(secret) = p.bucket.as_deref().and_then(|b| s3_secret(p, b)) {
+        mounts
+            .push(serde_json::json!({"name": "s3-key", "mountPath": S3_KEY_DIR, "readOnly": true}));
+        volumes.push(serde_json::json!({"name": "s3-key", "secret": {"secretName": secret, "items": [{"key": "accesskey", "path": "accesskey"}, {"key": "secretkey", "path": "secretkey"}]}}));
+    } else if let Some(secret) = &p.secret {
         env.push(serde_json::json!({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": format!("{KEY_DIR}/{}", p.secret_key)}));
         mounts.push(serde_json::json!({"name": "gcp-key", "mountPath": KEY_DIR, "readOnly": true}));
         volumes.push(serde_json::json!({"name": "gcp-key", "secret": {"secretName": secret}}));
@@ -183,6 +212,14 @@ impl Kind for PodStorage {
                     .into(),
             );
         }
+        if let Some(b) = &p.bucket {
+            if s3_secret(&p, b).is_some() && (p.secret.is_some() || p.verify_result) {
+                return Err(
+                    "an S3 bucket is reached with s3_secret's key pair: secret and verify_result are for GCS"
+                        .into(),
+                );
+            }
+        }
         if p.secret_key.contains('/') || p.secret_key.is_empty() {
             return Err(format!("secret_key {:?} is not a Secret key", p.secret_key));
         }
@@ -207,12 +244,17 @@ impl Kind for PodStorage {
                 ));
             };
             let client = cx.kube().await?;
-            let how = match &p.secret {
-                Some(s) => format!(
+            let s3 = s3_secret(&p, &bucket);
+            let how = match (&s3, &p.secret) {
+                (Some(s), _) => format!(
+                    "pod in {ns} as service account {}, Secret {s} (accesskey, secretkey) mounted at {S3_KEY_DIR}",
+                    p.service_account
+                ),
+                (None, Some(s)) => format!(
                     "pod in {ns} as service account {}, Secret {s} key {} mounted at {KEY_DIR}",
                     p.service_account, p.secret_key
                 ),
-                None => format!(
+                (None, None) => format!(
                     "pod in {ns} as service account {} with its own identity (no key mounted)",
                     p.service_account
                 ),
@@ -245,19 +287,28 @@ impl Kind for PodStorage {
                     ))
                 }
             }
-            if let Some(secret) = &p.secret {
+            let needed: Option<(String, Vec<String>)> = match (&s3, &p.secret) {
+                (Some(s), _) => Some((s.clone(), vec!["accesskey".into(), "secretkey".into()])),
+                (None, Some(s)) => Some((s.clone(), vec![p.secret_key.clone()])),
+                (None, None) => None,
+            };
+            if let Some((secret, keys)) = &needed {
                 let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
                 let missing = match secrets.get_opt(secret).await {
                     Ok(None) => Some(format!("Secret {ns}/{secret} does not exist")),
                     Ok(Some(s)) => {
-                        let has = s
-                            .data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key(&p.secret_key))
-                            || s.string_data
-                                .as_ref()
-                                .is_some_and(|d| d.contains_key(&p.secret_key));
-                        (!has).then(|| format!("Secret {ns}/{secret} has no key {}", p.secret_key))
+                        let has = |k: &String| {
+                            s.data.as_ref().is_some_and(|d| d.contains_key(k))
+                                || s.string_data.as_ref().is_some_and(|d| d.contains_key(k))
+                        };
+                        let lacking: Vec<&str> = keys
+                            .iter()
+                            .filter(|k| !has(k))
+                            .map(String::as_str)
+                            .collect();
+                        (!lacking.is_empty()).then(|| {
+                            format!("Secret {ns}/{secret} has no key {}", lacking.join(", "))
+                        })
                     }
                     Err(e) => return Err(kube_error(&e, &format!("get secret {ns}/{secret}"))),
                 };
@@ -268,13 +319,14 @@ impl Kind for PodStorage {
                         cx.spec.severity,
                         Subject::new("secret", format!("{ns}/{secret}")),
                         "credentials secret for pods is missing or lacks its key",
-                        vec![Evidence::new("secret", why).expected(format!("key {}", p.secret_key))],
+                        vec![Evidence::new("secret", why)
+                            .expected(format!("key {}", keys.join(", ")))],
                         POD_STORAGE_RULE_LIST[1].fix,
                     ));
                     return Ok(out);
                 }
             }
-            let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
+            let prefix = format!("{}/{}/{}/", p.prefix, cx.run_id, cx.spec.id);
             // The host's client, for the result object and the cleanup of the run's prefix.
             let choice = GcsChoice {
                 key_file: None,
@@ -341,6 +393,44 @@ mod tests {
 
     fn params(v: serde_json::Value) -> Params {
         typed_params(&v).unwrap()
+    }
+
+    #[test]
+    fn an_s3_bucket_mounts_kfps_artifact_key_and_signs_with_it() {
+        let p = params(
+            serde_json::json!({"bucket": "minio://mlpipeline", "prefix": "private-artifacts/team-a/kfcheck"}),
+        );
+        let args = probe_args(&p, "minio://mlpipeline", "r1", "pod-storage");
+        let joined = args.join(" ");
+        assert!(joined.contains("--s3-key-dir /var/secrets/s3"), "{joined}");
+        assert!(
+            joined.contains("--prefix private-artifacts/team-a/kfcheck"),
+            "{joined}"
+        );
+        assert!(!joined.contains("--no-metadata"), "{joined}");
+        let pod = probe_pod("x", &p, args, owned::labels("r1", "pod-storage")).unwrap();
+        let v = serde_json::to_value(&pod).unwrap();
+        assert_eq!(
+            v["spec"]["volumes"][0]["secret"]["secretName"],
+            "mlpipeline-minio-artifact"
+        );
+        assert_eq!(
+            v["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/var/secrets/s3"
+        );
+        let base = SuiteBase::Embedded;
+        assert!(PodStorage
+            .validate(
+                &serde_json::json!({"bucket": "s3://b", "secret": "user-gcp-sa"}),
+                &base
+            )
+            .is_err());
+        assert!(PodStorage
+            .validate(
+                &serde_json::json!({"bucket": "s3://b", "verify_result": true}),
+                &base
+            )
+            .is_err());
     }
 
     #[test]
