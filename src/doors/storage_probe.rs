@@ -91,6 +91,17 @@ pub(crate) const POD_STORAGE_RULE_LIST: [FindingRule; 3] = [
     },
 ];
 
+/// A round trip line's steps as `list 1.2ms, write 3.4ms, ...`.
+pub(crate) fn step_timing(line: &serde_json::Value) -> String {
+    line["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some(format!("{} {}ms", s.get("op")?.as_str()?, s.get("ms")?)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What happened, for the pure evaluation.
 #[derive(Debug, Clone)]
 pub(crate) struct Facts {
@@ -175,20 +186,11 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
             )))
         }
     }
-    let steps = p
-        .get("steps")
-        .and_then(|s| s.as_array())
-        .cloned()
-        .unwrap_or_default();
-    let timing: Vec<String> = steps
-        .iter()
-        .filter_map(|s| Some(format!("{} {}ms", s.get("op")?.as_str()?, s.get("ms")?)))
-        .collect();
     out.notes.push(format!(
         "round trip of {} bytes as {identity} ({}): {}",
         p.get("bytes").unwrap_or(&serde_json::Value::Null),
         f.how,
-        timing.join(", ")
+        step_timing(p)
     ));
     match &f.result_seen {
         None => {}

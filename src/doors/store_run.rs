@@ -74,6 +74,40 @@ impl StoreTarget {
         Ok((name.to_string(), p))
     }
 
+    /// A target from a check's parameters: the bucket URL (or a name and `provider`, `gcs` or
+    /// `s3`) and the host-side identity. A key file or ADC folder means no metadata server.
+    pub fn from_params(
+        bucket: &str,
+        provider: Option<&str>,
+        endpoint: Option<String>,
+        key_file: Option<PathBuf>,
+        adc_dir: Option<PathBuf>,
+        s3_key_dir: Option<PathBuf>,
+        region: Option<String>,
+    ) -> Result<StoreTarget, String> {
+        let provider = match provider {
+            None => None,
+            Some("gcs") => Some(Provider::Gcs),
+            Some("s3") => Some(Provider::S3),
+            Some(o) => return Err(format!("provider {o:?}: use gcs or s3")),
+        };
+        if key_file.is_some() && adc_dir.is_some() {
+            return Err("give key_file or adc_dir, not both".into());
+        }
+        let (bucket, provider) = StoreTarget::parse_bucket(bucket, provider)?;
+        Ok(StoreTarget {
+            bucket,
+            provider: Some(provider),
+            endpoint,
+            no_metadata: key_file.is_some() || adc_dir.is_some(),
+            key_file,
+            adc_dir,
+            s3_key_dir,
+            region,
+            ..StoreTarget::default()
+        })
+    }
+
     pub fn provider(&self) -> Provider {
         self.provider.unwrap_or(Provider::Gcs)
     }

@@ -296,20 +296,10 @@ pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
         let place = format!("s3://{}/{}/", c.bucket, c.prefix);
         match s("/status").as_str() {
             "passed" => {
-                let timing: Vec<String> = line["steps"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|st| {
-                        Some(format!("{} {}ms", st.get("op")?.as_str()?, st.get("ms")?))
-                    })
-                    .collect();
+                let timing = crate::doors::storage_probe::step_timing(line);
                 out.notes.push(format!(
                     "{}: round trip under {place} with Secret {secret_shown} ({}; {}): {}",
-                    f.profile,
-                    f.reached,
-                    c.source,
-                    timing.join(", ")
+                    f.profile, f.reached, c.source, timing
                 ));
             }
             "failed" => {

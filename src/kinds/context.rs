@@ -129,6 +129,19 @@ impl CheckContext {
         self.needs.settings.namespace.as_deref()
     }
 
+    /// The profile namespace a pod-making check works in: `given` (its `namespace` parameter),
+    /// else `-n`; neither is nothing to look at (skipped), never a guess.
+    pub(crate) fn profile_namespace(&self, given: Option<&str>) -> Result<String, CheckError> {
+        given
+            .or(self.namespace())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                CheckError::NotApplicable(
+                    "no profile namespace: give -n NAMESPACE (or params.namespace)".into(),
+                )
+            })
+    }
+
     /// Storage settings passed through from kfcheck's environment to containers it starts.
     pub(crate) fn storage_env(&self) -> Vec<String> {
         self.needs.storage_env()

@@ -5,7 +5,9 @@
 //! errors jumped) and the most IO-heavy pods that should run at once, with ready-to-paste ways to
 //! enforce it. Every object is deleted by the probes; every container and pod by the janitor.
 
-use super::context::probe_pod::run_probe_pod;
+use super::context::probe_pod::{
+    key_volumes, run_probe_pod, ProbePodSpec, GCS_KEY_DIR, S3_KEY_DIR,
+};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::bucket::Provider;
@@ -263,9 +265,6 @@ fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Du
 
 /// The largest step a sweep may take.
 const MAX_CONCURRENCY: u32 = 64;
-/// Where a pod or container finds an S3 key pair or a GCS key.
-const S3_KEY_DIR: &str = "/var/secrets/s3";
-const GCS_KEY_DIR: &str = "/var/secrets/google";
 /// KFP's per-profile artifact-store Secret (`accesskey`, `secretkey`).
 const KFP_ARTIFACT_SECRET: &str = "mlpipeline-minio-artifact";
 
@@ -286,14 +285,10 @@ fn steps_of(p: &Params) -> Vec<u32> {
 
 impl Params {
     fn check(&self) -> Result<(), String> {
-        let provider = match self.provider.as_deref() {
-            None => None,
-            Some("gcs") => Some(Provider::Gcs),
-            Some("s3") => Some(Provider::S3),
-            Some(o) => return Err(format!("provider {o:?}: use gcs or s3")),
-        };
         if let Some(b) = &self.bucket {
-            StoreTarget::parse_bucket(b, provider)?;
+            self.target(b)?;
+        } else if !matches!(self.provider.as_deref(), None | Some("gcs") | Some("s3")) {
+            return Err("provider: use gcs or s3".into());
         }
         if !(1..=MAX_CONCURRENCY).contains(&self.max_concurrency) {
             return Err(format!(
@@ -358,23 +353,15 @@ impl Params {
     }
 
     fn target(&self, bucket: &str) -> Result<StoreTarget, String> {
-        let provider = match self.provider.as_deref() {
-            Some("s3") => Some(Provider::S3),
-            Some(_) => Some(Provider::Gcs),
-            None => None,
-        };
-        let (bucket, provider) = StoreTarget::parse_bucket(bucket, provider)?;
-        Ok(StoreTarget {
+        StoreTarget::from_params(
             bucket,
-            provider: Some(provider),
-            endpoint: self.endpoint.clone(),
-            key_file: self.key_file.clone(),
-            adc_dir: self.adc_dir.clone(),
-            no_metadata: self.key_file.is_some() || self.adc_dir.is_some(),
-            s3_key_dir: self.s3_key_dir.clone(),
-            region: self.region.clone(),
-            ..StoreTarget::default()
-        })
+            self.provider.as_deref(),
+            self.endpoint.clone(),
+            self.key_file.clone(),
+            self.adc_dir.clone(),
+            self.s3_key_dir.clone(),
+            self.region.clone(),
+        )
     }
 }
 
@@ -543,15 +530,7 @@ impl Placement {
                 pl.how = format!("in local containers of {}", p.image);
             }
             Place::Pod => {
-                let Some(ns) = p
-                    .namespace
-                    .clone()
-                    .or_else(|| cx.namespace().map(str::to_string))
-                else {
-                    return Err(CheckError::NotApplicable(
-                        "no profile namespace: give -n NAMESPACE (or params.namespace)".into(),
-                    ));
-                };
+                let ns = cx.profile_namespace(p.namespace.as_deref())?;
                 let client = cx.kube().await?;
                 pl.pods = Some((Api::namespaced(client.clone(), &ns), ns.clone()));
                 pl.missing = pod_prerequisites(&client, &ns, p, s3, cx.spec.severity).await?;
@@ -766,22 +745,11 @@ fn probe_pod(
     provider: Provider,
 ) -> Result<Pod, String> {
     let labels = owned::labels(&cx.run_id, &cx.spec.id);
-    let mut env: Vec<Value> = p
-        .env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if provider == Provider::S3 {
-        let secret = p.s3_secret.as_deref().unwrap_or(KFP_ARTIFACT_SECRET);
-        mounts.push(json!({"name": "s3-key", "mountPath": S3_KEY_DIR, "readOnly": true}));
-        volumes.push(json!({"name": "s3-key", "secret": {"secretName": secret, "items": [{"key": "accesskey", "path": "accesskey"}, {"key": "secretkey", "path": "secretkey"}]}}));
-    } else if let Some(secret) = &p.secret {
-        env.push(json!({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": format!("{GCS_KEY_DIR}/{}", p.secret_key)}));
-        mounts.push(json!({"name": "gcp-key", "mountPath": GCS_KEY_DIR, "readOnly": true}));
-        volumes.push(json!({"name": "gcp-key", "secret": {"secretName": secret}}));
-    }
+    let s3 =
+        (provider == Provider::S3).then(|| p.s3_secret.as_deref().unwrap_or(KFP_ARTIFACT_SECRET));
+    let gcs = p.secret.as_deref().map(|s| (s, p.secret_key.as_str()));
+    let (mut env, mounts, volumes) = key_volumes(s3, gcs);
+    env.extend(p.env.iter().map(|(k, v)| json!({"name": k, "value": v})));
     let selector: BTreeMap<&str, &str> = BTreeMap::from([
         (owned::RUN_ID_KEY, &*cx.run_id),
         (
@@ -789,36 +757,28 @@ fn probe_pod(
             labels.get(owned::CHECK_KEY).map_or("", String::as_str),
         ),
     ]);
-    let v = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": timeout.as_secs().max(1),
-            "serviceAccountName": p.service_account,
-            "nodeSelector": p.node_selector,
-            "tolerations": p.tolerations,
-            "topologySpreadConstraints": [{
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": selector},
-            }],
-            "volumes": volumes,
-            "containers": [{
-                "name": "probe",
-                "image": p.image,
-                "imagePullPolicy": "IfNotPresent",
-                "args": args,
-                "env": env,
-                "volumeMounts": mounts,
-                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
-                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
-            }],
-        },
-    });
-    serde_json::from_value(v).map_err(|e| format!("building the io probe pod: {e}"))
+    ProbePodSpec {
+        name,
+        labels: &labels,
+        service_account: &p.service_account,
+        image: &p.image,
+        args,
+        env,
+        mounts,
+        volumes,
+        node_selector: &p.node_selector,
+        tolerations: &p.tolerations,
+        deadline: timeout,
+        resources: json!({"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}),
+        // The sweep's pods spread over nodes, as IO-heavy steps of a pipeline would.
+        extra_spec: json!({"topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector},
+        }]}),
+    }
+    .build()
 }
 
 /// One probe's result: its line, or why it printed none.

@@ -5,7 +5,9 @@
 //! line; kfcheck reads that line from the pod's log. Optionally the host reads back a result
 //! object the pod uploaded. The pod and every object are removed afterwards.
 
-use super::context::probe_pod::{exit_code, run_probe_pod};
+use super::context::probe_pod::{
+    exit_code, key_volumes, run_probe_pod, ProbePodSpec, GCS_KEY_DIR as KEY_DIR, S3_KEY_DIR,
+};
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::redact;
@@ -60,9 +62,6 @@ static META: KindMeta = KindMeta {
         ("verify_result", "the pod uploads a result object that kfcheck reads from the host with its own credentials (default false)"),
     ],
 };
-
-const KEY_DIR: &str = "/var/secrets/google";
-const S3_KEY_DIR: &str = "/var/secrets/s3";
 
 /// For an S3-compatible bucket (`s3://`, `minio://`), the Secret with its key pair.
 fn s3_secret(p: &Params, bucket: &str) -> Option<String> {
@@ -156,46 +155,30 @@ fn probe_pod(
     args: Vec<String>,
     labels: BTreeMap<String, String>,
 ) -> Result<Pod, String> {
-    let mut env: Vec<serde_json::Value> = p
-        .env
-        .iter()
-        .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
-        .collect();
-    let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if let Some(secret) = p.bucket.as_deref().and_then(|b| s3_secret(p, b)) {
-        mounts
-            .push(serde_json::json!({"name": "s3-key", "mountPath": S3_KEY_DIR, "readOnly": true}));
-        volumes.push(serde_json::json!({"name": "s3-key", "secret": {"secretName": secret, "items": [{"key": "accesskey", "path": "accesskey"}, {"key": "secretkey", "path": "secretkey"}]}}));
-    } else if let Some(secret) = &p.secret {
-        env.push(serde_json::json!({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": format!("{KEY_DIR}/{}", p.secret_key)}));
-        mounts.push(serde_json::json!({"name": "gcp-key", "mountPath": KEY_DIR, "readOnly": true}));
-        volumes.push(serde_json::json!({"name": "gcp-key", "secret": {"secretName": secret}}));
+    let s3 = p.bucket.as_deref().and_then(|b| s3_secret(p, b));
+    let gcs = p.secret.as_deref().map(|s| (s, p.secret_key.as_str()));
+    let (mut env, mounts, volumes) = key_volumes(s3.as_deref(), gcs);
+    env.extend(
+        p.env
+            .iter()
+            .map(|(k, v)| serde_json::json!({"name": k, "value": v})),
+    );
+    ProbePodSpec {
+        name,
+        labels: &labels,
+        service_account: &p.service_account,
+        image: &p.image,
+        args,
+        env,
+        mounts,
+        volumes,
+        node_selector: &p.node_selector,
+        tolerations: &p.tolerations,
+        deadline: p.timeout,
+        resources: serde_json::json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}),
+        extra_spec: serde_json::Value::Null,
     }
-    let v = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": p.timeout.as_secs().max(1),
-            "serviceAccountName": p.service_account,
-            "nodeSelector": p.node_selector,
-            "tolerations": p.tolerations,
-            "volumes": volumes,
-            "containers": [{
-                "name": "probe",
-                "image": p.image,
-                "imagePullPolicy": "IfNotPresent",
-                "args": args,
-                "env": env,
-                "volumeMounts": mounts,
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
-            }],
-        },
-    });
-    serde_json::from_value(v).map_err(|e| format!("building the probe pod: {e}"))
+    .build()
 }
 
 impl Kind for PodStorage {
@@ -234,15 +217,7 @@ impl Kind for PodStorage {
                     "no bucket configured (set params.bucket in your suite)".into(),
                 ));
             };
-            let Some(ns) = p
-                .namespace
-                .clone()
-                .or_else(|| cx.namespace().map(str::to_string))
-            else {
-                return Err(CheckError::NotApplicable(
-                    "no profile namespace: give -n NAMESPACE (or params.namespace)".into(),
-                ));
-            };
+            let ns = cx.profile_namespace(p.namespace.as_deref())?;
             let client = cx.kube().await?;
             let s3 = s3_secret(&p, &bucket);
             let how = match (&s3, &p.secret) {

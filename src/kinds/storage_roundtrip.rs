@@ -11,7 +11,6 @@ use super::container_storage::ContainerStorage;
 use super::pod_storage::PodStorage;
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
-use crate::clients::bucket::Provider;
 use crate::context::Need;
 use crate::doors::storage_probe::{POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST};
 use crate::doors::store_run::{object_prefix, roundtrip, RoundTrip, StoreTarget};
@@ -131,27 +130,15 @@ fn split(params: &Value) -> Result<(Place, Value), String> {
 
 impl HostParams {
     fn target(&self, bucket: &str) -> Result<StoreTarget, String> {
-        let provider = match self.provider.as_deref() {
-            None => None,
-            Some("gcs") => Some(Provider::Gcs),
-            Some("s3") => Some(Provider::S3),
-            Some(o) => return Err(format!("provider {o:?}: use gcs or s3")),
-        };
-        let (bucket, provider) = StoreTarget::parse_bucket(bucket, provider)?;
-        if self.key_file.is_some() && self.adc_dir.is_some() {
-            return Err("give key_file or adc_dir, not both".into());
-        }
-        Ok(StoreTarget {
+        StoreTarget::from_params(
             bucket,
-            provider: Some(provider),
-            endpoint: self.endpoint.clone(),
-            key_file: self.key_file.clone(),
-            adc_dir: self.adc_dir.clone(),
-            no_metadata: self.key_file.is_some() || self.adc_dir.is_some(),
-            s3_key_dir: self.s3_key_dir.clone(),
-            region: self.region.clone(),
-            ..StoreTarget::default()
-        })
+            self.provider.as_deref(),
+            self.endpoint.clone(),
+            self.key_file.clone(),
+            self.adc_dir.clone(),
+            self.s3_key_dir.clone(),
+            self.region.clone(),
+        )
     }
 }
 
@@ -182,18 +169,13 @@ pub(crate) fn evaluate_host(
     };
     match s("/status").as_str() {
         "passed" => {
-            let timing: Vec<String> = line["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|st| Some(format!("{} {}ms", st.get("op")?.as_str()?, st.get("ms")?)))
-                .collect();
+            let timing = crate::doors::storage_probe::step_timing(line);
             out.notes.push(format!(
                 "round trip of {} bytes from the host as {} ({}): {}",
                 line["bytes"],
                 s("/credentials/identity"),
                 s("/credentials/source"),
-                timing.join(", ")
+                timing
             ));
         }
         "failed" => {

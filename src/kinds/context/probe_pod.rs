@@ -43,6 +43,96 @@ impl PodRun {
     }
 }
 
+/// Where a probe pod finds an S3 key pair (`--s3-key-dir`) and a GCS key.
+pub(crate) const S3_KEY_DIR: &str = "/var/secrets/s3";
+pub(crate) const GCS_KEY_DIR: &str = "/var/secrets/google";
+
+/// The env, volume mounts and volumes that give a probe pod its storage key, as steps get it:
+/// an S3 key pair Secret (`accesskey`, `secretkey`) mounted at [`S3_KEY_DIR`], else a GCS key
+/// Secret's `key` mounted at [`GCS_KEY_DIR`] with GOOGLE_APPLICATION_CREDENTIALS, else nothing
+/// (the pod's own identity).
+pub(crate) fn key_volumes(
+    s3_secret: Option<&str>,
+    gcs_secret: Option<(&str, &str)>,
+) -> (
+    Vec<serde_json::Value>,
+    Vec<serde_json::Value>,
+    Vec<serde_json::Value>,
+) {
+    use serde_json::json;
+    match (s3_secret, gcs_secret) {
+        (Some(secret), _) => (
+            vec![],
+            vec![json!({"name": "s3-key", "mountPath": S3_KEY_DIR, "readOnly": true})],
+            vec![
+                json!({"name": "s3-key", "secret": {"secretName": secret, "items": [{"key": "accesskey", "path": "accesskey"}, {"key": "secretkey", "path": "secretkey"}]}}),
+            ],
+        ),
+        (None, Some((secret, key))) => (
+            vec![
+                json!({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": format!("{GCS_KEY_DIR}/{key}")}),
+            ],
+            vec![json!({"name": "gcp-key", "mountPath": GCS_KEY_DIR, "readOnly": true})],
+            vec![json!({"name": "gcp-key", "secret": {"secretName": secret}})],
+        ),
+        (None, None) => (vec![], vec![], vec![]),
+    }
+}
+
+/// The pod around a probe: never restarted, bounded by `activeDeadlineSeconds`, as hardened as
+/// a pipeline step may be, its container named `probe`.
+pub(crate) struct ProbePodSpec<'a> {
+    pub name: &'a str,
+    pub labels: &'a std::collections::BTreeMap<String, String>,
+    pub service_account: &'a str,
+    pub image: &'a str,
+    pub args: Vec<String>,
+    pub env: Vec<serde_json::Value>,
+    pub mounts: Vec<serde_json::Value>,
+    pub volumes: Vec<serde_json::Value>,
+    pub node_selector: &'a std::collections::BTreeMap<String, String>,
+    pub tolerations: &'a [k8s_openapi::api::core::v1::Toleration],
+    pub deadline: Duration,
+    /// `resources` of the container.
+    pub resources: serde_json::Value,
+    /// More of the pod's `spec` (topology spread constraints).
+    pub extra_spec: serde_json::Value,
+}
+
+impl ProbePodSpec<'_> {
+    pub(crate) fn build(self) -> Result<Pod, String> {
+        let mut v = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": self.name, "labels": self.labels},
+            "spec": {
+                "restartPolicy": "Never",
+                "activeDeadlineSeconds": self.deadline.as_secs().max(1),
+                "serviceAccountName": self.service_account,
+                "nodeSelector": self.node_selector,
+                "tolerations": self.tolerations,
+                "volumes": self.volumes,
+                "containers": [{
+                    "name": "probe",
+                    "image": self.image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": self.args,
+                    "env": self.env,
+                    "volumeMounts": self.mounts,
+                    "resources": self.resources,
+                    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+                }],
+            },
+        });
+        if let (Some(spec), serde_json::Value::Object(extra)) =
+            (v["spec"].as_object_mut(), self.extra_spec)
+        {
+            spec.extend(extra);
+        }
+        serde_json::from_value(v).map_err(|e| format!("building the probe pod: {e}"))
+    }
+}
+
 /// Creates `pod` (named `name`) in `ns`, deleted afterwards whatever happens, and waits for it
 /// within `timeout`; reads the probe container's log when it ran. `what` names it in messages.
 pub(crate) async fn run_probe_pod(
