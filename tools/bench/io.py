@@ -45,7 +45,8 @@ def curl_stream(n, mode, count):
             args += ["-T", payload, url, "-o", "/dev/null"]
         else:
             args += [url, "-o", "/dev/null"]
-    subprocess.run(args, check=True)
+    if subprocess.run(args).returncode != 0:
+        sys.exit(f"bench-io: curl failed on a {mode} of {count} objects (stream {n})")
 
 def curl(streams, mode, count):
     t = time.monotonic()
@@ -58,7 +59,8 @@ def curl_delete(streams, count):
     for n in range(streams):
         for i in range(count):
             args += ["-X", "DELETE", f"{endpoint}/{bucket}/bench-io/curl/{n}-{i}.bin", "-o", "/dev/null"]
-    subprocess.run(args, check=True)
+    if subprocess.run(args).returncode != 0:
+        sys.exit("bench-io: curl failed to delete its objects")
 
 rows = []
 for streams in levels:
