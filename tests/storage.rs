@@ -385,3 +385,61 @@ fn the_storage_roundtrip_kind_from_the_host_names_what_the_store_decided() {
     let secret = std::fs::read_to_string(s.keys.join("admin/secretkey")).unwrap();
     assert!(!stdout(&o).contains(secret.trim()));
 }
+
+#[test]
+fn the_round_trip_from_a_container_reaches_s3_with_a_mounted_key_pair() {
+    let Some(s) = s3() else { return };
+    let Ok(host) = std::env::var("KFCHECK_TEST_DOCKER_HOST") else {
+        unavailable::<()>(
+            "KFCHECK_TEST_DOCKER_HOST is not set: scripts/test starts the Docker engine",
+            "KFCHECK_TEST_DOCKER_HOST not set (scripts/dockerd up)",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let add = |id: &str, who: &str| {
+        write(
+            dir.path(),
+            &format!("suite/{id}.yaml"),
+            &format!(
+                "id: {id}\nkind: storage-roundtrip\ntitle: t\ncategory: test-storage\nparams:\n  from: container\n  bucket: s3://kfcheck-s3-test\n  endpoint: {}\n  s3_key_dir: {}\n  prefix: kfcheck-container\n  size: 100KiB\n",
+                s.endpoint,
+                s.keys.join(who).display()
+            ),
+        );
+    };
+    add("c-admin", "admin");
+    add("c-reader", "reader");
+    let o = kfcheck_command(dir.path())
+        .args([
+            "--suite",
+            "suite",
+            "--docker-host",
+            &host,
+            "run",
+            "c-admin",
+            "c-reader",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    let ok = check(&doc, "c-admin");
+    assert_eq!(ok["status"], "passed", "{ok:#}");
+    let notes = ok["notes"].to_string();
+    assert!(notes.contains("mounted at /var/secrets/s3"), "{notes}");
+    assert!(notes.contains("read back from the host"), "{notes}");
+    let denied = check(&doc, "c-reader");
+    assert_eq!(
+        denied["findings"][0]["rule"], "storage-denied-in-container",
+        "{denied:#}"
+    );
+    assert_eq!(
+        denied["findings"][0]["subject"]["name"],
+        "s3://kfcheck-s3-test"
+    );
+    // The janitor removed the result object and everything under the check's prefix.
+    assert_eq!(list_count(&s, "kfcheck-s3-test", "kfcheck-container/"), 0);
+}

@@ -117,7 +117,15 @@ pub(crate) struct Facts {
 
 pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckError> {
     let mut out = Outcome::default();
-    let subject = Subject::new("bucket", format!("gs://{}", f.bucket));
+    // A bare name is a GCS bucket; an s3:// or minio:// one is shown as given.
+    let subject = Subject::new(
+        "bucket",
+        if f.bucket.contains("://") {
+            f.bucket.clone()
+        } else {
+            format!("gs://{}", f.bucket)
+        },
+    );
     if f.timed_out {
         out.findings.push(Finding::new(
             "storage-container-timed-out",

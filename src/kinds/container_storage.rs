@@ -11,6 +11,7 @@ use crate::context::gcs::GcsChoice;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, run_labelled};
 use crate::doors::storage_probe::{self, evaluate, Facts, STORAGE_RULE_LIST};
+use crate::doors::store_run::StoreTarget;
 use crate::model::owned::Created;
 use crate::model::FindingRule;
 use futures::future::BoxFuture;
@@ -44,11 +45,14 @@ static META: KindMeta = KindMeta {
         ("network", "host or none (default host: the container needs the network)"),
         ("verify_result", "read the uploaded result object from the host (default true)"),
         ("pull", "pull the image when it is not present (default false)"),
+        ("s3_key_dir", "for an s3:// or minio:// bucket: folder with accesskey and secretkey on the Docker host, mounted at /var/secrets/s3"),
+        ("prefix", "object prefix; objects go under PREFIX/<run-id>/<check>/ (default kfcheck)"),
     ],
 };
 
 const KEY_IN_CONTAINER: &str = "/var/secrets/google/key.json";
 const ADC_IN_CONTAINER: &str = "/root/.config/gcloud";
+const S3_KEYS_IN_CONTAINER: &str = "/var/secrets/s3";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +80,22 @@ struct Params {
     verify_result: bool,
     #[serde(default)]
     pull: bool,
+    #[serde(default)]
+    s3_key_dir: Option<PathBuf>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
+}
+
+fn default_prefix() -> String {
+    "kfcheck".into()
+}
+
+/// Whether the bucket is S3-compatible (`s3://`, `minio://`).
+fn is_s3(bucket: &str) -> bool {
+    matches!(
+        crate::clients::bucket::Provider::of_url(bucket),
+        Some((crate::clients::bucket::Provider::S3, _))
+    )
 }
 
 fn host() -> String {
@@ -97,6 +117,18 @@ impl Kind for ContainerStorage {
         if p.key_file.is_some() && p.adc_dir.is_some() {
             return Err("give key_file or adc_dir, not both".into());
         }
+        if let Some(b) = &p.bucket {
+            crate::doors::store_run::StoreTarget::parse_bucket(b, None)?;
+            if is_s3(b) && (p.key_file.is_some() || p.adc_dir.is_some()) {
+                return Err(
+                    "an S3 bucket is reached with s3_key_dir; key_file and adc_dir are for GCS"
+                        .into(),
+                );
+            }
+            if !is_s3(b) && p.s3_key_dir.is_some() {
+                return Err("s3_key_dir is for an s3:// or minio:// bucket".into());
+            }
+        }
         Ok(())
     }
 
@@ -109,6 +141,9 @@ impl Kind for ContainerStorage {
                 .map(|k| cx.spec.base.resolve(&k.to_string_lossy()));
             p.adc_dir = p
                 .adc_dir
+                .map(|d| cx.spec.base.resolve(&d.to_string_lossy()));
+            p.s3_key_dir = p
+                .s3_key_dir
                 .map(|d| cx.spec.base.resolve(&d.to_string_lossy()));
             let Some(bucket) = p.bucket.clone() else {
                 return Err(CheckError::NotApplicable(
@@ -133,8 +168,34 @@ impl Kind for ContainerStorage {
                     "gcloud ADC folder {} mounted at {ADC_IN_CONTAINER}",
                     d.display()
                 )
+            } else if let Some(d) = &p.s3_key_dir {
+                let d = std::fs::canonicalize(d).map_err(|e| {
+                    CheckError::Undecided(format!("S3 key folder {}: {e}", d.display()))
+                })?;
+                binds.push(format!("{}:{S3_KEYS_IN_CONTAINER}:ro", d.display()));
+                format!(
+                    "the key pair in {} mounted at {S3_KEYS_IN_CONTAINER}",
+                    d.display()
+                )
             } else {
                 "the container's environment (emulator or metadata server)".to_string()
+            };
+            // S3: the host verifies and cleans up with the same key pair, through the same store.
+            let s3_target = if is_s3(&bucket) {
+                Some(
+                    StoreTarget::from_params(
+                        &bucket,
+                        None,
+                        p.endpoint.clone(),
+                        None,
+                        None,
+                        p.s3_key_dir.clone(),
+                        None,
+                    )
+                    .map_err(CheckError::Undecided)?,
+                )
+            } else {
+                None
             };
             // The host-side client: same credentials, for verifying and cleaning up.
             let choice = GcsChoice {
@@ -144,14 +205,21 @@ impl Kind for ContainerStorage {
                 no_metadata: p.key_file.is_some() || p.adc_dir.is_some(),
             };
             // Per check: checks of one run share the run id and, with host networking, the hostname.
-            let prefix = format!("kfcheck/{}/{}/", cx.run_id, cx.spec.id);
+            let prefix = format!("{}/{}/{}/", p.prefix, cx.run_id, cx.spec.id);
             // Registered before anything is written: the janitor deletes the run's prefix.
-            cx.delete_bucket_prefix_later(choice.clone(), bucket.clone(), prefix.clone());
+            match &s3_target {
+                Some(t) => cx.delete_store_prefix_later(t.clone(), prefix.clone()),
+                None => {
+                    cx.delete_bucket_prefix_later(choice.clone(), bucket.clone(), prefix.clone())
+                }
+            }
             let mut args = vec![
                 "probe".to_string(),
                 "storage".into(),
                 "--bucket".into(),
                 bucket.clone(),
+                "--prefix".into(),
+                p.prefix.clone(),
                 "--run-id".into(),
                 cx.run_id.to_string(),
                 "--scope".into(),
@@ -166,6 +234,9 @@ impl Kind for ContainerStorage {
             if p.key_file.is_some() || p.adc_dir.is_some() {
                 args.push("--no-metadata".into());
             }
+            if p.s3_key_dir.is_some() {
+                args.extend(["--s3-key-dir".to_string(), S3_KEYS_IN_CONTAINER.to_string()]);
+            }
             let spec = Spec {
                 image: p.image.clone(),
                 cmd: Some(args),
@@ -177,9 +248,13 @@ impl Kind for ContainerStorage {
             let ran =
                 run_labelled(&cx.door(String::new()), &docker, spec, p.timeout, p.pull).await?;
             let probe = container::probe_line(&ran.logs);
-            let result_seen = cx
-                .result_object_seen(p.verify_result, &choice, &bucket, probe.as_ref())
-                .await;
+            let result_seen = match &s3_target {
+                Some(t) => s3_result_seen(p.verify_result, t, probe.as_ref()).await,
+                None => {
+                    cx.result_object_seen(p.verify_result, &choice, &bucket, probe.as_ref())
+                        .await
+                }
+            };
             let facts = Facts {
                 bucket,
                 how,
@@ -192,6 +267,27 @@ impl Kind for ContainerStorage {
             evaluate(&facts, cx.spec.severity)
         })
     }
+}
+
+/// The host's view of the result object an S3 probe uploaded, read with the same key pair.
+async fn s3_result_seen(
+    verify: bool,
+    target: &StoreTarget,
+    probe: Option<&serde_json::Value>,
+) -> Option<Result<(), String>> {
+    let obj = probe?.get("result_object")?.as_str()?;
+    if !verify {
+        return None;
+    }
+    let retry = crate::clients::store::Retry::default();
+    Some(match target.connect(retry).await {
+        Ok(c) => c
+            .download(&target.bucket, obj)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the host could not build a storage client: {e}")),
+    })
 }
 
 #[cfg(test)]
@@ -212,5 +308,10 @@ mod tests {
         assert!(ContainerStorage
             .validate(&serde_json::json!({}), &SuiteBase::Embedded)
             .is_ok());
+        let v = |j| ContainerStorage.validate(&j, &SuiteBase::Embedded);
+        assert!(v(serde_json::json!({"bucket": "s3://b", "s3_key_dir": "k"})).is_ok());
+        assert!(v(serde_json::json!({"bucket": "s3://b", "key_file": "k.json"})).is_err());
+        assert!(v(serde_json::json!({"bucket": "b", "s3_key_dir": "k"})).is_err());
+        assert!(v(serde_json::json!({"bucket": "ftp://b"})).is_err());
     }
 }
