@@ -4,7 +4,6 @@
 mod apply_dry_run;
 mod artifact_store;
 mod container_run;
-mod container_storage;
 mod context;
 mod crds_present;
 mod deployments_available;
@@ -22,7 +21,6 @@ mod pipeline_fit;
 mod pipeline_lint;
 mod pipeline_run;
 mod pod_gpu_isolation;
-mod pod_storage;
 mod profile_matrix;
 mod storage_class_default;
 mod storage_roundtrip;
@@ -292,7 +290,7 @@ mod tests {
             }
             if m.name == "storage-roundtrip" {
                 // From a container or a pod it runs what those two kinds run.
-                written.extend(rule_ids_in("src/kinds/pod_storage.rs"));
+                written.extend(rule_ids_in("src/kinds/storage_roundtrip/pod.rs"));
             }
             if matches!(m.name, "container-run" | "pipeline-run") {
                 // The loaded GPU probe's findings, read from its line: each one the probe writes.

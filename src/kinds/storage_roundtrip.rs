@@ -7,8 +7,10 @@
 //! bucket from there", so comparing them says where access breaks. GCS and S3-compatible stores
 //! alike from the host; the container and pod forms take the parameters of those two kinds.
 
-use super::container_storage::ContainerStorage;
-use super::pod_storage::PodStorage;
+// The two places that run the probe elsewhere: this kind's own parts, not kinds of their own.
+mod container;
+mod pod;
+
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
@@ -16,7 +18,9 @@ use crate::doors::storage_probe::{POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST};
 use crate::doors::store_run::{object_prefix, roundtrip, RoundTrip, StoreTarget};
 use crate::model::owned::Created;
 use crate::model::{concat_rules, Evidence, Finding, FindingRule, Severity, Subject};
+use container::ContainerStorage;
 use futures::future::BoxFuture;
+use pod::PodStorage;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::PathBuf;

@@ -3,7 +3,6 @@
 //! or gcloud's ADC folder), does a bucket round trip and uploads a result object; kfcheck then
 //! reads that object back from the host with the same credentials, and removes it.
 
-use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::container::{self, Spec};
 use crate::clients::redact;
@@ -12,6 +11,7 @@ use crate::context::Need;
 use crate::doors::docker::{check_network, duration, run_labelled};
 use crate::doors::storage_probe::{self, evaluate, Facts, STORAGE_RULE_LIST};
 use crate::doors::store_run::StoreTarget;
+use crate::kinds::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::model::owned::Created;
 use crate::model::FindingRule;
 use futures::future::BoxFuture;

@@ -5,10 +5,6 @@
 //! line; kfcheck reads that line from the pod's log. Optionally the host reads back a result
 //! object the pod uploaded. The pod and every object are removed afterwards.
 
-use super::context::probe_pod::{
-    exit_code, key_volumes, run_probe_pod, ProbePodSpec, GCS_KEY_DIR as KEY_DIR, S3_KEY_DIR,
-};
-use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::redact;
 use crate::context::gcs::GcsChoice;
@@ -17,6 +13,12 @@ use crate::context::Need;
 use crate::doors::docker::duration;
 use crate::doors::storage_probe::{
     self, evaluate, Facts, POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST,
+};
+use crate::kinds::context::probe_pod::{
+    exit_code, key_volumes, run_probe_pod, ProbePodSpec, GCS_KEY_DIR as KEY_DIR, S3_KEY_DIR,
+};
+use crate::kinds::{
+    kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome,
 };
 use crate::model::owned::Created;
 use crate::model::{concat_rules, Evidence, Finding, FindingRule, Subject};
