@@ -17,14 +17,22 @@ fn library(name: &str) -> PathBuf {
     let dir = DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"));
     let out = dir.path().join(format!("{name}.so"));
     if !out.exists() {
+        // Tests run in parallel: each compiles to a name of its own and renames it into place
+        // (atomic), so no test ever loads a library another one is still writing.
         let src = repo().join("tests/gpu").join(format!("{name}.c"));
+        let tmp = dir.path().join(format!(
+            "{name}.{}.{:?}.tmp",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let o = std::process::Command::new("cc")
             .args(["-shared", "-fPIC", "-O1", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .output()
             .expect("run cc");
         assert!(o.status.success(), "cc {}: {}", src.display(), stderr(&o));
+        std::fs::rename(&tmp, &out).expect("rename the library into place");
     }
     out
 }
