@@ -843,3 +843,417 @@ fn the_io_sweep_runs_probe_pods_as_the_profile_with_kfps_artifact_secret() {
     );
     assert_no_traffic_out(&dir);
 }
+
+/// The test's Profiles and their namespaces on the node's cluster, deleted when dropped.
+struct NodeProfiles<'a>(&'a Kubectl, Vec<String>);
+
+impl Drop for NodeProfiles<'_> {
+    fn drop(&mut self) {
+        for p in &self.1 {
+            let _ = self
+                .0
+                .try_run(&["delete", "profile", p, "--wait=false"], None);
+            let _ = self
+                .0
+                .try_run(&["delete", "namespace", p, "--wait=false"], None);
+        }
+    }
+}
+
+#[test]
+fn the_artifact_store_is_proven_from_a_pod_of_each_profile_and_a_blocked_way_is_named() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let Some((s3, keys)) = seaweedfs() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    // This cluster has no Kubeflow CRDs but Profile is what artifact-store reads.
+    let shared = std::env::var("KFCHECK_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared"));
+    let crd = shared.join("kubeflow/crds/kubeflow.org_profiles.yaml");
+    k.run(&["apply", "-f", crd.to_str().unwrap()], None);
+    k.run(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/profiles.kubeflow.org",
+        ],
+        None,
+    );
+    // Named as the store's users, whose rights stop at private-artifacts/<name>/.
+    let profiles = ["kfcheck-as-a", "kfcheck-as-b"];
+    let _cleanup = NodeProfiles(&k, profiles.iter().map(|p| p.to_string()).collect());
+    let ip = node_ip(&dir);
+    let relayed = format!(
+        "{ip}:{}",
+        relay(&ip, s3.trim_start_matches("http://").to_string())
+    );
+    // A port on the node's address where nothing listens: the way from b's pods is blocked.
+    let closed = {
+        let l = TcpListener::bind((ip.as_str(), 0)).unwrap();
+        format!("{ip}:{}", l.local_addr().unwrap().port())
+    };
+    let mut objects = String::new();
+    for p in profiles {
+        let _ = k.try_run(&["delete", "namespace", p, "--wait=true"], None);
+        let endpoint = if p == "kfcheck-as-a" {
+            &relayed
+        } else {
+            &closed
+        };
+        objects.push_str(&format!(
+            "apiVersion: kubeflow.org/v1\nkind: Profile\nmetadata:\n  name: {p}\nspec:\n  owner: {{kind: User, name: {p}@example.com}}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {p}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default-editor\n  namespace: {p}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: artifact-repositories\n  namespace: {p}\n  annotations: {{workflows.argoproj.io/default-artifact-repository: default-namespaced}}\ndata:\n  default-namespaced: '{{\"s3\":{{\"endpoint\":\"{endpoint}\",\"bucket\":\"mlpipeline\",\"keyFormat\":\"private-artifacts/{p}/node/{{{{workflow.name}}}}\",\"insecure\":true,\"accessKeySecret\":{{\"name\":\"mlpipeline-minio-artifact\",\"key\":\"accesskey\"}},\"secretKeySecret\":{{\"name\":\"mlpipeline-minio-artifact\",\"key\":\"secretkey\"}}}}}}'\n---\n"
+        ));
+    }
+    k.run(&["apply", "-f", "-"], Some(&objects));
+    for p in profiles {
+        let user = keys.join(p);
+        let from = |key: &str| format!("--from-file={key}={}", user.join(key).display());
+        k.run(
+            &[
+                "-n",
+                p,
+                "create",
+                "secret",
+                "generic",
+                "mlpipeline-minio-artifact",
+                &from("accesskey"),
+                &from("secretkey"),
+            ],
+            None,
+        );
+    }
+    let suite = tempfile::tempdir().unwrap();
+    write(
+        suite.path(),
+        "artifact-store.yaml",
+        &format!("id: artifact-store\nkind: artifact-store\ntitle: t\ncategory: storage\nparams:\n  endpoint: {s3}\n  profiles: [{}]\n  pods: true\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  pod_timeout: 60s\n  node_selector: {{kfcheck.dev/node: real}}\n  tolerations: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]\n", profiles.join(", ")),
+    );
+    let mut c = common::kfcheck_command(suite.path());
+    c.args([
+        "--kubeconfig",
+        dir.join("kubeconfig").to_str().unwrap(),
+        "--suite",
+        suite.path().to_str().unwrap(),
+        "run",
+        "artifact-store",
+        "-o",
+        "json",
+    ]);
+    let o = c.output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
+    assert_eq!(code(&o), 1, "{doc:#}\n{}", stderr(&o));
+    let c = check(&doc, "artifact-store");
+    let found: Vec<(&str, &str)> = c["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap(),
+                f["subject"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // b's key works from this host; from its pods the configured endpoint cannot be reached.
+    assert_eq!(
+        found,
+        [("artifact-store-pod-failed", "kfcheck-as-b")],
+        "{c:#}"
+    );
+    let evidence = c["findings"][0]["evidence"].to_string();
+    assert!(evidence.contains(&closed), "{evidence}");
+    let notes = c["notes"].to_string();
+    assert!(
+        notes.contains(
+            "kfcheck-as-a: round trip under s3://mlpipeline/private-artifacts/kfcheck-as-a/node/ from pod kfcheck-as-a/"
+        ),
+        "{notes}"
+    );
+    assert!(notes.contains(&format!("to http://{relayed}")), "{notes}");
+    // The pods are gone, nothing is left under either prefix, no key was printed.
+    for p in profiles {
+        let left = k.run(
+            &[
+                "-n",
+                p,
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/managed-by=kfcheck",
+                "-o",
+                "name",
+            ],
+            None,
+        );
+        assert_eq!(left.trim(), "", "pods left in {p}: {left}");
+        let filer = std::env::var("KFCHECK_TEST_S3_FILER")
+            .unwrap_or_else(|_| "http://127.0.0.1:18888".into());
+        assert_eq!(
+            common::filer_count(
+                &[],
+                &filer,
+                "mlpipeline",
+                &format!("private-artifacts/{p}/node/")
+            ),
+            0,
+            "objects left under {p}'s prefix"
+        );
+        let secret = std::fs::read_to_string(keys.join(p).join("secretkey")).unwrap();
+        assert!(
+            !(stdout(&o) + &stderr(&o)).contains(secret.trim()),
+            "{p}'s secret key was printed"
+        );
+    }
+    assert_no_traffic_out(&dir);
+}
+
+/// kwok nodes of the test's own (tainted, so nothing else lands there), deleted when dropped.
+struct KwokNodes<'a>(&'a Kubectl, Vec<String>);
+
+impl Drop for KwokNodes<'_> {
+    fn drop(&mut self) {
+        for n in &self.1 {
+            let _ = self.0.try_run(&["delete", "node", n, "--wait=false"], None);
+        }
+    }
+}
+
+/// The io-sweep's pods of one step, by name and node, once all `n` are bound to a node.
+fn bound_pods(k: &Kubectl, ns: &str, check: &str, n: usize) -> Vec<(String, String)> {
+    let started = Instant::now();
+    loop {
+        let out = k.run(
+            &[
+                "-n",
+                ns,
+                "get",
+                "pods",
+                "-l",
+                &format!("kfcheck.io/check={check}"),
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}",
+            ],
+            None,
+        );
+        let pods: Vec<(String, String)> = out
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, node)| !node.is_empty())
+            .map(|(p, node)| (p.to_string(), node.to_string()))
+            .collect();
+        if pods.len() >= n {
+            return pods;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "pods of {check} not bound in 90s: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn labelled_pods(k: &Kubectl, ns: &str) -> String {
+    k.run(
+        &[
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/managed-by=kfcheck",
+            "-o",
+            "name",
+        ],
+        None,
+    )
+    .trim()
+    .to_string()
+}
+
+/// The io-sweep's orchestration on kwok's simulated nodes, where pods never print a line: a
+/// step's pods are made at once in the profile, spread one to a node, and nothing outlives the
+/// run: a SIGTERM makes kfcheck delete them itself, and after a SIGKILL `kfcheck cleanup` finds
+/// and deletes what the killed run left (by label only).
+#[test]
+fn the_io_sweeps_pods_spread_over_kwok_nodes_and_are_cleaned_up_after_a_kill() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let tag = std::process::id().to_string();
+    let names: Vec<String> = (0..3)
+        .map(|i| format!("kfcheck-io-spread-{tag}-{i}"))
+        .collect();
+    let _nodes = KwokNodes(&k, names.clone());
+    let mut nodes = String::new();
+    for n in &names {
+        nodes.push_str(&format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: {n}\n  annotations: {{kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}}\n  labels: {{type: kwok, kubernetes.io/hostname: {n}, kubernetes.io/os: linux, kfcheck.dev/io-spread: \"{tag}\"}}\nspec:\n  taints: [{{key: kfcheck.dev/io-spread, value: \"{tag}\", effect: NoSchedule}}]\nstatus:\n  allocatable: {{cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n  capacity: {{cpu: \"8\", memory: 32Gi, pods: \"110\"}}\n---\n"
+        ));
+    }
+    k.run(&["apply", "-f", "-"], Some(&nodes));
+    for n in &names {
+        k.wait_for(
+            "",
+            &format!("node/{n}"),
+            "{.status.conditions[?(@.type==\"Ready\")].status}",
+            "True",
+            Duration::from_secs(60),
+        );
+    }
+    let ns = Namespace::new(&k, "kfcheck-io-spread");
+    k.run(
+        &["-n", &ns.name, "create", "serviceaccount", "default-editor"],
+        None,
+    );
+    // Never read: kwok's pods do not run.
+    k.run(
+        &[
+            "-n",
+            &ns.name,
+            "create",
+            "secret",
+            "generic",
+            "mlpipeline-minio-artifact",
+            "--from-literal=accesskey=unused",
+            "--from-literal=secretkey=unused",
+        ],
+        None,
+    );
+    let suite = tempfile::tempdir().unwrap();
+    write(
+        suite.path(),
+        "io-spread.yaml",
+        &format!("id: io-spread\nkind: io-sweep\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: http://127.0.0.1:9\n  prefix: private-artifacts/x/kfcheck\n  image: kfcheck.local/probe:dev\n  object_size: 64KiB\n  seconds: 2\n  concurrency: [3]\n  start_lead: 5s\n  node_selector: {{kfcheck.dev/io-spread: \"{tag}\"}}\n  tolerations: [{{key: kfcheck.dev/io-spread, operator: Exists, effect: NoSchedule}}]\n"),
+    );
+    let start = || {
+        let mut c = common::kfcheck_command(suite.path());
+        c.args([
+            "--kubeconfig",
+            dir.join("kubeconfig").to_str().unwrap(),
+            "-n",
+            &ns.name,
+            "--suite",
+            suite.path().to_str().unwrap(),
+            "run",
+            "io-spread",
+            "-o",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let signal = |pid: u32, sig: &str| {
+        let s = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(s.success(), "kill {sig} {pid}");
+    };
+
+    // 1. One step of three pods: made at once, one to a node, with the spread constraint.
+    let child = start();
+    let pods = bound_pods(&k, &ns.name, "io-spread", 3);
+    let mut on: Vec<&str> = pods.iter().map(|(_, n)| n.as_str()).collect();
+    on.sort();
+    on.dedup();
+    assert_eq!(on.len(), 3, "three pods, three nodes: {pods:?}");
+    assert!(on.iter().all(|n| names.iter().any(|m| m == n)), "{pods:?}");
+    let spec = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pod",
+            &pods[0].0,
+            "-o",
+            "jsonpath={.spec.topologySpreadConstraints[0].topologyKey} {.spec.serviceAccountName}",
+        ],
+        None,
+    );
+    assert_eq!(spec.trim(), "kubernetes.io/hostname default-editor");
+    // SIGTERM: kfcheck stops and deletes its pods itself.
+    signal(child.id(), "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(
+        code(&o),
+        0,
+        "an interrupted run is not a pass: {}",
+        stderr(&o)
+    );
+    let started = Instant::now();
+    while !labelled_pods(&k, &ns.name).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "pods left after SIGTERM: {}",
+            labelled_pods(&k, &ns.name)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // 2. SIGKILL: nothing runs its cleanup, the pods stay; `kfcheck cleanup` finds them by label.
+    let mut child = start();
+    bound_pods(&k, &ns.name, "io-spread", 3);
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    let left = labelled_pods(&k, &ns.name);
+    assert_eq!(
+        left.lines().count(),
+        3,
+        "a killed run leaves its pods: {left}"
+    );
+    // Something kfcheck did not make is never touched.
+    k.run(
+        &[
+            "-n",
+            &ns.name,
+            "create",
+            "configmap",
+            "not-kfchecks",
+            "--from-literal=a=b",
+        ],
+        None,
+    );
+    // Only that run's objects: the other tests' pods on this cluster are not its business.
+    let run_id = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pods",
+            "-l",
+            "kfcheck.io/check=io-spread",
+            "-o",
+            "jsonpath={.items[0].metadata.labels.kfcheck\\.io/run-id}",
+        ],
+        None,
+    );
+    let o = common::kfcheck_command(suite.path())
+        .args([
+            "--kubeconfig",
+            dir.join("kubeconfig").to_str().unwrap(),
+            "cleanup",
+            "--run-id",
+            run_id.trim(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let started = Instant::now();
+    while !labelled_pods(&k, &ns.name).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "pods left after kfcheck cleanup: {}",
+            labelled_pods(&k, &ns.name)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    k.run(&["-n", &ns.name, "get", "configmap", "not-kfchecks"], None);
+}

@@ -39,6 +39,7 @@ pub(crate) fn apply_check(g: &Global, files: &[PathBuf]) -> AppOutput {
         kind,
         title: "The cluster accepts every object in a server-side dry run".into(),
         category: "apply".into(),
+        also_in: Vec::new(),
         severity: Severity::Error,
         severity_override: None,
         timeout: g.timeout,

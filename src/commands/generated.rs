@@ -21,6 +21,7 @@ fn with_names(cmd: clap::Command) -> clap::Command {
     let suite = crate::suite::load_suite(&[]).unwrap_or_default();
     let mut selection: Vec<String> = suite.checks.iter().map(|c| c.id.clone()).collect();
     selection.extend(suite.checks.iter().map(|c| c.category.clone()));
+    selection.extend(suite.checks.iter().flat_map(|c| c.also_in.iter().cloned()));
     selection.sort();
     selection.dedup();
     let mut names = selection.clone();

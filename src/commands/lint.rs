@@ -83,6 +83,7 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         kind,
         title: "Compiled pipelines are schedulable and pinned".into(),
         category: "pipelines".into(),
+        also_in: Vec::new(),
         severity: Severity::Error,
         severity_override: None,
         timeout: g.timeout,

@@ -12,7 +12,7 @@ pub(crate) fn list(output: Format, suite: &Suite) -> AppOutput {
         .iter()
         .map(|c| {
             serde_json::json!({
-                "id": c.id, "category": c.category, "kind": c.kind.meta().name, "title": c.title,
+                "id": c.id, "category": c.category, "also_in": c.also_in, "kind": c.kind.meta().name, "title": c.title,
                 "enabled": c.enabled, "needs": c.needs().iter().map(|n| n.name()).collect::<Vec<_>>(),
                 "origin": c.origin,
             })
@@ -32,7 +32,11 @@ pub(crate) fn list(output: Format, suite: &Suite) -> AppOutput {
                 let needs: Vec<&str> = c.needs().iter().map(|n| n.name()).collect();
                 t.add_row(vec![
                     c.id.clone(),
-                    c.category.clone(),
+                    if c.also_in.is_empty() {
+                        c.category.clone()
+                    } else {
+                        format!("{} (+{})", c.category, c.also_in.join(","))
+                    },
                     c.kind.meta().name.to_string(),
                     if needs.is_empty() {
                         "-".into()

@@ -78,10 +78,11 @@ pub(crate) fn execute(
     let (picked, unmatched) = select(suite, &selection);
     let mut out = AppOutput::default();
     for w in &unmatched {
-        let names = suite
-            .checks
-            .iter()
-            .flat_map(|c| [c.id.as_str(), c.category.as_str()]);
+        let names = suite.checks.iter().flat_map(|c| {
+            [c.id.as_str(), c.category.as_str()]
+                .into_iter()
+                .chain(c.also_in.iter().map(String::as_str))
+        });
         let hint = match crate::suite::did_you_mean(w, names) {
             Some(m) => format!("did you mean '{m}'? "),
             None => String::new(),

@@ -6,6 +6,8 @@
 //! port-forward to the store's Service, or an `endpoint` given), and whether the key can also
 //! list another profile's prefix. Keys are read into memory only; reports name the Secret.
 
+mod pods;
+
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::bucket::Provider;
@@ -21,14 +23,16 @@ use crate::model::{Evidence, Finding, FindingRule, Problem, Severity, Subject};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
+use pods::{PodSettings, PodTrip};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub struct ArtifactStore;
 
-static RULES: [FindingRule; 6] = [
+static RULES: [FindingRule; 8] = [
     FindingRule {
         id: "artifact-store-secret-missing",
         default_severity: Severity::Error,
@@ -65,6 +69,18 @@ static RULES: [FindingRule; 6] = [
         summary: "profile's key can list another profile's artifacts",
         fix: "Limit each profile's S3 user to its own prefix (private-artifacts/<profile>/); a shared or admin key in a profile's Secret lets every user read every other user's artifacts.",
     },
+    FindingRule {
+        id: "artifact-store-pod-failed",
+        default_severity: Severity::Error,
+        summary: "profile's pods cannot do the artifact round trip that this host can",
+        fix: "The key works, so look at the way from the profile's pods to the store: a NetworkPolicy in the profile or the store's namespace, the endpoint in the profile's artifact-repositories (DNS name, port, insecure), and the Secret's keys as the pod mounts them.",
+    },
+    FindingRule {
+        id: "artifact-store-pod-not-started",
+        default_severity: Severity::Error,
+        summary: "artifact-store probe pod did not start in the profile",
+        fix: "Make the probe image pullable by the cluster (image), and let pods of the profile schedule (quota, admission, node_selector and tolerations).",
+    },
 ];
 
 static META: KindMeta = KindMeta {
@@ -86,6 +102,13 @@ static META: KindMeta = KindMeta {
         ("cross_profile", "also try to list another profile's prefix with each key (default true)"),
         ("size", "size of the object written (default 256KiB)"),
         ("region", "S3 region (default us-east-1)"),
+        ("pods", "also do the round trip from a pod in each profile, as its steps' identity with its Secret mounted, against the endpoint the cluster uses; the pods of all profiles run at once (default false)"),
+        ("pod_endpoint", "the endpoint those pods use (default: the profile's artifact-repositories endpoint, else the store's Service by its cluster DNS name)"),
+        ("image", "probe image for the pods, pullable by the cluster (default kfcheck-probe:dev)"),
+        ("service_account", "the pods' service account (default default-editor)"),
+        ("pod_timeout", "how long a pod may take from creation to its result (default 120s)"),
+        ("node_selector", "map of node labels for the pods (default none)"),
+        ("tolerations", "list of Kubernetes tolerations for the pods (default none)"),
     ],
 };
 
@@ -108,8 +131,28 @@ struct Params {
     size: String,
     #[serde(default)]
     region: Option<String>,
+    #[serde(default)]
+    pods: bool,
+    #[serde(default)]
+    pod_endpoint: Option<String>,
+    #[serde(default = "crate::doors::storage_probe::default_image")]
+    image: String,
+    #[serde(default = "default_editor")]
+    service_account: String,
+    #[serde(
+        default = "crate::doors::storage_probe::default_timeout",
+        deserialize_with = "crate::doors::docker::duration"
+    )]
+    pod_timeout: Duration,
+    #[serde(default)]
+    node_selector: BTreeMap<String, String>,
+    #[serde(default)]
+    tolerations: Vec<k8s_openapi::api::core::v1::Toleration>,
 }
 
+fn default_editor() -> String {
+    "default-editor".into()
+}
 fn default_secret() -> String {
     "mlpipeline-minio-artifact".into()
 }
@@ -132,6 +175,8 @@ pub(crate) struct StoreConfig {
     pub prefix: String,
     /// The endpoint host:port the cluster uses, when configured.
     pub endpoint: Option<String>,
+    /// Plain HTTP to that endpoint (`insecure: true`; Argo's default is TLS).
+    pub insecure: bool,
     /// (secret name, access key's key, secret key's key).
     pub secret: (String, String, String),
     /// Which object said so.
@@ -153,6 +198,7 @@ pub(crate) fn store_config(
         bucket: bucket.unwrap_or(DEFAULT_BUCKET).to_string(),
         prefix: own_prefix.clone(),
         endpoint: None,
+        insecure: false,
         secret: (secret.to_string(), "accesskey".into(), "secretkey".into()),
         source: "KFP's defaults".into(),
     };
@@ -179,6 +225,7 @@ pub(crate) fn store_config(
                 }
             }
             c.endpoint = text(&s3, "endpoint");
+            c.insecure = s3.get("insecure").and_then(Value::as_bool).unwrap_or(false);
             if let Some(f) = text(&s3, "keyFormat") {
                 let fixed: Vec<&str> = f
                     .split('/')
@@ -266,116 +313,202 @@ pub(crate) struct ProfileStore {
     pub roundtrip: Option<Value>,
     /// Other profiles' prefixes this key could list (profile, objects seen).
     pub cross: Vec<(String, Result<usize, String>)>,
+    /// The round trip from a pod of the profile (`pods: true`).
+    pub pod: Option<PodTrip>,
 }
 
 pub(crate) fn evaluate(facts: &[ProfileStore], severity: Severity) -> Outcome {
     let mut out = Outcome::default();
     for f in facts {
-        let c = &f.config;
-        let subject = Subject::new("profile", f.profile.clone());
-        let secret_shown = format!("{}/{}", f.profile, c.secret.0);
-        if let Some(why) = &f.secret_missing {
-            out.findings.push(Finding::new(
-                "artifact-store-secret-missing",
-                severity,
-                Subject::new("secret", secret_shown),
-                RULES[0].summary,
-                vec![Evidence::new("secret", why.clone())
-                    .expected(format!("keys {} and {}", c.secret.1, c.secret.2))],
-                RULES[0].fix,
-            ));
-            continue;
-        }
-        let Some(line) = &f.roundtrip else { continue };
-        let s = |p: &str| {
-            line.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let place = format!("s3://{}/{}/", c.bucket, c.prefix);
-        match s("/status").as_str() {
-            "passed" => {
-                let timing = crate::doors::storage_probe::step_timing(line);
-                out.notes.push(format!(
-                    "{}: round trip under {place} with Secret {secret_shown} ({}; {}): {}",
-                    f.profile, f.reached, c.source, timing
-                ));
-            }
-            "failed" => {
-                let class = s("/error/class");
-                // Each rule id written out, so `kfcheck explain` and the registry test see it.
-                let bucket = Subject::new("bucket", format!("s3://{}", c.bucket));
-                let (id, place_subject) = match class.as_str() {
-                    "bucket-missing" => ("artifact-store-bucket-missing", bucket),
-                    "denied" => ("artifact-store-denied", subject.clone()),
-                    "mismatch" => ("artifact-store-roundtrip-failed", subject.clone()),
-                    // unauthenticated: an unknown key or a wrong secret.
-                    _ => ("artifact-store-key-rejected", subject.clone()),
-                };
-                let rule = RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[3]);
-                out.findings.push(Finding::new(
-                    id,
-                    severity,
-                    place_subject,
-                    rule.summary,
-                    vec![
-                        Evidence::new("secret", secret_shown.clone()),
-                        Evidence::new("where", place.clone()),
-                        Evidence::new("error", format!("{class}: {}", s("/error/message"))),
-                        Evidence::new("configured by", c.source.clone()),
-                    ],
-                    rule.fix,
-                ));
-                continue;
-            }
-            _ => {
-                out.problems.push(Problem {
-                    subject: subject.clone(),
-                    message: format!(
-                        "the artifact store could not be asked ({}): {} ({})",
-                        s("/error/class"),
-                        s("/error/message"),
-                        f.reached
-                    ),
-                });
-                continue;
-            }
-        }
-        for (other, r) in &f.cross {
-            match r {
-                Ok(n) => out.findings.push(Finding::new(
-                    "artifact-store-cross-profile",
-                    severity,
-                    subject.clone(),
-                    RULES[5].summary,
-                    vec![
-                        Evidence::new("secret", secret_shown.clone()),
-                        Evidence::new(
-                            "listed",
-                            format!(
-                                "s3://{}/private-artifacts/{other}/ ({n} object(s) seen)",
-                                c.bucket
-                            ),
-                        )
-                        .expected("access denied"),
-                    ],
-                    RULES[5].fix,
-                )),
-                Err(why) if why.starts_with("denied") => out.notes.push(format!(
-                    "{}: its key may not list {other}'s prefix ({why})",
-                    f.profile
-                )),
-                Err(why) => out.problems.push(Problem {
-                    subject: subject.clone(),
-                    message: format!(
-                        "could not tell whether its key can list {other}'s prefix: {why}"
-                    ),
-                }),
-            }
+        let host = judge_host(&mut out, f, severity);
+        if let Some(trip) = &f.pod {
+            judge_pod(&mut out, f, trip, host, severity);
         }
     }
     out
+}
+
+/// The host's round trip for one profile: its findings, notes and problems; whether it passed
+/// (`None`: it did not get that far or could not tell).
+fn judge_host(out: &mut Outcome, f: &ProfileStore, severity: Severity) -> Option<bool> {
+    let c = &f.config;
+    let subject = Subject::new("profile", f.profile.clone());
+    let secret_shown = format!("{}/{}", f.profile, c.secret.0);
+    if let Some(why) = &f.secret_missing {
+        out.findings.push(Finding::new(
+            "artifact-store-secret-missing",
+            severity,
+            Subject::new("secret", secret_shown),
+            RULES[0].summary,
+            vec![Evidence::new("secret", why.clone())
+                .expected(format!("keys {} and {}", c.secret.1, c.secret.2))],
+            RULES[0].fix,
+        ));
+        return None;
+    }
+    let Some(line) = &f.roundtrip else {
+        return None;
+    };
+    let s = |p: &str| {
+        line.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let place = format!("s3://{}/{}/", c.bucket, c.prefix);
+    match s("/status").as_str() {
+        "passed" => {
+            let timing = crate::doors::storage_probe::step_timing(line);
+            out.notes.push(format!(
+                "{}: round trip under {place} with Secret {secret_shown} ({}; {}): {}",
+                f.profile, f.reached, c.source, timing
+            ));
+        }
+        "failed" => {
+            let class = s("/error/class");
+            // Each rule id written out, so `kfcheck explain` and the registry test see it.
+            let bucket = Subject::new("bucket", format!("s3://{}", c.bucket));
+            let (id, place_subject) = match class.as_str() {
+                "bucket-missing" => ("artifact-store-bucket-missing", bucket),
+                "denied" => ("artifact-store-denied", subject.clone()),
+                "mismatch" => ("artifact-store-roundtrip-failed", subject.clone()),
+                // unauthenticated: an unknown key or a wrong secret.
+                _ => ("artifact-store-key-rejected", subject.clone()),
+            };
+            let rule = RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[3]);
+            out.findings.push(Finding::new(
+                id,
+                severity,
+                place_subject,
+                rule.summary,
+                vec![
+                    Evidence::new("secret", secret_shown.clone()),
+                    Evidence::new("where", place.clone()),
+                    Evidence::new("error", format!("{class}: {}", s("/error/message"))),
+                    Evidence::new("configured by", c.source.clone()),
+                ],
+                rule.fix,
+            ));
+            return Some(false);
+        }
+        _ => {
+            out.problems.push(Problem {
+                subject: subject.clone(),
+                message: format!(
+                    "the artifact store could not be asked ({}): {} ({})",
+                    s("/error/class"),
+                    s("/error/message"),
+                    f.reached
+                ),
+            });
+            return None;
+        }
+    }
+    for (other, r) in &f.cross {
+        match r {
+            Ok(n) => out.findings.push(Finding::new(
+                "artifact-store-cross-profile",
+                severity,
+                subject.clone(),
+                RULES[5].summary,
+                vec![
+                    Evidence::new("secret", secret_shown.clone()),
+                    Evidence::new(
+                        "listed",
+                        format!(
+                            "s3://{}/private-artifacts/{other}/ ({n} object(s) seen)",
+                            c.bucket
+                        ),
+                    )
+                    .expected("access denied"),
+                ],
+                RULES[5].fix,
+            )),
+            Err(why) if why.starts_with("denied") => out.notes.push(format!(
+                "{}: its key may not list {other}'s prefix ({why})",
+                f.profile
+            )),
+            Err(why) => out.problems.push(Problem {
+                subject: subject.clone(),
+                message: format!("could not tell whether its key can list {other}'s prefix: {why}"),
+            }),
+        }
+    }
+    Some(true)
+}
+
+/// The round trip from the profile's pod, read against the host's (`host`: it passed, failed, or
+/// said nothing). A pod that fails where the host passed is the path from pods, not the key.
+fn judge_pod(
+    out: &mut Outcome,
+    f: &ProfileStore,
+    trip: &PodTrip,
+    host: Option<bool>,
+    severity: Severity,
+) {
+    let profile = &f.profile;
+    let place = format!("s3://{}/{}/", f.config.bucket, f.config.prefix);
+    match trip {
+        PodTrip::NotStarted { pod, evidence } => out.findings.push(Finding::new(
+            "artifact-store-pod-not-started",
+            severity,
+            Subject::new("pod", pod.clone()),
+            RULES[7].summary,
+            evidence.clone(),
+            RULES[7].fix,
+        )),
+        PodTrip::Silent {
+            pod,
+            state,
+            log_tail,
+        } => out.problems.push(Problem {
+            subject: Subject::new("pod", pod.clone()),
+            message: format!(
+                "the artifact-store probe in pod {pod} gave no result ({state}); its log ends: {log_tail}"
+            ),
+        }),
+        PodTrip::Line {
+            pod,
+            node,
+            endpoint,
+            line,
+        } => {
+            let s = |p: &str| {
+                line.pointer(p)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if s("/status") == "passed" {
+                out.notes.push(format!(
+                    "{profile}: round trip under {place} from pod {pod} (node {node}) to {endpoint}: {}",
+                    crate::doors::storage_probe::step_timing(line)
+                ));
+                return;
+            }
+            let error = format!("{}: {}", s("/error/class"), s("/error/message"));
+            if host == Some(true) {
+                out.findings.push(Finding::new(
+                    "artifact-store-pod-failed",
+                    severity,
+                    Subject::new("profile", profile.clone()),
+                    RULES[6].summary,
+                    vec![
+                        Evidence::new("from the pod", error).expected("the round trip passing"),
+                        Evidence::new("from this host", format!("passed ({})", f.reached)),
+                        Evidence::new("pod", format!("{pod} on node {node}")),
+                        Evidence::new("endpoint", endpoint.clone()),
+                        Evidence::new("secret", format!("{profile}/{}", f.config.secret.0)),
+                    ],
+                    RULES[6].fix,
+                ));
+            } else {
+                out.notes.push(format!(
+                    "{profile}: from pod {pod} to {endpoint} the round trip failed too ({error})"
+                ));
+            }
+        }
+    }
 }
 
 impl Kind for ArtifactStore {
@@ -433,8 +566,12 @@ impl Kind for ArtifactStore {
                     "the cluster has no profiles".into(),
                 ));
             }
-            let mut forwards: BTreeMap<String, PortForward> = BTreeMap::new();
+            let mut forwards: BTreeMap<String, Arc<PortForward>> = BTreeMap::new();
             let mut facts = Vec::new();
+            // The pods' work, run once every host round trip is done: (fact's index, endpoint,
+            // the host's way to the store for the janitor, what keeps that way open).
+            type KeepOpen = Option<Arc<dyn std::any::Any + Send + Sync>>;
+            let mut pod_jobs: Vec<(usize, String, StoreTarget, KeepOpen)> = Vec::new();
             for profile in &profiles {
                 let cms: Api<ConfigMap> = Api::namespaced(client.clone(), profile);
                 let get_cm = |name: &'static str| {
@@ -461,6 +598,7 @@ impl Kind for ArtifactStore {
                     reached: String::new(),
                     roundtrip: None,
                     cross: Vec::new(),
+                    pod: None,
                 };
                 let keys = match read_keys(&client, profile, &config.secret).await? {
                     Ok(k) => k,
@@ -470,35 +608,40 @@ impl Kind for ArtifactStore {
                         continue;
                     }
                 };
+                let svc = match &p.service {
+                    Some(s) => s.parse::<ServiceRef>().map_err(CheckError::Undecided)?,
+                    None => config
+                        .endpoint
+                        .as_deref()
+                        .and_then(service_of)
+                        .unwrap_or_else(|| DEFAULT_SERVICE.parse().expect("valid")),
+                };
+                let mut keep: KeepOpen = None;
                 let endpoint = match &p.endpoint {
                     Some(e) => {
                         fact.reached = format!("at {e}");
                         e.clone()
                     }
                     None => {
-                        let svc = match &p.service {
-                            Some(s) => s.parse::<ServiceRef>().map_err(CheckError::Undecided)?,
-                            None => config
-                                .endpoint
-                                .as_deref()
-                                .and_then(service_of)
-                                .unwrap_or_else(|| DEFAULT_SERVICE.parse().expect("valid")),
-                        };
                         let shown = svc.to_string();
                         if !forwards.contains_key(&shown) {
-                            let f = PortForward::start(client.clone(), svc).await.map_err(|e| {
-                                CheckError::Undecided(format!(
+                            let f = PortForward::start(client.clone(), svc.clone())
+                                .await
+                                .map_err(|e| {
+                                    CheckError::Undecided(format!(
                                     "no way to the artifact store: {e} (give `endpoint` to reach it directly)"
                                 ))
-                            })?;
-                            forwards.insert(shown.clone(), f);
+                                })?;
+                            forwards.insert(shown.clone(), Arc::new(f));
                         }
-                        let f = &forwards[&shown];
+                        let f = forwards[&shown].clone();
                         fact.reached = format!(
                             "through a port-forward to service {shown} (pod {})",
                             f.pod()
                         );
-                        format!("http://{}", f.local)
+                        let local = format!("http://{}", f.local);
+                        keep = Some(f);
+                        local
                     }
                 };
                 let target = StoreTarget {
@@ -546,7 +689,42 @@ impl Kind for ArtifactStore {
                         fact.cross.push((other.clone(), r));
                     }
                 }
+                if p.pods {
+                    let towards = pods::pod_endpoint(&config, &svc, p.pod_endpoint.as_deref());
+                    pod_jobs.push((facts.len(), towards, target, keep));
+                }
                 facts.push(fact);
+            }
+            if !pod_jobs.is_empty() {
+                let settings = PodSettings {
+                    image: p.image.clone(),
+                    service_account: p.service_account.clone(),
+                    node_selector: p.node_selector.clone(),
+                    tolerations: p.tolerations.clone(),
+                    timeout: p.pod_timeout,
+                    size: p.size.clone(),
+                    region: p.region.clone(),
+                };
+                let runs = pod_jobs.into_iter().map(|(i, towards, target, keep)| {
+                    let (cx, client, settings) = (&cx, client.clone(), &settings);
+                    let (profile, config) = (facts[i].profile.clone(), facts[i].config.clone());
+                    async move {
+                        let trip = pods::run_pod(
+                            cx,
+                            client,
+                            &profile,
+                            &config,
+                            settings,
+                            towards,
+                            (target, keep),
+                        )
+                        .await;
+                        (i, trip)
+                    }
+                });
+                for (i, trip) in futures::future::join_all(runs).await {
+                    facts[i].pod = Some(trip?);
+                }
             }
             Ok(evaluate(&facts, cx.spec.severity))
         })
@@ -653,6 +831,7 @@ mod tests {
             reached: "at http://127.0.0.1:1".into(),
             roundtrip: line,
             cross: Vec::new(),
+            pod: None,
         }
     }
 
@@ -711,5 +890,66 @@ mod tests {
         assert!(o.notes.iter().any(
             |n| n.starts_with("team-a: round trip under s3://mlpipeline/private-artifacts/team-a/")
         ));
+    }
+
+    #[test]
+    fn a_pod_that_fails_where_the_host_passed_is_the_way_from_pods() {
+        let ok = json!({"status": "passed", "steps": [{"op": "list", "ms": 1.0}]});
+        let refused = json!({"status": "errored", "error": {"class": "unreachable", "message": "connection refused"}});
+        let rejected = json!({"status": "failed", "error": {"class": "unauthenticated", "message": "InvalidAccessKeyId"}});
+        let line = |v: &Value| PodTrip::Line {
+            pod: "ns/p".into(),
+            node: "n1".into(),
+            endpoint: "http://seaweedfs.kubeflow:9000".into(),
+            line: v.clone(),
+        };
+        let mut a = fact("team-a", Some(ok.clone()));
+        a.pod = Some(line(&refused));
+        let mut b = fact("team-b", Some(rejected.clone()));
+        b.pod = Some(line(&rejected));
+        let mut c = fact("team-c", Some(ok.clone()));
+        c.pod = Some(line(&ok));
+        let mut d = fact("team-d", Some(ok.clone()));
+        d.pod = Some(PodTrip::NotStarted {
+            pod: "team-d/p".into(),
+            evidence: vec![Evidence::new("pod", "Pending: ErrImagePull")],
+        });
+        let mut e = fact("team-e", Some(ok.clone()));
+        e.pod = Some(PodTrip::Silent {
+            pod: "team-e/p".into(),
+            state: "Failed".into(),
+            log_tail: "killed".into(),
+        });
+        let o = evaluate(&[a, b, c, d, e], Severity::Error);
+        let rules: Vec<(&str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.subject.name.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("artifact-store-pod-failed", "team-a"),
+                ("artifact-store-key-rejected", "team-b"),
+                ("artifact-store-pod-not-started", "team-d/p"),
+            ]
+        );
+        let pod_failed = &o.findings[0];
+        let ev = serde_json::to_string(&pod_failed.evidence).unwrap();
+        assert!(
+            ev.contains("unreachable: connection refused") && ev.contains("passed"),
+            "{ev}"
+        );
+        assert!(o
+            .notes
+            .iter()
+            .any(|n| n.starts_with("team-b: from pod") && n.contains("failed too")));
+        assert!(o
+            .notes
+            .iter()
+            .any(|n| n.starts_with("team-c: round trip under")
+                && n.contains("from pod ns/p (node n1)")));
+        assert_eq!(o.problems.len(), 1);
+        assert!(o.problems[0].message.contains("gave no result"));
     }
 }

@@ -217,10 +217,22 @@ impl CheckContext {
         target: crate::doors::store_run::StoreTarget,
         prefix: String,
     ) {
+        self.delete_store_prefix_later_through(target, prefix, None)
+    }
+
+    /// [`Self::delete_store_prefix_later`] through a way in that must stay open until the
+    /// janitor has run (a port-forward to the store's Service): `keep` is dropped after it.
+    pub(crate) fn delete_store_prefix_later_through(
+        &self,
+        target: crate::doors::store_run::StoreTarget,
+        prefix: String,
+        keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    ) {
         use crate::clients::store::{Retry, StoreError};
         let shown = format!("{}/{prefix}", target.url());
         self.janitor.register(format!("delete {shown}*"), move || {
             Box::pin(async move {
+                let _keep = keep;
                 let c = match target.connect(Retry::default()).await {
                     Ok(c) => c,
                     Err(e @ (StoreError::BadCredentials { .. } | StoreError::NoCredentials(_))) => {

@@ -537,6 +537,7 @@ mod tests {
             kind: &Behave,
             title: id.into(),
             category: "test".into(),
+            also_in: Vec::new(),
             severity: Severity::Error,
             severity_override: None,
             timeout,

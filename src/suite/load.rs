@@ -16,6 +16,9 @@ struct RawCheck {
     kind: String,
     title: String,
     category: String,
+    /// Further categories that select the check (`kfcheck run WORD`); reports show `category`.
+    #[serde(default)]
+    also_in: Vec<String>,
     #[serde(default)]
     severity: Option<Severity>,
     #[serde(default)]
@@ -39,6 +42,9 @@ pub struct CheckSpec {
     pub kind: KindRef,
     pub title: String,
     pub category: String,
+    /// Further categories that select it (`also_in:`), e.g. `container-storage` is a storage
+    /// check that `kfcheck run docker` also runs.
+    pub also_in: Vec<String>,
     pub severity: Severity,
     /// The `severity:` the check file wrote, if any (it replaces the default of the kind's
     /// error rules, see [`crate::model::FindingRule::severity`]).
@@ -53,6 +59,11 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
+    /// Whether `word` names its category or one of its `also_in` categories.
+    pub fn in_category(&self, word: &str) -> bool {
+        self.category == word || self.also_in.iter().any(|c| c == word)
+    }
+
     /// What the check needs: its kind's answer for its parameters.
     pub fn needs(&self) -> Vec<crate::context::Need> {
         self.kind.needs(&self.params)
@@ -323,6 +334,7 @@ pub(crate) fn parse_file(
             kind,
             title: raw.title,
             category: raw.category,
+            also_in: raw.also_in,
             severity: raw.severity.unwrap_or(Severity::Error),
             severity_override: raw.severity,
             timeout,

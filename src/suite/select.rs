@@ -25,17 +25,12 @@ pub fn select<'a>(suite: &'a Suite, selection: &Selection) -> (Vec<&'a CheckSpec
                 .filter(|c| {
                     words
                         .iter()
-                        .any(|w| *w == c.id || (c.enabled && *w == c.category))
+                        .any(|w| *w == c.id || (c.enabled && c.in_category(w)))
                 })
                 .collect();
             let unmatched = words
                 .iter()
-                .filter(|w| {
-                    !suite
-                        .checks
-                        .iter()
-                        .any(|c| c.id == **w || c.category == **w)
-                })
+                .filter(|w| !suite.checks.iter().any(|c| c.id == **w || c.in_category(w)))
                 .cloned()
                 .collect();
             (picked, unmatched)
@@ -83,6 +78,37 @@ fn edits(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn picked(words: &[&str]) -> Vec<String> {
+        let suite = crate::suite::load_suite(&[]).expect("embedded suite loads");
+        let words = Selection::Words(words.iter().map(|w| w.to_string()).collect());
+        let (picked, unmatched) = select(&suite, &words);
+        assert!(unmatched.is_empty(), "{unmatched:?}");
+        picked.into_iter().map(|c| c.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_category_named_in_also_in_selects_the_check_too() {
+        let storage = picked(&["storage"]);
+        for id in [
+            "host-storage",
+            "container-storage",
+            "pod-storage",
+            "artifact-store",
+            "io-sweep",
+        ] {
+            assert!(
+                storage.iter().any(|c| c == id),
+                "run storage lacks {id}: {storage:?}"
+            );
+        }
+        let docker = picked(&["docker"]);
+        assert!(
+            docker.iter().any(|c| c == "container-storage"),
+            "{docker:?}"
+        );
+        assert!(!docker.iter().any(|c| c == "pod-storage"), "{docker:?}");
+    }
 
     #[test]
     fn a_near_miss_is_suggested_and_a_far_one_is_not() {
