@@ -81,6 +81,10 @@ pub struct Global {
     /// --history-keep); `kfcheck history` lists them, `kfcheck diff` and --baseline read them.
     #[arg(long, global = true, value_name = "DIR", env = "KFCHECK_HISTORY")]
     pub history: Option<PathBuf>,
+    /// Push the run's metrics (`-o prometheus`) to this Pushgateway when it is over, as group
+    /// job=kfcheck unless the URL names one (…/metrics/job/NAME/LABEL/VALUE).
+    #[arg(long, global = true, value_name = "URL", env = "KFCHECK_PUSH_GATEWAY")]
+    pub push_gateway: Option<String>,
     /// How many runs --history keeps.
     #[arg(long, global = true, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_keep: u32,

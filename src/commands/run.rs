@@ -7,7 +7,7 @@ use super::signals::ShutdownSignals;
 use crate::cli::{ColorChoice, FailOn, Global};
 use crate::context::{Need, Needs};
 use crate::model::{exit_code_for, AppOutput, DoorRun, Event, ExitStatus, RunReport};
-use crate::report::{Progress, Rendered, Reporter, TableOptions};
+use crate::report::{Progress, Pushed, Rendered, Reporter, TableOptions};
 use crate::runner::{run_checks, Janitor, RunOptions, StopReason};
 use crate::suite::{select, CheckSpec, Selection, Suite};
 use std::io::IsTerminal;
@@ -56,6 +56,9 @@ fn reporters(g: &Global) -> Vec<Box<dyn Reporter>> {
             path.clone(),
             plain.clone(),
         )));
+    }
+    if let Some(url) = &g.push_gateway {
+        all.push(Box::new(Pushed::new(url.clone())));
     }
     all
 }

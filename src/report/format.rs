@@ -12,11 +12,19 @@ pub enum Format {
     Junit,
     /// Markdown for CI step summaries.
     Markdown,
+    /// Prometheus text exposition (node-exporter's textfile collector, a Pushgateway).
+    Prometheus,
 }
 
 impl Format {
     /// Every format, in the order help texts list them.
-    pub const ALL: [Format; 4] = [Format::Table, Format::Json, Format::Junit, Format::Markdown];
+    pub const ALL: [Format; 5] = [
+        Format::Table,
+        Format::Json,
+        Format::Junit,
+        Format::Markdown,
+        Format::Prometheus,
+    ];
 
     /// The name on the command line (`-o json`, `--report junit=PATH`) and in messages.
     pub fn name(self) -> &'static str {
@@ -25,6 +33,7 @@ impl Format {
             Format::Json => "json",
             Format::Junit => "junit",
             Format::Markdown => "markdown",
+            Format::Prometheus => "prometheus",
         }
     }
 }
@@ -36,7 +45,7 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                format!("unknown report format '{s}' (expected table, json, junit or markdown)")
+                format!("unknown report format '{s}' (expected table, json, junit, markdown or prometheus)")
             })
     }
 }
@@ -53,6 +62,7 @@ pub fn render(
         Format::Json => render_json(report, exit),
         Format::Junit => render_junit(report, exit),
         Format::Markdown => super::markdown::render_markdown(report, exit),
+        Format::Prometheus => super::prometheus::render_prometheus(report, exit),
     }
 }
 
@@ -68,7 +78,8 @@ mod tests {
         assert_eq!(
             "xml".parse::<Format>(),
             Err(
-                "unknown report format 'xml' (expected table, json, junit or markdown)".to_string()
+                "unknown report format 'xml' (expected table, json, junit, markdown or prometheus)"
+                    .to_string()
             )
         );
     }

@@ -24,11 +24,16 @@ pub trait Reporter: Send {
 
 /// A report that could not be delivered.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {} report to {}: {source}", .format.name(), .path.display())]
-pub struct ReportError {
-    pub format: Format,
-    pub path: PathBuf,
-    pub source: std::io::Error,
+pub enum ReportError {
+    #[error("cannot write {} report to {}: {source}", .format.name(), .path.display())]
+    Write {
+        format: Format,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `url` is shown without credentials.
+    #[error("cannot push metrics to {url}: {why}")]
+    Push { url: String, why: String },
 }
 
 /// Renders the finished run in one format, onto stdout or into a file (`--report FORMAT=PATH`).
@@ -73,7 +78,7 @@ impl Reporter for Rendered {
                 stdout.push_str(&text);
                 Ok(())
             }
-            Some(path) => write_report(path, &text).map_err(|source| ReportError {
+            Some(path) => write_report(path, &text).map_err(|source| ReportError::Write {
                 format: self.format,
                 path: path.clone(),
                 source,
