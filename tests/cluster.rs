@@ -40,6 +40,41 @@ fn kube_api_check_passes_against_a_real_api_server() {
         "{c}"
     );
     assert_eq!(doc["needs"][0]["state"], "available");
+    // The report says which cluster it describes, with no credential.
+    let kc = std::fs::read_to_string(&kubeconfig).unwrap();
+    let server = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .expect("a server in the sandbox's kubeconfig")
+        .trim_end_matches('/');
+    let cluster = &doc["cluster"];
+    assert_eq!(
+        cluster["server"].as_str().unwrap().trim_end_matches('/'),
+        server,
+        "{cluster}"
+    );
+    assert!(
+        cluster["kubernetes_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1."),
+        "{cluster}"
+    );
+    let context = kc
+        .lines()
+        .find_map(|l| l.strip_prefix("current-context: "))
+        .unwrap()
+        .trim();
+    assert_eq!(cluster["context"], context, "{cluster}");
+    // The table says it too; with no cluster at all, the report says none was examined.
+    let o = kfcheck(&["--kubeconfig", &kubeconfig, "run", "kube-api-reachable"]);
+    assert!(
+        stdout(&o).contains(&format!("Cluster: context {context}, {server}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = kfcheck(&["run", "lint-sample-pipelines", "-o", "json"]);
+    assert_eq!(json(&o)["cluster"], serde_json::Value::Null);
 }
 
 #[test]

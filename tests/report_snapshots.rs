@@ -72,6 +72,7 @@ fn fixed_report() -> RunReport {
         owner: None,
     }];
     RunReport {
+        cluster: None,
         run_id: "0123456789".into(),
         started_at: "2026-11-29T10:00:00Z".into(),
         duration_ms: 1234,

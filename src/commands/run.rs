@@ -131,6 +131,7 @@ pub(crate) fn execute(
         })
     };
     let janitor = Janitor::default();
+    let shared_needs = Arc::new(Needs::new(settings));
     let (results, needs, stop) = rt.block_on(async {
         let cancel = CancellationToken::new();
         let (c, j) = (cancel.clone(), janitor.clone());
@@ -153,7 +154,7 @@ pub(crate) fn execute(
         };
         run_checks(
             checks,
-            Arc::new(Needs::new(settings)),
+            shared_needs.clone(),
             janitor.clone(),
             opts,
             cancel,
@@ -164,6 +165,7 @@ pub(crate) fn execute(
     });
     let report = RunReport {
         run_id: run_id.to_string(),
+        cluster: shared_needs.cluster_identity(),
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         interrupted: stop == StopReason::Interrupted,

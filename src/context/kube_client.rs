@@ -90,12 +90,21 @@ fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, String> {
 }
 
 pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), NeedError> {
+    connect_identified(s).await.map(|(c, d, _)| (c, d))
+}
+
+/// [`connect`], and which cluster it is: the context, the server and its version.
+pub(crate) async fn connect_identified(
+    s: &Settings,
+) -> Result<(kube::Client, String, crate::model::ClusterIdentity), NeedError> {
     let source = find_source(s)?;
+    let context;
     let (config, what) = match &source {
         Source::File { path, .. } => {
             let kc = read_kubeconfig(path).map_err(|e| {
                 NeedError::Broken(format!("cannot read kubeconfig {}: {e}", path.display()))
             })?;
+            context = s.context.clone().or_else(|| kc.current_context.clone());
             let opts = KubeConfigOptions {
                 context: s.context.clone(),
                 ..KubeConfigOptions::default()
@@ -114,6 +123,7 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
         Source::InCluster => {
             let config = kube::Config::incluster()
                 .map_err(|e| NeedError::Broken(format!("in-cluster configuration: {e}")))?;
+            context = Some("in-cluster".into());
             (config, "in-cluster service account".to_string())
         }
     };
@@ -128,6 +138,12 @@ pub(crate) async fn connect(s: &Settings) -> Result<(kube::Client, String), Need
         Ok(Ok(v)) => Ok((
             client,
             format!("Kubernetes {} at {url} ({what})", v.git_version),
+            crate::model::ClusterIdentity {
+                context,
+                server: url.clone(),
+                kubernetes_version: v.git_version.clone(),
+                kfp_version: None,
+            },
         )),
         Ok(Err(e)) => Err(NeedError::Broken(format!(
             "cannot reach the Kubernetes API at {url}: {}",

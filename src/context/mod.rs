@@ -104,6 +104,8 @@ pub struct Needs {
     /// Cluster objects listed once per type and shared by all checks.
     pub kube_cache: kube_cache::KubeCache,
     kube: OnceCell<Result<(kube::Client, String), NeedError>>,
+    /// Which cluster the kube need reached (set with it).
+    identity: std::sync::OnceLock<crate::model::ClusterIdentity>,
     docker: OnceCell<Result<(bollard::Docker, String), NeedError>>,
     kfp: OnceCell<Result<(kfp::Kfp, String), NeedError>>,
 }
@@ -114,6 +116,7 @@ impl Needs {
             settings,
             kube_cache: kube_cache::KubeCache::default(),
             kube: OnceCell::new(),
+            identity: std::sync::OnceLock::new(),
             docker: OnceCell::new(),
             kfp: OnceCell::new(),
         }
@@ -151,7 +154,12 @@ impl Needs {
 
     async fn kube_entry(&self) -> &Result<(kube::Client, String), NeedError> {
         self.kube
-            .get_or_init(|| kube_client::connect(&self.settings))
+            .get_or_init(|| async {
+                let (client, desc, identity) =
+                    kube_client::connect_identified(&self.settings).await?;
+                let _ = self.identity.set(identity);
+                Ok((client, desc))
+            })
             .await
     }
 
@@ -182,6 +190,16 @@ impl Needs {
                 kfp::connect(&self.settings, kube).await
             })
             .await
+    }
+
+    /// Which cluster this run reached, with the KFP server's version when KFP was reached too;
+    /// `None` when no check reached the cluster.
+    pub fn cluster_identity(&self) -> Option<crate::model::ClusterIdentity> {
+        let mut id = self.identity.get()?.clone();
+        if let Some(Ok((k, _))) = self.kfp.get() {
+            id.kfp_version = k.client.health.tag_name.clone();
+        }
+        Some(id)
     }
 
     /// The KFP API. Kinds call this only when they declared the need.

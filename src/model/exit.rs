@@ -157,6 +157,7 @@ mod tests {
 
     fn report(results: Vec<CheckResult>, needs: Vec<NeedState>) -> RunReport {
         RunReport {
+            cluster: None,
             run_id: "r".into(),
             started_at: "t".into(),
             duration_ms: 0,

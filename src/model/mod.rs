@@ -24,5 +24,7 @@ pub use finding::{
 pub use matrix::DoorMatrix;
 pub use output::AppOutput;
 pub use probe_line::{ms, ProbeStatus};
-pub use result::{CheckResult, DoorRun, NeedState, RunReport, Status, Summary};
+pub use result::{
+    cluster_line, CheckResult, ClusterIdentity, DoorRun, NeedState, RunReport, Status, Summary,
+};
 pub use sweep::SweepReport;

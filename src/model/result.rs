@@ -112,6 +112,8 @@ impl Summary {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
     pub run_id: String,
+    /// Which cluster the run describes; `None` when none was examined.
+    pub cluster: Option<ClusterIdentity>,
     pub started_at: String,
     pub duration_ms: u64,
     pub interrupted: bool,
@@ -119,6 +121,44 @@ pub struct RunReport {
     pub results: Vec<CheckResult>,
     /// The selected checks that run kfcheck's samples through a door, for the door matrix.
     pub doors: Vec<DoorRun>,
+}
+
+/// The cluster a run describes, as kfcheck reached it: never a credential.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    /// The kubeconfig context used (`in-cluster` for a pod's service account).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub context: Option<String>,
+    /// The API server's URL, without user-info or query.
+    pub server: String,
+    pub kubernetes_version: String,
+    /// The KFP server's version (its healthz `tag_name`), when KFP was reached and said it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kfp_version: Option<String>,
+}
+
+impl ClusterIdentity {
+    /// One line: `context kind-dev, https://10.0.0.1:6443/, Kubernetes v1.33.1, KFP 2.5.0`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.context {
+            parts.push(format!("context {c}"));
+        }
+        parts.push(self.server.clone());
+        parts.push(format!("Kubernetes {}", self.kubernetes_version));
+        if let Some(v) = &self.kfp_version {
+            parts.push(format!("KFP {v}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// What a report says of its cluster: the cluster, or that none was examined.
+pub fn cluster_line(cluster: Option<&ClusterIdentity>) -> String {
+    match cluster {
+        Some(c) => c.describe(),
+        None => "none examined (no selected check reached a cluster)".into(),
+    }
 }
 
 /// One selected check that runs kfcheck's sample through `door` in `mode` (the door matrix:

@@ -24,6 +24,9 @@ pub struct ReportDoc {
     pub verdict: String,
     #[serde(default)]
     pub exit_code: i64,
+    /// Which cluster it describes (absent in older reports, null when none was examined).
+    #[serde(default)]
+    pub cluster: Option<crate::model::ClusterIdentity>,
     pub checks: Vec<DocCheck>,
 }
 
@@ -35,6 +38,9 @@ pub struct DocCheck {
     pub duration_ms: u64,
     #[serde(default)]
     pub findings: Vec<DocFinding>,
+    /// What the check measured (`{"io_sweep": …}`).
+    #[serde(default)]
+    pub figures: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +235,23 @@ pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
                 after: a,
             });
         }
+        for (what, read, exact) in MEASURED {
+            if let (Some(b), Some(a)) = (read(o), read(n)) {
+                let moved = if exact {
+                    a != b
+                } else {
+                    b > 0.0 && ((a / b) - 1.0).abs() > tolerance
+                };
+                if moved {
+                    figures.push(Figure {
+                        check: id.to_string(),
+                        what,
+                        before: b,
+                        after: a,
+                    });
+                }
+            }
+        }
     }
     Diff {
         statuses,
@@ -239,10 +262,41 @@ pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
     }
 }
 
+/// The figures a check measured that `diff` compares: (what, reader, listed on any change
+/// rather than beyond the tolerance).
+type Reader = fn(&DocCheck) -> Option<f64>;
+const MEASURED: [(&str, Reader, bool); 2] = [
+    (
+        "io-sweep best throughput (MB/s)",
+        |c| {
+            curve(c)?
+                .steps
+                .iter()
+                .filter(|s| s.probes_measured > 0)
+                .map(|s| s.mb_per_s)
+                .reduce(f64::max)
+        },
+        false,
+    ),
+    (
+        "io-sweep recommended IO-heavy pods",
+        |c| curve(c)?.recommended_limit.map(f64::from),
+        true,
+    ),
+];
+
+fn curve(c: &DocCheck) -> Option<crate::model::io_curve::IoCurve> {
+    serde_json::from_value(c.figures.as_ref()?.get("io_sweep")?.clone()).ok()
+}
+
 fn run_line(label: &str, d: &ReportDoc) -> String {
     format!(
-        "{label} {} (run {}, verdict {}, exit {})\n",
-        d.started_at, d.run_id, d.verdict, d.exit_code
+        "{label} {} (run {}, verdict {}, exit {})\n     cluster: {}\n",
+        d.started_at,
+        d.run_id,
+        d.verdict,
+        d.exit_code,
+        crate::model::cluster_line(d.cluster.as_ref())
     )
 }
 
@@ -251,6 +305,11 @@ pub fn render_text(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
     let mut out = String::new();
     out.push_str(&run_line("old:", old));
     out.push_str(&run_line("new:", new));
+    if let (Some(a), Some(b)) = (&old.cluster, &new.cluster) {
+        if a.server != b.server || a.context != b.context {
+            out.push_str("note: the two runs describe different clusters\n");
+        }
+    }
     if !d.statuses.is_empty() {
         out.push_str(&format!("\nChecks that changed ({})\n", d.statuses.len()));
         let w = d.statuses.iter().map(|s| s.check.len()).max().unwrap_or(0);
@@ -301,7 +360,7 @@ pub fn render_text(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
 
 /// The comparison as a JSON document.
 pub fn render_json(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
-    let run = |r: &ReportDoc| serde_json::json!({"run_id": r.run_id, "started_at": r.started_at, "verdict": r.verdict, "exit_code": r.exit_code});
+    let run = |r: &ReportDoc| serde_json::json!({"run_id": r.run_id, "started_at": r.started_at, "verdict": r.verdict, "exit_code": r.exit_code, "cluster": r.cluster});
     let finding = |f: &FindingChange| serde_json::json!({"check": f.check, "rule": f.rule, "severity": f.severity, "subject": f.subject, "message": f.message});
     let doc = serde_json::json!({
         "old": run(old),
@@ -415,5 +474,46 @@ mod tests {
         assert!(ReportDoc::parse(v2)
             .unwrap_err()
             .contains("schema_version 2"));
+    }
+
+    #[test]
+    fn io_figures_that_moved_are_listed_and_other_clusters_are_said() {
+        let run = |best: f64, limit: u32, server: &str| -> ReportDoc {
+            let step = |c: u32, mb: f64| serde_json::json!({"concurrency": c, "probes_measured": c, "mb_per_s": mb, "mb_per_s_per_probe": mb / c as f64, "p95_ms": 10.0, "error_rate": 0.0, "throttled_429": 0, "throttled_503": 0, "throttled_per_object": 0, "bytes": 1, "overhead_ms": 0});
+            serde_json::from_value(serde_json::json!({
+                "schema_version": 1, "run_id": "r", "started_at": "t", "verdict": "ready",
+                "cluster": {"context": "c", "server": server, "kubernetes_version": "v1.33.0"},
+                "checks": [{"id": "io-sweep", "status": "passed", "figures": {"io_sweep": {
+                    "from": "host", "bucket": "s3://b", "mode": "mixed", "object_bytes": 1,
+                    "streams_per_probe": 1, "seconds_per_step": 1.0,
+                    "steps": [step(1, best / 2.0), step(2, best)],
+                    "knee_at": 2, "recommended_limit": limit}}}],
+            }))
+            .unwrap()
+        };
+        let (old, new) = (run(100.0, 4, "https://a/"), run(40.0, 2, "https://b/"));
+        let d = diff(&old, &new, 0.5);
+        let moved: Vec<(&str, f64, f64)> = d
+            .figures
+            .iter()
+            .map(|f| (f.what, f.before, f.after))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                ("io-sweep best throughput (MB/s)", 100.0, 40.0),
+                ("io-sweep recommended IO-heavy pods", 4.0, 2.0)
+            ]
+        );
+        let text = render_text(&old, &new, &d);
+        assert!(
+            text.contains("cluster: context c, https://a/, Kubernetes v1.33.0"),
+            "{text}"
+        );
+        assert!(text.contains("different clusters"), "{text}");
+        // Within the tolerance nothing is listed.
+        assert!(diff(&old, &run(80.0, 4, "https://a/"), 0.5)
+            .figures
+            .is_empty());
     }
 }

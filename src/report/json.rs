@@ -20,6 +20,8 @@ struct Doc<'a> {
     /// not examined, or how many selected checks did not run and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict_reason: Option<String>,
+    /// Which cluster the run describes; null when none was examined.
+    cluster: Option<&'a crate::model::ClusterIdentity>,
     summary: Summary,
     needs: Vec<Need<'a>>,
     checks: Vec<Check<'a>>,
@@ -236,6 +238,7 @@ pub fn render_json(report: &RunReport, exit: ExitStatus) -> String {
         exit_code: exit.code(),
         verdict: exit.verdict(),
         verdict_reason: crate::model::verdict_reason(report, exit),
+        cluster: report.cluster.as_ref(),
         summary: Summary::of(&report.results),
         needs: report
             .needs

@@ -48,6 +48,10 @@ pub fn render_markdown(report: &RunReport, exit: ExitStatus) -> String {
     if let Some(why) = verdict_reason(report, exit) {
         out.push_str(&format!("\n{}\n", md(&why)));
     }
+    out.push_str(&format!(
+        "\nCluster: {}\n",
+        md(&crate::model::cluster_line(report.cluster.as_ref()))
+    ));
     out.push_str("\n| Status | Check | Category | Detail |\n| --- | --- | --- | --- |\n");
     for c in &report.results {
         out.push_str(&format!(
@@ -214,6 +218,7 @@ mod tests {
             figures: Some(figures),
         };
         let report = RunReport {
+            cluster: None,
             run_id: "r".into(),
             started_at: "t".into(),
             duration_ms: 1,

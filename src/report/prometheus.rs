@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 /// Every metric family kfcheck exposes: (name, help). The order is the output's.
 pub const METRICS: &[(&str, &str)] = &[
     ("kfcheck_run_info", "The run that these figures come from (always 1): its id, verdict and kfcheck's version."),
+    ("kfcheck_cluster_info", "The cluster the run describes (always 1; absent when none was examined): its kubeconfig context, API server and versions."),
     ("kfcheck_run_timestamp_seconds", "When the run started, in seconds since the Unix epoch."),
     ("kfcheck_run_duration_seconds", "How long the whole run took."),
     ("kfcheck_run_exit_code", "The run's exit code: 0 ready, 1 not ready, 2 usage error, 3 undecided, 4 nothing selected, 130 interrupted."),
@@ -127,6 +128,17 @@ pub fn render_prometheus(report: &RunReport, exit: ExitStatus) -> String {
         ],
         1.0,
     );
+    if let Some(c) = &report.cluster {
+        family(&mut out, "kfcheck_cluster_info").sample(
+            &[
+                ("context", c.context.as_deref().unwrap_or("")),
+                ("server", &c.server),
+                ("kubernetes_version", &c.kubernetes_version),
+                ("kfp_version", c.kfp_version.as_deref().unwrap_or("")),
+            ],
+            1.0,
+        );
+    }
     if let Some(t) = epoch_seconds(&report.started_at) {
         family(&mut out, "kfcheck_run_timestamp_seconds").sample(&[], t);
     }

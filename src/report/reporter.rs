@@ -93,6 +93,7 @@ mod tests {
 
     fn empty_run() -> RunReport {
         RunReport {
+            cluster: None,
             run_id: "0123456789".into(),
             started_at: "2026-11-29T10:00:00Z".into(),
             duration_ms: 1,

@@ -179,6 +179,12 @@ fn escaped(report: &RunReport) -> RunReport {
     for n in &mut r.needs {
         n.detail = escape_text(&n.detail);
     }
+    if let Some(c) = &mut r.cluster {
+        c.context = c.context.as_deref().map(escape_text);
+        c.server = escape_text(&c.server);
+        c.kubernetes_version = escape_text(&c.kubernetes_version);
+        c.kfp_version = c.kfp_version.as_deref().map(escape_text);
+    }
     for c in &mut r.results {
         c.id = escape_text(&c.id);
         c.title = escape_text(&c.title);
@@ -415,6 +421,12 @@ Suppressed by repository config ({})
         out.push('\n');
     }
 
+    if !o.quiet {
+        out.push_str(&format!(
+            "\nCluster: {}\n",
+            crate::model::cluster_line(report.cluster.as_ref())
+        ));
+    }
     let s = Summary::of(&report.results);
     let verdict = format!(
         "\nVerdict: {} ({} passed, {} warned, {} failed, {} skipped, {} errored, {} timed out; exit {})\n",
@@ -472,6 +484,7 @@ mod tests {
             figures: None,
         };
         RunReport {
+            cluster: None,
             run_id: "r".into(),
             started_at: "t".into(),
             duration_ms: 1,
