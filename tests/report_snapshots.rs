@@ -115,6 +115,7 @@ fn plain() -> TableOptions {
         quiet: false,
         verbose: false,
         width: None,
+        history: None,
     }
 }
 

@@ -20,7 +20,7 @@ pub enum StoreError {
     BadCredentials { path: String, reason: String },
     #[error("failed to get an access token for {identity}: {reason}")]
     Token { identity: String, reason: String },
-    #[error("storage rejected the credentials of {identity} (401) on {op}: {message}")]
+    #[error("storage rejected the credentials of {identity} on {op} (an unknown key or a bad signature): {message}")]
     Unauthenticated {
         identity: String,
         op: String,

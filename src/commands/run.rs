@@ -41,6 +41,7 @@ fn reporters(g: &Global) -> Vec<Box<dyn Reporter>> {
         quiet: g.quiet,
         verbose: g.verbose > 0,
         width: super::shared::terminal_width(),
+        history: g.history.clone(),
     };
     let plain = TableOptions {
         color: false,

@@ -14,16 +14,19 @@ pub enum Format {
     Markdown,
     /// Prometheus text exposition (node-exporter's textfile collector, a Pushgateway).
     Prometheus,
+    /// One self-contained HTML file (with trends over `--history`).
+    Html,
 }
 
 impl Format {
     /// Every format, in the order help texts list them.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Table,
         Format::Json,
         Format::Junit,
         Format::Markdown,
         Format::Prometheus,
+        Format::Html,
     ];
 
     /// The name on the command line (`-o json`, `--report junit=PATH`) and in messages.
@@ -34,6 +37,7 @@ impl Format {
             Format::Junit => "junit",
             Format::Markdown => "markdown",
             Format::Prometheus => "prometheus",
+            Format::Html => "html",
         }
     }
 }
@@ -45,7 +49,7 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                format!("unknown report format '{s}' (expected table, json, junit, markdown or prometheus)")
+                format!("unknown report format '{s}' (expected table, json, junit, markdown, prometheus or html)")
             })
     }
 }
@@ -63,6 +67,11 @@ pub fn render(
         Format::Junit => render_junit(report, exit),
         Format::Markdown => super::markdown::render_markdown(report, exit),
         Format::Prometheus => super::prometheus::render_prometheus(report, exit),
+        Format::Html => super::html::render_html(
+            report,
+            exit,
+            &super::html::history_docs(table.history.as_deref()),
+        ),
     }
 }
 
@@ -78,7 +87,7 @@ mod tests {
         assert_eq!(
             "xml".parse::<Format>(),
             Err(
-                "unknown report format 'xml' (expected table, json, junit, markdown or prometheus)"
+                "unknown report format 'xml' (expected table, json, junit, markdown, prometheus or html)"
                     .to_string()
             )
         );

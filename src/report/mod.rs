@@ -7,6 +7,7 @@ mod curve;
 pub mod diff;
 mod format;
 pub mod history;
+pub mod html;
 mod json;
 mod junit;
 mod markdown;

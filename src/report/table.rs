@@ -17,6 +17,8 @@ pub struct TableOptions {
     pub verbose: bool,
     /// Terminal width, if known.
     pub width: Option<u16>,
+    /// `--history DIR`: the kept runs the HTML report draws its trends from.
+    pub history: Option<std::path::PathBuf>,
 }
 
 fn status_color(s: Status) -> Color {
