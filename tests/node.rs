@@ -927,23 +927,54 @@ fn the_artifact_store_is_proven_from_a_pod_of_each_profile_and_a_blocked_way_is_
             None,
         );
     }
+    // `kfcheck run storage` as a platform engineer would run it against this sandbox: the
+    // default storage checks, given the bucket, the endpoint and the keys (a suite of overrides).
     let suite = tempfile::tempdir().unwrap();
+    let placement = "  node_selector: {kfcheck.dev/node: real}\n  tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]\n";
+    let own = keys.join("kfcheck-as-a");
+    let prefix = "private-artifacts/kfcheck-as-a/node";
     write(
         suite.path(),
         "artifact-store.yaml",
-        &format!("id: artifact-store\nkind: artifact-store\ntitle: t\ncategory: storage\nparams:\n  endpoint: {s3}\n  profiles: [{}]\n  pods: true\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  pod_timeout: 60s\n  node_selector: {{kfcheck.dev/node: real}}\n  tolerations: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]\n", profiles.join(", ")),
+        &format!("id: artifact-store\nkind: artifact-store\ntitle: t\ncategory: storage\nparams:\n  endpoint: {s3}\n  profiles: [{}]\n  pods: true\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  pod_timeout: 60s\n{placement}", profiles.join(", ")),
     );
+    write(
+        suite.path(),
+        "host-storage.yaml",
+        &format!("id: host-storage\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nparams:\n  from: host\n  bucket: s3://mlpipeline\n  endpoint: {s3}\n  s3_key_dir: {}\n  prefix: {prefix}/host\n  size: 64KiB\n", own.display()),
+    );
+    write(
+        suite.path(),
+        "container-storage.yaml",
+        &format!("id: container-storage\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nalso_in: [docker]\nparams:\n  from: container\n  bucket: s3://mlpipeline\n  endpoint: {s3}\n  s3_key_dir: {}\n  prefix: {prefix}/container\n  size: 64KiB\n", own.display()),
+    );
+    write(
+        suite.path(),
+        "pod-storage.yaml",
+        &format!("id: pod-storage\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: http://{relayed}\n  prefix: {prefix}/pod\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  timeout: 60s\n{placement}"),
+    );
+    write(
+        suite.path(),
+        "io-sweep.yaml",
+        &format!("id: io-sweep\nkind: io-sweep\ntitle: t\ncategory: storage\nparams:\n  from: host\n  bucket: s3://mlpipeline\n  endpoint: {s3}\n  s3_key_dir: {}\n  prefix: {prefix}/io\n  object_size: 64KiB\n  seconds: 1\n  concurrency: [1, 2]\n", own.display()),
+    );
+    let docker = std::env::var("KFCHECK_TEST_DOCKER_HOST").ok();
     let mut c = common::kfcheck_command(suite.path());
     c.args([
         "--kubeconfig",
         dir.join("kubeconfig").to_str().unwrap(),
+        "-n",
+        "kfcheck-as-a",
         "--suite",
         suite.path().to_str().unwrap(),
         "run",
-        "artifact-store",
+        "storage",
         "-o",
         "json",
     ]);
+    if let Some(d) = &docker {
+        c.args(["--docker-host", d]);
+    }
     let o = c.output().unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|_| panic!("exit {}: {}{}", code(&o), stdout(&o), stderr(&o)));
@@ -976,6 +1007,30 @@ fn the_artifact_store_is_proven_from_a_pod_of_each_profile_and_a_blocked_way_is_
         "{notes}"
     );
     assert!(notes.contains(&format!("to http://{relayed}")), "{notes}");
+    // The same profile's key from this host, from a pod of the profile, and from a container
+    // (when the test has a Docker engine); the sweep measured its curve.
+    for id in ["host-storage", "pod-storage"] {
+        let r = check(&doc, id);
+        assert_eq!(r["status"], "passed", "{r:#}");
+    }
+    let container = check(&doc, "container-storage");
+    let want = if docker.is_some() {
+        "passed"
+    } else {
+        "skipped"
+    };
+    assert_eq!(container["status"], want, "{container:#}");
+    let io = check(&doc, "io-sweep");
+    assert!(
+        io["status"] == "passed" || io["status"] == "warned",
+        "{io:#}"
+    );
+    assert_eq!(
+        io["figures"]["io_sweep"]["steps"].as_array().unwrap().len(),
+        2,
+        "{io:#}"
+    );
+
     // The pods are gone, nothing is left under either prefix, no key was printed.
     for p in profiles {
         let left = k.run(
