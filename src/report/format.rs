@@ -16,17 +16,20 @@ pub enum Format {
     Prometheus,
     /// One self-contained HTML file (with trends over `--history`).
     Html,
+    /// SARIF 2.1.0, for code-scanning tools (made for `kfcheck lint`).
+    Sarif,
 }
 
 impl Format {
     /// Every format, in the order help texts list them.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Table,
         Format::Json,
         Format::Junit,
         Format::Markdown,
         Format::Prometheus,
         Format::Html,
+        Format::Sarif,
     ];
 
     /// The name on the command line (`-o json`, `--report junit=PATH`) and in messages.
@@ -38,6 +41,7 @@ impl Format {
             Format::Markdown => "markdown",
             Format::Prometheus => "prometheus",
             Format::Html => "html",
+            Format::Sarif => "sarif",
         }
     }
 }
@@ -49,7 +53,7 @@ impl FromStr for Format {
             .into_iter()
             .find(|f| f.name() == s)
             .ok_or_else(|| {
-                format!("unknown report format '{s}' (expected table, json, junit, markdown, prometheus or html)")
+                format!("unknown report format '{s}' (expected table, json, junit, markdown, prometheus, html or sarif)")
             })
     }
 }
@@ -72,6 +76,7 @@ pub fn render(
             exit,
             &super::html::history_docs(table.history.as_deref()),
         ),
+        Format::Sarif => super::sarif::render_sarif(report, exit),
     }
 }
 
@@ -87,7 +92,7 @@ mod tests {
         assert_eq!(
             "xml".parse::<Format>(),
             Err(
-                "unknown report format 'xml' (expected table, json, junit, markdown, prometheus or html)"
+                "unknown report format 'xml' (expected table, json, junit, markdown, prometheus, html or sarif)"
                     .to_string()
             )
         );

@@ -15,6 +15,7 @@ mod progress;
 pub mod prometheus;
 mod push;
 mod reporter;
+pub mod sarif;
 mod sink;
 mod table;
 mod wrap;
