@@ -1,11 +1,30 @@
 //! Thin binary: parse the command line, run, print, exit.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The name usage lines show: `kubectl kfcheck` when kubectl runs it as a plug-in (a binary named
+/// `kubectl-kfcheck` on PATH), else `kfcheck`.
+fn shown_name() -> &'static str {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let file = std::path::Path::new(&argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if file.starts_with("kubectl-") {
+        "kubectl kfcheck"
+    } else {
+        "kfcheck"
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match kfcheck::cli::Cli::try_parse() {
+    let parsed = kfcheck::cli::Cli::command()
+        .bin_name(shown_name())
+        .try_get_matches()
+        .and_then(|m| kfcheck::cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

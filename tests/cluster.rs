@@ -530,3 +530,57 @@ mod lint_against_the_cluster {
         );
     }
 }
+
+/// kubectl finds kfcheck as its plug-in (a `kubectl-kfcheck` on PATH, what `kubectl krew install`
+/// or a symlink makes), lists it, and runs it: usage lines say `kubectl kfcheck`.
+#[test]
+fn kubectl_runs_kfcheck_as_a_plugin() {
+    let Some(kubeconfig) = sandbox("KFCHECK_TEST_KUBECONFIG") else {
+        return;
+    };
+    let dir = std::path::Path::new(&kubeconfig).parent().unwrap();
+    let kubectl = sandbox_kubectl(dir);
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_kfcheck"),
+        bin.path().join("kubectl-kfcheck"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl_run = |args: &[&str]| {
+        std::process::Command::new(&kubectl)
+            .args(args)
+            .env("PATH", &path)
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap()
+    };
+    let o = kubectl_run(&["plugin", "list"]);
+    assert!(
+        stdout(&o).contains("kubectl-kfcheck"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = kubectl_run(&["kfcheck", "--help"]);
+    assert!(
+        stdout(&o).contains("Usage: kubectl kfcheck [OPTIONS] <COMMAND>"),
+        "{}",
+        stdout(&o)
+    );
+    let o = kubectl_run(&[
+        "kfcheck",
+        "--kubeconfig",
+        &kubeconfig,
+        "run",
+        "kube-api-reachable",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(check(&json(&o), "kube-api-reachable")["status"], "passed");
+}

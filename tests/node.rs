@@ -1312,3 +1312,145 @@ fn the_io_sweeps_pods_spread_over_kwok_nodes_and_are_cleaned_up_after_a_kill() {
     }
     k.run(&["-n", &ns.name, "get", "configmap", "not-kfchecks"], None);
 }
+
+/// deploy/ as a platform engineer applies it (`kubectl apply -k`), into a namespace of the test's
+/// own and on a one-minute schedule (a kustomize overlay): the real CronJob controller makes a
+/// Job and the Job controller its pod, with the ServiceAccount, the suite ConfigMap and the
+/// history PVC; the API server says what that ServiceAccount may and may not do.
+#[test]
+fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-cron");
+    let overlay = tempfile::tempdir().unwrap();
+    let base = repo().join("deploy");
+    write(
+        overlay.path(),
+        "kustomization.yaml",
+        &format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [{}]\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n",
+            ns.name,
+            base.display()
+        ),
+    );
+    // kustomize refuses a base outside the overlay's folder unless told it may load it.
+    let built = k.run(
+        &[
+            "kustomize",
+            "--load-restrictor=LoadRestrictionsNone",
+            overlay.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    let objects: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&built)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let kinds: Vec<String> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or("").to_string())
+        .collect();
+    for want in [
+        "ServiceAccount",
+        "CronJob",
+        "PersistentVolumeClaim",
+        "ConfigMap",
+        "ClusterRoleBinding",
+    ] {
+        assert!(kinds.iter().any(|k| k == want), "no {want} in {kinds:?}");
+    }
+    // The cluster-wide objects keep their names: only this test applies them on this cluster.
+    k.run(&["apply", "-f", "-"], Some(&built));
+    let cleanup = scopeguard(&k, built.clone());
+    let started = Instant::now();
+    let job = loop {
+        let jobs = k.run(
+            &["-n", &ns.name, "get", "jobs", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.ownerReferences[0].kind}{\"\\n\"}{end}"],
+            None,
+        );
+        if let Some(j) = jobs.lines().find(|l| l.ends_with(" CronJob")) {
+            break j.split(' ').next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "the CronJob controller made no Job in 150s: {jobs}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let pod = loop {
+        let p = k.run(
+            &[
+                "-n",
+                &ns.name,
+                "get",
+                "pods",
+                "-l",
+                &format!("job-name={job}"),
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            ],
+            None,
+        );
+        if !p.trim().is_empty() {
+            break p.trim().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "job {job} made no pod"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let spec = k.run(
+        &["-n", &ns.name, "get", "pod", &pod, "-o", "jsonpath={.spec.serviceAccountName} {.spec.containers[0].args} {.spec.volumes[*].name} {.spec.securityContext.runAsNonRoot}"],
+        None,
+    );
+    for part in [
+        "kfcheck ",
+        "--suite=/etc/kfcheck/suite",
+        "--history=/var/lib/kfcheck/history",
+        "html=/var/lib/kfcheck/index.html",
+        "suite history tmp",
+        "true",
+    ] {
+        assert!(spec.contains(part), "pod {pod}: no {part} in {spec}");
+    }
+    // What the ServiceAccount may do: read the cluster, make its probe pods here; not read
+    // every Secret, not change Deployments, not delete namespaces.
+    let sa = format!("system:serviceaccount:{}:kfcheck", ns.name);
+    let can = |verb: &str, what: &str, in_ns: Option<&str>| {
+        let mut args = vec!["auth", "can-i", verb, what, "--as", &sa];
+        if let Some(n) = in_ns {
+            args.extend(["-n", n]);
+        }
+        k.try_run(&args, None).status.success()
+    };
+    assert!(can("list", "nodes", None));
+    assert!(can("list", "profiles.kubeflow.org", None));
+    assert!(can("create", "pods", Some(&ns.name)));
+    assert!(can(
+        "create",
+        "subjectaccessreviews.authorization.k8s.io",
+        None
+    ));
+    assert!(!can("list", "secrets", Some("default")));
+    assert!(!can("patch", "deployments.apps", Some(&ns.name)));
+    assert!(!can("delete", "namespaces", None));
+    drop(cleanup);
+}
+
+/// Deletes what `kubectl apply` of `objects` made, when dropped.
+struct Applied<'a>(&'a Kubectl, String);
+
+fn scopeguard(k: &Kubectl, objects: String) -> Applied<'_> {
+    Applied(k, objects)
+}
+
+impl Drop for Applied<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_run(
+            &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+            Some(&self.1),
+        );
+    }
+}

@@ -58,7 +58,8 @@ fn reporters(g: &Global) -> Vec<Box<dyn Reporter>> {
             plain.clone(),
         )));
     }
-    if let Some(url) = &g.push_gateway {
+    // An empty value (a CronJob's optional setting left blank) is no push.
+    if let Some(url) = g.push_gateway.as_ref().filter(|u| !u.trim().is_empty()) {
         all.push(Box::new(Pushed::new(url.clone())));
     }
     all
