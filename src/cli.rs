@@ -35,7 +35,7 @@ pub struct Cli {
 
 /// Options every subcommand takes; help lists them after the subcommand's own, under their own
 /// heading.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
@@ -85,6 +85,9 @@ pub struct Global {
     /// job=kfcheck unless the URL names one (…/metrics/job/NAME/LABEL/VALUE).
     #[arg(long, global = true, value_name = "URL", env = "KFCHECK_PUSH_GATEWAY")]
     pub push_gateway: Option<String>,
+    /// Set by `lint --junit-per-file` (not a flag of every command).
+    #[arg(skip)]
+    pub junit_per_file: bool,
     /// How many runs --history keeps.
     #[arg(long, global = true, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub history_keep: u32,
@@ -110,7 +113,7 @@ pub struct Global {
 }
 
 /// Where the Kubeflow Pipelines API is and who kfcheck is there. Secrets are never printed.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "KFP API")]
 pub struct KfpArgs {
     /// KFP endpoint: the dashboard URL (the API is found under /pipeline) or ml-pipeline
@@ -378,6 +381,10 @@ pub struct LintArgs {
     /// Ignore .kfcheck.yaml files: every finding counts.
     #[arg(long)]
     pub no_config: bool,
+    /// JUnit reports: one test case per pipeline file (its findings as the failure) instead of
+    /// one per check, so a CI system shows which file broke.
+    #[arg(long)]
+    pub junit_per_file: bool,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

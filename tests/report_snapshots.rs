@@ -116,6 +116,7 @@ fn plain() -> TableOptions {
         verbose: false,
         width: None,
         history: None,
+        junit_per_file: false,
     }
 }
 

@@ -116,5 +116,9 @@ pub(crate) fn lint(g: &Global, args: &LintArgs) -> AppOutput {
         });
     }
     let suite = Suite { checks };
-    execute(g, &suite, Selection::All, missing, args.cluster)
+    let g = Global {
+        junit_per_file: args.junit_per_file,
+        ..g.clone()
+    };
+    execute(&g, &suite, Selection::All, missing, args.cluster)
 }

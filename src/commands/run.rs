@@ -42,6 +42,7 @@ fn reporters(g: &Global) -> Vec<Box<dyn Reporter>> {
         verbose: g.verbose > 0,
         width: super::shared::terminal_width(),
         history: g.history.clone(),
+        junit_per_file: g.junit_per_file,
     };
     let plain = TableOptions {
         color: false,

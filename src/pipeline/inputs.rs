@@ -131,6 +131,13 @@ pub(crate) fn outcome(
             if more > 0 { format!(" and {more} more") } else { String::new() }
         ));
     }
+    // The files inspected, for reports that list them one by one (JUnit per file).
+    let inspected: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.skipped.is_none())
+        .map(|r| r.display.as_str())
+        .collect();
+    out.figures = Some(serde_json::json!({ "lint_files": inspected }));
     // Nothing inspected proves nothing: never a pass.
     if reports.iter().all(|r| r.skipped.is_some()) && out.problems.is_empty() {
         out.problems.push(crate::model::Problem {

@@ -1,7 +1,7 @@
 //! The output formats, named once: `Format::name` and `FromStr` are the only mapping between a
 //! format and its name (`-o`, `--report FORMAT=PATH`, messages).
 
-use super::{render_json, render_junit, render_table, TableOptions};
+use super::{render_json, render_table, TableOptions};
 use std::str::FromStr;
 
 /// Output formats.
@@ -68,7 +68,7 @@ pub fn render(
     match format {
         Format::Table => render_table(report, exit, table),
         Format::Json => render_json(report, exit),
-        Format::Junit => render_junit(report, exit),
+        Format::Junit => super::junit::render_junit_with(report, exit, table.junit_per_file),
         Format::Markdown => super::markdown::render_markdown(report, exit),
         Format::Prometheus => super::prometheus::render_prometheus(report, exit),
         Format::Html => super::html::render_html(

@@ -78,9 +78,83 @@ fn doors_suite(m: &DoorMatrix) -> TestSuite {
 /// `kfcheck` suite, so a CI system that only counts failures and errors never reads a run that
 /// could not reach its cluster (its checks skipped) as green.
 pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
+    render_junit_with(report, exit, false)
+}
+
+/// One test case per pipeline file a lint check inspected (`figures.lint_files`): a file with an
+/// error finding fails, one with a problem errors, the others pass (warnings as system-out);
+/// findings of no listed file stay on one case named after the check.
+fn per_file_suite(c: &CheckResult, files: &[String]) -> TestSuite {
+    let mut suite = TestSuite::new(c.id.clone());
+    let of = |file: Option<&str>| CheckResult {
+        findings: c
+            .findings
+            .iter()
+            .filter(|f| f.subject.file.as_deref() == file)
+            .cloned()
+            .collect(),
+        problems: c
+            .problems
+            .iter()
+            .filter(|p| p.subject.file.as_deref() == file)
+            .cloned()
+            .collect(),
+        ..c.clone()
+    };
+    let mut rest = c.clone();
+    rest.findings
+        .retain(|f| !f.subject.file.as_ref().is_some_and(|x| files.contains(x)));
+    rest.problems
+        .retain(|p| !p.subject.file.as_ref().is_some_and(|x| files.contains(x)));
+    let cases = files.iter().map(|f| (f.clone(), of(Some(f)))).chain(
+        (!rest.findings.is_empty() || !rest.problems.is_empty()).then(|| (c.id.clone(), rest)),
+    );
+    for (name, part) in cases {
+        let errors = part
+            .findings
+            .iter()
+            .filter(|f| f.severity == crate::model::Severity::Error)
+            .count();
+        let status = if errors > 0 {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("{errors} finding(s) failed the file"));
+            s.set_type("failed");
+            s.set_description(describe(&part));
+            s
+        } else if !part.problems.is_empty() {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            s.set_message("could not decide");
+            s.set_type("errored");
+            s.set_description(describe(&part));
+            s
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(format!("kfcheck.{}", c.id));
+        if errors == 0 && !part.findings.is_empty() {
+            case.set_system_out(describe(&part));
+        }
+        suite.add_test_case(case);
+    }
+    suite
+}
+
+/// [`render_junit`]; with `per_file`, lint checks get a test case per pipeline file.
+pub fn render_junit_with(report: &RunReport, exit: ExitStatus, per_file: bool) -> String {
     let mut junit = Report::new("kfcheck");
     let mut suites: BTreeMap<&str, TestSuite> = BTreeMap::new();
+    let mut file_suites = Vec::new();
     for c in &report.results {
+        let files: Option<Vec<String>> = c
+            .figures
+            .as_ref()
+            .and_then(|f| f.get("lint_files"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        if let (true, Some(files), false) = (per_file, files, c.status == Status::Skipped) {
+            file_suites.push(per_file_suite(c, &files));
+            continue;
+        }
         let status = match c.status {
             Status::Passed | Status::Warned => TestCaseStatus::success(),
             Status::Skipped => {
@@ -124,6 +198,7 @@ pub fn render_junit(report: &RunReport, exit: ExitStatus) -> String {
             .add_test_case(case);
     }
     junit.add_test_suites(suites.into_values());
+    junit.add_test_suites(file_suites);
     if let Some(m) = report.door_matrix() {
         junit.add_test_suite(doors_suite(&m));
     }

@@ -19,6 +19,8 @@ pub struct TableOptions {
     pub width: Option<u16>,
     /// `--history DIR`: the kept runs the HTML report draws its trends from.
     pub history: Option<std::path::PathBuf>,
+    /// `lint --junit-per-file`: JUnit cases of pipeline-lint checks per file inspected.
+    pub junit_per_file: bool,
 }
 
 fn status_color(s: Status) -> Color {

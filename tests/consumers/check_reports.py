@@ -56,6 +56,22 @@ def failing_lint():
     assert "limit-below-request" in cases[0].result[0].text
 
 
+def lint_junit_per_file():
+    d = tempfile.mkdtemp()
+    x = os.path.join(d, "r.xml")
+    p = run("lint", "fixtures/pipelines/v2", "--junit-per-file", "--report", f"junit={x}", "-o", "json")
+    assert p.returncode == 1, p.returncode
+    doc = json.loads(p.stdout)
+    files = doc["checks"][0]["figures"]["lint_files"]
+    cases = {c.name: c for suite in JUnitXml.fromfile(x) for c in suite}
+    assert set(cases) == set(files), sorted(set(cases) ^ set(files))
+    failed = {n for n, c in cases.items() if any(isinstance(r, Failure) for r in c.result)}
+    assert failed and all("/fail/" in n for n in failed), sorted(failed)
+    assert all(not cases[n].result for n in files if "/pass/" in n)
+    flagged = {f["subject"]["file"] for f in doc["checks"][0]["findings"] if f["severity"] == "error"}
+    assert failed == flagged, sorted(failed ^ flagged)
+
+
 def mixed_suite():
     d = tempfile.mkdtemp()
     with open(os.path.join(d, "slow.yaml"), "w") as f:
@@ -130,6 +146,7 @@ def markdown_summary():
 
 for name, fn in [
     ("failing lint: JSON valid, JUnit failure", failing_lint),
+    ("lint --junit-per-file: a case per pipeline file", lint_junit_per_file),
     ("timed-out plug-in: JUnit error", mixed_suite),
     ("a disabled check named explicitly runs", disabled_check_named_explicitly_runs),
     ("kfcheck all without a cluster", all_without_cluster),
