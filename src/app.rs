@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::LocalRun(args) => commands::local_run(g, args),
         Command::Parity { expected, actual } => commands::parity(expected, actual),
         Command::History { dir } => commands::history(g, dir.as_ref()),
+        Command::Snapshot { namespaces } => commands::snapshot(g, namespaces),
         Command::Diff {
             old,
             new,
@@ -66,6 +67,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
         Command::LocalRun(_) => ("local-run", TEXT),
         Command::Parity { .. } => ("parity", TEXT),
         Command::History { .. } => ("history", &[Format::Table, Format::Json]),
+        Command::Snapshot { .. } => ("snapshot", &[Format::Table, Format::Json]),
         Command::Diff { .. } => ("diff", &[Format::Table, Format::Json]),
         Command::Completions { .. } => ("completions", TEXT),
         Command::Man { .. } => ("man", TEXT),

@@ -321,6 +321,17 @@ pub enum Command {
     Probe(Box<ProbeArgs>),
     /// Run a compiled pipeline's container steps in order with Docker, and write a manifest.
     LocalRun(LocalRunArgs),
+    /// What an upgrade changes: the Kubeflow workloads and their images, the Kubeflow CRDs'
+    /// served versions, the KFP server's version, the bundled samples' SDK versions, and installed
+    /// objects last written with a deprecated or removed Kubernetes API. Keep one before and one
+    /// after an upgrade (-o json > before.json) and `kfcheck diff before.json after.json`.
+    Snapshot {
+        /// Namespaces to read workloads from (default: kubeflow, kubeflow-system, istio-system,
+        /// cert-manager, auth, oauth2-proxy, knative-serving, knative-eventing, kserve; those that
+        /// exist).
+        #[arg(long = "namespaces", value_name = "NS,...", value_delimiter = ',')]
+        namespaces: Vec<String>,
+    },
     /// List the runs kept by --history DIR: when, verdict, counts.
     History {
         /// The history directory (default: --history, $KFCHECK_HISTORY).

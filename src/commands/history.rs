@@ -93,6 +93,13 @@ pub(crate) fn diff(g: &Global, old: &str, new: &str, tolerance: f64) -> AppOutpu
             "--tolerance {tolerance}: expected a ratio of 0 or more"
         ));
     }
+    // Two snapshots (`kfcheck snapshot -o json`): what the upgrade changed.
+    if let (Some(o), Some(n)) = (
+        super::snapshot::read_snapshot(old),
+        super::snapshot::read_snapshot(new),
+    ) {
+        return super::snapshot::diff_snapshot_files(g, &o, &n);
+    }
     let mut listed = None;
     let (o, n) = match (load(old, g, &mut listed), load(new, g, &mut listed)) {
         (Ok(o), Ok(n)) => (o.0, n.0),

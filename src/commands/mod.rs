@@ -14,6 +14,7 @@ mod probe;
 mod run;
 mod shared;
 mod signals;
+mod snapshot;
 
 pub(crate) use apply_check::apply_check;
 pub(crate) use cleanup::cleanup;
@@ -26,3 +27,4 @@ pub(crate) use local::{local_run, parity};
 pub(crate) use probe::probe;
 pub(crate) use run::run;
 pub(crate) use shared::{kfp_identity_conflict, load_suite};
+pub(crate) use snapshot::snapshot;

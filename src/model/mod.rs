@@ -13,6 +13,7 @@ pub mod owned;
 mod probe_line;
 mod result;
 pub mod run_id;
+pub mod snapshot;
 mod sweep;
 
 pub use check_error::{CheckError, Outcome};
