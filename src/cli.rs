@@ -85,6 +85,10 @@ pub struct Global {
     /// job=kfcheck unless the URL names one (…/metrics/job/NAME/LABEL/VALUE).
     #[arg(long, global = true, value_name = "URL", env = "KFCHECK_PUSH_GATEWAY")]
     pub push_gateway: Option<String>,
+    /// When the run is not ready, write a support bundle here (.tar.gz): the reports, and the
+    /// objects, pod logs and events behind the failing checks' findings, redacted.
+    #[arg(long, global = true, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
     /// Set by `lint --junit-per-file` (not a flag of every command).
     #[arg(skip)]
     pub junit_per_file: bool,

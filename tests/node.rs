@@ -1454,3 +1454,108 @@ impl Drop for Applied<'_> {
         );
     }
 }
+
+/// [`NODE_PLACEMENT`] for a pod template under a Deployment's `spec.template.spec`.
+const NODE_PLACEMENT_SPEC: &str = "      nodeSelector: {kfcheck.dev/node: real}\n      tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]\n";
+
+/// `--bundle` on a run that is not ready: a Deployment whose pod crashes on the real node (its
+/// log and its environment hold a password) fails `deployments-available`; the bundle holds the
+/// reports, the Deployment, its pod, the container's log and the events, with an index, and the
+/// password nowhere.
+#[test]
+fn a_failed_run_leaves_a_redacted_support_bundle() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-bundle");
+    k.run(
+        &["-n", &ns.name, "apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crasher}}\nspec:\n  selector: {{matchLabels: {{app: crasher}}}}\n  template:\n    metadata: {{labels: {{app: crasher}}}}\n    spec:\n{NODE_PLACEMENT_SPEC}      containers:\n      - name: main\n        image: kfcheck.local/busybox:1.35\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo connecting with password=hunter2-in-log; echo boom; exit 1']\n        env: [{{name: DB_PASSWORD, value: hunter2-in-env}}, {{name: MODE, value: train}}]\n"
+        )),
+    );
+    // Wait until the container has run at least once (its log exists).
+    let started = Instant::now();
+    loop {
+        let o = k.try_run(&["-n", &ns.name, "logs", "deploy/crasher"], None);
+        if stdout(&o).contains("boom") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the pod never ran: {}",
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let suite = tempfile::tempdir().unwrap();
+    write(
+        suite.path(),
+        "crasher.yaml",
+        &format!("id: crasher-available\nkind: deployments-available\ntitle: t\ncategory: bundle\nparams:\n  namespace: {}\n  deployments: [crasher]\n", ns.name),
+    );
+    let bundle = suite.path().join("support.tar.gz");
+    let o = common::kfcheck_command(suite.path())
+        .args([
+            "--kubeconfig",
+            dir.join("kubeconfig").to_str().unwrap(),
+            "--suite",
+            suite.path().to_str().unwrap(),
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "run",
+            "crasher-available",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("support bundle"), "{}", stderr(&o));
+    let out = tempfile::tempdir().unwrap();
+    let t = Command::new("tar")
+        .args([
+            "-xzf",
+            bundle.to_str().unwrap(),
+            "-C",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", stderr(&t));
+    let root = std::fs::read_dir(out.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("index.json")).unwrap()).unwrap();
+    let paths: Vec<&str> = index["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let has = |p: &str| paths.iter().any(|x| x.starts_with(p));
+    assert!(has("report.json") && has("report.txt"), "{paths:?}");
+    assert!(
+        has(&format!("objects/deployments/{}/crasher.yaml", ns.name)),
+        "{paths:?}"
+    );
+    assert!(
+        has(&format!("objects/pods/{}/crasher-", ns.name)),
+        "{paths:?}"
+    );
+    assert!(has(&format!("logs/{}/crasher-", ns.name)), "{paths:?}");
+    assert!(has(&format!("events/{}/crasher.txt", ns.name)), "{paths:?}");
+    let mut all = String::new();
+    for p in &paths {
+        all.push_str(&std::fs::read_to_string(root.join(p)).unwrap());
+    }
+    assert!(
+        all.contains("boom") && all.contains("train"),
+        "the log and the object are there"
+    );
+    assert!(!all.contains("hunter2"), "a password reached the bundle");
+    assert_no_traffic_out(&dir);
+}

@@ -3,6 +3,7 @@
 //! `AppOutput` (commands never print).
 
 mod apply_check;
+mod bundle;
 mod cleanup;
 mod explain;
 mod generated;

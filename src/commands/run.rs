@@ -196,6 +196,16 @@ pub(crate) fn execute(
     if exit != ExitStatus::Interrupted && exit != ExitStatus::Usage {
         super::history::gate(g, &report, &mut exit, &mut out.stderr);
     }
+    if let (Some(path), false) = (&g.bundle, exit == ExitStatus::Ready) {
+        let client = shared_needs.kube_if_reached();
+        match rt.block_on(super::bundle::write_bundle(path, &report, exit, client)) {
+            Ok(n) => out.stderr.push_str(&format!(
+                "kfcheck: support bundle {} ({n} files; index.json says what each is)\n",
+                path.display()
+            )),
+            Err(e) => out.stderr.push_str(&format!("kfcheck: --bundle: {e}\n")),
+        }
+    }
     for reporter in lock(&reporters).iter_mut() {
         if let Err(e) = reporter.finish(&report, exit, &mut out.stdout) {
             out.stderr.push_str(&format!("kfcheck: {e}\n"));

@@ -202,6 +202,14 @@ impl Needs {
         Some(id)
     }
 
+    /// The Kubernetes client when a check already reached the cluster (nothing is connected).
+    pub fn kube_if_reached(&self) -> Option<kube::Client> {
+        match self.kube.get() {
+            Some(Ok((c, _))) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// The KFP API. Kinds call this only when they declared the need.
     pub async fn kfp(&self) -> Result<kfp::Kfp, String> {
         self.kfp_entry()
