@@ -141,7 +141,7 @@ fn promtool_accepts_the_text_on_stdout_and_in_the_textfile() {
     if dir.path().join("suite/m-io.yaml").exists() {
         for c in ["1", "2"] {
             let prefix = format!(
-                "kfcheck_io_sweep_throughput_mb_per_second{{check=\"m-io\",from=\"host\",concurrency=\"{c}\"}} "
+                "kfcheck_io_sweep_throughput_bytes_per_second{{check=\"m-io\",from=\"host\",concurrency=\"{c}\"}} "
             );
             let v: f64 = text
                 .lines()

@@ -20,7 +20,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("kfcheck_check_status", "1 for the status each check ended in, 0 for the others."),
     ("kfcheck_check_duration_seconds", "How long each check took."),
     ("kfcheck_check_findings", "Each check's findings by severity (suppressed ones not counted)."),
-    ("kfcheck_io_sweep_throughput_mb_per_second", "An io-sweep's aggregate throughput (MB/s, all probes together) at each concurrency."),
+    ("kfcheck_io_sweep_throughput_bytes_per_second", "An io-sweep's aggregate throughput (bytes per second, all probes together) at each concurrency."),
     ("kfcheck_io_sweep_p95_latency_seconds", "An io-sweep's slowest probe's p95 request latency at each concurrency."),
     ("kfcheck_io_sweep_error_ratio", "An io-sweep's failed or throttled requests over all requests at each concurrency."),
     ("kfcheck_io_sweep_recommended_pods", "The most IO-heavy pods an io-sweep recommends running at once (absent when it found no knee)."),
@@ -182,7 +182,7 @@ pub fn render_prometheus(report: &RunReport, exit: ExitStatus) -> String {
     if !curves.is_empty() {
         type Figure = fn(&crate::model::io_curve::IoStep) -> f64;
         let per_step: [(&'static str, Figure); 3] = [
-            ("kfcheck_io_sweep_throughput_mb_per_second", |s| s.mb_per_s),
+            ("kfcheck_io_sweep_throughput_bytes_per_second", |s| s.mb_per_s * 1e6),
             ("kfcheck_io_sweep_p95_latency_seconds", |s| {
                 s.p95_ms / 1000.0
             }),
