@@ -936,7 +936,7 @@ fn the_artifact_store_is_proven_from_a_pod_of_each_profile_and_a_blocked_way_is_
     write(
         suite.path(),
         "artifact-store.yaml",
-        &format!("id: artifact-store\nkind: artifact-store\ntitle: t\ncategory: storage\nparams:\n  endpoint: {s3}\n  profiles: [{}]\n  pods: true\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  pod_timeout: 60s\n{placement}", profiles.join(", ")),
+        &format!("id: artifact-store\nkind: artifact-store\ntitle: t\ncategory: storage\nparams:\n  endpoint: {s3}\n  profiles: [{}]\n  pods: true\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  pod_timeout: 150s\n{placement}", profiles.join(", ")),
     );
     write(
         suite.path(),
@@ -951,7 +951,7 @@ fn the_artifact_store_is_proven_from_a_pod_of_each_profile_and_a_blocked_way_is_
     write(
         suite.path(),
         "pod-storage.yaml",
-        &format!("id: pod-storage\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: http://{relayed}\n  prefix: {prefix}/pod\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  timeout: 60s\n{placement}"),
+        &format!("id: pod-storage\nkind: storage-roundtrip\ntitle: t\ncategory: storage\nparams:\n  from: pod\n  bucket: minio://mlpipeline\n  endpoint: http://{relayed}\n  prefix: {prefix}/pod\n  image: kfcheck.local/probe:dev\n  size: 64KiB\n  timeout: 150s\n{placement}"),
     );
     write(
         suite.path(),
@@ -1324,26 +1324,26 @@ fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
     };
     let k = Kubectl::new(&dir);
     let ns = Namespace::new(&k, "kfcheck-cron");
+    // The overlay and a copy of deploy/ beside it (kustomize takes a base by relative path).
     let overlay = tempfile::tempdir().unwrap();
-    let base = repo().join("deploy");
+    for f in [
+        "kustomization.yaml",
+        "rbac.yaml",
+        "cronjob.yaml",
+        "suite/README.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo().join("deploy").join(f)).unwrap();
+        write(overlay.path(), &format!("base/{f}"), &text);
+    }
     write(
         overlay.path(),
         "kustomization.yaml",
         &format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [{}]\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n",
-            ns.name,
-            base.display()
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [base]\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n",
+            ns.name
         ),
     );
-    // kustomize refuses a base outside the overlay's folder unless told it may load it.
-    let built = k.run(
-        &[
-            "kustomize",
-            "--load-restrictor=LoadRestrictionsNone",
-            overlay.path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let built = k.run(&["kustomize", overlay.path().to_str().unwrap()], None);
     let objects: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&built)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
@@ -1475,7 +1475,8 @@ fn a_failed_run_leaves_a_redacted_support_bundle() {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crasher}}\nspec:\n  selector: {{matchLabels: {{app: crasher}}}}\n  template:\n    metadata: {{labels: {{app: crasher}}}}\n    spec:\n{NODE_PLACEMENT_SPEC}      containers:\n      - name: main\n        image: kfcheck.local/busybox:1.35\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo connecting with password=hunter2-in-log; echo boom; exit 1']\n        env: [{{name: DB_PASSWORD, value: hunter2-in-env}}, {{name: MODE, value: train}}]\n"
         )),
     );
-    // Wait until the container has run at least once (its log exists).
+    // Wait until the container has run (its log exists) and the Deployment says it is not
+    // available (a container that ran briefly counts as available for a few seconds).
     let started = Instant::now();
     loop {
         let o = k.try_run(&["-n", &ns.name, "logs", "deploy/crasher"], None);
@@ -1489,6 +1490,13 @@ fn a_failed_run_leaves_a_redacted_support_bundle() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+    k.wait_for(
+        &ns.name,
+        "deployment/crasher",
+        "{.status.conditions[?(@.type==\"Available\")].status}",
+        "False",
+        Duration::from_secs(120),
+    );
     let suite = tempfile::tempdir().unwrap();
     write(
         suite.path(),
