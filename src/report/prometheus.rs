@@ -182,7 +182,9 @@ pub fn render_prometheus(report: &RunReport, exit: ExitStatus) -> String {
     if !curves.is_empty() {
         type Figure = fn(&crate::model::io_curve::IoStep) -> f64;
         let per_step: [(&'static str, Figure); 3] = [
-            ("kfcheck_io_sweep_throughput_bytes_per_second", |s| s.mb_per_s * 1e6),
+            ("kfcheck_io_sweep_throughput_bytes_per_second", |s| {
+                s.mb_per_s * 1e6
+            }),
             ("kfcheck_io_sweep_p95_latency_seconds", |s| {
                 s.p95_ms / 1000.0
             }),
