@@ -138,60 +138,33 @@ async fn take(needs: &Needs, namespaces: &[String]) -> Result<Snapshot, NeedErro
     }
     for ns in s.namespaces.clone() {
         let lp = ListParams::default();
-        match bounded(
-            format!("list deployments in {ns}"),
-            Api::<Deployment>::namespaced(client.clone(), &ns).list(&lp),
+        workloads::<Deployment>(
+            &client,
+            &ns,
+            "Deployment",
+            "deployments",
+            |d| d.spec.as_ref().and_then(|x| x.template.spec.as_ref()),
+            &mut s,
         )
-        .await
-        {
-            Ok(list) => {
-                for d in list.items {
-                    deprecated_uses("Deployment", &d.metadata, &mut s.deprecated_apis);
-                    s.workloads.push(workload(
-                        "Deployment",
-                        &d.metadata,
-                        images(d.spec.as_ref().and_then(|x| x.template.spec.as_ref())),
-                    ));
-                }
-            }
-            Err(e) => s.unreadable.push(e),
-        }
-        match bounded(
-            format!("list statefulsets in {ns}"),
-            Api::<StatefulSet>::namespaced(client.clone(), &ns).list(&lp),
+        .await;
+        workloads::<StatefulSet>(
+            &client,
+            &ns,
+            "StatefulSet",
+            "statefulsets",
+            |d| d.spec.as_ref().and_then(|x| x.template.spec.as_ref()),
+            &mut s,
         )
-        .await
-        {
-            Ok(list) => {
-                for d in list.items {
-                    deprecated_uses("StatefulSet", &d.metadata, &mut s.deprecated_apis);
-                    s.workloads.push(workload(
-                        "StatefulSet",
-                        &d.metadata,
-                        images(d.spec.as_ref().and_then(|x| x.template.spec.as_ref())),
-                    ));
-                }
-            }
-            Err(e) => s.unreadable.push(e),
-        }
-        match bounded(
-            format!("list daemonsets in {ns}"),
-            Api::<DaemonSet>::namespaced(client.clone(), &ns).list(&lp),
+        .await;
+        workloads::<DaemonSet>(
+            &client,
+            &ns,
+            "DaemonSet",
+            "daemonsets",
+            |d| d.spec.as_ref().and_then(|x| x.template.spec.as_ref()),
+            &mut s,
         )
-        .await
-        {
-            Ok(list) => {
-                for d in list.items {
-                    deprecated_uses("DaemonSet", &d.metadata, &mut s.deprecated_apis);
-                    s.workloads.push(workload(
-                        "DaemonSet",
-                        &d.metadata,
-                        images(d.spec.as_ref().and_then(|x| x.template.spec.as_ref())),
-                    ));
-                }
-            }
-            Err(e) => s.unreadable.push(e),
-        }
+        .await;
         // Other objects an install writes, read for the API they were written with only.
         for (group, version, kind, plural) in [
             ("", "v1", "Service", "services"),
@@ -331,6 +304,38 @@ async fn take(needs: &Needs, namespaces: &[String]) -> Result<Snapshot, NeedErro
         }
     }
     Ok(s)
+}
+
+/// The workloads of one kind in `ns` into the snapshot (with the API each was written with).
+async fn workloads<K>(
+    client: &kube::Client,
+    ns: &str,
+    kind: &str,
+    plural: &str,
+    pod_spec: fn(&K) -> Option<&PodSpec>,
+    s: &mut Snapshot,
+) where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    match bounded(
+        format!("list {plural} in {ns}"),
+        api.list(&ListParams::default()),
+    )
+    .await
+    {
+        Ok(list) => {
+            for o in list.items {
+                deprecated_uses(kind, o.meta(), &mut s.deprecated_apis);
+                s.workloads
+                    .push(workload(kind, o.meta(), images(pod_spec(&o))));
+            }
+        }
+        Err(e) => s.unreadable.push(e),
+    }
 }
 
 fn workload(kind: &str, meta: &ObjectMeta, images: Vec<String>) -> Workload {
