@@ -160,6 +160,45 @@ pub struct LoadReading {
     pub notes: Vec<String>,
     /// Why the load could not decide (it could not run, or a figure could not be judged).
     pub undecided: Option<String>,
+    /// What each device achieved, for the report's `figures.gpu_load.devices` (what `diff`
+    /// compares): `[{ordinal, name, compute_tflops, memory_gbps, host_to_device_gbps,
+    /// device_to_host_gbps}]`, each figure only where the line had it, a device only with one;
+    /// `None` when no device was measured, with or without findings.
+    pub figures: Option<Value>,
+}
+
+/// The figures of one device of the load, `None` when it has none.
+fn device_figures(d: &Value) -> Option<Value> {
+    let mut f = serde_json::Map::new();
+    for (key, at) in [
+        ("compute_tflops", "/compute_tflops/achieved"),
+        ("memory_gbps", "/memory_gbps/achieved"),
+        ("host_to_device_gbps", "/host_link_gbps/host_to_device"),
+        ("device_to_host_gbps", "/host_link_gbps/device_to_host"),
+    ] {
+        if let Some(x) = d.pointer(at).and_then(Value::as_f64).filter(|x| *x >= 0.0) {
+            f.insert(key.into(), x.into());
+        }
+    }
+    if f.is_empty() {
+        return None;
+    }
+    if let Some(o) = d.get("ordinal").filter(|o| o.is_u64()) {
+        f.insert("ordinal".into(), o.clone());
+    }
+    if let Some(n) = d.get("name").filter(|n| n.is_string()) {
+        f.insert("name".into(), n.clone());
+    }
+    Some(Value::Object(f))
+}
+
+/// Puts a load's device figures (`LoadReading::figures`) into a check's figures as
+/// `{"gpu_load": {"devices": [...]}}`, beside what the check already keeps there.
+pub fn put_load_figures(figures: &mut Option<Value>, devices: &Value) {
+    let all = figures.get_or_insert_with(|| Value::Object(Default::default()));
+    if let Some(all) = all.as_object_mut() {
+        all.insert("gpu_load".into(), serde_json::json!({ "devices": devices }));
+    }
 }
 
 fn num(v: &Value, places: usize) -> String {
@@ -255,6 +294,15 @@ pub fn read_load(line: &Value) -> LoadReading {
             r.notes.push(line);
         }
     }
+    let figures: Vec<Value> = load["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(device_figures)
+        .collect();
+    if !figures.is_empty() {
+        r.figures = Some(Value::Array(figures));
+    }
     if load["devices"].as_array().is_none_or(|d| d.is_empty()) && undecided.is_empty() {
         undecided.push("the load reported no device".into());
     }
@@ -325,5 +373,59 @@ mod tests {
         assert!(r.undecided.unwrap().contains("GPU 1: cuMemAlloc_v2"));
         let r = read_load(&json!({"load": {"devices": []}}));
         assert_eq!(r.undecided.as_deref(), Some("the load reported no device"));
+    }
+
+    /// Whether schema/report.schema.json allows `figures` as a check's figures.
+    fn schema_allows(figures: &serde_json::Value) -> bool {
+        let report: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+        let schema = serde_json::json!({"$schema": report["$schema"], "$defs": report["$defs"],
+            "$ref": "#/$defs/check/properties/figures"});
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .is_valid(figures)
+    }
+
+    #[test]
+    fn the_figures_of_each_device_are_kept_and_missing_ones_left_out() {
+        let partial = json!({"ordinal": 1, "name": "NVIDIA H200", "findings": [],
+            "compute_tflops": {"achieved": 58.0, "expected": 66.9, "ratio": 0.87},
+            "memory_gbps": {"expected": 4917.0}, "host_link_gbps": {"host_to_device": 49.0}});
+        let r = read_load(&json!({"load": {"devices": [device(json!([])), partial]}}));
+        assert_eq!(
+            r.figures,
+            Some(json!([
+                {"ordinal": 0, "name": "NVIDIA H200", "compute_tflops": 62.14, "memory_gbps": 4310.0,
+                    "host_to_device_gbps": 50.2, "device_to_host_gbps": 52.1},
+                {"ordinal": 1, "name": "NVIDIA H200", "compute_tflops": 58.0, "host_to_device_gbps": 49.0}
+            ]))
+        );
+        let mut figures = None;
+        put_load_figures(&mut figures, r.figures.as_ref().unwrap());
+        assert!(schema_allows(&figures.unwrap()));
+        // A finding does not drop the figures; no load, or no measured device, keeps none.
+        let slow = device(json!([{"rule": "gpu-throttled", "message": "hw_slowdown"}]));
+        let r = read_load(&json!({"load": {"devices": [slow]}}));
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.figures.unwrap()[0]["compute_tflops"], 62.14);
+        for line in [
+            json!({"load": null}),
+            json!({"load": {"skipped": {"layer": "driver-library", "reason": "no libcuda"}}}),
+            json!({"load": {"devices": []}}),
+            json!({"load": {"devices": [{"ordinal": 0, "name": "x", "compute_tflops": {"expected": 66.9}}]}}),
+        ] {
+            assert_eq!(read_load(&line).figures, None, "{line}");
+        }
+        let mut figures = Some(json!({"io_sweep": {"from": "host"}}));
+        put_load_figures(
+            &mut figures,
+            &json!([{"ordinal": 0, "compute_tflops": 1.0}]),
+        );
+        assert_eq!(
+            figures,
+            Some(
+                json!({"io_sweep": {"from": "host"}, "gpu_load": {"devices": [{"ordinal": 0, "compute_tflops": 1.0}]}})
+            )
+        );
     }
 }

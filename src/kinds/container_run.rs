@@ -12,7 +12,9 @@ use crate::clients::container::Spec;
 use crate::clients::redact;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, gpu_runtime, run_labelled, PROBE_IMAGE};
-use crate::doors::gpu_line::{gpu_exposure_evidence, read_load, GPU_LOAD_RULE_LIST};
+use crate::doors::gpu_line::{
+    gpu_exposure_evidence, put_load_figures, read_load, GPU_LOAD_RULE_LIST,
+};
 use crate::doors::Mode;
 use crate::model::owned::Created;
 use crate::model::FindingRule;
@@ -262,6 +264,10 @@ pub(crate) fn evaluate(f: &Facts, severity: Severity) -> Result<Outcome, CheckEr
             names.join(", ")
         ));
         let load = read_load(p);
+        // Kept with or without findings: `diff` compares them between runs.
+        if let Some(devices) = &load.figures {
+            put_load_figures(&mut out.figures, devices);
+        }
         for (rule, message, figures) in load.findings {
             let meta = GPU_LOAD_RULE_LIST.iter().find(|r| r.id == rule);
             out.findings.push(Finding::new(
@@ -444,6 +450,7 @@ mod tests {
         .unwrap();
         assert!(o.findings.is_empty(), "{:?}", o.findings);
         assert!(o.notes[0].contains("2 GPU(s)"));
+        assert_eq!(o.figures, None, "no load, no figures");
         let none = serde_json::json!({"probe": "gpu", "count": 0, "reason": "no NVIDIA driver"});
         let o = evaluate(
             &facts(Mode::Gpu, Some(1), false, Some(none)),
@@ -476,6 +483,11 @@ mod tests {
             "{:?}",
             o.notes
         );
+        let device = |o: &Outcome| o.figures.as_ref().unwrap()["gpu_load"]["devices"][0].clone();
+        assert_eq!(
+            device(&o),
+            serde_json::json!({"ordinal": 0, "name": "NVIDIA H200", "compute_tflops": 30.0, "memory_gbps": 4400.0})
+        );
         let slow = dev(
             serde_json::json!([{"rule": "gpu-load-below-expected", "message": "compute reached 0.45 of expected (below 0.8): 30.0 of 66.9"}]),
         );
@@ -491,6 +503,11 @@ mod tests {
             o.findings
         );
         assert_eq!(o.findings[0].rule, "gpu-load-below-expected");
+        assert_eq!(
+            device(&o)["compute_tflops"],
+            30.0,
+            "a load with findings keeps its figures"
+        );
         let skipped = serde_json::json!({"probe": "gpu", "count": 1, "devices": [{"name": "x"}],
             "load": {"skipped": {"layer": "driver-library", "reason": "no libcuda (NVIDIA_DRIVER_CAPABILITIES lacks compute?)"}}});
         match evaluate(

@@ -408,7 +408,7 @@ fn judge_gpu_probe(
     subject: Subject,
     severity: crate::model::Severity,
 ) -> Option<String> {
-    use crate::doors::gpu_line::{read_load, GPU_LOAD_RULE_LIST};
+    use crate::doors::gpu_line::{put_load_figures, read_load, GPU_LOAD_RULE_LIST};
     let Some(line) = &result.gpu_probe else {
         out.notes.push(match (probe_image, result.gpu_seen) {
             (false, _) => "visibility only: the GPU step ran nvidia-smi; give --probe-image (kfcheck's image as the cluster pulls it) to load the GPU and report what it achieved".into(),
@@ -418,6 +418,10 @@ fn judge_gpu_probe(
         return None;
     };
     let load = read_load(line);
+    // Kept with or without findings: `diff` compares them between runs.
+    if let Some(devices) = &load.figures {
+        put_load_figures(&mut out.figures, devices);
+    }
     for (rule, message, figures) in load.findings {
         let meta = GPU_LOAD_RULE_LIST.iter().find(|r| r.id == rule);
         out.findings.push(crate::model::Finding::new(
@@ -571,6 +575,7 @@ mod tests {
         };
         judge_gpu_probe(&mut out, &rest, true, subject(), sev);
         assert!(out.notes[0].contains("the rest door did not get its line"));
+        assert_eq!(out.figures, None, "no line, no figures");
 
         let slow = serde_json::json!({"probe": "gpu", "count": 1, "load": {"devices": [{"ordinal": 0, "name": "NVIDIA L4",
             "findings": [{"rule": "gpu-load-below-expected", "message": "compute reached 0.41 of expected (below 0.8): 12.0 of 29.4"}],
@@ -582,6 +587,11 @@ mod tests {
         };
         assert_eq!(judge_gpu_probe(&mut out, &r, true, subject(), sev), None);
         assert_eq!(out.findings[0].rule, "gpu-load-below-expected");
+        assert_eq!(
+            out.figures.as_ref().unwrap()["gpu_load"]["devices"][0],
+            serde_json::json!({"ordinal": 0, "name": "NVIDIA L4", "compute_tflops": 12.0}),
+            "the figures the line had, and only those"
+        );
         let skipped = serde_json::json!({"probe": "gpu", "count": 1, "load": {"skipped": {"layer": "container-runtime", "reason": "no libcuda"}}});
         let mut out = Outcome::default();
         let r = RunResult {

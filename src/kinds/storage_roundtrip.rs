@@ -14,7 +14,7 @@ mod pod;
 use super::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::context::Need;
-use crate::doors::storage_probe::{POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST};
+use crate::doors::storage_probe::{evaluate, Facts, POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST};
 use crate::doors::store_run::{object_prefix, roundtrip, RoundTrip, StoreTarget};
 use crate::model::owned::Created;
 use crate::model::{concat_rules, Evidence, Finding, FindingRule, Severity, Subject};
@@ -146,6 +146,62 @@ impl HostParams {
     }
 }
 
+/// Puts a passed round trip's figures into `out.figures` as `{"roundtrip": {"<place>": {"bytes",
+/// "total_ms", "<op>_ms"...}}}` (each timed step of the line, `upload-result` as
+/// `upload_result_ms`), beside what is already there; `diff` compares `total_ms` between runs. A
+/// line that did not pass, or that has no figure, adds nothing.
+fn put_roundtrip_figures(out: &mut Outcome, place: &str, line: &Value) {
+    if line["status"] != "passed" {
+        return;
+    }
+    // The line may come from any image: only names and times the report's schema allows.
+    let time = |v: &Value| v.as_f64().filter(|ms| *ms >= 0.0);
+    let named = |op: &&str| {
+        op.starts_with(|c: char| c.is_ascii_lowercase())
+            && op
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '_')
+    };
+    let mut f = serde_json::Map::new();
+    if let Some(b) = line["bytes"].as_u64() {
+        f.insert("bytes".into(), b.into());
+    }
+    if let Some(ms) = time(&line["total_ms"]) {
+        f.insert("total_ms".into(), ms.into());
+    }
+    for step in line["steps"].as_array().into_iter().flatten() {
+        if let (Some(op), Some(ms)) = (step["op"].as_str().filter(named), time(&step["ms"])) {
+            // A step named `total` does not replace the line's own total.
+            f.entry(format!("{}_ms", op.replace('-', "_")))
+                .or_insert(ms.into());
+        }
+    }
+    if f.is_empty() {
+        return;
+    }
+    let all = out
+        .figures
+        .get_or_insert_with(|| Value::Object(Default::default()));
+    if let Some(all) = all.as_object_mut() {
+        let places = all
+            .entry("roundtrip")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(places) = places.as_object_mut() {
+            places.insert(place.into(), Value::Object(f));
+        }
+    }
+}
+
+/// The storage probe's line from a container or a pod, judged (`storage_probe::evaluate`), with
+/// the round trip's figures kept when it passed.
+fn evaluate_place(place: &str, facts: &Facts, severity: Severity) -> Result<Outcome, CheckError> {
+    let mut out = evaluate(facts, severity)?;
+    if let Some(line) = &facts.probe {
+        put_roundtrip_figures(&mut out, place, line);
+    }
+    Ok(out)
+}
+
 /// The round trip's line from the host, judged: a refusal or missing credentials are findings,
 /// a store that could not be asked leaves the check undecided.
 pub(crate) fn evaluate_host(
@@ -181,6 +237,7 @@ pub(crate) fn evaluate_host(
                 s("/credentials/source"),
                 timing
             ));
+            put_roundtrip_figures(&mut out, "host", line);
         }
         "failed" => {
             let (id, rule) = match s("/error/class").as_str() {
@@ -326,6 +383,10 @@ mod tests {
         let ok = json!({"status": "passed", "bytes": 10, "credentials": {"identity": "key KF1", "source": "the key pair in /k"}, "steps": [{"op": "list", "ms": 1.5}]});
         let o = evaluate_host(&ok, "s3://b", Severity::Error).unwrap();
         assert!(o.findings.is_empty());
+        assert_eq!(
+            o.figures,
+            Some(json!({"roundtrip": {"host": {"bytes": 10, "list_ms": 1.5}}}))
+        );
         assert!(
             o.notes[0].contains("from the host as key KF1") && o.notes[0].contains("list 1.5ms"),
             "{:?}",
@@ -341,9 +402,87 @@ mod tests {
             let line = json!({"status": "failed", "error": {"class": class, "message": "m"}});
             let o = evaluate_host(&line, "s3://b", Severity::Error).unwrap();
             assert_eq!(o.findings[0].rule, rule, "{class}");
+            assert_eq!(o.figures, None, "a refused round trip measured nothing");
         }
         let line =
             json!({"status": "errored", "error": {"class": "unreachable", "message": "refused"}});
         assert!(evaluate_host(&line, "s3://b", Severity::Error).is_err());
+    }
+
+    /// A passed line as `doors::store_run::roundtrip` writes it (an uploaded result included).
+    fn passed_line() -> Value {
+        json!({"probe": "storage", "status": "passed", "bytes": 1048576, "total_ms": 41.7,
+        "credentials": {"identity": "service account a@b"},
+        "steps": [
+            {"op": "list", "ok": true, "ms": 3.2},
+            {"op": "write", "ok": true, "ms": 18.4, "mb_per_s": 57.0},
+            {"op": "read", "ok": true, "ms": 12.1, "mb_per_s": 86.66},
+            {"op": "delete", "ok": true, "ms": 4.0},
+            {"op": "compare", "ok": true},
+            {"op": "upload-result", "ok": true, "ms": 5.5}
+        ]})
+    }
+
+    fn facts(probe: Value) -> Facts {
+        Facts {
+            bucket: "s3://b".into(),
+            how: "key pair".into(),
+            exit_code: Some(0),
+            timed_out: false,
+            log_tail: String::new(),
+            probe: Some(probe),
+            result_seen: None,
+        }
+    }
+
+    /// Whether schema/report.schema.json allows `figures` as a check's figures.
+    fn schema_allows(figures: &serde_json::Value) -> bool {
+        let report: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+        let schema = serde_json::json!({"$schema": report["$schema"], "$defs": report["$defs"],
+            "$ref": "#/$defs/check/properties/figures"});
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .is_valid(figures)
+    }
+
+    #[test]
+    fn a_passed_round_trip_keeps_its_figures_for_each_place() {
+        let timed = json!({"bytes": 1048576, "total_ms": 41.7, "list_ms": 3.2, "write_ms": 18.4,
+            "read_ms": 12.1, "delete_ms": 4.0, "upload_result_ms": 5.5});
+        for place in ["container", "pod"] {
+            let o = evaluate_place(place, &facts(passed_line()), Severity::Error).unwrap();
+            assert!(o.findings.is_empty(), "{:?}", o.findings);
+            assert_eq!(
+                o.figures,
+                Some(json!({"roundtrip": {place: timed.clone()}}))
+            );
+            assert!(schema_allows(o.figures.as_ref().unwrap()));
+        }
+        let o = evaluate_host(&passed_line(), "s3://b", Severity::Error).unwrap();
+        assert_eq!(o.figures.unwrap()["roundtrip"]["host"], timed);
+        // Failed: no figures. Beside other figures: merged, not replaced.
+        let refused = json!({"probe": "storage", "status": "failed", "total_ms": 9.0,
+            "error": {"class": "denied", "message": "m"}});
+        let o = evaluate_place("pod", &facts(refused), Severity::Error).unwrap();
+        assert_eq!(o.findings[0].rule, "storage-denied-in-container");
+        assert_eq!(o.figures, None);
+        let mut out = Outcome {
+            figures: Some(
+                json!({"gpu_load": {"devices": []}, "roundtrip": {"host": {"total_ms": 1.0}}}),
+            ),
+            ..Outcome::default()
+        };
+        put_roundtrip_figures(
+            &mut out,
+            "pod",
+            &json!({"status": "passed", "total_ms": 2.0,
+                "steps": [{"op": "Odd Op", "ms": 1.0}, {"op": "list", "ms": -1.0}]}),
+        );
+        assert_eq!(
+            out.figures,
+            Some(json!({"gpu_load": {"devices": []},
+                "roundtrip": {"host": {"total_ms": 1.0}, "pod": {"total_ms": 2.0}}}))
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Two runs compared (`kfcheck diff OLD NEW`, `--baseline`): checks that got worse, checks that
-//! were fixed, findings that are new or gone, and durations that moved beyond a tolerance. Works
-//! on the versioned JSON report (any schema_version 1 document, from any kfcheck version that
-//! wrote one), so a report kept by a scheduled run a year ago still compares.
+//! were fixed, findings that are new or gone, and durations and measured figures (io-sweep
+//! throughput, GPU TFLOP/s and memory GB/s, storage round-trip time) that moved beyond a
+//! tolerance, each said to be better or worse where one way is. Works on the versioned JSON
+//! report (any schema_version 1 document, from any kfcheck version that wrote one), so a report
+//! kept by a scheduled run a year ago still compares.
 //!
 //! What counts as a **regression** (what a pre-upgrade gate fails on): a check that passed and
 //! now warns, fails or can no longer be decided (errored, timed out, skipped); a check that warned
@@ -130,6 +132,9 @@ pub struct Figure {
     pub what: &'static str,
     pub before: f64,
     pub after: f64,
+    /// Whether the move is for the worse (`None` where neither way is better). Listed, never
+    /// counted as a regression.
+    pub worse: Option<bool>,
 }
 
 /// The comparison of two runs.
@@ -138,7 +143,7 @@ pub struct Diff {
     pub statuses: Vec<StatusChange>,
     pub new_findings: Vec<FindingChange>,
     pub resolved_findings: Vec<FindingChange>,
-    /// Durations that moved beyond the tolerance (both at least a second).
+    /// Durations (both at least a second) and measured figures that moved beyond the tolerance.
     pub figures: Vec<Figure>,
     /// Status regressions plus new findings in checks that do not pass.
     pub regressions: usize,
@@ -162,8 +167,8 @@ fn key(f: &DocFinding) -> (String, String, String) {
     )
 }
 
-/// Compares `old` with `new`; `tolerance` is the relative change in a duration worth showing
-/// (0.5 = 50%).
+/// Compares `old` with `new`; `tolerance` is the relative change in a duration or a measured
+/// figure worth showing (0.5 = 50%).
 pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
     let mut statuses = Vec::new();
     let mut new_findings = Vec::new();
@@ -233,11 +238,12 @@ pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
                 what: "duration (s)",
                 before: b,
                 after: a,
+                worse: None,
             });
         }
-        for (what, read, exact) in MEASURED {
-            if let (Some(b), Some(a)) = (read(o), read(n)) {
-                let moved = if exact {
+        for m in MEASURED {
+            if let (Some(b), Some(a)) = ((m.read)(o), (m.read)(n)) {
+                let moved = if m.exact {
                     a != b
                 } else {
                     b > 0.0 && ((a / b) - 1.0).abs() > tolerance
@@ -245,9 +251,13 @@ pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
                 if moved {
                     figures.push(Figure {
                         check: id.to_string(),
-                        what,
+                        what: m.what,
                         before: b,
                         after: a,
+                        worse: m.better.map(|better| match better {
+                            Better::Higher => a < b,
+                            Better::Lower => a > b,
+                        }),
                     });
                 }
             }
@@ -262,13 +272,28 @@ pub fn diff(old: &ReportDoc, new: &ReportDoc, tolerance: f64) -> Diff {
     }
 }
 
-/// The figures a check measured that `diff` compares: (what, reader, listed on any change
-/// rather than beyond the tolerance).
-type Reader = fn(&DocCheck) -> Option<f64>;
-const MEASURED: [(&str, Reader, bool); 2] = [
-    (
-        "io-sweep best throughput (MB/s)",
-        |c| {
+/// Which way a figure gets better.
+#[derive(Debug, Clone, Copy)]
+enum Better {
+    Higher,
+    Lower,
+}
+
+/// One figure a check measured that `diff` compares.
+struct Measured {
+    what: &'static str,
+    read: fn(&DocCheck) -> Option<f64>,
+    /// Listed on any change rather than beyond the tolerance.
+    exact: bool,
+    /// Which way is better, where one is (shown beside the move; never counted).
+    better: Option<Better>,
+}
+
+/// The figures a check measured that `diff` compares, in the order they are listed.
+const MEASURED: [Measured; 7] = [
+    Measured {
+        what: "io-sweep best throughput (MB/s)",
+        read: |c| {
             curve(c)?
                 .steps
                 .iter()
@@ -276,14 +301,67 @@ const MEASURED: [(&str, Reader, bool); 2] = [
                 .map(|s| s.mb_per_s)
                 .reduce(f64::max)
         },
-        false,
-    ),
-    (
-        "io-sweep recommended IO-heavy pods",
-        |c| curve(c)?.recommended_limit.map(f64::from),
-        true,
-    ),
+        exact: false,
+        better: Some(Better::Higher),
+    },
+    Measured {
+        what: "io-sweep recommended IO-heavy pods",
+        read: |c| curve(c)?.recommended_limit.map(f64::from),
+        exact: true,
+        better: None,
+    },
+    Measured {
+        what: "GPU compute, slowest device (TFLOP/s)",
+        read: |c| slowest_gpu(c, "compute_tflops"),
+        exact: false,
+        better: Some(Better::Higher),
+    },
+    Measured {
+        what: "GPU memory, slowest device (GB/s)",
+        read: |c| slowest_gpu(c, "memory_gbps"),
+        exact: false,
+        better: Some(Better::Higher),
+    },
+    Measured {
+        what: "storage round trip from the host (ms)",
+        read: |c| roundtrip_ms(c, "host"),
+        exact: false,
+        better: Some(Better::Lower),
+    },
+    Measured {
+        what: "storage round trip from a container (ms)",
+        read: |c| roundtrip_ms(c, "container"),
+        exact: false,
+        better: Some(Better::Lower),
+    },
+    Measured {
+        what: "storage round trip from a pod (ms)",
+        read: |c| roundtrip_ms(c, "pod"),
+        exact: false,
+        better: Some(Better::Lower),
+    },
 ];
+
+/// The lowest of a figure over the devices a GPU load measured (`figures.gpu_load.devices[]`).
+fn slowest_gpu(c: &DocCheck, figure: &str) -> Option<f64> {
+    c.figures
+        .as_ref()?
+        .pointer("/gpu_load/devices")?
+        .as_array()?
+        .iter()
+        .filter_map(|d| d.get(figure)?.as_f64())
+        .reduce(f64::min)
+}
+
+/// A round trip's total time from one place (`figures.roundtrip.<place>.total_ms`).
+fn roundtrip_ms(c: &DocCheck, place: &str) -> Option<f64> {
+    c.figures
+        .as_ref()?
+        .get("roundtrip")?
+        .get(place)?
+        .get("total_ms")?
+        .as_f64()
+}
 
 fn curve(c: &DocCheck) -> Option<crate::model::io_curve::IoCurve> {
     serde_json::from_value(c.figures.as_ref()?.get("io_sweep")?.clone()).ok()
@@ -341,8 +419,13 @@ pub fn render_text(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
     if !d.figures.is_empty() {
         out.push_str(&format!("\nFigures that moved ({})\n", d.figures.len()));
         for f in &d.figures {
+            let way = match f.worse {
+                Some(true) => ", worse",
+                Some(false) => ", better",
+                None => "",
+            };
             out.push_str(&format!(
-                "  {}  {}: {:.1} -> {:.1} ({:+.0}%)\n",
+                "  {}  {}: {:.1} -> {:.1} ({:+.0}%{way})\n",
                 f.check,
                 f.what,
                 f.before,
@@ -372,7 +455,7 @@ pub fn render_json(old: &ReportDoc, new: &ReportDoc, d: &Diff) -> String {
         "new_findings": d.new_findings.iter().map(finding).collect::<Vec<_>>(),
         "resolved_findings": d.resolved_findings.iter().map(finding).collect::<Vec<_>>(),
         "figures": d.figures.iter().map(|f| serde_json::json!({
-            "check": f.check, "what": f.what, "before": f.before, "after": f.after,
+            "check": f.check, "what": f.what, "before": f.before, "after": f.after, "worse": f.worse,
         })).collect::<Vec<_>>(),
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -515,5 +598,111 @@ mod tests {
         assert!(diff(&old, &run(80.0, 4, "https://a/"), 0.5)
             .figures
             .is_empty());
+    }
+
+    /// Whether schema/report.schema.json allows `figures` as a check's figures.
+    fn schema_allows(figures: &serde_json::Value) -> bool {
+        let report: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+        let schema = serde_json::json!({"$schema": report["$schema"], "$defs": report["$defs"],
+            "$ref": "#/$defs/check/properties/figures"});
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .is_valid(figures)
+    }
+
+    /// A report of three checks that measured GPU load and storage round trips.
+    fn measured(tflops: [f64; 2], gbps: f64, host_ms: f64, pod_ms: f64) -> ReportDoc {
+        let dev = |ordinal: u32, tflops: f64| {
+            serde_json::json!({"ordinal": ordinal, "name": "NVIDIA H200", "compute_tflops": tflops,
+                "memory_gbps": gbps, "host_to_device_gbps": 50.2, "device_to_host_gbps": 52.1})
+        };
+        let rt = |ms: f64| serde_json::json!({"bytes": 1048576, "total_ms": ms, "list_ms": 1.5, "write_ms": ms / 2.0});
+        serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "run_id": "r", "started_at": "t", "verdict": "ready",
+            "checks": [
+                {"id": "container-gpu", "status": "passed", "figures": {"gpu_load": {"devices": [dev(0, tflops[0]), dev(1, tflops[1])]}}},
+                {"id": "storage-host", "status": "passed", "figures": {"roundtrip": {"host": rt(host_ms)}}},
+                {"id": "pod-storage", "status": "passed", "figures": {"roundtrip": {"pod": rt(pod_ms)}}},
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gpu_and_round_trip_figures_that_moved_are_listed_with_their_direction() {
+        let old = measured([60.0, 62.0], 4300.0, 100.0, 200.0);
+        // The slowest GPU lost 30% of its compute, memory 30% of its bandwidth; the host's
+        // round trip took twice as long, the pod's half as long.
+        let new = measured([42.0, 61.0], 3010.0, 200.0, 100.0);
+        for c in &old.checks {
+            assert!(schema_allows(c.figures.as_ref().unwrap()), "{}", c.id);
+        }
+        let d = diff(&old, &new, 0.2);
+        let moved: Vec<(&str, &str, f64, f64, Option<bool>)> = d
+            .figures
+            .iter()
+            .map(|f| (f.check.as_str(), f.what, f.before, f.after, f.worse))
+            .collect();
+        assert_eq!(
+            moved,
+            [
+                (
+                    "container-gpu",
+                    "GPU compute, slowest device (TFLOP/s)",
+                    60.0,
+                    42.0,
+                    Some(true)
+                ),
+                (
+                    "container-gpu",
+                    "GPU memory, slowest device (GB/s)",
+                    4300.0,
+                    3010.0,
+                    Some(true)
+                ),
+                (
+                    "pod-storage",
+                    "storage round trip from a pod (ms)",
+                    200.0,
+                    100.0,
+                    Some(false)
+                ),
+                (
+                    "storage-host",
+                    "storage round trip from the host (ms)",
+                    100.0,
+                    200.0,
+                    Some(true)
+                ),
+            ]
+        );
+        assert_eq!(
+            d.regressions, 0,
+            "diff lists figures, it does not count them"
+        );
+        let text = render_text(&old, &new, &d);
+        assert!(
+            text.contains(
+                "container-gpu  GPU compute, slowest device (TFLOP/s): 60.0 -> 42.0 (-30%, worse)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "pod-storage  storage round trip from a pod (ms): 200.0 -> 100.0 (-50%, better)"
+            ),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render_json(&old, &new, &d)).unwrap();
+        assert_eq!(json["figures"][0]["worse"], true);
+        // Within the tolerance nothing is listed; a check without the figures compares nothing.
+        let near = measured([57.0, 62.0], 4200.0, 110.0, 190.0);
+        assert!(diff(&old, &near, 0.2).figures.is_empty());
+        let mut bare = near.clone();
+        for c in &mut bare.checks {
+            c.figures = None;
+        }
+        assert!(diff(&old, &bare, 0.0).figures.is_empty());
     }
 }

@@ -9,7 +9,7 @@ use crate::clients::redact;
 use crate::context::gcs::GcsChoice;
 use crate::context::Need;
 use crate::doors::docker::{check_network, duration, run_labelled};
-use crate::doors::storage_probe::{self, evaluate, Facts, STORAGE_RULE_LIST};
+use crate::doors::storage_probe::{self, Facts, STORAGE_RULE_LIST};
 use crate::doors::store_run::StoreTarget;
 use crate::kinds::{typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::model::owned::Created;
@@ -264,7 +264,7 @@ impl Kind for ContainerStorage {
                 probe,
                 result_seen,
             };
-            evaluate(&facts, cx.spec.severity)
+            super::evaluate_place("container", &facts, cx.spec.severity)
         })
     }
 }

@@ -11,9 +11,7 @@ use crate::context::gcs::GcsChoice;
 use crate::context::owned;
 use crate::context::Need;
 use crate::doors::docker::duration;
-use crate::doors::storage_probe::{
-    self, evaluate, Facts, POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST,
-};
+use crate::doors::storage_probe::{self, Facts, POD_STORAGE_RULE_LIST, STORAGE_RULE_LIST};
 use crate::kinds::context::probe_pod::{
     exit_code, key_volumes, run_probe_pod, ProbePodSpec, GCS_KEY_DIR as KEY_DIR, S3_KEY_DIR,
 };
@@ -351,7 +349,7 @@ impl Kind for PodStorage {
                 probe,
                 result_seen,
             };
-            let mut out = evaluate(&facts, cx.spec.severity)?;
+            let mut out = super::evaluate_place("pod", &facts, cx.spec.severity)?;
             if out.findings.is_empty() {
                 out.notes.push(format!(
                     "read from the log of pod {} (node {})",
