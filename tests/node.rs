@@ -1314,11 +1314,14 @@ fn the_io_sweeps_pods_spread_over_kwok_nodes_and_are_cleaned_up_after_a_kill() {
 }
 
 /// deploy/ as a platform engineer applies it (`kubectl apply -k`), into a namespace of the test's
-/// own and on a one-minute schedule (a kustomize overlay): the real CronJob controller makes a
-/// Job and the Job controller its pod, with the ServiceAccount, the suite ConfigMap and the
-/// history PVC; the API server says what that ServiceAccount may and may not do.
+/// own, on a one-minute schedule, with kfcheck's image as the node has it and on the real node (a
+/// kustomize overlay): the real CronJob controller makes a Job and the Job controller its pod,
+/// with the ServiceAccount, the suite ConfigMap and the history PVC (bound to a directory of the
+/// test's, as a volume provisioner would). kfcheck runs in that pod against the API through the
+/// `kubernetes` Service, as the ServiceAccount, and leaves its report, history and HTML on the
+/// volume; the API server says what that ServiceAccount may and may not do.
 #[test]
-fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
+fn the_cronjob_of_deploy_runs_kfcheck_in_a_pod_with_least_privilege() {
     let Some(dir) = node_sandbox() else {
         return;
     };
@@ -1339,7 +1342,7 @@ fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
         overlay.path(),
         "kustomization.yaml",
         &format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [base]\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [base]\nimages:\n- {{name: kfcheck, newName: kfcheck.local/probe, newTag: dev}}\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n    - {{op: add, path: /spec/jobTemplate/spec/template/spec/nodeSelector, value: {{kfcheck.dev/node: real}}}}\n    - {{op: add, path: /spec/jobTemplate/spec/template/spec/tolerations, value: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]}}\n",
             ns.name
         ),
     );
@@ -1363,6 +1366,34 @@ fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
     // The cluster-wide objects keep their names: only this test applies them on this cluster.
     k.run(&["apply", "-f", "-"], Some(&built));
     let cleanup = scopeguard(&k, built.clone());
+    // The history volume: a directory of the test's, bound to the claim as a provisioner would
+    // (the sandbox has none), of the class the claim got. kfcheck runs as 65532 there.
+    let volume = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        volume.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let class = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pvc",
+            "kfcheck-history",
+            "-o",
+            "jsonpath={.spec.storageClassName}",
+        ],
+        None,
+    );
+    let pv = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: {0}}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  persistentVolumeReclaimPolicy: Retain\n  storageClassName: \"{1}\"\n  claimRef: {{namespace: {0}, name: kfcheck-history}}\n  hostPath: {{path: {2}, type: Directory}}\n",
+        ns.name,
+        class.trim(),
+        volume.path().display()
+    );
+    k.run(&["apply", "-f", "-"], Some(&pv));
+    let _pv = scopeguard(&k, pv);
     let started = Instant::now();
     let job = loop {
         let jobs = k.run(
@@ -1418,12 +1449,24 @@ fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
     // What the ServiceAccount may do: read the cluster, make its probe pods here; not read
     // every Secret, not change Deployments, not delete namespaces.
     let sa = format!("system:serviceaccount:{}:kfcheck", ns.name);
+    // A SubjectAccessReview, not `kubectl auth can-i`: that one needs discovery to split
+    // `profiles.kubeflow.org` and so answers "no" while the CRD is not installed.
     let can = |verb: &str, what: &str, in_ns: Option<&str>| {
-        let mut args = vec!["auth", "can-i", verb, what, "--as", &sa];
-        if let Some(n) = in_ns {
-            args.extend(["-n", n]);
-        }
-        k.try_run(&args, None).status.success()
+        let (resource, group) = what.split_once('.').unwrap_or((what, ""));
+        let review = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": sa,
+                "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", ns.name), "system:authenticated"],
+                "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": in_ns.unwrap_or("")},
+            },
+        });
+        let answer = k.run(
+            &["create", "-f", "-", "-o", "jsonpath={.status.allowed}"],
+            Some(&review.to_string()),
+        );
+        answer.trim() == "true"
     };
     assert!(can("list", "nodes", None));
     assert!(can("list", "profiles.kubeflow.org", None));
@@ -1436,6 +1479,81 @@ fn the_cronjob_of_deploy_makes_a_job_and_a_pod_with_least_privilege() {
     assert!(!can("list", "secrets", Some("default")));
     assert!(!can("patch", "deployments.apps", Some(&ns.name)));
     assert!(!can("delete", "namespaces", None));
+
+    // The Job runs kfcheck to its end on the real node. The sandbox has no Kubeflow, so the run
+    // is not ready and the Job fails (exit 1): what an alert on failed Jobs sees.
+    let started = Instant::now();
+    let state = loop {
+        let s = k.run(
+            &[
+                "-n",
+                &ns.name,
+                "get",
+                "job",
+                &job,
+                "-o",
+                "jsonpath={.status.conditions[?(@.status==\"True\")].type}",
+            ],
+            None,
+        );
+        if s.contains("Failed") || s.contains("Complete") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "job {job} did not finish in 180s: {}",
+            stdout(&k.try_run(&["-n", &ns.name, "describe", "pod", &pod], None))
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let log = k.run(&["-n", &ns.name, "logs", &pod], None);
+    assert!(state.contains("Failed"), "job {job}: {state}\n{log}");
+    let placed = k.run(
+        &[
+            "-n",
+            &ns.name,
+            "get",
+            "pod",
+            &pod,
+            "-o",
+            "jsonpath={.spec.nodeName} {.status.containerStatuses[0].state.terminated.exitCode}",
+        ],
+        None,
+    );
+    assert_eq!(placed, "kfcheck-node 1", "{log}");
+    // What it left on the volume: one run in the history, and the HTML report.
+    let reports: Vec<PathBuf> = std::fs::read_dir(volume.path().join("history"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}\n{log}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
+    let html = std::fs::read_to_string(volume.path().join("index.html")).unwrap();
+    assert!(html.contains("class=\"verdict not-ready\""), "{html}");
+    // It described this cluster, reached through the kubernetes Service with the pod's token.
+    assert_eq!(doc["verdict"], "not-ready", "{doc:#}");
+    assert_eq!(doc["cluster"]["context"], "in-cluster", "{doc:#}");
+    assert_eq!(doc["cluster"]["server"], "https://10.0.0.1/", "{doc:#}");
+    let status = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("kube-api-reachable"), "passed", "{doc:#}");
+    // Kubeflow's absence is what failed, seen with the ServiceAccount's rights: not one check
+    // was refused by RBAC.
+    assert_eq!(status("kubeflow-crds"), "failed", "{doc:#}");
+    let text = doc.to_string().to_lowercase();
+    assert!(
+        !text.contains("forbidden"),
+        "a check was refused with the CronJob's ServiceAccount:\n{doc:#}"
+    );
     drop(cleanup);
 }
 

@@ -9,8 +9,10 @@
 #     in a mount namespace of its own, where the few /proc/sys files it checks show the values it
 #     wants; the host's files stay as they are;
 #   - let pod traffic out: pods sit on a bridge of their own whose host address is set before the
-#     first pod starts, get no default route (only the bridge's /24, on link), and the host does
-#     not forward what arrives on the bridge (its conf/forwarding is 0);
+#     first pod starts, get no default route (only the bridge's /24, on link, and the `kubernetes`
+#     Service's address by the bridge's host address, which the host answers itself: see
+#     node_service_route_make), and the host does not forward what arrives on the bridge (its
+#     conf/forwarding is 0);
 #   - pull images: a registry mirror for every host points at a closed local port, so an image
 #     that is not imported fails at once, on this machine;
 #   - leave anything behind: `node down` kills the containers, the runtime and the kubelet (by pid
@@ -64,7 +66,8 @@ node_prereqs() {
     || pkgs+=(containernetworking-plugins)
   command -v unshare >/dev/null || pkgs+=(util-linux)
   command -v ip >/dev/null || pkgs+=(iproute2)
-  # The traffic counter (node_traffic_make); Docker's engine package brings it on most machines.
+  # The traffic counter and the Service route (node_traffic_make, node_service_route_make);
+  # Docker's engine package brings it on most machines.
   command -v iptables >/dev/null || pkgs+=(iptables)
   if ((${#pkgs[@]})); then
     log "installing Debian's ${pkgs[*]}"
@@ -138,12 +141,39 @@ node_network_make() {
         "type": "host-local",
         "dataDir": "$node_dir/cni-ipam",
         "ranges": [[{"subnet": "$node_subnet", "rangeStart": "${node_ip%.1}.10", "gateway": "$node_ip"}]],
-        "routes": []
+        "routes": [{"dst": "$node_apiserver_vip/32", "gw": "$node_ip"}]
       }
     }
   ]
 }
 EOF
+}
+
+# node_service_route_make: the `kubernetes` Service (the first address of the sandbox's service
+# range, 10.0.0.1:443, the address kubelet gives pods as KUBERNETES_SERVICE_HOST/PORT) reaches the
+# apiserver, which listens on 127.0.0.1 only, so kfcheck in a pod (the CronJob of deploy/, an
+# in-cluster run) talks to the API as in a real cluster, with the apiserver certificate's
+# 10.0.0.1 name. What kube-proxy does for this one Service, and only for packets that arrive on
+# this node's bridge: a DNAT in a nat chain of our own to the apiserver's 127.0.0.1 port (which
+# route_localnet on this bridge only, never a host-wide sysctl, lets through). Nothing is
+# forwarded: the packet ends on this machine.
+node_apiserver_vip=10.0.0.1
+node_service_route_make() {
+  local chain="KFCHECK-SVC-${node_cgroup#kfcheck-node-}"
+  echo 1 > "/proc/sys/net/ipv4/conf/$node_bridge/route_localnet"
+  iptables -w 5 -t nat -N "$chain" 2>/dev/null || iptables -w 5 -t nat -F "$chain"
+  iptables -w 5 -t nat -A "$chain" -i "$node_bridge" -d "$node_apiserver_vip/32" -p tcp --dport 443 \
+    -j DNAT --to-destination "127.0.0.1:$apiserver_port"
+  iptables -w 5 -t nat -C PREROUTING -j "$chain" 2>/dev/null \
+    || iptables -w 5 -t nat -I PREROUTING -j "$chain"
+}
+
+node_service_route_remove() {
+  command -v iptables >/dev/null || return 0
+  local chain="KFCHECK-SVC-${node_cgroup#kfcheck-node-}"
+  iptables -w 5 -t nat -L "$chain" -n >/dev/null 2>&1 || return 0
+  while iptables -w 5 -t nat -D PREROUTING -j "$chain" 2>/dev/null; do :; done
+  iptables -w 5 -t nat -F "$chain" && iptables -w 5 -t nat -X "$chain"
 }
 
 # The machine's outward interfaces: those of its default routes.
@@ -390,6 +420,7 @@ node_up() {
   busybox="$("$repo/scripts/node-image" busybox)"
   node_network_make
   node_traffic_make
+  node_service_route_make
   node_cgroups_make
   node_containerd_config
   node_certs
@@ -458,6 +489,7 @@ node_down_locked() {
   node_cgroups_remove || log "some cgroups of the node are left (see above)"
   if ip link show "$node_bridge" >/dev/null 2>&1; then ip link del "$node_bridge"; fi
   node_traffic_remove
+  node_service_route_remove
   rm -rf "$node_run" "$node_dir"
   [[ "${1:-}" == quiet ]] || log "node down"
 }
@@ -524,7 +556,7 @@ $placement
   containers:
   - name: once
     image: $busybox
-    command: [sh, -c, 'echo "token bytes: \$(wc -c < /var/run/secrets/kubernetes.io/serviceaccount/token)"; echo "kernel: \$(uname -r)"; ip -4 route 2>/dev/null || route -n']
+    command: [sh, -c, 'echo "token bytes: \$(wc -c < /var/run/secrets/kubernetes.io/serviceaccount/token)"; echo "kernel: \$(uname -r)"; ip -4 route 2>/dev/null || route -n; printf "GET /livez HTTP/1.0\\r\\n\\r\\n" | nc -w 3 "\$KUBERNETES_SERVICE_HOST" "\$KUBERNETES_SERVICE_PORT" | head -n 1 | sed "s/^/apiserver: /"']
 ---
 apiVersion: v1
 kind: Pod
@@ -549,6 +581,9 @@ YAML
   [[ "$out" =~ token\ bytes:\ [1-9][0-9]+ ]] || die "no service-account token in the pod"
   # The pod network has no default route: nothing in a pod can reach past the bridge.
   if grep -qE '^(default|0\.0\.0\.0)' <<<"$out"; then die "the pod has a default route"; fi
+  # The kubernetes Service reaches the apiserver (node_service_route_make): it answers plain HTTP
+  # on its TLS port with a 400, which is enough to know the way is there.
+  [[ "$out" == *"apiserver: HTTP/1.0 400"* ]] || die "the pod did not reach the apiserver by the kubernetes Service (\$KUBERNETES_SERVICE_HOST)"
   echo "--- an HTTP readiness probe to the pod's IP (on the bridge), then exec"
   node_kubectl -n "$ns" wait pod/web --for=condition=Ready --timeout=60s >/dev/null \
     || { node_kubectl -n "$ns" describe pod web >&2; die "pod web did not become Ready"; }
