@@ -46,7 +46,8 @@ fn run_check(dir: &Path, suite: &Path, check_yaml: &str) -> (i32, serde_json::Va
 }
 
 /// kfcheck `-n NS run argo` (the default suite's argo-cpu-sample and argo-gpu-sample, with the
-/// checks of `suite` overriding them by id): exit code, JSON report, JUnit text.
+/// checks of `suite` overriding them by id): exit code, JSON report, JUnit text; the HTML report
+/// is left at `suite/report.html`.
 fn run_argo(dir: &Path, suite: &Path) -> (i32, serde_json::Value, String) {
     let kubeconfig = dir.join("kubeconfig");
     let junit = suite.join("report.xml");
@@ -63,6 +64,8 @@ fn run_argo(dir: &Path, suite: &Path) -> (i32, serde_json::Value, String) {
         "json",
         "--report",
         &format!("junit={}", junit.display()),
+        "--report",
+        &format!("html={}", suite.join("report.html").display()),
     ]);
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(common::repo().join("schema/report.schema.json")).unwrap(),
@@ -334,6 +337,22 @@ fn the_raw_yaml_door_against_a_real_argo_controller() {
         junit.contains("doors-gpu-only") && junit.contains("failed: argo-gpu-sample failed"),
         "{junit}"
     );
+    // The HTML report of that run, as Chromium builds it: the matrix with its two cells and the
+    // diagnosis, and nothing logged.
+    if let Some(chromium) = common::chromium::chromium() {
+        let (dom, console) =
+            common::chromium::load(&chromium, &overrides.path().join("report.html"), None);
+        assert!(console.is_empty(), "the page logged: {console:#?}");
+        for part in [
+            "id=\"doors\"",
+            "id=\"cell-argo-cpu\" class=\"cell state-passed\"",
+            "id=\"cell-argo-gpu\" class=\"cell state-failed\"",
+            "class=\"diagnosis\"",
+            "kfcheck explain doors-gpu-only",
+        ] {
+            assert!(dom.contains(part), "no {part} in the DOM:\n{dom}");
+        }
+    }
 
     // Healthy, GPU: the step lands on the GPU node.
     let notes = passes(

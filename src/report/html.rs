@@ -179,12 +179,18 @@ fn doors(o: &mut String, report: &RunReport) {
                         .collect();
                     let _ = write!(
                         o,
-                        "<td>{} <span class=\"mute\">{}</span></td>",
+                        "<td id=\"cell-{door}-{mode}\" class=\"cell state-{}\">{} <span class=\"mute\">{}</span></td>",
+                        c.state.as_str(),
                         badge(c.state.as_str()),
                         checks.join(", ")
                     );
                 }
-                None => o.push_str("<td>not run</td>"),
+                None => {
+                    let _ = write!(
+                        o,
+                        "<td id=\"cell-{door}-{mode}\" class=\"cell state-not-run\">not run</td>"
+                    );
+                }
             }
         }
         o.push_str("</tr>");

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod chromium;
 pub mod emulator;
 
 use std::fmt::Display;
