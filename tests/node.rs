@@ -1327,26 +1327,32 @@ fn the_cronjob_of_deploy_runs_kfcheck_in_a_pod_with_least_privilege() {
     };
     let k = Kubectl::new(&dir);
     let ns = Namespace::new(&k, "kfcheck-cron");
-    // The overlay and a copy of deploy/ beside it (kustomize takes a base by relative path).
+    // Copies of deploy/ and of the sandbox's overlay of it (tools/sandbox/cronjob: kfcheck's
+    // image as the node has it, the real node, every minute) at their relative places, and on top
+    // an overlay of the test's own for its namespace (kustomize takes bases by relative path).
     let overlay = tempfile::tempdir().unwrap();
     for f in [
-        "kustomization.yaml",
-        "rbac.yaml",
-        "cronjob.yaml",
-        "suite/README.yaml",
+        "deploy/kustomization.yaml",
+        "deploy/rbac.yaml",
+        "deploy/cronjob.yaml",
+        "deploy/suite/README.yaml",
+        "tools/sandbox/cronjob/kustomization.yaml",
     ] {
-        let text = std::fs::read_to_string(repo().join("deploy").join(f)).unwrap();
-        write(overlay.path(), &format!("base/{f}"), &text);
+        let text = std::fs::read_to_string(repo().join(f)).unwrap();
+        write(overlay.path(), f, &text);
     }
     write(
         overlay.path(),
-        "kustomization.yaml",
+        "test/kustomization.yaml",
         &format!(
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [base]\nimages:\n- {{name: kfcheck, newName: kfcheck.local/probe, newTag: dev}}\npatches:\n- target: {{kind: CronJob, name: kfcheck}}\n  patch: |\n    - {{op: replace, path: /spec/schedule, value: \"* * * * *\"}}\n    - {{op: add, path: /spec/jobTemplate/spec/template/spec/nodeSelector, value: {{kfcheck.dev/node: real}}}}\n    - {{op: add, path: /spec/jobTemplate/spec/template/spec/tolerations, value: [{{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}}]}}\n",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {}\nresources: [../tools/sandbox/cronjob]\n",
             ns.name
         ),
     );
-    let built = k.run(&["kustomize", overlay.path().to_str().unwrap()], None);
+    let built = k.run(
+        &["kustomize", overlay.path().join("test").to_str().unwrap()],
+        None,
+    );
     let objects: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&built)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
