@@ -279,6 +279,15 @@ enum Better {
     Lower,
 }
 
+/// The figures that `diff` compares beyond a tolerance, for the HTML report's trends: (what, with
+/// its unit in parentheses, and its reader).
+pub fn trend_figures() -> impl Iterator<Item = (&'static str, fn(&DocCheck) -> Option<f64>)> {
+    MEASURED
+        .iter()
+        .filter(|m| !m.exact)
+        .map(|m| (m.what, m.read))
+}
+
 /// One figure a check measured that `diff` compares.
 struct Measured {
     what: &'static str,

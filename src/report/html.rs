@@ -5,7 +5,7 @@
 //! outside kfcheck is escaped. With `--history DIR` it adds trends over the kept runs: the
 //! statuses of each run, its duration, and the io-sweeps' best throughput.
 
-use super::diff::ReportDoc;
+use super::diff::{DocCheck, ReportDoc};
 use super::table::detail;
 use crate::model::io_curve::IoCurve;
 use crate::model::{cluster_line, verdict_reason, ExitStatus, RunReport, Severity, Summary};
@@ -458,16 +458,18 @@ fn trends(o: &mut String, report: &RunReport, exit: ExitStatus, history: &[Repor
         label: String,
         statuses: Vec<String>,
         duration_s: f64,
-        best_io: Option<f64>,
+        /// The checks that measured something (id and figures only).
+        measured: Vec<DocCheck>,
         verdict: String,
     }
-    let best = |figs: Option<&serde_json::Value>| -> Option<f64> {
-        let c: IoCurve = serde_json::from_value(figs?.get("io_sweep")?.clone()).ok()?;
-        c.steps
-            .iter()
-            .filter(|s| s.probes_measured > 0)
-            .map(|s| s.mb_per_s)
-            .reduce(f64::max)
+    let measured = |id: &str, status: &str, figures: Option<&serde_json::Value>| {
+        figures.map(|f| DocCheck {
+            id: id.to_string(),
+            status: status.to_string(),
+            duration_ms: 0,
+            findings: vec![],
+            figures: Some(f.clone()),
+        })
     };
     let mut runs: Vec<Run> = history
         .iter()
@@ -480,11 +482,11 @@ fn trends(o: &mut String, report: &RunReport, exit: ExitStatus, history: &[Repor
                 .replace('T', " "),
             statuses: d.checks.iter().map(|c| c.status.clone()).collect(),
             duration_s: d.duration_ms as f64 / 1000.0,
-            best_io: d
+            measured: d
                 .checks
                 .iter()
-                .filter_map(|c| best(c.figures.as_ref()))
-                .reduce(f64::max),
+                .filter_map(|c| measured(&c.id, &c.status, c.figures.as_ref()))
+                .collect(),
             verdict: d.verdict.clone(),
         })
         .collect();
@@ -500,11 +502,11 @@ fn trends(o: &mut String, report: &RunReport, exit: ExitStatus, history: &[Repor
             .map(|c| c.status.as_str().to_string())
             .collect(),
         duration_s: report.duration_ms as f64 / 1000.0,
-        best_io: report
+        measured: report
             .results
             .iter()
-            .filter_map(|c| best(c.figures.as_ref()))
-            .reduce(f64::max),
+            .filter_map(|c| measured(&c.id, c.status.as_str(), c.figures.as_ref()))
+            .collect(),
         verdict: exit.verdict().to_string(),
     });
     let _ = write!(
@@ -571,16 +573,37 @@ fn trends(o: &mut String, report: &RunReport, exit: ExitStatus, history: &[Repor
         "s",
         &[("duration".into(), "var(--err)", durations)],
     ));
-    let io: Vec<(String, f64)> = runs
-        .iter()
-        .filter_map(|r| r.best_io.map(|v| (r.label.clone(), v)))
-        .collect();
-    if !io.is_empty() {
-        o.push_str(&line_chart(
-            "Best io-sweep throughput of each run",
-            "MB/s",
-            &[("throughput".into(), "var(--pass)", io)],
-        ));
+    // Each figure `diff` compares (io-sweep throughput, GPU TFLOP/s and GB/s, storage round
+    // trips), one chart a check that measured it, over the runs where it did.
+    for (what, read) in super::diff::trend_figures() {
+        let (title, unit) = what
+            .rsplit_once(" (")
+            .map_or((what, ""), |(t, u)| (t, u.trim_end_matches(')')));
+        let ids: std::collections::BTreeSet<&str> = runs
+            .iter()
+            .flat_map(|r| r.measured.iter().filter(|c| read(c).is_some()))
+            .map(|c| c.id.as_str())
+            .collect();
+        for id in ids {
+            let points: Vec<(String, f64)> = runs
+                .iter()
+                .filter_map(|r| {
+                    let c = r.measured.iter().find(|c| c.id == id)?;
+                    Some((r.label.clone(), read(c)?))
+                })
+                .collect();
+            let _ = write!(
+                o,
+                "<div class=\"trend-figure\" data-figure=\"{}\">",
+                esc(what)
+            );
+            o.push_str(&line_chart(
+                &format!("{title}: {id}, each run"),
+                unit,
+                &[(title.to_string(), "var(--pass)", points)],
+            ));
+            o.push_str("</div>");
+        }
     }
     o.push_str("</section>\n");
 }
@@ -744,5 +767,43 @@ mod tests {
         let svg = &svg[..svg.find("</svg>").unwrap()];
         assert_eq!(svg.matches("<rect").count(), 1 + 2 + 2 + 1, "{svg}");
         assert!(svg.contains("2026-12-02 10:00: 1 failed"), "{svg}");
+    }
+
+    #[test]
+    fn trends_draw_each_measured_figure_over_the_runs_that_measured_it() {
+        let doc = |i: u32, tflops: Option<f64>| -> ReportDoc {
+            let figures = tflops.map(|t| serde_json::json!({"gpu_load": {"devices": [{"ordinal": 0, "name": "H100", "compute_tflops": t}]}}));
+            serde_json::from_value(serde_json::json!({
+                "schema_version": 1, "run_id": format!("k{i}"), "started_at": format!("2026-12-0{i}T10:00:00Z"),
+                "duration_ms": 1000, "verdict": "ready",
+                "checks": [{"id": "container-gpu", "status": "passed", "figures": figures},
+                           {"id": "host-storage", "status": "passed", "figures": {"roundtrip": {"host": {"bytes": 5, "total_ms": 40.0 + f64::from(i)}}}}],
+            }))
+            .unwrap()
+        };
+        let history = vec![doc(1, Some(48.5)), doc(2, None), doc(3, Some(31.25))];
+        let html = render_html(
+            &run(vec![check("a", Status::Passed, vec![])]),
+            ExitStatus::Ready,
+            &history,
+        );
+        let chart = |figure: &str| {
+            let at = html
+                .find(&format!("data-figure=\"{figure}\""))
+                .unwrap_or_else(|| panic!("no {figure} chart in {html}"));
+            let rest = &html[at..];
+            rest[..rest.find("</div>").unwrap()].to_string()
+        };
+        let gpu = chart("GPU compute, slowest device (TFLOP/s)");
+        // The two runs that measured it, not the one that did not nor this run.
+        assert_eq!(gpu.matches("<circle").count(), 2, "{gpu}");
+        assert!(
+            gpu.contains("2026-12-03 10:00: 31.2") || gpu.contains("2026-12-03 10:00: 31.3"),
+            "{gpu}"
+        );
+        assert!(gpu.contains("container-gpu"), "{gpu}");
+        let host = chart("storage round trip from the host (ms)");
+        assert_eq!(host.matches("<circle").count(), 3, "{host}");
+        assert!(!html.contains("data-figure=\"storage round trip from a pod (ms)\""));
     }
 }
