@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> AppOutput {
         Command::Probe(args) => commands::probe(args, g.timeout),
         Command::LocalRun(args) => commands::local_run(g, args),
         Command::Parity { expected, actual } => commands::parity(expected, actual),
+        Command::Notebook(args) => commands::notebook(g, args),
         Command::History { dir } => commands::history(g, dir.as_ref()),
         Command::Snapshot { namespaces } => commands::snapshot(g, namespaces),
         Command::Diff {
@@ -66,6 +67,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [Format]) {
         Command::Cleanup { .. } => ("cleanup", TEXT),
         Command::LocalRun(_) => ("local-run", TEXT),
         Command::Parity { .. } => ("parity", TEXT),
+        Command::Notebook(_) => ("notebook run", &[Format::Table, Format::Json]),
         Command::History { .. } => ("history", &[Format::Table, Format::Json]),
         Command::Snapshot { .. } => ("snapshot", &[Format::Table, Format::Json]),
         Command::Diff { .. } => ("diff", &[Format::Table, Format::Json]),

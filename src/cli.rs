@@ -354,6 +354,8 @@ pub enum Command {
         #[arg(long, value_name = "RATIO", default_value_t = 0.5)]
         tolerance: f64,
     },
+    /// Run a team's own notebook: `kfcheck notebook run NB.ipynb [OUT.ipynb]`.
+    Notebook(NotebookArgs),
     /// Compare two local-run manifests: same steps, same exit codes, same output digests.
     Parity {
         /// The reference manifest (e.g. the local run).
@@ -555,6 +557,81 @@ pub struct EnvProbeArgs {
     /// Do not ask the GCE/GKE metadata server for credentials.
     #[arg(long)]
     pub no_metadata: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NotebookArgs {
+    #[command(subcommand)]
+    pub what: NotebookWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotebookWhat {
+    /// Execute a notebook cell by cell in a Jupyter kernel, with papermill's parameters (the
+    /// cell tagged `parameters`, a cell tagged `injected-parameters` after it), and report each
+    /// cell's status and duration. Where: --server URL, a Kubeflow Notebook (-n PROFILE
+    /// [--notebook NAME], through kfcheck's port-forward), else a local `jupyter server` kfcheck
+    /// starts on 127.0.0.1 and stops after. The input file is never written. Exit 0 every code
+    /// cell ran, 1 a cell failed, 2 bad usage or a malformed notebook, 3 could not decide (no
+    /// server, the kernel died, a timeout), 130 interrupted.
+    Run(Box<NotebookRunArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct NotebookRunArgs {
+    /// The notebook to run (nbformat 4).
+    #[arg(value_name = "NB.ipynb")]
+    pub notebook: PathBuf,
+    /// Write the executed notebook here (outputs, execution counts, the injected cell);
+    /// default: not written. Never the input.
+    #[arg(value_name = "OUT.ipynb")]
+    pub out: Option<PathBuf>,
+    /// A parameter, typed as papermill types it: True, False, None, an int, a float, else a
+    /// string (repeatable).
+    #[arg(short = 'p', long = "parameter", num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true)]
+    pub parameters: Vec<String>,
+    /// A parameter kept as a string (repeatable).
+    #[arg(short = 'r', long = "parameter-raw", num_args = 2, value_names = ["NAME", "VALUE"], allow_hyphen_values = true)]
+    pub raw_parameters: Vec<String>,
+    /// Parameters as a YAML mapping (repeatable).
+    #[arg(short = 'y', long = "parameters-yaml", value_name = "YAML")]
+    pub yaml: Vec<String>,
+    /// Parameters from a YAML file (repeatable).
+    #[arg(short = 'f', long = "parameters-file", value_name = "FILE.yaml")]
+    pub files: Vec<PathBuf>,
+    /// A running Jupyter server's base URL.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["notebook_name", "jupyter"])]
+    pub server: Option<String>,
+    /// The server's token (never printed).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "JUPYTER_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<SecretArg>,
+    /// A Kubeflow Notebook of the profile given with -n (default: the first usable one).
+    #[arg(
+        long = "notebook",
+        id = "notebook_name",
+        value_name = "NAME",
+        conflicts_with = "jupyter"
+    )]
+    pub notebook_name: Option<String>,
+    /// The `jupyter` executable for a local server (default: `jupyter` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub jupyter: Option<PathBuf>,
+    /// The kernel to start (default: the notebook's own when the server has it, else the
+    /// server's default).
+    #[arg(long, value_name = "NAME")]
+    pub kernel: Option<String>,
+    /// How long one cell may run; then the kernel is interrupted and the run stops (the global
+    /// --timeout bounds the whole run).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub cell_timeout: std::time::Duration,
+    /// Run the later cells after a failing one (the exit is still 1).
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,8 +16,8 @@
 
 use super::http::Secret;
 use super::jupyter_msg::{
-    decode_binary, decode_text, execute_request_binary, execute_request_text, Content,
-    ExecutionState, ReplyStatus,
+    content_of_binary, content_of_text, decode_binary, decode_text, execute_request_binary_with,
+    execute_request_text_with, Content, ExecutionState, ReplyStatus,
 };
 use super::redact::redact;
 use futures::{SinkExt, StreamExt};
@@ -88,6 +88,14 @@ pub struct Kernel {
     pub name: String,
     #[serde(default)]
     pub execution_state: Option<String>,
+}
+
+/// The kernels a server can start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelSpecs {
+    pub default: Option<String>,
+    /// `(name, language)`, by name.
+    pub specs: Vec<(String, String)>,
 }
 
 /// What one cell did.
@@ -369,6 +377,46 @@ impl JupyterClient {
             .1)
     }
 
+    /// `api/kernelspecs`: the server's default kernel and every kernel it can start, with its
+    /// language (`(name, language)`, by name).
+    pub async fn kernelspecs(&self) -> Result<KernelSpecs, JupyterError> {
+        let (_, v) = self
+            .call(reqwest::Method::GET, "api/kernelspecs", None)
+            .await?;
+        let mut specs: Vec<(String, String)> = v
+            .get("kernelspecs")
+            .and_then(|k| k.as_object())
+            .into_iter()
+            .flatten()
+            .map(|(name, k)| {
+                let language = k
+                    .pointer("/spec/language")
+                    .and_then(|l| l.as_str())
+                    .unwrap_or_default();
+                (name.clone(), language.to_string())
+            })
+            .collect();
+        specs.sort();
+        Ok(KernelSpecs {
+            default: v
+                .get("default")
+                .and_then(|d| d.as_str())
+                .map(str::to_string),
+            specs,
+        })
+    }
+
+    /// `api/shutdown`: stops the whole server (only for a server kfcheck started itself).
+    pub async fn shutdown_server(&self) -> Result<(), JupyterError> {
+        self.call(
+            reqwest::Method::POST,
+            "api/shutdown",
+            Some(serde_json::json!({})),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Starts a kernel (`name`, or the server's default) and remembers it as kfcheck's.
     pub async fn start_kernel(&self, name: Option<&str>) -> Result<Kernel, JupyterError> {
         let body = match name {
@@ -485,6 +533,22 @@ impl JupyterClient {
         code: &str,
         deadline: Duration,
     ) -> Result<CellOutput, JupyterError> {
+        self.execute_observed(id, code, deadline, false, &mut |_, _| {})
+            .await
+    }
+
+    /// [`execute`](Self::execute) for a notebook's own cell: stored in the kernel's history
+    /// when `store_history` (an execution count, as a notebook server runs it), and every
+    /// message answering it is also shown to `observe` as it came (message type, whole
+    /// content, unredacted: the observer redacts what it keeps).
+    pub async fn execute_observed(
+        &self,
+        id: &str,
+        code: &str,
+        deadline: Duration,
+        store_history: bool,
+        observe: &mut (dyn FnMut(&str, &serde_json::Value) + Send),
+    ) -> Result<CellOutput, JupyterError> {
         let started = Instant::now();
         let mut ws_url = self.url(&format!(
             "api/kernels/{id}/channels?session_id={}",
@@ -500,9 +564,13 @@ impl JupyterClient {
         let session = crate::model::run_id::new();
         let msg_id = format!("kfcheck-{}", crate::model::run_id::new());
         let frame = if framing == "v1" {
-            WsMessage::Binary(execute_request_binary(&session, &msg_id, code).into())
+            WsMessage::Binary(
+                execute_request_binary_with(&session, &msg_id, code, store_history).into(),
+            )
         } else {
-            WsMessage::Text(execute_request_text(&session, &msg_id, code).into())
+            WsMessage::Text(
+                execute_request_text_with(&session, &msg_id, code, store_history).into(),
+            )
         };
         ws.send(frame)
             .await
@@ -544,9 +612,9 @@ impl JupyterClient {
                 }
                 Some(Ok(m)) => m,
             };
-            let decoded = match m {
+            let decoded = match &m {
                 WsMessage::Text(t) => decode_text(t.as_str()),
-                WsMessage::Binary(b) => decode_binary(&b),
+                WsMessage::Binary(b) => decode_binary(b),
                 WsMessage::Close(_) => {
                     return Err(JupyterError::KernelDied(
                         "the server closed the kernel's channels".into(),
@@ -564,6 +632,12 @@ impl JupyterClient {
             if msg.parent_msg_id != msg_id {
                 continue;
             }
+            let raw = match &m {
+                WsMessage::Text(t) => content_of_text(t.as_str()),
+                WsMessage::Binary(b) => content_of_binary(b),
+                _ => None,
+            };
+            observe(&msg.msg_type, &raw.unwrap_or_default());
             match msg.content {
                 Content::Status(ExecutionState::Idle) => idle = true,
                 Content::Stream { name, text } => {

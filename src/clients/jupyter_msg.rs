@@ -266,13 +266,14 @@ fn header(session: &str, msg_id: &str, msg_type: &str) -> Value {
     })
 }
 
-/// The content of an `execute_request` for `code`: not stored in the kernel's history, no
-/// stdin (a probe that asks for input fails rather than hangs).
-fn execute_content(code: &str) -> Value {
+/// The content of an `execute_request` for `code`: no stdin (a probe that asks for input fails
+/// rather than hangs); stored in the kernel's history (an execution count, `_`, `Out`) only for
+/// a notebook's own cells.
+fn execute_content(code: &str, store_history: bool) -> Value {
     json!({
         "code": code,
         "silent": false,
-        "store_history": false,
+        "store_history": store_history,
         "user_expressions": {},
         "allow_stdin": false,
         "stop_on_error": true,
@@ -281,12 +282,22 @@ fn execute_content(code: &str) -> Value {
 
 /// An `execute_request` as a JSON text frame on the shell channel.
 pub fn execute_request_text(session: &str, msg_id: &str, code: &str) -> String {
+    execute_request_text_with(session, msg_id, code, false)
+}
+
+/// [`execute_request_text`], stored in the kernel's history when `store_history`.
+pub fn execute_request_text_with(
+    session: &str,
+    msg_id: &str,
+    code: &str,
+    store_history: bool,
+) -> String {
     json!({
         "channel": "shell",
         "header": header(session, msg_id, "execute_request"),
         "parent_header": {},
         "metadata": {},
-        "content": execute_content(code),
+        "content": execute_content(code, store_history),
         "buffers": [],
     })
     .to_string()
@@ -319,15 +330,41 @@ pub fn encode_binary(channel: &str, parts: [&Value; 4]) -> Vec<u8> {
 
 /// An `execute_request` as a v1 binary frame on the shell channel.
 pub fn execute_request_binary(session: &str, msg_id: &str, code: &str) -> Vec<u8> {
+    execute_request_binary_with(session, msg_id, code, false)
+}
+
+/// [`execute_request_binary`], stored in the kernel's history when `store_history`.
+pub fn execute_request_binary_with(
+    session: &str,
+    msg_id: &str,
+    code: &str,
+    store_history: bool,
+) -> Vec<u8> {
     encode_binary(
         "shell",
         [
             &header(session, msg_id, "execute_request"),
             &json!({}),
             &json!({}),
-            &execute_content(code),
+            &execute_content(code, store_history),
         ],
     )
+}
+
+/// The whole `content` of a JSON text frame, as sent (a notebook keeps every output's MIME
+/// bundle, not only what [`decode_text`] reads). `None` when the frame has none.
+pub fn content_of_text(frame: &str) -> Option<Value> {
+    if frame.len() > MAX_FRAME_BYTES {
+        return None;
+    }
+    let mut v: Value = serde_json::from_str(frame).ok()?;
+    v.get_mut("content").map(Value::take)
+}
+
+/// The whole `content` of a v1 binary frame, as sent.
+pub fn content_of_binary(frame: &[u8]) -> Option<Value> {
+    let (_, parts) = v1_parts(frame).ok()?;
+    serde_json::from_slice(parts.get(3)?).ok()
 }
 
 #[cfg(test)]
