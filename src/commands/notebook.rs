@@ -381,7 +381,12 @@ fn to_document(run: &NotebookRun, exit: ExitStatus, notes: &[String]) -> Value {
         "output_error": run.write_error,
         "server": {"mode": run.mode, "shown": run.server},
         "kernel": run.kernel,
-        "parameters": run.params.iter().map(|(n, v)| (n.clone(), to_json(v))).collect::<serde_json::Map<_, _>>(),
+        "parameters": run.params.iter().map(|(n, v)| {
+            // A value under a secret-looking name (`password`, `token`) is not shown.
+            let shown = format!("{n}={}", to_python(v));
+            let v = if redact(&shown) == shown { to_json(v) } else { json!(crate::clients::redact::MASK) };
+            (n.clone(), v)
+        }).collect::<serde_json::Map<_, _>>(),
         "status": exit.verdict(),
         "exit_code": exit.code(),
         "summary": summary(run, exit),
