@@ -372,6 +372,9 @@ fn the_notebook_door_runs_the_samples_from_a_notebook_in_the_sandbox() {
         kc,
         "--grant",
         &format!("{sa}={ns}"),
+        // The dashboard case signs in as the example install's Dex user.
+        "--grant",
+        &format!("user@example.com={ns}"),
     ]) else {
         return;
     };
@@ -551,6 +554,82 @@ spec:
         vec![user.id.as_str()],
         "kfcheck's kernels are gone, the user's is alive"
     );
+
+    // The dashboard's path instead of the port-forward: /notebook/<ns>/<nb>/ behind Kubeflow's
+    // sign-in gateway (real Dex and oauth2-proxy, KFP behind /pipeline/), signed in with the Dex
+    // login the REST door uses. oauth2-proxy's access log shows the kernel's websocket went
+    // through it with the session.
+    if let Some(gw) = common::gateway::Gateway::start(
+        &emu.url,
+        &["--notebook", &format!("http://127.0.0.1:{port}")],
+    ) {
+        let via = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(repo().join("checks/notebook-cpu-sample.yaml")).unwrap();
+        write(
+            via.path(),
+            "notebook-cpu-sample.yaml",
+            &format!("{text}  notebook: {nb}\n  via: dashboard\n"),
+        );
+        let dashboard = |password: &str| {
+            let o = kfcheck_kfp_command(&repo())
+                .args([
+                    "--kubeconfig",
+                    kc,
+                    "-n",
+                    ns,
+                    "--suite",
+                    via.path().to_str().unwrap(),
+                    "--kfp-endpoint",
+                    &gw.endpoint,
+                    "--kfp-dex-user",
+                    "user@example.com",
+                    "run",
+                    "notebook-cpu-sample",
+                    "-o",
+                    "json",
+                ])
+                .env("KFP_DEX_PASSWORD", password)
+                .output()
+                .unwrap();
+            let all = format!("{}{}", stdout(&o), stderr(&o));
+            assert!(
+                !all.contains(password)
+                    && !all.contains("oauth2_proxy_kubeflow=")
+                    && !all.contains("eyJ"),
+                "a credential was printed:\n{all}"
+            );
+            (code(&o), json(&o))
+        };
+        let (rc, doc) = dashboard(&gw.password);
+        let c = check(&doc, "notebook-cpu-sample");
+        assert_eq!(rc, 0, "{doc:#}");
+        assert_eq!(c["status"], "passed", "{c:#}");
+        let log = gw.access_log();
+        let base = format!("/notebook/{ns}/{nb}/");
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("{base}api/kernels")) && l.contains(" 201 ")),
+            "kfcheck's kernel was started through the gateway:\n{log}"
+        );
+        assert!(
+            log.lines()
+                .any(|l| l.contains("/channels") && l.contains("user@example.com")),
+            "the kernel's channels went through the gateway with the session:\n{log}"
+        );
+        emu.assert_runs_made_as(3, &sa);
+        // A wrong password: the Dex login fails, and the check says so rather than passing.
+        let (rc, doc) = dashboard("wrong-pw-5e1f-secret");
+        assert_ne!(rc, 0, "{doc:#}");
+        let c = check(&doc, "notebook-cpu-sample");
+        assert_ne!(c["status"], "passed", "{c:#}");
+        assert!(c.to_string().contains("Dex login"), "{c:#}");
+        let kernels = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
+        assert_eq!(
+            kernels.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+            vec![user.id.as_str()],
+            "kfcheck's kernel through the dashboard is gone too"
+        );
+    }
 
     // A run that never finishes: the kernel gives up at run_timeout, terminates and deletes it.
     let hang_suite = tempfile::tempdir().unwrap();

@@ -44,6 +44,56 @@ pub struct NotebookParams {
     /// How long a created Notebook may take to be Ready (default 5m).
     #[serde(default, with = "crate::doors::sample::duration")]
     pub ready_timeout: Option<Duration>,
+    /// How kfcheck reaches the notebook's Jupyter server (default: its own port-forward).
+    #[serde(default)]
+    pub via: Via,
+}
+
+/// The two ways into a notebook server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// kfcheck's own port-forward to the notebook's Service (needs only the Kubernetes API).
+    #[default]
+    PortForward,
+    /// The dashboard's path `/notebook/<namespace>/<name>/`, with the credentials the REST door
+    /// uses (`--kfp-endpoint` the dashboard; a token, a session cookie or a Dex login), as a
+    /// data scientist's browser reaches it.
+    Dashboard,
+}
+
+/// The dashboard a notebook is reached through: its root URL and the credentials for it.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub root: String,
+    pub auth: JupyterAuth,
+    /// The credential, described (never the value).
+    pub credential: String,
+}
+
+impl Dashboard {
+    /// The dashboard behind which KFP was reached: the KFP client's base is `<root>/pipeline`
+    /// when it went through the dashboard's gateway. Direct access to `ml-pipeline` (a
+    /// port-forward, or an endpoint without `/pipeline`) has no dashboard, and the
+    /// `kubeflow-userid` header only works there.
+    pub fn of_kfp(base: &str, auth: &crate::clients::kfp::Auth) -> Result<Dashboard, String> {
+        use crate::clients::kfp::Auth;
+        let Some(root) = base.trim_end_matches('/').strip_suffix("/pipeline") else {
+            return Err(format!("the notebook door's `via: dashboard` needs KFP reached through the dashboard (--kfp-endpoint the dashboard's URL); KFP was reached at {base}, not behind /pipeline/"));
+        };
+        let mut a = JupyterAuth::default();
+        match auth {
+            Auth::Bearer(t) => a.bearer = Some(t.clone()),
+            Auth::Cookie(c) => a.cookie = Some(c.clone()),
+            Auth::None => {}
+            Auth::UserId(_) => return Err("the notebook door's `via: dashboard` cannot use --kfp-user-id (the kubeflow-userid header works only directly against ml-pipeline): give a token, a session cookie or a Dex login".into()),
+        }
+        Ok(Dashboard {
+            root: root.to_string(),
+            auth: a,
+            credential: auth.describe(),
+        })
+    }
 }
 
 /// The image a created Notebook runs when none is given: Kubeflow's own Jupyter image.
@@ -67,6 +117,8 @@ pub struct NotebookDoor {
     kube: kube::Client,
     namespace: String,
     params: NotebookParams,
+    /// Set with `via: dashboard`.
+    dashboard: Option<Dashboard>,
     request_timeout: Duration,
     session: Mutex<Option<Session>>,
     /// What kept the door from reaching a server at all (a created notebook never Ready).
@@ -79,10 +131,17 @@ impl NotebookDoor {
             kube,
             namespace,
             params,
+            dashboard: None,
             request_timeout: Duration::from_secs(30),
             session: Mutex::new(None),
             early: Mutex::new(None),
         }
+    }
+
+    /// Reaches the notebook through `dashboard` instead of a port-forward.
+    pub fn through(mut self, dashboard: Dashboard) -> NotebookDoor {
+        self.dashboard = Some(dashboard);
+        self
     }
 
     /// Creates the check's Notebook (labelled, with `access-ml-pipeline` so the PodDefault
@@ -412,18 +471,31 @@ impl Door for NotebookDoor {
             } else {
                 self.target().await?
             };
-            let forward = PortForward::start(self.kube.clone(), target.service.clone())
-                .await
-                .map_err(|e| match e {
-                    ForwardError::NoService(m) | ForwardError::Failed(m) => CheckError::Undecided(
-                        format!("cannot port-forward to {}: {m}", target.shown()),
-                    ),
-                })?;
-            let forward = Arc::new(forward);
-            let base = format!("http://{}{}", forward.local, target.base_path);
+            let (forward, base, auth) = match &self.dashboard {
+                Some(d) => (
+                    None,
+                    format!("{}{}", d.root, target.base_path),
+                    d.auth.clone(),
+                ),
+                None => {
+                    let forward = PortForward::start(self.kube.clone(), target.service.clone())
+                        .await
+                        .map_err(|e| match e {
+                            ForwardError::NoService(m) | ForwardError::Failed(m) => {
+                                CheckError::Undecided(format!(
+                                    "cannot port-forward to {}: {m}",
+                                    target.shown()
+                                ))
+                            }
+                        })?;
+                    let forward = Arc::new(forward);
+                    let base = format!("http://{}{}", forward.local, target.base_path);
+                    (Some(forward), base, JupyterAuth::default())
+                }
+            };
             let client = JupyterClient::new(
                 &base,
-                JupyterAuth::default(),
+                auth,
                 JupyterOptions {
                     request_timeout: self.request_timeout,
                     offer_v1: true,
@@ -504,7 +576,13 @@ impl Door for NotebookDoor {
                     "kfcheck bug: the notebook door waited before it submitted".into(),
                 ));
             };
-            let via = format!("kfcheck's port-forward to service {}", s.target.service);
+            let via = match &self.dashboard {
+                Some(d) => format!(
+                    "the dashboard at {}{} with {}",
+                    d.root, s.target.base_path, d.credential
+                ),
+                None => format!("kfcheck's port-forward to service {}", s.target.service),
+            };
             let Some(kernel) = s.kernel.clone() else {
                 let e = s
                     .fault
@@ -591,9 +669,37 @@ impl Door for NotebookDoor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::http::Secret;
     use crate::clients::portforward::ServiceRef;
     use crate::doors::verdict;
     use crate::model::{Severity, Subject};
+
+    #[test]
+    fn the_dashboard_is_where_kfp_was_reached_behind_pipeline_with_its_credentials() {
+        use crate::clients::kfp::Auth;
+        let cookie = Auth::Cookie(Secret::new("oauth2_proxy_kubeflow=abc|1|sig"));
+        let d = Dashboard::of_kfp("https://kubeflow.example.com/pipeline", &cookie).unwrap();
+        assert_eq!(d.root, "https://kubeflow.example.com");
+        assert!(d.auth.cookie.is_some() && d.auth.bearer.is_none() && d.auth.token.is_none());
+        assert_eq!(d.credential, "a session cookie");
+        let bearer = Auth::Bearer(Secret::new("eyJ.x.y"));
+        let d = Dashboard::of_kfp("http://127.0.0.1:8080/pipeline/", &bearer).unwrap();
+        assert_eq!(d.root, "http://127.0.0.1:8080");
+        assert!(d.auth.bearer.is_some() && d.auth.cookie.is_none());
+        // Straight to ml-pipeline (a port-forward): no dashboard; the userid header only works there.
+        let e = Dashboard::of_kfp("http://127.0.0.1:40001", &Auth::None).unwrap_err();
+        assert!(e.contains("--kfp-endpoint the dashboard"), "{e}");
+        let e = Dashboard::of_kfp(
+            "https://kubeflow.example.com/pipeline",
+            &Auth::UserId("u@example.com".into()),
+        )
+        .unwrap_err();
+        assert!(e.contains("--kfp-user-id"), "{e}");
+        assert!(
+            !format!("{d:?}").contains("eyJ"),
+            "the Debug of a dashboard hides the token"
+        );
+    }
 
     fn target() -> NotebookTarget {
         NotebookTarget {

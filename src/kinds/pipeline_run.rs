@@ -12,7 +12,7 @@ use crate::assets::SuiteBase;
 use crate::context::kfp::kfp_name;
 use crate::context::Need;
 use crate::doors::argo::{ArgoDoor, ArgoParams, WorkflowSample};
-use crate::doors::notebook::{NotebookDoor, NotebookParams};
+use crate::doors::notebook::{Dashboard, NotebookDoor, NotebookParams, Via};
 use crate::doors::rest::{RestDoor, Submit};
 use crate::doors::sample::{run_deadline, GpuParams};
 use crate::doors::{verdict, Door, DoorName, Mode, Sample};
@@ -67,6 +67,7 @@ static META: KindMeta = KindMeta {
         ("create", "notebook door: true to create a labelled Notebook for the check (as default-editor, with the access-ml-pipeline PodDefault label), wait until it is Ready and delete it after (default false: use an existing one)"),
         ("image", "notebook door, create: the Notebook's image (default ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0)"),
         ("ready_timeout", "notebook door, create: how long the created Notebook may take to be Ready (default 5m)"),
+        ("via", "notebook door: port-forward (kfcheck's own to the notebook's Service; default) or dashboard (the dashboard's /notebook/<namespace>/<name>/ with the REST door's credentials: --kfp-endpoint the dashboard, and a token, a session cookie or a Dex login)"),
         ("mode", "cpu or gpu (default: gpu when `gpu` is given, else cpu)"),
         ("parameters", "map of run parameters (default none)"),
         ("gpu", "GPU mode settings for a copy of the spec: {type, resource, count, node_selector_key, toleration_key}; without them GPU mode runs the sample's own GPU requests"),
@@ -105,6 +106,8 @@ struct Params {
     image: Option<String>,
     #[serde(default, with = "crate::doors::sample::duration")]
     ready_timeout: Option<Duration>,
+    #[serde(default)]
+    via: Option<Via>,
     #[serde(default)]
     workflow: Option<String>,
     #[serde(default)]
@@ -175,6 +178,7 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
         create: p.create,
         image: p.image.clone(),
         ready_timeout: p.ready_timeout,
+        via: p.via.unwrap_or_default(),
     };
     let notebook_only = [
         ("notebook", nb.notebook.is_some()),
@@ -183,6 +187,7 @@ fn door_settings(p: &Params) -> Result<NotebookParams, String> {
         ("create", nb.create),
         ("image", nb.image.is_some()),
         ("ready_timeout", nb.ready_timeout.is_some()),
+        ("via", p.via.is_some()),
     ];
     argo_settings(p)?;
     match p.door {
@@ -250,10 +255,14 @@ impl Kind for PipelineRun {
     }
 
     fn needs(&self, params: &serde_json::Value) -> Vec<Need> {
-        let door = typed_params::<Params>(params)
-            .map(|p| p.door)
-            .unwrap_or_default();
-        vec![door.need()]
+        let Ok(p) = typed_params::<Params>(params) else {
+            return vec![DoorName::default().need()];
+        };
+        if p.door == DoorName::Notebook && p.via == Some(Via::Dashboard) {
+            // The notebook itself, and the dashboard with the REST door's credentials.
+            return vec![Need::Kube, Need::Kfp];
+        }
+        vec![p.door.need()]
     }
 
     fn sample_door(&self, params: &serde_json::Value) -> Option<(&'static str, &'static str)> {
@@ -307,11 +316,17 @@ impl Kind for PipelineRun {
                         return Err(CheckError::NotApplicable("no profile namespace: the notebook door runs in a notebook server of a profile (-n PROFILE)".into()));
                     };
                     let settings = door_settings(&p).map_err(CheckError::Undecided)?;
-                    Box::new(NotebookDoor::new(
-                        cx.kube().await?,
-                        ns.to_string(),
-                        settings,
-                    ))
+                    let via = settings.via;
+                    let door = NotebookDoor::new(cx.kube().await?, ns.to_string(), settings);
+                    match via {
+                        Via::PortForward => Box::new(door),
+                        Via::Dashboard => {
+                            let kfp = cx.kfp().await?;
+                            let d = Dashboard::of_kfp(kfp.client.base(), kfp.client.auth())
+                                .map_err(CheckError::Undecided)?;
+                            Box::new(door.through(d))
+                        }
+                    }
                 }
                 DoorName::Argo => {
                     let Some(ns) = cx.namespace() else {
@@ -503,7 +518,18 @@ mod tests {
             vec![Need::Kube],
             "the kernel reaches KFP itself"
         );
+        let dashboard = serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "door": "notebook", "via": "dashboard"});
+        assert!(PipelineRun.validate(&dashboard, base).is_ok());
+        assert_eq!(
+            PipelineRun.needs(&dashboard),
+            vec![Need::Kube, Need::Kfp],
+            "through the dashboard, with the REST door's credentials"
+        );
         for (bad, says) in [
+            (
+                serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "via": "dashboard"}),
+                "via: is a setting of door: notebook",
+            ),
             (
                 serde_json::json!({"pipeline": "pipelines/kfcheck-cpu-sample.yaml", "kernel": "python3"}),
                 "kernel: is a setting of door: notebook",

@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod emulator;
+pub mod gateway;
 
 use std::fmt::Display;
 use std::io::Write as _;
