@@ -508,6 +508,12 @@ impl KfpClient {
         &self.base
     }
 
+    /// How long one request may take (`--kfp-request-timeout`): what bounds every call the REST
+    /// door makes, its reads of the launched pods included.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn auth(&self) -> &Auth {
         &self.auth
     }

@@ -9,6 +9,7 @@
 pub(crate) mod argo;
 mod argo_job;
 pub(crate) mod docker;
+pub mod drift;
 pub(crate) mod gpu_line;
 pub(crate) mod notebook;
 pub mod notebook_cell;

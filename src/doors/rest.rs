@@ -290,6 +290,27 @@ impl RestDoor {
             .map_err(|e| kfp_error(&e, "create runs"))
     }
 
+    /// Where the drift check reads the run's pods: the profile namespace in multi-user mode
+    /// (the backend launches a run's pods there), else KFP's own namespace; each read bounded by
+    /// the door's request timeout.
+    pub fn drift_target(&self) -> super::drift::Target {
+        let namespace = match (&self.kfp.namespace, self.kfp.multi_user) {
+            (Some(ns), true) => ns.clone(),
+            _ => super::drift::SINGLE_USER_NAMESPACE.to_string(),
+        };
+        super::drift::Target {
+            namespace,
+            limit: self.kfp.client.request_timeout(),
+            server: self
+                .kfp
+                .client
+                .health
+                .tag_name
+                .clone()
+                .filter(|t| !t.is_empty()),
+        }
+    }
+
     /// Polls a run to a terminal state with [`poll_pause`] between looks, inside `limit`.
     pub async fn wait_for_run(
         &self,

@@ -12,17 +12,30 @@ use crate::assets::SuiteBase;
 use crate::context::kfp::kfp_name;
 use crate::context::Need;
 use crate::doors::argo::{ArgoDoor, ArgoParams, WorkflowSample};
+use crate::doors::drift::{Drift, Target};
 use crate::doors::notebook::{Dashboard, NotebookDoor, NotebookParams, Via};
 use crate::doors::rest::{RestDoor, Submit};
 use crate::doors::sample::{run_deadline, GpuParams};
 use crate::doors::{verdict, Door, DoorName, Mode, Sample};
 use crate::model::owned::Created;
-use crate::model::Subject;
+use crate::model::{Evidence, Finding, FindingRule, Severity, Subject};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
 
 pub struct PipelineRun;
+
+/// Every door's rules (`doors::PIPELINE_RUN_RULES`) and the REST door's drift check.
+static RULES: [FindingRule; 25] =
+    crate::model::concat_rules(&crate::doors::PIPELINE_RUN_RULES, &[SPEC_POD_DRIFT]);
+
+/// A launched pod that is not what the compiled spec asks for (`doors/drift.rs` compares).
+const SPEC_POD_DRIFT: FindingRule = FindingRule {
+    id: "spec-pod-drift",
+    default_severity: Severity::Error,
+    summary: "a pod the kfp backend launched for a step lacks or changes what the compiled spec asks for (gpu, cpu or memory, node selector, toleration)",
+    fix: "Run the pipeline on a KFP backend at least as new as the SDK that compiled it, or compile it with the SDK the backend supports: an older backend reads only the resource fields it knows and silently drops the rest, GPU requests included (kubeflow/pipelines#11374, #11390).",
+};
 
 static META: KindMeta = KindMeta {
     name: "pipeline-run",
@@ -50,7 +63,7 @@ static META: KindMeta = KindMeta {
             namespaced: true,
         },
     ],
-    rules: &crate::doors::PIPELINE_RUN_RULES,
+    rules: &RULES,
     default_timeout: Duration::from_secs(600),
     what: "A compiled sample pipeline is submitted through a door (rest: the KFP REST API, as the dashboard does, as a run in kfcheck's own experiment) in CPU or GPU mode, and finishes SUCCEEDED before the deadline. What it creates is named after the run id and deleted afterwards.",
     why: "Green pods do not prove a pipeline runs: the API server, Argo, the launcher and driver images, the artifact store, the pipeline-runner's RBAC and (in GPU mode) GPU scheduling must all work together.",
@@ -309,8 +322,14 @@ impl Kind for PipelineRun {
                 sample.shown.clone(),
                 "status poll(s)",
             );
+            // The REST door's drift check: where the run's pods are, once the door knows.
+            let mut drift_at = None;
             let door: Box<dyn Door> = match p.door {
-                DoorName::Rest => Box::new(RestDoor::new(cx.kfp().await?, p.submit)),
+                DoorName::Rest => {
+                    let rest = RestDoor::new(cx.kfp().await?, p.submit);
+                    drift_at = Some(rest.drift_target());
+                    Box::new(rest)
+                }
                 DoorName::Notebook => {
                     let Some(ns) = cx.namespace() else {
                         return Err(CheckError::NotApplicable("no profile namespace: the notebook door runs in a notebook server of a profile (-n PROFILE)".into()));
@@ -395,6 +414,20 @@ impl Kind for PipelineRun {
             // After the verdict's own note, which the table shows first.
             out.notes.extend(result.notes.iter().cloned());
             out.notes.extend(probe_notes);
+            // Passed or failed, the pods the backend launched are compared with the spec.
+            if let (Some(at), true) = (&drift_at, result.finished) {
+                let checked = crate::doors::drift::check_run(
+                    cx.kube_if_available().await,
+                    at,
+                    &sample.spec,
+                    &result.steps,
+                )
+                .await;
+                let sdk = sample.spec.pipeline["sdkVersion"].as_str();
+                out.findings
+                    .extend(drift_findings(&checked.drifts, at, sdk, cx.spec.severity));
+                out.notes.extend(checked.notes);
+            }
             if mode == Mode::Gpu {
                 let subject = Subject::new(kind, format!("{what} ({shown})"));
                 if let Some(why) = judge_gpu_probe(
@@ -410,6 +443,49 @@ impl Kind for PipelineRun {
             Ok(out)
         })
     }
+}
+
+/// One `spec-pod-drift` finding per field a launched pod lacks or has otherwise, naming the
+/// task, the pod, the field, and what was compiled and launched.
+fn drift_findings(
+    drifts: &[Drift],
+    at: &Target,
+    sdk: Option<&str>,
+    severity: Severity,
+) -> Vec<Finding> {
+    drifts
+        .iter()
+        .map(|d| {
+            let mut evidence = vec![
+                Evidence::new("task", &d.task),
+                Evidence::new("pod", format!("{}/{}", at.namespace, d.pod)),
+                Evidence::new(&d.field, &d.launched).expected(&d.compiled),
+                Evidence::new("compiled as", format!("{}: {}", d.executor, d.written)),
+            ];
+            if let Some(v) = sdk {
+                evidence.push(Evidence::new("compiled by", v));
+            }
+            if let Some(v) = &at.server {
+                evidence.push(Evidence::new("kfp server", v));
+            }
+            Finding::new(
+                "spec-pod-drift",
+                severity,
+                Subject::new("pod", format!("{}/{}", at.namespace, d.pod)),
+                format!("task {} launched unlike its compiled spec: {}", d.task, d.shown()),
+                evidence,
+                format!(
+                    "The KFP backend{} launched task {}'s pod with {} {} where the spec{} compiles {}: run the pipeline on a backend at least as new as the SDK that compiled it, or compile it with the SDK the backend supports (an older backend drops the resource fields it does not know, GPU requests included: kubeflow/pipelines#11374, #11390).",
+                    at.server.as_deref().map(|v| format!(" ({v})")).unwrap_or_default(),
+                    d.task,
+                    d.field,
+                    d.launched,
+                    sdk.map(|v| format!(" ({v})")).unwrap_or_default(),
+                    d.compiled,
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The GPU sample step's probe line, where the door could read it: the load's findings and
@@ -626,5 +702,54 @@ mod tests {
         };
         let why = judge_gpu_probe(&mut out, &r, true, subject(), sev).unwrap();
         assert!(why.contains("(container-runtime): no libcuda"), "{why}");
+    }
+
+    #[test]
+    fn a_drift_is_a_finding_naming_task_pod_field_and_the_skew() {
+        let d = Drift {
+            task: "gpu-probe".into(),
+            pod: "run-gpu-probe-1".into(),
+            executor: "exec-gpu-probe".into(),
+            field: "nvidia.com/gpu".into(),
+            launched: "none".into(),
+            compiled: "1".into(),
+            written: "accelerator.resourceCount: 1".into(),
+        };
+        let at = Target {
+            namespace: "team-a".into(),
+            limit: Duration::from_secs(1),
+            server: Some("2.0.5".into()),
+        };
+        let f = drift_findings(&[d], &at, Some("kfp-2.12.0"), Severity::Error);
+        assert_eq!(f.len(), 1);
+        let f = &f[0];
+        assert_eq!(f.rule, "spec-pod-drift");
+        assert_eq!(f.subject.name, "team-a/run-gpu-probe-1");
+        assert_eq!(
+            f.message,
+            "task gpu-probe launched unlike its compiled spec: nvidia.com/gpu: launched none, compiled 1"
+        );
+        let gpu = f
+            .evidence
+            .iter()
+            .find(|e| e.key == "nvidia.com/gpu")
+            .unwrap();
+        assert_eq!(
+            (gpu.observed.as_str(), gpu.expected.as_deref()),
+            ("none", Some("1"))
+        );
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.key == "kfp server" && e.observed == "2.0.5"));
+        assert!(
+            f.remediation.contains("backend (2.0.5)")
+                && f.remediation.contains("spec (kfp-2.12.0)")
+                && f.remediation.contains("#11374, #11390")
+                && f.remediation.ends_with('.'),
+            "{}",
+            f.remediation
+        );
+        assert!(RULES.iter().any(|r| r.id == "spec-pod-drift"));
     }
 }
