@@ -318,7 +318,7 @@ mod tests {
                         )
                     }
                     Created::KfpObjects | Created::Containers => {} // sweep_kfp, clients::container::sweep
-                    Created::BucketObjects | Created::PluginDefined => {} // janitor only, see Created
+                    Created::BucketObjects | Created::PluginDefined | Created::Kernels => {} // janitor only, see Created
                 }
             }
         }

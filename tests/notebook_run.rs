@@ -567,3 +567,95 @@ fn no_server_is_undecided_and_the_token_never_shows() {
         stderr(&o)
     );
 }
+
+/// The `notebook-run` check kind in a suite: a team's notebook in a local server kfcheck starts
+/// (parameters from the suite, the executed copy written beside it), and another against a
+/// running server with its token from the environment, whose failing cell is a finding; a
+/// user's kernel there survives, and no token is printed.
+#[test]
+fn the_notebook_run_kind_runs_a_teams_notebooks_in_a_suite() {
+    let Some(bin) = venv_bin() else { return };
+    let s = server(&bin);
+    let theirs: Value =
+        serde_json::from_str(&curl(&s.url, "POST", "api/kernels").unwrap()).unwrap();
+    let theirs = theirs["id"].as_str().unwrap().to_string();
+    let d = tempfile::tempdir().unwrap();
+    let suite = d.path().join("suite");
+    for f in ["forecast_params.ipynb", "stock_check.ipynb"] {
+        let text = std::fs::read_to_string(fixture(f)).unwrap();
+        write(&suite, &format!("notebooks/{f}"), &text);
+    }
+    write(
+        &suite,
+        "nb-forecast.yaml",
+        "id: nb-forecast\nkind: notebook-run\ntitle: the forecast notebook runs\ncategory: team-notebooks\nparams:\n  path: notebooks/forecast_params.ipynb\n  parameters: {factor: 2, weeks: 2, region: south}\n  output: out/forecast.out.ipynb\n",
+    );
+    write(
+        &suite,
+        "nb-stock.yaml",
+        &format!("id: nb-stock\nkind: notebook-run\ntitle: the stock notebook runs\ncategory: team-notebooks\nparams:\n  path: notebooks/stock_check.ipynb\n  server: {}\n  token_env: KFCHECK_TEST_NB_TOKEN\n", s.url),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = kfcheck_command(d.path())
+        .env("PATH", path)
+        .env("KFCHECK_TEST_NB_TOKEN", TOKEN)
+        .args(["--suite", "suite", "run", "team-notebooks", "-o", "json"])
+        .output()
+        .unwrap();
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!all.contains(TOKEN), "the token was printed:\n{all}");
+    assert_eq!(code(&o), 1, "{all}");
+    let doc = json(&o);
+    let forecast = check(&doc, "nb-forecast");
+    assert_eq!(forecast["status"], "passed", "{forecast:#}");
+    assert!(
+        forecast["notes"]
+            .to_string()
+            .contains("code cell(s) ran without an error"),
+        "{forecast:#}"
+    );
+    let nb = validated(&bin, &suite.join("out/forecast.out.ipynb"));
+    let outputs: String = nb["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["cell_type"] == "code")
+        .map(|c| text_of(&c["outputs"]))
+        .collect();
+    assert!(outputs.contains("south: [20, 40]"), "{outputs}");
+    let stock = check(&doc, "nb-stock");
+    assert_eq!(stock["status"], "failed", "{stock:#}");
+    let f = &stock["findings"][0];
+    assert_eq!(f["rule"], "notebook-cell-failed", "{stock:#}");
+    let evidence = f["evidence"].to_string();
+    assert!(
+        evidence.contains("cell 2") && evidence.contains("ValueError: no stock of pears"),
+        "{evidence}"
+    );
+    assert_eq!(
+        kernels(&s.url).unwrap(),
+        vec![theirs],
+        "only kfcheck's kernel is gone"
+    );
+
+    // The token's variable unset: the check cannot decide, and says why.
+    let o = kfcheck_command(d.path())
+        .env_remove("KFCHECK_TEST_NB_TOKEN")
+        .args(["--suite", "suite", "run", "nb-stock", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    let doc = json(&o);
+    let stock = check(&doc, "nb-stock");
+    assert_eq!(stock["status"], "errored");
+    assert!(
+        stock["reason"]
+            .to_string()
+            .contains("KFCHECK_TEST_NB_TOKEN is not set"),
+        "{stock:#}"
+    );
+}

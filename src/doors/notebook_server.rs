@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const LOCAL_START: Duration = Duration::from_secs(90);
 
 /// Where the notebook runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum ServerChoice {
     /// A running server: its base URL and token.
     Url { url: String, token: Option<Secret> },
@@ -29,8 +29,38 @@ pub enum ServerChoice {
         notebook: Option<String>,
         token: Option<Secret>,
     },
+    /// The same with the Kubernetes client a check already has (the `notebook-run` kind).
+    Kube {
+        kube: kube::Client,
+        namespace: String,
+        notebook: Option<String>,
+        token: Option<Secret>,
+    },
     /// A `jupyter server` kfcheck starts (this executable, `jupyter` from PATH by default).
     Local { jupyter: PathBuf },
+}
+
+impl std::fmt::Debug for ServerChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerChoice::Url { url, .. } => {
+                write!(f, "Url({})", crate::clients::redact::redact(url))
+            }
+            ServerChoice::Cluster {
+                namespace,
+                notebook,
+                ..
+            }
+            | ServerChoice::Kube {
+                namespace,
+                notebook,
+                ..
+            } => {
+                write!(f, "Cluster({namespace}, {notebook:?})")
+            }
+            ServerChoice::Local { jupyter } => write!(f, "Local({})", jupyter.display()),
+        }
+    }
 }
 
 /// A server kfcheck reached.
@@ -82,15 +112,35 @@ pub async fn reach(
             notebook,
             token,
         } => {
-            let target = cluster_target(settings, namespace, notebook.as_deref()).await?;
-            let forward = PortForward::start(
-                crate::context::Needs::new((**settings).clone())
-                    .kube()
-                    .await?,
-                target.service.clone(),
-            )
-            .await
-            .map_err(|e| format!("cannot port-forward to {}: {e}", target.shown()))?;
+            let kube = crate::context::Needs::new((**settings).clone())
+                .kube()
+                .await?;
+            in_cluster(kube, namespace, notebook.as_deref(), token, opts).await
+        }
+        ServerChoice::Kube {
+            kube,
+            namespace,
+            notebook,
+            token,
+        } => in_cluster(kube.clone(), namespace, notebook.as_deref(), token, opts).await,
+        ServerChoice::Local { jupyter } => start_local(jupyter, janitor, opts).await,
+    }
+}
+
+/// A Kubeflow Notebook of the profile, through kfcheck's own port-forward to its Service.
+async fn in_cluster(
+    kube: kube::Client,
+    namespace: &str,
+    notebook: Option<&str>,
+    token: &Option<Secret>,
+    opts: JupyterOptions,
+) -> Result<Reached, String> {
+    {
+        {
+            let target = cluster_target(&kube, namespace, notebook).await?;
+            let forward = PortForward::start(kube, target.service.clone())
+                .await
+                .map_err(|e| format!("cannot port-forward to {}: {e}", target.shown()))?;
             let base = format!("http://{}{}", forward.local, target.base_path);
             let client = JupyterClient::new(
                 &base,
@@ -112,18 +162,16 @@ pub async fn reach(
                 forward: Some(Arc::new(forward)),
             })
         }
-        ServerChoice::Local { jupyter } => start_local(jupyter, janitor, opts).await,
     }
 }
 
 /// The Notebook to run in: named, or the first usable one in the profile.
 async fn cluster_target(
-    settings: &crate::context::Settings,
+    kube: &kube::Client,
     namespace: &str,
     wanted: Option<&str>,
 ) -> Result<NotebookTarget, String> {
-    let kube = crate::context::Needs::new(settings.clone()).kube().await?;
-    let listed = list_notebooks(&kube, namespace)
+    let listed = list_notebooks(kube, namespace)
         .await
         .map_err(|e| {
             format!(
@@ -132,7 +180,8 @@ async fn cluster_target(
             )
         })?
         .ok_or("the cluster serves no Notebook API (notebooks.kubeflow.org)")?;
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kube, namespace);
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(kube.clone(), namespace);
     let pods = pods.list(&Default::default()).await.map_err(|e| {
         format!(
             "cannot list the pods of {namespace}: {}",

@@ -17,6 +17,7 @@ mod kfp_api_healthy;
 mod kfp_installed_samples;
 mod kfp_isolation;
 mod kube_api;
+mod notebook_run;
 mod pipeline_fit;
 mod pipeline_lint;
 mod pipeline_run;
@@ -101,6 +102,7 @@ pub static KINDS: &[KindRef] = &[
     &kfp_installed_samples::KfpInstalledSamples,
     &kfp_isolation::KfpIsolation,
     &kube_api::KubeApi,
+    &notebook_run::NotebookRunKind,
     &pipeline_fit::PipelineFit,
     &pipeline_lint::PipelineLint,
     &pipeline_run::PipelineRun,
@@ -382,9 +384,10 @@ mod tests {
         let suite = crate::suite::load_suite(&[]).unwrap();
         // `exec` is the plug-in kind for user suites; examples/suite/ and the CLI tests use it.
         // `apply-dry-run` is `kfcheck apply-check`'s kind, for the user's files (tests/argo.rs).
+        // `notebook-run` runs a team's own notebook (tests/notebook_run.rs).
         for k in KINDS
             .iter()
-            .filter(|k| !["exec", "apply-dry-run"].contains(&k.meta().name))
+            .filter(|k| !["exec", "apply-dry-run", "notebook-run"].contains(&k.meta().name))
         {
             assert!(
                 suite

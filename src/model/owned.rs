@@ -95,6 +95,9 @@ pub enum Created {
     BucketObjects,
     /// Whatever a plug-in creates; its own cleanup command removes it.
     PluginDefined,
+    /// Jupyter kernels kfcheck starts (and a local Jupyter server it starts); the janitor shuts
+    /// them down, and only them (a user's own kernels are never touched).
+    Kernels,
 }
 
 #[cfg(test)]
