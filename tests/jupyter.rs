@@ -659,6 +659,101 @@ spec:
     assert_eq!(f["rule"], "run-not-finished", "{f:#}");
     assert_eq!(emu.leftovers(Some(ns), &[]), Vec::<String>::new());
 
+    // Faults while kfcheck's cell runs (the run hangs, so the cell is busy waiting for it): the
+    // kernel killed (as the OOM killer would), and the websocket to it dropped (the forward's
+    // connections broken by a relay between them and the server). Each is the door's finding;
+    // the user's kernel lives on.
+    let hung = tempfile::tempdir().unwrap();
+    write(
+        hung.path(),
+        "notebook-cpu-sample.yaml",
+        &format!("{cpu}  run_timeout: 60s\n  notebook: {nb}\n"),
+    );
+    let during_cell = |act: &dyn Fn(&str)| {
+        emu.script(serde_json::json!({"runs": [{"match": "kfcheck-*-notebook-cpu-sample", "outcome": "hang"}]}));
+        let runs_before = emu.created("runs").len();
+        let child = kfcheck_command(&repo())
+            .args([
+                "--kubeconfig",
+                kc,
+                "-n",
+                ns,
+                "--suite",
+                hung.path().to_str().unwrap(),
+                "run",
+                "notebook-cpu-sample",
+                "-o",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(60);
+        let busy = loop {
+            let ks = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
+            // Busy with kfcheck's cell, not with its start: the cell has submitted the run.
+            let submitted = emu.created("runs").len() > runs_before;
+            if let Some(k) = ks.iter().find(|k| {
+                submitted && k.id != user.id && k.execution_state.as_deref() == Some("busy")
+            }) {
+                break k.id.clone();
+            }
+            assert!(Instant::now() < until, "kfcheck's cell never ran: {ks:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        act(&busy);
+        let o = child.wait_with_output().unwrap();
+        emu.script(serde_json::json!({"replace": true, "runs": []}));
+        (code(&o), json(&o))
+    };
+    let (rc, doc) = during_cell(&|kernel| {
+        let killed = Command::new("pkill")
+            .args(["-KILL", "-f", &format!("kernel-{kernel}")])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "no kernel process {kernel} to kill");
+    });
+    assert_eq!(rc, 1, "{doc:#}");
+    let f = &check(&doc, "notebook-cpu-sample")["findings"][0];
+    assert_eq!(f["rule"], "notebook-kernel-died", "{doc:#}");
+    let relay = Cutter::to(format!("127.0.0.1:{port}"));
+    sandbox(
+        &dir,
+        &[
+            "forward",
+            "8888",
+            &format!("127.0.0.1:{}", relay.port),
+            "--namespace",
+            ns,
+        ],
+    );
+    let (rc, doc) = during_cell(&|_| relay.cut());
+    sandbox(
+        &dir,
+        &[
+            "forward",
+            "8888",
+            &format!("127.0.0.1:{port}"),
+            "--namespace",
+            ns,
+        ],
+    );
+    assert_eq!(rc, 1, "{doc:#}");
+    let f = &check(&doc, "notebook-cpu-sample")["findings"][0];
+    assert_eq!(f["rule"], "notebook-server-error", "{f:#}");
+    assert!(
+        f.to_string().contains("while kfcheck's cell ran"),
+        "the finding says the connection broke during the cell: {f:#}"
+    );
+    let kernels = rt().block_on(async { client(&s.url, None, true).kernels().await.unwrap() });
+    assert_eq!(
+        kernels.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        vec![user.id.as_str()],
+        "kfcheck's kernels are gone after both faults, the user's is alive"
+    );
+
     // The PodDefault's token file is not there: the finding says so and names the PodDefault.
     std::fs::remove_file(&token).unwrap();
     let (rc, doc) = run(&["notebook-cpu-sample"]);
@@ -852,4 +947,49 @@ spec:
     assert_eq!(f["rule"], "notebook-not-ready", "{f:#}");
     assert!(f.to_string().contains("no pod"), "{f:#}");
     assert_eq!(left(), "", "deleted also when it never became Ready");
+}
+
+/// A TCP relay on 127.0.0.1 whose open connections `cut` breaks at once (a dropped websocket);
+/// new connections still go through.
+struct Cutter {
+    port: u16,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Cutter {
+    fn to(target: String) -> Cutter {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = open.clone();
+        std::thread::spawn(move || {
+            for inbound in listener.incoming().flatten() {
+                let Ok(outbound) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                {
+                    let mut k: std::sync::MutexGuard<'_, Vec<TcpStream>> = kept.lock().unwrap();
+                    k.push(inbound.try_clone().unwrap());
+                    k.push(outbound.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                    (outbound, inbound),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Cutter { port, open }
+    }
+
+    fn cut(&self) {
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }

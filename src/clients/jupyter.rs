@@ -27,6 +27,14 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, Message as
 
 /// The websocket subprotocol of binary kernel frames.
 pub const V1_SUBPROTOCOL: &str = "v1.kernel.websocket.jupyter.org";
+/// Tries at shutting down a kernel of kfcheck's.
+const SHUTDOWN_ATTEMPTS: u32 = 4;
+
+/// How often the kernel's websocket is pinged while a cell runs.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// No frame at all (a pong included) for this long is a broken channel.
+const SILENCE_LIMIT: Duration = Duration::from_secs(20);
+
 /// Output kept from one cell (stdout, stderr, results and tracebacks together).
 pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
 
@@ -462,18 +470,32 @@ impl JupyterClient {
                 "kernel {id} was not started by kfcheck; it is left alone"
             )));
         }
-        match self
-            .call(reqwest::Method::DELETE, &format!("api/kernels/{id}"), None)
-            .await
-        {
-            Ok(_) | Err(JupyterError::NotFound(_)) => {
-                self.started
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|k| k != id);
-                Ok(())
+        // A kernel the server is restarting (it died) refuses a shutdown with 500 for a moment,
+        // and a connection a proxy or port-forward lost on the way times out once: tried again,
+        // on a new connection, a few times.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .call(reqwest::Method::DELETE, &format!("api/kernels/{id}"), None)
+                .await
+            {
+                Ok(_) | Err(JupyterError::NotFound(_)) => {
+                    self.started
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .retain(|k| k != id);
+                    return Ok(());
+                }
+                Err(
+                    JupyterError::Http { status: 500.., .. }
+                    | JupyterError::Timeout { .. }
+                    | JupyterError::Unreachable { .. },
+                ) if attempt < SHUTDOWN_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -583,6 +605,13 @@ impl JupyterClient {
         let mut replied = false;
         let mut idle = false;
         let end = tokio::time::Instant::now() + deadline;
+        // A connection that silently stops carrying frames (a port-forward or proxy that lost
+        // its far side) would otherwise look like a long cell until the deadline: the server
+        // answers pings even while the kernel is busy, so no frame at all for a while is a
+        // broken channel.
+        let mut ping =
+            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut heard = tokio::time::Instant::now();
         let mut keep = |out: &mut CellOutput, n: usize| {
             kept += n;
             if kept > MAX_OUTPUT_BYTES {
@@ -600,7 +629,18 @@ impl JupyterClient {
                     let _ = self.interrupt(id).await;
                     break;
                 }
+                _ = ping.tick() => {
+                    if heard.elapsed() >= SILENCE_LIMIT {
+                        return Err(JupyterError::Channel(format!(
+                            "the kernel's websocket carried nothing, not even an answer to a ping, for {}s: the connection to the server broke",
+                            SILENCE_LIMIT.as_secs()
+                        )));
+                    }
+                    let _ = ws.send(WsMessage::Ping(Vec::new().into())).await;
+                    continue;
+                }
             };
+            heard = tokio::time::Instant::now();
             let m = match next {
                 None => {
                     return Err(JupyterError::KernelDied(

@@ -612,7 +612,14 @@ impl Door for NotebookDoor {
                         fix: fix.into(),
                     })));
                 }
-                Err(e) => return Ok(empty(Some(server_fault(&s.target, &e, &via)))),
+                Err(e) => {
+                    let mut fault = server_fault(&s.target, &e, &via);
+                    fault.message = format!(
+                        "the connection to kfcheck's kernel in {} broke while kfcheck's cell ran",
+                        s.target.shown()
+                    );
+                    return Ok(empty(Some(fault)));
+                }
             };
             let waited = submitted.at.elapsed();
             if out.timed_out {
