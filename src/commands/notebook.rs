@@ -5,7 +5,6 @@
 //! each cell as a table or JSON with exit codes as for checks.
 
 use super::shared::settings;
-use super::signals::ShutdownSignals;
 use crate::cli::{Global, NotebookArgs, NotebookRunArgs, NotebookWhat};
 use crate::clients::http::Secret;
 use crate::clients::redact::redact;
@@ -127,17 +126,7 @@ fn run(g: &Global, a: &NotebookRunArgs) -> AppOutput {
     let janitor = Janitor::default();
     let (result, cleanup, interrupted) = rt.block_on(async {
         let cancel = CancellationToken::new();
-        let (c, j) = (cancel.clone(), janitor.clone());
-        tokio::spawn(async move {
-            let Some(mut signals) = ShutdownSignals::new() else {
-                return;
-            };
-            signals.next().await;
-            j.hurry();
-            c.cancel();
-            signals.next().await;
-            j.abandon();
-        });
+        super::signals::stop_on_signals(cancel.clone(), janitor.clone());
         let result = run_job(&job, &janitor.handle(CLEANUP_KEY), &cancel).await;
         let cleanup = janitor.run_for(CLEANUP_KEY).await;
         (result, cleanup, cancel.is_cancelled())

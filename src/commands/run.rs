@@ -3,7 +3,6 @@
 //! (live progress, stdout, `--report` files), only through the `Reporter` trait.
 
 use super::shared::settings;
-use super::signals::ShutdownSignals;
 use crate::cli::{ColorChoice, FailOn, Global};
 use crate::context::{Need, Needs};
 use crate::model::{exit_code_for, AppOutput, DoorRun, Event, ExitStatus, RunReport};
@@ -137,20 +136,7 @@ pub(crate) fn execute(
     let shared_needs = Arc::new(Needs::new(settings));
     let (results, needs, stop) = rt.block_on(async {
         let cancel = CancellationToken::new();
-        let (c, j) = (cancel.clone(), janitor.clone());
-        tokio::spawn(async move {
-            // The first SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cancelled CI job, `timeout`, a pod
-            // or Job being terminated) stops the checks and cleans up in a hurry; a second one
-            // abandons what cleanup is left (it is listed for `kfcheck cleanup --run-id`).
-            let Some(mut signals) = ShutdownSignals::new() else {
-                return;
-            };
-            signals.next().await;
-            j.hurry();
-            c.cancel();
-            signals.next().await;
-            j.abandon();
-        });
+        super::signals::stop_on_signals(cancel.clone(), janitor.clone());
         let opts = RunOptions {
             concurrency: g.concurrency as usize,
             deadline: g.timeout,

@@ -24,3 +24,23 @@ impl ShutdownSignals {
         }
     }
 }
+
+/// Spawns the handler of shutdown signals for a run: the first SIGINT, SIGTERM or SIGHUP
+/// (Ctrl-C, a cancelled CI job, `timeout`, a pod or Job being terminated) cancels the work and
+/// hurries the cleanup; a second one abandons what cleanup is left (it is listed for
+/// `kfcheck cleanup --run-id`).
+pub(crate) fn stop_on_signals(
+    cancel: tokio_util::sync::CancellationToken,
+    janitor: crate::janitor::Janitor,
+) {
+    tokio::spawn(async move {
+        let Some(mut signals) = ShutdownSignals::new() else {
+            return;
+        };
+        signals.next().await;
+        janitor.hurry();
+        cancel.cancel();
+        signals.next().await;
+        janitor.abandon();
+    });
+}

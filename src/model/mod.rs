@@ -29,3 +29,16 @@ pub use result::{
     cluster_line, CheckResult, ClusterIdentity, DoorRun, NeedState, RunReport, Status, Summary,
 };
 pub use sweep::SweepReport;
+
+/// Whether schema/report.schema.json allows `figures` as a check's figures (unit tests of the
+/// kinds and reports that keep figures).
+#[cfg(test)]
+pub(crate) fn figures_schema_allows(figures: &serde_json::Value) -> bool {
+    let report: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
+    let schema = serde_json::json!({"$schema": report["$schema"], "$defs": report["$defs"],
+        "$ref": "#/$defs/check/properties/figures"});
+    jsonschema::validator_for(&schema)
+        .unwrap()
+        .is_valid(figures)
+}

@@ -609,16 +609,7 @@ mod tests {
             .is_empty());
     }
 
-    /// Whether schema/report.schema.json allows `figures` as a check's figures.
-    fn schema_allows(figures: &serde_json::Value) -> bool {
-        let report: serde_json::Value =
-            serde_json::from_str(include_str!("../../schema/report.schema.json")).unwrap();
-        let schema = serde_json::json!({"$schema": report["$schema"], "$defs": report["$defs"],
-            "$ref": "#/$defs/check/properties/figures"});
-        jsonschema::validator_for(&schema)
-            .unwrap()
-            .is_valid(figures)
-    }
+    use crate::model::figures_schema_allows as schema_allows;
 
     /// A report of three checks that measured GPU load and storage round trips.
     fn measured(tflops: [f64; 2], gbps: f64, host_ms: f64, pod_ms: f64) -> ReportDoc {
