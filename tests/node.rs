@@ -1691,3 +1691,109 @@ fn a_failed_run_leaves_a_redacted_support_bundle() {
     assert!(!all.contains("hunter2"), "a password reached the bundle");
     assert_no_traffic_out(&dir);
 }
+
+/// The raw-YAML door's CPU sample on the real node with Argo's own executor: the sandbox's
+/// workflow-controller (scripts/sandbox argo up, on this control plane) puts `argoexec`
+/// (kfcheck.local/argoexec:dev, built from the pinned module) in each step pod as the init and
+/// wait containers; the steps run Debian's python in real containers; the wait container reaches
+/// the API through the `kubernetes` Service and writes each step's WorkflowTaskResult itself, as
+/// the step's ServiceAccount, so the numbers pass from step to step and the total is checked.
+/// The sandbox's stand-in for kwok's pods writes none of them.
+#[test]
+fn the_raw_yaml_door_runs_the_cpu_sample_with_argos_executor_on_the_real_node() {
+    let Some(dir) = node_sandbox() else {
+        return;
+    };
+    if !dir.join("argo-bin").is_file() {
+        let _: Option<()> = unavailable(
+            "no Argo controller on the node sandbox: scripts/test runs `scripts/sandbox argo up` there",
+            "no Argo controller on the node sandbox (KFCHECK_SANDBOX_DIR=... scripts/sandbox argo up)",
+        );
+        return;
+    }
+    let k = Kubectl::new(&dir);
+    let ns = Namespace::new(&k, "kfcheck-node-argo");
+    // The steps' ServiceAccount, with the one right Argo v4's executor needs.
+    k.run(
+        &["apply", "-n", &ns.name, "-f", "-"],
+        Some("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: argo-runner}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: argo-runner}\nrules:\n- {apiGroups: [argoproj.io], resources: [workflowtaskresults], verbs: [create, patch]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: argo-runner}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: argo-runner}\nsubjects:\n- {kind: ServiceAccount, name: argo-runner}\n"),
+    );
+    // kfcheck's own CPU sample Workflow, with the image the node has and placed on the node.
+    let sample =
+        std::fs::read_to_string(repo().join("checks/workflows/kfcheck-cpu-sample.yaml")).unwrap();
+    assert!(sample.contains("image: python:3.11-slim"), "{sample}");
+    let workflow = sample
+        .replace("image: python:3.11-slim", "image: kfcheck.local/python:3.11")
+        .replacen(
+            "\nspec:\n",
+            "\nspec:\n  nodeSelector: {kfcheck.dev/node: real}\n  tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]\n",
+            1,
+        );
+    let suite = tempfile::tempdir().unwrap();
+    write(suite.path(), "workflows/real-node-cpu.yaml", &workflow);
+    write(
+        suite.path(),
+        "argo-real-node.yaml",
+        "id: argo-real-node\nkind: pipeline-run\ntitle: the CPU sample runs on the real node with Argo's executor\ncategory: argo-node\ntimeout: 240s\nparams:\n  door: argo\n  workflow: workflows/real-node-cpu.yaml\n  service_account: argo-runner\n  run_timeout: 200s\n",
+    );
+    // What the step pods are while they exist (the door deletes the Workflow, and them, after).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (seen, done, dir, ns) = (seen.clone(), done.clone(), dir.clone(), ns.name.clone());
+        std::thread::spawn(move || {
+            let k = Kubectl::new(&dir);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let pods = k.try_run(
+                    &["-n", &ns, "get", "pods", "-o", "jsonpath={range .items[*]}{.spec.nodeName} {.spec.initContainers[*].image} {.spec.containers[*].image}{\"\\n\"}{end}"],
+                    None,
+                );
+                for line in stdout(&pods).lines().filter(|l| !l.trim().is_empty()) {
+                    seen.lock().unwrap().insert(line.to_string());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let o = common::kfcheck_command(suite.path())
+        .args([
+            "--kubeconfig",
+            dir.join("kubeconfig").to_str().unwrap(),
+            "-n",
+            &ns.name,
+            "--suite",
+            suite.path().to_str().unwrap(),
+            "run",
+            "argo-real-node",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    let c = check(&doc, "argo-real-node");
+    assert_eq!(c["status"], "passed", "{c:#}\n{}", stderr(&o));
+    assert_eq!(code(&o), 0, "{doc:#}");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    // Each step's pod on the real node: argoexec as its init container, then python beside
+    // argoexec's wait container.
+    assert!(!seen.is_empty(), "no step pod was seen");
+    for pod in &seen {
+        assert_eq!(
+            pod,
+            "kfcheck-node kfcheck.local/argoexec:dev kfcheck.local/argoexec:dev kfcheck.local/python:3.11",
+            "{seen:#?}"
+        );
+    }
+    // No task result came from the stand-in: argoexec wrote them.
+    let standin =
+        std::fs::read_to_string(dir.join("logs/kwok-task-results.log")).unwrap_or_default();
+    assert!(
+        !standin.contains(&ns.name),
+        "the stand-in wrote a task result for the real node's steps:\n{standin}"
+    );
+    assert_no_traffic_out(&dir);
+}

@@ -169,7 +169,7 @@ argo_up() {
   export https_proxy="$HTTPS_PROXY" http_proxy="$HTTP_PROXY" no_proxy="$NO_PROXY"
   bin="$abin" start_one workflow-controller \
     --kubeconfig "$state/kubeconfig" --namespace "$argo_namespace" --configmap "$argo_configmap" \
-    --executor-image "${KFCHECK_ARGOEXEC_IMAGE:-kfcheck-argoexec:dev}" --log-format text
+    --executor-image "${KFCHECK_ARGOEXEC_IMAGE:-$("$repo/scripts/node-image" ref argoexec)}" --log-format text
   wait_until workflow-controller 0.2 argo_ready \
     || fail_component workflow-controller "not ready after ${ready_timeout}s"
   # kwok's pods run no wait container: the stand-in writes the task results of their steps.
