@@ -16,12 +16,12 @@ mod common;
 
 use common::emulator::Emulator;
 use common::{
-    check, code, json, kfcheck, repo, sandbox, sandbox_kubectl, scenario_sandbox, stderr,
-    unavailable, write, Kubectl,
+    check, code, json, kfcheck, repo, sandbox, sandbox_kubectl, scenario_sandbox, stderr, write,
+    Kubectl,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const NS: &str = "kubeflow-user-example-com";
@@ -29,66 +29,9 @@ const NB: &str = "nb-kfcheck-matrix";
 /// A ServiceAccount with no rights on workflowtaskresults (the argo door's fault).
 const NO_RESULTS: &str = "kfcheck-test-matrix-no-results";
 
-/// A real Jupyter server as Kubeflow's image runs it (empty token, NB_PREFIX as base URL),
-/// stopped when dropped.
-struct Jupyter {
-    child: Child,
-    port: u16,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for Jupyter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn jupyter(env: &[(&str, &str)]) -> Option<Jupyter> {
-    let bin = repo().join(".venv-notebook/bin/jupyter");
-    if !bin.is_file() {
-        return unavailable(
-            "no .venv-notebook (scripts/python-env notebook builds it)",
-            "no .venv-notebook for the notebook door",
-        );
-    }
-    let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args([
-            "server",
-            "--allow-root",
-            "--no-browser",
-            "--ip",
-            "127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--ServerApp.base_url=/notebook/{NS}/{NB}/"))
-        .arg(format!("--ServerApp.root_dir={}", root.path().display()))
-        .args(["--IdentityProvider.token=", "--ServerApp.password="])
-        .env("JUPYTER_RUNTIME_DIR", root.path().join(".runtime"))
-        .env("JUPYTER_DATA_DIR", root.path().join(".data"))
-        .env("HOME", root.path())
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Jupyter {
-        child,
-        port,
-        _root: root,
-    };
-    let until = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "the jupyter server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(server)
+/// A real Jupyter server as Kubeflow's image runs it (empty token, NB_PREFIX as base URL).
+fn jupyter(env: &[(&str, &str)]) -> Option<common::jupyter::JupyterServer> {
+    common::jupyter::start(&format!("/notebook/{NS}/{NB}/"), "", env)
 }
 
 /// What Kubeflow's notebook controller makes of a Notebook: the pod (kwok marks it Ready and

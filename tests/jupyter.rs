@@ -8,81 +8,16 @@ use common::*;
 use kfcheck::clients::http::Secret;
 use kfcheck::clients::jupyter::{JupyterAuth, JupyterClient, JupyterError, JupyterOptions};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BASE: &str = "/notebook/kubeflow-user-example-com/nb-kfcheck/";
 const TOKEN: &str = "jupyter-test-token-7f3a";
 
-/// A real Jupyter server, stopped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn venv() -> Option<PathBuf> {
-    let p = repo().join(".venv-notebook/bin/jupyter");
-    if p.is_file() {
-        return Some(p);
-    }
-    unavailable(
-        "no .venv-notebook (scripts/python-env notebook builds it)".to_string(),
-        "no .venv-notebook for the Jupyter tests".to_string(),
-    )
-}
-
-fn server(token: Option<&str>, env: &[(&str, &str)]) -> Option<Server> {
-    let jupyter = venv()?;
-    let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut cmd = Command::new(jupyter);
-    cmd.args([
-        "server",
-        "--allow-root",
-        "--no-browser",
-        "--ip",
-        "127.0.0.1",
-    ])
-    .arg(format!("--port={port}"))
-    .arg(format!("--ServerApp.base_url={BASE}"))
-    .arg(format!("--ServerApp.root_dir={}", root.path().display()))
-    .arg(format!("--IdentityProvider.token={}", token.unwrap_or("")))
-    .arg("--ServerApp.password=")
-    .env("JUPYTER_RUNTIME_DIR", root.path().join(".runtime"))
-    .env("JUPYTER_DATA_DIR", root.path().join(".data"))
-    .env("HOME", root.path())
-    .envs(env.iter().copied())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let url = format!("http://127.0.0.1:{port}{BASE}");
-    let s = Server {
-        child,
-        url: url.clone(),
-        _root: root,
-    };
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        if up {
-            break;
-        }
-        assert!(Instant::now() < until, "jupyter server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(s)
+/// A real Jupyter server under the Kubeflow-style base URL, with `token` (none: empty, as
+/// Kubeflow's images run it).
+fn server(token: Option<&str>, env: &[(&str, &str)]) -> Option<common::jupyter::JupyterServer> {
+    common::jupyter::start(BASE, token.unwrap_or(""), env)
 }
 
 fn client(url: &str, token: Option<&str>, offer_v1: bool) -> JupyterClient {

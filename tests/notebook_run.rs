@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "nb-run-test-token-5c1e";
@@ -80,55 +80,15 @@ fn text_of(outputs: &Value) -> String {
         .collect()
 }
 
-/// A Jupyter server started here, stopped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _root: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server(bin: &Path) -> Server {
-    let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin.join("jupyter"))
-        .args([
-            "server",
-            "--allow-root",
-            "--no-browser",
-            "--ip",
-            "127.0.0.1",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--ServerApp.root_dir={}", root.path().display()))
-        .arg(format!("--IdentityProvider.token={TOKEN}"))
-        .env("JUPYTER_RUNTIME_DIR", root.path().join(".runtime"))
-        .env("HOME", root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/");
+/// A Jupyter server started here, with a token, at the root.
+fn server(_bin: &Path) -> common::jupyter::JupyterServer {
+    let s = common::jupyter::start("/", TOKEN, &[]).expect("the venv was found above");
     let until = Instant::now() + Duration::from_secs(60);
-    while kernels(&url).is_none() {
+    while kernels(&s.url).is_none() {
         assert!(Instant::now() < until, "jupyter server did not start");
         std::thread::sleep(Duration::from_millis(200));
     }
-    Server {
-        child,
-        url,
-        _root: root,
-    }
+    s
 }
 
 fn curl(url: &str, method: &str, path: &str) -> Option<String> {

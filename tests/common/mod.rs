@@ -5,6 +5,7 @@
 pub mod chromium;
 pub mod emulator;
 pub mod gateway;
+pub mod jupyter;
 
 use std::fmt::Display;
 use std::io::Write as _;
