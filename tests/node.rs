@@ -1596,11 +1596,12 @@ fn a_failed_run_leaves_a_redacted_support_bundle() {
     k.run(
         &["-n", &ns.name, "apply", "-f", "-"],
         Some(&format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crasher}}\nspec:\n  selector: {{matchLabels: {{app: crasher}}}}\n  template:\n    metadata: {{labels: {{app: crasher}}}}\n    spec:\n{NODE_PLACEMENT_SPEC}      containers:\n      - name: main\n        image: kfcheck.local/busybox:1.35\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo connecting with password=hunter2-in-log; echo boom; exit 1']\n        env: [{{name: DB_PASSWORD, value: hunter2-in-env}}, {{name: MODE, value: train}}]\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: crasher}}\nspec:\n  selector: {{matchLabels: {{app: crasher}}}}\n  template:\n    metadata: {{labels: {{app: crasher}}}}\n    spec:\n{NODE_PLACEMENT_SPEC}      containers:\n      - name: main\n        image: kfcheck.local/busybox:1.35\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo connecting with password=hunter2-in-log; echo boom; exit 1']\n        env: [{{name: DB_PASSWORD, value: hunter2-in-env}}, {{name: MODE, value: train}}]\n        readinessProbe: {{exec: {{command: [sh, -c, 'exit 1']}}, periodSeconds: 1}}\n"
         )),
     );
     // Wait until the container has run (its log exists) and the Deployment says it is not
-    // available (a container that ran briefly counts as available for a few seconds).
+    // available. The readiness probe that never passes keeps it so: without one, each restart
+    // of the crashing container made the pod Ready, and the Deployment available, for a moment.
     let started = Instant::now();
     loop {
         let o = k.try_run(&["-n", &ns.name, "logs", "deploy/crasher"], None);
