@@ -34,43 +34,12 @@ fn jupyter(env: &[(&str, &str)]) -> Option<common::jupyter::JupyterServer> {
     common::jupyter::start(&format!("/notebook/{NS}/{NB}/"), "", env)
 }
 
-/// What Kubeflow's notebook controller makes of a Notebook: the pod (kwok marks it Ready and
-/// forwards its 8888) and the Service.
+/// The notebook as Kubeflow's controller makes it, and the ServiceAccount without task-result
+/// rights that the raw-YAML door's fault uses.
 fn notebook_objects() -> String {
     format!(
-        r#"
-apiVersion: kubeflow.org/v1
-kind: Notebook
-metadata: {{name: {NB}, namespace: {NS}, labels: {{access-ml-pipeline: "true"}}}}
-spec:
-  template:
-    spec:
-      containers:
-      - name: {NB}
-        image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: {NB}-0, namespace: {NS}, labels: {{statefulset: {NB}, notebook-name: {NB}, access-ml-pipeline: "true"}}}}
-spec:
-  containers:
-  - name: {NB}
-    image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
-    env: [{{name: NB_PREFIX, value: /notebook/{NS}/{NB}}}]
-    ports: [{{name: notebook-port, containerPort: 8888}}]
-    resources: {{requests: {{cpu: 10m, memory: 32Mi}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {NB}, namespace: {NS}}}
-spec:
-  selector: {{statefulset: {NB}}}
-  ports: [{{name: http-{NB}, port: 80, targetPort: 8888}}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: {NO_RESULTS}, namespace: {NS}}}
-"#
+        "{}---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {NO_RESULTS}, namespace: {NS}}}\n",
+        common::jupyter::notebook_objects(NS, NB)
     )
 }
 

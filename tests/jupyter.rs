@@ -346,37 +346,7 @@ fn the_notebook_door_runs_the_samples_from_a_notebook_in_the_sandbox() {
     let port = &port[..port.find('/').unwrap()];
     // What Kubeflow's notebook controller makes of a Notebook: the pod and the Service (port 80
     // to 8888); kwok marks the pod Running and Ready.
-    let objects = format!(
-        r#"
-apiVersion: kubeflow.org/v1
-kind: Notebook
-metadata: {{name: {nb}, namespace: {ns}, labels: {{access-ml-pipeline: "true"}}}}
-spec:
-  template:
-    spec:
-      containers:
-      - name: {nb}
-        image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
----
-apiVersion: v1
-kind: Pod
-metadata: {{name: {nb}-0, namespace: {ns}, labels: {{statefulset: {nb}, notebook-name: {nb}, access-ml-pipeline: "true"}}}}
-spec:
-  containers:
-  - name: {nb}
-    image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
-    env: [{{name: NB_PREFIX, value: /notebook/{ns}/{nb}}}]
-    ports: [{{name: notebook-port, containerPort: 8888}}]
-    resources: {{requests: {{cpu: 10m, memory: 32Mi}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {nb}, namespace: {ns}}}
-spec:
-  selector: {{statefulset: {nb}}}
-  ports: [{{name: http-{nb}, port: 80, targetPort: 8888}}]
-"#
-    );
+    let objects = common::jupyter::notebook_objects(ns, nb);
     struct Undo<'a>(&'a Path, String, PathBuf, &'a str);
     impl Drop for Undo<'_> {
         fn drop(&mut self) {

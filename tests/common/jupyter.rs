@@ -71,3 +71,39 @@ pub fn start(base_url: &str, token: &str, env: &[(&str, &str)]) -> Option<Jupyte
     }
     Some(server)
 }
+
+/// What Kubeflow's notebook controller makes of a Notebook `nb` in `ns`: the Notebook, the pod
+/// (kwok marks it Ready and forwards its 8888) with `NB_PREFIX`, and the Service (80 to 8888).
+pub fn notebook_objects(ns: &str, nb: &str) -> String {
+    format!(
+        r#"
+apiVersion: kubeflow.org/v1
+kind: Notebook
+metadata: {{name: {nb}, namespace: {ns}, labels: {{access-ml-pipeline: "true"}}}}
+spec:
+  template:
+    spec:
+      containers:
+      - name: {nb}
+        image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: {nb}-0, namespace: {ns}, labels: {{statefulset: {nb}, notebook-name: {nb}, access-ml-pipeline: "true"}}}}
+spec:
+  containers:
+  - name: {nb}
+    image: ghcr.io/kubeflow/kubeflow/jupyter-scipy:v1.10.0
+    env: [{{name: NB_PREFIX, value: /notebook/{ns}/{nb}}}]
+    ports: [{{name: notebook-port, containerPort: 8888}}]
+    resources: {{requests: {{cpu: 10m, memory: 32Mi}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {nb}, namespace: {ns}}}
+spec:
+  selector: {{statefulset: {nb}}}
+  ports: [{{name: http-{nb}, port: 80, targetPort: 8888}}]
+"#
+    )
+}
