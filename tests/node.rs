@@ -1,7 +1,8 @@
 //! The sandbox's real node (scripts/sandbox node, docs/sandbox.md "The real node"): pods that
-//! really run. A probe pod does a bucket round trip against fake-gcs-server and kfcheck's result
-//! comes from the pod's log; its service-account identity is checked with a TokenReview of the
-//! token read through `exec`; the notebook door runs the samples on a real Jupyter server in a
+//! really run. A probe pod does a bucket round trip against fake-gcs-server with its projected
+//! service-account token exchanged at a test STS (tests/common/sts.rs: Workload Identity
+//! Federation through an `external_account` file) and kfcheck's result comes from the pod's log;
+//! its service-account identity is checked with a TokenReview of the token read through `exec`; the notebook door runs the samples on a real Jupyter server in a
 //! pod, reached through kfcheck's port-forward via the real kubelet. Every test ends by counting
 //! the packets of the pod network that left by the machine's outward interface: any fails it.
 //!
@@ -9,6 +10,8 @@
 //! loads the probe and python images) and, for the bucket, KFCHECK_TEST_GCS.
 
 mod common;
+#[path = "common/sts.rs"]
+mod sts;
 
 use common::{check, code, json, kfcheck, repo, stderr, stdout, unavailable, write, Kubectl};
 use std::net::{TcpListener, TcpStream};
@@ -129,6 +132,45 @@ const NODE_PLACEMENT: &str = r#"
   nodeSelector: {kfcheck.dev/node: real}
   tolerations: [{key: kfcheck.dev/real-node, operator: Exists, effect: NoSchedule}]"#;
 
+/// The last storage probe line in a pod's log.
+fn probe_line(k: &Kubectl, ns: &str, pod: &str) -> (serde_json::Value, String) {
+    let log = k.run(&["-n", ns, "logs", pod], None);
+    let result = log
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["probe"] == "storage")
+        .unwrap_or_else(|| panic!("no probe line in the pod's log:\n{log}"));
+    (result, log)
+}
+
+/// Who a token is for `audience`, as the sandbox's API server says in a TokenReview: the test
+/// STS's check (tests/common/sts.rs). kubectl's own errors never quote the token.
+fn token_review(dir: &Path, token: &str, audience: &str) -> Result<String, String> {
+    let review = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": token, "audiences": [audience]},
+    });
+    let o = Kubectl::new(dir).try_run(
+        &["create", "-o", "json", "-f", "-"],
+        Some(&review.to_string()),
+    );
+    if !o.status.success() {
+        return Err("the TokenReview was not created".into());
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(&stdout(&o)).map_err(|_| "the TokenReview answer is not JSON")?;
+    let status = &answer["status"];
+    match status["user"]["username"].as_str() {
+        Some(user) if status["authenticated"] == true => Ok(user.to_string()),
+        _ => Err(status["error"]
+            .as_str()
+            .unwrap_or("not authenticated")
+            .to_string()),
+    }
+}
+
 #[test]
 fn a_probe_pod_on_the_real_node_round_trips_the_bucket_and_carries_its_service_account() {
     let Some(dir) = node_sandbox() else {
@@ -140,13 +182,54 @@ fn a_probe_pod_on_the_real_node_round_trips_the_bucket_and_carries_its_service_a
     let k = Kubectl::new(&dir);
     let ns = Namespace::new(&k, "kfcheck-node-probe");
     let ip = node_ip(&dir);
-    let storage = format!("{ip}:{}", relay(&ip, gcs));
+    for sa in ["storage-probe", "not-trusted"] {
+        k.run(&["-n", &ns.name, "create", "serviceaccount", sa], None);
+    }
+    // Workload Identity Federation as on a non-GKE cluster: the pod's projected token is
+    // exchanged at an STS (the test's, which asks the API server whose token it is and trusts
+    // storage-probe only) for the access token the gate in front of fake-gcs-server wants.
+    let trusted = format!("system:serviceaccount:{}:storage-probe", ns.name);
+    let scratch = tempfile::tempdir().unwrap();
+    let tls = sts::Tls::for_ip(scratch.path(), &ip);
+    let review_dir = dir.clone();
+    let sts = sts::Sts::start(
+        &ip,
+        &tls,
+        "kfcheck-storage",
+        &trusted,
+        std::sync::Arc::new(move |token: &str, audience: &str| {
+            token_review(&review_dir, token, audience)
+        }),
+    );
+    let gate = sts::Gate::start(&ip, &tls, gcs, sts.issued.clone());
+    let adc = serde_json::json!({
+        "type": "external_account",
+        "audience": "kfcheck-storage",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": sts.url,
+        "credential_source": {"file": "/var/run/secrets/tokens/storage-token", "format": {"type": "text"}},
+    });
+    let adc_file = write(scratch.path(), "external_account.json", &adc.to_string());
+    let ca_file = write(scratch.path(), "ca.crt", &tls.ca_pem);
     k.run(
-        &["-n", &ns.name, "create", "serviceaccount", "storage-probe"],
+        &[
+            "-n",
+            &ns.name,
+            "create",
+            "configmap",
+            "storage-adc",
+            &format!("--from-file=external_account.json={}", adc_file.display()),
+            &format!("--from-file=ca.crt={}", ca_file.display()),
+        ],
         None,
     );
     let run_id = format!("node-{}", std::process::id());
-    // The identity the pod's workload would present (an audience of its own), projected.
+    let args = format!(
+        "args: [probe, storage, --bucket, kfcheck-test, --run-id, {run_id}, --size, 256KiB, --endpoint, \"{}\"]",
+        gate.url
+    );
+    // The identity the pod's workload presents (an audience of its own), projected, and the
+    // ADC file that says where to exchange it.
     let pod = format!(
         r#"
 apiVersion: v1
@@ -158,14 +241,20 @@ spec:
   containers:
   - name: probe
     image: kfcheck.local/probe:dev
-    args: [probe, storage, --bucket, kfcheck-test, --run-id, {run_id}, --size, 256KiB]
-    env: [{{name: STORAGE_EMULATOR_HOST, value: "{storage}"}}]
-    volumeMounts: [{{name: identity, mountPath: /var/run/secrets/tokens, readOnly: true}}]
+    {args}
+    env:
+    - {{name: GOOGLE_APPLICATION_CREDENTIALS, value: /etc/kfcheck/adc/external_account.json}}
+    - {{name: SSL_CERT_FILE, value: /etc/kfcheck/adc/ca.crt}}
+    volumeMounts:
+    - {{name: identity, mountPath: /var/run/secrets/tokens, readOnly: true}}
+    - {{name: adc, mountPath: /etc/kfcheck/adc, readOnly: true}}
   volumes:
   - name: identity
     projected:
       sources:
       - serviceAccountToken: {{path: storage-token, audience: kfcheck-storage, expirationSeconds: 3600}}
+  - name: adc
+    configMap: {{name: storage-adc}}
 "#
     );
     k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&pod));
@@ -177,13 +266,7 @@ spec:
         Duration::from_secs(90),
     );
     // The result, from the pod's log (through the real kubelet).
-    let log = k.run(&["-n", &ns.name, "logs", "probe"], None);
-    let result: serde_json::Value = log
-        .lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["probe"] == "storage")
-        .unwrap_or_else(|| panic!("no probe line in the pod's log:\n{log}"));
+    let (result, log) = probe_line(&k, &ns.name, "probe");
     assert_eq!(result["status"], "passed", "{result:#}");
     assert_eq!(result["run_id"], run_id.as_str(), "{result:#}");
     let ops: Vec<&str> = result["steps"]
@@ -200,15 +283,69 @@ spec:
         result["object"].as_str().unwrap().ends_with("-probe.bin"),
         "{result:#}"
     );
-    assert_eq!(result["credentials"]["kind"], "emulator", "{result:#}");
+    assert_eq!(
+        result["credentials"]["kind"], "external-account",
+        "{result:#}"
+    );
+    assert!(!log.contains(&sts.issued), "the access token is in the log");
+    // The STS saw exactly the pod's ServiceAccount, and every storage call carried its token.
+    assert_eq!(*sts.seen.lock().unwrap(), vec![trusted.clone()]);
+    let passed = gate.seen.lock().unwrap().clone();
+    assert!(passed.iter().all(|p| p.authorized), "{passed:?}");
+    for (op, method, part) in [
+        ("list", "GET", "/storage/v1/b/kfcheck-test/o?prefix="),
+        (
+            "write",
+            "POST",
+            "/upload/storage/v1/b/kfcheck-test/o?uploadType=media",
+        ),
+        ("read", "GET", "?alt=media"),
+        ("delete", "DELETE", "/storage/v1/b/kfcheck-test/o/"),
+    ] {
+        assert!(
+            passed
+                .iter()
+                .any(|p| p.method == method && p.target.contains(part)),
+            "no {op} through the gate: {passed:?}"
+        );
+    }
+
+    // A ServiceAccount the STS does not trust: the probe fails, names the refusal, leaks nothing.
+    let refused = pod.replace("name: probe,", "name: refused,").replace(
+        "serviceAccountName: storage-probe",
+        "serviceAccountName: not-trusted",
+    );
+    k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&refused));
+    k.wait_for(
+        &ns.name,
+        "pod/refused",
+        "{.status.phase}",
+        "Failed",
+        Duration::from_secs(90),
+    );
+    let (result, log) = probe_line(&k, &ns.name, "refused");
+    assert_eq!(result["status"], "failed", "{result:#}");
+    assert_eq!(result["error"]["class"], "token-refused", "{result:#}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "the STS {} refused the token exchange (403): unauthorized_client: system:serviceaccount:{}:not-trusted is not allowed",
+            sts.url, ns.name
+        )),
+        "{message}"
+    );
+    // Every ServiceAccount token is a JWT, and JWTs start with eyJ.
+    assert!(!log.contains("eyJ") && !log.contains(&sts.issued), "{log}");
+    assert_eq!(
+        sts.seen.lock().unwrap().last().unwrap(),
+        &format!("system:serviceaccount:{}:not-trusted", ns.name)
+    );
+    assert_eq!(gate.seen.lock().unwrap().len(), passed.len());
 
     // The same pod again, kept running, to read its projected identity through exec.
-    let keep = pod.replace("name: probe,", "name: identity,").replace(
-        &format!(
-            "args: [probe, storage, --bucket, kfcheck-test, --run-id, {run_id}, --size, 256KiB]"
-        ),
-        "command: [/bin/sleep, \"3600\"]",
-    );
+    let keep = pod
+        .replace("name: probe,", "name: identity,")
+        .replace(&args, "command: [/bin/sleep, \"3600\"]");
     k.run(&["-n", &ns.name, "apply", "-f", "-"], Some(&keep));
     k.wait_for(
         &ns.name,

@@ -1,8 +1,10 @@
 //! A small Google Cloud Storage client: the JSON API operations a readiness check needs (list,
 //! get, simple upload, delete), the credentials a data scientist's code would find (an emulator,
-//! a service-account key through the JWT bearer flow, Application Default Credentials, the
-//! GCE/GKE metadata server under Workload Identity), bounded retries on 429/5xx, and errors that
-//! say which identity was used and what was refused. Tokens and keys never leave this module.
+//! a service-account key through the JWT bearer flow, Application Default Credentials (including
+//! `external_account`: a workload's own token, such as a pod's projected ServiceAccount token,
+//! exchanged at an STS and optionally for a service account's token), the GCE/GKE metadata server
+//! under Workload Identity), bounded retries on 429/5xx, and errors that say which identity was
+//! used and what was refused. Tokens and keys never leave this module.
 
 use super::errors::chain;
 use super::http::Secret;
@@ -20,6 +22,10 @@ pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";
 pub const SCOPE_READ_WRITE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
 const METADATA_HOST: &str = "metadata.google.internal";
 const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The scope Google's libraries ask the STS and IAM for on behalf of an `external_account`.
+const SCOPE_CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const TOKEN_TYPE_ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// Where credentials come from, in the order Google's libraries look.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +42,15 @@ pub enum Source {
     AuthorizedUser { path: PathBuf },
     /// The GCE/GKE metadata server (Workload Identity on GKE).
     MetadataServer { host: String },
+    /// An ADC `external_account` file (Workload Identity Federation): the workload's own token,
+    /// read from `token_file`, exchanged at an STS for `audience`; then, when `impersonated`
+    /// names one, for that service account's token.
+    ExternalAccount {
+        path: PathBuf,
+        audience: String,
+        token_file: PathBuf,
+        impersonated: Option<String>,
+    },
 }
 
 impl Source {
@@ -48,6 +63,18 @@ impl Source {
             Source::MetadataServer { host } => {
                 format!("the metadata server's default service account ({host})")
             }
+            Source::ExternalAccount {
+                path,
+                impersonated: Some(email),
+                ..
+            } => format!(
+                "service account {email} (impersonated by the federated identity of ADC file {})",
+                path.display()
+            ),
+            Source::ExternalAccount { path, audience, .. } => format!(
+                "the federated identity of ADC file {} (audience {audience})",
+                path.display()
+            ),
         }
     }
 
@@ -77,6 +104,13 @@ impl Source {
             Source::MetadataServer { host } => {
                 format!("metadata server {host} (Workload Identity on GKE)")
             }
+            Source::ExternalAccount {
+                path, token_file, ..
+            } => format!(
+                "Application Default Credentials external_account file {} (token from {})",
+                path.display(),
+                token_file.display()
+            ),
         }
     }
 
@@ -87,6 +121,7 @@ impl Source {
             Source::ServiceAccountKey { via_adc: true, .. } => "adc-key-file",
             Source::AuthorizedUser { .. } => "adc-user",
             Source::MetadataServer { .. } => "metadata-server",
+            Source::ExternalAccount { .. } => "external-account",
         }
     }
 }
@@ -163,6 +198,22 @@ enum Auth {
     Metadata {
         host: String,
     },
+    External(Box<Federation>),
+}
+
+/// How an `external_account` file says to get a token; nothing here is a secret (the subject
+/// token is read from its file at each exchange, since the kubelet rotates it).
+struct Federation {
+    audience: String,
+    subject_token_type: String,
+    token_url: String,
+    token_file: PathBuf,
+    /// `credential_source.format`: the file is the token (`text`), or JSON holding it in a field.
+    json_field: Option<String>,
+    /// `service_account_impersonation_url` and the service account it names.
+    impersonation: Option<(String, String)>,
+    /// `workforce_pool_user_project`, sent as the STS `options` Google's libraries send.
+    user_project: Option<String>,
 }
 
 pub struct GcsClient {
@@ -198,19 +249,40 @@ fn text<'a>(v: &'a serde_json::Value, k: &str) -> Option<&'a str> {
         .filter(|s| !s.trim().is_empty())
 }
 
-/// A token endpoint must be https, except on the loopback interface (test token servers).
+/// A token endpoint must be https, except on the loopback interface (test token servers): a
+/// refresh token, a signed assertion or a workload's token is never sent in clear text to
+/// another host. Loopback means `localhost`, `127.0.0.0/8` or `[::1]`, named as the URL's whole
+/// host (no user info, which could hide another host after an `@`).
 fn check_token_uri(uri: &str) -> Result<(), String> {
+    check_https("token_uri", uri)
+}
+
+/// [`check_token_uri`] for a URL field named `field`.
+fn check_https(field: &str, uri: &str) -> Result<(), String> {
     if uri.starts_with("https://") {
         return Ok(());
     }
     let rest = uri
         .strip_prefix("http://")
-        .ok_or("token_uri is not an http(s) URL")?;
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    if matches!(host, "127.0.0.1" | "localhost" | "[") || rest.starts_with("[::1]") {
+        .ok_or_else(|| format!("{field} is not an http(s) URL"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = if authority.starts_with('[') {
+        authority.split_inclusive(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    let loopback = !authority.contains('@')
+        && (host == "localhost"
+            || host == "[::1]"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback()));
+    if loopback {
         Ok(())
     } else {
-        Err("token_uri is not https (plain http is accepted only on the loopback interface)".into())
+        Err(format!(
+            "{field} is not https (plain http is accepted only on the loopback interface)"
+        ))
     }
 }
 
@@ -279,14 +351,122 @@ fn file_auth(path: &Path, via_adc: bool) -> Result<(Source, Auth), StoreError> {
                 },
             ))
         }
+        Some("external_account") => external_auth(path, &v),
         Some(other) => Err(bad(format!(
-            "credential type {other:?} is not supported (service_account or authorized_user)"
+            "credential type {other:?} is not supported (service_account, authorized_user or external_account)"
         ))),
         None if v.get("private_key").is_some() => key_auth(path, &v, via_adc),
         None => Err(bad(
             "has no type field and no private_key: not a Google credentials file".into(),
         )),
     }
+}
+
+/// An ADC `external_account` file: the subject token's file and format, the STS and the optional
+/// impersonation. Only file-sourced credentials are supported; a URL- or executable-sourced one
+/// is refused by name rather than half-followed.
+fn external_auth(path: &Path, v: &serde_json::Value) -> Result<(Source, Auth), StoreError> {
+    let bad = |reason: String| StoreError::BadCredentials {
+        path: path.display().to_string(),
+        reason,
+    };
+    let get = |k: &str| {
+        text(v, k)
+            .map(str::to_string)
+            .ok_or_else(|| bad(format!("external_account file has no {k}")))
+    };
+    let audience = get("audience")?;
+    let subject_token_type = get("subject_token_type")?;
+    let token_url = get("token_url")?;
+    check_https("token_url", &token_url).map_err(bad)?;
+    if text(v, "client_id").is_some() || text(v, "client_secret").is_some() {
+        return Err(bad(
+            "external_account client authentication (client_id, client_secret) is not supported"
+                .into(),
+        ));
+    }
+    let source = v
+        .get("credential_source")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| bad("external_account file has no credential_source".into()))?;
+    let token_file = match (
+        text(source, "file"),
+        text(source, "url"),
+        source.get("executable"),
+        text(source, "environment_id"),
+    ) {
+        (Some(f), _, _, _) => PathBuf::from(f),
+        (None, Some(_), _, _) => {
+            return Err(bad(
+                "credential_source.url (a URL-sourced subject token) is not supported; use credential_source.file".into(),
+            ))
+        }
+        (None, None, Some(_), _) => {
+            return Err(bad(
+                "credential_source.executable (an executable-sourced subject token) is not supported; use credential_source.file".into(),
+            ))
+        }
+        (None, None, None, Some(_)) => {
+            return Err(bad(
+                "credential_source.environment_id (AWS or another cloud's metadata) is not supported; use credential_source.file".into(),
+            ))
+        }
+        (None, None, None, None) => {
+            return Err(bad("credential_source has no file".into()));
+        }
+    };
+    let json_field = match source.get("format") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(format) => match text(format, "type") {
+            None | Some("text") => None,
+            Some("json") => Some(
+                text(format, "subject_token_field_name")
+                    .ok_or_else(|| {
+                        bad(
+                            "credential_source.format of type json has no subject_token_field_name"
+                                .into(),
+                        )
+                    })?
+                    .to_string(),
+            ),
+            Some(other) => {
+                return Err(bad(format!(
+                    "credential_source.format type {other:?} is not supported (text or json)"
+                )))
+            }
+        },
+    };
+    let impersonation = match text(v, "service_account_impersonation_url") {
+        None => None,
+        Some(url) => {
+            check_https("service_account_impersonation_url", url).map_err(bad)?;
+            let email = url
+                .rsplit_once("/serviceAccounts/")
+                .and_then(|(_, tail)| tail.strip_suffix(":generateAccessToken"))
+                .filter(|e| !e.is_empty() && !e.contains('/'))
+                .ok_or_else(|| {
+                    bad("service_account_impersonation_url does not end in serviceAccounts/EMAIL:generateAccessToken".into())
+                })?;
+            Some((url.to_string(), email.to_string()))
+        }
+    };
+    Ok((
+        Source::ExternalAccount {
+            path: path.to_path_buf(),
+            audience: audience.clone(),
+            token_file: token_file.clone(),
+            impersonated: impersonation.as_ref().map(|(_, e)| e.clone()),
+        },
+        Auth::External(Box::new(Federation {
+            audience,
+            subject_token_type,
+            token_url,
+            token_file,
+            json_field,
+            impersonation,
+            user_project: text(v, "workforce_pool_user_project").map(str::to_string),
+        })),
+    ))
 }
 
 /// Signs a JWT bearer assertion (RS256) for the token endpoint.
@@ -419,13 +599,52 @@ impl GcsClient {
                 return Ok(Some(t.value.clone()));
             }
         }
-        let identity = self.identity();
-        let refused = |reason: String| StoreError::Token {
-            identity: identity.clone(),
-            reason,
+        let fetched = match &self.auth {
+            Auth::External(f) => self.federated_token(f).await,
+            _ => self.oauth_token().await,
         };
+        let (token, ttl) = fetched.map_err(|reason| StoreError::Token {
+            identity: self.identity(),
+            reason,
+        })?;
+        // A token server's word on expiry is capped at a day: a huge lifetime must neither
+        // overflow the clock nor keep a token past any real lifetime.
+        *slot = Some(Token {
+            value: token.clone(),
+            expires: Instant::now() + Duration::from_secs(ttl.min(86400)),
+        });
+        Ok(Some(token))
+    }
+
+    /// Sends a token request and reads its JSON answer (bounded in time and size).
+    async fn token_answer(
+        &self,
+        req: Result<http::Request<Full<Bytes>>, http::Error>,
+        endpoint: &str,
+    ) -> Result<(u16, serde_json::Value, Bytes), String> {
+        let req = req.map_err(|e| format!("bad token request: {e}"))?;
+        let resp = tokio::time::timeout(Duration::from_secs(30), self.http.request(req))
+            .await
+            .map_err(|_| format!("{endpoint} did not answer within 30s"))?
+            .map_err(|e| format!("cannot reach {endpoint}: {}", chain(&e)))?;
+        let status = resp.status().as_u16();
+        let body = read_body(resp, TOKEN_ANSWER_LIMIT, self.retry.idle_timeout)
+            .await
+            .map_err(|e| format!("{endpoint}: {e}"))?;
+        Ok((
+            status,
+            serde_json::from_slice(&body).unwrap_or_default(),
+            body,
+        ))
+    }
+
+    /// The OAuth flows (JWT bearer, refresh token) and the metadata server: an access token and
+    /// its lifetime in seconds.
+    async fn oauth_token(&self) -> Result<(Secret, u64), String> {
         let (req, endpoint) = match &self.auth {
-            Auth::None => return Ok(None),
+            Auth::None | Auth::External(_) => {
+                return Err("no OAuth flow for this identity".into());
+            }
             Auth::Key {
                 email,
                 key_id,
@@ -436,8 +655,7 @@ impl GcsClient {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                let jwt = sign_assertion(key, email, key_id, SCOPE_READ_WRITE, token_uri, now)
-                    .map_err(refused)?;
+                let jwt = sign_assertion(key, email, key_id, SCOPE_READ_WRITE, token_uri, now)?;
                 let body = format!(
                     "grant_type={}&assertion={jwt}",
                     form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer")
@@ -470,46 +688,80 @@ impl GcsClient {
                 )
             }
         };
-        let req = req.map_err(|e| refused(format!("bad token request: {e}")))?;
-        let resp = tokio::time::timeout(Duration::from_secs(30), self.http.request(req))
-            .await
-            .map_err(|_| refused(format!("{endpoint} did not answer within 30s")))?
-            .map_err(|e| refused(format!("cannot reach {endpoint}: {}", chain(&e))))?;
-        let status = resp.status().as_u16();
-        let body = read_body(resp, TOKEN_ANSWER_LIMIT, self.retry.idle_timeout)
-            .await
-            .map_err(|e| refused(format!("{endpoint}: {e}")))?;
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let (status, v, _) = self.token_answer(req, &endpoint).await?;
         if status != 200 {
-            // OAuth errors: {"error": "invalid_grant", "error_description": "..."}; no secrets there.
-            let what = [text(&v, "error"), text(&v, "error_description")]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(": ");
-            let what = if what.is_empty() {
-                "no OAuth error in the answer".to_string()
-            } else {
-                crate::clients::redact::redact(&what)
-            };
-            return Err(refused(format!("{endpoint} answered {status}: {what}")));
+            return Err(format!("{endpoint} answered {status}: {}", oauth_error(&v)));
         }
         let token = Secret::new(
             text(&v, "access_token")
-                .ok_or_else(|| refused(format!("{endpoint} answered without an access_token")))?,
+                .ok_or_else(|| format!("{endpoint} answered without an access_token"))?,
         );
-        // A token server's word on expiry is capped at a day: a huge `expires_in` must neither
-        // overflow the clock nor keep a token past any real lifetime.
-        let ttl = v
-            .get("expires_in")
-            .and_then(|e| e.as_u64())
-            .unwrap_or(3600)
-            .min(86400);
-        *slot = Some(Token {
-            value: token.clone(),
-            expires: Instant::now() + Duration::from_secs(ttl),
-        });
-        Ok(Some(token))
+        Ok((token, expires_in(&v)))
+    }
+
+    /// Workload Identity Federation: the subject token, read fresh from its file (the kubelet
+    /// rotates a projected token), exchanged at the STS (RFC 8693); then, when the file names a
+    /// service account to impersonate, the federated token exchanged for that account's token.
+    /// Each error says which step failed; none quotes a token.
+    async fn federated_token(&self, f: &Federation) -> Result<(Secret, u64), String> {
+        let subject = subject_token(f)?;
+        let mut body = format!(
+            "grant_type={}&audience={}&scope={}&requested_token_type={}&subject_token={}&subject_token_type={}",
+            form_escape(GRANT_TOKEN_EXCHANGE),
+            form_escape(&f.audience),
+            form_escape(SCOPE_CLOUD_PLATFORM),
+            form_escape(TOKEN_TYPE_ACCESS),
+            form_escape(subject.expose()),
+            form_escape(&f.subject_token_type),
+        );
+        if let Some(project) = &f.user_project {
+            let options = serde_json::json!({"userProject": project}).to_string();
+            body.push_str(&format!("&options={}", form_escape(&options)));
+        }
+        let sts = &f.token_url;
+        // A server that echoes what it was sent must not put the token into a report.
+        let scrub =
+            |m: String, secret: &Secret| m.replace(secret.expose(), crate::clients::redact::MASK);
+        let (status, v, _) = self.token_answer(form_post(sts, body), sts).await?;
+        if status != 200 {
+            return Err(scrub(
+                format!(
+                    "the STS {sts} refused the token exchange ({status}): {}",
+                    oauth_error(&v)
+                ),
+                &subject,
+            ));
+        }
+        let federated = Secret::new(
+            text(&v, "access_token")
+                .ok_or_else(|| format!("the STS {sts} answered without an access_token"))?,
+        );
+        let Some((url, email)) = &f.impersonation else {
+            return Ok((federated, expires_in(&v)));
+        };
+        let req = http::Request::post(url)
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {}", federated.expose()))
+            .body(Full::new(Bytes::from(
+                serde_json::json!({"scope": [SCOPE_CLOUD_PLATFORM], "lifetime": "3600s"})
+                    .to_string(),
+            )));
+        let (status, v, body) = self.token_answer(req, url).await?;
+        if status != 200 {
+            let m = format!(
+                "impersonating {email} through {url} was refused ({status}): {}",
+                refusal_message(&body)
+            );
+            return Err(scrub(scrub(m, &federated), &subject));
+        }
+        let token = Secret::new(text(&v, "accessToken").ok_or_else(|| {
+            format!("impersonating {email} through {url}: the answer has no accessToken")
+        })?);
+        let ttl = text(&v, "expireTime")
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .map_or(3600, |d| d.as_secs());
+        Ok((token, ttl))
     }
 
     /// Sends a request with retries on 408/429/5xx and transport errors, up to the status line;
@@ -794,6 +1046,51 @@ const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
 /// The largest key or ADC file read (real ones are a few KiB).
 const KEY_FILE_LIMIT: u64 = 1 << 20;
 
+/// Reads the subject token from its file: the whole file (trimmed), or one field of it as JSON.
+/// The errors say why, never what the file holds.
+fn subject_token(f: &Federation) -> Result<Secret, String> {
+    let file = f.token_file.display();
+    let bytes = crate::clients::files::read_capped(&f.token_file, KEY_FILE_LIMIT)
+        .map_err(|e| format!("cannot read the subject token file {file}: it {e}"))?;
+    let token = match &f.json_field {
+        None => String::from_utf8(bytes)
+            .map_err(|_| format!("the subject token file {file} is not UTF-8 text"))?,
+        Some(field) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|_| format!("the subject token file {file} is not JSON"))?;
+            text(&v, field)
+                .ok_or_else(|| {
+                    format!("the subject token file {file} has no string field {field:?}")
+                })?
+                .to_string()
+        }
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(format!("the subject token file {file} is empty"));
+    }
+    Ok(Secret::new(token))
+}
+
+/// An OAuth error answer, `{"error": "invalid_grant", "error_description": "..."}`, redacted.
+fn oauth_error(v: &serde_json::Value) -> String {
+    let what = [text(v, "error"), text(v, "error_description")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(": ");
+    if what.is_empty() {
+        "no OAuth error in the answer".to_string()
+    } else {
+        crate::clients::redact::redact(&what)
+    }
+}
+
+/// An OAuth answer's `expires_in`, one hour when absent.
+fn expires_in(v: &serde_json::Value) -> u64 {
+    v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600)
+}
+
 fn form_post(uri: &str, body: String) -> Result<http::Request<Full<Bytes>>, http::Error> {
     http::Request::post(uri)
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -884,8 +1181,21 @@ mod tests {
     fn token_uri_must_be_https_except_on_loopback() {
         assert!(check_token_uri("https://oauth2.googleapis.com/token").is_ok());
         assert!(check_token_uri("http://127.0.0.1:9999/token").is_ok());
+        assert!(check_token_uri("http://127.0.0.2/token").is_ok());
         assert!(check_token_uri("http://localhost/token").is_ok());
+        assert!(check_token_uri("http://[::1]:8080/token").is_ok());
         assert!(check_token_uri("http://evil.example/token").is_err());
+        // User info could hide the real host; an IPv6 literal is loopback only when it is ::1.
+        assert!(check_token_uri("http://localhost:80@evil.example/token").is_err());
+        assert!(check_token_uri("http://127.0.0.1@evil.example/token").is_err());
+        assert!(check_token_uri("http://[fe80::1]/token").is_err());
+        assert!(check_token_uri("http://10.0.0.1/token").is_err());
+        assert!(check_token_uri("http://127.0.0.1.evil.example/token").is_err());
+        assert!(check_token_uri("ftp://127.0.0.1/token").is_err());
+        assert_eq!(
+            check_https("token_url", "http://sts.example/v1/token").unwrap_err(),
+            "token_url is not https (plain http is accepted only on the loopback interface)"
+        );
     }
 
     fn client(source: Source) -> GcsClient {
@@ -1105,6 +1415,404 @@ mod tests {
                 .contains("no data for 1s while reading the object"),
             "{e}"
         );
+    }
+
+    /// One request as a [`recorder`] saw it.
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: String,
+        path: String,
+        authorization: Option<String>,
+        body: String,
+    }
+
+    type Answer = dyn Fn(&Seen) -> (u16, String) + Send + Sync;
+
+    /// A local HTTP server on 127.0.0.1 that keeps every request and answers each with what
+    /// `answer` says (one request a connection); stands in for the STS, IAM and storage.
+    fn recorder(answer: Arc<Answer>) -> (String, Arc<std::sync::Mutex<Vec<Seen>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", l.local_addr().unwrap());
+        let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let (method, path) = (
+                    parts.next().unwrap_or("").to_string(),
+                    parts.next().unwrap_or("").to_string(),
+                );
+                let (mut len, mut authorization) = (0usize, None);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "content-length" => len = v.trim().parse().unwrap_or(0),
+                        "authorization" => authorization = Some(v.trim().to_string()),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = r.read_exact(&mut body);
+                let req = Seen {
+                    method,
+                    path,
+                    authorization,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                let (status, text) = answer(&req);
+                log.lock().unwrap().push(req);
+                let mut c = c;
+                let _ = c.write_all(format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len()).as_bytes());
+            }
+        });
+        (addr, seen)
+    }
+
+    /// `k=v&...` with percent-decoding, as a form body is sent.
+    fn form(body: &str) -> std::collections::BTreeMap<String, String> {
+        let decode = |s: &str| {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' && i + 2 < b.len() {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(if b[i] == b'+' { b' ' } else { b[i] });
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        body.split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect()
+    }
+
+    const SA: &str = "probe@p.iam.gserviceaccount.com";
+
+    /// An ADC external_account file in `d` naming `base`'s STS (and IAM when `impersonate`),
+    /// with `extra` fields merged in; the subject token's file is `d/token`.
+    fn external_file(d: &Path, base: &str, impersonate: bool, extra: serde_json::Value) -> PathBuf {
+        let mut v = serde_json::json!({
+            "type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/kf/providers/k8s",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{base}/v1/token"),
+            "credential_source": {"file": d.join("token")},
+        });
+        if impersonate {
+            v["service_account_impersonation_url"] =
+                format!("{base}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken").into();
+        }
+        for (k, x) in extra.as_object().into_iter().flatten() {
+            v[k] = x.clone();
+        }
+        let path = d.join("external.json");
+        std::fs::write(&path, v.to_string()).unwrap();
+        path
+    }
+
+    fn external_opts(adc: PathBuf, base: &str) -> Options {
+        Options {
+            adc_file: Some(adc),
+            endpoint: Some(base.to_string()),
+            no_metadata: true,
+            retry: Retry {
+                attempts: 1,
+                ..Retry::default()
+            },
+            ..Options::default()
+        }
+    }
+
+    /// STS, IAM and storage as Google's answer them: the STS issues a federated token for the
+    /// subject token, IAM a service account's token for the federated one, storage lists only
+    /// for the latter.
+    fn google(seen: &Seen) -> (u16, String) {
+        let path = seen.path.as_str();
+        if path == "/v1/token" {
+            let f = form(&seen.body);
+            let token = format!("CANARY-federated-{}", f["subject_token"]);
+            return (200, serde_json::json!({"access_token": token, "issued_token_type": TOKEN_TYPE_ACCESS, "token_type": "Bearer", "expires_in": 30}).to_string());
+        }
+        if path.ends_with(":generateAccessToken") {
+            let expire =
+                humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3600));
+            return (200, serde_json::json!({"accessToken": "CANARY-impersonated", "expireTime": expire.to_string()}).to_string());
+        }
+        let ok = seen.authorization.as_deref().is_some_and(|a| {
+            a == "Bearer CANARY-impersonated" || a.starts_with("Bearer CANARY-federated-")
+        });
+        if ok {
+            (200, r#"{"items":[{"name":"a","size":"3"}]}"#.into())
+        } else {
+            (
+                401,
+                r#"{"error":{"code":401,"message":"Invalid Credentials"}}"#.into(),
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn an_external_account_exchanges_its_token_at_the_sts_and_impersonates() {
+        let d = tempfile::tempdir().unwrap();
+        let (base, seen) = recorder(Arc::new(google));
+        std::fs::write(d.path().join("token"), "CANARY-subject-1\n").unwrap();
+        let adc = external_file(
+            d.path(),
+            &base,
+            true,
+            serde_json::json!({"quota_project_id": "q"}),
+        );
+        let c = GcsClient::connect(&external_opts(adc.clone(), &base))
+            .await
+            .unwrap();
+        assert_eq!(c.source().kind(), "external-account");
+        assert_eq!(
+            c.identity(),
+            format!(
+                "service account {SA} (impersonated by the federated identity of ADC file {})",
+                adc.display()
+            )
+        );
+        assert!(
+            c.source().describe().contains("(token from "),
+            "{}",
+            c.source().describe()
+        );
+        assert_eq!(c.list("b", "", 10).await.unwrap().len(), 1);
+        // The token is cached for the hour IAM gave: a second list asks nobody for a token.
+        c.list("b", "", 10).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths.len(), 4, "{paths:?}");
+        assert_eq!(paths[0], "/v1/token");
+        assert!(paths[1].ends_with(&format!("/serviceAccounts/{SA}:generateAccessToken")));
+        let sts = form(&seen[0].body);
+        assert_eq!(seen[0].method, "POST");
+        assert_eq!(sts["grant_type"], GRANT_TOKEN_EXCHANGE);
+        assert_eq!(sts["audience"], "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/kf/providers/k8s");
+        assert_eq!(sts["scope"], SCOPE_CLOUD_PLATFORM);
+        assert_eq!(sts["requested_token_type"], TOKEN_TYPE_ACCESS);
+        assert_eq!(sts["subject_token"], "CANARY-subject-1");
+        assert_eq!(
+            sts["subject_token_type"],
+            "urn:ietf:params:oauth:token-type:jwt"
+        );
+        assert!(!sts.contains_key("options"), "{sts:?}");
+        assert_eq!(
+            seen[1].authorization.as_deref(),
+            Some("Bearer CANARY-federated-CANARY-subject-1")
+        );
+        let iam: serde_json::Value = serde_json::from_str(&seen[1].body).unwrap();
+        assert_eq!(
+            iam,
+            serde_json::json!({"scope": [SCOPE_CLOUD_PLATFORM], "lifetime": "3600s"})
+        );
+        for s in &seen[2..] {
+            assert_eq!(
+                s.authorization.as_deref(),
+                Some("Bearer CANARY-impersonated")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_federated_token_is_used_as_is_and_the_subject_token_is_read_fresh() {
+        let d = tempfile::tempdir().unwrap();
+        let (base, seen) = recorder(Arc::new(google));
+        // A JSON-format subject token, as some token files hold it.
+        std::fs::write(
+            d.path().join("token"),
+            r#"{"id_token": "CANARY-subject-1"}"#,
+        )
+        .unwrap();
+        let extra = serde_json::json!({
+            "credential_source": {"file": d.path().join("token"), "format": {"type": "json", "subject_token_field_name": "id_token"}},
+            "workforce_pool_user_project": "proj-7",
+        });
+        let adc = external_file(d.path(), &base, false, extra);
+        let c = GcsClient::connect(&external_opts(adc.clone(), &base))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.identity(),
+            format!("the federated identity of ADC file {} (audience //iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/kf/providers/k8s)", adc.display())
+        );
+        c.list("b", "", 10).await.unwrap();
+        // The kubelet rotates the token; the STS's 30 s lifetime is inside the minute of margin,
+        // so the next call exchanges again, with the new token.
+        std::fs::write(
+            d.path().join("token"),
+            r#"{"id_token": "CANARY-subject-2"}"#,
+        )
+        .unwrap();
+        c.list("b", "", 10).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        let exchanges: Vec<_> = seen
+            .iter()
+            .filter(|s| s.path == "/v1/token")
+            .map(|s| form(&s.body))
+            .collect();
+        assert_eq!(exchanges.len(), 2);
+        assert_eq!(exchanges[0]["subject_token"], "CANARY-subject-1");
+        assert_eq!(exchanges[1]["subject_token"], "CANARY-subject-2");
+        assert_eq!(exchanges[0]["options"], r#"{"userProject":"proj-7"}"#);
+        let storage: Vec<_> = seen
+            .iter()
+            .filter(|s| s.path.starts_with("/storage/"))
+            .collect();
+        assert_eq!(
+            storage[0].authorization.as_deref(),
+            Some("Bearer CANARY-federated-CANARY-subject-1")
+        );
+        assert_eq!(
+            storage[1].authorization.as_deref(),
+            Some("Bearer CANARY-federated-CANARY-subject-2")
+        );
+    }
+
+    /// Each failing step is named (the token file, the STS with its OAuth error, IAM), and no
+    /// message carries the subject token or the federated token, even from a server that
+    /// echoes them.
+    #[tokio::test]
+    async fn external_account_refusals_name_the_step_and_never_the_tokens() {
+        let d = tempfile::tempdir().unwrap();
+        let sts_refuses = |s: &Seen| {
+            let f = form(&s.body);
+            (403, serde_json::json!({"error": "unauthorized_client", "error_description": format!("subject {} is rejected by the attribute condition", f["subject_token"])}).to_string())
+        };
+        let (base, _) = recorder(Arc::new(sts_refuses));
+        std::fs::write(d.path().join("token"), "CANARY-subject").unwrap();
+        let adc = external_file(d.path(), &base, false, serde_json::json!({}));
+        let c = GcsClient::connect(&external_opts(adc, &base))
+            .await
+            .unwrap();
+        let e = c.list("b", "", 10).await.err().unwrap();
+        let m = e.to_string();
+        assert_eq!(e.class(), "token-refused");
+        assert!(
+            m.starts_with("failed to get an access token for the federated identity of ADC file "),
+            "{m}"
+        );
+        assert!(m.contains(&format!("the STS {base}/v1/token refused the token exchange (403): unauthorized_client: subject [redacted] is rejected")), "{m}");
+        assert!(!m.contains("CANARY"), "{m}");
+
+        let iam_refuses = |s: &Seen| {
+            if s.path == "/v1/token" {
+                (
+                    200,
+                    r#"{"access_token": "CANARY-federated", "expires_in": 3600}"#.to_string(),
+                )
+            } else {
+                (
+                    403,
+                    format!(
+                        r#"{{"error": {{"code": 403, "message": "Permission 'iam.serviceAccounts.getAccessToken' denied for {}", "status": "PERMISSION_DENIED"}}}}"#,
+                        s.authorization.clone().unwrap_or_default()
+                    ),
+                )
+            }
+        };
+        let (base, _) = recorder(Arc::new(iam_refuses));
+        let adc = external_file(d.path(), &base, true, serde_json::json!({}));
+        let c = GcsClient::connect(&external_opts(adc, &base))
+            .await
+            .unwrap();
+        let m = c.list("b", "", 10).await.err().unwrap().to_string();
+        assert!(m.contains(&format!("impersonating {SA} through {base}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken was refused (403): Permission 'iam.serviceAccounts.getAccessToken' denied for ")), "{m}");
+        assert!(!m.contains("CANARY"), "{m}");
+
+        std::fs::remove_file(d.path().join("token")).unwrap();
+        let m = c.list("b", "", 10).await.err().unwrap().to_string();
+        assert!(
+            m.contains(&format!(
+                "cannot read the subject token file {}: it does not exist",
+                d.path().join("token").display()
+            )),
+            "{m}"
+        );
+        std::fs::write(d.path().join("token"), " \n").unwrap();
+        let m = c.list("b", "", 10).await.err().unwrap().to_string();
+        assert!(m.contains("is empty"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn external_account_files_that_cannot_be_followed_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let refused = |extra: serde_json::Value, base: &str| {
+            let adc = external_file(d.path(), base, false, extra);
+            let opts = external_opts(adc, base);
+            async move { GcsClient::connect(&opts).await.err().unwrap().to_string() }
+        };
+        let local = "http://127.0.0.1:1";
+        let m = refused(serde_json::json!({"credential_source": {"url": "http://169.254.169.254/token", "headers": {"Metadata": "True"}}}), local).await;
+        assert!(
+            m.contains("credential_source.url (a URL-sourced subject token) is not supported"),
+            "{m}"
+        );
+        let m = refused(
+            serde_json::json!({"credential_source": {"executable": {"command": "/bin/get-token"}}}),
+            local,
+        )
+        .await;
+        assert!(m.contains("credential_source.executable (an executable-sourced subject token) is not supported"), "{m}");
+        let m = refused(
+            serde_json::json!({"credential_source": {"environment_id": "aws1"}}),
+            local,
+        )
+        .await;
+        assert!(m.contains("credential_source.environment_id"), "{m}");
+        let m = refused(
+            serde_json::json!({"credential_source": {"file": "/t", "format": {"type": "json"}}}),
+            local,
+        )
+        .await;
+        assert!(m.contains("has no subject_token_field_name"), "{m}");
+        let m = refused(
+            serde_json::json!({"token_url": "http://sts.example/v1/token"}),
+            local,
+        )
+        .await;
+        assert!(m.contains("token_url is not https"), "{m}");
+        let m = refused(serde_json::json!({"service_account_impersonation_url": "http://iam.example/v1/projects/-/serviceAccounts/a@b:generateAccessToken"}), local).await;
+        assert!(
+            m.contains("service_account_impersonation_url is not https"),
+            "{m}"
+        );
+        let m = refused(
+            serde_json::json!({"service_account_impersonation_url": "https://iam.example/v1/x"}),
+            local,
+        )
+        .await;
+        assert!(
+            m.contains("does not end in serviceAccounts/EMAIL:generateAccessToken"),
+            "{m}"
+        );
+        let m = refused(
+            serde_json::json!({"client_id": "i", "client_secret": "CANARY-secret"}),
+            local,
+        )
+        .await;
+        assert!(
+            m.contains("client authentication") && !m.contains("CANARY"),
+            "{m}"
+        );
+        let m = refused(serde_json::json!({"audience": ""}), local).await;
+        assert!(m.contains("external_account file has no audience"), "{m}");
     }
 
     #[tokio::test]
