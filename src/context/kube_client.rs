@@ -132,7 +132,7 @@ pub(crate) async fn connect_identified(
         config.default_namespace = ns.clone();
     }
     let url = shown_url(&config.cluster_url);
-    let client = kube::Client::try_from(config)
+    let client = build(config)
         .map_err(|e| NeedError::Broken(format!("cannot build a client for {url}: {e}")))?;
     match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(v)) => Ok((
@@ -154,6 +154,35 @@ pub(crate) async fn connect_identified(
             REACH_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// kube's own client stack (base URL, retries of 429/503, authentication, impersonation headers)
+/// on a connector that sets `TCP_NODELAY`. kube's default leaves Nagle's algorithm on, so the
+/// request written after a new connection's TLS handshake waits for the server's delayed ACK
+/// (about 40 ms on Linux): once for every fresh connection, e.g. the first request after a watch
+/// ends. Certificates an exec plugin returns still authenticate the connection; they are not
+/// renewed during a run (runs are short).
+pub(crate) fn build(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt as _;
+    use tower::ServiceBuilder;
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(config.connect_timeout);
+    let https = config.rustls_https_connector_with_connector(tcp)?;
+    let http: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.default_retry.then(|| {
+            tower::retry::RetryLayer::new(kube::client::retry::RetryPolicy::server_retry())
+        }))
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        .service(http);
+    Ok(kube::Client::new(service, config.default_namespace))
 }
 
 /// A server URL as it may be shown: without user-info (`https://user:password@host`) or query.
