@@ -356,14 +356,24 @@ pub enum Command {
     },
     /// Run a team's own notebook: `kfcheck notebook run NB.ipynb [OUT.ipynb]`.
     Notebook(NotebookArgs),
-    /// Compare two local-run manifests: same steps, same exit codes, same output digests.
+    /// Compare a local-run manifest with another one, or with the run on the cluster (an Argo
+    /// Workflow, or the Workflow of a KFP run): same steps, same states and exit codes, same
+    /// outputs where both sides carry them.
+    #[command(group(clap::ArgGroup::new("against").required(true).args(["actual", "workflow", "run"])))]
     Parity {
         /// The reference manifest (e.g. the local run).
         #[arg(value_name = "MANIFEST")]
         expected: PathBuf,
         /// The manifest to compare with it.
         #[arg(value_name = "MANIFEST")]
-        actual: PathBuf,
+        actual: Option<PathBuf>,
+        /// An Argo Workflow in the namespace (-n) to compare with it.
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// A KFP run (its id) to compare with it: the Workflow the backend made for it, in the
+        /// run's profile namespace (-n).
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
     },
 }
 

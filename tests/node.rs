@@ -1933,5 +1933,99 @@ fn the_raw_yaml_door_runs_the_cpu_sample_with_argos_executor_on_the_real_node() 
         !standin.contains(&ns.name),
         "the stand-in wrote a task result for the real node's steps:\n{standin}"
     );
+    parity_of_the_cluster_run_and_a_local_run(&k, &ns.name, &dir, &workflow);
     assert_no_traffic_out(&dir);
+}
+
+/// `kfcheck parity --workflow`: the same Workflow, left in place this time, against
+/// `kfcheck local-run` of the compiled CPU sample in Docker (the same work through KFP's IR).
+fn parity_of_the_cluster_run_and_a_local_run(k: &Kubectl, ns: &str, dir: &Path, workflow: &str) {
+    let Some(host) = std::env::var("KFCHECK_TEST_DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+    else {
+        let _: Option<()> = unavailable(
+            "KFCHECK_TEST_DOCKER_HOST is not set: scripts/test starts a Docker engine",
+            "no Docker engine for local-run (scripts/dockerd up)",
+        );
+        return;
+    };
+    let held = workflow
+        .replace("generateName: kfcheck-cpu-sample-", "name: parity-cpu")
+        .replacen(
+            "\nspec:\n",
+            "\nspec:\n  serviceAccountName: argo-runner\n",
+            1,
+        );
+    k.run(&["-n", ns, "create", "-f", "-"], Some(&held));
+    k.wait_for(
+        ns,
+        "workflow/parity-cpu",
+        "{.status.phase}",
+        "Succeeded",
+        Duration::from_secs(200),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let sample = repo().join("checks/pipelines/kfcheck-cpu-sample.yaml");
+    let local = |sub: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--docker-host",
+            &host,
+            "local-run",
+            sample.to_str().unwrap(),
+            "--image",
+            "python:3.11-slim=kfcheck-python:dev",
+            "--workdir",
+            sub,
+        ];
+        args.extend_from_slice(extra);
+        let o = common::kfcheck_command(work.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    };
+    local("same", &[]);
+    local("other", &["-p", "count=4"]);
+    let parity = |manifest: &str, against: &[&str]| {
+        let o = common::kfcheck_command(work.path())
+            .args([
+                "--kubeconfig",
+                dir.join("kubeconfig").to_str().unwrap(),
+                "-n",
+                ns,
+                "parity",
+                manifest,
+            ])
+            .args(against)
+            .output()
+            .unwrap();
+        (code(&o), format!("{}{}", stdout(&o), stderr(&o)))
+    };
+    // The same work on both sides: every step and both outputs (the local artifact `numbers` is
+    // the Workflow's parameter of that name) match.
+    let (c, out) = parity("same/manifest.json", &["--workflow", "parity-cpu"]);
+    assert_eq!(c, 0, "{out}");
+    assert!(
+        out.contains("parity: 3 step(s) and 2 output(s) match the cluster run (Workflow"),
+        "{out}"
+    );
+    // Ten numbers on the cluster, four locally: both outputs differ, and nothing else.
+    let (c, out) = parity("other/manifest.json", &["--workflow", "parity-cpu"]);
+    assert_eq!(c, 1, "{out}");
+    for line in [
+        "differs: make-numbers: output artifacts/numbers differs",
+        "differs: sum-numbers: output parameters/total differs",
+        "parity: 2 difference(s)",
+    ] {
+        assert!(out.contains(line), "{line} missing from:\n{out}");
+    }
+    // A run id no Workflow carries is said, and decides nothing.
+    let (c, out) = parity("same/manifest.json", &["--run", "no-such-run"]);
+    assert_eq!(c, 3, "{out}");
+    assert!(
+        out.contains("no Workflow labelled pipeline/runid=no-such-run"),
+        "{out}"
+    );
+    k.run(&["-n", ns, "delete", "workflow", "parity-cpu"], None);
 }

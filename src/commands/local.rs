@@ -3,7 +3,7 @@
 
 use super::shared::settings;
 use crate::cli::{Global, LocalRunArgs};
-use crate::local::LocalRun;
+use crate::local::{Against, LocalRun};
 use crate::model::AppOutput;
 use std::path::Path;
 
@@ -21,6 +21,21 @@ pub(crate) fn local_run(g: &Global, a: &LocalRunArgs) -> AppOutput {
     crate::local::run(&settings(g), &run)
 }
 
-pub(crate) fn parity(expected: &Path, actual: &Path) -> AppOutput {
-    crate::local::parity(expected, actual)
+pub(crate) fn parity(
+    g: &Global,
+    expected: &Path,
+    actual: Option<&Path>,
+    workflow: Option<&str>,
+    run: Option<&str>,
+) -> AppOutput {
+    let against =
+        match (actual, workflow, run) {
+            (Some(p), None, None) => Against::Manifest(p.to_path_buf()),
+            (None, Some(w), None) => Against::Workflow(w.to_string()),
+            (None, None, Some(r)) => Against::Run(r.to_string()),
+            _ => return AppOutput::usage(
+                "parity compares with one of: a second MANIFEST, --workflow NAME or --run RUN_ID",
+            ),
+        };
+    crate::local::parity(&settings(g), expected, &against)
 }

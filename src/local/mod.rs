@@ -3,6 +3,7 @@
 //! (inputs and outputs through a mounted folder, parameters substituted), and record each step's
 //! exit code, logs and output digests in `manifest.json`; then compare two such manifests.
 
+pub mod cluster;
 pub mod plan;
 
 use crate::clients::container::{self, Spec};
@@ -88,6 +89,10 @@ fn sha256_file(p: &Path) -> std::io::Result<(String, u64)> {
         hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()),
         bytes.len() as u64,
     ))
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -497,8 +502,31 @@ async fn run_step(
     rec
 }
 
+/// How outputs are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// Two local-run manifests: the same keys, the same digests.
+    Digests,
+    /// A cluster run whose outputs are text (Argo's output parameters): matched by name when the
+    /// kind differs (a local artifact the Workflow passes as a parameter), equal when the digests
+    /// or the texts without trailing white space are.
+    Text,
+    /// A cluster run that does not carry its outputs: not compared.
+    Unread,
+}
+
 /// One difference between two manifests.
 pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
+    compare_with(expected, actual, Outputs::Digests, "the second manifest")
+}
+
+/// The differences, `other` naming the second side in messages.
+pub fn compare_with(
+    expected: &Manifest,
+    actual: &Manifest,
+    outputs: Outputs,
+    other: &str,
+) -> Vec<String> {
     let mut diffs = Vec::new();
     let by = |m: &Manifest| {
         m.steps
@@ -509,7 +537,7 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
     let (e, a) = (by(expected), by(actual));
     for (task, es) in &e {
         let Some(as_) = a.get(task) else {
-            diffs.push(format!("{task}: missing from the second manifest"));
+            diffs.push(format!("{task}: missing from {other}"));
             continue;
         };
         if es.status != as_.status || es.exit_code != as_.exit_code {
@@ -521,24 +549,40 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
                 as_.exit_code.map_or("-".into(), |c| c.to_string())
             ));
         }
+        if outputs == Outputs::Unread {
+            continue;
+        }
         for (k, eo) in &es.outputs {
-            match as_.outputs.get(k) {
-                None => diffs.push(format!(
-                    "{task}: output {k} missing from the second manifest"
-                )),
-                Some(ao) if ao.sha256 != eo.sha256 => diffs.push(format!(
+            let found = as_.outputs.get(k).or_else(|| {
+                (outputs == Outputs::Text)
+                    .then(|| {
+                        let name = k.rsplit('/').next().unwrap_or(k);
+                        as_.outputs
+                            .iter()
+                            .find(|(ak, _)| ak.rsplit('/').next() == Some(name))
+                            .map(|(_, o)| o)
+                    })
+                    .flatten()
+            });
+            match found {
+                None => diffs.push(format!("{task}: output {k} missing from {other}")),
+                Some(ao) if ao.sha256 == eo.sha256 => {}
+                Some(ao)
+                    if outputs == Outputs::Text
+                        && matches!((&eo.value, &ao.value), (Some(x), Some(y)) if x.trim_end() == y.trim_end()) =>
+                    {}
+                Some(ao) => diffs.push(format!(
                     "{task}: output {k} differs (sha256 {} vs {}, {} vs {} bytes)",
                     short(&eo.sha256),
                     short(&ao.sha256),
                     eo.bytes,
                     ao.bytes
                 )),
-                Some(_) => {}
             }
         }
     }
     for task in a.keys().filter(|t| !e.contains_key(*t)) {
-        diffs.push(format!("{task}: only in the second manifest"));
+        diffs.push(format!("{task}: only in {other}"));
     }
     diffs
 }
@@ -548,32 +592,98 @@ fn short(h: &Option<String>) -> String {
         .map_or("none".into(), |h| h.chars().take(12).collect())
 }
 
-pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
+/// What `kfcheck parity` compares the reference manifest with.
+#[derive(Debug, Clone)]
+pub enum Against {
+    /// Another local-run manifest.
+    Manifest(PathBuf),
+    /// An Argo Workflow in the namespace (`-n`, else the kubeconfig's).
+    Workflow(String),
+    /// The Workflow the KFP backend made for a run (label `pipeline/runid`).
+    Run(String),
+}
+
+/// How long each read of the cluster may take.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOutput {
+    let fail = |m: String, exit: ExitStatus| AppOutput {
+        stderr: format!("kfcheck: parity: {m}\n"),
+        exit: Some(exit),
+        ..Default::default()
+    };
     let load = |p: &Path| -> Result<Manifest, String> {
         let t = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
         serde_json::from_str(&t)
             .map_err(|e| format!("{}: not a local-run manifest: {e}", p.display()))
     };
-    let (e, a) = match (load(expected), load(actual)) {
-        (Ok(e), Ok(a)) => (e, a),
-        (Err(m), _) | (_, Err(m)) => {
-            return AppOutput {
-                stderr: format!("kfcheck: parity: {m}\n"),
-                exit: Some(ExitStatus::Usage),
-                ..Default::default()
+    let e = match load(expected) {
+        Ok(e) => e,
+        Err(m) => return fail(m, ExitStatus::Usage),
+    };
+    let (a, outputs, other, unread) = match against {
+        Against::Manifest(p) => match load(p) {
+            Ok(a) => (
+                a,
+                Outputs::Digests,
+                "the second manifest".to_string(),
+                Vec::new(),
+            ),
+            Err(m) => return fail(m, ExitStatus::Usage),
+        },
+        Against::Workflow(_) | Against::Run(_) => match read_cluster(settings, against) {
+            Ok(r) => {
+                if r.manifest.status == "running" {
+                    return fail(
+                        format!(
+                            "{} has not finished: compare it after it ends",
+                            r.manifest.file
+                        ),
+                        ExitStatus::Undecided,
+                    );
+                }
+                let other = format!("the cluster run ({})", r.manifest.file);
+                let outputs = if r.outputs_readable {
+                    Outputs::Text
+                } else {
+                    Outputs::Unread
+                };
+                (r.manifest, outputs, other, r.unread)
+            }
+            Err(m) => return fail(m, ExitStatus::Undecided),
+        },
+    };
+    // Against text outputs, a small local artifact is compared by its content too.
+    let mut e = e;
+    if outputs == Outputs::Text {
+        let base = expected.parent().unwrap_or(Path::new("."));
+        for o in e.steps.iter_mut().flat_map(|s| s.outputs.values_mut()) {
+            if o.value.is_none() && o.bytes <= 4096 {
+                o.value = std::fs::read_to_string(base.join(&o.path)).ok();
             }
         }
-    };
-    let diffs = compare(&e, &a);
+    }
+    let diffs = compare_with(&e, &a, outputs, &other);
     let mut out = String::new();
     for d in &diffs {
         out.push_str(&format!("differs: {d}\n"));
     }
-    let outputs: usize = e.steps.iter().map(|s| s.outputs.len()).sum();
+    for u in &unread {
+        out.push_str(&format!("not compared: {u}\n"));
+    }
+    let compared: usize = if outputs == Outputs::Unread {
+        0
+    } else {
+        e.steps.iter().map(|s| s.outputs.len()).sum()
+    };
     if diffs.is_empty() {
         out.push_str(&format!(
-            "parity: {} step(s) and {outputs} output(s) match\n",
-            e.steps.len()
+            "parity: {} step(s) and {compared} output(s) match{}\n",
+            e.steps.len(),
+            match against {
+                Against::Manifest(_) => String::new(),
+                _ => format!(" {other}"),
+            }
         ));
     } else {
         out.push_str(&format!("parity: {} difference(s)\n", diffs.len()));
@@ -587,6 +697,69 @@ pub fn parity(expected: &Path, actual: &Path) -> AppOutput {
         }),
         ..Default::default()
     }
+}
+
+/// A read of the Kubernetes API, bounded in time.
+async fn within<T>(
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CLUSTER_TIMEOUT, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!(
+            "cannot read {what}: {}",
+            crate::clients::errors::chain(&e)
+        )),
+        Err(_) => Err(format!(
+            "cannot read {what}: the Kubernetes API did not answer within {}s",
+            CLUSTER_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The cluster's run, read through the Kubernetes API.
+fn read_cluster(settings: &Settings, against: &Against) -> Result<cluster::Read, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("failed to start the async runtime: {e}"))?;
+    rt.block_on(async {
+        let (client, _) = crate::context::kube_client::connect(settings)
+            .await
+            .map_err(|e| e.reason().to_string())?;
+        let ns = settings
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"),
+            "workflows",
+        );
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(client, &ns, &resource);
+        let wf = match against {
+            Against::Workflow(name) => {
+                let what = format!("Workflow {ns}/{name}");
+                within(&what, api.get_opt(name))
+                    .await?
+                    .ok_or_else(|| format!("no {what}"))?
+            }
+            Against::Run(id) => {
+                let what = format!("the Workflow of KFP run {id} in {ns}");
+                let lp = kube::api::ListParams::default()
+                    .labels(&format!("{}={id}", cluster::RUN_ID_LABEL));
+                let mut list = within(&what, api.list(&lp)).await?.items;
+                match list.len() {
+                    0 => return Err(format!("no Workflow labelled {}={id} in namespace {ns} (a run's Workflow is in its profile's namespace: -n PROFILE; KFP deletes it with the run or after its TTL)", cluster::RUN_ID_LABEL)),
+                    1 => list.remove(0),
+                    n => return Err(format!("{n} Workflows are labelled {}={id} in namespace {ns}; name one with --workflow", cluster::RUN_ID_LABEL)),
+                }
+            }
+            Against::Manifest(p) => return Err(format!("{} is a manifest, not a cluster run", p.display())),
+        };
+        let v = serde_json::to_value(&wf).map_err(|e| format!("unreadable Workflow: {e}"))?;
+        Ok(cluster::from_workflow(&v))
+    })
 }
 
 /// Where a run keeps its files when `--workdir` is not given: a new folder under the system's

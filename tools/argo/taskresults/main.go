@@ -69,7 +69,7 @@ func sampleOutputs(template string, input func(string) (string, bool)) ([]param,
 		for i := 1; i <= n; i++ {
 			nums = append(nums, strconv.Itoa(i))
 		}
-		return []param{{"numbers", strings.Join(nums, " ")}}, true
+		return []param{{"numbers", strings.Join(nums, "\n")}}, true
 	case "sum-numbers":
 		v, ok := input("numbers")
 		if !ok {
