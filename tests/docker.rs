@@ -733,18 +733,12 @@ fn local_run_of_the_cpu_sample_and_parity() {
     let d = tempfile::tempdir().unwrap();
     let sample = repo().join("checks/pipelines/kfcheck-cpu-sample.yaml");
     let local = |dir: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--docker-host",
-            &host,
-            "local-run",
-            sample.to_str().unwrap(),
-            "--image",
-            "python:3.11-slim=kfcheck-python:dev",
-            "--workdir",
-            dir,
-        ];
-        args.extend_from_slice(extra);
-        run(d.path(), &args, &[])
+        let args = common::local_run_cpu_sample_args(&host, dir, extra);
+        run(
+            d.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[],
+        )
     };
     let a = local("a", &[]);
     assert_eq!(code(&a), 0, "{}{}", stdout(&a), stderr(&a));

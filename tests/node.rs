@@ -1966,21 +1966,9 @@ fn parity_of_the_cluster_run_and_a_local_run(k: &Kubectl, ns: &str, dir: &Path, 
         Duration::from_secs(200),
     );
     let work = tempfile::tempdir().unwrap();
-    let sample = repo().join("checks/pipelines/kfcheck-cpu-sample.yaml");
     let local = |sub: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--docker-host",
-            &host,
-            "local-run",
-            sample.to_str().unwrap(),
-            "--image",
-            "python:3.11-slim=kfcheck-python:dev",
-            "--workdir",
-            sub,
-        ];
-        args.extend_from_slice(extra);
         let o = common::kfcheck_command(work.path())
-            .args(&args)
+            .args(common::local_run_cpu_sample_args(&host, sub, extra))
             .output()
             .unwrap();
         assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));

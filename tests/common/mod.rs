@@ -299,3 +299,25 @@ pub fn filer_count(wrap: &[&str], filer: &str, bucket: &str, prefix: &str) -> us
         &format!("/buckets/{bucket}/{}", prefix.trim_end_matches('/')),
     )
 }
+
+/// `kfcheck local-run` of kfcheck's compiled CPU sample in `workdir`, with the Python image
+/// scripts/probe-image builds for its steps, plus `extra` (e.g. `-p count=4`).
+pub fn local_run_cpu_sample_args(host: &str, workdir: &str, extra: &[&str]) -> Vec<String> {
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("checks/pipelines/kfcheck-cpu-sample.yaml");
+    let mut args: Vec<String> = [
+        "--docker-host",
+        host,
+        "local-run",
+        &sample.display().to_string(),
+        "--image",
+        "python:3.11-slim=kfcheck-python:dev",
+        "--workdir",
+        workdir,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
