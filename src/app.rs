@@ -33,12 +33,18 @@ pub fn run(cli: Cli) -> AppOutput {
             actual,
             workflow,
             run,
+            store_endpoint,
+            s3_key_dir,
         } => commands::parity(
             g,
             expected,
             actual.as_deref(),
             workflow.as_deref(),
             run.as_deref(),
+            crate::local::StoreAccess {
+                endpoint: store_endpoint.clone(),
+                s3_key_dir: s3_key_dir.clone(),
+            },
         ),
         Command::Notebook(args) => commands::notebook(g, args),
         Command::History { dir } => commands::history(g, dir.as_ref()),

@@ -365,7 +365,7 @@ pub enum Command {
         #[arg(value_name = "MANIFEST")]
         expected: PathBuf,
         /// The manifest to compare with it.
-        #[arg(value_name = "MANIFEST")]
+        #[arg(value_name = "OTHER")]
         actual: Option<PathBuf>,
         /// An Argo Workflow in the namespace (-n) to compare with it.
         #[arg(long, value_name = "NAME")]
@@ -374,6 +374,15 @@ pub enum Command {
         /// run's profile namespace (-n).
         #[arg(long, value_name = "RUN_ID")]
         run: Option<String>,
+        /// Where a KFP run's artifacts are read from: its pipeline root's store (e.g. a
+        /// port-forward to KFP's object store); default: AWS_ENDPOINT_URL_S3, or Google's.
+        #[arg(long, value_name = "URL")]
+        store_endpoint: Option<String>,
+        /// A folder with `accesskey` and `secretkey` files for an S3-compatible pipeline root;
+        /// default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the profile's Secret
+        /// mlpipeline-minio-artifact.
+        #[arg(long, value_name = "DIR")]
+        s3_key_dir: Option<PathBuf>,
     },
 }
 

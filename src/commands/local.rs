@@ -3,7 +3,7 @@
 
 use super::shared::settings;
 use crate::cli::{Global, LocalRunArgs};
-use crate::local::{Against, LocalRun};
+use crate::local::{Against, LocalRun, StoreAccess};
 use crate::model::AppOutput;
 use std::path::Path;
 
@@ -27,6 +27,7 @@ pub(crate) fn parity(
     actual: Option<&Path>,
     workflow: Option<&str>,
     run: Option<&str>,
+    store: StoreAccess,
 ) -> AppOutput {
     let against =
         match (actual, workflow, run) {
@@ -37,5 +38,5 @@ pub(crate) fn parity(
                 "parity compares with one of: a second MANIFEST, --workflow NAME or --run RUN_ID",
             ),
         };
-    crate::local::parity(&settings(g), expected, &against)
+    crate::local::parity(&settings(g), expected, &against, &store)
 }

@@ -5,9 +5,10 @@
 //!
 //! - output parameters are in the Workflow (Argo's executor reports them), so they are compared;
 //! - output artifacts are in Argo's artifact repository, which kfcheck does not read;
-//! - a KFP v2 run's outputs are in the pipeline root and ML Metadata, not in the Workflow: its
-//!   tasks' states and exit codes are compared, their outputs are not. KFP's own driver pods are
-//!   not the pipeline's steps and are left out.
+//! - a KFP v2 run's output artifacts are in its pipeline root: the Workflow names each one's URI
+//!   (in the executor input the driver hands the step through `pod-spec-patch`), and the caller
+//!   fetches them ([`Read::fetch`]); its output parameters are only in ML Metadata, which kfcheck
+//!   does not read. KFP's own driver pods are not the pipeline's steps and are left out.
 
 use super::{Manifest, Output, StepRecord};
 use serde_json::Value;
@@ -20,12 +21,24 @@ pub const RUN_ID_LABEL: &str = "pipeline/runid";
 const KFP_DRIVERS: &[&str] = &["system-container-driver", "system-dag-driver"];
 const KFP_EXECUTOR: &str = "system-container-executor";
 
+/// An output artifact of a KFP v2 task, in its pipeline root.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetch {
+    pub task: String,
+    /// `artifacts/<name>`.
+    pub key: String,
+    /// `minio://`, `s3://` or `gs://`.
+    pub uri: String,
+}
+
 /// A Workflow, read.
 #[derive(Debug)]
 pub struct Read {
     pub manifest: Manifest,
-    /// Compare outputs at all (not for a KFP v2 run: the Workflow does not carry them).
-    pub outputs_readable: bool,
+    /// The kind of output the Workflow does not carry (`parameters` for a KFP v2 run).
+    pub uncarried: Option<&'static str>,
+    /// KFP v2 output artifacts to fetch from the pipeline root, to fill in their digests.
+    pub fetch: Vec<Fetch>,
     /// What is in the cluster but not compared, with why.
     pub unread: Vec<String>,
 }
@@ -42,8 +55,8 @@ pub fn from_workflow(wf: &Value) -> Read {
         .values()
         .any(|n| n["templateName"].as_str() == Some(KFP_EXECUTOR));
     let mut unread = Vec::new();
-    // Per task, the last attempt (retries make one Pod node each).
-    let mut steps: BTreeMap<String, (String, StepRecord)> = BTreeMap::new();
+    // Per task, the last attempt (retries make one Pod node each), with its artifacts.
+    let mut steps: BTreeMap<String, (String, StepRecord, Vec<Fetch>)> = BTreeMap::new();
     for node in nodes.values() {
         let template = node["templateName"].as_str().unwrap_or("");
         if KFP_DRIVERS.contains(&template) {
@@ -99,6 +112,15 @@ pub fn from_workflow(wf: &Value) -> Read {
                 )),
             }
         }
+        let fetch: Vec<Fetch> = executor_artifacts(node)
+            .into_iter()
+            .filter(|_| kfp_v2 && !skipped)
+            .map(|(n, uri)| Fetch {
+                task: task.clone(),
+                key: format!("artifacts/{n}"),
+                uri,
+            })
+            .collect();
         let record = StepRecord {
             task: task.clone(),
             image: template.to_string(),
@@ -118,17 +140,20 @@ pub fn from_workflow(wf: &Value) -> Read {
             outputs,
         };
         match steps.get(&task) {
-            Some((s, _)) if *s > started => {}
+            Some((s, _, _)) if *s > started => {}
             _ => {
-                steps.insert(task, (started, record));
+                steps.insert(task, (started, record, fetch));
             }
         }
     }
     if kfp_v2 {
-        unread.push("the run's outputs: KFP v2 keeps them in the pipeline root and ML Metadata, not in the Workflow; only each task's state and exit code are compared".into());
+        unread.push(
+            "output parameters: KFP v2 keeps them in ML Metadata, not in the Workflow".into(),
+        );
     }
-    let mut steps: Vec<(String, StepRecord)> = steps.into_values().collect();
+    let mut steps: Vec<(String, StepRecord, Vec<Fetch>)> = steps.into_values().collect();
     steps.sort_by(|a, b| a.0.cmp(&b.0));
+    let fetch = steps.iter().flat_map(|s| s.2.clone()).collect();
     let parameters = wf["spec"]["arguments"]["parameters"]
         .as_array()
         .into_iter()
@@ -158,9 +183,10 @@ pub fn from_workflow(wf: &Value) -> Read {
             }
             .into(),
             parameters,
-            steps: steps.into_iter().map(|(_, s)| s).collect(),
+            steps: steps.into_iter().map(|(_, s, _)| s).collect(),
         },
-        outputs_readable: !kfp_v2,
+        uncarried: kfp_v2.then_some("parameters"),
+        fetch,
         unread,
     }
 }
@@ -183,6 +209,48 @@ fn task_name(node: &Value, nodes: &serde_json::Map<String, Value>, kfp_v2: bool)
         _ => shown,
     };
     Some(shown.to_string())
+}
+
+/// The output artifacts (name, URI) of a KFP v2 executor's pod: the driver resolves the task's
+/// executor input and hands it to the pod as `--executor_input` in the `pod-spec-patch` input.
+fn executor_artifacts(node: &Value) -> Vec<(String, String)> {
+    let Some(patch) = node["inputs"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "pod-spec-patch")
+        .and_then(|p| p["value"].as_str())
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+    else {
+        return Vec::new();
+    };
+    let args = patch["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            ["command", "args"]
+                .into_iter()
+                .flat_map(move |k| c[k].as_array().into_iter().flatten())
+        })
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>();
+    let Some(input) = args
+        .windows(2)
+        .find(|w| w[0] == "--executor_input")
+        .and_then(|w| serde_json::from_str::<Value>(w[1]).ok())
+    else {
+        return Vec::new();
+    };
+    input["outputs"]["artifacts"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, list)| {
+            let uri = list["artifacts"].get(0)?["uri"].as_str()?;
+            Some((name.clone(), uri.to_string()))
+        })
+        .collect()
 }
 
 fn duration_ms(node: &Value) -> Option<u64> {
@@ -219,7 +287,8 @@ mod tests {
             }}
         });
         let r = from_workflow(&wf);
-        assert!(r.outputs_readable);
+        assert_eq!(r.uncarried, None);
+        assert!(r.fetch.is_empty());
         let m = &r.manifest;
         assert_eq!(m.status, "failed");
         assert_eq!(m.parameters["count"], "10");
@@ -238,22 +307,37 @@ mod tests {
     }
 
     #[test]
-    fn a_kfp_v2_run_gives_its_tasks_not_the_drivers_and_says_outputs_are_unread() {
+    fn a_kfp_v2_run_gives_its_tasks_and_artifact_uris_not_the_drivers() {
+        let input = json!({"inputs": {"parameterValues": {"count": 10}},
+            "outputs": {"artifacts": {"numbers": {"artifacts": [{"name": "numbers", "type": {"schemaTitle": "system.Dataset"},
+                "uri": "minio://mlpipeline/v2/artifacts/p/run-1/make-numbers/abc/numbers"}]}},
+                "outputFile": "/tmp/kfp_outputs/output_metadata.json"}});
+        let patch = json!({"containers": [{"name": "main", "image": "python:3.11-slim",
+            "command": ["/kfp-launcher/launch", "--pipeline_name", "p", "--executor_input", input.to_string(), "--", "sh", "-c", "x"]}]});
         let wf = json!({
             "metadata": {"name": "p-abc", "namespace": "ns", "labels": {"pipeline/runid": "run-1"}},
             "status": {"phase": "Succeeded", "nodes": {
-                "d": {"type": "Pod", "displayName": "add-driver", "templateName": "system-container-driver", "phase": "Succeeded"},
-                "x": {"type": "DAG", "displayName": "add", "templateName": "system-container-executor", "phase": "Succeeded"},
+                "d": {"type": "Pod", "displayName": "make-numbers-driver", "templateName": "system-container-driver", "phase": "Succeeded"},
+                "x": {"type": "DAG", "displayName": "make-numbers", "templateName": "system-container-executor", "phase": "Succeeded"},
                 "e": {"type": "Pod", "displayName": "executor", "templateName": "system-container-impl", "boundaryID": "x",
-                      "phase": "Succeeded", "outputs": {"exitCode": "0"}}
+                      "phase": "Succeeded", "outputs": {"exitCode": "0"},
+                      "inputs": {"parameters": [{"name": "pod-spec-patch", "value": patch.to_string()}]}}
             }}
         });
         let r = from_workflow(&wf);
-        assert!(!r.outputs_readable);
+        assert_eq!(r.uncarried, Some("parameters"));
         assert_eq!(r.manifest.run_id, "run-1");
         let tasks: Vec<_> = r.manifest.steps.iter().map(|s| s.task.as_str()).collect();
-        assert_eq!(tasks, vec!["add"]);
+        assert_eq!(tasks, vec!["make-numbers"]);
         assert_eq!(r.manifest.steps[0].exit_code, Some(0));
+        assert_eq!(
+            r.fetch,
+            vec![Fetch {
+                task: "make-numbers".into(),
+                key: "artifacts/numbers".into(),
+                uri: "minio://mlpipeline/v2/artifacts/p/run-1/make-numbers/abc/numbers".into()
+            }]
+        );
         assert!(r.unread[0].contains("ML Metadata"), "{:?}", r.unread);
     }
 }

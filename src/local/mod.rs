@@ -507,26 +507,42 @@ async fn run_step(
 pub enum Outputs {
     /// Two local-run manifests: the same keys, the same digests.
     Digests,
-    /// A cluster run whose outputs are text (Argo's output parameters): matched by name when the
-    /// kind differs (a local artifact the Workflow passes as a parameter), equal when the digests
-    /// or the texts without trailing white space are.
+    /// A cluster run: its outputs are Argo's output parameters (text) and a KFP run's artifacts
+    /// fetched from its pipeline root. Matched by name when the kind differs (a local artifact
+    /// the Workflow passes as a parameter); equal when the digests are, or the texts without
+    /// trailing white space.
     Text,
-    /// A cluster run that does not carry its outputs: not compared.
-    Unread,
+}
+
+/// What the second side of a comparison is and does not carry.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub outputs: Outputs,
+    /// Names the second side in messages.
+    pub other: String,
+    /// A kind of output (`parameters`) the second side does not carry: not compared.
+    pub uncarried: Option<&'static str>,
+    /// (task, output) pairs the second side could not read: not compared.
+    pub unread: std::collections::BTreeSet<(String, String)>,
 }
 
 /// One difference between two manifests.
 pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
-    compare_with(expected, actual, Outputs::Digests, "the second manifest")
+    compare_with(
+        expected,
+        actual,
+        &Scope {
+            outputs: Outputs::Digests,
+            other: "the second manifest".into(),
+            uncarried: None,
+            unread: Default::default(),
+        },
+    )
 }
 
-/// The differences, `other` naming the second side in messages.
-pub fn compare_with(
-    expected: &Manifest,
-    actual: &Manifest,
-    outputs: Outputs,
-    other: &str,
-) -> Vec<String> {
+/// The differences, within what the second side carries.
+pub fn compare_with(expected: &Manifest, actual: &Manifest, scope: &Scope) -> Vec<String> {
+    let (outputs, other) = (scope.outputs, scope.other.as_str());
     let mut diffs = Vec::new();
     let by = |m: &Manifest| {
         m.steps
@@ -549,10 +565,11 @@ pub fn compare_with(
                 as_.exit_code.map_or("-".into(), |c| c.to_string())
             ));
         }
-        if outputs == Outputs::Unread {
-            continue;
-        }
         for (k, eo) in &es.outputs {
+            let kind = k.split('/').next().unwrap_or("");
+            if scope.uncarried == Some(kind) || scope.unread.contains(&(task.clone(), k.clone())) {
+                continue;
+            }
             let found = as_.outputs.get(k).or_else(|| {
                 (outputs == Outputs::Text)
                     .then(|| {
@@ -603,10 +620,32 @@ pub enum Against {
     Run(String),
 }
 
+/// Where a KFP run's artifacts are read from (its pipeline root's store).
+#[derive(Debug, Clone, Default)]
+pub struct StoreAccess {
+    /// The store's endpoint (e.g. a port-forward to MinIO or SeaweedFS); default: from the
+    /// environment, as for the storage checks.
+    pub endpoint: Option<String>,
+    /// A folder with `accesskey` and `secretkey` files for an S3-compatible store; default:
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else the profile's KFP artifact Secret.
+    pub s3_key_dir: Option<PathBuf>,
+}
+
 /// How long each read of the cluster may take.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long each artifact's listing or download may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most bytes of one artifact parity reads; a larger one is not compared.
+const FETCH_LIMIT: u64 = 256 << 20;
+/// KFP's per-profile key for its artifact store.
+const KFP_ARTIFACT_SECRET: &str = "mlpipeline-minio-artifact";
 
-pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOutput {
+pub fn parity(
+    settings: &Settings,
+    expected: &Path,
+    against: &Against,
+    store: &StoreAccess,
+) -> AppOutput {
     let fail = |m: String, exit: ExitStatus| AppOutput {
         stderr: format!("kfcheck: parity: {m}\n"),
         exit: Some(exit),
@@ -617,22 +656,26 @@ pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOut
         serde_json::from_str(&t)
             .map_err(|e| format!("{}: not a local-run manifest: {e}", p.display()))
     };
-    let e = match load(expected) {
+    let mut e = match load(expected) {
         Ok(e) => e,
         Err(m) => return fail(m, ExitStatus::Usage),
     };
-    let (a, outputs, other, unread) = match against {
+    let (a, scope, notes) = match against {
         Against::Manifest(p) => match load(p) {
             Ok(a) => (
                 a,
-                Outputs::Digests,
-                "the second manifest".to_string(),
+                Scope {
+                    outputs: Outputs::Digests,
+                    other: "the second manifest".into(),
+                    uncarried: None,
+                    unread: Default::default(),
+                },
                 Vec::new(),
             ),
             Err(m) => return fail(m, ExitStatus::Usage),
         },
-        Against::Workflow(_) | Against::Run(_) => match read_cluster(settings, against) {
-            Ok(r) => {
+        Against::Workflow(_) | Against::Run(_) => match read_cluster(settings, against, store) {
+            Ok((r, unread)) => {
                 if r.manifest.status == "running" {
                     return fail(
                         format!(
@@ -642,20 +685,19 @@ pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOut
                         ExitStatus::Undecided,
                     );
                 }
-                let other = format!("the cluster run ({})", r.manifest.file);
-                let outputs = if r.outputs_readable {
-                    Outputs::Text
-                } else {
-                    Outputs::Unread
+                let scope = Scope {
+                    outputs: Outputs::Text,
+                    other: format!("the cluster run ({})", r.manifest.file),
+                    uncarried: r.uncarried,
+                    unread,
                 };
-                (r.manifest, outputs, other, r.unread)
+                (r.manifest, scope, r.unread)
             }
             Err(m) => return fail(m, ExitStatus::Undecided),
         },
     };
     // Against text outputs, a small local artifact is compared by its content too.
-    let mut e = e;
-    if outputs == Outputs::Text {
+    if scope.outputs == Outputs::Text {
         let base = expected.parent().unwrap_or(Path::new("."));
         for o in e.steps.iter_mut().flat_map(|s| s.outputs.values_mut()) {
             if o.value.is_none() && o.bytes <= 4096 {
@@ -663,26 +705,36 @@ pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOut
             }
         }
     }
-    let diffs = compare_with(&e, &a, outputs, &other);
+    let diffs = compare_with(&e, &a, &scope);
     let mut out = String::new();
     for d in &diffs {
         out.push_str(&format!("differs: {d}\n"));
     }
-    for u in &unread {
+    for u in &notes {
         out.push_str(&format!("not compared: {u}\n"));
     }
-    let compared: usize = if outputs == Outputs::Unread {
-        0
-    } else {
-        e.steps.iter().map(|s| s.outputs.len()).sum()
-    };
-    if diffs.is_empty() {
+    let compared: usize = e
+        .steps
+        .iter()
+        .flat_map(|s| s.outputs.keys().map(move |k| (s.task.clone(), k.clone())))
+        .filter(|(t, k)| {
+            scope.uncarried != k.split('/').next()
+                && !scope.unread.contains(&(t.clone(), k.clone()))
+        })
+        .count();
+    if diffs.is_empty() && !scope.unread.is_empty() {
+        out.push_str(&format!(
+            "parity: {} step(s) and {compared} output(s) match; {} output(s) could not be read: undecided\n",
+            e.steps.len(),
+            scope.unread.len()
+        ));
+    } else if diffs.is_empty() {
         out.push_str(&format!(
             "parity: {} step(s) and {compared} output(s) match{}\n",
             e.steps.len(),
             match against {
                 Against::Manifest(_) => String::new(),
-                _ => format!(" {other}"),
+                _ => format!(" {}", scope.other),
             }
         ));
     } else {
@@ -690,10 +742,12 @@ pub fn parity(settings: &Settings, expected: &Path, against: &Against) -> AppOut
     }
     AppOutput {
         stdout: out,
-        exit: Some(if diffs.is_empty() {
-            ExitStatus::Ready
-        } else {
+        exit: Some(if !diffs.is_empty() {
             ExitStatus::Failed
+        } else if !scope.unread.is_empty() {
+            ExitStatus::Undecided
+        } else {
+            ExitStatus::Ready
         }),
         ..Default::default()
     }
@@ -717,8 +771,13 @@ async fn within<T>(
     }
 }
 
-/// The cluster's run, read through the Kubernetes API.
-fn read_cluster(settings: &Settings, against: &Against) -> Result<cluster::Read, String> {
+/// The cluster's run, read through the Kubernetes API, with its KFP artifacts fetched; and the
+/// (task, output) pairs that could not be read (each with a note in `unread`).
+fn read_cluster(
+    settings: &Settings,
+    against: &Against,
+    store: &StoreAccess,
+) -> Result<(cluster::Read, std::collections::BTreeSet<(String, String)>), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -736,7 +795,7 @@ fn read_cluster(settings: &Settings, against: &Against) -> Result<cluster::Read,
             "workflows",
         );
         let api: kube::Api<kube::api::DynamicObject> =
-            kube::Api::namespaced_with(client, &ns, &resource);
+            kube::Api::namespaced_with(client.clone(), &ns, &resource);
         let wf = match against {
             Against::Workflow(name) => {
                 let what = format!("Workflow {ns}/{name}");
@@ -758,8 +817,199 @@ fn read_cluster(settings: &Settings, against: &Against) -> Result<cluster::Read,
             Against::Manifest(p) => return Err(format!("{} is a manifest, not a cluster run", p.display())),
         };
         let v = serde_json::to_value(&wf).map_err(|e| format!("unreadable Workflow: {e}"))?;
-        Ok(cluster::from_workflow(&v))
+        let mut read = cluster::from_workflow(&v);
+        let unread = fetch_artifacts(&client, &ns, store, &mut read).await;
+        Ok((read, unread))
     })
+}
+
+/// Fills in the digests of a KFP run's artifacts from its pipeline root. What cannot be read
+/// is returned, each with a note, and is not compared.
+async fn fetch_artifacts(
+    client: &kube::Client,
+    ns: &str,
+    access: &StoreAccess,
+    read: &mut cluster::Read,
+) -> std::collections::BTreeSet<(String, String)> {
+    use crate::clients::bucket::{Provider, Store};
+    let mut unread = std::collections::BTreeSet::new();
+    let fetch = std::mem::take(&mut read.fetch);
+    if fetch.is_empty() {
+        return unread;
+    }
+    let mut stores: BTreeMap<&'static str, Result<Store, String>> = BTreeMap::new();
+    for f in &fetch {
+        let Some((provider, rest)) = Provider::of_url(&f.uri) else {
+            read.unread.push(format!(
+                "{}: {} at {}: a pipeline root kfcheck cannot read (gs://, s3:// or minio:// only)",
+                f.task, f.key, f.uri
+            ));
+            unread.insert((f.task.clone(), f.key.clone()));
+            continue;
+        };
+        let Some((bucket, object)) = rest.split_once('/') else {
+            unread.insert((f.task.clone(), f.key.clone()));
+            continue;
+        };
+        if !stores.contains_key(provider.scheme()) {
+            let s = connect_store(client, ns, access, provider).await;
+            stores.insert(provider.scheme(), s);
+        }
+        let got = match &stores[provider.scheme()] {
+            Ok(store) => fetch_digest(store, bucket, object).await,
+            Err(m) => Err(m.clone()),
+        };
+        match got {
+            // Not in the store: missing from the cluster run, a difference.
+            Ok(None) => {}
+            Ok(Some((sha256, bytes))) => {
+                if let Some(step) = read.manifest.steps.iter_mut().find(|s| s.task == f.task) {
+                    step.outputs.insert(
+                        f.key.clone(),
+                        Output {
+                            path: f.uri.clone(),
+                            sha256: Some(sha256),
+                            bytes,
+                            value: None,
+                        },
+                    );
+                }
+            }
+            Err(m) => {
+                read.unread
+                    .push(format!("{}: {} at {}: {m}", f.task, f.key, f.uri));
+                unread.insert((f.task.clone(), f.key.clone()));
+            }
+        }
+    }
+    unread
+}
+
+/// The store a pipeline root is in, with the credentials kfcheck was given or the profile's.
+async fn connect_store(
+    client: &kube::Client,
+    ns: &str,
+    access: &StoreAccess,
+    provider: crate::clients::bucket::Provider,
+) -> Result<crate::clients::bucket::Store, String> {
+    use crate::clients::bucket::{Provider, Store};
+    use crate::clients::http::Secret;
+    match provider {
+        Provider::Gcs => {
+            let mut o = crate::clients::gcs::Options::from_env();
+            o.endpoint = access.endpoint.clone();
+            o.no_metadata = std::env::var_os("GCE_METADATA_HOST").is_none();
+            tokio::time::timeout(FETCH_TIMEOUT, crate::clients::gcs::GcsClient::connect(&o))
+                .await
+                .map_err(|_| "no answer while getting Google credentials".to_string())?
+                .map(Store::Gcs)
+                .map_err(|e| e.to_string())
+        }
+        Provider::S3 => {
+            let mut o = crate::clients::s3::S3Options::from_env();
+            if access.endpoint.is_some() {
+                o.endpoint = access.endpoint.clone();
+            }
+            if o.endpoint.is_none() {
+                return Err("no endpoint for the S3-compatible store: give --store-endpoint (e.g. a port-forward to KFP's object store) or AWS_ENDPOINT_URL_S3".into());
+            }
+            if let Some(d) = &access.s3_key_dir {
+                o.key_dir = Some(d.clone());
+            } else if o.access_key.is_none() {
+                let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+                    kube::Api::namespaced(client.clone(), ns);
+                let what = format!("Secret {ns}/{KFP_ARTIFACT_SECRET}");
+                let s = within(&what, secrets.get_opt(KFP_ARTIFACT_SECRET))
+                    .await?
+                    .ok_or_else(|| {
+                        format!(
+                            "no S3 keys: give --s3-key-dir or AWS_ACCESS_KEY_ID, or create {what}"
+                        )
+                    })?;
+                let key = |k: &str| {
+                    s.data
+                        .as_ref()
+                        .and_then(|d| d.get(k))
+                        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+                        .map(|v| Secret::new(v.trim().to_string()))
+                        .ok_or_else(|| format!("{what} has no {k}"))
+                };
+                o.access_key = Some(key("accesskey")?);
+                o.secret_key = Some(key("secretkey")?);
+                o.key_source = Some(what);
+            }
+            crate::clients::s3::S3Client::connect(&o)
+                .map(Store::S3)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A store request, bounded in time.
+async fn store_call<T>(
+    f: impl std::future::Future<Output = Result<T, crate::clients::store::StoreError>>,
+) -> Result<T, String> {
+    tokio::time::timeout(FETCH_TIMEOUT, f)
+        .await
+        .map_err(|_| {
+            format!(
+                "no answer from the store within {}s",
+                FETCH_TIMEOUT.as_secs()
+            )
+        })?
+        .map_err(|e| e.to_string())
+}
+
+/// An artifact's digest as local-run writes it: a file's sha256, or a folder's over its sorted
+/// (relative path, file digest) lines.
+/// `None`: no such object or folder.
+async fn fetch_digest(
+    store: &crate::clients::bucket::Store,
+    bucket: &str,
+    object: &str,
+) -> Result<Option<(String, u64)>, String> {
+    let listed = store_call(store.list(bucket, object, 1000)).await?;
+    let folder = format!("{object}/");
+    let files: Vec<_> = if listed.iter().any(|o| o.name == object) {
+        listed.into_iter().filter(|o| o.name == object).collect()
+    } else {
+        listed
+            .into_iter()
+            .filter(|o| o.name.starts_with(&folder))
+            .collect()
+    };
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let total: u64 = files.iter().map(|o| o.size).sum();
+    if total > FETCH_LIMIT {
+        return Err(format!(
+            "{total} bytes, more than parity reads ({} MiB)",
+            FETCH_LIMIT >> 20
+        ));
+    }
+    let mut entries = Vec::new();
+    for o in &files {
+        let data = store_call(store.download(bucket, &o.name)).await?;
+        entries.push((
+            o.name[object.len()..].trim_start_matches('/').to_string(),
+            sha256_hex(&data),
+            data.len() as u64,
+        ));
+    }
+    if entries.len() == 1 && entries[0].0.is_empty() {
+        let (_, h, n) = entries.remove(0);
+        return Ok(Some((h, n)));
+    }
+    entries.sort();
+    let text: String = entries
+        .iter()
+        .map(|(r, h, _)| format!("{r}\t{h}\n"))
+        .collect();
+    Ok(Some((
+        sha256_hex(text.as_bytes()),
+        entries.iter().map(|e| e.2).sum(),
+    )))
 }
 
 /// Where a run keeps its files when `--workdir` is not given: a new folder under the system's
