@@ -164,6 +164,10 @@ pub(crate) async fn connect_identified(
 /// renewed during a run (runs are short).
 pub(crate) fn build(config: kube::Config) -> Result<kube::Client, kube::Error> {
     use kube::client::ConfigExt as _;
+    // A proxy (kubeconfig `proxy-url`): kube's own builder says what it makes of it.
+    if config.proxy_url.is_some() {
+        return kube::Client::try_from(config);
+    }
     use tower::ServiceBuilder;
     let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
     tcp.enforce_http(false);
@@ -205,6 +209,55 @@ pub use crate::clients::errors::describe_kube as describe;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One HTTP exchange on loopback: what the client sent, and a Kubernetes version answered.
+    async fn one_exchange() -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let mut got = 0;
+            while !buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut buf[got..]).await.unwrap();
+                assert!(n > 0, "closed before the request ended");
+                got += n;
+            }
+            let body = r#"{"major":"1","minor":"33","gitVersion":"v1.33.0","gitCommit":"x","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.24","compiler":"gc","platform":"linux/amd64"}"#;
+            let answer = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            s.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..got]).to_string()
+        });
+        (format!("http://{addr}/prefix"), served)
+    }
+
+    #[tokio::test]
+    async fn the_client_keeps_kubes_base_path_and_authentication() {
+        let (url, served) = one_exchange().await;
+        let mut config = kube::Config::new(url.parse().unwrap());
+        config.auth_info.token = Some("CANARY-token".to_string().into());
+        let client = build(config).unwrap();
+        let v = client.apiserver_version().await.unwrap();
+        assert_eq!(v.git_version, "v1.33.0");
+        let request = served.await.unwrap();
+        assert!(request.starts_with("GET /prefix/version "), "{request}");
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("authorization: bearer canary-token"),
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn a_proxy_is_left_to_kubes_own_builder() {
+        let mut config = kube::Config::new("https://10.0.0.1".parse().unwrap());
+        config.proxy_url = Some("http://127.0.0.1:3128".parse().unwrap());
+        // Built without kube's proxy features: refused, as kube's builder refuses it.
+        let e = build(config).err().expect("a proxy is refused");
+        assert!(e.to_string().contains("proxy"), "{e}");
+    }
 
     #[test]
     fn no_configuration_at_all_is_missing() {
