@@ -82,7 +82,8 @@ fn executor(task: &str, dag: &str, artifacts: &[(&str, String)]) -> serde_json::
         "outputs": {"exitCode": "0"}})
 }
 
-fn workflow(ns: &str, run: &str, numbers_uri: String) -> String {
+/// With `cached`, KFP's driver found sum-numbers in its cache: its executor was skipped.
+fn workflow(ns: &str, run: &str, numbers_uri: String, cached: bool) -> String {
     let mut nodes = serde_json::Map::new();
     let mut add = |id: &str, v: serde_json::Value| {
         let mut v = v;
@@ -112,12 +113,17 @@ fn workflow(ns: &str, run: &str, numbers_uri: String) -> String {
         } else {
             vec![]
         };
-        let e = executor(task, &format!("x{i}"), &artifacts);
+        let mut e = executor(task, &format!("x{i}"), &artifacts);
+        if cached && *task == "sum-numbers" {
+            e["type"] = "Skipped".into();
+            e["phase"] = "Skipped".into();
+            e["outputs"] = serde_json::json!({});
+        }
         add(&format!("x{i}-e"), e);
     }
     serde_json::json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-        "metadata": {"name": "kfcheck-cpu-sample-parity", "namespace": ns,
+        "metadata": {"name": format!("kfcheck-cpu-sample-{run}"), "namespace": ns,
             "labels": {"pipeline/runid": run, "workflows.argoproj.io/controller-instanceid": "kfcheck-recorded-run"}},
         "spec": {"entrypoint": "entrypoint", "templates": [{"name": "entrypoint", "container": {"image": "busybox"}}]},
         "status": {"phase": "Succeeded", "startedAt": "2026-12-07T10:00:00Z", "finishedAt": "2026-12-07T10:00:30Z", "nodes": nodes}
@@ -188,12 +194,17 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
     let object = format!("{ROOT}/kfcheck-cpu-sample/{run}/make-numbers/5e1f/numbers");
     k.run(
         &["-n", ns, "create", "-f", "-"],
-        Some(&workflow(ns, &run, format!("minio://mlpipeline/{object}"))),
+        Some(&workflow(
+            ns,
+            &run,
+            format!("minio://mlpipeline/{object}"),
+            false,
+        )),
     );
     filer(&object, Some(NUMBERS));
     let work = tempfile::tempdir().unwrap();
     let manifest = local_manifest(work.path());
-    let parity = |extra: &[&str]| {
+    let parity = |run: &str, extra: &[&str]| {
         let o = kfcheck_command(work.path())
             .args([
                 "--kubeconfig",
@@ -203,7 +214,7 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
                 "parity",
                 &manifest,
                 "--run",
-                &run,
+                run,
             ])
             .args(extra)
             .env_remove("AWS_ACCESS_KEY_ID")
@@ -221,10 +232,10 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
 
     // The artifact the launcher uploaded is the local one: the steps and the artifact match; the
     // output parameter is said to be out of reach, not counted as a match.
-    let (c, out) = parity(&["--store-endpoint", &s3]);
+    let (c, out) = parity(&run, &["--store-endpoint", &s3]);
     assert_eq!(c, 0, "{out}");
     assert!(
-        out.contains("parity: 3 step(s) and 1 output(s) match the cluster run (Workflow kfcheck-parity/kfcheck-cpu-sample-parity)"),
+        out.contains(&format!("parity: 3 step(s) and 1 output(s) match the cluster run (Workflow kfcheck-parity/kfcheck-cpu-sample-{run})")),
         "{out}"
     );
     assert!(
@@ -234,7 +245,7 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
 
     // Other bytes in the pipeline root: a difference naming the output.
     filer(&object, Some("1\n2\n3\n"));
-    let (c, out) = parity(&["--store-endpoint", &s3]);
+    let (c, out) = parity(&run, &["--store-endpoint", &s3]);
     assert_eq!(c, 1, "{out}");
     assert!(
         out.contains("differs: make-numbers: output artifacts/numbers differs"),
@@ -243,7 +254,7 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
 
     // Gone from the pipeline root: missing, a difference.
     filer(&object, None);
-    let (c, out) = parity(&["--store-endpoint", &s3]);
+    let (c, out) = parity(&run, &["--store-endpoint", &s3]);
     assert_eq!(c, 1, "{out}");
     assert!(
         out.contains("make-numbers: output artifacts/numbers missing from the cluster run"),
@@ -251,7 +262,7 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
     );
 
     // No way to the store: undecided, with the reason, never a match.
-    let (c, out) = parity(&[]);
+    let (c, out) = parity(&run, &[]);
     assert_eq!(c, 3, "{out}");
     assert!(
         out.contains("not compared: make-numbers: artifacts/numbers at minio://mlpipeline/")
@@ -260,6 +271,29 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
     );
     assert!(out.contains("could not be read: undecided"), "{out}");
 
+    // A run in which KFP served sum-numbers from its cache: that step did not run, so the run
+    // proves nothing about it: undecided, and said why.
+    let cached_run = format!("{run}-cached");
+    let cached_object = format!("{ROOT}/kfcheck-cpu-sample/{cached_run}/make-numbers/77aa/numbers");
+    filer(&cached_object, Some(NUMBERS));
+    k.run(
+        &["-n", ns, "create", "-f", "-"],
+        Some(&workflow(
+            ns,
+            &cached_run,
+            format!("minio://mlpipeline/{cached_object}"),
+            true,
+        )),
+    );
+    let (c, out) = parity(&cached_run, &["--store-endpoint", &s3]);
+    assert_eq!(c, 3, "{out}");
+    assert!(
+        out.contains("not compared: sum-numbers: served from KFP's cache")
+            && out.contains("1 step(s) did not run: undecided"),
+        "{out}"
+    );
+    filer(&cached_object, None);
+
     // The Workflow was left to its recorder: the sandbox's controller did not touch it.
     let phase = k.run(
         &[
@@ -267,7 +301,7 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
             ns,
             "get",
             "workflow",
-            "kfcheck-cpu-sample-parity",
+            &format!("kfcheck-cpu-sample-{run}"),
             "-o",
             "jsonpath={.status.phase}",
         ],

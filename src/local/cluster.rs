@@ -37,6 +37,8 @@ pub struct Read {
     pub manifest: Manifest,
     /// The kind of output the Workflow does not carry (`parameters` for a KFP v2 run).
     pub uncarried: Option<&'static str>,
+    /// Tasks KFP served from its cache: they did not run, so they are not compared.
+    pub cached: Vec<String>,
     /// KFP v2 output artifacts to fetch from the pipeline root, to fill in their digests.
     pub fetch: Vec<Fetch>,
     /// What is in the cluster but not compared, with why.
@@ -65,14 +67,24 @@ pub fn from_workflow(wf: &Value) -> Read {
         let kind = node["type"].as_str().unwrap_or("");
         let phase = node["phase"].as_str().unwrap_or("");
         let skipped = kind == "Skipped" || matches!(phase, "Omitted" | "Skipped");
+        // A KFP v2 task that never started (after a failed one) is its executor DAG, skipped.
+        let v2_not_started = kfp_v2 && template == KFP_EXECUTOR && skipped;
         if kind != "Pod" && !skipped {
             continue;
         }
-        let Some(task) = task_name(node, &nodes, kfp_v2) else {
+        let task = if v2_not_started {
+            node["displayName"].as_str().map(str::to_string)
+        } else {
+            task_name(node, &nodes, kfp_v2)
+        };
+        let Some(task) = task else {
             continue;
         };
         let started = node["startedAt"].as_str().unwrap_or("").to_string();
-        let status = if skipped {
+        let status = if skipped && kfp_v2 && !v2_not_started {
+            // The driver found the task in KFP's cache: its executor did not run.
+            "cached"
+        } else if skipped {
             "not-run"
         } else {
             match phase {
@@ -151,9 +163,17 @@ pub fn from_workflow(wf: &Value) -> Read {
             "output parameters: KFP v2 keeps them in ML Metadata, not in the Workflow".into(),
         );
     }
+    for (_, r, _) in steps.values().filter(|(_, r, _)| r.status == "cached") {
+        unread.push(format!("{}: served from KFP's cache, so it did not run in this run (submit with caching off, enable_caching=False, to compare it)", r.task));
+    }
     let mut steps: Vec<(String, StepRecord, Vec<Fetch>)> = steps.into_values().collect();
     steps.sort_by(|a, b| a.0.cmp(&b.0));
     let fetch = steps.iter().flat_map(|s| s.2.clone()).collect();
+    let cached = steps
+        .iter()
+        .filter(|s| s.1.status == "cached")
+        .map(|s| s.1.task.clone())
+        .collect();
     let parameters = wf["spec"]["arguments"]["parameters"]
         .as_array()
         .into_iter()
@@ -186,6 +206,7 @@ pub fn from_workflow(wf: &Value) -> Read {
             steps: steps.into_iter().map(|(_, s, _)| s).collect(),
         },
         uncarried: kfp_v2.then_some("parameters"),
+        cached,
         fetch,
         unread,
     }
@@ -321,15 +342,31 @@ mod tests {
                 "x": {"type": "DAG", "displayName": "make-numbers", "templateName": "system-container-executor", "phase": "Succeeded"},
                 "e": {"type": "Pod", "displayName": "executor", "templateName": "system-container-impl", "boundaryID": "x",
                       "phase": "Succeeded", "outputs": {"exitCode": "0"},
-                      "inputs": {"parameters": [{"name": "pod-spec-patch", "value": patch.to_string()}]}}
+                      "inputs": {"parameters": [{"name": "pod-spec-patch", "value": patch.to_string()}]}},
+                "y": {"type": "DAG", "displayName": "sum-numbers", "templateName": "system-container-executor", "phase": "Succeeded"},
+                "ye": {"type": "Skipped", "displayName": "executor", "templateName": "system-container-impl", "boundaryID": "y",
+                       "phase": "Skipped", "message": "when 'true != true' evaluated false"},
+                "z": {"type": "Skipped", "displayName": "check-total", "templateName": "system-container-executor", "phase": "Omitted"}
             }}
         });
         let r = from_workflow(&wf);
         assert_eq!(r.uncarried, Some("parameters"));
         assert_eq!(r.manifest.run_id, "run-1");
-        let tasks: Vec<_> = r.manifest.steps.iter().map(|s| s.task.as_str()).collect();
-        assert_eq!(tasks, vec!["make-numbers"]);
-        assert_eq!(r.manifest.steps[0].exit_code, Some(0));
+        let tasks: Vec<_> = r
+            .manifest
+            .steps
+            .iter()
+            .map(|s| (s.task.as_str(), s.status.as_str()))
+            .collect();
+        assert_eq!(
+            tasks,
+            vec![
+                ("check-total", "not-run"),
+                ("make-numbers", "succeeded"),
+                ("sum-numbers", "cached")
+            ]
+        );
+        assert_eq!(r.cached, vec!["sum-numbers".to_string()]);
         assert_eq!(
             r.fetch,
             vec![Fetch {
@@ -339,5 +376,10 @@ mod tests {
             }]
         );
         assert!(r.unread[0].contains("ML Metadata"), "{:?}", r.unread);
+        assert!(
+            r.unread[1].starts_with("sum-numbers: served from KFP's cache"),
+            "{:?}",
+            r.unread
+        );
     }
 }

@@ -524,6 +524,8 @@ pub struct Scope {
     pub uncarried: Option<&'static str>,
     /// (task, output) pairs the second side could not read: not compared.
     pub unread: std::collections::BTreeSet<(String, String)>,
+    /// Tasks the second side did not run (served from KFP's cache): not compared.
+    pub cached: Vec<String>,
 }
 
 /// One difference between two manifests.
@@ -536,6 +538,7 @@ pub fn compare(expected: &Manifest, actual: &Manifest) -> Vec<String> {
             other: "the second manifest".into(),
             uncarried: None,
             unread: Default::default(),
+            cached: Vec::new(),
         },
     )
 }
@@ -551,7 +554,7 @@ pub fn compare_with(expected: &Manifest, actual: &Manifest, scope: &Scope) -> Ve
             .collect::<BTreeMap<_, _>>()
     };
     let (e, a) = (by(expected), by(actual));
-    for (task, es) in &e {
+    for (task, es) in e.iter().filter(|(t, _)| !scope.cached.contains(*t)) {
         let Some(as_) = a.get(task) else {
             diffs.push(format!("{task}: missing from {other}"));
             continue;
@@ -669,6 +672,7 @@ pub fn parity(
                     other: "the second manifest".into(),
                     uncarried: None,
                     unread: Default::default(),
+                    cached: Vec::new(),
                 },
                 Vec::new(),
             ),
@@ -690,6 +694,7 @@ pub fn parity(
                     other: format!("the cluster run ({})", r.manifest.file),
                     uncarried: r.uncarried,
                     unread,
+                    cached: r.cached.clone(),
                 };
                 (r.manifest, scope, r.unread)
             }
@@ -716,17 +721,29 @@ pub fn parity(
     let compared: usize = e
         .steps
         .iter()
+        .filter(|s| !scope.cached.contains(&s.task))
         .flat_map(|s| s.outputs.keys().map(move |k| (s.task.clone(), k.clone())))
         .filter(|(t, k)| {
             scope.uncarried != k.split('/').next()
                 && !scope.unread.contains(&(t.clone(), k.clone()))
         })
         .count();
-    if diffs.is_empty() && !scope.unread.is_empty() {
+    let undecided = !scope.unread.is_empty() || !scope.cached.is_empty();
+    if diffs.is_empty() && undecided {
+        let mut why = Vec::new();
+        if !scope.unread.is_empty() {
+            why.push(format!(
+                "{} output(s) could not be read",
+                scope.unread.len()
+            ));
+        }
+        if !scope.cached.is_empty() {
+            why.push(format!("{} step(s) did not run", scope.cached.len()));
+        }
         out.push_str(&format!(
-            "parity: {} step(s) and {compared} output(s) match; {} output(s) could not be read: undecided\n",
-            e.steps.len(),
-            scope.unread.len()
+            "parity: {} step(s) and {compared} output(s) match; {}: undecided\n",
+            e.steps.len() - scope.cached.len().min(e.steps.len()),
+            why.join(" and ")
         ));
     } else if diffs.is_empty() {
         out.push_str(&format!(
@@ -744,7 +761,7 @@ pub fn parity(
         stdout: out,
         exit: Some(if !diffs.is_empty() {
             ExitStatus::Failed
-        } else if !scope.unread.is_empty() {
+        } else if undecided {
             ExitStatus::Undecided
         } else {
             ExitStatus::Ready
