@@ -1976,19 +1976,7 @@ fn parity_of_the_cluster_run_and_a_local_run(k: &Kubectl, ns: &str, dir: &Path, 
     local("same", &[]);
     local("other", &["-p", "count=4"]);
     let parity = |manifest: &str, against: &[&str]| {
-        let o = common::kfcheck_command(work.path())
-            .args([
-                "--kubeconfig",
-                dir.join("kubeconfig").to_str().unwrap(),
-                "-n",
-                ns,
-                "parity",
-                manifest,
-            ])
-            .args(against)
-            .output()
-            .unwrap();
-        (code(&o), format!("{}{}", stdout(&o), stderr(&o)))
+        common::kfcheck_parity(work.path(), dir, ns, &[&[manifest][..], against].concat())
     };
     // The same work on both sides: every step and both outputs (the local artifact `numbers` is
     // the Workflow's parameter of that name) match.

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{code, kfcheck_command, scenario_sandbox, stderr, stdout, unavailable, Kubectl};
+use common::{kfcheck_parity, scenario_sandbox, stderr, unavailable, Kubectl};
 use std::path::Path;
 use std::process::Command;
 
@@ -205,29 +205,17 @@ fn parity_reads_a_kfp_v2_runs_workflow_and_its_artifacts_from_the_pipeline_root(
     let work = tempfile::tempdir().unwrap();
     let manifest = local_manifest(work.path());
     let parity = |run: &str, extra: &[&str]| {
-        let o = kfcheck_command(work.path())
-            .args([
-                "--kubeconfig",
-                dir.join("kubeconfig").to_str().unwrap(),
-                "-n",
-                ns,
-                "parity",
-                &manifest,
-                "--run",
-                run,
-            ])
-            .args(extra)
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .output()
-            .unwrap();
-        let text = format!("{}{}", stdout(&o), stderr(&o));
+        let (c, text) = kfcheck_parity(
+            work.path(),
+            &dir,
+            ns,
+            &[&[manifest.as_str(), "--run", run][..], extra].concat(),
+        );
         assert!(
             !text.contains(&key("secretkey")),
             "the secret key was printed:\n{text}"
         );
-        (code(&o), text)
+        (c, text)
     };
 
     // The artifact the launcher uploaded is the local one: the steps and the artifact match; the

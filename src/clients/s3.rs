@@ -26,6 +26,10 @@ const KEY_FILE_LIMIT: u64 = 64 << 10;
 /// The largest object `download` buffers.
 const OBJECT_LIMIT: u64 = 1 << 30;
 
+/// The Secret KFP's profile controller makes in each profile for its artifact store, with keys
+/// `accesskey` and `secretkey`.
+pub const KFP_ARTIFACT_SECRET: &str = "mlpipeline-minio-artifact";
+
 /// Where the endpoint and keys come from.
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {

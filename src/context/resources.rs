@@ -1,6 +1,7 @@
 //! Kubeflow API resources that more than one layer names (the context's KFP identity lookup, the
 //! profile kinds), and the profiles a check was asked to look at.
 
+use crate::clients::http::Secret;
 use crate::model::CheckError;
 use kube::api::DynamicObject;
 use kube::core::ApiResource;
@@ -50,4 +51,37 @@ pub(crate) fn named_profiles(
     Err(CheckError::Undecided(format!(
         "{which} is not a Kubeflow profile ({have})"
     )))
+}
+
+/// An S3 key pair from a Secret (name, access key's key, secret key's key), or why there is none;
+/// never printed.
+pub(crate) async fn s3_keys(
+    client: &kube::Client,
+    ns: &str,
+    (name, ak, sk): &(String, String, String),
+) -> Result<Result<(Secret, Secret), String>, kube::Error> {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), ns);
+    let Some(s) = secrets.get_opt(name).await? else {
+        return Ok(Err(format!("Secret {ns}/{name} does not exist")));
+    };
+    let data = s.data.unwrap_or_default();
+    let value = |k: &str| {
+        data.get(k)
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    match (value(ak), value(sk)) {
+        (Some(a), Some(s)) => Ok(Ok((Secret::new(a), Secret::new(s)))),
+        _ => {
+            let lacking: Vec<&str> = [ak.as_str(), sk.as_str()]
+                .into_iter()
+                .filter(|k| value(k).is_none())
+                .collect();
+            Ok(Err(format!(
+                "Secret {ns}/{name} has no (or an empty) key {}",
+                lacking.join(", ")
+            )))
+        }
+    }
 }

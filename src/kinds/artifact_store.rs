@@ -11,7 +11,6 @@ mod pods;
 use super::{kube_error, typed_params, CheckContext, CheckError, Effect, Kind, KindMeta, Outcome};
 use crate::assets::SuiteBase;
 use crate::clients::bucket::Provider;
-use crate::clients::http::Secret as Hidden;
 use crate::clients::portforward::{PortForward, ServiceRef};
 use crate::clients::store::{Retry, StoreError};
 use crate::context::kube_cache::{not_served, Selectors};
@@ -21,7 +20,7 @@ use crate::doors::store_run::{roundtrip, RoundTrip, StoreTarget};
 use crate::model::owned::Created;
 use crate::model::{Evidence, Finding, FindingRule, Problem, Severity, Subject};
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use pods::{PodSettings, PodTrip};
 use serde::Deserialize;
@@ -154,7 +153,7 @@ fn default_editor() -> String {
     "default-editor".into()
 }
 fn default_secret() -> String {
-    "mlpipeline-minio-artifact".into()
+    crate::clients::s3::KFP_ARTIFACT_SECRET.into()
 }
 fn yes() -> bool {
     true
@@ -600,14 +599,19 @@ impl Kind for ArtifactStore {
                     cross: Vec::new(),
                     pod: None,
                 };
-                let keys = match read_keys(&client, profile, &config.secret).await? {
-                    Ok(k) => k,
-                    Err(why) => {
-                        fact.secret_missing = Some(why);
-                        facts.push(fact);
-                        continue;
-                    }
-                };
+                let keys =
+                    match crate::context::resources::s3_keys(&client, profile, &config.secret)
+                        .await
+                        .map_err(|e| {
+                            kube_error(&e, &format!("get secret {profile}/{}", config.secret.0))
+                        })? {
+                        Ok(k) => k,
+                        Err(why) => {
+                            fact.secret_missing = Some(why);
+                            facts.push(fact);
+                            continue;
+                        }
+                    };
                 let svc = match &p.service {
                     Some(s) => s.parse::<ServiceRef>().map_err(CheckError::Undecided)?,
                     None => config
@@ -728,41 +732,6 @@ impl Kind for ArtifactStore {
             }
             Ok(evaluate(&facts, cx.spec.severity))
         })
-    }
-}
-
-/// The profile's key pair from its Secret, or why there is none; never printed.
-async fn read_keys(
-    client: &kube::Client,
-    ns: &str,
-    (name, ak, sk): &(String, String, String),
-) -> Result<Result<(Hidden, Hidden), String>, CheckError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let Some(s) = secrets
-        .get_opt(name)
-        .await
-        .map_err(|e| kube_error(&e, &format!("get secret {ns}/{name}")))?
-    else {
-        return Ok(Err(format!("Secret {ns}/{name} does not exist")));
-    };
-    let data = s.data.unwrap_or_default();
-    let value = |k: &str| {
-        data.get(k)
-            .map(|b| String::from_utf8_lossy(&b.0).trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    match (value(ak), value(sk)) {
-        (Some(a), Some(s)) => Ok(Ok((Hidden::new(a), Hidden::new(s)))),
-        _ => {
-            let lacking: Vec<&str> = [ak.as_str(), sk.as_str()]
-                .into_iter()
-                .filter(|k| value(k).is_none())
-                .collect();
-            Ok(Err(format!(
-                "Secret {ns}/{name} has no (or an empty) key {}",
-                lacking.join(", ")
-            )))
-        }
     }
 }
 

@@ -266,7 +266,7 @@ fn optional_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Du
 /// The largest step a sweep may take.
 const MAX_CONCURRENCY: u32 = 64;
 /// KFP's per-profile artifact-store Secret (`accesskey`, `secretkey`).
-const KFP_ARTIFACT_SECRET: &str = "mlpipeline-minio-artifact";
+use crate::clients::s3::KFP_ARTIFACT_SECRET;
 
 /// The steps' concurrencies: the list given, else 1, 2, 4, ... up to `max` (always ending at it).
 fn steps_of(p: &Params) -> Vec<u32> {

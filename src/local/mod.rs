@@ -85,10 +85,7 @@ pub struct Manifest {
 
 fn sha256_file(p: &Path) -> std::io::Result<(String, u64)> {
     let bytes = std::fs::read(p)?;
-    Ok((
-        hex(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref()),
-        bytes.len() as u64,
-    ))
+    Ok((sha256_hex(&bytes), bytes.len() as u64))
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -123,15 +120,21 @@ pub fn digest(p: &Path) -> std::io::Result<(String, u64)> {
             }
         }
     }
+    Ok(folder_digest(entries))
+}
+
+/// A folder's digest and size from its files' (relative path, sha256, bytes): the sha256 of
+/// the sorted `path<TAB>digest` lines. local-run and parity's read of a pipeline root agree on it.
+fn folder_digest(mut entries: Vec<(String, String, u64)>) -> (String, u64) {
     entries.sort();
     let text: String = entries
         .iter()
         .map(|(r, h, _)| format!("{r}\t{h}\n"))
         .collect();
-    Ok((
-        hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()),
+    (
+        sha256_hex(text.as_bytes()),
         entries.iter().map(|e| e.2).sum(),
-    ))
+    )
 }
 
 fn usage(m: impl Into<String>) -> AppOutput {
@@ -573,16 +576,13 @@ pub fn compare_with(expected: &Manifest, actual: &Manifest, scope: &Scope) -> Ve
             if scope.uncarried == Some(kind) || scope.unread.contains(&(task.clone(), k.clone())) {
                 continue;
             }
+            // Text: by name when the kind differs (an artifact passed as a parameter).
+            let name = k.rsplit('/').next();
             let found = as_.outputs.get(k).or_else(|| {
-                (outputs == Outputs::Text)
-                    .then(|| {
-                        let name = k.rsplit('/').next().unwrap_or(k);
-                        as_.outputs
-                            .iter()
-                            .find(|(ak, _)| ak.rsplit('/').next() == Some(name))
-                            .map(|(_, o)| o)
-                    })
-                    .flatten()
+                as_.outputs
+                    .iter()
+                    .find(|(ak, _)| outputs == Outputs::Text && ak.rsplit('/').next() == name)
+                    .map(|(_, o)| o)
             });
             match found {
                 None => diffs.push(format!("{task}: output {k} missing from {other}")),
@@ -640,8 +640,6 @@ const CLUSTER_TIMEOUT: Duration = Duration::from_secs(20);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// The most bytes of one artifact parity reads; a larger one is not compared.
 const FETCH_LIMIT: u64 = 256 << 20;
-/// KFP's per-profile key for its artifact store.
-const KFP_ARTIFACT_SECRET: &str = "mlpipeline-minio-artifact";
 
 pub fn parity(
     settings: &Settings,
@@ -807,10 +805,7 @@ fn read_cluster(
             .namespace
             .clone()
             .unwrap_or_else(|| client.default_namespace().to_string());
-        let resource = kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Workflow"),
-            "workflows",
-        );
+        let resource = crate::doors::argo::workflow_resource();
         let api: kube::Api<kube::api::DynamicObject> =
             kube::Api::namespaced_with(client.clone(), &ns, &resource);
         let wf = match against {
@@ -910,7 +905,7 @@ async fn connect_store(
     provider: crate::clients::bucket::Provider,
 ) -> Result<crate::clients::bucket::Store, String> {
     use crate::clients::bucket::{Provider, Store};
-    use crate::clients::http::Secret;
+    use crate::clients::s3::KFP_ARTIFACT_SECRET;
     match provider {
         Provider::Gcs => {
             let mut o = crate::clients::gcs::Options::from_env();
@@ -933,26 +928,31 @@ async fn connect_store(
             if let Some(d) = &access.s3_key_dir {
                 o.key_dir = Some(d.clone());
             } else if o.access_key.is_none() {
-                let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
-                    kube::Api::namespaced(client.clone(), ns);
+                let secret = (
+                    KFP_ARTIFACT_SECRET.to_string(),
+                    "accesskey".to_string(),
+                    "secretkey".to_string(),
+                );
                 let what = format!("Secret {ns}/{KFP_ARTIFACT_SECRET}");
-                let s = within(&what, secrets.get_opt(KFP_ARTIFACT_SECRET))
-                    .await?
-                    .ok_or_else(|| {
-                        format!(
-                            "no S3 keys: give --s3-key-dir or AWS_ACCESS_KEY_ID, or create {what}"
-                        )
-                    })?;
-                let key = |k: &str| {
-                    s.data
-                        .as_ref()
-                        .and_then(|d| d.get(k))
-                        .and_then(|b| String::from_utf8(b.0.clone()).ok())
-                        .map(|v| Secret::new(v.trim().to_string()))
-                        .ok_or_else(|| format!("{what} has no {k}"))
-                };
-                o.access_key = Some(key("accesskey")?);
-                o.secret_key = Some(key("secretkey")?);
+                let read = tokio::time::timeout(
+                    CLUSTER_TIMEOUT,
+                    crate::context::resources::s3_keys(client, ns, &secret),
+                )
+                .await
+                .map_err(|_| {
+                    format!(
+                        "cannot read {what}: the Kubernetes API did not answer within {}s",
+                        CLUSTER_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|e| {
+                    format!("cannot read {what}: {}", crate::clients::errors::chain(&e))
+                })?;
+                let (access, secret) = read.map_err(|m| {
+                    format!("no S3 keys: give --s3-key-dir or AWS_ACCESS_KEY_ID ({m})")
+                })?;
+                o.access_key = Some(access);
+                o.secret_key = Some(secret);
                 o.key_source = Some(what);
             }
             crate::clients::s3::S3Client::connect(&o)
@@ -1018,15 +1018,7 @@ async fn fetch_digest(
         let (_, h, n) = entries.remove(0);
         return Ok(Some((h, n)));
     }
-    entries.sort();
-    let text: String = entries
-        .iter()
-        .map(|(r, h, _)| format!("{r}\t{h}\n"))
-        .collect();
-    Ok(Some((
-        sha256_hex(text.as_bytes()),
-        entries.iter().map(|e| e.2).sum(),
-    )))
+    Ok(Some(folder_digest(entries)))
 }
 
 /// Where a run keeps its files when `--workdir` is not given: a new folder under the system's

@@ -321,3 +321,23 @@ pub fn local_run_cpu_sample_args(host: &str, workdir: &str, extra: &[&str]) -> V
     args.extend(extra.iter().map(|a| a.to_string()));
     args
 }
+
+/// `kfcheck --kubeconfig SANDBOX/kubeconfig -n NS parity ARGS...` in `work`, with no S3 keys or
+/// endpoint from the caller's environment: (exit code, stdout and stderr).
+pub fn kfcheck_parity(work: &Path, sandbox: &Path, ns: &str, args: &[&str]) -> (i32, String) {
+    let o = kfcheck_command(work)
+        .args([
+            "--kubeconfig",
+            sandbox.join("kubeconfig").to_str().unwrap(),
+            "-n",
+            ns,
+            "parity",
+        ])
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_ENDPOINT_URL_S3")
+        .output()
+        .unwrap();
+    (code(&o), format!("{}{}", stdout(&o), stderr(&o)))
+}

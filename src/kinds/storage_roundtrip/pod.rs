@@ -72,7 +72,7 @@ fn s3_secret(p: &Params, bucket: &str) -> Option<String> {
     .then(|| {
         p.s3_secret
             .clone()
-            .unwrap_or_else(|| "mlpipeline-minio-artifact".into())
+            .unwrap_or_else(|| crate::clients::s3::KFP_ARTIFACT_SECRET.into())
     })
 }
 
